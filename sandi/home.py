@@ -1,0 +1,196 @@
+"""The home: where one authority's or one agency's state lives.
+
+Resolution order: an explicit path (``--home``), then ``SANDI_HOME``, then the
+platform's user data folder. A home holds:
+
+* ``sandi.toml``: the configuration (role, province, agency, root fingerprint...);
+* ``registry.db``: the registry (authority homes, SQLite default);
+* ``keys/`` (0700): the encrypted key files of the file key store;
+* ``directory.json``: the signed public directory (root, certificates, CRL, policies);
+* ``audit.journal``: the audit journal of document operations.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from sandi.errors import AlreadyExistsError, ConfigError
+from sandi.fsutil import atomic_write, ensure_private_dir
+
+CONFIG_NAME = "sandi.toml"
+REGISTRY_NAME = "registry.db"
+KEYS_DIR = "keys"
+DIRECTORY_NAME = "directory.json"
+JOURNAL_NAME = "audit.journal"
+ENV_HOME = "SANDI_HOME"
+ENV_DATABASE_URL = "SANDI_DATABASE_URL"
+
+Role = Literal["authority", "workstation"]
+
+
+def default_home() -> Path:
+    """The platform's user data folder for sandi (e.g. ``~/.local/share/sandi``)."""
+    import platformdirs  # lazy: only needed when no home was given
+
+    return Path(platformdirs.user_data_dir("sandi", appauthor=False))
+
+
+def resolve_home(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The home folder to use: ``explicit``, else ``$SANDI_HOME``, else the default."""
+    if explicit:
+        return Path(explicit).expanduser().absolute()
+    env = os.environ.get(ENV_HOME)
+    if env:
+        return Path(env).expanduser().absolute()
+    return default_home()
+
+
+@dataclass(frozen=True)
+class HomeConfig:
+    role: Role
+    province: str
+    agency: str | None = None
+    root_fingerprint: str | None = None
+    database_url: str | None = None
+    keystore: str = "file"
+    directory_validity_days: int = 7
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def to_toml(self) -> str:
+        lines = ["# sandi home configuration", "format = 1", f"role = {_q(self.role)}",
+                 f"province = {_q(self.province)}"]
+        if self.agency:
+            lines.append(f"agency = {_q(self.agency)}")
+        if self.root_fingerprint:
+            lines.append(f"root_fingerprint = {_q(self.root_fingerprint)}")
+        if self.database_url:
+            lines.append(f"database_url = {_q(self.database_url)}")
+        lines.append(f"keystore = {_q(self.keystore)}")
+        lines.append(f"directory_validity_days = {int(self.directory_validity_days)}")
+        return "\n".join(lines) + "\n"
+
+    @classmethod
+    def from_toml(cls, text: str, *, source: str) -> HomeConfig:
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+        if data.get("format") != 1:
+            raise ConfigError(f"{source}: unsupported configuration format {data.get('format')!r}")
+        role = data.get("role")
+        if role not in ("authority", "workstation"):
+            raise ConfigError(f"{source}: role must be 'authority' or 'workstation', not {role!r}")
+        province = data.get("province")
+        if not isinstance(province, str) or not province:
+            raise ConfigError(f"{source}: 'province' is missing")
+        days = data.get("directory_validity_days", 7)
+        if not isinstance(days, int) or not 1 <= days <= 366:
+            raise ConfigError(f"{source}: directory_validity_days must be 1..366")
+        known = {"format", "role", "province", "agency", "root_fingerprint", "database_url",
+                 "keystore", "directory_validity_days"}
+        return cls(
+            role=role,
+            province=province,
+            agency=_opt_str(data, "agency", source),
+            root_fingerprint=_opt_str(data, "root_fingerprint", source),
+            database_url=_opt_str(data, "database_url", source),
+            keystore=_opt_str(data, "keystore", source) or "file",
+            directory_validity_days=days,
+            extra={k: v for k, v in data.items() if k not in known},
+        )
+
+
+class Home:
+    """An existing (or about to be created) home folder."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __repr__(self) -> str:
+        return f"Home({str(self.path)!r})"
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / CONFIG_NAME
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.path / KEYS_DIR
+
+    @property
+    def registry_path(self) -> Path:
+        return self.path / REGISTRY_NAME
+
+    @property
+    def directory_path(self) -> Path:
+        return self.path / DIRECTORY_NAME
+
+    @property
+    def journal_path(self) -> Path:
+        return self.path / JOURNAL_NAME
+
+    def exists(self) -> bool:
+        return self.config_path.exists()
+
+    def load_config(self) -> HomeConfig:
+        if not self.config_path.exists():
+            raise ConfigError(
+                f"no sandi home at {self.path}",
+                hint="create one with 'sandi init', or point --home / SANDI_HOME at an existing home",
+            )
+        try:
+            text = self.config_path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read {self.config_path}: {exc.strerror}") from None
+        return HomeConfig.from_toml(text, source=str(self.config_path))
+
+    def database_url(self, override: str | None = None) -> str:
+        """The registry URL: ``override``, ``$SANDI_DATABASE_URL``, the config, or SQLite here."""
+        if override:
+            return override
+        env = os.environ.get(ENV_DATABASE_URL)
+        if env:
+            return env
+        cfg = self.load_config()
+        if cfg.database_url:
+            return cfg.database_url
+        return f"sqlite:///{self.registry_path}"
+
+    def create(self, config: HomeConfig, *, force: bool = False) -> None:
+        """Lay out a new home: folder, key folder (0700), configuration.
+
+        Refuses when a home is there already unless ``force``; even then it never
+        deletes keys: ``force`` only allows re-using a folder that has no config.
+        """
+        if self.config_path.exists():
+            raise AlreadyExistsError(
+                f"a sandi home exists already at {self.path}",
+                hint="use another --home, or remove that folder if you really mean to start over",
+            )
+        if self.path.exists() and any(self.path.iterdir()) and not force:
+            raise AlreadyExistsError(
+                f"{self.path} exists and is not empty",
+                hint="choose an empty or new folder, or pass --force to use it anyway",
+            )
+        ensure_private_dir(self.path)
+        ensure_private_dir(self.keys_dir)
+        atomic_write(self.config_path, config.to_toml().encode(), mode=0o600, overwrite=False)
+
+
+def _q(value: str) -> str:
+    # A JSON string is a valid TOML basic string (same escapes, \uXXXX included).
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _opt_str(data: dict[str, object], key: str, source: str) -> str | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"{source}: '{key}' must be a string")
+    return value

@@ -1,0 +1,153 @@
+"""Registry tables. Each block is owned by one part of sandi (see the comments).
+
+Schema changes go through ``migrations/versions``; until the first release the
+initial migrations may be edited in place together with these models.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from sandi.registry.base import Base, UTCDateTime
+
+# --- authority, agencies, certificates, revocations (owner: sandi.authority) ----------
+
+
+class AuthorityRow(Base):
+    """The one authority this registry belongs to (a single row, id = 1)."""
+
+    __tablename__ = "authority"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    province: Mapped[str] = mapped_column(String(200))
+    root_cert_pem: Mapped[str] = mapped_column(Text)
+    root_fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
+    root_key_ref: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AgencyRow(Base):
+    __tablename__ = "agencies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[str] = mapped_column(String(40), default="agency")
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"), nullable=True)
+    status: Mapped[str] = mapped_column(String(20), default="active")  # active | suspended
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    certificates: Mapped[list[CertificateRow]] = relationship(back_populates="agency")
+
+
+class CertificateRow(Base):
+    __tablename__ = "certificates"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    serial: Mapped[str] = mapped_column(String(64), unique=True)  # lower-case hex
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"))
+    purpose: Mapped[str] = mapped_column(String(20))  # signing | encryption
+    key_fingerprint: Mapped[str] = mapped_column(String(64))  # sha256(raw public key) hex
+    public_key: Mapped[bytes] = mapped_column(LargeBinary(32))
+    cert_pem: Mapped[str] = mapped_column(Text)
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime)
+    not_after: Mapped[datetime] = mapped_column(UTCDateTime)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # current: the one new seals / signatures use; retired: superseded by renew/rotate
+    state: Mapped[str] = mapped_column(String(20), default="current")
+
+    agency: Mapped[AgencyRow] = relationship(back_populates="certificates")
+    revocation: Mapped[RevocationRow | None] = relationship(back_populates="certificate")
+
+
+class RevocationRow(Base):
+    __tablename__ = "revocations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    certificate_id: Mapped[int] = mapped_column(ForeignKey("certificates.id"), unique=True)
+    reason: Mapped[str] = mapped_column(String(40))  # RFC 5280 reason name
+    revoked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_by: Mapped[str] = mapped_column(String(200))
+
+    certificate: Mapped[CertificateRow] = relationship(back_populates="revocation")
+
+
+# --- policy versions (owner: sandi.policy) -------------------------------------------
+
+
+class PolicyVersionRow(Base):
+    __tablename__ = "policy_versions"
+    __table_args__ = (UniqueConstraint("policy_id", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    policy_id: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(Text)  # the TOML text, byte for byte as applied
+    signature: Mapped[bytes] = mapped_column(LargeBinary)  # root key over the source
+    effective_from: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    applied_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    applied_by: Mapped[str] = mapped_column(String(200))
+
+
+# --- audit (owner: sandi.audit) ------------------------------------------------------
+
+
+class AuditEntryRow(Base):
+    __tablename__ = "audit_entries"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    time: Mapped[str] = mapped_column(String(40))  # RFC 3339 UTC, as hashed
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(80))
+    subject: Mapped[str] = mapped_column(String(300))
+    outcome: Mapped[str] = mapped_column(String(20))
+    details: Mapped[str] = mapped_column(Text)  # canonical JSON, as hashed
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditHeadRow(Base):
+    """One row (id = 1) locked by every appender: the chain's tip, serialising writers."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditCheckpointRow(Base):
+    __tablename__ = "audit_checkpoints"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    time: Mapped[str] = mapped_column(String(40))
+    signer: Mapped[str] = mapped_column(String(200))
+    signature: Mapped[str] = mapped_column(Text)  # encoded as the audit layer defines
+
+
+# --- directory snapshots (owner: sandi.authority.directory) ----------------------------
+
+
+class DirectoryVersionRow(Base):
+    __tablename__ = "directory_versions"
+
+    version: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sha256: Mapped[str] = mapped_column(String(64))
