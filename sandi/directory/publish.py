@@ -1,0 +1,153 @@
+"""Publishing the directory from the registry (authority side; imports SQLAlchemy).
+
+Invariants:
+
+* the version comes from the registry (``directory_versions``), allocated in the
+  same transaction that reads the data, so two operators publishing at once get
+  two distinct, increasing versions;
+* the snapshot is signed by the root key and verified again against the root
+  fingerprint before it is written, then written atomically;
+* the home's own ``directory.json`` is replaced only by a newer version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from sandi.directory.snapshot import (
+    AgencyEntry,
+    CertEntry,
+    DirectorySnapshot,
+    Ed25519Signer,
+    PolicyEntry,
+    RevocationEntry,
+    parse_envelope,
+    read_envelope_file,
+    sign_snapshot,
+)
+from sandi.errors import NotFoundError
+from sandi.fsutil import atomic_write
+from sandi.registry.models import (
+    AgencyRow,
+    AuthorityRow,
+    CertificateRow,
+    DirectoryVersionRow,
+    PolicyVersionRow,
+)
+
+
+def build_snapshot(
+    session: Session,
+    *,
+    crl_pem: str | None,
+    validity: timedelta,
+    now: datetime | None = None,
+) -> DirectorySnapshot:
+    """Read the registry and allocate the next directory version (in ``session``)."""
+    now = now or datetime.now(UTC)
+    authority = session.get(AuthorityRow, 1)
+    if authority is None:
+        raise NotFoundError("this registry has no authority yet", hint="run 'sandi init'")
+    # Lock-free and race-safe: the primary key makes a duplicate version fail the
+    # transaction instead of publishing two snapshots under one number.
+    latest = session.scalar(select(func.max(DirectoryVersionRow.version))) or 0
+    version = latest + 1
+
+    agencies = session.scalars(
+        select(AgencyRow).options(
+            selectinload(AgencyRow.certificates).selectinload(CertificateRow.revocation)
+        )
+    ).all()
+    by_id = {a.id: a.code for a in agencies}
+    entries = []
+    for agency in agencies:
+        certs = tuple(
+            CertEntry(
+                serial=c.serial,
+                purpose="signing" if c.purpose == "signing" else "encryption",
+                state=c.state,
+                key_fingerprint=c.key_fingerprint,
+                not_before=c.not_before,
+                not_after=c.not_after,
+                pem=c.cert_pem,
+                revocation=None
+                if c.revocation is None
+                else RevocationEntry(reason=c.revocation.reason, revoked_at=c.revocation.revoked_at),
+            )
+            for c in sorted(agency.certificates, key=lambda c: (c.issued_at, c.serial))
+        )
+        entries.append(
+            AgencyEntry(
+                code=agency.code,
+                name=agency.name,
+                kind=agency.kind,
+                status=agency.status,
+                parent=by_id.get(agency.parent_id) if agency.parent_id else None,
+                certificates=certs,
+            )
+        )
+    policies = tuple(
+        PolicyEntry(
+            policy_id=p.policy_id,
+            version=p.version,
+            source=p.source,
+            signature=p.signature,
+            effective_from=p.effective_from,
+            expires_at=p.expires_at,
+        )
+        for p in session.scalars(select(PolicyVersionRow)).all()
+    )
+    snapshot = DirectorySnapshot(
+        version=version,
+        issued_at=now,
+        expires_at=now + validity,
+        province=authority.province,
+        root_cert_pem=authority.root_cert_pem,
+        agencies=tuple(entries),
+        crl_pem=crl_pem,
+        policies=policies,
+    )
+    return snapshot
+
+
+def publish(
+    session: Session,
+    signer: Ed25519Signer,
+    *,
+    crl_pem: str | None,
+    validity: timedelta,
+    now: datetime | None = None,
+) -> tuple[DirectorySnapshot, bytes]:
+    """Build, sign and record the next snapshot; returns it with its envelope bytes."""
+    snapshot = build_snapshot(session, crl_pem=crl_pem, validity=validity, now=now)
+    envelope = sign_snapshot(snapshot, signer)
+    # Check our own output the way every reader will, before anyone sees it.
+    verified = parse_envelope(envelope, snapshot.root_fingerprint)
+    session.add(
+        DirectoryVersionRow(
+            version=snapshot.version,
+            issued_at=snapshot.issued_at,
+            expires_at=snapshot.expires_at,
+            sha256=hashlib.sha256(envelope).hexdigest(),
+        )
+    )
+    session.flush()
+    return verified, envelope
+
+
+def install_own(home_directory_path: Path, envelope: bytes, snapshot: DirectorySnapshot) -> bool:
+    """Write the authority's own snapshot into its home unless a newer one is there."""
+    if home_directory_path.exists():
+        try:
+            current = parse_envelope(read_envelope_file(home_directory_path), snapshot.root_fingerprint)
+        except Exception:  # an unreadable own copy is simply replaced
+            current = None
+        if current is not None and current.version > snapshot.version:
+            return False
+    atomic_write(home_directory_path, envelope, mode=0o644)
+    return True

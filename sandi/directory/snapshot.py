@@ -1,0 +1,472 @@
+"""The directory snapshot: its model, canonical encoding, signature and checks.
+
+File format (``directory.json``), one JSON object::
+
+    {"format": "sandi-directory/v1",
+     "body": "<base64 of the canonical JSON body>",
+     "signature": "<base64 Ed25519 signature by the root key over
+                    b'sandi-directory/v1\\n' + body bytes>"}
+
+The body carries its own root certificate; a reader trusts it only if the SHA-256
+of its DER encoding equals the fingerprint the home was created with, and only then
+verifies the signature with that certificate's key. Everything in the body is
+public: certificates, revocations, the CRL, signed policy versions.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from sandi.errors import ConfigError, FormatError, NotFoundError, VerificationError
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+FORMAT = "sandi-directory/v1"
+SIGNING_CONTEXT = b"sandi-directory/v1\n"
+MAX_DIRECTORY_BYTES = 64 * 1024 * 1024
+#: a snapshot this close to its expiry makes every command that reads it warn
+EXPIRY_WARNING = timedelta(days=2)
+
+Purpose = Literal["signing", "encryption"]
+
+
+class Ed25519Signer(Protocol):
+    def sign(self, data: bytes) -> bytes: ...
+
+    def public_key_bytes(self) -> bytes: ...
+
+
+def normalise_fingerprint(text: str) -> str:
+    """Accept ``AB:CD:...`` or ``abcd...`` (SHA-256, 64 hex digits); return lower hex."""
+    cleaned = text.replace(":", "").replace(" ", "").strip().lower()
+    if len(cleaned) != 64 or any(c not in "0123456789abcdef" for c in cleaned):
+        raise ConfigError(
+            "a root fingerprint is 64 hexadecimal digits (SHA-256 of the root certificate)",
+            hint="ask the authority for the fingerprint 'sandi init' printed, or 'sandi directory show'",
+        )
+    return cleaned
+
+
+def cert_fingerprint(pem: str) -> str:
+    """SHA-256 (hex) of a certificate's DER encoding."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    cert = x509.load_pem_x509_certificate(pem.encode("ascii"))
+    return hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest()
+
+
+def _time(value: object, where: str) -> datetime:
+    if not isinstance(value, str):
+        raise FormatError(f"directory: {where} must be a time string")
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise FormatError(f"directory: {where} is not an ISO 8601 time: {value!r}") from None
+    if parsed.tzinfo is None:
+        raise FormatError(f"directory: {where} has no time zone")
+    return parsed.astimezone(UTC)
+
+
+def _fmt_time(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _str(obj: Mapping[str, Any], key: str, where: str, *, optional: bool = False) -> Any:
+    value = obj.get(key)
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise FormatError(f"directory: {where}.{key} must be a string")
+    return value
+
+
+@dataclass(frozen=True)
+class RevocationEntry:
+    reason: str
+    revoked_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {"reason": self.reason, "revoked_at": _fmt_time(self.revoked_at)}
+
+
+@dataclass(frozen=True)
+class CertEntry:
+    """One agency certificate as published (public key material only)."""
+
+    serial: str
+    purpose: Purpose
+    state: str  # current | retired
+    key_fingerprint: str
+    not_before: datetime
+    not_after: datetime
+    pem: str
+    revocation: RevocationEntry | None = None
+
+    @cached_property
+    def certificate(self) -> x509.Certificate:
+        from cryptography import x509
+
+        return x509.load_pem_x509_certificate(self.pem.encode("ascii"))
+
+    def public_key_bytes(self) -> bytes:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+        from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+        key = self.certificate.public_key()
+        if not isinstance(key, Ed25519PublicKey | X25519PublicKey):
+            raise VerificationError(f"certificate {self.serial} holds neither an Ed25519 nor an X25519 key")
+        return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "serial": self.serial,
+            "purpose": self.purpose,
+            "state": self.state,
+            "key_fingerprint": self.key_fingerprint,
+            "not_before": _fmt_time(self.not_before),
+            "not_after": _fmt_time(self.not_after),
+            "pem": self.pem,
+            "revocation": None if self.revocation is None else self.revocation.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any], where: str) -> CertEntry:
+        purpose = obj.get("purpose")
+        if purpose not in ("signing", "encryption"):
+            raise FormatError(f"directory: {where}.purpose must be signing or encryption")
+        rev = obj.get("revocation")
+        revocation = None
+        if rev is not None:
+            if not isinstance(rev, dict):
+                raise FormatError(f"directory: {where}.revocation must be an object")
+            revocation = RevocationEntry(
+                reason=_str(rev, "reason", where), revoked_at=_time(rev.get("revoked_at"), where)
+            )
+        return cls(
+            serial=_str(obj, "serial", where),
+            purpose=purpose,
+            state=_str(obj, "state", where),
+            key_fingerprint=_str(obj, "key_fingerprint", where),
+            not_before=_time(obj.get("not_before"), f"{where}.not_before"),
+            not_after=_time(obj.get("not_after"), f"{where}.not_after"),
+            pem=_str(obj, "pem", where),
+            revocation=revocation,
+        )
+
+
+@dataclass(frozen=True)
+class AgencyEntry:
+    code: str
+    name: str
+    kind: str
+    status: str  # active | suspended
+    parent: str | None = None
+    certificates: tuple[CertEntry, ...] = ()
+
+    def current(self, purpose: Purpose) -> list[CertEntry]:
+        return [c for c in self.certificates if c.purpose == purpose and c.state == "current"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "name": self.name,
+            "kind": self.kind,
+            "status": self.status,
+            "parent": self.parent,
+            "certificates": [c.to_json() for c in self.certificates],
+        }
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any], where: str) -> AgencyEntry:
+        certs = obj.get("certificates", [])
+        if not isinstance(certs, list):
+            raise FormatError(f"directory: {where}.certificates must be a list")
+        return cls(
+            code=_str(obj, "code", where),
+            name=_str(obj, "name", where),
+            kind=_str(obj, "kind", where),
+            status=_str(obj, "status", where),
+            parent=_str(obj, "parent", where, optional=True),
+            certificates=tuple(
+                CertEntry.from_json(c, f"{where}.certificates[{i}]") for i, c in enumerate(certs)
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class PolicyEntry:
+    """A policy version exactly as applied, with the root's signature over its source."""
+
+    policy_id: str
+    version: int
+    source: str
+    signature: bytes
+    effective_from: datetime
+    expires_at: datetime | None
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.source.encode("utf-8")).hexdigest()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "policy_id": self.policy_id,
+            "version": self.version,
+            "source": self.source,
+            "signature": base64.b64encode(self.signature).decode("ascii"),
+            "effective_from": _fmt_time(self.effective_from),
+            "expires_at": None if self.expires_at is None else _fmt_time(self.expires_at),
+        }
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any], where: str) -> PolicyEntry:
+        version = obj.get("version")
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise FormatError(f"directory: {where}.version must be an integer")
+        expires = obj.get("expires_at")
+        return cls(
+            policy_id=_str(obj, "policy_id", where),
+            version=version,
+            source=_str(obj, "source", where),
+            signature=_b64(_str(obj, "signature", where), f"{where}.signature"),
+            effective_from=_time(obj.get("effective_from"), f"{where}.effective_from"),
+            expires_at=None if expires is None else _time(expires, f"{where}.expires_at"),
+        )
+
+
+@dataclass(frozen=True)
+class DirectorySnapshot:
+    version: int
+    issued_at: datetime
+    expires_at: datetime
+    province: str
+    root_cert_pem: str
+    agencies: tuple[AgencyEntry, ...] = ()
+    crl_pem: str | None = None
+    policies: tuple[PolicyEntry, ...] = ()
+    #: SHA-256 of the signed body; set when parsed from or signed into an envelope
+    body_sha256: str = field(default="", compare=False)
+
+    # -- look-ups --------------------------------------------------------------------
+
+    @cached_property
+    def _by_code(self) -> dict[str, AgencyEntry]:
+        return {a.code: a for a in self.agencies}
+
+    @cached_property
+    def _by_key(self) -> dict[str, tuple[AgencyEntry, CertEntry]]:
+        index: dict[str, tuple[AgencyEntry, CertEntry]] = {}
+        for agency in self.agencies:
+            for cert in agency.certificates:
+                index[cert.key_fingerprint] = (agency, cert)
+        return index
+
+    def agency(self, code: str) -> AgencyEntry:
+        try:
+            return self._by_code[code]
+        except KeyError:
+            raise NotFoundError(
+                f"agency {code} is not in the directory (version {self.version})",
+                hint="check the code ('sandi directory show'), or import a newer directory",
+            ) from None
+
+    def find_key(self, key_fingerprint: str) -> tuple[AgencyEntry, CertEntry] | None:
+        return self._by_key.get(key_fingerprint)
+
+    def certs_of(self, code: str, purpose: Purpose) -> Iterator[CertEntry]:
+        return (c for c in self.agency(code).certificates if c.purpose == purpose)
+
+    @cached_property
+    def root_certificate(self) -> x509.Certificate:
+        from cryptography import x509
+
+        return x509.load_pem_x509_certificate(self.root_cert_pem.encode("ascii"))
+
+    @property
+    def root_fingerprint(self) -> str:
+        return cert_fingerprint(self.root_cert_pem)
+
+    def policy(self, policy_id: str, version: int) -> PolicyEntry:
+        for entry in self.policies:
+            if entry.policy_id == policy_id and entry.version == version:
+                return entry
+        raise NotFoundError(f"policy {policy_id} version {version} is not in the directory")
+
+    def policy_in_force(self, at: datetime) -> PolicyEntry | None:
+        """The newest policy version in force at ``at`` (None if none is)."""
+        candidates = [
+            p for p in self.policies
+            if p.effective_from <= at and (p.expires_at is None or at < p.expires_at)
+        ]
+        if not candidates:
+            return None
+        return max(candidates, key=lambda p: (p.effective_from, p.version))
+
+    def expiry_warning(self, now: datetime) -> str | None:
+        left = self.expires_at - now
+        if left <= EXPIRY_WARNING:
+            hours = max(0, int(left.total_seconds() // 3600))
+            return (f"the directory (version {self.version}) expires in {hours} h "
+                    f"({_fmt_time(self.expires_at)}); import a newer one from the authority")
+        return None
+
+    # -- encoding --------------------------------------------------------------------
+
+    def body_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "version": self.version,
+            "issued_at": _fmt_time(self.issued_at),
+            "expires_at": _fmt_time(self.expires_at),
+            "province": self.province,
+            "root_certificate": self.root_cert_pem,
+            "agencies": [a.to_json() for a in sorted(self.agencies, key=lambda a: a.code)],
+            "crl": self.crl_pem,
+            "policies": [p.to_json() for p in sorted(self.policies, key=lambda p: (p.policy_id, p.version))],
+        }
+
+    def body_bytes(self) -> bytes:
+        return json.dumps(self.body_json(), sort_keys=True, separators=(",", ":"),
+                          ensure_ascii=False).encode("utf-8")
+
+    @classmethod
+    def from_body(cls, body: bytes) -> DirectorySnapshot:
+        try:
+            obj = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            raise FormatError("directory: the body is not JSON") from None
+        if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+            raise FormatError(f"directory: not a {FORMAT} body")
+        version = obj.get("version")
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise FormatError("directory: version must be a positive integer")
+        agencies = obj.get("agencies")
+        policies = obj.get("policies")
+        if not isinstance(agencies, list) or not isinstance(policies, list):
+            raise FormatError("directory: agencies and policies must be lists")
+        return cls(
+            version=version,
+            issued_at=_time(obj.get("issued_at"), "issued_at"),
+            expires_at=_time(obj.get("expires_at"), "expires_at"),
+            province=_str(obj, "province", "body"),
+            root_cert_pem=_str(obj, "root_certificate", "body"),
+            agencies=tuple(AgencyEntry.from_json(a, f"agencies[{i}]") for i, a in enumerate(agencies)),
+            crl_pem=_str(obj, "crl", "body", optional=True),
+            policies=tuple(PolicyEntry.from_json(p, f"policies[{i}]") for i, p in enumerate(policies)),
+            body_sha256=hashlib.sha256(body).hexdigest(),
+        )
+
+
+def _b64(text: str, where: str) -> bytes:
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise FormatError(f"directory: {where} is not base64") from None
+    if base64.b64encode(raw).decode("ascii") != text:
+        raise FormatError(f"directory: {where} is not canonical base64")
+    return raw
+
+
+def sign_snapshot(snapshot: DirectorySnapshot, signer: Ed25519Signer) -> bytes:
+    """The envelope bytes of ``snapshot`` signed by the root ``signer``."""
+    body = snapshot.body_bytes()
+    signature = signer.sign(SIGNING_CONTEXT + body)
+    envelope = {
+        "format": FORMAT,
+        "body": base64.b64encode(body).decode("ascii"),
+        "signature": base64.b64encode(signature).decode("ascii"),
+    }
+    return (json.dumps(envelope, indent=1) + "\n").encode("ascii")
+
+
+def parse_envelope(data: bytes, trusted_root_fingerprint: str) -> DirectorySnapshot:
+    """Check the envelope's signature against the trusted root and return the snapshot.
+
+    Raises :class:`FormatError` for a malformed file and :class:`VerificationError`
+    when the root does not match or the signature does not verify. Freshness
+    (expiry, rollback) is the caller's check: see :func:`check_fresh`.
+    """
+    if len(data) > MAX_DIRECTORY_BYTES:
+        raise FormatError(f"directory: larger than {MAX_DIRECTORY_BYTES} bytes")
+    try:
+        envelope = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        raise FormatError("directory: the file is not JSON") from None
+    if not isinstance(envelope, dict) or envelope.get("format") != FORMAT or set(envelope) != {
+        "format", "body", "signature"
+    }:
+        raise FormatError(f"directory: not a {FORMAT} file")
+    body = _b64(_str(envelope, "body", "envelope"), "body")
+    signature = _b64(_str(envelope, "signature", "envelope"), "signature")
+    snapshot = DirectorySnapshot.from_body(body)
+    trusted = normalise_fingerprint(trusted_root_fingerprint)
+    import hmac
+
+    if not hmac.compare_digest(snapshot.root_fingerprint, trusted):
+        raise VerificationError(
+            "the directory was not published by this home's authority (root fingerprint differs)",
+            hint="import a directory from your own authority",
+        )
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    root_key = snapshot.root_certificate.public_key()
+    if not isinstance(root_key, Ed25519PublicKey):
+        raise VerificationError("the directory's root certificate does not hold an Ed25519 key")
+    try:
+        root_key.verify(signature, SIGNING_CONTEXT + body)
+    except InvalidSignature:
+        raise VerificationError(
+            "the directory's signature does not verify",
+            hint="the file was altered or not signed by the authority; get a fresh copy",
+        ) from None
+    return snapshot
+
+
+def check_fresh(snapshot: DirectorySnapshot, now: datetime, installed_version: int | None) -> None:
+    """Refuse an expired snapshot (freeze) or one older than the installed one (rollback)."""
+    if now >= snapshot.expires_at:
+        raise VerificationError(
+            f"the directory (version {snapshot.version}) expired at {_fmt_time(snapshot.expires_at)}",
+            hint="ask the authority for a fresh one ('sandi directory publish') and import it",
+        )
+    if snapshot.issued_at > now + timedelta(minutes=5):
+        raise VerificationError("the directory was issued in the future; check this machine's clock")
+    if installed_version is not None and snapshot.version < installed_version:
+        raise VerificationError(
+            f"the directory version {snapshot.version} is older than the installed version "
+            f"{installed_version} (rollback refused)",
+            hint="import the newest directory the authority published",
+        )
+
+
+def read_envelope_file(path: Path) -> bytes:
+    try:
+        size = path.stat().st_size
+        if size > MAX_DIRECTORY_BYTES:
+            raise FormatError(f"{path}: larger than {MAX_DIRECTORY_BYTES} bytes")
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise NotFoundError(
+            f"no directory at {path}",
+            hint="import one from the authority: 'sandi directory import FILE'",
+        ) from None
+
+
+def load_installed(path: Path, trusted_root_fingerprint: str, now: datetime) -> DirectorySnapshot:
+    """The home's installed snapshot, verified again and checked for expiry."""
+    snapshot = parse_envelope(read_envelope_file(path), trusted_root_fingerprint)
+    check_fresh(snapshot, now, None)
+    return snapshot

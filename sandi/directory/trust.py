@@ -1,0 +1,112 @@
+"""Which published keys may be used for what, at which time.
+
+Pure functions over the directory's entries (no registry), so an authority and a
+workstation decide alike. The rules (DESIGN.md, "Keys and certificates"):
+
+* a signature counts only if the signing certificate chains to the root, the
+  signing time lies within its validity, and it is not revoked for
+  ``keyCompromise`` (which voids every signature of that key) nor revoked with
+  another reason *before* the signing time;
+* a sealed document is addressed only to an agency that is active and to its
+  current, unexpired, unrevoked encryption certificates;
+* a suspended agency neither seals nor signs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sandi.directory.snapshot import AgencyEntry, CertEntry, DirectorySnapshot
+from sandi.errors import CredentialError, NotFoundError, VerificationError
+
+VOIDS_ALL_SIGNATURES = frozenset({"keyCompromise", "key_compromise", "cACompromise", "ca_compromise"})
+
+
+@dataclass(frozen=True)
+class SignerIdentity:
+    """A verified signer: who, with which certificate."""
+
+    agency: AgencyEntry
+    certificate: CertEntry
+
+
+def chains_to_root(cert: CertEntry, snapshot: DirectorySnapshot) -> bool:
+    """True if the root key signed ``cert`` (and the issuer names match)."""
+    from cryptography.exceptions import InvalidSignature
+
+    try:
+        cert.certificate.verify_directly_issued_by(snapshot.root_certificate)
+    except (InvalidSignature, ValueError, TypeError):
+        return False
+    return True
+
+
+def signature_valid_at(cert: CertEntry, signed_at: datetime) -> tuple[bool, str]:
+    """Whether a signature made at ``signed_at`` with ``cert`` counts; and why not."""
+    if not cert.not_before <= signed_at <= cert.not_after:
+        return False, "the signing certificate was not valid at the signing time"
+    if cert.revocation is not None:
+        if cert.revocation.reason in VOIDS_ALL_SIGNATURES:
+            return False, "the signing key was revoked for key compromise"
+        if signed_at >= cert.revocation.revoked_at:
+            return False, "the signing certificate was revoked before the signing time"
+    return True, ""
+
+
+def verify_signer(
+    snapshot: DirectorySnapshot, agency_code: str, key_fingerprint: str, signed_at: datetime
+) -> SignerIdentity:
+    """The signer's published identity, or :class:`VerificationError` (no detail leaks)."""
+    found = snapshot.find_key(key_fingerprint)
+    if found is None:
+        raise VerificationError(
+            "the signing key is not in the directory",
+            hint="the signer may be unknown to this authority, or your directory is old",
+        )
+    agency, cert = found
+    if agency.code != agency_code or cert.purpose != "signing":
+        raise VerificationError("the signing key does not belong to the named sender")
+    if not chains_to_root(cert, snapshot):
+        raise VerificationError("the signer's certificate was not issued by this authority")
+    ok, why = signature_valid_at(cert, signed_at)
+    if not ok:
+        raise VerificationError(why)
+    return SignerIdentity(agency, cert)
+
+
+def current_signing_cert(snapshot: DirectorySnapshot, code: str, now: datetime) -> CertEntry:
+    """The certificate an agency signs with now."""
+    agency = snapshot.agency(code)
+    if agency.status != "active":
+        raise CredentialError(f"agency {code} is {agency.status}", hint="ask the authority to resume it")
+    usable = [
+        c for c in agency.current("signing")
+        if c.revocation is None and c.not_before <= now <= c.not_after
+    ]
+    if not usable:
+        raise CredentialError(
+            f"agency {code} has no valid signing certificate",
+            hint="ask the authority to issue or renew its keys, then import the new directory",
+        )
+    return max(usable, key=lambda c: c.not_before)
+
+
+def encryption_certs(snapshot: DirectorySnapshot, code: str, now: datetime) -> list[CertEntry]:
+    """The certificates a document for ``code`` is encrypted to now (at least one)."""
+    agency = snapshot.agency(code)
+    if agency.status != "active":
+        raise CredentialError(f"recipient {code} is {agency.status}",
+                              hint="a suspended agency cannot receive documents")
+    usable = [
+        c for c in agency.current("encryption")
+        if c.revocation is None and c.not_before <= now <= c.not_after
+    ]
+    if not usable:
+        raise CredentialError(
+            f"agency {code} has no valid encryption certificate",
+            hint="ask the authority to issue or renew its keys, then import the new directory",
+        )
+    # One key per recipient agency: the newest current certificate.
+    return [max(usable, key=lambda c: c.not_before)]
+
