@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sandi.directory.snapshot import AgencyEntry, CertEntry, DirectorySnapshot
-from sandi.errors import CredentialError, NotFoundError, VerificationError
+from sandi.errors import CredentialError, VerificationError
 
 VOIDS_ALL_SIGNATURES = frozenset({"keyCompromise", "key_compromise", "cACompromise", "ca_compromise"})
 
