@@ -1,0 +1,291 @@
+"""The journal sink: an append-only file of hash-chained entries in a home.
+
+Workstations have no registry, so their document operations are recorded here (an
+authority home has a journal too, for what it does without the registry).
+
+File format (docs/audit.md): UTF-8, one canonical JSON object per line, ``\\n``
+terminated. An entry line is the entry's fields plus ``"type":"entry"``; a checkpoint
+line is the checkpoint's fields plus ``"type":"checkpoint"``. The hash covers the
+entry fields only (not ``type``), exactly as in the registry.
+
+Invariants:
+
+* the file is created with mode 0600 and only ever appended to (``O_APPEND``);
+* every append holds an exclusive ``flock`` on the file while it reads the last entry
+  (the head), writes one whole line, and ``fsync``s, so concurrent appenders in other
+  processes queue and the chain stays one chain with nothing lost;
+* an append that cannot complete raises :class:`~sandi.errors.AuditError` (the caller's
+  operation then fails closed); a short write is cut back off under the lock;
+* a journal that ends without a newline (a crash mid-write) is refused for appending
+  until someone looks at it; readers snapshot the size under a shared lock, so they
+  never see half a line from a concurrent appender.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sandi.audit.checkpoint import Checkpoint, Signer, sign_checkpoint
+from sandi.audit.entry import GENESIS_HASH, AuditEntry, canonical_json, make_entry
+from sandi.audit.events import AuditEvent
+from sandi.errors import AuditError, SandiError
+
+MAX_LINE = 64 * 1024  # an entry is at most ~17 KiB (details are capped at 16 KiB)
+_CHUNK = 64 * 1024
+
+
+def entry_line(entry: AuditEntry) -> bytes:
+    return canonical_json({"type": "entry", **entry.to_dict()}) + b"\n"
+
+
+def checkpoint_line(checkpoint: Checkpoint) -> bytes:
+    return canonical_json({"type": "checkpoint", **checkpoint.to_dict()}) + b"\n"
+
+
+def parse_line(line: bytes, where: str) -> AuditEntry | Checkpoint | dict[str, Any]:
+    """One journal / export line: an entry, a checkpoint, or (for other types) the dict."""
+    try:
+        data = json.loads(line)
+    except (ValueError, UnicodeDecodeError):
+        raise AuditError(f"{where}: not a JSON line") from None
+    if not isinstance(data, dict):
+        raise AuditError(f"{where}: not a JSON object")
+    kind = data.pop("type", None)
+    if kind == "entry":
+        return AuditEntry.from_dict(data)
+    if kind == "checkpoint":
+        return Checkpoint.from_dict(data)
+    if isinstance(kind, str):
+        data["type"] = kind
+        return data
+    raise AuditError(f"{where}: line has no type")
+
+
+def _os_failure(what: str, path: Path, exc: OSError) -> AuditError:
+    reason = exc.strerror or exc.__class__.__name__
+    return AuditError(
+        f"{what} {path}: {reason}",
+        hint="the operation was not carried out: its audit entry could not be written",
+    )
+
+
+class Journal:
+    """The audit journal at ``path`` (usually ``Home.journal_path``)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"Journal({str(self.path)!r})"
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    # -- writing --------------------------------------------------------------------
+
+    def append(self, event: AuditEvent, *, when: datetime | None = None) -> AuditEntry:
+        """Append ``event`` as the next entry, durably; raises AuditError if it cannot."""
+        with self._locked_for_append() as fd:
+            seq, head_hash = _tail_head(fd, self.path)
+            entry = make_entry(event, prev_seq=seq, prev_hash=head_hash, when=when)
+            self._write_line(fd, entry_line(entry))
+            return entry
+
+    def checkpoint(
+        self, signer: Signer, *, only_if_due: int | None = None, when: datetime | None = None
+    ) -> Checkpoint | None:
+        """Sign the head and append a checkpoint line.
+
+        With ``only_if_due=N`` only when N or more entries follow the last checkpoint
+        (None otherwise). The lock is held throughout, so the head cannot move.
+        """
+        with self._locked_for_append() as fd:
+            if only_if_due is not None:
+                seq, head_hash, since = _tail_scan(fd, self.path, count_until=only_if_due)
+                if seq == 0 or since < only_if_due:
+                    return None
+            else:
+                seq, head_hash = _tail_head(fd, self.path)
+            checkpoint = sign_checkpoint(signer, seq, head_hash, when=when)
+            self._write_line(fd, checkpoint_line(checkpoint))
+            return checkpoint
+
+    @contextlib.contextmanager
+    def _locked_for_append(self) -> Iterator[int]:
+        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        created = not self.path.exists()
+        try:
+            fd = os.open(self.path, flags, 0o600)
+        except OSError as exc:
+            raise _os_failure("cannot open the audit journal", self.path, exc) from None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                if created:
+                    _fsync_dir(self.path.parent)
+            except OSError as exc:
+                raise _os_failure("cannot lock the audit journal", self.path, exc) from None
+            yield fd
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def _write_line(self, fd: int, line: bytes) -> None:
+        if len(line) > MAX_LINE:
+            raise AuditError(f"audit journal line too long ({len(line)} bytes)")
+        start = os.fstat(fd).st_size
+        try:
+            view = memoryview(line)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.fsync(fd)
+        except OSError as exc:
+            # Cut a partial line back off (we hold the lock, nobody appended since).
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, start)
+                os.fsync(fd)
+            raise _os_failure("cannot write the audit journal", self.path, exc) from None
+
+    # -- reading --------------------------------------------------------------------
+
+    def records(self) -> Iterator[AuditEntry | Checkpoint]:
+        """Every entry and checkpoint, in file order, streamed.
+
+        Reads up to the size seen under a shared lock, so a concurrent append is
+        either wholly in or wholly out.
+        """
+        if not self.path.exists():
+            return
+        try:
+            f = open(self.path, "rb")  # noqa: SIM115 - closed in finally, generator
+        except OSError as exc:
+            raise _os_failure("cannot read the audit journal", self.path, exc) from None
+        try:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_SH)
+                size = os.fstat(f.fileno()).st_size
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+            except OSError as exc:
+                raise _os_failure("cannot lock the audit journal", self.path, exc) from None
+            offset = 0
+            lineno = 0
+            while offset < size:
+                line = f.readline(min(MAX_LINE + 1, size - offset))
+                lineno += 1
+                offset += len(line)
+                where = f"{self.path}: line {lineno}"
+                if not line.endswith(b"\n"):
+                    if len(line) > MAX_LINE:
+                        raise AuditError(f"{where}: line too long")
+                    raise AuditError(f"{where}: incomplete last line (an interrupted write?)")
+                record = parse_line(line, where)
+                if isinstance(record, dict):
+                    raise AuditError(f"{where}: unknown line type {record.get('type')!r}")
+                yield record
+        finally:
+            f.close()
+
+    def entries(self) -> Iterator[AuditEntry]:
+        for record in self.records():
+            if isinstance(record, AuditEntry):
+                yield record
+
+    def checkpoints(self) -> list[Checkpoint]:
+        return [r for r in self.records() if isinstance(r, Checkpoint)]
+
+    def head(self) -> tuple[int, str]:
+        """``(seq, hash)`` of the last entry; ``(0, GENESIS_HASH)`` for an empty journal."""
+        if not self.path.exists():
+            return 0, GENESIS_HASH
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise _os_failure("cannot read the audit journal", self.path, exc) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            return _tail_head(fd, self.path)
+        finally:
+            os.close(fd)
+
+
+def _reverse_lines(fd: int, size: int, path: Path) -> Iterator[bytes]:
+    """Complete lines from the end of the file backwards (without their newlines)."""
+    pos = size
+    buf = b""
+    while pos > 0:
+        step = min(_CHUNK, pos)
+        pos -= step
+        buf = os.pread(fd, step, pos) + buf
+        parts = buf.split(b"\n")
+        buf = parts[0]
+        for part in reversed(parts[1:]):
+            if part:
+                yield part
+        if len(buf) > MAX_LINE:
+            raise AuditError(f"{path}: a line is too long")
+    if buf:
+        yield buf
+
+
+def _tail_scan(fd: int, path: Path, *, count_until: int) -> tuple[int, str, int]:
+    """Head ``(seq, hash)`` and how many entries follow the last checkpoint (capped)."""
+    try:
+        size = os.fstat(fd).st_size
+        if size == 0:
+            return 0, GENESIS_HASH, 0
+        if os.pread(fd, 1, size - 1) != b"\n":
+            raise AuditError(
+                f"{path} ends with an incomplete line (an interrupted write?)",
+                hint="run 'sandi audit verify'; keep a copy of the journal and remove the "
+                "incomplete last line by hand before recording again",
+            )
+        head: tuple[int, str] | None = None
+        since = 0
+        for line in _reverse_lines(fd, size, path):
+            record = parse_line(line, f"{path}: last lines")
+            if isinstance(record, Checkpoint):
+                break
+            if isinstance(record, AuditEntry):
+                if head is None:
+                    head = (record.seq, record.hash)
+                since += 1
+                if since >= count_until:
+                    break
+    except OSError as exc:
+        raise _os_failure("cannot read the audit journal", path, exc) from None
+    except SandiError:
+        raise
+    if head is None:
+        # Only checkpoint lines at the end: the head is the checkpoint's, which must
+        # name the last entry; find the entry itself further back.
+        head = _last_entry(fd, path)
+    return head[0], head[1], since
+
+
+def _tail_head(fd: int, path: Path) -> tuple[int, str]:
+    seq, head_hash, _ = _tail_scan(fd, path, count_until=1)
+    return seq, head_hash
+
+
+def _last_entry(fd: int, path: Path) -> tuple[int, str]:
+    size = os.fstat(fd).st_size
+    for line in _reverse_lines(fd, size, path):
+        record = parse_line(line, f"{path}: last lines")
+        if isinstance(record, AuditEntry):
+            return record.seq, record.hash
+    return 0, GENESIS_HASH
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
