@@ -3,18 +3,41 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
+import random
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import (
+    DBAPIError,
+    IntegrityError,
+    OperationalError,
+    ProgrammingError,
+    SQLAlchemyError,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from sandi.errors import RegistryConflict, RegistryError
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+#: seconds to wait for a PostgreSQL server to answer a connection attempt
+CONNECT_TIMEOUT = 10
+#: milliseconds a statement may wait for a row lock (PostgreSQL) or the write lock (SQLite)
+LOCK_TIMEOUT_MS = 60_000
+# Key for pg_advisory_xact_lock: one 'sandi db upgrade' at a time per database.
+_MIGRATION_LOCK_KEY = 0x53414E4449  # "SANDI"
+# SQLSTATEs after which the whole transaction may simply be run again.
+_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected
+
+T = TypeVar("T")
+
+
+class ConcurrentUpdate(RegistryConflict):
+    """The database aborted the transaction because of a concurrent one; it may be retried."""
 
 
 class SchemaStatus(enum.Enum):
@@ -33,6 +56,16 @@ def _redact(url: str) -> str:
         return "<unparseable database URL>"
 
 
+def _password(url: str) -> str | None:
+    from sqlalchemy.engine import make_url
+
+    try:
+        pw = make_url(url).password
+    except Exception:
+        return None
+    return None if pw is None else str(pw)
+
+
 class Registry:
     """A handle on one registry database. Cheap to create; connects lazily."""
 
@@ -48,17 +81,19 @@ class Registry:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    @property
+    def redacted_url(self) -> str:
+        """The URL with its password masked: the only form of it sandi ever shows."""
+        return _redact(self.url)
+
     # -- schema ---------------------------------------------------------------------------
 
     def schema_revision(self) -> str | None:
         try:
             with self.engine.connect() as conn:
-                if not inspect(conn).has_table("alembic_version"):
-                    return None
-                row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
-                return None if row is None else str(row[0])
+                return _revision_on(conn)
         except SQLAlchemyError as exc:
-            raise _connection_error(self.url, exc) from None
+            raise _database_error(self.url, exc) from None
 
     def schema_status(self) -> SchemaStatus:
         current = self.schema_revision()
@@ -68,8 +103,7 @@ class Registry:
         head = script.get_current_head()
         if current == head:
             return SchemaStatus.CURRENT
-        known = {rev.revision for rev in script.walk_revisions()}
-        return SchemaStatus.OLDER if current in known else SchemaStatus.NEWER
+        return SchemaStatus.OLDER if current in _known_revisions() else SchemaStatus.NEWER
 
     def head_revision(self) -> str:
         head = _script_directory().get_current_head()
@@ -77,21 +111,35 @@ class Registry:
         return str(head)
 
     def upgrade(self) -> None:
-        """Run every migration not yet applied (creates the schema on an empty database)."""
+        """Run every migration not yet applied (creates the schema on an empty database).
+
+        All the migrations run in one transaction (DDL is transactional on both
+        PostgreSQL and SQLite): a failure leaves the schema as it was. Concurrent
+        upgrades of one database queue (advisory lock on PostgreSQL, the write lock on
+        SQLite) and the later one finds nothing left to do. A schema newer than the
+        code is refused before anything runs.
+        """
         if self.schema_status() is SchemaStatus.NEWER:
-            raise RegistryError(
-                "the registry schema is newer than this sandi",
-                hint="upgrade sandi before using this registry",
-            )
+            raise _newer_error()
         from alembic import command
 
         cfg = _alembic_config()
         try:
             with self.engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_KEY})
+                # Re-read under the lock: another operator may have upgraded meanwhile.
+                if _revision_on(conn) not in (None, *_known_revisions()):
+                    raise _newer_error()
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
+        except (OperationalError, DBAPIError) as exc:
+            raise _database_error(self.url, exc, "migrating the registry failed") from None
         except SQLAlchemyError as exc:
-            raise RegistryError(f"migrating the registry failed: {exc.__class__.__name__}") from None
+            raise RegistryError(
+                f"migrating the registry failed: {exc.__class__.__name__}",
+                hint="nothing was changed: the migrations run in one transaction",
+            ) from None
 
     def require_current(self) -> None:
         status = self.schema_status()
@@ -107,15 +155,21 @@ class Registry:
                 "the registry schema is older than this sandi",
                 hint="run 'sandi db upgrade' (back the database up first)",
             )
-        raise RegistryError(
-            "the registry schema is newer than this sandi", hint="upgrade sandi on this machine"
-        )
+        raise _newer_error()
 
     # -- transactions --------------------------------------------------------------------
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """One transaction: committed if the block returns, rolled back if it raises."""
+        """One transaction: committed if the block returns, rolled back if it raises.
+
+        On SQLite the transaction holds the database's write lock from its first
+        statement, so transactions run one after another. On PostgreSQL they run side
+        by side (READ COMMITTED): code that reads a row to decide what to write locks
+        it first (``select(...).with_for_update()``), and constraints catch the rest.
+        A serialisation failure or deadlock raises :class:`ConcurrentUpdate`, which
+        :meth:`run` retries.
+        """
         session = self._sessions()
         try:
             with session.begin():
@@ -123,13 +177,31 @@ class Registry:
         except IntegrityError as exc:
             raise RegistryConflict(
                 "the registry refused the change: it conflicts with what is there "
-                f"({_first_line(exc)})",
+                f"({_scrub(_first_line(exc), self.url)})",
                 hint="another operator may have made the same change; nothing was changed",
             ) from None
         except (OperationalError, DBAPIError) as exc:
-            raise _connection_error(self.url, exc) from None
+            raise _database_error(self.url, exc) from None
         finally:
             session.close()
+
+    def run(self, work: Callable[[Session], T], *, attempts: int = 5) -> T:
+        """``work(session)`` in one transaction, run again from the start if the
+        database aborted it for a concurrent one (serialisation failure, deadlock).
+
+        ``work`` must do nothing outside the session that it cannot repeat (it may be
+        called up to ``attempts`` times; only the last call's changes are committed).
+        """
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.transaction() as session:
+                    return work(session)
+            except ConcurrentUpdate:
+                if attempt == attempts:
+                    raise
+                # Back off with jitter so the same transactions do not collide again.
+                time.sleep(random.uniform(0, 0.02 * 2**attempt))  # noqa: S311 - not a secret
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -138,7 +210,17 @@ class Registry:
 def _make_engine(url: str) -> Engine:
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
-        kwargs["connect_args"] = {"timeout": 60}
+        kwargs["connect_args"] = {"timeout": LOCK_TIMEOUT_MS / 1000}
+    elif url.startswith("postgresql"):
+        # Fail in seconds, not minutes, when the server is down; check pooled
+        # connections before use (a server restart leaves dead ones behind); wait for
+        # a row lock as long as SQLite waits for its write lock, then fail cleanly.
+        kwargs["pool_pre_ping"] = True
+        kwargs["connect_args"] = {
+            "connect_timeout": CONNECT_TIMEOUT,
+            "application_name": "sandi",
+            "options": f"-c lock_timeout={LOCK_TIMEOUT_MS}",
+        }
     try:
         engine = create_engine(url, **kwargs)
     except (SQLAlchemyError, ImportError, ValueError) as exc:
@@ -175,12 +257,92 @@ def _first_line(exc: Exception) -> str:
     return text_.splitlines()[0] if text_ else exc.__class__.__name__
 
 
-def _connection_error(url: str, exc: Exception) -> RegistryError:
-    detail = _first_line(exc)
+def _scrub(message: str, url: str) -> str:
+    # Drivers do not echo passwords today; make sure no future one leaks it through us.
+    pw = _password(url)
+    return message.replace(pw, "***") if pw else message
+
+
+def _sqlstate(exc: Exception) -> str | None:
+    orig = getattr(exc, "orig", None)
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return str(state) if state else None
+
+
+def _database_error(url: str, exc: Exception, what: str = "registry database error") -> RegistryError:
+    """The clear error for a failed database call: what happened, where, what to do."""
+    where = _redact(url)
+    detail = _scrub(_first_line(exc), url)
+    lowered = str(getattr(exc, "orig", exc)).lower()
+    state = _sqlstate(exc) or ""
+    if state in _RETRYABLE_SQLSTATES:
+        return ConcurrentUpdate(
+            f"{what}: another operator changed the same records at the same time ({detail})",
+            hint="nothing was changed; run the command again",
+        )
+    if state.startswith("28") or "password authentication failed" in lowered:
+        return RegistryError(
+            f"{what}: the database refused the credentials for {where}",
+            hint="check the user name and password in the database URL (or ~/.pgpass); "
+                 "nothing was changed",
+        )
+    if state == "3D000":
+        return RegistryError(
+            f"{what}: the database in {where} does not exist ({detail})",
+            hint="create it (see docs/operations.md), then run 'sandi db upgrade'",
+        )
+    if state == "55P03" or "database is locked" in lowered:
+        return RegistryError(
+            f"{what}: the registry stayed locked by another operator for too long ({detail})",
+            hint="nothing was changed; try again when the other operation has finished",
+        )
+    if state.startswith(("57P", "08")) or any(s in lowered for s in (
+        "connection refused", "could not connect", "connection failed", "failed to resolve host",
+        "timeout expired", "server closed the connection", "terminating connection",
+        "connection is closed", "consuming input failed", "no route to host",
+    )):
+        return RegistryError(
+            f"{what}: cannot reach the registry database {where} ({detail})",
+            hint="check that the database server is running and reachable from here; an "
+                 "interrupted change is rolled back as a whole, so check its result before "
+                 "repeating it",
+        )
+    if "unable to open database file" in lowered:
+        return RegistryError(
+            f"{what}: cannot open the registry database {where}",
+            hint="check that the folder exists and is writable; nothing was changed",
+        )
+    if isinstance(exc, ProgrammingError) or "no such table" in lowered or state == "42P01":
+        return RegistryError(
+            f"{what} ({where}): {detail}",
+            hint="the schema may not match this sandi: see 'sandi db status'; nothing was changed",
+        )
     return RegistryError(
-        f"registry database error ({_redact(url)}): {detail}",
+        f"{what} ({where}): {detail}",
         hint="check that the database is reachable and the credentials are right; nothing was changed",
     )
+
+
+# Kept for callers of the earlier name.
+_connection_error = _database_error
+
+
+def _newer_error() -> RegistryError:
+    return RegistryError(
+        "the registry schema is newer than this sandi",
+        hint="upgrade sandi on this machine; nothing was changed",
+    )
+
+
+def _revision_on(conn: Any) -> str | None:
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
+    return None if row is None else str(row[0])
+
+
+def _known_revisions() -> set[str]:
+    return {str(rev.revision) for rev in _script_directory().walk_revisions()}
 
 
 def _alembic_config() -> Any:
