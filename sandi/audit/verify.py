@@ -1,0 +1,253 @@
+"""Verifying a chain: every link, every checkpoint, and the first thing that is wrong.
+
+Invariants checked, in seq order, stopping at the first failure (which is named):
+
+* seqs run 1, 2, 3... with no gap (``deleted``), no seq twice (``inserted``) and none
+  out of place (``reordered``);
+* each entry's hash is the hash of its content (``edited``);
+* each entry's ``prev_hash`` is the previous entry's hash, genesis for entry 1
+  (``link``: an entry was rewritten with a recomputed hash, or replaced);
+* each checkpoint is signed by the given key (``checkpoint-signature``) and names the
+  hash of the entry at its seq (``checkpoint-mismatch``: history up to it was rewritten);
+* no checkpoint (and no registry head, when given) is beyond the last entry
+  (``truncated``: the tail was cut off).
+
+Entries are streamed (one pass, constant memory), so a journal or table of millions
+of entries verifies without loading it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from sandi.audit.checkpoint import Checkpoint, key_fingerprint, signature_valid
+from sandi.audit.entry import GENESIS_HASH, AuditEntry
+from sandi.errors import VerificationError
+
+KINDS = (
+    "edited",
+    "link",
+    "deleted",
+    "reordered",
+    "inserted",
+    "checkpoint-signature",
+    "checkpoint-mismatch",
+    "truncated",
+    "malformed",
+)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """The first thing wrong with a chain: at which entry, what kind, in words."""
+
+    seq: int
+    kind: str
+    message: str
+
+
+class ChainBroken(VerificationError):
+    """The audit log does not verify; ``.seq`` is the first bad entry, ``.kind`` what is wrong."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(
+            f"the audit log does not verify: entry {problem.seq}: {problem.kind}: {problem.message}",
+            hint=f"entries before {problem.seq} verify; keep a copy of the log and investigate "
+            "from that entry on",
+        )
+        self.seq = problem.seq
+        self.kind = problem.kind
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    entries: int  # entries checked (up to the problem, if any)
+    checkpoints: int  # checkpoints checked and found good
+    last_seq: int
+    head_hash: str
+    last_checkpoint_seq: int  # 0 if none
+    signatures_checked: bool
+    problem: Problem | None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+    @property
+    def unsigned_tail(self) -> int:
+        """Entries after the last checkpoint: protected by the chain only, not a signature."""
+        return max(0, self.last_seq - self.last_checkpoint_seq)
+
+    def raise_for_problem(self) -> None:
+        if self.problem is not None:
+            raise ChainBroken(self.problem)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "ok": self.ok,
+            "entries": self.entries,
+            "checkpoints": self.checkpoints,
+            "last_seq": self.last_seq,
+            "head_hash": self.head_hash,
+            "last_checkpoint_seq": self.last_checkpoint_seq,
+            "unsigned_tail": self.unsigned_tail,
+            "signatures_checked": self.signatures_checked,
+            "problem": None
+            if self.problem is None
+            else {"seq": self.problem.seq, "kind": self.problem.kind, "message": self.problem.message},
+        }
+
+
+class _Peekable:
+    def __init__(self, items: Iterable[AuditEntry]) -> None:
+        self._it: Iterator[AuditEntry] = iter(items)
+        self._next: AuditEntry | None = None
+        self._done = False
+
+    def peek(self) -> AuditEntry | None:
+        if self._next is None and not self._done:
+            try:
+                self._next = next(self._it)
+            except StopIteration:
+                self._done = True
+        return self._next
+
+    def pop(self) -> AuditEntry | None:
+        item = self.peek()
+        self._next = None
+        return item
+
+    def rest(self) -> Iterator[AuditEntry]:
+        while (item := self.pop()) is not None:
+            yield item
+
+
+def verify_chain(
+    entries: Iterable[AuditEntry],
+    checkpoints: Iterable[Checkpoint],
+    public_key_bytes: bytes | None,
+    *,
+    expected_head: tuple[int, str] | None = None,
+) -> VerifyReport:
+    """Check ``entries`` (in stored order) and ``checkpoints`` against ``public_key_bytes``.
+
+    ``public_key_bytes`` is the raw 32-byte Ed25519 key that signs the checkpoints
+    (the root key for the registry, the agency key for a workstation journal); None
+    checks the checkpoints' hashes but not their signatures (the report says so).
+    ``expected_head`` is the registry's head row, if any: it must name the last entry.
+    Returns a report; ``report.raise_for_problem()`` raises :class:`ChainBroken`.
+    """
+    by_seq: dict[int, list[Checkpoint]] = defaultdict(list)
+    for cp in checkpoints:
+        by_seq[cp.seq].append(cp)
+    expected_fp = key_fingerprint(public_key_bytes) if public_key_bytes is not None else None
+
+    stream = _Peekable(entries)
+    count = 0
+    good_checkpoints = 0
+    last_cp = 0
+    prev_hash = GENESIS_HASH
+    last_seq = 0
+
+    def report(problem: Problem | None) -> VerifyReport:
+        return VerifyReport(
+            entries=count,
+            checkpoints=good_checkpoints,
+            last_seq=last_seq,
+            head_hash=prev_hash,
+            last_checkpoint_seq=last_cp,
+            signatures_checked=public_key_bytes is not None,
+            problem=problem,
+        )
+
+    bad_low = sorted(s for s in by_seq if s < 1)
+    if bad_low:
+        return report(Problem(1, "malformed", f"a checkpoint names seq {bad_low[0]}, before entry 1"))
+
+    while (entry := stream.pop()) is not None:
+        expected = last_seq + 1
+        if entry.seq != expected:
+            return report(_seq_problem(entry, expected, stream))
+        following = stream.peek()
+        if following is not None and following.seq == entry.seq:
+            return report(Problem(entry.seq, "inserted",
+                                  f"two entries carry seq {entry.seq} (an entry was inserted or copied)"))
+        if entry.compute_hash() != entry.hash:
+            return report(Problem(entry.seq, "edited", "its content does not match its hash"))
+        if entry.prev_hash != prev_hash:
+            if entry.seq == 1:
+                return report(Problem(1, "link", "the first entry does not start from the genesis hash"))
+            return report(Problem(
+                entry.seq - 1, "link",
+                f"entry {entry.seq} does not chain to entry {entry.seq - 1}: entry {entry.seq - 1} "
+                f"was rewritten (hash recomputed) or entry {entry.seq} replaced",
+            ))
+        count += 1
+        last_seq = entry.seq
+        prev_hash = entry.hash
+        for cp in by_seq.pop(entry.seq, ()):
+            problem = _checkpoint_problem(cp, entry, public_key_bytes, expected_fp)
+            if problem is not None:
+                return report(problem)
+            good_checkpoints += 1
+            last_cp = entry.seq
+
+    if by_seq:
+        beyond = min(by_seq)
+        return report(Problem(
+            last_seq + 1, "truncated",
+            f"the log ends at entry {last_seq} but a checkpoint covers entry {beyond}: "
+            f"entries {last_seq + 1}..{beyond} were removed",
+        ))
+    if expected_head is not None:
+        head_seq, head_hash = expected_head
+        if head_seq > last_seq:
+            return report(Problem(
+                last_seq + 1, "truncated",
+                f"the log ends at entry {last_seq} but its head row says {head_seq}: "
+                f"entries {last_seq + 1}..{head_seq} were removed",
+            ))
+        if head_seq < last_seq:
+            return report(Problem(
+                head_seq + 1, "inserted",
+                f"entries after {head_seq} were added behind the head row's back",
+            ))
+        if head_seq > 0 and head_hash != prev_hash:
+            return report(Problem(last_seq, "edited",
+                                  "the last entry does not match the head row (rewritten)"))
+    return report(None)
+
+
+def _seq_problem(entry: AuditEntry, expected: int, stream: _Peekable) -> Problem:
+    if entry.seq > expected:
+        if any(later.seq == expected for later in stream.rest()):
+            return Problem(expected, "reordered",
+                           f"entry {expected} comes after entry {entry.seq} (entries were moved)")
+        if expected == 1:
+            return Problem(1, "deleted",
+                           f"the log starts at entry {entry.seq}: entries before it are missing")
+        gap = f"{expected}" if entry.seq == expected + 1 else f"{expected}..{entry.seq - 1}"
+        return Problem(expected, "deleted",
+                       f"entry {expected - 1} is followed by entry {entry.seq}: entry {gap} missing")
+    return Problem(entry.seq, "inserted",
+                   f"a second entry {entry.seq} follows entry {expected - 1} (inserted or copied)")
+
+
+def _checkpoint_problem(
+    cp: Checkpoint, entry: AuditEntry, public_key: bytes | None, expected_fp: str | None
+) -> Problem | None:
+    if public_key is not None:
+        if cp.signer != expected_fp:
+            return Problem(cp.seq, "checkpoint-signature",
+                           f"the checkpoint at entry {cp.seq} is signed by another key ({cp.signer[:16]}...)")
+        if not signature_valid(cp, public_key):
+            return Problem(cp.seq, "checkpoint-signature",
+                           f"the checkpoint at entry {cp.seq} has a bad signature")
+    if cp.head_hash != entry.hash:
+        return Problem(cp.seq, "checkpoint-mismatch",
+                       f"the checkpoint signed {cp.time} does not match entry {cp.seq}: "
+                       f"the log up to entry {cp.seq} was rewritten")
+    return None
