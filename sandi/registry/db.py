@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import random
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -286,7 +287,7 @@ def _database_error(url: str, exc: Exception, what: str = "registry database err
             hint="check the user name and password in the database URL (or ~/.pgpass); "
                  "nothing was changed",
         )
-    if state == "3D000":
+    if state == "3D000" or re.search(r'database ".*" does not exist', lowered):
         return RegistryError(
             f"{what}: the database in {where} does not exist ({detail})",
             hint="create it (see docs/operations.md), then run 'sandi db upgrade'",
