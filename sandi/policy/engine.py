@@ -1,0 +1,273 @@
+"""Decisions: may SENDER send a document of CLASS to RECIPIENT at time AT?
+
+Invariants (the decision procedure, in order; the first step that answers wins):
+
+1. ``at`` must be timezone-aware (a naive time is a caller bug: UsageError);
+2. outside the policy's own window (``effective <= at < expires``) everything is
+   denied — an expired or not-yet-effective policy allows nothing;
+3. an unknown classification, sender or recipient is denied, saying which;
+4. a **forbid** rule that covers the pair, is valid at ``at`` and covers the level
+   denies, naming the forbid — forbids override every allow;
+5. the first **relation** (in file order) that covers the pair, is valid at ``at`` and
+   whose ceiling is at or above the level allows, naming the relation;
+6. otherwise denied: "no rule allows ...", naming the closest relation if one covers
+   the pair with a lower ceiling.
+
+Compiling resolves groups and wildcards once: each entity gets its tuple of
+*principals* (itself, every group containing it, ``*``), and rules are indexed by
+(from-principal, to-principal). The rules of a concrete (sender, recipient) pair are
+merged on first use and memoised, so a decision is a few dict look-ups and a short
+loop. Nothing here imports SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sandi.errors import PolicyDenied, UsageError
+from sandi.policy.model import WILDCARD, Policy, Window
+
+Basis = Literal["relation", "forbid", "no-rule", "unknown-entity", "unknown-level", "not-in-force"]
+
+#: memoised (sender, recipient) pairs before the memo is cleared (bounds memory)
+PAIR_CACHE_LIMIT = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    rule_id: str | None
+    reason: str
+    basis: Basis
+    sender: str
+    recipient: str
+    classification: str
+    policy_id: str
+    policy_version: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "allowed": self.allowed,
+            "decision": "allow" if self.allowed else "deny",
+            "rule": self.rule_id,
+            "basis": self.basis,
+            "reason": self.reason,
+            "from": self.sender,
+            "to": self.recipient,
+            "class": self.classification,
+            "policy": self.policy_id,
+            "version": self.policy_version,
+        }
+
+
+class PolicyDecisionDenied(PolicyDenied):
+    """A denial with its decision attached (``.decision``, ``.rule_id``); exit code 3."""
+
+    def __init__(self, decision: Decision) -> None:
+        hint = (f"see 'sandi policy explain --from {decision.sender} --to {decision.recipient} "
+                f"--class {decision.classification}'")
+        super().__init__(f"denied by policy {decision.policy_id} v{decision.policy_version}: "
+                         f"{decision.reason}", hint=hint)
+        self.decision = decision
+        self.rule_id = decision.rule_id
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    order: int
+    id: str
+    rank: int  # allow: ceiling rank; forbid: levels with rank > this are forbidden (-1: all)
+    window: Window
+    always: bool
+    network: str
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Pair:
+    forbids: tuple[_Rule, ...]
+    allows: tuple[_Rule, ...]
+
+
+class CompiledPolicy:
+    """A validated policy indexed for fast decisions. Thread-safe for reads."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.id = policy.id
+        self.version = policy.version
+        self._start = policy.effective
+        self._end = policy.expires
+        self._rank = {lv.code: lv.rank for lv in policy.levels}
+        self._level_name = {lv.code: lv.name for lv in policy.levels}
+        self._codes = [lv.code for lv in policy.levels]
+        # principals: entity -> (entity, groups containing it..., "*")
+        member_of: dict[str, list[str]] = {code: [code] for code in policy.entities}
+        for gname in policy.groups:
+            for code in policy.expand([gname]):
+                member_of[code].append(gname)
+        self._principals: dict[str, tuple[str, ...]] = {
+            code: (*names, WILDCARD) for code, names in member_of.items()
+        }
+        self._allow: dict[tuple[str, str], list[_Rule]] = {}
+        self._forbid: dict[tuple[str, str], list[_Rule]] = {}
+        order = 0
+        for rel in policy.relations:
+            rule = _Rule(order, rel.id, self._rank[rel.max_level], rel.window, rel.window.unbounded,
+                         rel.network, rel.channel)
+            order += 1
+            self._index(self._allow, rel.sources, rel.targets, rel.direction == "both", rule)
+        for fb in policy.forbids:
+            rank = self._rank[fb.above] if fb.above is not None else -1
+            rule = _Rule(order, fb.id, rank, fb.window, fb.window.unbounded, "", "")
+            order += 1
+            self._index(self._forbid, fb.sources, fb.targets, fb.direction == "both", rule)
+        self._pairs: dict[tuple[str, str], _Pair] = {}
+
+    @staticmethod
+    def _index(index: dict[tuple[str, str], list[_Rule]], sources: Iterable[str],
+               targets: Iterable[str], both: bool, rule: _Rule) -> None:
+        targets = tuple(targets)
+        for s in sources:
+            for t in targets:
+                index.setdefault((s, t), []).append(rule)
+                if both and s != t:
+                    index.setdefault((t, s), []).append(rule)
+
+    def _pair(self, sender: str, recipient: str) -> _Pair | None:
+        ps = self._principals.get(sender)
+        pr = self._principals.get(recipient)
+        if ps is None or pr is None:
+            return None
+        forbids: dict[int, _Rule] = {}
+        allows: dict[int, _Rule] = {}
+        for a in ps:
+            for b in pr:
+                key = (a, b)
+                for rule in self._forbid.get(key, ()):
+                    forbids[rule.order] = rule
+                for rule in self._allow.get(key, ()):
+                    allows[rule.order] = rule
+        pair = _Pair(tuple(forbids[k] for k in sorted(forbids)),
+                     tuple(allows[k] for k in sorted(allows)))
+        if len(self._pairs) >= PAIR_CACHE_LIMIT:
+            self._pairs.clear()
+        self._pairs[(sender, recipient)] = pair
+        return pair
+
+    # -- queries -------------------------------------------------------------------------
+
+    def in_force(self, at: datetime) -> bool:
+        return at >= self._start and (self._end is None or at < self._end)
+
+    def knows(self, code: str) -> bool:
+        return code in self._principals
+
+    def level_label(self, code: str) -> str:
+        name = self._level_name.get(code)
+        return f"{code} ({name})" if name else code
+
+    def decide(self, sender: str, recipient: str, classification: str, at: datetime) -> Decision:
+        """Decide one relation at time ``at`` (aware). Never raises for unknown names."""
+        if at.tzinfo is None:
+            raise UsageError("policy decisions need a timezone-aware time (got a naive datetime)")
+        if at < self._start or (self._end is not None and at >= self._end):
+            until = self._end.isoformat() if self._end else "no expiry"
+            return self._deny(None, "not-in-force", sender, recipient, classification,
+                              f"policy {self.id} v{self.version} is not in force at {at.isoformat()} "
+                              f"(effective {self._start.isoformat()}, expires {until}): "
+                              "it allows nothing")
+        rank = self._rank.get(classification)
+        if rank is None:
+            return self._deny(None, "unknown-level", sender, recipient, classification,
+                              f"unknown classification '{classification}'; levels: "
+                              + ", ".join(self._codes))
+        pair = self._pairs.get((sender, recipient))
+        if pair is None:
+            pair = self._pair(sender, recipient)
+            if pair is None:
+                unknown = sender if sender not in self._principals else recipient
+                role = "sender" if unknown == sender else "recipient"
+                from sandi.policy.loader import did_you_mean
+
+                hint = did_you_mean(unknown, self._principals)
+                return self._deny(None, "unknown-entity", sender, recipient, classification,
+                                  f"unknown {role} '{unknown}'{hint}: the policy does not name it, "
+                                  "so nothing is allowed")
+        for rule in pair.forbids:
+            if rank > rule.rank and (rule.always or rule.window.contains(at)):
+                scope = (f"above {self.level_label(self._codes[rule.rank])}" if rule.rank >= 0
+                         else "at any level")
+                return self._deny(rule.id, "forbid", sender, recipient, classification,
+                                  f"forbid '{rule.id}' denies {sender} → {recipient} {scope}; "
+                                  f"asked {self.level_label(classification)}")
+        nearest: _Rule | None = None
+        for rule in pair.allows:
+            if rule.always or rule.window.contains(at):
+                if rank <= rule.rank:
+                    via = f" on {rule.network}" if rule.network else ""
+                    return Decision(True, rule.id,
+                                    f"relation '{rule.id}' allows {sender} → {recipient} up to "
+                                    f"{self.level_label(self._codes[rule.rank])}{via}",
+                                    "relation", sender, recipient, classification, self.id,
+                                    self.version)
+                if nearest is None or rule.rank > nearest.rank:
+                    nearest = rule
+        if nearest is not None:
+            tail = (f"; the highest relation for this pair, '{nearest.id}', allows up to "
+                    f"{self.level_label(self._codes[nearest.rank])}")
+        else:
+            tail = "; no relation covers this pair" + (" now" if pair.allows else "")
+        return self._deny(None, "no-rule", sender, recipient, classification,
+                          f"no rule allows {sender} → {recipient} at "
+                          f"{self.level_label(classification)}{tail}")
+
+    def _deny(self, rule_id: str | None, basis: Basis, sender: str, recipient: str,
+              classification: str, reason: str) -> Decision:
+        return Decision(False, rule_id, reason, basis, sender, recipient, classification, self.id,
+                        self.version)
+
+    def require_allowed(self, sender: str, recipient: str, classification: str,
+                        at: datetime) -> Decision:
+        """The decision if allowed; else raise :class:`PolicyDecisionDenied` (exit code 3)."""
+        decision = self.decide(sender, recipient, classification, at)
+        if not decision.allowed:
+            raise PolicyDecisionDenied(decision)
+        return decision
+
+    def require_all(self, sender: str, recipients: Iterable[str], classification: str,
+                    at: datetime) -> list[Decision]:
+        """Check sender → every recipient; raise on the first denial (before any work)."""
+        return [self.require_allowed(sender, r, classification, at) for r in recipients]
+
+    def ceiling(self, sender: str, recipient: str, at: datetime | None = None) -> str | None:
+        """The highest level allowed for the pair (levels allowed form a downward-closed set).
+
+        With ``at`` None, the rules' validity windows and the policy's window are ignored
+        (every rule counts), which is what ``policy diff`` compares.
+        """
+        pair = self._pairs.get((sender, recipient)) or self._pair(sender, recipient)
+        if pair is None:
+            return None
+        best = -1
+        for rule in pair.allows:
+            if at is None or rule.always or rule.window.contains(at):
+                best = max(best, rule.rank)
+        for rule in pair.forbids:
+            if at is None or rule.always or rule.window.contains(at):
+                best = min(best, rule.rank)
+        return self._codes[best] if best >= 0 else None
+
+
+def compile_policy(policy: Policy) -> CompiledPolicy:
+    return CompiledPolicy(policy)
+
+
+def compile_source(data: bytes | str, source: str = "<policy>") -> CompiledPolicy:
+    """Parse, validate and compile policy source text in one step."""
+    from sandi.policy.loader import parse_policy
+
+    return CompiledPolicy(parse_policy(data, source))

@@ -1,0 +1,116 @@
+"""Which policy version is in force at a time (pure: no database).
+
+Invariants:
+
+* a version is *in force* at ``t`` when ``effective_from <= t < expires_at`` (no
+  expiry: open-ended);
+* the *active* version at ``t`` is the newest in force, ordered by
+  (effective_from, version) — the same rule the signed directory uses, so the
+  authority and the workstations agree;
+* a document is judged against the version it names only if that version was the
+  active one (for its policy id) at the sealing time; naming an unknown, a superseded
+  or a not-yet/no-longer effective version is refused (VerificationError: the claim
+  does not verify).
+
+The registry store (:mod:`sandi.policy.store`) and the directory both feed records
+into these functions; anything with the attributes of :class:`VersionLike` works.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, TypeVar
+
+from sandi.errors import VerificationError
+from sandi.policy.engine import CompiledPolicy
+from sandi.policy.signature import verify_policy_signature
+
+
+class VersionLike(Protocol):
+    @property
+    def policy_id(self) -> str: ...
+
+    @property
+    def version(self) -> int: ...
+
+    @property
+    def effective_from(self) -> datetime: ...
+
+    @property
+    def expires_at(self) -> datetime | None: ...
+
+
+class SignedVersionLike(VersionLike, Protocol):
+    @property
+    def source(self) -> str: ...
+
+    @property
+    def signature(self) -> bytes: ...
+
+
+V = TypeVar("V", bound=VersionLike)
+
+
+@dataclass(frozen=True)
+class PolicyVersionRecord:
+    """One stored policy version (a registry row, detached from its session)."""
+
+    policy_id: str
+    version: int
+    source: str
+    signature: bytes
+    sha256: str
+    effective_from: datetime
+    expires_at: datetime | None
+    applied_at: datetime | None = None
+    applied_by: str = ""
+
+    def __repr__(self) -> str:
+        return f"PolicyVersionRecord({self.policy_id!r} v{self.version}, sha256={self.sha256[:16]}...)"
+
+
+def in_force(record: VersionLike, at: datetime) -> bool:
+    return record.effective_from <= at and (record.expires_at is None or at < record.expires_at)
+
+
+def select_active(records: Iterable[V], at: datetime, policy_id: str | None = None) -> V | None:
+    """The newest version in force at ``at`` (of ``policy_id`` if given), or None."""
+    candidates = [r for r in records
+                  if (policy_id is None or r.policy_id == policy_id) and in_force(r, at)]
+    if not candidates:
+        return None
+    return max(candidates, key=lambda r: (r.effective_from, r.version))
+
+
+def check_in_force(records: Iterable[V], at: datetime, policy_id: str, version: int) -> V:
+    """The named version if it was the active one at ``at``; else VerificationError."""
+    records = list(records)
+    named = [r for r in records if r.policy_id == policy_id and r.version == version]
+    if not named:
+        raise VerificationError(f"policy {policy_id} v{version} is unknown here",
+                                hint="import a newer directory from the authority")
+    active = select_active(records, at, policy_id)
+    if active is None or active.version != version:
+        now = f"v{active.version} was" if active is not None else "no version was"
+        raise VerificationError(
+            f"policy {policy_id} v{version} was not the version in force at {at.isoformat()} "
+            f"({now})", hint="the document was checked against an outdated or not-yet-valid policy")
+    return named[0]
+
+
+def compile_verified(record: SignedVersionLike, root_public_key_bytes: bytes) -> CompiledPolicy:
+    """Verify the root's signature over a stored version, then parse and compile it.
+
+    The labels the record carries (id, version, dates) must be the ones its signed
+    source states; a mismatch is a forgery and fails like a bad signature.
+    """
+    from sandi.policy.loader import parse_policy
+
+    verify_policy_signature(record.source, record.signature, root_public_key_bytes)
+    policy = parse_policy(record.source, f"{record.policy_id} v{record.version}")
+    if (policy.id, policy.version, policy.effective, policy.expires) != (
+            record.policy_id, record.version, record.effective_from, record.expires_at):
+        raise VerificationError("policy record does not match its signed source")
+    return CompiledPolicy(policy)
