@@ -21,10 +21,16 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sandi.audit.checkpoint import Checkpoint, key_fingerprint, signature_valid
 from sandi.audit.entry import GENESIS_HASH, AuditEntry
 from sandi.errors import VerificationError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from sandi.audit.journal import Journal
 
 KINDS = (
     "edited",
@@ -251,3 +257,18 @@ def _checkpoint_problem(
                        f"the checkpoint signed {cp.time} does not match entry {cp.seq}: "
                        f"the log up to entry {cp.seq} was rewritten")
     return None
+
+
+def verify_journal(journal: Journal, public_key_bytes: bytes | None) -> VerifyReport:
+    """Verify a journal file (two streaming passes: checkpoints, then entries)."""
+    return verify_chain(journal.entries(), journal.checkpoints(), public_key_bytes)
+
+
+def verify_registry(session: Session, public_key_bytes: bytes | None) -> VerifyReport:
+    """Verify the registry chain, its checkpoints and its head row (inside a transaction)."""
+    from sandi.audit.registry_sink import iter_entries, read_checkpoints, read_head
+
+    return verify_chain(
+        iter_entries(session), read_checkpoints(session), public_key_bytes,
+        expected_head=read_head(session),
+    )
