@@ -67,6 +67,8 @@ class CertificateRow(Base):
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # current: the one new seals / signatures use; retired: superseded by renew/rotate
     state: Mapped[str] = mapped_column(String(20), default="current")
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    profile: Mapped[str] = mapped_column(String(64), default="default")
 
     agency: Mapped[AgencyRow] = relationship(back_populates="certificates")
     revocation: Mapped[RevocationRow | None] = relationship(back_populates="certificate")

@@ -53,6 +53,8 @@ def upgrade() -> None:
         _ts("not_after"),
         _ts("issued_at"),
         sa.Column("state", sa.String(20), nullable=False),
+        _ts("retired_at", nullable=True),
+        sa.Column("profile", sa.String(64), nullable=False, server_default="default"),
     )
     op.create_index("ix_certificates_agency_id", "certificates", ["agency_id"])
     op.create_index("ix_certificates_key_fingerprint", "certificates", ["key_fingerprint"])

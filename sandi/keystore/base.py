@@ -1,0 +1,198 @@
+"""The key store interface: private keys by reference, never overwritten.
+
+Invariants:
+
+* a reference names one key for ever: ``put`` refuses an existing reference, so a
+  key can never be silently replaced (rotation writes a *new* reference);
+* what a store keeps for a key is one record (:class:`StoredKey`) that binds the
+  reference, the kind and the public fingerprint to the secret; reading checks all
+  three, so a record copied under another reference, or a signing key asked for as
+  an encryption key, is refused;
+* every backend encrypts or delegates: nothing here writes a secret in the clear.
+
+References are built by :func:`key_ref` from the owner (an agency code or
+``root``), the purpose and the public key's fingerprint, so the certificate of a key
+(in the registry or the directory) is enough to find the key in any store.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from sandi.errors import CredentialError, FormatError, NotFoundError, UsageError
+from sandi.keystore.keys import SigningKey, fingerprint
+
+if TYPE_CHECKING:
+    from sandi.formats.age import X25519Identity
+
+KeyKind = Literal["signing", "encryption"]
+KINDS: tuple[KeyKind, ...] = ("signing", "encryption")
+RECORD_FORMAT = "sandi-key/v1"
+MAX_RECORD_BYTES = 4096
+
+_REF_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+
+
+def key_ref(owner: str, purpose: KeyKind, public_fingerprint: str) -> str:
+    """The store reference of a key: ``OWNER.PURPOSE.<first 16 hex of the fingerprint>``."""
+    if purpose not in KINDS:
+        raise UsageError(f"unknown key purpose {purpose!r}")
+    return check_ref(f"{owner}.{purpose}.{public_fingerprint[:16]}")
+
+
+def check_ref(ref: str) -> str:
+    if not _REF_RE.fullmatch(ref) or ".." in ref:
+        raise UsageError(f"not a valid key reference: {ref!r}")
+    return ref
+
+
+@dataclass(frozen=True, repr=False)
+class StoredKey:
+    """One key as a store keeps it. ``secret`` is the raw 32-byte private key."""
+
+    ref: str
+    kind: KeyKind
+    public_fingerprint: str
+    secret: bytes
+
+    def __repr__(self) -> str:
+        return f"StoredKey({self.ref!r}, {self.kind}, {self.public_fingerprint[:16]}…)"
+
+    def encode(self) -> bytes:
+        return json.dumps(
+            {
+                "format": RECORD_FORMAT,
+                "ref": self.ref,
+                "kind": self.kind,
+                "public_fingerprint": self.public_fingerprint,
+                "secret": base64.b64encode(self.secret).decode(),
+            },
+            sort_keys=True,
+        ).encode()
+
+    @classmethod
+    def decode(cls, data: bytes, *, expected_ref: str) -> StoredKey:
+        if len(data) > MAX_RECORD_BYTES:
+            raise FormatError(f"key record {expected_ref} is too large")
+        try:
+            obj = json.loads(data)
+            if not isinstance(obj, dict) or obj.get("format") != RECORD_FORMAT:
+                raise ValueError("format")
+            ref, kind, fp, secret_b64 = obj["ref"], obj["kind"], obj["public_fingerprint"], obj["secret"]
+            if not all(isinstance(v, str) for v in (ref, kind, fp, secret_b64)) or kind not in KINDS:
+                raise ValueError("fields")
+            secret = base64.b64decode(secret_b64, validate=True)
+        except (ValueError, KeyError, TypeError, binascii.Error):
+            raise FormatError(f"key record {expected_ref} is malformed") from None
+        if ref != expected_ref:
+            # A record moved under another name: refuse rather than hand out the wrong key.
+            raise CredentialError(
+                f"the key stored as {expected_ref} belongs to {ref}",
+                hint="the key folder was tampered with or files were renamed",
+            )
+        if len(secret) != 32:
+            raise FormatError(f"key record {expected_ref} is malformed")
+        return cls(ref=ref, kind=kind, public_fingerprint=fp, secret=secret)
+
+
+# -- encryption keys: the age codec owns X25519Identity; these adapt it ----------------------
+
+
+def identity_public_bytes(identity: X25519Identity) -> bytes:
+    """The raw 32-byte X25519 public key of an age identity."""
+    return identity.recipient.public_bytes
+
+
+def identity_secret_bytes(identity: X25519Identity) -> bytes:
+    return identity.private_bytes_unsafe()
+
+
+def identity_from_secret(secret: bytes) -> X25519Identity:
+    from sandi.formats.age import X25519Identity
+
+    return X25519Identity.from_private_bytes(secret)
+
+
+def generate_identity() -> X25519Identity:
+    from sandi.formats.age import X25519Identity
+
+    return X25519Identity.generate()
+
+
+def identity_fingerprint(identity: X25519Identity) -> str:
+    return fingerprint(identity_public_bytes(identity))
+
+
+class KeyStore(ABC):
+    """Private keys by reference. Subclasses implement the four raw operations."""
+
+    kind: str = "abstract"
+
+    # -- raw operations (backends) -------------------------------------------------------
+
+    @abstractmethod
+    def _write(self, record: StoredKey) -> None:
+        """Store a new record; raise AlreadyExistsError if the reference is taken."""
+
+    @abstractmethod
+    def _read(self, ref: str) -> StoredKey:
+        """The record of ``ref``; raise NotFoundError if there is none."""
+
+    @abstractmethod
+    def refs(self) -> list[str]:
+        """Every reference in the store, sorted."""
+
+    @abstractmethod
+    def delete(self, ref: str) -> None:
+        """Forget a key (used to roll back a failed operation); NotFoundError if absent."""
+
+    def contains(self, ref: str) -> bool:
+        return check_ref(ref) in self.refs()
+
+    # -- typed operations ----------------------------------------------------------------
+
+    def put_signing_key(self, ref: str, key: SigningKey) -> None:
+        self._write(StoredKey(check_ref(ref), "signing", key.fingerprint, key.private_bytes_unsafe()))
+
+    def put_encryption_key(self, ref: str, identity: X25519Identity) -> None:
+        self._write(
+            StoredKey(
+                check_ref(ref), "encryption", identity_fingerprint(identity), identity_secret_bytes(identity)
+            )
+        )
+
+    def get_signing_key(self, ref: str) -> SigningKey:
+        record = self._checked(ref, "signing")
+        key = SigningKey.from_private_bytes_unsafe(record.secret)
+        if key.fingerprint != record.public_fingerprint:
+            raise CredentialError(f"the key stored as {ref} does not match its record")
+        return key
+
+    def get_encryption_key(self, ref: str) -> X25519Identity:
+        record = self._checked(ref, "encryption")
+        identity = identity_from_secret(record.secret)
+        if identity_fingerprint(identity) != record.public_fingerprint:
+            raise CredentialError(f"the key stored as {ref} does not match its record")
+        return identity
+
+    def _checked(self, ref: str, kind: KeyKind) -> StoredKey:
+        record = self._read(check_ref(ref))
+        if record.kind != kind:
+            raise CredentialError(f"{ref} is a {record.kind} key, not a {kind} key")
+        return record
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+def not_found(ref: str, where: str) -> NotFoundError:
+    return NotFoundError(
+        f"no key {ref} in the {where}",
+        hint="list the stored keys with 'sandi keys list', or import the key bundle",
+    )
