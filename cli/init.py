@@ -1,33 +1,191 @@
-"""``sandi init``: create a home."""
+"""``sandi init``: create a home (an authority with its root, or an agency workstation).
+
+A failed init leaves no half home: whatever it created is removed again.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+from pathlib import Path
+
 import click
 
-from sandi.home import HomeConfig
+from sandi.home import Home, HomeConfig
+from sandi.keystore.passphrase import PassphraseSource
 
 from .context import CliContext, pass_cli
+from .passphrase import passphrase_file_option, passphrase_source
 
 
 @click.command("init")
-@click.option("--province", default="Provinsi Banten", show_default=True,
-              help="The province the authority serves (the root certificate's organisation).")
-@click.option("--force", is_flag=True,
-              help="Use an existing non-empty folder that holds no home yet. Never overwrites a home.")
+@click.option(
+    "--province",
+    default="Provinsi Banten",
+    show_default=True,
+    help="The province the authority serves (the root certificate's organisation).",
+)
+@click.option(
+    "--keystore",
+    "keystore_kind",
+    type=click.Choice(["file", "keyring"]),
+    default="file",
+    show_default=True,
+    help="Where private keys live: encrypted files in the home, or the OS keyring.",
+)
+@click.option("--agency", help="Create an agency workstation for this agency code instead of an authority.")
+@click.option(
+    "--root-fingerprint", help="With --agency: the authority's root fingerprint (from its 'sandi init')."
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Use an existing non-empty folder that holds no home yet. Never overwrites a home.",
+)
+@passphrase_file_option
 @pass_cli
-def init_cmd(obj: CliContext, province: str, force: bool) -> None:
-    """Create a new authority home: configuration, registry, key folder.
+def init_cmd(
+    obj: CliContext,
+    province: str,
+    keystore_kind: str,
+    agency: str | None,
+    root_fingerprint: str | None,
+    force: bool,
+    passphrase_file: Path | None,
+) -> None:
+    """Create a new home: configuration, key store, and for an authority the
+    registry and the root key and certificate.
+
+    The key store passphrase is asked twice (or read from --passphrase-file /
+    SANDI_PASSPHRASE). Keep the printed root fingerprint: agencies check the
+    directory against it.
 
     \b
     Example:
       sandi --home ./authority init --province "Provinsi Banten"
+      sandi --home ./bappeda init --agency BAPPEDA --root-fingerprint 3f2a...
     """
     home = obj.home
-    config = HomeConfig(role="authority", province=province)
-    home.create(config, force=force)
-    registry = obj.registry(require_current=False)
-    registry.upgrade()
+    passphrase = passphrase_source(passphrase_file)
+    if agency is not None or root_fingerprint is not None:
+        _init_workstation(obj, home, province, keystore_kind, agency, root_fingerprint, force, passphrase)
+        return
+    from sandi.authority.root import create_root
+    from sandi.keystore import create_keystore
+
+    before = _snapshot(home.path)
+    try:
+        home.create(HomeConfig(role="authority", province=province, keystore=keystore_kind), force=force)
+        registry = obj.registry(require_current=False)
+        registry.upgrade()
+        keystore = create_keystore(home, passphrase, kind=keystore_kind)
+        root = create_root(home, keystore, province, registry=registry)
+    except BaseException:
+        _undo(obj, home.path, before)
+        raise
     obj.emit(
-        {"home": str(home.path), "role": "authority", "province": province},
-        [f"created authority home at {home.path}", f"province: {province}"],
+        {
+            "home": str(home.path),
+            "role": "authority",
+            "province": province,
+            "root_fingerprint": root.fingerprint,
+            "keystore": keystore_kind,
+        },
+        [
+            f"created authority home at {home.path}",
+            f"province: {province}",
+            f"key store: {keystore_kind}",
+            f"root fingerprint: {root.fingerprint}",
+            "give this fingerprint to the agencies: they check the directory against it",
+        ],
     )
+
+
+def _init_workstation(
+    obj: CliContext,
+    home: Home,
+    province: str,
+    keystore_kind: str,
+    agency: str | None,
+    root_fingerprint: str | None,
+    force: bool,
+    passphrase: PassphraseSource,
+) -> None:
+    """An agency workstation: configuration and key store (the keys come from
+    'sandi keys request' + 'keys import-certs', or 'sandi keys import').
+
+    The directory part (importing the authority's signed directory) belongs to the
+    directory command; it plugs in here.
+    """
+    import re
+
+    from sandi.errors import UsageError
+    from sandi.keystore import create_keystore
+
+    if not agency or not root_fingerprint:
+        raise UsageError("a workstation needs both --agency CODE and --root-fingerprint FP")
+    if not re.fullmatch(r"[A-Z][A-Z0-9-]{0,63}", agency):
+        raise UsageError(
+            f"not an agency code: {agency!r}", hint="codes are upper-case letters, digits and '-'"
+        )
+    fp = root_fingerprint.lower()
+    if not re.fullmatch(r"[0-9a-f]{64}", fp):
+        raise UsageError("the root fingerprint is 64 hexadecimal digits")
+    before = _snapshot(home.path)
+    try:
+        home.create(
+            HomeConfig(
+                role="workstation",
+                province=province,
+                agency=agency,
+                root_fingerprint=fp,
+                keystore=keystore_kind,
+            ),
+            force=force,
+        )
+        create_keystore(home, passphrase, kind=keystore_kind)
+    except BaseException:
+        _undo(obj, home.path, before)
+        raise
+    obj.emit(
+        {
+            "home": str(home.path),
+            "role": "workstation",
+            "agency": agency,
+            "root_fingerprint": fp,
+            "keystore": keystore_kind,
+        },
+        [
+            f"created workstation home for {agency} at {home.path}",
+            f"key store: {keystore_kind}",
+            f"next: sandi keys request {agency} -o {agency.lower()}-request.json",
+        ],
+    )
+
+
+def _snapshot(path: Path) -> set[str] | None:
+    """What was in the folder before init (None: the folder did not exist)."""
+    if not path.exists():
+        return None
+    return {p.name for p in path.iterdir()}
+
+
+def _undo(obj: CliContext, path: Path, before: set[str] | None) -> None:
+    # Close the database first (SQLite keeps -wal/-shm files open).
+    if obj._registry is not None:
+        with contextlib.suppress(Exception):
+            obj._registry.dispose()
+        obj._registry = None
+    if before is None:
+        shutil.rmtree(path, ignore_errors=True)
+        return
+    if not path.exists():
+        return
+    for child in path.iterdir():
+        if child.name in before:
+            continue
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                child.unlink()

@@ -1,0 +1,89 @@
+"""The passphrase options every key-touching command shares.
+
+Order: ``--passphrase-file FILE``, then ``$SANDI_PASSPHRASE``, then a prompt on the
+terminal (stderr, hidden input; twice when a new secret is protected). Without a
+terminal and without file or variable, the command fails with a clear error instead
+of waiting for input that never comes.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from sandi.keystore.passphrase import (
+    ENV_PASSPHRASE,
+    CachedPassphrase,
+    CallbackPassphrase,
+    EnvPassphrase,
+    FilePassphrase,
+    NoPassphrase,
+    PassphraseSource,
+)
+
+ENV_EXPORT_PASSPHRASE = "SANDI_EXPORT_PASSPHRASE"  # noqa: S105 - a variable name
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def passphrase_file_option(f: F) -> F:
+    """``--passphrase-file``: the key store passphrase (first line of a private file)."""
+    return click.option(
+        "--passphrase-file",
+        type=click.Path(dir_okay=False, exists=True, path_type=Path),
+        help=f"Key store passphrase from this file (mode 0600) [else ${ENV_PASSPHRASE}, else a prompt].",
+    )(f)
+
+
+def export_passphrase_file_option(f: F) -> F:
+    return click.option(
+        "--export-passphrase-file",
+        type=click.Path(dir_okay=False, exists=True, path_type=Path),
+        help=f"Passphrase protecting exported private keys [else ${ENV_EXPORT_PASSPHRASE}, else a prompt].",
+    )(f)
+
+
+def _prompt(label: str) -> Callable[[str, bool], str]:
+    def ask(purpose: str, confirm: bool) -> str:
+        value = click.prompt(
+            f"{label} for {purpose}",
+            hide_input=True,
+            confirmation_prompt=confirm,
+            err=True,
+        )
+        return str(value)
+
+    return ask
+
+
+def passphrase_source(
+    passphrase_file: Path | None, *, env: str = ENV_PASSPHRASE, label: str = "Passphrase"
+) -> PassphraseSource:
+    """The passphrase source for this invocation (asked at most once)."""
+    source: PassphraseSource
+    if passphrase_file is not None:
+        source = FilePassphrase(passphrase_file)
+    elif EnvPassphrase(env).available():
+        source = EnvPassphrase(env)
+    elif sys.stdin.isatty():
+        source = CallbackPassphrase(_prompt(label))
+    else:
+        source = _NoTerminal(env)
+    return CachedPassphrase(source)
+
+
+class _NoTerminal(NoPassphrase):
+    def __init__(self, env: str) -> None:
+        self.env = env
+
+    def get(self, purpose: str, *, confirm: bool = False) -> bytes:
+        from sandi.errors import CredentialError
+
+        raise CredentialError(
+            f"a passphrase is needed for {purpose} and there is no terminal to ask on",
+            hint=f"give --passphrase-file FILE or set {self.env}",
+        )

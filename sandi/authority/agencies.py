@@ -1,0 +1,275 @@
+"""Agencies (Perangkat Daerah): registration, suspension, resumption, bulk from a policy.
+
+Invariants:
+
+* a code matches ``^[A-Z][A-Z0-9-]{0,63}$`` and is unique (checked, and enforced by
+  the database's unique constraint against concurrent operators);
+* a parent must exist already; the kinds are agency, leader, regency, city, central;
+* every change and its audit event (``agency.add``, ``agency.suspend``,
+  ``agency.resume``) commit in one transaction; a failed command changes nothing;
+* the bulk form registers every entity of a policy file in one transaction: codes
+  registered already are skipped (and reported), anything invalid aborts it all;
+* a suspended agency keeps its certificates but gets no new ones (issuance checks
+  ``status``) and the directory marks it, so it neither seals nor signs.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sandi.authority.events import record
+from sandi.authority.records import AgencyInfo, agency_info
+from sandi.errors import AlreadyExistsError, NotFoundError, PolicyError, SandiError, UsageError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from sandi.registry import Registry
+    from sandi.registry.models import AgencyRow
+
+CODE_RE = re.compile(r"^[A-Z][A-Z0-9-]{0,63}$")
+KINDS = ("agency", "leader", "regency", "city", "central")
+MAX_NAME = 300
+MAX_REASON = 500
+MAX_POLICY_BYTES = 1024 * 1024
+
+
+class AgencyStateError(SandiError):
+    """The agency is not in the state the operation needs (suspended, already active...)."""
+
+
+def validate_code(code: str) -> str:
+    if not isinstance(code, str) or not CODE_RE.fullmatch(code):
+        raise UsageError(
+            f"not a valid agency code: {code!r}",
+            hint="codes are 1-64 characters: an upper-case letter, then upper-case letters, digits or '-'",
+        )
+    return code
+
+
+def _validate_name(name: str) -> str:
+    name = name.strip() if isinstance(name, str) else ""
+    if not name or len(name) > MAX_NAME or any(ord(c) < 32 for c in name):
+        raise UsageError(f"an agency name is 1..{MAX_NAME} printable characters")
+    return name
+
+
+def _validate_kind(kind: str) -> str:
+    if kind not in KINDS:
+        raise UsageError(f"unknown agency kind {kind!r}", hint=f"one of: {', '.join(KINDS)}")
+    return kind
+
+
+def find_agency(session: Session, code: str, *, for_update: bool = False) -> AgencyRow:
+    """The agency row for ``code`` (NotFoundError if unknown); locked if ``for_update``."""
+    from sqlalchemy import select
+
+    from sandi.registry.models import AgencyRow
+
+    stmt = select(AgencyRow).where(AgencyRow.code == validate_code(code))
+    if for_update:
+        stmt = stmt.with_for_update()
+    row = session.execute(stmt).scalar_one_or_none()
+    if row is None:
+        raise NotFoundError(
+            f"unknown agency {code}", hint="see 'sandi agency list', or add it with 'sandi agency add'"
+        )
+    return row
+
+
+def _parent_code(session: Session, row: AgencyRow) -> str | None:
+    from sandi.registry.models import AgencyRow
+
+    if row.parent_id is None:
+        return None
+    parent = session.get(AgencyRow, row.parent_id)
+    return None if parent is None else parent.code
+
+
+def _add(session: Session, code: str, name: str, kind: str, parent: str | None, now: datetime) -> AgencyRow:
+    from sqlalchemy import select
+
+    from sandi.registry.models import AgencyRow
+
+    if session.execute(select(AgencyRow.id).where(AgencyRow.code == code)).first() is not None:
+        raise AlreadyExistsError(f"agency {code} exists already", hint=f"see 'sandi agency show {code}'")
+    parent_id = find_agency(session, parent).id if parent else None
+    row = AgencyRow(
+        code=code, name=name, kind=kind, parent_id=parent_id, status="active", created_at=now, updated_at=now
+    )
+    session.add(row)
+    session.flush()
+    record(session, "agency.add", code, {"name": name, "kind": kind, "parent": parent})
+    return row
+
+
+def add_agency(
+    registry: Registry,
+    code: str,
+    name: str,
+    *,
+    kind: str = "agency",
+    parent: str | None = None,
+    now: datetime | None = None,
+) -> AgencyInfo:
+    """Register one agency."""
+    code = validate_code(code)
+    name = _validate_name(name)
+    kind = _validate_kind(kind)
+    if parent is not None:
+        validate_code(parent)
+        if parent == code:
+            raise UsageError("an agency cannot be its own parent")
+    now = now or datetime.now(UTC)
+    with registry.transaction() as session:
+        row = _add(session, code, name, kind, parent, now)
+        return agency_info(row, parent)
+
+
+def get_agency(registry: Registry, code: str) -> AgencyInfo:
+    with registry.transaction() as session:
+        row = find_agency(session, code)
+        return agency_info(row, _parent_code(session, row))
+
+
+def list_agencies(registry: Registry) -> list[AgencyInfo]:
+    from sqlalchemy import select
+
+    from sandi.registry.models import AgencyRow
+
+    with registry.transaction() as session:
+        rows = session.scalars(select(AgencyRow).order_by(AgencyRow.code)).all()
+        codes = {r.id: r.code for r in rows}
+        return [agency_info(r, codes.get(r.parent_id) if r.parent_id else None) for r in rows]
+
+
+def suspend_agency(registry: Registry, code: str, reason: str, *, now: datetime | None = None) -> AgencyInfo:
+    reason = reason.strip()
+    if not reason or len(reason) > MAX_REASON:
+        raise UsageError(f"give a reason (1..{MAX_REASON} characters) for the suspension")
+    return _set_status(registry, code, "suspended", "agency.suspend", {"reason": reason}, now)
+
+
+def resume_agency(registry: Registry, code: str, *, now: datetime | None = None) -> AgencyInfo:
+    return _set_status(registry, code, "active", "agency.resume", {}, now)
+
+
+def _set_status(
+    registry: Registry, code: str, status: str, action: str, details: dict[str, Any], now: datetime | None
+) -> AgencyInfo:
+    now = now or datetime.now(UTC)
+    with registry.transaction() as session:
+        row = find_agency(session, code, for_update=True)
+        if row.status == status:
+            raise AgencyStateError(f"agency {code} is {status} already")
+        row.status = status
+        row.updated_at = now
+        record(session, action, code, details)
+        return agency_info(row, _parent_code(session, row))
+
+
+# -- bulk registration from a policy file ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EntitySpec:
+    code: str
+    name: str
+    kind: str
+    parent: str | None = None
+
+
+@dataclass
+class BulkResult:
+    added: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def entities_from_policy(path: Path) -> list[EntitySpec]:
+    """The entities a PHKS policy file names (only what registration needs is read).
+
+    Accepted shapes: ``[[entities]]`` tables with ``code``, ``name``, ``kind``
+    (optional ``parent``), or ``[entities.CODE]`` tables with ``name`` and ``kind``.
+    """
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_POLICY_BYTES + 1)
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    if len(raw) > MAX_POLICY_BYTES:
+        raise PolicyError(f"{path} is larger than {MAX_POLICY_BYTES} bytes")
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise PolicyError(f"{path}: not valid TOML: {exc}") from None
+    entities = data.get("entities")
+    items: list[tuple[str | None, Any]]
+    if isinstance(entities, list):
+        items = [(None, e) for e in entities]
+    elif isinstance(entities, dict):
+        items = list(entities.items())
+    else:
+        raise PolicyError(
+            f"{path}: no entities in the policy", hint="a policy lists its entities under 'entities'"
+        )
+    specs: list[EntitySpec] = []
+    seen: set[str] = set()
+    for key, entry in items:
+        if not isinstance(entry, dict):
+            raise PolicyError(f"{path}: entity {key or len(specs) + 1} is not a table")
+        code = entry.get("code", key)
+        where = f"{path}: entity {code!r}"
+        if not isinstance(code, str) or not CODE_RE.fullmatch(code):
+            raise PolicyError(f"{where}: not a valid agency code")
+        if key is not None and entry.get("code", key) != key:
+            raise PolicyError(f"{where}: code differs from its table name {key!r}")
+        if code in seen:
+            raise PolicyError(f"{where}: listed twice")
+        seen.add(code)
+        name = entry.get("name")
+        kind = entry.get("kind", "agency")
+        parent = entry.get("parent")
+        if not isinstance(name, str) or not name.strip():
+            raise PolicyError(f"{where}: 'name' is missing")
+        if kind not in KINDS:
+            raise PolicyError(f"{where}: unknown kind {kind!r} (one of {', '.join(KINDS)})")
+        if parent is not None and (not isinstance(parent, str) or not CODE_RE.fullmatch(parent)):
+            raise PolicyError(f"{where}: 'parent' is not an agency code")
+        specs.append(EntitySpec(code, name.strip(), kind, parent))
+    return specs
+
+
+def add_from_policy(registry: Registry, path: Path, *, now: datetime | None = None) -> BulkResult:
+    """Register every entity ``path`` names, in one transaction; skip known codes."""
+    from sqlalchemy import select
+
+    from sandi.registry.models import AgencyRow
+
+    specs = entities_from_policy(path)
+    now = now or datetime.now(UTC)
+    result = BulkResult()
+    with registry.transaction() as session:
+        known = set(session.scalars(select(AgencyRow.code)).all())
+        pending = [s for s in specs if s.code not in known]
+        result.skipped = [s.code for s in specs if s.code in known]
+        # Parents first, whatever order the file uses.
+        placed: set[str] = set(known)
+        while pending:
+            ready = [s for s in pending if s.parent is None or s.parent in placed]
+            if not ready:
+                missing = sorted({s.parent for s in pending if s.parent})
+                raise PolicyError(
+                    f"{path}: unknown or circular parent(s): {', '.join(str(m) for m in missing)}"
+                )
+            for spec in ready:
+                _validate_name(spec.name)
+                _add(session, spec.code, spec.name, spec.kind, spec.parent, now)
+                placed.add(spec.code)
+                result.added.append(spec.code)
+            pending = [s for s in pending if s.code not in placed]
+    return result

@@ -1,0 +1,223 @@
+"""X.509 certificates: the root CA and the agencies' signing and encryption certificates.
+
+Invariants:
+
+* the root is a self-signed Ed25519 CA: C=ID, O=<province>, CN="<province> Root CA",
+  basicConstraints CA with pathlen 0 (critical), keyUsage keyCertSign + cRLSign
+  (critical), subject and authority key identifiers;
+* an agency certificate is an end entity (basicConstraints CA=false, critical)
+  issued by the root, with exactly the key usage of its purpose (signing:
+  digitalSignature + nonRepudiation; encryption: keyAgreement), both critical,
+  extended key usage emailProtection, the SKI of its key and the root's AKI;
+* serials are random positive 159-bit numbers (``x509.random_serial_number``),
+  written as 40 lower-case hex digits everywhere sandi stores or shows them;
+* times are whole seconds in UTC (X.509 has no fractions), so the registry and the
+  certificate always agree.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from sandi.errors import FormatError, UsageError
+from sandi.keystore.keys import SigningKey, certificate_public_key_bytes, fingerprint
+
+PURPOSES = ("signing", "encryption")
+COUNTRY = "ID"
+SERIAL_HEX_DIGITS = 40
+_SERIAL_RE = re.compile(r"^(?:0x)?[0-9a-fA-F:]{1,64}$")
+
+
+def whole_seconds(t: datetime) -> datetime:
+    if t.tzinfo is None:
+        raise ValueError("aware UTC datetimes only")
+    return t.astimezone(UTC).replace(microsecond=0)
+
+
+def serial_hex(serial: int) -> str:
+    return f"{serial:0{SERIAL_HEX_DIGITS}x}"
+
+
+def normalize_serial(text: str) -> str:
+    """Accept a serial as sandi, openssl (``AB:CD``) or ``0x...`` write it."""
+    if not _SERIAL_RE.fullmatch(text):
+        raise UsageError(f"not a certificate serial: {text!r}")
+    value = int(text.lower().removeprefix("0x").replace(":", ""), 16)
+    return serial_hex(value)
+
+
+def root_subject(province: str) -> x509.Name:
+    if not 1 <= len(province) <= 64:
+        raise UsageError("the province name must be 1..64 characters (X.520 organisation name)")
+    cn = f"{province} Root CA"[:64]
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, COUNTRY),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, province),
+            x509.NameAttribute(NameOID.COMMON_NAME, cn),
+        ]
+    )
+
+
+def build_root_certificate(
+    key: SigningKey, province: str, *, not_before: datetime, not_after: datetime
+) -> x509.Certificate:
+    subject = root_subject(province)
+    public = key.public_key()
+    ski = x509.SubjectKeyIdentifier.from_public_key(public)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(public)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(whole_seconds(not_before))
+        .not_valid_after(whole_seconds(not_after))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_key_usage(cert_sign=True), critical=True)
+        .add_extension(ski, critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False)
+    )
+    cert = key.sign_x509(builder)
+    assert isinstance(cert, x509.Certificate)
+    return cert
+
+
+@dataclass(frozen=True)
+class IssuedCertificate:
+    """A freshly issued agency certificate and what the registry records of it."""
+
+    serial: str
+    purpose: str
+    public_key: bytes
+    key_fingerprint: str
+    pem: str
+    not_before: datetime
+    not_after: datetime
+
+
+def issue_certificate(
+    root_key: SigningKey,
+    root_cert: x509.Certificate,
+    *,
+    purpose: str,
+    public_key: bytes,
+    common_name: str,
+    organizational_unit: str,
+    province: str,
+    not_before: datetime,
+    not_after: datetime,
+) -> IssuedCertificate:
+    """Issue one agency certificate for a raw 32-byte public key."""
+    if purpose not in PURPOSES:
+        raise UsageError(f"unknown certificate purpose {purpose!r}")
+    subject_key: Ed25519PublicKey | X25519PublicKey
+    if purpose == "signing":
+        subject_key = Ed25519PublicKey.from_public_bytes(public_key)
+        usage = _key_usage(digital_signature=True, non_repudiation=True)
+    else:
+        subject_key = X25519PublicKey.from_public_bytes(public_key)
+        usage = _key_usage(key_agreement=True)
+    root_ski = root_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, COUNTRY),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, province[:64]),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, organizational_unit),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+    serial = x509.random_serial_number()
+    nb, na = whole_seconds(not_before), whole_seconds(not_after)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(root_cert.subject)
+        .public_key(subject_key)
+        .serial_number(serial)
+        .not_valid_before(nb)
+        .not_valid_after(na)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(usage, critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(subject_key), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(root_ski), critical=False
+        )
+    )
+    cert = root_key.sign_x509(builder)
+    assert isinstance(cert, x509.Certificate)
+    return IssuedCertificate(
+        serial=serial_hex(serial),
+        purpose=purpose,
+        public_key=public_key,
+        key_fingerprint=fingerprint(public_key),
+        pem=to_pem(cert),
+        not_before=nb,
+        not_after=na,
+    )
+
+
+def to_pem(cert: x509.Certificate) -> str:
+    return cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+
+def load_pem(pem: str | bytes, *, what: str = "certificate") -> x509.Certificate:
+    data = pem.encode("ascii") if isinstance(pem, str) else pem
+    try:
+        return x509.load_pem_x509_certificate(data)
+    except ValueError:
+        raise FormatError(f"{what} is not a PEM X.509 certificate") from None
+
+
+def certificate_purpose(cert: x509.Certificate) -> str:
+    """``signing`` or ``encryption``, from the key type (FormatError for anything else)."""
+    key = cert.public_key()
+    if isinstance(key, Ed25519PublicKey):
+        return "signing"
+    if isinstance(key, X25519PublicKey):
+        return "encryption"
+    raise FormatError("not a sandi agency certificate (neither Ed25519 nor X25519)")
+
+
+def issued_by(cert: x509.Certificate, root: x509.Certificate) -> bool:
+    """True if ``root``'s key signed ``cert`` and the issuer name matches."""
+    from cryptography.exceptions import InvalidSignature
+
+    try:
+        cert.verify_directly_issued_by(root)
+    except (InvalidSignature, ValueError, TypeError):
+        return False
+    return True
+
+
+def public_key_of(cert: x509.Certificate) -> bytes:
+    return certificate_public_key_bytes(cert)
+
+
+def _key_usage(
+    *,
+    digital_signature: bool = False,
+    non_repudiation: bool = False,
+    key_agreement: bool = False,
+    cert_sign: bool = False,
+) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=digital_signature,
+        content_commitment=non_repudiation,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=key_agreement,
+        key_cert_sign=cert_sign,
+        crl_sign=cert_sign,
+        encipher_only=False,
+        decipher_only=False,
+    )

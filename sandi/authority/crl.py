@@ -1,0 +1,120 @@
+"""The certificate revocation list, signed by the root.
+
+Invariants:
+
+* the CRL lists every revoked agency certificate (expired ones too: a
+  keyCompromise must keep voiding old signatures), each with its revocation time
+  and reason code (RFC 5280: no reasonCode entry for ``unspecified``);
+* it carries the root's authority key identifier and a CRL number that grows with
+  time (microseconds since the epoch), so a newer CRL always has a larger number;
+* ``openssl crl -CAfile root.pem -verify`` accepts it;
+* publishing writes ``crl.pem`` into the home (and the requested output) atomically
+  and records ``crl.publish`` in the same transaction; a failure writes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from sandi.authority.certs import whole_seconds
+from sandi.authority.events import record
+from sandi.authority.revocation import REASONS
+from sandi.fsutil import AtomicOutput
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from sandi.authority.issuance import Issuer
+    from sandi.home import Home
+    from sandi.registry import Registry
+
+CRL_NAME = "crl.pem"
+DEFAULT_NEXT_UPDATE_DAYS = 7
+
+
+@dataclass(frozen=True)
+class CrlInfo:
+    number: int
+    this_update: datetime
+    next_update: datetime
+    revoked: int
+    pem: bytes
+    written: list[str]
+
+
+def build_crl(
+    session: Session, issuer: Issuer, *, now: datetime, next_update_days: int
+) -> tuple[bytes, int, int]:
+    """(PEM, CRL number, count of revoked entries) from the registry's revocations."""
+    from sqlalchemy import select
+
+    from sandi.registry.models import CertificateRow, RevocationRow
+
+    now = whole_seconds(now)
+    number = int(now.timestamp() * 1_000_000)
+    root_ski = issuer.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(issuer.cert.subject)
+        .last_update(now)
+        .next_update(now + timedelta(days=next_update_days))
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(root_ski), critical=False
+        )
+        .add_extension(x509.CRLNumber(number), critical=False)
+    )
+    rows = session.execute(
+        select(CertificateRow.serial, RevocationRow.reason, RevocationRow.revoked_at)
+        .join(RevocationRow, RevocationRow.certificate_id == CertificateRow.id)
+        .order_by(RevocationRow.revoked_at, CertificateRow.serial)
+    ).all()
+    for serial, reason, revoked_at in rows:
+        entry = x509.RevokedCertificateBuilder().serial_number(int(serial, 16)).revocation_date(revoked_at)
+        if reason != "unspecified":
+            entry = entry.add_extension(x509.CRLReason(REASONS[reason]), critical=False)
+        builder = builder.add_revoked_certificate(entry.build())
+    crl = issuer.key.sign_x509(builder)
+    assert isinstance(crl, x509.CertificateRevocationList)
+    return crl.public_bytes(serialization.Encoding.PEM), number, len(rows)
+
+
+def publish_crl(
+    registry: Registry,
+    issuer: Issuer,
+    home: Home,
+    *,
+    output: Path | None = None,
+    next_update_days: int = DEFAULT_NEXT_UPDATE_DAYS,
+    now: datetime | None = None,
+) -> CrlInfo:
+    """Build the CRL, write it to the home (and ``output``), and log ``crl.publish``."""
+    now = whole_seconds(now or datetime.now(UTC))
+    targets = [home.path / CRL_NAME] + ([output] if output is not None else [])
+    with registry.transaction() as session:
+        pem, number, count = build_crl(session, issuer, now=now, next_update_days=next_update_days)
+        record(session, "crl.publish", "crl", {"number": number, "revoked": count})
+        outs = [AtomicOutput(t, mode=0o644, overwrite=True) for t in targets]
+        try:
+            for out in outs:
+                out.file.write(pem)
+            for out in outs:
+                out.commit()
+        finally:
+            for out in outs:
+                out.discard()  # after commit this only tidies up
+    return CrlInfo(number, now, now + timedelta(days=next_update_days), count, pem, [str(t) for t in targets])
+
+
+def load_crl(pem: bytes) -> x509.CertificateRevocationList:
+    from sandi.errors import FormatError
+
+    try:
+        return x509.load_pem_x509_crl(pem)
+    except ValueError:
+        raise FormatError("not a PEM certificate revocation list") from None

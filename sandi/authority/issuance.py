@@ -1,0 +1,237 @@
+"""Central issuance: the authority generates an agency's key pairs and certifies them.
+
+Invariants:
+
+* only an existing, *active* agency gets certificates (unknown: NotFoundError;
+  suspended: CredentialError); an agency that already has current certificates
+  gets none here (that is renew or rotate);
+* both certificates (signing, encryption) of one issuance are made from one
+  profile, one root and one time, inserted and audited (``key.issue``) in one
+  transaction; the private keys are written to the key store inside that
+  transaction, after every check, and removed again if it fails, so the registry
+  never names a certificate whose key was lost and a failure leaves no key behind;
+* the root key is checked against ``root.pem`` and the configured fingerprint
+  before it signs anything (:func:`sandi.authority.root.load_root_signer`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sandi.authority.agencies import find_agency
+from sandi.authority.certs import issue_certificate, whole_seconds
+from sandi.authority.events import record
+from sandi.authority.profiles import KeyProfile, load_profile
+from sandi.authority.records import CertificateInfo, cert_info
+from sandi.errors import AlreadyExistsError, CredentialError
+from sandi.keystore.base import KeyStore, generate_identity, identity_public_bytes, key_ref
+from sandi.keystore.keys import SigningKey
+
+if TYPE_CHECKING:
+    from cryptography import x509
+    from sqlalchemy.orm import Session
+
+    from sandi.formats.age import X25519Identity
+    from sandi.home import Home
+    from sandi.registry import Registry
+    from sandi.registry.models import AgencyRow, CertificateRow
+
+
+@dataclass(frozen=True, repr=False)
+class Issuer:
+    """The root key, its certificate and the province: what signs certificates and CRLs."""
+
+    key: SigningKey
+    cert: x509.Certificate
+    province: str
+
+    def __repr__(self) -> str:
+        return f"Issuer({self.province!r}, root={self.key.fingerprint[:16]}…)"
+
+
+def load_issuer(home: Home, keystore: KeyStore) -> Issuer:
+    from sandi.authority.root import load_root_certificate, load_root_signer
+
+    key = load_root_signer(home, keystore)
+    return Issuer(key=key, cert=load_root_certificate(home), province=home.load_config().province)
+
+
+@dataclass(frozen=True)
+class IssueResult:
+    agency: str
+    profile: str
+    certificates: list[CertificateInfo]
+    key_refs: list[str]
+    retired: list[str]  # serials superseded by this issuance (renew / rotate / re-enrolment)
+
+
+def require_active(agency: AgencyRow) -> None:
+    if agency.status != "active":
+        raise CredentialError(
+            f"agency {agency.code} is {agency.status}: no certificates are issued to it",
+            hint=f"resume it first with 'sandi agency resume {agency.code}'",
+        )
+
+
+def current_certificates(session: Session, agency: AgencyRow) -> list[CertificateRow]:
+    from sqlalchemy import select
+
+    from sandi.registry.models import CertificateRow
+
+    return list(
+        session.scalars(
+            select(CertificateRow)
+            .where(CertificateRow.agency_id == agency.id, CertificateRow.state == "current")
+            .order_by(CertificateRow.purpose)
+        ).all()
+    )
+
+
+def certify_keys(
+    session: Session,
+    issuer: Issuer,
+    agency: AgencyRow,
+    profile: KeyProfile,
+    *,
+    signing_public: bytes,
+    encryption_public: bytes,
+    now: datetime,
+) -> list[CertificateRow]:
+    """Issue and insert the two certificates for two raw public keys (no audit here)."""
+    from sandi.registry.models import CertificateRow
+
+    now = whole_seconds(now)
+    rows = []
+    for purpose, public in (("signing", signing_public), ("encryption", encryption_public)):
+        cn, ou = profile.subject_fields(
+            code=agency.code, name=agency.name, purpose=purpose, province=issuer.province
+        )
+        issued = issue_certificate(
+            issuer.key,
+            issuer.cert,
+            purpose=purpose,
+            public_key=public,
+            common_name=cn,
+            organizational_unit=ou,
+            province=issuer.province,
+            not_before=now,
+            not_after=now + timedelta(days=profile.validity_days(purpose)),
+        )
+        row = CertificateRow(
+            serial=issued.serial,
+            agency_id=agency.id,
+            purpose=purpose,
+            key_fingerprint=issued.key_fingerprint,
+            public_key=issued.public_key,
+            cert_pem=issued.pem,
+            not_before=issued.not_before,
+            not_after=issued.not_after,
+            issued_at=now,
+            state="current",
+            retired_at=None,
+            profile=profile.name,
+        )
+        session.add(row)
+        rows.append(row)
+    session.flush()
+    return rows
+
+
+def retire(rows: list[CertificateRow], now: datetime) -> list[str]:
+    for row in rows:
+        row.state = "retired"
+        row.retired_at = whole_seconds(now)
+    return [r.serial for r in rows]
+
+
+class KeyWrites:
+    """Keys put into a store during one operation, removed again if it fails."""
+
+    def __init__(self, keystore: KeyStore) -> None:
+        self.keystore = keystore
+        self.refs: list[str] = []
+
+    def signing(self, code: str, key: SigningKey) -> str:
+        ref = key_ref(code, "signing", key.fingerprint)
+        self.keystore.put_signing_key(ref, key)
+        self.refs.append(ref)
+        return ref
+
+    def encryption(self, code: str, identity: X25519Identity) -> str:
+        from sandi.keystore.keys import fingerprint
+
+        ref = key_ref(code, "encryption", fingerprint(identity_public_bytes(identity)))
+        self.keystore.put_encryption_key(ref, identity)
+        self.refs.append(ref)
+        return ref
+
+    def undo(self) -> None:
+        for ref in reversed(self.refs):
+            with contextlib.suppress(Exception):
+                self.keystore.delete(ref)
+        self.refs.clear()
+
+
+def with_new_keys(keystore: KeyStore, work: Callable[[KeyWrites], IssueResult]) -> IssueResult:
+    writes = KeyWrites(keystore)
+    try:
+        return work(writes)
+    except BaseException:
+        writes.undo()
+        raise
+
+
+def issue_keys(
+    registry: Registry,
+    keystore: KeyStore,
+    issuer: Issuer,
+    code: str,
+    *,
+    profile: KeyProfile | None = None,
+    now: datetime | None = None,
+) -> IssueResult:
+    """Generate, certify and store an agency's signing and encryption keys."""
+    profile = profile or load_profile()
+    now = now or datetime.now(UTC)
+    signing = SigningKey.generate()
+    encryption = generate_identity()
+
+    def work(writes: KeyWrites) -> IssueResult:
+        with registry.transaction() as session:
+            agency = find_agency(session, code, for_update=True)
+            require_active(agency)
+            if current_certificates(session, agency):
+                raise AlreadyExistsError(
+                    f"agency {code} has keys already",
+                    hint=f"use 'sandi keys renew {code}' (new certificates) or 'sandi keys rotate {code}' (new keys)",  # noqa: E501
+                )
+            rows = certify_keys(
+                session,
+                issuer,
+                agency,
+                profile,
+                signing_public=signing.public_key_bytes(),
+                encryption_public=identity_public_bytes(encryption),
+                now=now,
+            )
+            record(
+                session,
+                "key.issue",
+                code,
+                {
+                    "profile": profile.name,
+                    "flow": "central",
+                    "certificates": [
+                        {"serial": r.serial, "purpose": r.purpose, "key_fingerprint": r.key_fingerprint}
+                        for r in rows
+                    ],
+                },
+            )
+            refs = [writes.signing(code, signing), writes.encryption(code, encryption)]
+            return IssueResult(code, profile.name, [cert_info(r, code) for r in rows], refs, [])
+
+    return with_new_keys(keystore, work)

@@ -1,0 +1,142 @@
+"""Renewal and rotation: new certificates for the same keys, or new keys altogether.
+
+Invariants:
+
+* renew: the agency's current keys get new certificates (same public keys, new
+  serials, validity from the profile starting now); the old certificates become
+  ``retired`` (they still verify what was signed while they were valid). A revoked
+  current certificate is never renewed: its key must be rotated;
+* rotate: new signing and encryption keys, certified; the old certificates become
+  ``retired``. The old private keys stay in the key store (the old encryption key
+  still opens documents sealed to it); new seals and signatures use the new keys;
+* both need an active agency that has been issued keys before, write their audit
+  event (``key.renew``, ``key.rotate``) in the same transaction, and on failure
+  change nothing (new key files are removed again).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sandi.authority.agencies import find_agency
+from sandi.authority.events import record
+from sandi.authority.issuance import (
+    Issuer,
+    IssueResult,
+    KeyWrites,
+    certify_keys,
+    current_certificates,
+    require_active,
+    retire,
+    with_new_keys,
+)
+from sandi.authority.profiles import KeyProfile, load_profile
+from sandi.authority.records import cert_info
+from sandi.errors import CredentialError, NotFoundError
+from sandi.keystore.base import KeyStore, generate_identity, identity_public_bytes
+from sandi.keystore.keys import SigningKey
+from sandi.registry import Registry
+
+
+def renew_keys(
+    registry: Registry,
+    issuer: Issuer,
+    code: str,
+    *,
+    profile: KeyProfile | None = None,
+    now: datetime | None = None,
+) -> IssueResult:
+    """New certificates for the agency's current keys."""
+    profile = profile or load_profile()
+    now = now or datetime.now(UTC)
+    with registry.transaction() as session:
+        agency = find_agency(session, code, for_update=True)
+        require_active(agency)
+        current = current_certificates(session, agency)
+        by_purpose = {r.purpose: r for r in current}
+        if set(by_purpose) != {"signing", "encryption"}:
+            raise NotFoundError(
+                f"agency {code} has no current keys to renew",
+                hint=f"issue them first: 'sandi keys issue {code}'",
+            )
+        revoked = [r.serial for r in current if r.revocation is not None]
+        if revoked:
+            raise CredentialError(
+                f"agency {code}'s current certificate {revoked[0]} is revoked: its key is not renewed",
+                hint=f"give the agency new keys with 'sandi keys rotate {code}'",
+            )
+        old = retire(current, now)
+        rows = certify_keys(
+            session,
+            issuer,
+            agency,
+            profile,
+            signing_public=bytes(by_purpose["signing"].public_key),
+            encryption_public=bytes(by_purpose["encryption"].public_key),
+            now=now,
+        )
+        record(
+            session,
+            "key.renew",
+            code,
+            {
+                "profile": profile.name,
+                "retired": old,
+                "certificates": [{"serial": r.serial, "purpose": r.purpose} for r in rows],
+            },
+        )
+        return IssueResult(code, profile.name, [cert_info(r, code) for r in rows], [], old)
+
+
+def rotate_keys(
+    registry: Registry,
+    keystore: KeyStore,
+    issuer: Issuer,
+    code: str,
+    *,
+    profile: KeyProfile | None = None,
+    now: datetime | None = None,
+) -> IssueResult:
+    """New keys and certificates; the old ones are retired (the old keys are kept)."""
+    profile = profile or load_profile()
+    now = now or datetime.now(UTC)
+    signing = SigningKey.generate()
+    encryption = generate_identity()
+
+    def work(writes: KeyWrites) -> IssueResult:
+        with registry.transaction() as session:
+            agency = find_agency(session, code, for_update=True)
+            require_active(agency)
+            current = current_certificates(session, agency)
+            if not current:
+                raise NotFoundError(
+                    f"agency {code} has no keys to rotate",
+                    hint=f"issue them first: 'sandi keys issue {code}'",
+                )
+            old = retire(current, now)
+            rows = certify_keys(
+                session,
+                issuer,
+                agency,
+                profile,
+                signing_public=signing.public_key_bytes(),
+                encryption_public=identity_public_bytes(encryption),
+                now=now,
+            )
+            record(
+                session,
+                "key.rotate",
+                code,
+                {
+                    "profile": profile.name,
+                    "retired": old,
+                    "certificates": [
+                        {"serial": r.serial, "purpose": r.purpose, "key_fingerprint": r.key_fingerprint}
+                        for r in rows
+                    ],
+                },
+            )
+            refs = [writes.signing(code, signing), writes.encryption(code, encryption)]
+            return IssueResult(code, profile.name, [cert_info(r, code) for r in rows], refs, old)
+
+    return with_new_keys(keystore, work)

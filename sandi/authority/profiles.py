@@ -1,0 +1,197 @@
+"""Key profiles: which key pairs an agency gets, their lifetimes, overlap and naming.
+
+Invariants:
+
+* a profile is parsed strictly: unknown tables or keys, a wrong algorithm, a
+  lifetime outside 1..3650 days or an overlap not shorter than the lifetime are
+  :class:`PolicyError`-free :class:`UsageError` s naming the file and the key;
+* the shipped default (``keys/default.toml`` in the source tree) is built in
+  (``DEFAULT_PROFILE_TOML``, kept identical by a test), so an installed sandi has
+  it without data files; an operator overrides it with ``<home>/profiles/NAME.toml``
+  (a file named ``default.toml`` there replaces the built-in default).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sandi.errors import NotFoundError, UsageError
+
+if TYPE_CHECKING:
+    from sandi.home import Home
+
+PROFILES_DIR = "profiles"
+MAX_PROFILE_BYTES = 64 * 1024
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_PLACEHOLDERS = {"code", "name", "purpose", "province"}
+
+DEFAULT_PROFILE_TOML = """\
+# sandi key profile: what an agency gets when the authority issues its keys.
+#
+# The shipped default. To override it, copy this file to <home>/profiles/NAME.toml,
+# edit it, and pass `--profile NAME` to `sandi keys issue / certify / renew / rotate`.
+format = 1
+name = "default"
+description = "An Ed25519 signing key and an X25519 encryption key, certificates valid one year"
+
+[signing]
+algorithm = "ed25519"
+validity_days = 365
+
+[encryption]
+algorithm = "x25519"
+validity_days = 365
+
+[rotation]
+# Renew or rotate this many days before the certificates expire: the new ones are
+# valid from the day they are issued, so old and new overlap until the old expire.
+# `sandi keys list` marks certificates inside this window as "due".
+overlap_days = 30
+
+[naming]
+# The certificate subject: C=ID, O=<province>, OU=<organizational_unit>, CN=<common_name>.
+# Placeholders: {code}, {name}, {purpose} (signing | encryption), {province}.
+common_name = "{code} {purpose}"
+organizational_unit = "{name}"
+"""
+
+
+@dataclass(frozen=True)
+class KeyProfile:
+    name: str
+    description: str
+    signing_validity_days: int
+    encryption_validity_days: int
+    overlap_days: int
+    common_name: str
+    organizational_unit: str
+
+    def validity_days(self, purpose: str) -> int:
+        return self.signing_validity_days if purpose == "signing" else self.encryption_validity_days
+
+    def subject_fields(self, *, code: str, name: str, purpose: str, province: str) -> tuple[str, str]:
+        """(CN, OU) for one certificate; both bounded to the X.520 limit of 64 characters."""
+        values = {"code": code, "name": name, "purpose": purpose, "province": province}
+        cn = self.common_name.format(**values)
+        if not 1 <= len(cn) <= 64:
+            raise UsageError(
+                f"the certificate name {cn!r} is longer than 64 characters",
+                hint=f"use a shorter agency code, or change [naming] in profile {self.name!r}",
+            )
+        # The OU carries the agency's full name, which may be long: cut, never refuse.
+        ou = self.organizational_unit.format(**values)[:64] or code
+        return cn, ou
+
+
+def parse_profile(text: str, *, source: str) -> KeyProfile:
+    """Parse and validate one profile file's text."""
+    if len(text.encode()) > MAX_PROFILE_BYTES:
+        raise UsageError(f"{source}: profile is larger than {MAX_PROFILE_BYTES} bytes")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{source}: not valid TOML: {exc}") from None
+    _keys(data, {"format", "name", "description", "signing", "encryption", "rotation", "naming"}, source)
+    if data.get("format") != 1:
+        raise UsageError(f"{source}: unsupported profile format {data.get('format')!r}")
+    name = data.get("name")
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
+        raise UsageError(f"{source}: 'name' must match {_NAME_RE.pattern}")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise UsageError(f"{source}: 'description' must be a string")
+    signing = _table(data, "signing", source)
+    encryption = _table(data, "encryption", source)
+    rotation = _table(data, "rotation", source)
+    naming = _table(data, "naming", source)
+    _keys(signing, {"algorithm", "validity_days"}, f"{source} [signing]")
+    _keys(encryption, {"algorithm", "validity_days"}, f"{source} [encryption]")
+    _keys(rotation, {"overlap_days"}, f"{source} [rotation]")
+    _keys(naming, {"common_name", "organizational_unit"}, f"{source} [naming]")
+    if signing.get("algorithm") != "ed25519":
+        raise UsageError(f'{source}: [signing] algorithm must be "ed25519"')
+    if encryption.get("algorithm") != "x25519":
+        raise UsageError(f'{source}: [encryption] algorithm must be "x25519"')
+    sig_days = _days(signing, "validity_days", source, 1, 3650)
+    enc_days = _days(encryption, "validity_days", source, 1, 3650)
+    overlap = _days(rotation, "overlap_days", source, 0, 3650)
+    if overlap >= min(sig_days, enc_days):
+        raise UsageError(f"{source}: [rotation] overlap_days must be shorter than the validity")
+    cn = _template(naming, "common_name", source)
+    ou = _template(naming, "organizational_unit", source)
+    return KeyProfile(name, description, sig_days, enc_days, overlap, cn, ou)
+
+
+def default_profile() -> KeyProfile:
+    return parse_profile(DEFAULT_PROFILE_TOML, source="<built-in default profile>")
+
+
+def load_profile(name: str | None = None, *, home: Home | None = None) -> KeyProfile:
+    """The profile ``name`` (default: ``default``): the home's override, else the built-in."""
+    name = name or "default"
+    if not _NAME_RE.fullmatch(name):
+        raise UsageError(
+            f"not a profile name: {name!r}", hint="profile names are like 'default' or 'short-lived'"
+        )
+    if home is not None:
+        path = home.path / PROFILES_DIR / f"{name}.toml"
+        if path.is_file():
+            profile = load_profile_file(path)
+            if profile.name != name:
+                raise UsageError(f"{path}: the file declares name = {profile.name!r}, not {name!r}")
+            return profile
+    if name == "default":
+        return default_profile()
+    raise NotFoundError(
+        f"no key profile {name!r}",
+        hint=f"put it in {PROFILES_DIR}/{name}.toml in the home (copy keys/default.toml)",
+    )
+
+
+def load_profile_file(path: Path) -> KeyProfile:
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_PROFILE_BYTES + 1)
+    except OSError as exc:
+        raise UsageError(f"cannot read profile {path}: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: profile is not UTF-8") from None
+    return parse_profile(text, source=str(path))
+
+
+def _table(data: dict[str, Any], key: str, source: str) -> dict[str, Any]:
+    value = data.get(key)
+    if not isinstance(value, dict):
+        raise UsageError(f"{source}: table [{key}] is missing")
+    return value
+
+
+def _keys(data: dict[str, Any], allowed: set[str], source: str) -> None:
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise UsageError(f"{source}: unknown key(s) {', '.join(unknown)}")
+
+
+def _days(data: dict[str, Any], key: str, source: str, low: int, high: int) -> int:
+    value = data.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise UsageError(f"{source}: {key} must be a whole number of days in {low}..{high}")
+    return value
+
+
+def _template(data: dict[str, Any], key: str, source: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value:
+        raise UsageError(f"{source}: [naming] {key} must be a non-empty string")
+    names = set(re.findall(r"{([^{}]*)}", value))
+    if names - _PLACEHOLDERS:
+        raise UsageError(
+            f"{source}: [naming] {key} uses unknown placeholder(s) {sorted(names - _PLACEHOLDERS)}"
+        )
+    return value

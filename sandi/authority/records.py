@@ -1,0 +1,124 @@
+"""Plain records of what the registry holds (no SQLAlchemy objects leave the authority).
+
+Invariant: a record is a frozen snapshot taken inside a transaction; it carries only
+public data (certificates, fingerprints, reasons), so it can be printed, logged,
+compared and published.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sandi.authority import validity
+
+if TYPE_CHECKING:
+    from sandi.registry.models import AgencyRow, CertificateRow
+
+
+@dataclass(frozen=True)
+class RevocationInfo:
+    reason: str
+    revoked_at: datetime
+    revoked_by: str
+
+
+@dataclass(frozen=True)
+class CertificateInfo:
+    serial: str
+    agency: str
+    purpose: str
+    key_fingerprint: str
+    public_key: bytes
+    not_before: datetime
+    not_after: datetime
+    issued_at: datetime
+    state: str
+    retired_at: datetime | None
+    profile: str
+    cert_pem: str
+    revocation: RevocationInfo | None
+
+    def status(self, at: datetime, *, overlap_days: int = 0) -> validity.CertStatus:
+        return validity.status(self, self.revocation, at, overlap_days=overlap_days)
+
+    def valid_for_signing(self, at: datetime) -> bool:
+        return validity.is_valid_for_signing(self, self.revocation, at)
+
+    def valid_for_encrypting_to(self, at: datetime) -> bool:
+        return validity.is_valid_for_encrypting_to(self, self.revocation, at)
+
+    def valid_for_opening(self, sealed_at: datetime) -> bool:
+        return validity.is_valid_for_opening(self, self.revocation, sealed_at)
+
+    def to_json(self, at: datetime, *, overlap_days: int = 0) -> dict[str, Any]:
+        return {
+            "serial": self.serial,
+            "agency": self.agency,
+            "purpose": self.purpose,
+            "key_fingerprint": self.key_fingerprint,
+            "state": self.state,
+            "status": self.status(at, overlap_days=overlap_days).value,
+            "not_before": _iso(self.not_before),
+            "not_after": _iso(self.not_after),
+            "issued_at": _iso(self.issued_at),
+            "retired_at": _iso(self.retired_at) if self.retired_at else None,
+            "profile": self.profile,
+            "revocation": None
+            if self.revocation is None
+            else {
+                "reason": self.revocation.reason,
+                "revoked_at": _iso(self.revocation.revoked_at),
+                "revoked_by": self.revocation.revoked_by,
+            },
+        }
+
+
+@dataclass(frozen=True)
+class AgencyInfo:
+    code: str
+    name: str
+    kind: str
+    parent: str | None
+    status: str
+    created_at: datetime
+    updated_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "name": self.name,
+            "kind": self.kind,
+            "parent": self.parent,
+            "status": self.status,
+            "created_at": _iso(self.created_at),
+            "updated_at": _iso(self.updated_at),
+        }
+
+
+def cert_info(row: CertificateRow, agency_code: str | None = None) -> CertificateInfo:
+    rev = row.revocation
+    return CertificateInfo(
+        serial=row.serial,
+        agency=agency_code or row.agency.code,
+        purpose=row.purpose,
+        key_fingerprint=row.key_fingerprint,
+        public_key=bytes(row.public_key),
+        not_before=row.not_before,
+        not_after=row.not_after,
+        issued_at=row.issued_at,
+        state=row.state,
+        retired_at=row.retired_at,
+        profile=row.profile,
+        cert_pem=row.cert_pem,
+        revocation=None if rev is None else RevocationInfo(rev.reason, rev.revoked_at, rev.revoked_by),
+    )
+
+
+def agency_info(row: AgencyRow, parent_code: str | None) -> AgencyInfo:
+    return AgencyInfo(row.code, row.name, row.kind, parent_code, row.status, row.created_at, row.updated_at)
+
+
+def _iso(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,133 @@
+"""Revocation: a certificate (or all of an agency's) is revoked with an RFC 5280 reason.
+
+Invariants:
+
+* reasons are the RFC 5280 names an agency certificate can have: unspecified,
+  keyCompromise, affiliationChanged, superseded, cessationOfOperation,
+  privilegeWithdrawn (certificateHold is not offered: sandi never un-revokes;
+  cACompromise and aACompromise do not apply to agency certificates);
+* a revocation is final: revoking a revoked certificate is an error naming the
+  earlier revocation, and nothing changes;
+* ``keyCompromise`` revokes every unrevoked certificate of the same key (a
+  renewed certificate of a compromised key is no better), and voids every
+  signature of that key (see :mod:`sandi.authority.validity`);
+* revoking an agency revokes all its unrevoked certificates, current and retired;
+* the revocations and their audit event (``key.revoke``) commit together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from cryptography import x509
+
+from sandi.audit.events import current_operator
+from sandi.authority.agencies import CODE_RE, find_agency
+from sandi.authority.certs import normalize_serial, whole_seconds
+from sandi.authority.events import record
+from sandi.errors import AlreadyExistsError, NotFoundError, UsageError
+
+if TYPE_CHECKING:
+    from sandi.registry import Registry
+
+REASONS: dict[str, x509.ReasonFlags] = {
+    "unspecified": x509.ReasonFlags.unspecified,
+    "keyCompromise": x509.ReasonFlags.key_compromise,
+    "affiliationChanged": x509.ReasonFlags.affiliation_changed,
+    "superseded": x509.ReasonFlags.superseded,
+    "cessationOfOperation": x509.ReasonFlags.cessation_of_operation,
+    "privilegeWithdrawn": x509.ReasonFlags.privilege_withdrawn,
+}
+
+
+def check_reason(reason: str) -> str:
+    if reason not in REASONS:
+        raise UsageError(f"unknown revocation reason {reason!r}", hint=f"one of: {', '.join(REASONS)}")
+    return reason
+
+
+@dataclass(frozen=True)
+class Revoked:
+    serial: str
+    agency: str
+    purpose: str
+    reason: str
+    revoked_at: datetime
+
+
+def revoke(
+    registry: Registry, target: str, reason: str, *, now: datetime | None = None, actor: str | None = None
+) -> list[Revoked]:
+    """Revoke the certificate with serial ``target``, or every certificate of agency ``target``."""
+    from sqlalchemy import select
+
+    from sandi.registry.models import AgencyRow, CertificateRow, RevocationRow
+
+    check_reason(reason)
+    now = whole_seconds(now or datetime.now(UTC))
+    actor = actor or current_operator()
+    with registry.transaction() as session:
+        agency = None
+        if CODE_RE.fullmatch(target):
+            agency = session.execute(
+                select(AgencyRow).where(AgencyRow.code == target).with_for_update()
+            ).scalar_one_or_none()
+        if agency is not None:
+            find_agency(session, target, for_update=True)
+            certs = list(session.scalars(select(CertificateRow).where(CertificateRow.agency_id == agency.id)))
+            if not certs:
+                raise NotFoundError(f"agency {target} has no certificates to revoke")
+            todo = [c for c in certs if c.revocation is None]
+            if not todo:
+                raise AlreadyExistsError(
+                    f"every certificate of {target} is revoked already",
+                    hint=f"see 'sandi keys list {target}'",
+                )
+        else:
+            try:
+                serial = normalize_serial(target)
+            except UsageError:
+                raise NotFoundError(
+                    f"no agency or certificate {target!r}",
+                    hint="give an agency code or a certificate serial (see 'sandi keys list')",
+                ) from None
+            cert = session.execute(
+                select(CertificateRow).where(CertificateRow.serial == serial).with_for_update()
+            ).scalar_one_or_none()
+            if cert is None:
+                raise NotFoundError(
+                    f"no agency or certificate {target!r}",
+                    hint="give an agency code or a certificate serial (see 'sandi keys list')",
+                )
+            if cert.revocation is not None:
+                raise AlreadyExistsError(
+                    f"certificate {serial} is revoked already ({cert.revocation.reason}, "
+                    f"{cert.revocation.revoked_at:%Y-%m-%d %H:%M:%S}Z)",
+                    hint="a revocation is final; nothing was changed",
+                )
+            todo = [cert]
+            if reason == "keyCompromise":
+                # Every certificate of the compromised key goes, not just this one.
+                same_key = session.scalars(
+                    select(CertificateRow).where(CertificateRow.key_fingerprint == cert.key_fingerprint)
+                ).all()
+                todo += [c for c in same_key if c.id != cert.id and c.revocation is None]
+        done = []
+        for cert in todo:
+            session.add(
+                RevocationRow(certificate_id=cert.id, reason=reason, revoked_at=now, revoked_by=actor)
+            )
+            done.append(Revoked(cert.serial, cert.agency.code, cert.purpose, reason, now))
+        session.flush()
+        record(
+            session,
+            "key.revoke",
+            target,
+            {
+                "reason": reason,
+                "serials": [d.serial for d in done],
+            },
+        )
+        return done
