@@ -243,6 +243,13 @@ class CompiledPolicy:
         """Check sender → every recipient; raise on the first denial (before any work)."""
         return [self.require_allowed(sender, r, classification, at) for r in recipients]
 
+    def matching_rules(self, sender: str, recipient: str) -> tuple[list[str], list[str]]:
+        """Ids of the forbids and relations that cover the pair (any level, any time)."""
+        pair = self._pairs.get((sender, recipient)) or self._pair(sender, recipient)
+        if pair is None:
+            return [], []
+        return [r.id for r in pair.forbids], [r.id for r in pair.allows]
+
     def ceiling(self, sender: str, recipient: str, at: datetime | None = None) -> str | None:
         """The highest level allowed for the pair (levels allowed form a downward-closed set).
 

@@ -1,0 +1,408 @@
+"""``sandi policy``: the communication-pattern policy (PHKS).
+
+Commands that take no policy FILE use the version in force: on an authority home
+the newest version in the registry, on a workstation the one in the installed,
+verified directory (its root signature checked before use).
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from sandi.errors import EXIT_DENIED, NotFoundError, PolicyError, UsageError
+
+from .context import CliContext, pass_cli
+from .passphrase import passphrase_file_option, passphrase_source
+
+if TYPE_CHECKING:
+    from sandi.policy import CompiledPolicy, Forbid, Policy
+
+FILE = click.Path(dir_okay=False, exists=True, path_type=Path)
+
+
+def _json_flag(f: Any) -> Any:
+    return click.option("--json", "json_local", is_flag=True,
+                        help="Machine-readable JSON output (same as 'sandi --json').")(f)
+
+
+def _use_json(obj: CliContext, json_local: bool) -> None:
+    if json_local:
+        obj.json_output = True
+
+
+def _parse_time(value: str | None) -> datetime:
+    if value is None:
+        return datetime.now(UTC)
+    text = value.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--at {value!r} is not an ISO 8601 time",
+                         hint="e.g. --at 2026-06-01T09:00:00+07:00 (no offset means UTC)") from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def _load(path: Path) -> Policy:
+    from sandi.policy import load_policy
+
+    return load_policy(path)
+
+
+def _active(obj: CliContext, at: datetime) -> CompiledPolicy:
+    """The policy in force at ``at`` on this home (registry or directory)."""
+    config = obj.config()
+    if config.role == "authority":
+        from sandi.policy.store import active_policy, compile_record
+
+        with obj.registry().transaction() as session:
+            record = active_policy(session, at)
+        if record is None:
+            raise NotFoundError(f"no policy version is in force at {at.isoformat()}",
+                                hint="apply one with 'sandi policy apply FILE', or give --policy FILE")
+        return compile_record(record)
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from sandi.directory.local import installed_snapshot
+    from sandi.policy.versions import compile_verified
+
+    snapshot = installed_snapshot(obj.home)
+    entry = snapshot.policy_in_force(at)
+    if entry is None:
+        raise NotFoundError(f"the directory holds no policy in force at {at.isoformat()}",
+                            hint="import a newer directory, or give --policy FILE")
+    key = snapshot.root_certificate.public_key()
+    if not isinstance(key, Ed25519PublicKey):
+        raise NotFoundError("the directory's root key is not Ed25519")
+    return compile_verified(entry, key.public_bytes_raw())
+
+
+def _compiled(obj: CliContext, path: Path | None, at: datetime) -> CompiledPolicy:
+    from sandi.policy import compile_policy
+
+    return compile_policy(_load(path)) if path is not None else _active(obj, at)
+
+
+@click.group("policy")
+def policy() -> None:
+    """The communication-pattern policy (PHKS): check, explain, test, compare, draw, apply.
+
+    \b
+    Example:
+      sandi policy validate policies/banten.toml
+      sandi policy explain --from DISKOMINFO --to BAPPEDA --class R --policy policies/banten.toml
+    """
+
+
+@policy.command("validate")
+@click.argument("file", type=FILE)
+@_json_flag
+@pass_cli
+def validate_cmd(obj: CliContext, file: Path, json_local: bool) -> None:
+    """Check a policy file strictly; every problem is reported with its line.
+
+    Exit code 0 when valid, 1 with the list of problems otherwise.
+
+    \b
+    Example:
+      sandi policy validate policies/banten.toml
+    """
+    _use_json(obj, json_local)
+    p = _load(file)
+    obj.emit(
+        {"file": str(file), "valid": True, "id": p.id, "version": p.version,
+         "entities": len(p.entities), "groups": len(p.groups), "relations": len(p.relations),
+         "forbids": len(p.forbids)},
+        f"{file}: valid — {p.id} v{p.version}: {len(p.entities)} entities, {len(p.groups)} groups, "
+        f"{len(p.relations)} relations, {len(p.forbids)} forbids",
+    )
+
+
+@policy.command("lint")
+@click.argument("file", type=FILE)
+@_json_flag
+@pass_cli
+def lint_cmd(obj: CliContext, file: Path, json_local: bool) -> None:
+    """Validate, then warn about what is legal but probably not meant.
+
+    Warnings: entities with no relation, unused groups, relations shadowed by
+    others, rules that can never apply, forbids with no effect. Exit code 0 with
+    warnings; 1 only when the file is invalid.
+
+    \b
+    Example:
+      sandi policy lint policies/banten.toml
+    """
+    from sandi.policy.lint import lint_policy
+
+    _use_json(obj, json_local)
+    p = _load(file)
+    warnings = lint_policy(p, file.read_text(encoding="utf-8"))
+    human = [str(w) for w in warnings] + [f"{file}: {len(warnings)} warning(s), 0 errors"]
+    obj.emit({"file": str(file), "errors": 0, "warnings": [w.to_dict() for w in warnings]}, human)
+
+
+@policy.command("show")
+@click.argument("file", type=FILE, required=False)
+@click.option("--at", help="With no FILE: the version in force at this time (ISO 8601) [default: now].")
+@_json_flag
+@pass_cli
+def show_cmd(obj: CliContext, file: Path | None, at: str | None, json_local: bool) -> None:
+    """Show a policy: its decree, levels, entities, groups, relations and forbids.
+
+    Without FILE, the version in force on this home.
+
+    \b
+    Example:
+      sandi policy show policies/banten.toml
+      sandi --home ./authority policy show --json
+    """
+    _use_json(obj, json_local)
+    p = _load(file) if file is not None else _active(obj, _parse_time(at)).policy
+    lines = [
+        f"{p.title}",
+        f"  id: {p.id}   version: {p.version}",
+        f"  effective: {p.effective.isoformat()}   expires: "
+        f"{p.expires.isoformat() if p.expires else 'never'}",
+        f"  decree: {p.decree}",
+        "  levels (lowest first): " + ", ".join(f"{lv.code} {lv.name}" for lv in p.levels),
+        f"entities ({len(p.entities)}):",
+    ]
+    kinds: dict[str, list[str]] = {}
+    for e in p.entities.values():
+        kinds.setdefault(e.kind, []).append(e.code)
+    lines += [f"  {kind}: {' '.join(codes)}" for kind, codes in kinds.items()]
+    lines.append(f"groups ({len(p.groups)}):")
+    lines += [f"  {g.name} = {' '.join(g.members)}" for g in p.groups.values()]
+    lines.append(f"relations ({len(p.relations)}):")
+    for r in p.relations:
+        arrow = "<->" if r.direction == "both" else "->"
+        extra = f"  [{r.window.describe()}]" if not r.window.unbounded else ""
+        lines.append(f"  {r.id}: {','.join(r.sources)} {arrow} {','.join(r.targets)} up to {r.max_level}"
+                     f"{'  ' + r.network if r.network else ''}{extra}")
+    lines.append(f"forbids ({len(p.forbids)}):")
+    for f in p.forbids:
+        arrow = "<->" if f.direction == "both" else "->"
+        scope = f"above {f.above}" if f.above else "at any level"
+        lines.append(f"  {f.id}: {','.join(f.sources)} {arrow} {','.join(f.targets)} {scope}")
+    obj.emit(p.summary(), lines)
+
+
+@policy.command("explain")
+@click.option("--from", "sender", required=True, help="Sender entity code.")
+@click.option("--to", "recipient", required=True, help="Recipient entity code.")
+@click.option("--class", "classification", required=True, help="Classification level (e.g. SR, R, T, B).")
+@click.option("--at", help="Time of the decision (ISO 8601; no offset means UTC) [default: now].")
+@click.option("--policy", "policy_file", type=FILE, help="Policy file [default: the version in force].")
+@_json_flag
+@pass_cli
+def explain_cmd(obj: CliContext, sender: str, recipient: str, classification: str, at: str | None,
+                policy_file: Path | None, json_local: bool) -> None:
+    """Decide one relation and say why: the deciding rule and every rule for the pair.
+
+    Exit code 0 when allowed, 3 when denied.
+
+    \b
+    Example:
+      sandi policy explain --from DINSOS --to KESBANGPOL --class SR \\
+          --policy policies/banten.toml --at 2026-06-01T09:00:00+07:00
+    """
+    from sandi.policy import Relation
+
+    _use_json(obj, json_local)
+    when = _parse_time(at)
+    compiled = _compiled(obj, policy_file, when)
+    d = compiled.decide(sender, recipient, classification, when)
+    p = compiled.policy
+    forbids, allows = compiled.matching_rules(sender, recipient)
+    rules: dict[str, Relation | Forbid] = {r.id: r for r in p.relations}
+    rules.update((f.id, f) for f in p.forbids)
+    lines = [
+        f"{'ALLOW' if d.allowed else 'DENY'}: {sender} → {recipient} at {classification} "
+        f"({p.id} v{p.version}, at {when.isoformat()})",
+        f"  reason: {d.reason}",
+    ]
+    if d.rule_id is not None:
+        rule = rules[d.rule_id]
+        lines.append(f"  rule: {d.rule_id}" + (f" — {rule.description}" if rule.description else "")
+                     + (f" ({p.source_name}:{rule.line})" if rule.line else ""))
+    if forbids or allows:
+        lines.append("  rules covering this pair:")
+        for rid in forbids + allows:
+            rule = rules[rid]
+            if isinstance(rule, Relation):
+                what = f"allows up to {rule.max_level}"
+            else:
+                what = f"forbids {'above ' + rule.above if rule.above else 'every level'}"
+            window = "" if rule.window.unbounded else f", {rule.window.describe()}"
+            lines.append(f"    {rid}: {what}{window}")
+    data = d.to_dict() | {"at": when.isoformat(), "forbids": forbids, "relations": allows}
+    obj.emit(data, lines)
+    if not d.allowed:
+        # not an error, an answer: the explanation is printed, the exit code says "denied"
+        sys.exit(EXIT_DENIED)
+
+
+@policy.command("test")
+@click.argument("cases", type=FILE)
+@click.option("--policy", "policy_file", type=FILE,
+              help="Policy file [default: the file the cases name, else the version in force].")
+@_json_flag
+@pass_cli
+def test_cmd(obj: CliContext, cases: Path, policy_file: Path | None, json_local: bool) -> None:
+    """Run expected decisions against a policy (like 'opa test').
+
+    Each mismatch is printed with its line; exit code 1 if any case fails.
+
+    \b
+    Example:
+      sandi policy test policies/banten-tests.toml
+      sandi policy test my-cases.toml --policy policies/banten.toml
+    """
+    from sandi.policy.testing import load_cases, run_cases
+
+    _use_json(obj, json_local)
+    case_file = load_cases(cases)
+    path = policy_file or case_file.policy_path
+    compiled = _compiled(obj, path, datetime.now(UTC))
+    results = run_cases(compiled, case_file)
+    failed = [r for r in results if not r.ok]
+    lines = []
+    for r in failed:
+        lines.append(f"FAIL {cases.name}:{r.case.line or '?'}: {r.case.name}: {r.problem}")
+        lines.append(f"     {r.decision.reason}")
+    lines.append(f"{len(results) - len(failed)} passed, {len(failed)} failed "
+                 f"({compiled.id} v{compiled.version})")
+    obj.emit({"policy": compiled.id, "version": compiled.version, "passed": len(results) - len(failed),
+              "failed": len(failed), "results": [r.to_dict() for r in results]}, lines)
+    if failed:
+        raise PolicyError(f"{len(failed)} of {len(results)} policy test case(s) failed",
+                          hint="each mismatch is listed above")
+
+
+@policy.command("diff")
+@click.argument("old", type=FILE)
+@click.argument("new", type=FILE)
+@click.option("--at", help="Compare at this time (rule windows evaluated) [default: every rule counts].")
+@_json_flag
+@pass_cli
+def diff_cmd(obj: CliContext, old: Path, new: Path, at: str | None, json_local: bool) -> None:
+    """What a new version changes: rules, and the sender → recipient pairs it opens or closes.
+
+    \b
+    Example:
+      sandi policy diff policies/banten.toml banten-v2.toml
+    """
+    from sandi.policy.diff import diff_policies
+
+    _use_json(obj, json_local)
+    d = diff_policies(_load(old), _load(new), _parse_time(at) if at else None)
+    lines = [f"{d.old[0]} v{d.old[1]} -> {d.new[0]} v{d.new[1]}"]
+    lines += [f"  {k}: {a} -> {b}" for k, (a, b) in d.meta.items()]
+    lines += [f"  entity added: {c}" for c in d.entities_added]
+    lines += [f"  entity removed: {c}" for c in d.entities_removed]
+    lines += [f"  {r.describe()}" for r in d.rules]
+    lines += [f"  {p.describe()}" for p in d.pairs]
+    opens = sum(1 for p in d.pairs if p.change == "opens")
+    lines.append(f"{len(d.rules)} rule change(s); opens {opens} pair(s), closes "
+                 f"{len(d.pairs) - opens} pair(s)" if not d.empty else "no changes")
+    obj.emit(d.to_dict(), lines)
+
+
+@policy.command("graph")
+@click.option("--policy", "policy_file", type=FILE, help="Policy file [default: the version in force].")
+@click.option("--format", "fmt", type=click.Choice(["dot", "svg", "png"]), default="dot", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Output file [default for dot: standard output].")
+@pass_cli
+def graph_cmd(obj: CliContext, policy_file: Path | None, fmt: str, output: Path | None) -> None:
+    """Draw the pattern: entities clustered by kind, relations labelled with their ceiling.
+
+    SVG and PNG need Graphviz's 'dot' (scripts/install-tools.sh installs it).
+
+    \b
+    Example:
+      sandi policy graph --policy policies/banten.toml --format svg -o banten.svg
+    """
+    from sandi.policy.graph import render, to_dot
+
+    p = _load(policy_file) if policy_file is not None else _active(obj, datetime.now(UTC)).policy
+    text = to_dot(p)
+    if output is None:
+        if fmt != "dot":
+            raise UsageError(f"--format {fmt} needs -o FILE")
+        sys.stdout.write(text)
+        return
+    render(text, fmt, output)
+    obj.note(f"wrote {output}")
+
+
+@policy.command("apply")
+@click.argument("file", type=FILE)
+@passphrase_file_option
+@pass_cli
+def apply_cmd(obj: CliContext, file: Path, passphrase_file: Path | None) -> None:
+    """Validate, sign with the authority's root key and store a new policy version.
+
+    Older versions are kept; the version number must be greater than the newest
+    stored one. Recorded in the audit log (policy.apply).
+
+    \b
+    Example:
+      sandi --home ./authority policy apply policies/banten.toml
+    """
+    from sandi.audit.events import current_operator
+    from sandi.authority.root import load_root_signer
+    from sandi.keystore import open_keystore
+    from sandi.policy import load_policy
+    from sandi.policy.store import apply_policy
+
+    load_policy(file)  # fail on a bad file before asking for a passphrase
+    data = file.read_bytes()
+    home = obj.home
+    signer = load_root_signer(home, open_keystore(home, passphrase_source(passphrase_file)))
+    with obj.registry().transaction() as session:
+        record = apply_policy(session, data, signer, current_operator(), source_name=file.name)
+    obj.emit(
+        {"policy_id": record.policy_id, "version": record.version, "sha256": record.sha256,
+         "effective": record.effective_from.isoformat(),
+         "expires": record.expires_at.isoformat() if record.expires_at else None},
+        [f"applied {record.policy_id} v{record.version} (sha256 {record.sha256})",
+         f"effective {record.effective_from.isoformat()}, expires "
+         f"{record.expires_at.isoformat() if record.expires_at else 'never'}",
+         "publish a new directory so the workstations get it: sandi directory publish"],
+    )
+
+
+@policy.command("versions")
+@_json_flag
+@pass_cli
+def versions_cmd(obj: CliContext, json_local: bool) -> None:
+    """List the policy versions stored in the registry (authority).
+
+    \b
+    Example:
+      sandi --home ./authority policy versions
+    """
+    from sandi.policy.store import list_versions
+    from sandi.policy.versions import select_active
+
+    _use_json(obj, json_local)
+    with obj.registry().transaction() as session:
+        records = list_versions(session)
+    active = select_active(records, datetime.now(UTC))
+    rows = [{"policy_id": r.policy_id, "version": r.version, "sha256": r.sha256,
+             "effective": r.effective_from.isoformat(),
+             "expires": r.expires_at.isoformat() if r.expires_at else None,
+             "applied_at": r.applied_at.isoformat() if r.applied_at else None,
+             "applied_by": r.applied_by, "active": r is active} for r in records]
+    lines = [f"{'*' if row['active'] else ' '} {row['policy_id']} v{row['version']}  effective "
+             f"{row['effective']}  expires {row['expires'] or 'never'}  applied by {row['applied_by']}"
+             for row in rows] or ["no policy versions stored"]
+    obj.emit(rows, lines)
