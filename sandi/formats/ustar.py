@@ -65,12 +65,9 @@ _ZERO_BLOCK: Final = bytes(BLOCK_SIZE)
 _WINDOWS_RESERVED: Final = frozenset('<>:"|?*')
 _FALLBACK_NAME: Final = "document"
 
-_OTHER_NUMERIC_FIELDS: Final = (
-    (108, 116, "uid"),
-    (116, 124, "gid"),
-    (329, 337, "devmajor"),
-    (337, 345, "devminor"),
-)
+_ID_FIELDS: Final = ((108, 116, "uid"), (116, 124, "gid"))
+# Device numbers mean nothing for a regular file: Python's tarfile leaves them all-NUL.
+_DEVICE_FIELDS: Final = ((329, 337, "devmajor"), (337, 345, "devminor"))
 _TYPE_NAMES: Final = {
     b"1": "hard link",
     b"2": "symbolic link",
@@ -150,8 +147,9 @@ def sanitise_name(name: str, *, max_bytes: int = MAX_NAME_BYTES) -> str:
         suffix = "." + ext if keep_ext else ""
         stem = stem if keep_ext else base
         room = max_bytes - len(suffix.encode("utf-8"))
-        stem = _truncate_utf8(stem, room).rstrip() if room > 0 else ""
-        base = (stem + suffix) if stem else _truncate_utf8(base, max_bytes).rstrip()
+        # Trailing dots and spaces are trimmed: Windows drops them, which would rename the file.
+        stem = _truncate_utf8(stem, room).rstrip(" .") if room > 0 else ""
+        base = (stem + suffix) if stem else _truncate_utf8(base, max_bytes).rstrip(" .")
         if base in ("", ".", ".."):
             base = _truncate_utf8(_FALLBACK_NAME, max_bytes)
     return validate_member_name(base)
@@ -434,8 +432,11 @@ class UstarReader:
         mode = _parse_octal(header[100:108], "mode")
         if mode > 0o777:
             raise UstarError("tar header: special mode bits refused")
-        for lo, hi, what in _OTHER_NUMERIC_FIELDS:
+        for lo, hi, what in _ID_FIELDS:
             _parse_octal(header[lo:hi], what)
+        for lo, hi, what in _DEVICE_FIELDS:
+            if header[lo:hi] != bytes(hi - lo):
+                _parse_octal(header[lo:hi], what)
         size = _parse_octal(header[124:136], "size")
         mtime = _parse_octal(header[136:148], "mtime")
         # Limits before any data is read.
