@@ -88,7 +88,7 @@ class PolicyFileError(PolicyError):
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
-    match = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.7)
+    match = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
     return f" (did you mean {match[0]}?)" if match else ""
 
 
@@ -242,7 +242,7 @@ def _build(doc: dict[str, Any], r: _Reader) -> Policy | None:
 
     # -- [[level]] -----------------------------------------------------------------------
     levels = _levels(doc, r)
-    level_codes = {lv.code for lv in levels}
+    level_codes = tuple(lv.code for lv in levels)  # lowest first, for messages
 
     # -- [entities] ----------------------------------------------------------------------
     entities: dict[str, Entity] = {}
@@ -427,7 +427,7 @@ def _names(spec: dict[str, Any], key: str, path: tuple[str | int, ...], where: s
     return tuple(items)
 
 
-def _rule(kind: str, i: int, spec: object, r: _Reader, names: set[str], levels: set[str],
+def _rule(kind: str, i: int, spec: object, r: _Reader, names: set[str], levels: tuple[str, ...],
           seen_ids: dict[str, str]) -> Relation | Forbid | None:
     path: tuple[str | int, ...] = (kind, i)
     if not isinstance(spec, dict):
@@ -464,7 +464,7 @@ def _rule(kind: str, i: int, spec: object, r: _Reader, names: set[str], levels: 
         if level and level not in levels:
             r.error((*path, "max"), where,
                     f"unknown classification level '{level}'{did_you_mean(level, levels)}; levels: "
-                    + ", ".join(sorted(levels)), value=level)
+                    + ", ".join(levels), value=level)
         return Relation(rid, sources, targets, level, dirv,
                         r.string(spec, "network", path, where, required=False),
                         r.string(spec, "channel", path, where, required=False),
@@ -474,6 +474,6 @@ def _rule(kind: str, i: int, spec: object, r: _Reader, names: set[str], levels: 
         r.error((*path, "above"), where,
                 f"unknown classification level {above!r}"
                 + (did_you_mean(above, levels) if isinstance(above, str) else "")
-                + "; levels: " + ", ".join(sorted(levels)))
+                + "; levels: " + ", ".join(levels))
     return Forbid(rid, sources, targets, dirv, above if isinstance(above, str) else None, window,
                   description, line)
