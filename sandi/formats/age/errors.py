@@ -28,7 +28,7 @@ _HINTS: dict[str, str] = {
     "header": "the file is not a valid age v1 file, or it exceeds sandi's limits",
     "no match": "none of the given keys or passphrases can open this file",
     "hmac": "the age header was modified; do not trust this file",
-    "payload": "the encrypted data is corrupt, truncated or extended; nothing was decrypted for use",
+    "payload": "the encrypted data is corrupt, truncated or extended; discard any partial output",
 }
 
 

@@ -1,0 +1,369 @@
+"""``sandi encrypt`` and ``sandi decrypt``: plain age v1 files, to keys or a passphrase.
+
+The commands are thin: every byte of the format is sandi.formats.age. What lives here
+is where keys and passphrases come from, and where the output goes:
+
+* an output file (``-o``) is written under a temporary name and renamed into place
+  only when the whole input was processed; for decryption that means after the final
+  chunk authenticated and nothing followed it. On any failure nothing is left behind,
+  and an existing file is never overwritten without ``--force``;
+* without ``-o`` the output streams to stdout (decryption then releases chunks as they
+  authenticate; a failure at the end exits with code 4 after partial output);
+* passphrases come from ``--passphrase-file``, then ``$SANDI_PASSPHRASE``, then a hidden
+  prompt on the terminal, and are asked for only when needed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, BinaryIO, cast
+
+import click
+
+from sandi.errors import CredentialError, FormatError, UsageError
+from sandi.formats.age import (
+    DEFAULT_MAX_WORK_FACTOR,
+    DEFAULT_WORK_FACTOR,
+    DecryptReader,
+    EncryptWriter,
+    Identity,
+    Recipient,
+    ScryptIdentity,
+    ScryptRecipient,
+    Stanza,
+    X25519Identity,
+    X25519Recipient,
+    parse_identities,
+)
+from sandi.fsutil import AtomicOutput, check_private_file
+
+from .context import CliContext, pass_cli
+
+ENV_PASSPHRASE = "SANDI_PASSPHRASE"  # noqa: S105 - a variable name
+MAX_PASSPHRASE_BYTES = 1024
+# age's own limit for identity files.
+MAX_IDENTITY_FILE = 16 * 1024 * 1024
+# Inputs at least this large get a progress bar (when stderr is a terminal).
+PROGRESS_THRESHOLD = 32 * 1024 * 1024
+_COPY_BUFFER = 1024 * 1024
+_AGENCY_CODE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
+
+
+# -- recipients and identities --------------------------------------------------------
+
+
+def resolve_recipient_token(token: str, obj: CliContext) -> Recipient:
+    """Turn one ``-r`` value into a recipient: an ``age1...`` key or an agency code.
+
+    TODO(directory/key store issue): agency codes resolve to the agency's current
+    encryption key from the signed directory (status and certificate validity
+    checked), and the PHKS policy is checked on encrypt. Until the directory exists
+    they are refused with a clear message.
+    """
+    token = token.strip()
+    if token.lower().startswith("age1pq1") or token.lower().startswith("age1tag"):
+        raise UsageError(
+            "post-quantum and tagged age recipients are not supported",
+            hint="use an X25519 recipient (age1...) or an agency code",
+        )
+    if token.lower().startswith("age1"):
+        try:
+            return X25519Recipient.from_bech32(token)
+        except FormatError as exc:
+            raise UsageError(f"invalid recipient {token!r}: {exc}") from None
+    if _AGENCY_CODE.fullmatch(token):
+        raise UsageError(
+            f"agency recipients need the signed directory and key store, which this "
+            f"installation does not provide yet (recipient {token!r})",
+            hint="give the agency's age1... public key with -r for now",
+        )
+    raise UsageError(f"invalid recipient {token!r}", hint="use an age1... public key or an agency code")
+
+
+def resolve_agency_identity(code: str, obj: CliContext) -> list[Identity]:
+    """The identities of agency ``code`` from the key store (all its encryption keys).
+
+    TODO(key store issue): open the home's key store and return every encryption
+    identity of the agency (current and rotated-out keys, so old files still open).
+    """
+    raise UsageError(
+        f"agency identities (--as {code}) need the key store, which this installation "
+        "does not provide yet",
+        hint="give an age identity file with -i for now",
+    )
+
+
+class _Passphrase:
+    """The passphrase of this invocation: asked for at most once, and only if needed."""
+
+    def __init__(self, passphrase_file: Path | None) -> None:
+        self._file = passphrase_file
+        self._value: bytes | None = None
+
+    def get(self, purpose: str, *, confirm: bool = False) -> bytes:
+        if self._value is None:
+            self._value = self._fetch(purpose, confirm)
+        return self._value
+
+    def _fetch(self, purpose: str, confirm: bool) -> bytes:
+        if self._file is not None:
+            check_private_file(self._file)
+            with open(self._file, "rb") as f:
+                value = f.read(MAX_PASSPHRASE_BYTES + 2).split(b"\n", 1)[0].rstrip(b"\r")
+            origin = str(self._file)
+        elif os.environ.get(ENV_PASSPHRASE):
+            value = os.environ[ENV_PASSPHRASE].encode()
+            origin = f"${ENV_PASSPHRASE}"
+        elif _can_prompt():
+            # hide_input uses getpass, which reads from /dev/tty, so this works even
+            # when stdin carries the data.
+            value = str(
+                click.prompt(f"Passphrase for {purpose}", hide_input=True, confirmation_prompt=confirm,
+                             err=True)
+            ).encode()
+            origin = "the prompt"
+        else:
+            raise CredentialError(
+                f"a passphrase is needed for {purpose} and there is no terminal to ask on",
+                hint=f"give --passphrase-file FILE or set {ENV_PASSPHRASE}",
+            )
+        if not value:
+            raise CredentialError(f"the passphrase from {origin} is empty")
+        if len(value) > MAX_PASSPHRASE_BYTES:
+            raise CredentialError(f"the passphrase from {origin} is longer than {MAX_PASSPHRASE_BYTES} bytes")
+        return value
+
+
+def _can_prompt() -> bool:
+    if not sys.stderr.isatty():
+        return False
+    try:
+        with open("/dev/tty", "rb"):
+            return True
+    except OSError:
+        return False
+
+
+class _PassphraseOnDemand:
+    """An identity that asks for the passphrase only if the file has an scrypt stanza."""
+
+    def __init__(self, passphrase: _Passphrase, purpose: str, max_work_factor: int) -> None:
+        self._passphrase = passphrase
+        self._purpose = purpose
+        self._max_work_factor = max_work_factor
+
+    def unwrap(self, stanzas: Sequence[Stanza]) -> bytes | None:
+        if not any(s.type == "scrypt" for s in stanzas):
+            return None
+        identity = ScryptIdentity(self._passphrase.get(self._purpose), self._max_work_factor)
+        return identity.unwrap(stanzas)
+
+
+def read_identity_file(path: Path, passphrase: _Passphrase, max_work_factor: int) -> list[X25519Identity]:
+    """An age-keygen identity file, or one protected as an age scrypt file."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_IDENTITY_FILE + 1)
+    except OSError as exc:
+        raise UsageError(f"cannot read identity file {path}: {exc.strerror}") from None
+    if len(data) > MAX_IDENTITY_FILE:
+        raise UsageError(f"identity file {path} is larger than 16 MiB")
+    stripped = data.lstrip()
+    if data.startswith(b"age-encryption.org/") or stripped.startswith(b"-----BEGIN AGE ENCRYPTED FILE-----"):
+        import io
+
+        ident = _PassphraseOnDemand(passphrase, f"identity file {path.name}", max_work_factor)
+        reader = DecryptReader(io.BytesIO(data), [ident], max_work_factor=max_work_factor)
+        data = reader.read()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise FormatError(f"identity file {path} is not text") from None
+    try:
+        return parse_identities(text)
+    except FormatError as exc:
+        raise FormatError(f"{path}: {exc}") from None
+
+
+# -- input and output -----------------------------------------------------------------
+
+
+class _Progress:
+    """A file wrapper that advances a click progress bar as it is read."""
+
+    def __init__(self, src: BinaryIO, bar: Any) -> None:
+        self._src = src
+        self._bar = bar
+
+    def readinto(self, buf: memoryview | bytearray) -> int:
+        n = self._src.readinto(buf)  # type: ignore[attr-defined]
+        if n:
+            self._bar.update(n)
+        return int(n or 0)
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._src.read(n)
+        self._bar.update(len(data))
+        return data
+
+
+@contextmanager
+def _open_input(path: Path | None) -> Iterator[BinaryIO]:
+    if path is None or str(path) == "-":
+        yield sys.stdin.buffer
+        return
+    try:
+        f = open(path, "rb")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    with f:
+        size = os.fstat(f.fileno()).st_size
+        if size >= PROGRESS_THRESHOLD and sys.stderr.isatty():
+            with click.progressbar(length=size, file=sys.stderr, label=path.name) as bar:
+                yield cast(BinaryIO, _Progress(f, bar))
+        else:
+            yield f
+
+
+@contextmanager
+def _open_output(
+    path: Path | None, *, force: bool, mode: int
+) -> Iterator[tuple[BinaryIO, Callable[[], None]]]:
+    """Yield (file, commit). A file output appears only when commit() was called."""
+    if path is None or str(path) == "-":
+        out = sys.stdout.buffer
+        yield out, out.flush
+        return
+    with AtomicOutput(path, mode=mode, overwrite=force) as atomic:
+        yield atomic.file, atomic.commit
+
+
+def _copy(src: BinaryIO, writer: EncryptWriter) -> None:
+    buf = bytearray(_COPY_BUFFER)
+    mv = memoryview(buf)
+    readinto = getattr(src, "readinto", None)
+    while True:
+        if readinto is not None:
+            n = readinto(mv)
+            if not n:
+                return
+            writer.write(mv[:n])
+        else:
+            data = src.read(_COPY_BUFFER)
+            if not data:
+                return
+            writer.write(data)
+
+
+# -- commands -------------------------------------------------------------------------
+
+
+@click.command("encrypt")
+@click.option("-r", "--recipient", "recipients", multiple=True, metavar="age1...|CODE",
+              help="Encrypt to this age public key or agency code (repeatable).")
+@click.option("-p", "--passphrase", "use_passphrase", is_flag=True,
+              help="Encrypt with a passphrase instead (it must be the only recipient).")
+@click.option("--passphrase-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help=f"Read the passphrase from this file (mode 0600) [else ${ENV_PASSPHRASE}, else a prompt].")
+@click.option("--work-factor", type=click.IntRange(1, DEFAULT_MAX_WORK_FACTOR), default=DEFAULT_WORK_FACTOR,
+              show_default=True, help="scrypt work factor (log2 N) for -p.")
+@click.option("-a", "--armor", is_flag=True, help="Write ASCII armor (PEM) instead of binary.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to this file [default: stdout].")
+@click.option("--force", is_flag=True, help="Replace an existing output file.")
+@click.argument("input_path", metavar="[FILE]", required=False,
+                type=click.Path(dir_okay=False, path_type=Path))
+@pass_cli
+def encrypt_cmd(
+    obj: CliContext,
+    recipients: tuple[str, ...],
+    use_passphrase: bool,
+    passphrase_file: Path | None,
+    work_factor: int,
+    armor: bool,
+    output: Path | None,
+    force: bool,
+    input_path: Path | None,
+) -> None:
+    """Encrypt FILE (or stdin) as an age v1 file that `age -d` can open.
+
+    \b
+    Example:
+      sandi encrypt -r age1xmwwc06ly3ee5rytxm9mflaz2u56jjj36s0mypdrwsvlul66mv4q47ryef \\
+          -o laporan.pdf.age laporan.pdf
+      sandi encrypt -p --armor -o catatan.txt.age catatan.txt
+    """
+    if use_passphrase and recipients:
+        raise UsageError("-p cannot be combined with -r", hint="a passphrase must be the only recipient")
+    if not use_passphrase and not recipients:
+        raise UsageError("nothing to encrypt to", hint="give -r age1...|CODE (repeatable) or -p")
+    targets: list[Recipient]
+    if use_passphrase:
+        passphrase = _Passphrase(passphrase_file).get("the encrypted file", confirm=True)
+        targets = [ScryptRecipient(passphrase, work_factor)]
+    else:
+        targets = [resolve_recipient_token(t, obj) for t in recipients]
+    to_stdout = output is None or str(output) == "-"
+    if to_stdout and not armor and sys.stdout.isatty():
+        raise UsageError("refusing to write binary ciphertext to the terminal",
+                         hint="use -o FILE, --armor, or redirect the output")
+    with _open_input(input_path) as src, _open_output(output, force=force, mode=0o644) as (dst, commit):
+        with EncryptWriter(dst, targets, armor=armor) as writer:
+            _copy(src, writer)
+        commit()
+
+
+@click.command("decrypt")
+@click.option("-i", "--identity", "identity_files", multiple=True,
+              type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="An age identity file (age-keygen format, or passphrase-protected); repeatable.")
+@click.option("--as", "as_code", metavar="CODE", help="Decrypt with the keys of this agency (key store).")
+@click.option("--passphrase-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help=f"Passphrase for a passphrase-encrypted file or identity file "
+                   f"[else ${ENV_PASSPHRASE}, else a prompt].")
+@click.option("--max-work-factor", type=click.IntRange(1, DEFAULT_MAX_WORK_FACTOR),
+              default=DEFAULT_MAX_WORK_FACTOR, show_default=True,
+              help="Refuse passphrase files whose scrypt work factor is higher.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the plaintext to this file, only once it fully verified [default: stdout].")
+@click.option("--force", is_flag=True, help="Replace an existing output file.")
+@click.argument("input_path", metavar="[FILE]", required=False,
+                type=click.Path(dir_okay=False, path_type=Path))
+@pass_cli
+def decrypt_cmd(
+    obj: CliContext,
+    identity_files: tuple[Path, ...],
+    as_code: str | None,
+    passphrase_file: Path | None,
+    max_work_factor: int,
+    output: Path | None,
+    force: bool,
+    input_path: Path | None,
+) -> None:
+    """Decrypt an age v1 file (binary or armored) from FILE or stdin.
+
+    Without -i or --as, a passphrase-encrypted file asks for its passphrase.
+    With -o the plaintext appears only after the whole file authenticated.
+
+    \b
+    Example:
+      sandi decrypt -i key.txt -o laporan.pdf laporan.pdf.age
+      sandi decrypt --passphrase-file pass.txt catatan.txt.age > catatan.txt
+    """
+    passphrase = _Passphrase(passphrase_file)
+    identities: list[Identity] = []
+    if as_code is not None:
+        identities += resolve_agency_identity(as_code, obj)
+    for path in identity_files:
+        identities += read_identity_file(path, passphrase, max_work_factor)
+    identities.append(_PassphraseOnDemand(passphrase, "the encrypted file", max_work_factor))
+    with _open_input(input_path) as src, _open_output(output, force=force, mode=0o600) as (dst, commit):
+        reader = DecryptReader(src, identities, max_work_factor=max_work_factor)
+        for chunk in reader.chunks():
+            dst.write(chunk)
+        commit()
