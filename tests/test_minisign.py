@@ -457,6 +457,28 @@ def test_signature_file_accepted_variants(why: str, transform: object) -> None:
     assert parsed.trusted_comment == "tc"
 
 
+@pytest.mark.parametrize(
+    ("untrusted_len", "trusted_len", "newline", "ok"),
+    [
+        (1003, 8173, "\n", True),
+        (1003, 1, "\r\n", False),  # 1022-byte line + CR does not fit minisign's buffer
+        (1002, 1, "\r\n", True),
+        (1, 8173, "\r\n", False),
+        (1, 8172, "\r\n", True),
+    ],
+)
+def test_limits_count_the_cr_like_minisign(
+    signer: MemorySigner, untrusted_len: int, trusted_len: int, newline: str, ok: bool
+) -> None:
+    sig = m.sign_digest(signer, digest_of(b"d"), "t" * trusted_len, untrusted_comment="u" * untrusted_len)
+    text = sig.to_text().replace("\n", newline)
+    if ok:
+        assert MinisignSignature.from_text(text) == sig
+    else:
+        with pytest.raises(MinisignFormatError):
+            MinisignSignature.from_text(text)
+
+
 def test_crlf_signature_verifies(signer: MemorySigner) -> None:
     digest = digest_of(b"doc")
     text = m.sign_digest(signer, digest, "tc").to_text().replace("\n", "\r\n")
@@ -682,6 +704,33 @@ def test_trusted_comment_limit_matches_minisign(tmp_path: Path, doc: Path, lengt
     else:
         with pytest.raises(MinisignFormatError):
             MinisignSignature.from_text(text)
+
+
+@pytest.mark.interop
+@needs_minisign
+@pytest.mark.parametrize(
+    ("untrusted_len", "trusted_len", "newline"),
+    [(1003, 1, "\n"), (1004, 1, "\n"), (1003, 1, "\r\n"), (1002, 1, "\r\n"), (1, 8173, "\r\n"), (1, 8172, "\r\n")],
+)
+def test_parser_agrees_with_minisign_on_line_limits(
+    tmp_path: Path, doc: Path, untrusted_len: int, trusted_len: int, newline: str
+) -> None:
+    sk = MinisignSecretKey(SEED)
+    pub = tmp_path / "sandi.pub"
+    pub.write_text(sk.public_key.to_text())
+    with doc.open("rb") as f:
+        digest = m.prehash_stream(f)
+    base = m.sign_digest(sk, digest, "t" * trusted_len, untrusted_comment="u")
+    # Build the text by hand so sandi's own signing-side checks do not get in the way.
+    text = base.to_text().replace("untrusted comment: u\n", "untrusted comment: " + "u" * untrusted_len + "\n")
+    Path(f"{doc}.minisig").write_bytes(text.replace("\n", newline).encode())
+    minisign_ok = run("minisign", "-V", "-p", pub, "-m", doc).returncode == 0
+    try:
+        MinisignSignature.from_text(text.replace("\n", newline))
+        sandi_ok = True
+    except MinisignFormatError:
+        sandi_ok = False
+    assert sandi_ok == minisign_ok
 
 
 @pytest.mark.interop

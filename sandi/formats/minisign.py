@@ -18,8 +18,9 @@ Invariants this module keeps:
   base64 line must have its exact length and be canonical; comments are single lines of UTF-8
   without control characters other than TAB; anything else raises
   :class:`MinisignFormatError`. Limits are minisign 0.11's measured ones: an untrusted comment
-  line of at most 1022 bytes (prefix included) and a trusted comment of at most 8173 bytes;
-  sandi also refuses to *sign* a longer trusted comment, since minisign could not verify it.
+  line of at most 1022 bytes (prefix included) and a trusted comment of at most 8173 bytes,
+  one byte less on a CRLF line (minisign's buffers hold the CR too); sandi also refuses to
+  *sign* a longer trusted comment, since minisign could not verify it.
 * **Secret keys are opaque.** :class:`MinisignSecretKey` shows only its key id in ``repr``;
   the seed comes out only through the explicitly named :meth:`MinisignSecretKey.reveal_seed`.
   An encrypted key file is decrypted only after its scrypt work factor was checked against the
@@ -211,8 +212,12 @@ def _max_untrusted_comment_bytes() -> int:
     return MAX_UNTRUSTED_COMMENT_LINE_BYTES - len(UNTRUSTED_PREFIX)
 
 
-def _split_lines(data: str | bytes, count: int, max_total: int, what: str) -> list[bytes]:
-    """Split minisign text into exactly ``count`` lines, LF or CRLF, the last terminator optional."""
+def _split_lines(data: str | bytes, count: int, max_total: int, what: str) -> tuple[list[bytes], list[int]]:
+    """Split minisign text into exactly ``count`` lines, LF or CRLF, the last terminator optional.
+
+    Returns the lines without terminators and, per line, 1 if it ended in CRLF (minisign reads
+    lines into fixed buffers *with* the CR, so a CRLF line may hold one byte less), else 0.
+    """
     if isinstance(data, str):
         # Length in characters bounds the UTF-8 length to 4x; check both, cheap first.
         if len(data) > max_total:
@@ -232,10 +237,11 @@ def _split_lines(data: str | bytes, count: int, max_total: int, what: str) -> li
         parts.pop()
     if len(parts) != count:
         raise MinisignFormatError(f"{what}: expected {count} lines")
-    lines = [p[:-1] if p.endswith(b"\r") else p for p in parts]
+    crs = [1 if p.endswith(b"\r") else 0 for p in parts]
+    lines = [p[: len(p) - cr] for p, cr in zip(parts, crs, strict=True)]
     if any(b"\r" in line for line in lines):
         raise MinisignFormatError(f"{what}: stray carriage return")
-    return lines
+    return lines, crs
 
 
 def _parse_comment_line(line: bytes, prefix: str, max_bytes: int, what: str) -> str:
@@ -305,8 +311,8 @@ class MinisignPublicKey:
     @classmethod
     def from_text(cls, text: str | bytes) -> MinisignPublicKey:
         """Parse a ``minisign.pub`` file: an untrusted comment line, then the base64 line."""
-        comment, key_line = _split_lines(text, 2, _MAX_PUBKEY_TEXT, "minisign public key")
-        if len(comment) > MAX_UNTRUSTED_COMMENT_LINE_BYTES:
+        (comment, key_line), crs = _split_lines(text, 2, _MAX_PUBKEY_TEXT, "minisign public key")
+        if len(comment) + crs[0] > MAX_UNTRUSTED_COMMENT_LINE_BYTES:
             raise MinisignFormatError("minisign public key: comment line too long")
         _parse_comment_line(comment, UNTRUSTED_PREFIX, _max_untrusted_comment_bytes(), "untrusted comment")
         return cls.from_base64(key_line)
@@ -377,9 +383,9 @@ class MinisignSignature:
     @classmethod
     def from_text(cls, text: str | bytes) -> MinisignSignature:
         """Parse a ``.minisig`` file strictly (4 lines, LF or CRLF). ``Ed`` parses; verify rejects it."""
-        lines = _split_lines(text, 4, _MAX_SIG_TEXT, "minisign signature")
+        lines, crs = _split_lines(text, 4, _MAX_SIG_TEXT, "minisign signature")
         untrusted_line, sig_line, trusted_line, global_line = lines
-        if len(untrusted_line) > MAX_UNTRUSTED_COMMENT_LINE_BYTES:
+        if len(untrusted_line) + crs[0] > MAX_UNTRUSTED_COMMENT_LINE_BYTES:
             raise MinisignFormatError("minisign signature: untrusted comment line too long")
         untrusted = _parse_comment_line(
             untrusted_line, UNTRUSTED_PREFIX, _max_untrusted_comment_bytes(), "untrusted comment"
@@ -388,7 +394,7 @@ class MinisignSignature:
         if raw[:2] not in (ALG_PREHASHED, ALG_LEGACY):
             raise MinisignFormatError("minisign signature: unsupported signature algorithm")
         trusted = _parse_comment_line(
-            trusted_line, TRUSTED_PREFIX, MAX_TRUSTED_COMMENT_BYTES, "trusted comment"
+            trusted_line, TRUSTED_PREFIX, MAX_TRUSTED_COMMENT_BYTES - crs[2], "trusted comment"
         )
         global_sig = _b64decode_exact(global_line, SIGNATURE_SIZE, "minisign global signature")
         return cls(
@@ -669,8 +675,8 @@ def encode_secret_key_unencrypted(
 
 
 def _parse_secret_key_struct(text: str | bytes) -> bytes:
-    comment, key_line = _split_lines(text, 2, _MAX_SECKEY_TEXT, "minisign secret key")
-    if len(comment) > MAX_UNTRUSTED_COMMENT_LINE_BYTES:
+    (comment, key_line), crs = _split_lines(text, 2, _MAX_SECKEY_TEXT, "minisign secret key")
+    if len(comment) + crs[0] > MAX_UNTRUSTED_COMMENT_LINE_BYTES:
         raise MinisignFormatError("minisign secret key: comment line too long")
     _parse_comment_line(comment, UNTRUSTED_PREFIX, _max_untrusted_comment_bytes(), "untrusted comment")
     raw = _b64decode_exact(key_line, _SECKEY_STRUCT_SIZE, "minisign secret key")
