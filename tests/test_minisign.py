@@ -38,6 +38,10 @@ class MemorySigner:
         self.calls: list[bytes] = []
 
     @property
+    def minisign_key_id(self) -> bytes:
+        return self._key_id
+
+    @property
     def key_id(self) -> bytes:
         return self._key_id
 
@@ -362,6 +366,19 @@ def test_verify_digest_fails_generically(signer: MemorySigner, tamper: str) -> N
     # Round-tripping through text changes nothing about the verdict.
     with pytest.raises(VerificationError):
         m.verify_digest(pub, MinisignSignature.from_text(sig.to_text()), digest)
+
+
+def test_the_real_signing_key_is_a_signer() -> None:
+    keys = pytest.importorskip("sandi.keystore.keys")
+    key = keys.SigningKey.from_private_bytes_unsafe(SEED)
+    assert isinstance(key, m.Signer)
+    digest = digest_of(b"surat")
+    sig = m.sign_digest(key, digest, "sandi-sign/v1 {}")
+    pub = MinisignPublicKey.from_raw(key.public_key_bytes())
+    assert sig.key_id == pub.key_id == MinisignSecretKey(SEED).key_id
+    assert m.verify_digest(pub, sig, digest) == "sandi-sign/v1 {}"
+    # Ed25519 is deterministic: the keystore key and the minisign codec key agree byte for byte.
+    assert sig == m.sign_digest(MinisignSecretKey(SEED), digest, "sandi-sign/v1 {}")
 
 
 def test_untrusted_comment_is_not_authenticated(signer: MemorySigner) -> None:

@@ -326,13 +326,15 @@ class Signer(Protocol):
     """Anything that makes Ed25519 signatures under a minisign key id.
 
     ``sign`` must be pure Ed25519 (RFC 8032 without prehash or context), returning 64 bytes.
-    sandi's :class:`~sandi.keystore.keys.SigningKey` and :class:`MinisignSecretKey` qualify.
+    The key id attribute is named ``minisign_key_id`` so that sandi's
+    :class:`~sandi.keystore.keys.SigningKey` satisfies this protocol as it is;
+    :class:`MinisignSecretKey` does too.
     """
 
     @property
-    def key_id(self) -> bytes: ...
+    def minisign_key_id(self) -> bytes: ...
 
-    def sign(self, message: bytes) -> bytes: ...
+    def sign(self, message: bytes, /) -> bytes: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -451,7 +453,7 @@ def sign_digest(
     _check_len(digest, DIGEST_SIZE, "BLAKE2b-512 digest")
     # Checked before signing: minisign cannot verify a longer trusted comment.
     tc = _check_comment_text(trusted_comment, MAX_TRUSTED_COMMENT_BYTES, "trusted comment", UsageError)
-    key_id = bytes(signer.key_id)
+    key_id = bytes(signer.minisign_key_id)
     _check_len(key_id, KEY_ID_SIZE, "signer key id")
     if untrusted_comment is None:
         untrusted_comment = f"signature from sandi key {key_id_hex(key_id)}"
@@ -552,6 +554,11 @@ class MinisignSecretKey:
 
     @property
     def key_id(self) -> bytes:
+        return self._key_id
+
+    @property
+    def minisign_key_id(self) -> bytes:
+        """The same as :attr:`key_id`: the name the :class:`Signer` protocol uses."""
         return self._key_id
 
     @property
