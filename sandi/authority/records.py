@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sandi.authority import validity
 
 if TYPE_CHECKING:
+    from sandi.registry import Registry
     from sandi.registry.models import AgencyRow, CertificateRow
 
 
@@ -122,3 +123,24 @@ def agency_info(row: AgencyRow, parent_code: str | None) -> AgencyInfo:
 
 def _iso(t: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def list_certificates(registry: Registry, code: str | None = None) -> list[CertificateInfo]:
+    """Every certificate (of one agency if ``code``), oldest first."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import selectinload
+
+    from sandi.registry.models import CertificateRow
+
+    with registry.transaction() as session:
+        stmt = (
+            select(CertificateRow)
+            .options(selectinload(CertificateRow.revocation), selectinload(CertificateRow.agency))
+            .order_by(CertificateRow.issued_at, CertificateRow.purpose, CertificateRow.serial)
+        )
+        if code is not None:
+            from sandi.authority.agencies import find_agency
+
+            agency: AgencyRow = find_agency(session, code)
+            stmt = stmt.where(CertificateRow.agency_id == agency.id)
+        return [cert_info(row) for row in session.scalars(stmt).all()]

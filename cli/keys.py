@@ -1,0 +1,530 @@
+"""``sandi keys`` and ``sandi crl``: issue, enrol, renew, rotate, revoke, list, export, import."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from .context import CliContext, pass_cli
+from .passphrase import (
+    ENV_EXPORT_PASSPHRASE,
+    export_passphrase_file_option,
+    passphrase_file_option,
+    passphrase_source,
+)
+
+if TYPE_CHECKING:
+    from sandi.authority.issuance import Issuer, IssueResult
+    from sandi.authority.profiles import KeyProfile
+    from sandi.keystore import KeyStore
+
+OUT_PATH = click.Path(dir_okay=False, path_type=Path)
+IN_PATH = click.Path(dir_okay=False, exists=True, path_type=Path)
+
+
+def _keystore(obj: CliContext, passphrase_file: Path | None) -> KeyStore:
+    from sandi.keystore import open_keystore
+
+    return open_keystore(obj.home, passphrase_source(passphrase_file))
+
+
+def _issuer(obj: CliContext, keystore: KeyStore) -> Issuer:
+    from sandi.authority.issuance import load_issuer
+
+    return load_issuer(obj.home, keystore)
+
+
+def _profile(obj: CliContext, name: str | None) -> KeyProfile:
+    from sandi.authority.profiles import load_profile
+
+    return load_profile(name, home=obj.home)
+
+
+def _work_factor(obj: CliContext) -> int:
+    from sandi.keystore.filestore import scrypt_work_factor
+
+    return scrypt_work_factor(obj.config().extra.get("scrypt_work_factor"))
+
+
+def _emit_issue(obj: CliContext, verb: str, result: IssueResult) -> None:
+    now = datetime.now(UTC)
+    lines = [f"{verb} {result.agency} (profile {result.profile})"]
+    lines += [
+        f"  {c.purpose:<10} serial {c.serial}  until {c.not_after:%Y-%m-%d}  key {c.key_fingerprint[:16]}"
+        for c in result.certificates
+    ]
+    if result.retired:
+        lines.append(f"  retired: {', '.join(result.retired)}")
+    obj.emit(
+        {
+            "agency": result.agency,
+            "profile": result.profile,
+            "retired": result.retired,
+            "key_refs": result.key_refs,
+            "certificates": [c.to_json(now) for c in result.certificates],
+        },
+        lines,
+    )
+
+
+profile_option = click.option(
+    "--profile", help="Key profile (default: 'default'; the home's profiles/ override it)."
+)
+
+
+@click.group("keys")
+def keys() -> None:
+    """Issue, enrol, renew, rotate, revoke, list, export and import agency keys.
+
+    \b
+    Example:
+      sandi keys issue BAPPEDA
+      sandi keys list BAPPEDA
+      sandi keys revoke BAPPEDA --reason keyCompromise
+    """
+
+
+@keys.command("issue")
+@click.argument("code")
+@profile_option
+@passphrase_file_option
+@pass_cli
+def issue_cmd(obj: CliContext, code: str, profile: str | None, passphrase_file: Path | None) -> None:
+    """Generate an agency's signing and encryption keys, certify them, keep them in the key store.
+
+    \b
+    Example:
+      sandi keys issue BAPPEDA --profile default
+    """
+    from sandi.authority.issuance import issue_keys
+
+    registry = obj.registry()
+    prof = _profile(obj, profile)
+    ks = _keystore(obj, passphrase_file)
+    _emit_issue(obj, "issued keys for", issue_keys(registry, ks, _issuer(obj, ks), code, profile=prof))
+
+
+@keys.command("renew")
+@click.argument("code")
+@profile_option
+@passphrase_file_option
+@pass_cli
+def renew_cmd(obj: CliContext, code: str, profile: str | None, passphrase_file: Path | None) -> None:
+    """New certificates for an agency's current keys (the old certificates are retired).
+
+    \b
+    Example:
+      sandi keys renew BAPPEDA
+    """
+    from sandi.authority.lifecycle import renew_keys
+
+    registry = obj.registry()
+    prof = _profile(obj, profile)
+    ks = _keystore(obj, passphrase_file)
+    _emit_issue(obj, "renewed", renew_keys(registry, _issuer(obj, ks), code, profile=prof))
+
+
+@keys.command("rotate")
+@click.argument("code")
+@profile_option
+@passphrase_file_option
+@pass_cli
+def rotate_cmd(obj: CliContext, code: str, profile: str | None, passphrase_file: Path | None) -> None:
+    """New keys and certificates; the old keys stay in the store to open old documents.
+
+    \b
+    Example:
+      sandi keys rotate BAPPEDA
+    """
+    from sandi.authority.lifecycle import rotate_keys
+
+    registry = obj.registry()
+    prof = _profile(obj, profile)
+    ks = _keystore(obj, passphrase_file)
+    _emit_issue(obj, "rotated", rotate_keys(registry, ks, _issuer(obj, ks), code, profile=prof))
+
+
+@keys.command("revoke")
+@click.argument("target")
+@click.option(
+    "--reason",
+    required=True,
+    type=click.Choice(
+        [
+            "unspecified",
+            "keyCompromise",
+            "affiliationChanged",
+            "superseded",
+            "cessationOfOperation",
+            "privilegeWithdrawn",
+        ]
+    ),
+    help="RFC 5280 reason. keyCompromise voids every signature of the key.",
+)
+@pass_cli
+def revoke_cmd(obj: CliContext, target: str, reason: str) -> None:
+    """Revoke an agency's certificates (TARGET = CODE) or one certificate (TARGET = SERIAL).
+
+    Publish the CRL afterwards ('sandi crl') so others learn of it.
+
+    \b
+    Example:
+      sandi keys revoke BAPPEDA --reason cessationOfOperation
+      sandi keys revoke 4f1c...e2 --reason keyCompromise
+    """
+    from sandi.authority.revocation import revoke
+
+    done = revoke(obj.registry(), target, reason)
+    obj.emit(
+        [
+            {
+                "serial": d.serial,
+                "agency": d.agency,
+                "purpose": d.purpose,
+                "reason": d.reason,
+                "revoked_at": d.revoked_at.isoformat(),
+            }
+            for d in done
+        ],
+        [f"revoked {d.agency} {d.purpose} {d.serial} ({d.reason})" for d in done]
+        + ["publish the CRL with 'sandi crl -o FILE'"],
+    )
+
+
+@keys.command("list")
+@click.argument("code", required=False)
+@click.option("--json", "json_output", is_flag=True, help="Machine-readable JSON output.")
+@pass_cli
+def list_cmd(obj: CliContext, code: str | None, json_output: bool) -> None:
+    """List certificates with their state (valid, due, retired, expired, revoked).
+
+    \b
+    Example:
+      sandi keys list BAPPEDA --json
+    """
+    from sandi.authority.profiles import load_profile
+    from sandi.authority.records import list_certificates
+
+    if json_output:
+        obj.json_output = True
+    certs = list_certificates(obj.registry(), code)
+    overlap = load_profile(None, home=obj.home).overlap_days
+    now = datetime.now(UTC)
+    lines = [
+        f"{c.agency:<14} {c.purpose:<10} {c.serial}  {c.status(now, overlap_days=overlap).value:<13} "
+        f"{c.not_before:%Y-%m-%d} .. {c.not_after:%Y-%m-%d}"
+        for c in certs
+    ] or ["no certificates"]
+    obj.emit([c.to_json(now, overlap_days=overlap) for c in certs], lines)
+
+
+@keys.command("request")
+@click.argument("code")
+@click.option("-o", "--output", type=OUT_PATH, required=True, help="Where to write the request.")
+@passphrase_file_option
+@pass_cli
+def request_cmd(obj: CliContext, code: str, output: Path, passphrase_file: Path | None) -> None:
+    """Agency side of enrolment: make keys here and write a signed request for the authority.
+
+    \b
+    Example:
+      sandi --home ./bappeda keys request BAPPEDA -o bappeda-request.json
+    """
+    from sandi.authority.enrolment import create_request
+    from sandi.fsutil import atomic_write
+
+    if output.exists():
+        raise click.UsageError(f"{output} exists already")
+    data, refs = create_request(obj.home, _keystore(obj, passphrase_file), code)
+    atomic_write(output, data, mode=0o644, overwrite=False)
+    obj.emit(
+        {"agency": code, "request": str(output), "key_refs": refs},
+        [
+            f"wrote enrolment request {output}",
+            "the private keys stay in this home's key store",
+            "send the request to the authority; import its answer with 'sandi keys import-certs FILE'",
+        ],
+    )
+
+
+@keys.command("certify")
+@click.argument("request", type=IN_PATH)
+@click.option(
+    "-o", "--output", type=OUT_PATH, required=True, help="Where to write the certificates for the agency."
+)
+@click.option("--agency", "expected", help="Refuse the request unless it is for this agency.")
+@profile_option
+@passphrase_file_option
+@pass_cli
+def certify_cmd(
+    obj: CliContext,
+    request: Path,
+    output: Path,
+    expected: str | None,
+    profile: str | None,
+    passphrase_file: Path | None,
+) -> None:
+    """Authority side of enrolment: check a request and issue its two certificates.
+
+    \b
+    Example:
+      sandi keys certify bappeda-request.json -o bappeda-certs.json --agency BAPPEDA
+    """
+    from sandi.authority.enrolment import MAX_REQUEST_BYTES, certify_request
+    from sandi.fsutil import atomic_write
+
+    if output.exists():
+        raise click.UsageError(f"{output} exists already")
+    with open(request, "rb") as f:
+        data = f.read(MAX_REQUEST_BYTES + 1)
+    registry = obj.registry()
+    prof = _profile(obj, profile)
+    ks = _keystore(obj, passphrase_file)
+    response, result = certify_request(
+        registry, _issuer(obj, ks), data, expected_agency=expected, profile=prof
+    )
+    atomic_write(output, response, mode=0o644, overwrite=False)
+    _emit_issue(obj, "certified", result)
+    obj.note(f"wrote {output}: give it to {result.agency} ('sandi keys import-certs {output.name}')")
+
+
+@keys.command("import-certs")
+@click.argument("response", type=IN_PATH)
+@passphrase_file_option
+@pass_cli
+def import_certs_cmd(obj: CliContext, response: Path, passphrase_file: Path | None) -> None:
+    """Agency side of enrolment: install the certificates the authority sent back.
+
+    \b
+    Example:
+      sandi --home ./bappeda keys import-certs bappeda-certs.json
+    """
+    from sandi.authority.enrolment import MAX_RESPONSE_BYTES, import_response
+
+    with open(response, "rb") as f:
+        data = f.read(MAX_RESPONSE_BYTES + 1)
+    written = import_response(obj.home, _keystore(obj, passphrase_file), data)
+    obj.emit(
+        {"installed": [str(p) for p in written]},
+        [f"installed {p.name}" for p in written] or ["the certificates were installed already"],
+    )
+
+
+@keys.command("export")
+@click.argument("code")
+@click.option(
+    "--public",
+    is_flag=True,
+    help="Write the public files (certificates, age recipient, minisign key, root) into the -o folder.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    help="With --public: the folder; with --include-private-keys: the bundle file.",
+)
+@click.option(
+    "--include-private-keys",
+    is_flag=True,
+    help="Write every private key of the agency into a passphrase-protected bundle (-o FILE).",
+)
+@click.option(
+    "--age-identity",
+    type=OUT_PATH,
+    help="Write the encryption key as a passphrase-protected age identity file ('age -d -i FILE').",
+)
+@click.option(
+    "--unencrypted-age-identity",
+    type=OUT_PATH,
+    help="DANGEROUS: write the encryption key as a PLAIN age identity file (tests, one-off use).",
+)
+@click.option(
+    "--minisign-secret-key",
+    type=OUT_PATH,
+    help="Write the signing key as a passphrase-protected minisign secret key.",
+)
+@passphrase_file_option
+@export_passphrase_file_option
+@pass_cli
+def export_cmd(
+    obj: CliContext,
+    code: str,
+    public: bool,
+    output: Path | None,
+    include_private_keys: bool,
+    age_identity: Path | None,
+    unencrypted_age_identity: Path | None,
+    minisign_secret_key: Path | None,
+    passphrase_file: Path | None,
+    export_passphrase_file: Path | None,
+) -> None:
+    """Export an agency's keys: public files, or private keys only when asked explicitly.
+
+    Private exports are protected by an export passphrase (--export-passphrase-file,
+    SANDI_EXPORT_PASSPHRASE, or a prompt), distinct from the key store passphrase.
+
+    \b
+    Example:
+      sandi keys export BAPPEDA --public -o ./bappeda-public
+      sandi keys export BAPPEDA --include-private-keys -o bappeda.keys.age
+      sandi keys export BAPPEDA --age-identity bappeda.identity.age
+    """
+    from sandi.authority import export as ex
+
+    chosen = [
+        public,
+        include_private_keys,
+        bool(age_identity),
+        bool(unencrypted_age_identity),
+        bool(minisign_secret_key),
+    ]
+    if sum(chosen) != 1:
+        raise click.UsageError(
+            "choose exactly one of --public, --include-private-keys, --age-identity, "
+            "--unencrypted-age-identity, --minisign-secret-key"
+        )
+    registry = obj.registry()
+    if chosen[0]:
+        if output is None:
+            raise click.UsageError("--public needs -o FOLDER")
+        res = ex.export_public(registry, code, output)
+        obj.emit({"agency": code, "files": res.files}, [f"wrote {f}" for f in res.files])
+        return
+    ks = _keystore(obj, passphrase_file)
+    if unencrypted_age_identity is not None:
+        obj.note(
+            "WARNING: writing an UNENCRYPTED private key; anyone who reads the file can open "
+            f"{code}'s documents. Delete it as soon as you are done."
+        )
+        res = ex.export_age_identity(
+            registry, ks, code, unencrypted_age_identity, None, work_factor=_work_factor(obj)
+        )
+        obj.emit(
+            {"agency": code, "files": res.files, "encrypted": False},
+            [f"wrote {f} (UNENCRYPTED)" for f in res.files],
+        )
+        return
+    export_pw = passphrase_source(
+        export_passphrase_file, env=ENV_EXPORT_PASSPHRASE, label="Export passphrase"
+    )
+    if include_private_keys:
+        if output is None:
+            raise click.UsageError("--include-private-keys needs -o FILE")
+        res = ex.export_private_bundle(
+            registry,
+            ks,
+            code,
+            output,
+            export_pw.get("the key bundle", confirm=True),
+            work_factor=_work_factor(obj),
+        )
+    elif age_identity is not None:
+        res = ex.export_age_identity(
+            registry,
+            ks,
+            code,
+            age_identity,
+            export_pw.get("the age identity file", confirm=True),
+            work_factor=_work_factor(obj),
+        )
+    else:
+        assert minisign_secret_key is not None
+        ops, mem = _minisign_limits()
+        res = ex.export_minisign_secret_key(
+            registry,
+            ks,
+            code,
+            minisign_secret_key,
+            export_pw.get("the minisign secret key", confirm=True),
+            opslimit=ops,
+            memlimit=mem,
+        )
+    obj.emit(
+        {"agency": code, "files": res.files, "key_refs": res.refs, "encrypted": True},
+        [f"wrote {f} (passphrase-protected)" for f in res.files],
+    )
+
+
+def _minisign_limits() -> tuple[int | None, int | None]:
+    """minisign's own limits, unless SANDI_SCRYPT_WORK_FACTOR asks for fast test/demo keys."""
+    import os
+
+    if os.environ.get("SANDI_SCRYPT_WORK_FACTOR"):
+        return 32768, 16 * 1024 * 1024  # libsodium's minimum: fast, for tests and demos only
+    return None, None
+
+
+@keys.command("import")
+@click.argument("bundle", type=IN_PATH)
+@passphrase_file_option
+@export_passphrase_file_option
+@pass_cli
+def import_cmd(
+    obj: CliContext, bundle: Path, passphrase_file: Path | None, export_passphrase_file: Path | None
+) -> None:
+    """Import a private key bundle (from 'keys export --include-private-keys') into this home.
+
+    \b
+    Example:
+      sandi --home ./bappeda keys import bappeda.keys.age
+    """
+    from sandi.authority.bundle import MAX_BUNDLE_BYTES
+    from sandi.authority.imports import import_key_bundle
+
+    with open(bundle, "rb") as f:
+        data = f.read(MAX_BUNDLE_BYTES + 1)
+    export_pw = passphrase_source(
+        export_passphrase_file, env=ENV_EXPORT_PASSPHRASE, label="Export passphrase"
+    )
+    res = import_key_bundle(obj.home, _keystore(obj, passphrase_file), data, export_pw.get("the key bundle"))
+    obj.emit(
+        {"agency": res.agency, "added": res.added, "present": res.present, "certificates": res.certificates},
+        [
+            f"imported {len(res.added)} key(s) of {res.agency}"
+            + (f" ({len(res.present)} present already)" if res.present else "")
+        ],
+    )
+
+
+@click.command("crl")
+@click.option(
+    "-o", "--output", type=OUT_PATH, help="Also write the CRL here (it is always written to the home)."
+)
+@click.option(
+    "--next-update-days",
+    type=click.IntRange(1, 366),
+    default=7,
+    show_default=True,
+    help="When relying parties should expect the next CRL.",
+)
+@passphrase_file_option
+@pass_cli
+def crl_cmd(
+    obj: CliContext, output: Path | None, next_update_days: int, passphrase_file: Path | None
+) -> None:
+    """Write the certificate revocation list, signed by the root (crl.pem in the home).
+
+    \b
+    Example:
+      sandi crl -o banten.crl.pem
+      openssl crl -in banten.crl.pem -CAfile root.pem -verify -noout
+    """
+    from sandi.authority.crl import publish_crl
+
+    registry = obj.registry()
+    ks = _keystore(obj, passphrase_file)
+    info = publish_crl(registry, _issuer(obj, ks), obj.home, output=output, next_update_days=next_update_days)
+    obj.emit(
+        {
+            "number": info.number,
+            "revoked": info.revoked,
+            "this_update": info.this_update.isoformat(),
+            "next_update": info.next_update.isoformat(),
+            "files": info.written,
+        },
+        [f"CRL {info.number}: {info.revoked} revoked certificate(s), next update {info.next_update:%Y-%m-%d}"]
+        + [f"wrote {f}" for f in info.written],
+    )

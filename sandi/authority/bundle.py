@@ -1,0 +1,147 @@
+"""The private key bundle: an agency's keys and certificates in one passphrase-protected file.
+
+Format: an age file (scrypt recipient, i.e. the export passphrase) whose plaintext is
+UTF-8 JSON::
+
+    {"format": "sandi-key-bundle/v1", "agency": "BAPPEDA", "created": "...Z",
+     "root_certificate": "<PEM>",
+     "keys": [{"purpose": "signing", "ref": "BAPPEDA.signing.<fp16>",
+               "public_fingerprint": "<hex>", "secret": "<base64 raw 32 bytes>"}, ...],
+     "certificates": [{"purpose": "signing", "serial": "<hex>", "pem": "<PEM>"}, ...]}
+
+Invariants:
+
+* a bundle is never written unencrypted (``age -d`` with the passphrase opens it);
+* reading checks every key against its fingerprint and every certificate against
+  the bundle's root (and the home's configured root fingerprint), refuses a key
+  whose certificate is missing, and bounds the file size before decrypting.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sandi.errors import CredentialError, FormatError
+
+BUNDLE_FORMAT = "sandi-key-bundle/v1"
+MAX_BUNDLE_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True, repr=False)
+class BundleKey:
+    purpose: str
+    ref: str
+    public_fingerprint: str
+    secret: bytes
+
+    def __repr__(self) -> str:
+        return f"BundleKey({self.ref!r})"
+
+
+@dataclass(frozen=True)
+class BundleCert:
+    purpose: str
+    serial: str
+    pem: str
+
+
+@dataclass(frozen=True, repr=False)
+class KeyBundle:
+    agency: str
+    created: str
+    root_certificate: str
+    keys: list[BundleKey]
+    certificates: list[BundleCert]
+
+    def __repr__(self) -> str:
+        return f"KeyBundle({self.agency!r}, {len(self.keys)} keys)"
+
+    def encode(self) -> bytes:
+        return json.dumps(
+            {
+                "format": BUNDLE_FORMAT,
+                "agency": self.agency,
+                "created": self.created,
+                "root_certificate": self.root_certificate,
+                "keys": [
+                    {
+                        "purpose": k.purpose,
+                        "ref": k.ref,
+                        "public_fingerprint": k.public_fingerprint,
+                        "secret": base64.b64encode(k.secret).decode(),
+                    }
+                    for k in self.keys
+                ],
+                "certificates": [
+                    {"purpose": c.purpose, "serial": c.serial, "pem": c.pem} for c in self.certificates
+                ],
+            },
+            indent=1,
+        ).encode()
+
+    @classmethod
+    def decode(cls, data: bytes) -> KeyBundle:
+        try:
+            obj = json.loads(data)
+            if not isinstance(obj, dict) or obj.get("format") != BUNDLE_FORMAT:
+                raise ValueError
+            keys = [
+                BundleKey(
+                    _s(k, "purpose"),
+                    _s(k, "ref"),
+                    _s(k, "public_fingerprint"),
+                    base64.b64decode(_s(k, "secret"), validate=True),
+                )
+                for k in _list(obj, "keys")
+            ]
+            certs = [
+                BundleCert(_s(c, "purpose"), _s(c, "serial"), _s(c, "pem"))
+                for c in _list(obj, "certificates")
+            ]
+            bundle = cls(_s(obj, "agency"), _s(obj, "created"), _s(obj, "root_certificate"), keys, certs)
+        except (ValueError, KeyError, TypeError, binascii.Error):
+            raise FormatError("not a sandi key bundle (or a damaged one)") from None
+        if any(len(k.secret) != 32 or k.purpose not in ("signing", "encryption") for k in bundle.keys):
+            raise FormatError("not a sandi key bundle (or a damaged one)")
+        return bundle
+
+
+def _s(obj: Any, key: str) -> str:
+    value = obj[key]
+    if not isinstance(value, str):
+        raise ValueError(key)
+    return value
+
+
+def _list(obj: Any, key: str) -> list[Any]:
+    value = obj[key]
+    if not isinstance(value, list):
+        raise ValueError(key)
+    return value
+
+
+def seal_bundle(bundle: KeyBundle, passphrase: bytes, work_factor: int) -> bytes:
+    from sandi.keystore.filestore import scrypt_encrypt
+
+    return scrypt_encrypt(bundle.encode(), passphrase, work_factor)
+
+
+def open_bundle(data: bytes, passphrase: bytes) -> KeyBundle:
+    from sandi.keystore.filestore import scrypt_decrypt
+
+    if len(data) > MAX_BUNDLE_BYTES:
+        raise FormatError(f"a key bundle is at most {MAX_BUNDLE_BYTES} bytes")
+    try:
+        plain = scrypt_decrypt(data, passphrase, what="the key bundle")
+    except CredentialError as exc:
+        raise CredentialError(exc.message, hint="give the passphrase the bundle was exported with") from None
+    return KeyBundle.decode(plain)
+
+
+def iso_now(now: datetime) -> str:
+    return now.strftime("%Y-%m-%dT%H:%M:%SZ")

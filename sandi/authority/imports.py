@@ -1,0 +1,104 @@
+"""Importing a private key bundle into a home (the agency's side of central issuance).
+
+Invariants:
+
+* the bundle opens only with its export passphrase (wrong: CredentialError);
+* before any key is stored, every key is checked against its fingerprint and its
+  reference, every certificate against the root, and the root against the root
+  fingerprint this home trusts; a bundle for another agency than the home's is refused;
+* keys already in the store are left alone (reported), new ones are added; if
+  anything fails half-way the keys added by this import are removed again;
+* the import is recorded in the home's audit journal (``key.import``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sandi.audit.events import AuditEvent, current_operator
+from sandi.authority.bundle import open_bundle
+from sandi.authority.certs import certificate_purpose, issued_by, load_pem, public_key_of
+from sandi.authority.installed import CertToInstall, check_root, install_certificates
+from sandi.errors import UsageError, VerificationError
+from sandi.keystore.base import KeyStore, identity_fingerprint, identity_from_secret, key_ref
+from sandi.keystore.keys import SigningKey, fingerprint
+
+if TYPE_CHECKING:
+    from sandi.home import Home
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    agency: str
+    added: list[str]
+    present: list[str]
+    certificates: list[str]
+
+
+def import_key_bundle(home: Home, keystore: KeyStore, data: bytes, passphrase: bytes) -> ImportResult:
+    from sandi.audit.journal import Journal
+
+    cfg = home.load_config()
+    bundle = open_bundle(data, passphrase)
+    if cfg.agency is not None and cfg.agency != bundle.agency:
+        raise UsageError(
+            f"this bundle holds the keys of {bundle.agency}, and this home belongs to {cfg.agency}"
+        )
+    check_root(cfg.root_fingerprint, bundle.root_certificate)
+    root = load_pem(bundle.root_certificate, what="the root certificate")
+    cert_fps = set()
+    for c in bundle.certificates:
+        cert = load_pem(c.pem)
+        if not issued_by(cert, root) or certificate_purpose(cert) != c.purpose:
+            raise VerificationError(
+                "a certificate in the bundle was not issued by the authority for its purpose"
+            )
+        cert_fps.add((c.purpose, fingerprint(public_key_of(cert))))
+    for k in bundle.keys:
+        if k.purpose == "signing":
+            fp = SigningKey.from_private_bytes_unsafe(k.secret).fingerprint
+        else:
+            fp = identity_fingerprint(identity_from_secret(k.secret))
+        if fp != k.public_fingerprint or k.ref != key_ref(
+            bundle.agency, "signing" if k.purpose == "signing" else "encryption", fp
+        ):
+            raise VerificationError("a key in the bundle does not match its fingerprint")
+        if (k.purpose, fp) not in cert_fps:
+            raise VerificationError("a key in the bundle has no certificate from the authority")
+    added: list[str] = []
+    present: list[str] = []
+    try:
+        for k in bundle.keys:
+            if keystore.contains(k.ref):
+                present.append(k.ref)
+                continue
+            if k.purpose == "signing":
+                keystore.put_signing_key(k.ref, SigningKey.from_private_bytes_unsafe(k.secret))
+            else:
+                keystore.put_encryption_key(k.ref, identity_from_secret(k.secret))
+            added.append(k.ref)
+        installed = install_certificates(
+            home.path,
+            keystore,
+            bundle.agency,
+            bundle.root_certificate,
+            cfg.root_fingerprint,
+            [CertToInstall(c.purpose, c.pem) for c in bundle.certificates],
+        )
+        Journal(home.journal_path).append(
+            AuditEvent(
+                actor=cfg.agency or current_operator(),
+                action="key.import",
+                subject=bundle.agency,
+                details={"what": "private-bundle", "added": list(added), "present": list(present)},
+            )
+        )
+    except BaseException:
+        for ref in added:
+            try:
+                keystore.delete(ref)
+            except Exception:  # noqa: S112 - best effort undo; the original error matters
+                continue
+        raise
+    return ImportResult(bundle.agency, added, present, [str(p) for p in installed])

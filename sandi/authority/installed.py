@@ -1,0 +1,87 @@
+"""Certificates installed in a home next to their private keys (agency workstations).
+
+An agency that enrolled, or imported a key bundle, keeps its own certificates in
+``<home>/certs/<CODE>.<purpose>.<serial>.pem`` (public files) until the signed
+directory carries them too.
+
+Invariants:
+
+* a certificate is installed only if the root that issued it is the root this home
+  trusts (``root_fingerprint`` in ``sandi.toml``), the root's key signed it, its key
+  type matches its purpose, and the matching private key is in the home's key store;
+* an installed certificate is never replaced; installing the same one again is a no-op.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sandi.authority.certs import certificate_purpose, issued_by, load_pem, public_key_of, serial_hex
+from sandi.errors import CredentialError, VerificationError
+from sandi.fsutil import atomic_write, ensure_private_dir
+from sandi.keystore.base import KeyStore, key_ref
+from sandi.keystore.keys import fingerprint
+
+CERTS_DIR = "certs"
+
+
+@dataclass(frozen=True)
+class CertToInstall:
+    purpose: str
+    pem: str
+
+
+def check_root(home_root_fingerprint: str | None, root_pem: str) -> str:
+    """The fingerprint of ``root_pem`` if this home trusts it; VerificationError if not."""
+    root = load_pem(root_pem, what="the root certificate")
+    fp = fingerprint(public_key_of(root))
+    if home_root_fingerprint is None:
+        raise CredentialError(
+            "this home has no root fingerprint to check the authority against",
+            hint="create the workstation with 'sandi init --agency CODE --root-fingerprint FP'",
+        )
+    if fp != home_root_fingerprint:
+        raise VerificationError(
+            "the certificates come from another authority (root fingerprint differs)",
+            hint="import only files from your own authority",
+        )
+    return fp
+
+
+def install_certificates(
+    home_path: Path,
+    keystore: KeyStore,
+    agency: str,
+    root_pem: str,
+    root_fingerprint: str | None,
+    certs: list[CertToInstall],
+) -> list[Path]:
+    check_root(root_fingerprint, root_pem)
+    root = load_pem(root_pem, what="the root certificate")
+    checked = []
+    for item in certs:
+        cert = load_pem(item.pem)
+        if not issued_by(cert, root):
+            raise VerificationError("a certificate was not issued by the authority's root")
+        if certificate_purpose(cert) != item.purpose:
+            raise VerificationError("a certificate's key does not match its stated purpose")
+        ref = key_ref(
+            agency, "signing" if item.purpose == "signing" else "encryption", fingerprint(public_key_of(cert))
+        )
+        if not keystore.contains(ref):
+            raise CredentialError(
+                f"no private key in this key store for the {item.purpose} certificate of {agency}",
+                hint="import the certificates into the home that made the request",
+            )
+        checked.append((cert, item))
+    folder = home_path / CERTS_DIR
+    ensure_private_dir(folder)
+    written = []
+    for cert, item in checked:
+        path = folder / f"{agency}.{item.purpose}.{serial_hex(cert.serial_number)}.pem"
+        if path.exists():
+            continue
+        atomic_write(path, item.pem.encode("ascii"), mode=0o644, overwrite=False)
+        written.append(path)
+    return written
