@@ -220,7 +220,7 @@ def test_require_all_stops_at_first_denial(engine):  # type: ignore[no-untyped-d
 
 def test_naive_time_is_a_usage_error(engine):  # type: ignore[no-untyped-def]
     with pytest.raises(UsageError):
-        engine.decide("A1", "A2", "B", datetime(2026, 6, 1))  # noqa: DTZ001
+        engine.decide("A1", "A2", "B", datetime(2026, 6, 1))
 
 
 def test_decisions_are_repeatable_through_the_pair_memo(engine):  # type: ignore[no-untyped-def]
