@@ -39,6 +39,7 @@ from sandi.errors import AuditError, SandiError
 
 MAX_LINE = 64 * 1024  # an entry is at most ~17 KiB (details are capped at 16 KiB)
 _CHUNK = 64 * 1024
+_CHECKPOINT_MARK = b'"type":"checkpoint"'
 
 
 def entry_line(entry: AuditEntry) -> bytes:
@@ -161,6 +162,9 @@ class Journal:
         Reads up to the size seen under a shared lock, so a concurrent append is
         either wholly in or wholly out.
         """
+        return self._records(only_checkpoints=False)
+
+    def _records(self, *, only_checkpoints: bool) -> Iterator[AuditEntry | Checkpoint]:
         if not self.path.exists():
             return
         try:
@@ -185,6 +189,10 @@ class Journal:
                     if len(line) > MAX_LINE:
                         raise AuditError(f"{where}: line too long")
                     raise AuditError(f"{where}: incomplete last line (an interrupted write?)")
+                # A checkpoint line holds this marker unescaped; an entry line only if a
+                # details key/value spells it, and then the full parse below decides.
+                if only_checkpoints and _CHECKPOINT_MARK not in line:
+                    continue
                 record = parse_line(line, where)
                 if isinstance(record, dict):
                     raise AuditError(f"{where}: unknown line type {record.get('type')!r}")
@@ -198,7 +206,7 @@ class Journal:
                 yield record
 
     def checkpoints(self) -> list[Checkpoint]:
-        return [r for r in self.records() if isinstance(r, Checkpoint)]
+        return [r for r in self._records(only_checkpoints=True) if isinstance(r, Checkpoint)]
 
     def head(self) -> tuple[int, str]:
         """``(seq, hash)`` of the last entry; ``(0, GENESIS_HASH)`` for an empty journal."""
