@@ -382,3 +382,36 @@ def test_registry_tampering_is_named(
         report = verify_registry(session, KEY.public_key_bytes())
     assert report.problem is not None, "tampering went unnoticed"
     assert (report.problem.seq, report.problem.kind) == (seq, kind), report.problem
+
+
+# -- periodic checkpoints --------------------------------------------------------------------
+
+
+def test_maybe_checkpoint_journal_every_n(tmp_path: Path) -> None:
+    from sandi.audit.checkpoint import maybe_checkpoint
+
+    journal = Journal(tmp_path / "audit.journal")
+    assert maybe_checkpoint(journal, KEY, every=3) is None  # empty: nothing to sign
+    made = []
+    for i in range(1, 8):
+        journal.append(event(i))
+        cp = maybe_checkpoint(journal, KEY, every=3)
+        made.append(cp.seq if cp else None)
+    assert made == [None, None, 3, None, None, 6, None]
+    report = verify_journal(journal, KEY.public_key_bytes())
+    assert report.ok and report.checkpoints == 2 and report.unsigned_tail == 1
+
+
+def test_maybe_checkpoint_registry_every_n(registry: Registry) -> None:
+    from sandi.audit.checkpoint import maybe_checkpoint
+
+    made = []
+    for i in range(1, 8):
+        with registry.transaction() as session:
+            append_in_session(session, event(i))
+            cp = maybe_checkpoint(session, KEY, every=3)
+            made.append(cp.seq if cp else None)
+    assert made == [None, None, 3, None, None, 6, None]
+    with registry.transaction() as session:
+        report = verify_registry(session, KEY.public_key_bytes())
+    assert report.ok and report.checkpoints == 2 and report.last_checkpoint_seq == 6
