@@ -98,6 +98,9 @@ class AtomicOutput:
         self._committed = True
 
     def discard(self) -> None:
+        """Remove the temporary file; a no-op once committed."""
+        if self._committed:
+            return
         if not self.file.closed:
             self.file.close()
         with contextlib.suppress(FileNotFoundError):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
@@ -32,6 +33,11 @@ from sandi.directory.snapshot import (
 )
 from sandi.errors import NotFoundError
 from sandi.fsutil import atomic_write
+from sandi.home import Home
+from sandi.registry import Registry
+
+if TYPE_CHECKING:
+    from sandi.authority.issuance import Issuer
 from sandi.registry.models import (
     AgencyRow,
     AuthorityRow,
@@ -151,3 +157,41 @@ def install_own(home_directory_path: Path, envelope: bytes, snapshot: DirectoryS
             return False
     atomic_write(home_directory_path, envelope, mode=0o644)
     return True
+
+
+def republish(
+    home: Home,
+    registry: Registry,
+    issuer: Issuer,
+    *,
+    validity: timedelta | None = None,
+    output: Path | None = None,
+    now: datetime | None = None,
+) -> DirectorySnapshot:
+    """Publish the next snapshot with a fresh CRL; write both to the home (and ``output``).
+
+    One transaction: the version, the CRL, the audit entry ``directory.publish`` and
+    the snapshot's content are consistent; files are written after the commit, each
+    atomically, and the home keeps the newest version if two operators race.
+    """
+    from sandi.audit.events import AuditEvent, current_operator
+    from sandi.audit.registry_sink import append_in_session
+    from sandi.authority.crl import CRL_NAME, build_crl
+
+    days = home.load_config().directory_validity_days
+    validity = validity or timedelta(days=days)
+    now = now or datetime.now(UTC)
+    with registry.transaction() as session:
+        crl_pem, _, _ = build_crl(session, issuer, now=now, next_update_days=validity.days or 1)
+        snapshot, envelope = publish(session, issuer.key, crl_pem=crl_pem.decode("ascii"),
+                                     validity=validity, now=now)
+        append_in_session(session, AuditEvent(
+            actor=current_operator(), action="directory.publish", subject=f"v{snapshot.version}",
+            details={"version": snapshot.version, "expires_at": snapshot.body_json()["expires_at"],
+                     "agencies": len(snapshot.agencies), "policies": len(snapshot.policies)},
+        ))
+    if install_own(home.directory_path, envelope, snapshot):
+        atomic_write(home.path / CRL_NAME, crl_pem, mode=0o644)
+    if output is not None:
+        atomic_write(output, envelope, mode=0o644)
+    return snapshot

@@ -8,7 +8,7 @@ File format (``directory.json``), one JSON object::
                     b'sandi-directory/v1\\n' + body bytes>"}
 
 The body carries its own root certificate; a reader trusts it only if the SHA-256
-of its DER encoding equals the fingerprint the home was created with, and only then
+of its raw Ed25519 public key equals the fingerprint the home was created with, and only then
 verifies the signature with that certificate's key. Everything in the body is
 public: certificates, revocations, the CRL, signed policy versions.
 """
@@ -51,19 +51,28 @@ def normalise_fingerprint(text: str) -> str:
     cleaned = text.replace(":", "").replace(" ", "").strip().lower()
     if len(cleaned) != 64 or any(c not in "0123456789abcdef" for c in cleaned):
         raise ConfigError(
-            "a root fingerprint is 64 hexadecimal digits (SHA-256 of the root certificate)",
+            "a root fingerprint is 64 hexadecimal digits (SHA-256 of the root public key)",
             hint="ask the authority for the fingerprint 'sandi init' printed, or 'sandi directory show'",
         )
     return cleaned
 
 
 def cert_fingerprint(pem: str) -> str:
-    """SHA-256 (hex) of a certificate's DER encoding."""
+    """The fingerprint sandi uses for a certificate's key: SHA-256 (hex) of the raw
+    public key. The root fingerprint a home trusts is this value for the root."""
     from cryptography import x509
-    from cryptography.hazmat.primitives.serialization import Encoding
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-    cert = x509.load_pem_x509_certificate(pem.encode("ascii"))
-    return hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest()
+    try:
+        cert = x509.load_pem_x509_certificate(pem.encode("ascii"))
+    except ValueError:
+        raise FormatError("directory: a certificate is not valid PEM") from None
+    key = cert.public_key()
+    if not isinstance(key, Ed25519PublicKey | X25519PublicKey):
+        raise FormatError("directory: a certificate holds neither an Ed25519 nor an X25519 key")
+    return hashlib.sha256(key.public_bytes(Encoding.Raw, PublicFormat.Raw)).hexdigest()
 
 
 def _time(value: object, where: str) -> datetime:

@@ -1,0 +1,145 @@
+"""``sandi directory``: publish (authority), import and show (everyone)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .context import CliContext, pass_cli
+from .passphrase import passphrase_file_option, passphrase_source
+
+
+@click.group("directory")
+def directory() -> None:
+    """The signed directory: root certificate, agency certificates, CRL, policies.
+
+    \b
+    Example:
+      sandi directory publish -o directory.json         # authority
+      sandi directory import directory.json             # workstation
+      sandi directory show
+    """
+
+
+def republish_home(obj: CliContext, passphrase_file: Path | None, *, output: Path | None = None,
+                   days: int | None = None) -> Any:
+    """Sign and publish the next directory of an authority home (used after every change)."""
+    from sandi.authority.issuance import load_issuer
+    from sandi.directory.publish import republish
+    from sandi.keystore import open_keystore
+
+    keystore = open_keystore(obj.home, passphrase_source(passphrase_file))
+    issuer = load_issuer(obj.home, keystore)
+    return republish(obj.home, obj.registry(), issuer, output=output,
+                     validity=None if days is None else timedelta(days=days))
+
+
+@directory.command("publish")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the snapshot here (to hand to the agencies).")
+@click.option("--days", type=click.IntRange(1, 366), help="Validity in days [default: the home's, 7].")
+@passphrase_file_option
+@pass_cli
+def publish_cmd(obj: CliContext, output: Path | None, days: int | None, passphrase_file: Path | None) -> None:
+    """Sign and publish a new directory snapshot (authority).
+
+    The home's own directory is updated too; every change the authority makes
+    republishes it automatically, so this is mostly for writing a copy with -o.
+
+    \b
+    Example:
+      sandi directory publish -o /media/usb/directory.json
+    """
+    snapshot = republish_home(obj, passphrase_file, output=output, days=days)
+    obj.emit(_describe(snapshot), _lines(snapshot) + ([f"written to {output}"] if output else []))
+
+
+@directory.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@pass_cli
+def import_cmd(obj: CliContext, file: Path) -> None:
+    """Install a directory snapshot the authority published.
+
+    Refused unless the authority's root key signed it, its version is not older
+    than the installed one (no rollback) and it has not expired.
+
+    \b
+    Example:
+      sandi directory import /media/usb/directory.json
+    """
+    from sandi.audit.events import AuditEvent
+    from sandi.audit.journal import Journal
+    from sandi.directory.local import import_snapshot
+
+    home = obj.home
+    actor = obj.config().agency or "authority"
+    try:
+        snapshot = import_snapshot(home, file)
+    except Exception as exc:
+        Journal(home.journal_path).append(AuditEvent(
+            actor=actor, action="directory.import", subject=file.name, outcome="failed",
+            details={"reason": type(exc).__name__}))
+        raise
+    Journal(home.journal_path).append(AuditEvent(
+        actor=actor, action="directory.import", subject=f"v{snapshot.version}",
+        details={"version": snapshot.version, "sha256": snapshot.body_sha256}))
+    obj.emit(_describe(snapshot), ["installed:", *_lines(snapshot)])
+
+
+@directory.command("show")
+@pass_cli
+def show_cmd(obj: CliContext) -> None:
+    """Show the installed directory: version, expiry, agencies and their keys.
+
+    \b
+    Example:
+      sandi directory show
+      sandi --json directory show
+    """
+    from sandi.directory.local import installed_snapshot
+
+    snapshot = installed_snapshot(obj.home)
+    warning = snapshot.expiry_warning(datetime.now(UTC))
+    if warning:
+        obj.note(f"warning: {warning}")
+    data = _describe(snapshot)
+    data["agencies"] = [
+        {"code": a.code, "name": a.name, "kind": a.kind, "status": a.status,
+         "certificates": [{"serial": c.serial, "purpose": c.purpose, "state": c.state,
+                           "not_after": c.not_after.isoformat(),
+                           "revoked": None if c.revocation is None else c.revocation.reason}
+                          for c in a.certificates]}
+        for a in snapshot.agencies
+    ]
+    lines = _lines(snapshot)
+    for a in snapshot.agencies:
+        current = [c for c in a.certificates if c.state == "current" and c.revocation is None]
+        revoked = [c for c in a.certificates if c.revocation is not None]
+        lines.append(f"  {a.code:<14} {a.status:<9} {len(current)} current key(s)"
+                     + (f", {len(revoked)} revoked" if revoked else "") + f"  {a.name}")
+    obj.emit(data, lines)
+
+
+def _describe(snapshot: Any) -> dict[str, Any]:
+    return {
+        "version": snapshot.version,
+        "province": snapshot.province,
+        "issued_at": snapshot.issued_at.isoformat(),
+        "expires_at": snapshot.expires_at.isoformat(),
+        "root_fingerprint": snapshot.root_fingerprint,
+        "agency_count": len(snapshot.agencies),
+        "policies": [f"{p.policy_id} v{p.version}" for p in snapshot.policies],
+    }
+
+
+def _lines(snapshot: Any) -> list[str]:
+    d = _describe(snapshot)
+    return [
+        f"directory version {d['version']} of {d['province']}",
+        f"  issued {d['issued_at']}, expires {d['expires_at']}",
+        f"  root fingerprint {d['root_fingerprint']}",
+        f"  {d['agency_count']} agencies; policies: {', '.join(d['policies']) or 'none'}",
+    ]

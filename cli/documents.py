@@ -1,0 +1,250 @@
+"""``sandi seal``, ``open``, ``inspect``, ``sign``, ``verify``: the agency's daily work.
+
+These commands read only the home's signed directory and key store (never the
+registry), so they start fast and work on a workstation, offline.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+import click
+
+from sandi.errors import UsageError
+
+from .context import CliContext, pass_cli
+from .passphrase import passphrase_file_option, passphrase_source
+
+if TYPE_CHECKING:
+    from sandi.documents import Workspace
+
+CLASSES = ("SR", "R", "T", "B")
+
+
+def open_workspace(obj: CliContext, passphrase_file: Path | None) -> Workspace:
+    from sandi.documents import Workspace
+
+    ws = Workspace.open(obj.home, passphrase_source(passphrase_file))
+    for warning in ws.warnings:
+        obj.note(f"warning: {warning}")
+    return ws
+
+
+def acting_agency(obj: CliContext, given: str | None, option: str = "--as") -> str:
+    if given:
+        return given.upper()
+    cfg = obj.config()
+    if cfg.agency:
+        return cfg.agency
+    raise UsageError(f"say which agency you act as with {option} CODE",
+                     hint="an authority home holds keys of many agencies")
+
+
+def letter_options(f: Any) -> Any:
+    for name, text in reversed([
+        ("nomor", "Letter number (nomor surat), e.g. 005/123/DISKOMINFO/2026."),
+        ("sifat", "Urgency (sifat): sangat segera, segera, biasa."),
+        ("hal", "Subject (hal / perihal)."),
+        ("lampiran", "Attachments (lampiran), e.g. '1 (satu) berkas'."),
+        ("tanggal", "Letter date (tanggal), e.g. 2026-11-28."),
+    ]):
+        f = click.option(f"--{name}", help=text)(f)
+    return f
+
+
+def _letter(**fields: str | None) -> dict[str, str]:
+    return {k: v for k, v in fields.items() if v}
+
+
+def _human(summary: dict[str, Any], title: str) -> list[str]:
+    lines = [title]
+    labels = [("sender", "from"), ("signer", "signer"), ("recipients", "to"), ("classification", "class"),
+              ("nomor", "nomor"), ("sifat", "sifat"), ("hal", "hal"), ("lampiran", "lampiran"),
+              ("tanggal", "tanggal"), ("sealed_at", "sealed at"), ("signed_at", "signed at"),
+              ("document", "document"), ("size", "size"), ("policy", "policy"), ("output", "written to")]
+    for key, label in labels:
+        value = summary.get(key)
+        if value is None or value == []:
+            continue
+        if isinstance(value, list):
+            value = ", ".join(value)
+        lines.append(f"  {label + ':':<11} {value}")
+    return lines
+
+
+@click.command("seal")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--as", "sender", help="The sending agency (default: this workstation's agency).")
+@click.option("--to", "recipients", multiple=True, required=True, help="A recipient agency (repeatable).")
+@click.option("--class", "classification", required=True, type=click.Choice(CLASSES, case_sensitive=False),
+              help="Classification: SR (Sangat Rahasia), R (Rahasia), T (Terbatas), B (Biasa).")
+@letter_options
+@click.option("--armor", is_flag=True, help="ASCII-armored output (PEM-like text).")
+@click.option("--copy-to-self", is_flag=True, help="Also encrypt to the sender, so it can reopen the file.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Output file [default: FILE.sandi].")
+@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@passphrase_file_option
+@pass_cli
+def seal_cmd(obj: CliContext, file: Path, sender: str | None, recipients: tuple[str, ...],
+             classification: str, nomor: str | None, sifat: str | None, hal: str | None,
+             lampiran: str | None, tanggal: str | None, armor: bool, copy_to_self: bool,
+             output: Path | None, force: bool, passphrase_file: Path | None) -> None:
+    """Sign and encrypt FILE for one or more agencies.
+
+    The policy in force (PHKS) must allow the sender to send this classification
+    to every recipient; otherwise nothing is written and the exit code is 3.
+
+    \b
+    Example:
+      sandi seal surat.pdf --as DISKOMINFO --to BAPPEDA --to SETDA --class R \\
+          --nomor 005/17/DISKOMINFO/2026 --sifat segera --hal "Rapat koordinasi"
+    """
+    from sandi.documents import DirectoryPolicy, seal
+
+    ws = open_workspace(obj, passphrase_file)
+    code = acting_agency(obj, sender)
+    target = output or file.with_name(file.name + (".sandi.asc" if armor else ".sandi"))
+    result = seal(
+        file, target, workspace=ws, sender=code, recipients=[r.upper() for r in recipients],
+        classification=classification.upper(), policy=DirectoryPolicy(ws.snapshot),
+        letter=_letter(nomor=nomor, sifat=sifat, hal=hal, lampiran=lampiran, tanggal=tanggal),
+        armor=armor, copy_to_sender=copy_to_self, overwrite=force,
+    )
+    obj.emit(result.summary(), _human(result.summary(), f"sealed {file.name} -> {target}"))
+
+
+@click.command("open")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--as", "opener", help="The receiving agency (default: this workstation's agency).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the document to this file.")
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Write the document, under its signed name, into this folder [default: here].")
+@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@passphrase_file_option
+@pass_cli
+def open_cmd(obj: CliContext, file: Path, opener: str | None, output: Path | None,
+             output_dir: Path | None, force: bool, passphrase_file: Path | None) -> None:
+    """Decrypt and verify a sealed document.
+
+    The document is written only after the signature, the sender's certificate,
+    the recipient list, the header binding and the policy all verified; any
+    failure exits with code 4 (3 if the policy did not allow it) and writes nothing.
+
+    \b
+    Example:
+      sandi open surat.pdf.sandi --as BAPPEDA --output-dir ./masuk
+    """
+    from sandi.documents import DirectoryPolicy, open_sealed
+
+    if output is not None and output_dir is not None:
+        raise UsageError("give -o or --output-dir, not both")
+    ws = open_workspace(obj, passphrase_file)
+    code = acting_agency(obj, opener)
+    result = open_sealed(file, workspace=ws, opener=code, policy=DirectoryPolicy(ws.snapshot),
+                         output=output, output_dir=output_dir, overwrite=force)
+    obj.emit(result.summary(), _human(result.summary(), f"opened {file.name}: verified"))
+
+
+@click.command("inspect")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--as", "opener", help="Also decrypt and verify as this agency (writes nothing).")
+@passphrase_file_option
+@pass_cli
+def inspect_cmd(obj: CliContext, file: Path, opener: str | None, passphrase_file: Path | None) -> None:
+    """Show what a sealed (or any age) file says.
+
+    Without --as: only what needs no key (armor, recipient stanzas, size). With
+    --as CODE: the verified metadata, without writing the document.
+
+    \b
+    Example:
+      sandi inspect surat.pdf.sandi
+      sandi inspect surat.pdf.sandi --as BAPPEDA
+    """
+    from sandi.documents import DirectoryPolicy, inspect, open_sealed
+
+    info = inspect(file).summary()
+    lines = [f"{file.name}: age v1 file{' (armored)' if info['armored'] else ''}",
+             f"  recipient stanzas: {info['recipient_stanzas']} "
+             f"({', '.join(f'{n} {t}' for t, n in info['stanza_types'].items())})",
+             f"  size: {info['file_size']} bytes (header {info['header_bytes']})"]
+    if opener:
+        ws = open_workspace(obj, passphrase_file)
+        result = open_sealed(file, workspace=ws, opener=opener.upper(), policy=DirectoryPolicy(ws.snapshot),
+                             write_document=False)
+        info["verified"] = result.metadata.summary()
+        lines += _human(result.metadata.summary(), "  verified metadata:")[1:]
+    obj.emit(info, lines)
+
+
+@click.command("sign")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--as", "signer", help="The signing agency (default: this workstation's agency).")
+@click.option("--class", "classification", type=click.Choice(CLASSES, case_sensitive=False),
+              help="Classification to state in the signature.")
+@letter_options
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Signature file [default: FILE.minisig].")
+@click.option("--force", is_flag=True, help="Overwrite an existing signature file.")
+@passphrase_file_option
+@pass_cli
+def sign_cmd(obj: CliContext, file: Path, signer: str | None, classification: str | None,
+             nomor: str | None, sifat: str | None, hal: str | None, lampiran: str | None,
+             tanggal: str | None, output: Path | None, force: bool, passphrase_file: Path | None) -> None:
+    """Write a detached minisign signature FILE.minisig (checkable with `minisign -V`).
+
+    \b
+    Example:
+      sandi sign pengumuman.pdf --as DISKOMINFO --class B --nomor 045/88/2026
+      minisign -V -p DISKOMINFO.minisign.pub -m pengumuman.pdf
+    """
+    from sandi.documents import sign
+
+    ws = open_workspace(obj, passphrase_file)
+    code = acting_agency(obj, signer)
+    target = output or file.with_name(file.name + ".minisig")
+    result = sign(file, workspace=ws, signer_code=code,
+                  classification=classification.upper() if classification else None,
+                  letter=_letter(nomor=nomor, sifat=sifat, hal=hal, lampiran=lampiran, tanggal=tanggal),
+                  signature_path=target, overwrite=force)
+    data = {"signer": code, "document": file.name, "signature": str(target),
+            "signed_at": result.metadata.to_json()["signed_at"]}
+    obj.emit(data, [f"signed {file.name} as {code} -> {target}"])
+
+
+@click.command("verify")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
+@click.option("--sig", "signature", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Signature file [default: FILE.minisig].")
+@pass_cli
+def verify_cmd(obj: CliContext, file: Path, signature: Path | None) -> None:
+    """Verify a detached signature: the signature, the signer's certificate chain,
+    its validity at the signing time and its revocation status.
+
+    Exit code 4 if anything does not verify.
+
+    \b
+    Example:
+      sandi verify pengumuman.pdf
+      sandi --json verify pengumuman.pdf --sig pengumuman.pdf.minisig
+    """
+    from sandi.documents import Workspace, verify
+    from sandi.keystore import NoPassphrase
+
+    # Verifying needs no private key: the key store stays locked.
+    ws = Workspace.open(obj.home, NoPassphrase())
+    for warning in ws.warnings:
+        obj.note(f"warning: {warning}")
+    sig_path = signature or Path(str(file) + ".minisig")
+    try:
+        sig_text = sig_path.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"no signature file {sig_path}", hint="give it with --sig") from None
+    src: Path | BinaryIO = sys.stdin.buffer if str(file) == "-" else file
+    result = verify(src, sig_text, workspace=ws)
+    summary = result.summary()
+    obj.emit(summary, _human(summary, f"{file.name}: signature verified"))

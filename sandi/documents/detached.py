@@ -1,0 +1,187 @@
+"""Detached signatures: ``FILE.minisig`` in minisign's format with sandi metadata.
+
+``verify`` accepts sandi's own signatures (trusted comment ``sandi-sign/v1 {json}``)
+and plain minisign signatures made with an agency's exported key; either way the
+signer must be an agency of the directory whose certificate was valid, and not
+revoked, at the signing time.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sandi.directory.snapshot import AgencyEntry, CertEntry
+from sandi.directory.trust import verify_signer
+from sandi.documents.metadata import KeyRef, SignMetadata, format_time, validate_letter
+from sandi.documents.sources import StreamOrPath, open_input
+from sandi.documents.workspace import Workspace
+from sandi.errors import FormatError, UsageError, VerificationError
+from sandi.fsutil import AtomicOutput
+
+_TIMESTAMP = re.compile(r"(?:^|\t)timestamp:(\d{1,12})(?:\t|$)")
+
+
+@dataclass(frozen=True)
+class SignResult:
+    metadata: SignMetadata
+    signature_path: Path | None
+    signature_text: str
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    signer: str
+    signer_name: str
+    serial: str
+    signed_at: datetime | None
+    trusted_comment: str
+    metadata: SignMetadata | None
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "verified": True,
+            "signer": self.signer,
+            "signer_name": self.signer_name,
+            "certificate": self.serial,
+            "signed_at": None if self.signed_at is None else format_time(self.signed_at),
+            "format": "sandi-sign/v1" if self.metadata else "minisign",
+        }
+        if self.metadata is not None:
+            out["document"] = self.metadata.document_name
+            out["size"] = self.metadata.document_size
+            if self.metadata.classification:
+                out["classification"] = self.metadata.classification
+            out.update(self.metadata.letter)
+        else:
+            out["trusted_comment"] = self.trusted_comment
+        return out
+
+
+def sign(
+    src: StreamOrPath,
+    *,
+    workspace: Workspace,
+    signer_code: str,
+    classification: str | None = None,
+    letter: dict[str, str] | None = None,
+    signature_path: Path | None = None,
+    overwrite: bool = False,
+) -> SignResult:
+    """Sign ``src`` as ``signer_code``; write ``signature_path`` if given (atomically)."""
+    from sandi.formats.minisign import sign_digest
+
+    ws = workspace
+    if classification is not None and classification not in ("B", "T", "R", "SR"):
+        raise UsageError(f"unknown classification {classification!r}", hint="use B, T, R or SR")
+    letter = validate_letter(letter or {})
+    key, cert = ws.signing_key(signer_code)
+    stream, name, _, opened = open_input(src)
+    try:
+        doc_digest, size = _digest(stream)
+    finally:
+        if opened:
+            stream.close()
+    meta = SignMetadata(
+        signer=KeyRef(code=signer_code, key=cert.key_fingerprint, serial=cert.serial),
+        signed_at=ws.now().replace(microsecond=0),
+        document_name=name or "document",
+        document_size=size,
+        classification=classification,
+        letter=letter,
+    )
+    signature = sign_digest(key, doc_digest, meta.to_comment(), f"signature from sandi agency {signer_code}")
+    text = signature.to_text()
+    out = AtomicOutput(signature_path, overwrite=overwrite) if signature_path is not None else None
+    try:
+        if out is not None:
+            out.file.write(text.encode("utf-8"))
+        ws.record(signer_code, "document.sign", meta.document_name, "ok",
+                  {"size": size, "class": classification, "nomor": letter.get("nomor")})
+        if out is not None:
+            out.commit()
+    finally:
+        if out is not None:
+            out.discard()
+    return SignResult(metadata=meta, signature_path=signature_path, signature_text=text)
+
+
+def _find_by_key_id(ws: Workspace, key_id: bytes) -> tuple[AgencyEntry, CertEntry]:
+    from sandi.formats.minisign import derive_key_id
+
+    for agency in ws.snapshot.agencies:
+        for cert in agency.certificates:
+            if cert.purpose == "signing" and derive_key_id(cert.public_key_bytes()) == key_id:
+                return agency, cert
+    raise VerificationError(
+        "the signing key is not in the directory",
+        hint="the signer may be unknown to this authority, or your directory is old",
+    )
+
+
+def verify(
+    src: StreamOrPath,
+    signature_text: str | bytes,
+    *,
+    workspace: Workspace,
+) -> VerifyResult:
+    """Verify a detached signature; raises VerificationError on any failure."""
+    ws = workspace
+    stream, name, _, opened = open_input(src)
+    try:
+        try:
+            return _verify(ws, stream, signature_text)
+        except (VerificationError, FormatError) as exc:
+            ws.record("-", "verify.fail", name or "<stream>", "failed",
+                      {"reason": type(exc).__name__, "op": "verify"})
+            raise
+    finally:
+        if opened:
+            stream.close()
+
+
+def _verify(ws: Workspace, stream: Any, signature_text: str | bytes) -> VerifyResult:
+    from sandi.formats.minisign import MinisignPublicKey, MinisignSignature, verify_digest
+
+    signature = MinisignSignature.from_text(signature_text)
+    doc_digest, doc_size = _digest(stream)
+
+    def digest() -> bytes:
+        return doc_digest
+
+    comment = signature.trusted_comment
+    if comment.startswith("sandi-sign/v1 "):
+        meta = SignMetadata.from_comment(comment)
+        identity = verify_signer(ws.snapshot, meta.signer.code, meta.signer.key, meta.signed_at)
+        public = MinisignPublicKey.from_raw(identity.certificate.public_key_bytes())
+        verify_digest(public, signature, digest())
+        result = VerifyResult(identity.agency.code, identity.agency.name, identity.certificate.serial,
+                              meta.signed_at, comment, meta)
+    else:
+        agency, cert = _find_by_key_id(ws, signature.key_id)
+        # Verify first: only then is the comment (and its timestamp) the signer's word.
+        verify_digest(MinisignPublicKey.from_raw(cert.public_key_bytes()), signature, digest())
+        match = _TIMESTAMP.search(comment)
+        signed_at = datetime.fromtimestamp(int(match.group(1)), UTC) if match else ws.now()
+        identity = verify_signer(ws.snapshot, agency.code, cert.key_fingerprint, signed_at)
+        result = VerifyResult(agency.code, agency.name, cert.serial, signed_at if match else None,
+                              comment, None)
+    if result.metadata is not None and result.metadata.document_size != doc_size:
+        raise VerificationError("the document's size differs from what was signed")
+    ws.record(result.signer, "document.verify", result.metadata.document_name if result.metadata else "-",
+              "ok", {"signed_at": result.summary()["signed_at"]})
+    return result
+
+
+def _digest(stream: Any) -> tuple[bytes, int]:
+    from sandi.formats.minisign import Prehasher
+
+    hasher = Prehasher()
+    size = 0
+    while chunk := stream.read(1024 * 1024):
+        hasher.update(chunk)
+        size += len(chunk)
+    return hasher.digest(), size

@@ -1,0 +1,244 @@
+"""The signed metadata of sealed documents and detached signatures.
+
+It travels as a minisign trusted comment: ``sandi-seal/v1 {json}`` or
+``sandi-sign/v1 {json}``, compact JSON with sorted keys and ASCII only (see
+docs/format.md, section 3). Parsing is strict: unknown keys, wrong types or a
+different prefix are a :class:`VerificationError` (the comment is authenticated, so a
+malformed one means a foreign or broken producer, never something to guess about).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sandi.errors import UsageError, VerificationError
+
+SEAL_PREFIX = "sandi-seal/v1 "
+SIGN_PREFIX = "sandi-sign/v1 "
+LETTER_FIELDS = ("nomor", "sifat", "hal", "lampiran", "tanggal")
+MAX_LETTER_FIELD = 500
+_CODE = re.compile(r"^[A-Z][A-Z0-9-]{0,63}$")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def format_time(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def parse_time(value: object) -> datetime:
+    if not isinstance(value, str) or not value.endswith("Z"):
+        raise VerificationError("malformed signed metadata (time)")
+    try:
+        return datetime.fromisoformat(value[:-1] + "+00:00")
+    except ValueError:
+        raise VerificationError("malformed signed metadata (time)") from None
+
+
+def validate_letter(letter: dict[str, str]) -> dict[str, str]:
+    """Check the letter fields a user gave (bad input is a usage error)."""
+    out: dict[str, str] = {}
+    for key, value in letter.items():
+        if key not in LETTER_FIELDS:
+            raise UsageError(f"unknown letter field {key!r}", hint=f"use {', '.join(LETTER_FIELDS)}")
+        if not value:
+            continue
+        if len(value) > MAX_LETTER_FIELD or any(ord(c) < 0x20 for c in value):
+            raise UsageError(f"letter field {key} is too long or has control characters")
+        out[key] = value
+    return out
+
+
+@dataclass(frozen=True)
+class KeyRef:
+    code: str
+    key: str  # SHA-256 hex of the raw public key
+    serial: str | None = None
+    copy: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"code": self.code, "key": self.key}
+        if self.serial is not None:
+            out["serial"] = self.serial
+        if self.copy:
+            out["copy"] = True
+        return out
+
+    @classmethod
+    def from_json(cls, obj: object, *, with_serial: bool) -> KeyRef:
+        allowed = {"code", "key", "serial"} if with_serial else {"code", "key", "copy"}
+        if not isinstance(obj, dict) or not set(obj) <= allowed or not {"code", "key"} <= set(obj):
+            raise VerificationError("malformed signed metadata (key reference)")
+        code, key = obj["code"], obj["key"]
+        if not (isinstance(code, str) and _CODE.match(code) and isinstance(key, str) and _HEX64.match(key)):
+            raise VerificationError("malformed signed metadata (key reference)")
+        serial = obj.get("serial")
+        if with_serial and not isinstance(serial, str):
+            raise VerificationError("malformed signed metadata (serial)")
+        copy = obj.get("copy", False)
+        if not isinstance(copy, bool):
+            raise VerificationError("malformed signed metadata (copy)")
+        return cls(code=code, key=key, serial=serial, copy=copy)
+
+
+@dataclass(frozen=True)
+class SealMetadata:
+    """What the sender signed about a sealed document."""
+
+    sender: KeyRef
+    recipients: tuple[KeyRef, ...]
+    classification: str
+    sealed_at: datetime
+    age_header_sha256: str
+    document_name: str
+    document_size: int
+    policy_id: str | None = None
+    policy_version: int | None = None
+    letter: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "v": 1,
+            "sender": self.sender.to_json(),
+            "recipients": [r.to_json() for r in self.recipients],
+            "class": self.classification,
+            "letter": dict(self.letter),
+            "sealed_at": format_time(self.sealed_at),
+            "policy": None if self.policy_id is None
+            else {"id": self.policy_id, "version": self.policy_version},
+            "age_header_sha256": self.age_header_sha256,
+            "document": {"name": self.document_name, "size": self.document_size},
+        }
+
+    def to_comment(self) -> str:
+        return SEAL_PREFIX + _compact(self.to_json())
+
+    @classmethod
+    def from_comment(cls, comment: str) -> SealMetadata:
+        obj = _load(comment, SEAL_PREFIX)
+        expected = {"v", "sender", "recipients", "class", "letter", "sealed_at", "policy",
+                    "age_header_sha256", "document"}
+        if set(obj) != expected or obj["v"] != 1:
+            raise VerificationError("malformed signed metadata (fields)")
+        recipients = obj["recipients"]
+        if not isinstance(recipients, list) or not recipients:
+            raise VerificationError("malformed signed metadata (recipients)")
+        policy = obj["policy"]
+        policy_id = policy_version = None
+        if policy is not None:
+            if (not isinstance(policy, dict) or set(policy) != {"id", "version"}
+                    or not isinstance(policy["id"], str) or not isinstance(policy["version"], int)):
+                raise VerificationError("malformed signed metadata (policy)")
+            policy_id, policy_version = policy["id"], policy["version"]
+        header = obj["age_header_sha256"]
+        if not isinstance(header, str) or not _HEX64.match(header):
+            raise VerificationError("malformed signed metadata (header hash)")
+        name, size = _document(obj["document"])
+        classification = obj["class"]
+        if not isinstance(classification, str) or not classification:
+            raise VerificationError("malformed signed metadata (class)")
+        return cls(
+            sender=KeyRef.from_json(obj["sender"], with_serial=True),
+            recipients=tuple(KeyRef.from_json(r, with_serial=False) for r in recipients),
+            classification=classification,
+            sealed_at=parse_time(obj["sealed_at"]),
+            age_header_sha256=header,
+            document_name=name,
+            document_size=size,
+            policy_id=policy_id,
+            policy_version=policy_version,
+            letter=_letter(obj["letter"]),
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """The verified facts, for people and for --json."""
+        return {
+            "sender": self.sender.code,
+            "recipients": [r.code for r in self.recipients if not r.copy],
+            "classification": self.classification,
+            "sealed_at": format_time(self.sealed_at),
+            "document": self.document_name,
+            "size": self.document_size,
+            "policy": None if self.policy_id is None else f"{self.policy_id} v{self.policy_version}",
+            **self.letter,
+        }
+
+
+@dataclass(frozen=True)
+class SignMetadata:
+    """What a signer signed about a document with a detached signature."""
+
+    signer: KeyRef
+    signed_at: datetime
+    document_name: str
+    document_size: int
+    classification: str | None = None
+    letter: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "v": 1,
+            "signer": self.signer.to_json(),
+            "signed_at": format_time(self.signed_at),
+            "document": {"name": self.document_name, "size": self.document_size},
+            "letter": dict(self.letter),
+        }
+        if self.classification is not None:
+            out["class"] = self.classification
+        return out
+
+    def to_comment(self) -> str:
+        return SIGN_PREFIX + _compact(self.to_json())
+
+    @classmethod
+    def from_comment(cls, comment: str) -> SignMetadata:
+        obj = _load(comment, SIGN_PREFIX)
+        required = {"v", "signer", "signed_at", "document", "letter"}
+        if not required <= set(obj) <= required | {"class"} or obj["v"] != 1:
+            raise VerificationError("malformed signed metadata (fields)")
+        name, size = _document(obj["document"])
+        classification = obj.get("class")
+        if classification is not None and not isinstance(classification, str):
+            raise VerificationError("malformed signed metadata (class)")
+        return cls(
+            signer=KeyRef.from_json(obj["signer"], with_serial=True),
+            signed_at=parse_time(obj["signed_at"]),
+            document_name=name,
+            document_size=size,
+            classification=classification,
+            letter=_letter(obj["letter"]),
+        )
+
+
+def _compact(obj: dict[str, Any]) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def _load(comment: str, prefix: str) -> dict[str, Any]:
+    if not comment.startswith(prefix):
+        raise VerificationError("the signature's trusted comment is not sandi metadata")
+    try:
+        obj = json.loads(comment[len(prefix):])
+    except ValueError:
+        raise VerificationError("malformed signed metadata (JSON)") from None
+    if not isinstance(obj, dict):
+        raise VerificationError("malformed signed metadata (JSON)")
+    return obj
+
+
+def _document(obj: object) -> tuple[str, int]:
+    if (not isinstance(obj, dict) or set(obj) != {"name", "size"} or not isinstance(obj["name"], str)
+            or not isinstance(obj["size"], int) or isinstance(obj["size"], bool) or obj["size"] < 0):
+        raise VerificationError("malformed signed metadata (document)")
+    return obj["name"], obj["size"]
+
+
+def _letter(obj: object) -> dict[str, str]:
+    if not isinstance(obj, dict) or not set(obj) <= set(LETTER_FIELDS) or not all(
+        isinstance(v, str) for v in obj.values()
+    ):
+        raise VerificationError("malformed signed metadata (letter)")
+    return dict(obj)

@@ -1,0 +1,187 @@
+"""Opening: decrypt, unpack, verify everything, and only then release the document.
+
+Invariants: the document streams into a temporary file beside its final name while
+it is hashed; it is renamed into place only after the age stream authenticated to
+its end, the archive held exactly the two expected members, and the signature,
+sender certificate, header binding, recipient list and policy all verified. Any
+failure leaves no output and is recorded in the audit journal by its class only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sandi.directory.trust import verify_signer
+from sandi.documents.metadata import SealMetadata
+from sandi.documents.policygate import PolicyGate
+from sandi.documents.seal import SIGNATURE_SUFFIX
+from sandi.documents.sources import StreamOrPath, open_input
+from sandi.documents.workspace import Workspace
+from sandi.errors import (
+    AlreadyExistsError,
+    DecryptionError,
+    FormatError,
+    PolicyDenied,
+    SandiError,
+    VerificationError,
+)
+from sandi.fsutil import AtomicOutput
+
+DEFAULT_MAX_DOCUMENT_SIZE = 8 * 1024**3 - 1  # ustar's own limit
+MAX_SIGNATURE_SIZE = 16 * 1024
+_COPY = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class OpenResult:
+    metadata: SealMetadata
+    output: Path | None
+    opener: str
+
+    def summary(self) -> dict[str, Any]:
+        return {**self.metadata.summary(), "opened_by": self.opener,
+                "output": None if self.output is None else str(self.output)}
+
+
+class _Discard:
+    def write(self, data: bytes | memoryview) -> int:
+        return len(data)
+
+
+def open_sealed(
+    src: StreamOrPath,
+    *,
+    workspace: Workspace,
+    opener: str,
+    policy: PolicyGate,
+    output: Path | None = None,
+    output_dir: Path | None = None,
+    overwrite: bool = False,
+    max_document_size: int = DEFAULT_MAX_DOCUMENT_SIZE,
+    write_document: bool = True,
+) -> OpenResult:
+    """Open a sealed document as ``opener``; write it to ``output`` or into ``output_dir``.
+
+    With ``write_document=False`` everything is verified and nothing is written
+    (``sandi inspect --as``).
+    """
+    ws = workspace
+    stream, src_name, _, opened = open_input(src)
+    try:
+        return _open(ws, stream, opener, policy, output, output_dir, overwrite, max_document_size,
+                     write_document)
+    except (VerificationError, FormatError, PolicyDenied) as exc:
+        reason = _reason_class(exc)
+        ws.record(opener, "verify.fail", src_name or "<stream>", "failed", {"reason": reason, "op": "open"})
+        raise
+    finally:
+        if opened:
+            stream.close()
+
+
+def _reason_class(exc: SandiError) -> str:
+    from sandi.formats.age import AgeError
+
+    if isinstance(exc, AgeError):
+        return f"age {exc.kind}"
+    if isinstance(exc, PolicyDenied):
+        return "policy"
+    return type(exc).__name__
+
+
+def _open(
+    ws: Workspace,
+    stream: BinaryIO,
+    opener: str,
+    policy: PolicyGate,
+    output: Path | None,
+    output_dir: Path | None,
+    overwrite: bool,
+    max_document_size: int,
+    write_document: bool,
+) -> OpenResult:
+    from sandi.formats.age import AgeError, DecryptReader
+    from sandi.formats.minisign import MinisignPublicKey, MinisignSignature, Prehasher, verify_digest
+    from sandi.formats.ustar import UstarReader
+
+    identities = ws.opening_identities(opener)
+    try:
+        reader = DecryptReader(stream, [identity for _, identity in identities])
+    except AgeError as exc:
+        if exc.kind == "no match":
+            raise DecryptionError(
+                f"this document is not encrypted to any key of {opener}",
+                hint="open it as one of its recipients ('sandi inspect FILE' shows how many there are)",
+            ) from None
+        raise
+    header_sha256 = hashlib.sha256(reader.header_bytes).hexdigest()
+    tar = UstarReader(reader, max_members=2, max_member_size=max(max_document_size, MAX_SIGNATURE_SIZE))
+
+    document = tar.next_member()
+    if document is None or document.name.endswith(SIGNATURE_SUFFIX):
+        raise FormatError("a sealed document must start with the document member")
+    if document.size > max_document_size:
+        raise FormatError(f"the document is larger than the limit of {max_document_size} bytes")
+
+    out: AtomicOutput | None = None
+    if write_document:
+        target = output if output is not None else (output_dir or Path.cwd()) / document.name
+        try:
+            out = AtomicOutput(target, mode=0o600, overwrite=overwrite)
+        except AlreadyExistsError as exc:
+            raise AlreadyExistsError(exc.message, hint="use -o to choose another name, or --force") from None
+    try:
+        sink: Any = out.file if out is not None else _Discard()
+        hasher = Prehasher()
+        data = document.stream
+        while chunk := data.read(_COPY):
+            hasher.update(chunk)
+            sink.write(chunk)
+
+        signature_member = tar.next_member()
+        if signature_member is None or signature_member.name != document.name + SIGNATURE_SUFFIX:
+            raise FormatError("a sealed document's second member must be its .minisig signature")
+        if signature_member.size > MAX_SIGNATURE_SIZE:
+            raise FormatError("the signature member is too large")
+        signature_text = signature_member.stream.read(signature_member.size)
+        if tar.next_member() is not None:  # also drives the age stream to its authenticated end
+            raise FormatError("a sealed document holds exactly two members")
+
+        signature = MinisignSignature.from_text(signature_text)
+        try:
+            meta = SealMetadata.from_comment(signature.trusted_comment)
+        except VerificationError:
+            raise VerificationError("the signature does not carry sandi seal metadata") from None
+        signer = verify_signer(ws.snapshot, meta.sender.code, meta.sender.key, meta.sealed_at)
+        verify_digest(MinisignPublicKey.from_raw(signer.certificate.public_key_bytes()), signature,
+                      hasher.digest())
+        # From here on the metadata is the sender's own word.
+        if meta.document_name != document.name or meta.document_size != document.size:
+            raise VerificationError("the document's name or size differs from what was signed")
+        if not hmac.compare_digest(meta.age_header_sha256, header_sha256):
+            raise VerificationError(
+                "the encryption header is not the one the sender signed (re-wrapped or forwarded)"
+            )
+        own_keys = {fp for fp, _ in identities}
+        addressed = [r for r in meta.recipients if r.code == opener and r.key in own_keys]
+        if not addressed:
+            raise VerificationError(f"the document is not addressed to {opener}")
+        if not all(r.copy for r in addressed):
+            policy.after_open(meta, opener)
+        ws.record(opener, "document.open", document.name, "ok", {
+            "sender": meta.sender.code,
+            "class": meta.classification,
+            "nomor": meta.letter.get("nomor"),
+            "sealed_at": meta.summary()["sealed_at"],
+            "written": write_document,
+        })
+        if out is not None:
+            out.commit()
+        return OpenResult(metadata=meta, output=out.path if out is not None else None, opener=opener)
+    finally:
+        if out is not None:
+            out.discard()

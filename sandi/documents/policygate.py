@@ -1,0 +1,103 @@
+"""The policy check that ``seal``, ``encrypt`` and ``open_sealed`` require.
+
+:class:`DirectoryPolicy` enforces the policy versions the authority signed and
+published in the directory; :class:`UnsafeNoPolicyCheck` skips the check and says so
+in its name (for tests and tools that deliberately work outside the policy).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+from sandi.errors import PolicyDenied, VerificationError
+
+if TYPE_CHECKING:
+    from sandi.directory.snapshot import DirectorySnapshot, PolicyEntry
+    from sandi.documents.metadata import SealMetadata
+    from sandi.policy.engine import CompiledPolicy
+
+DEFAULT_LEVELS = ("B", "T", "R", "SR")
+
+
+class PolicyGate(Protocol):
+    def before_seal(
+        self, sender: str, recipients: Sequence[str], classification: str, at: datetime
+    ) -> tuple[str, int] | None:
+        """Raise PolicyDenied unless every relation is allowed; return the policy used."""
+
+    def after_open(self, metadata: SealMetadata, opener: str) -> None:
+        """Raise unless the policy in force at sealing time allowed sender -> opener."""
+
+
+class UnsafeNoPolicyCheck:
+    """Allows everything. Only for tools and tests that knowingly bypass the PHKS."""
+
+    def before_seal(
+        self, sender: str, recipients: Sequence[str], classification: str, at: datetime
+    ) -> tuple[str, int] | None:
+        return None
+
+    def after_open(self, metadata: SealMetadata, opener: str) -> None:
+        return None
+
+
+class DirectoryPolicy:
+    """The policy versions published in a verified directory snapshot."""
+
+    def __init__(self, snapshot: DirectorySnapshot) -> None:
+        self.snapshot = snapshot
+        self._compiled: dict[tuple[str, int], CompiledPolicy] = {}
+
+    def _root_key(self) -> bytes:
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+        return self.snapshot.root_certificate.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+    def compiled(self, entry: PolicyEntry) -> CompiledPolicy:
+        key = (entry.policy_id, entry.version)
+        if key not in self._compiled:
+            from sandi.policy.versions import compile_verified
+
+            self._compiled[key] = compile_verified(entry, self._root_key())
+        return self._compiled[key]
+
+    def in_force(self, at: datetime) -> CompiledPolicy | None:
+        entry = self.snapshot.policy_in_force(at)
+        return None if entry is None else self.compiled(entry)
+
+    def before_seal(
+        self, sender: str, recipients: Sequence[str], classification: str, at: datetime
+    ) -> tuple[str, int] | None:
+        policy = self.in_force(at)
+        if policy is None:
+            if self.snapshot.policies:
+                raise PolicyDenied(
+                    "no policy version is in force now: every relation is denied",
+                    hint="the authority must apply a current policy and publish the directory",
+                )
+            if classification not in DEFAULT_LEVELS:
+                raise PolicyDenied(f"unknown classification {classification!r}",
+                                   hint=f"use one of {', '.join(DEFAULT_LEVELS)}")
+            return None  # no policy was ever applied: nothing to enforce yet
+        policy.require_all(sender, recipients, classification, at)
+        return policy.id, policy.version
+
+    def after_open(self, metadata: SealMetadata, opener: str) -> None:
+        from sandi.policy.versions import check_in_force
+
+        at = metadata.sealed_at
+        if metadata.policy_id is None or metadata.policy_version is None:
+            if self.snapshot.policy_in_force(at) is not None:
+                raise VerificationError(
+                    "the document names no policy, but a policy was in force when it was sealed"
+                )
+            return
+        entry = check_in_force(self.snapshot.policies, at, metadata.policy_id, metadata.policy_version)
+        policy = self.compiled(entry)
+        decision = policy.decide(metadata.sender.code, opener, metadata.classification, at)
+        if not decision.allowed:
+            from sandi.policy.engine import PolicyDecisionDenied
+
+            raise PolicyDecisionDenied(decision)

@@ -1,0 +1,143 @@
+"""Sealing: sign and encrypt a document to one or more agencies in one pass.
+
+Invariants: every check (agencies, certificates, policy, metadata size) runs before
+the first byte is written; the document is hashed while it is encrypted and the
+signature member is written last; a path output appears only when complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sandi.directory.trust import chains_to_root, encryption_certs
+from sandi.documents.metadata import KeyRef, SealMetadata, format_time, validate_letter
+from sandi.documents.policygate import PolicyGate
+from sandi.documents.sources import StreamOrPath, open_input, read_exactly
+from sandi.documents.workspace import Workspace
+from sandi.errors import CredentialError, PolicyDenied, UsageError
+from sandi.fsutil import AtomicOutput
+
+SIGNATURE_SUFFIX = ".minisig"
+MAX_RECIPIENTS = 50  # what fits in minisign's trusted comment with room to spare
+
+
+@dataclass(frozen=True)
+class SealResult:
+    metadata: SealMetadata
+    output: Path | None
+
+    def summary(self) -> dict[str, Any]:
+        return {**self.metadata.summary(), "output": None if self.output is None else str(self.output)}
+
+
+def seal(
+    src: StreamOrPath,
+    dst: BinaryIO | Path,
+    *,
+    workspace: Workspace,
+    sender: str,
+    recipients: list[str],
+    classification: str,
+    policy: PolicyGate,
+    letter: dict[str, str] | None = None,
+    name: str | None = None,
+    size: int | None = None,
+    armor: bool = False,
+    copy_to_sender: bool = False,
+    overwrite: bool = False,
+) -> SealResult:
+    """Seal ``src`` for ``recipients``; write the age file to ``dst`` (stream or path)."""
+    from sandi.formats.age import EncryptWriter, X25519Recipient
+    from sandi.formats.minisign import MAX_TRUSTED_COMMENT_BYTES, Prehasher, sign_digest
+    from sandi.formats.ustar import MAX_NAME_BYTES, UstarWriter, sanitise_name
+
+    ws = workspace
+    now = ws.now()
+    letter = validate_letter(letter or {})
+    targets = list(dict.fromkeys(recipients))
+    if not targets:
+        raise UsageError("name at least one recipient with --to")
+    if len(targets) + copy_to_sender > MAX_RECIPIENTS:
+        raise UsageError(f"at most {MAX_RECIPIENTS} recipients per sealed document")
+
+    signer, sender_cert = ws.signing_key(sender)
+    stanza_refs: list[KeyRef] = []
+    age_recipients: list[X25519Recipient] = []
+    for code, copy in [(c, False) for c in targets] + ([(sender, True)] if copy_to_sender else []):
+        cert = encryption_certs(ws.snapshot, code, now)[0]
+        if not chains_to_root(cert, ws.snapshot):
+            raise CredentialError(f"the encryption certificate of {code} was not issued by this authority")
+        age_recipients.append(X25519Recipient.from_public_bytes(cert.public_key_bytes()))
+        stanza_refs.append(KeyRef(code=code, key=cert.key_fingerprint, copy=copy))
+
+    try:
+        used_policy = policy.before_seal(sender, targets, classification, now)
+    except PolicyDenied as exc:
+        ws.record(sender, "policy.deny", ",".join(targets), "denied",
+                  {"class": classification, "reason": exc.message})
+        raise
+
+    stream, src_name, known_size, opened = open_input(src)
+    try:
+        size = known_size if size is None else size
+        if size is None:
+            raise UsageError("the document's size must be known before sealing",
+                             hint="seal a file, or pass its size")
+        doc_name = sanitise_name(name or src_name or "document",
+                                 max_bytes=MAX_NAME_BYTES - len(SIGNATURE_SUFFIX))
+
+        def metadata(header_sha256: str) -> SealMetadata:
+            return SealMetadata(
+                sender=KeyRef(code=sender, key=sender_cert.key_fingerprint, serial=sender_cert.serial),
+                recipients=tuple(stanza_refs),
+                classification=classification,
+                sealed_at=now.replace(microsecond=0),
+                age_header_sha256=header_sha256,
+                document_name=doc_name,
+                document_size=size,
+                policy_id=None if used_policy is None else used_policy[0],
+                policy_version=None if used_policy is None else used_policy[1],
+                letter=letter,
+            )
+
+        # The header hash has a fixed length, so the comment's size is known now.
+        if len(metadata("0" * 64).to_comment().encode()) > MAX_TRUSTED_COMMENT_BYTES:
+            raise UsageError("the letter fields and recipients do not fit in one signature comment",
+                             hint="shorten the letter fields or seal for fewer recipients")
+
+        out = AtomicOutput(dst, overwrite=overwrite) if isinstance(dst, Path) else None
+        try:
+            sink: Any = out.file if out is not None else dst
+            writer = EncryptWriter(sink, age_recipients, armor=armor)
+            meta = metadata(hashlib.sha256(writer.header_bytes).hexdigest())
+            mtime = int(meta.sealed_at.timestamp())
+            tar = UstarWriter(writer)
+            tar.begin_member(doc_name, size, mtime)
+            hasher = Prehasher()
+            read_exactly(stream, size, [hasher.update, tar.write])
+            tar.end_member()
+            signature = sign_digest(signer, hasher.digest(), meta.to_comment(),
+                                    f"sandi sealed document from {sender}")
+            tar.add_member(doc_name + SIGNATURE_SUFFIX, signature.to_bytes(), mtime)
+            tar.finish()
+            writer.close()
+            ws.record(sender, "document.seal", doc_name, "ok", {
+                "recipients": [r.code for r in stanza_refs],
+                "class": classification,
+                "size": size,
+                "nomor": letter.get("nomor"),
+                "policy": None if used_policy is None else f"{used_policy[0]} v{used_policy[1]}",
+                "sealed_at": format_time(meta.sealed_at),
+            })
+            if out is not None:
+                out.commit()
+        finally:
+            if out is not None:
+                out.discard()
+    finally:
+        if opened:
+            stream.close()
+    return SealResult(metadata=meta, output=dst if isinstance(dst, Path) else None)

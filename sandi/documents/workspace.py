@@ -1,0 +1,107 @@
+"""What a document operation works with: the home's directory, key store and journal."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from sandi.audit.events import AuditEvent, JSONValue, current_operator
+from sandi.directory.local import installed_snapshot
+from sandi.directory.snapshot import CertEntry, DirectorySnapshot
+from sandi.directory.trust import current_signing_cert
+from sandi.errors import CredentialError, NotFoundError
+from sandi.home import Home
+
+if TYPE_CHECKING:
+    from sandi.audit.entry import AuditEntry
+    from sandi.formats.age import X25519Identity
+    from sandi.keystore import KeyStore, PassphraseSource, SigningKey
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Workspace:
+    """A home opened for document work. Cheap: keys are read only when needed."""
+
+    home: Home
+    snapshot: DirectorySnapshot
+    keystore: KeyStore
+    clock: Callable[[], datetime] = _utcnow
+    warnings: list[str] = field(default_factory=list)
+
+    @classmethod
+    def open(
+        cls, home: Home, passphrase: PassphraseSource, *, clock: Callable[[], datetime] = _utcnow
+    ) -> Workspace:
+        from sandi.keystore import open_keystore
+
+        snapshot = installed_snapshot(home, now=clock())
+        keystore = open_keystore(home, passphrase)
+        ws = cls(home=home, snapshot=snapshot, keystore=keystore, clock=clock)
+        warning = snapshot.expiry_warning(clock())
+        if warning:
+            ws.warnings.append(warning)
+        return ws
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def __repr__(self) -> str:
+        return f"Workspace({self.home!r}, directory v{self.snapshot.version})"
+
+    # -- keys --------------------------------------------------------------------------
+
+    def signing_key(self, code: str) -> tuple[SigningKey, CertEntry]:
+        """The agency's private signing key that matches its current certificate."""
+        from sandi.keystore import key_ref
+
+        cert = current_signing_cert(self.snapshot, code, self.now())
+        ref = key_ref(code, "signing", cert.key_fingerprint)
+        if not self.keystore.contains(ref):
+            raise NotFoundError(
+                f"this home holds no private signing key of {code} for its current certificate",
+                hint="act as an agency whose keys are in this home ('sandi keys list'), "
+                "or import its key bundle",
+            )
+        key = self.keystore.get_signing_key(ref)
+        if key.fingerprint != cert.key_fingerprint:
+            raise CredentialError(f"the stored signing key of {code} does not match its certificate")
+        return key, cert
+
+    def opening_identities(self, code: str) -> list[tuple[str, X25519Identity]]:
+        """Every encryption key of ``code`` in the store (current and retired), newest first."""
+        prefix = f"{code}.encryption."
+        refs = [r for r in self.keystore.refs() if r.startswith(prefix)]
+        if not refs:
+            raise NotFoundError(
+                f"this home holds no encryption key of {code}",
+                hint="open as an agency whose keys are in this home, or import its key bundle",
+            )
+        from sandi.keystore.base import identity_fingerprint
+
+        out = []
+        for ref in refs:
+            identity = self.keystore.get_encryption_key(ref)
+            out.append((identity_fingerprint(identity), identity))
+        return out
+
+    # -- audit -------------------------------------------------------------------------
+
+    def record(
+        self, actor: str, action: str, subject: str, outcome: str = "ok",
+        details: dict[str, JSONValue] | None = None,
+    ) -> AuditEntry:
+        """Append to the home's journal; raises AuditError (the operation then fails)."""
+        from sandi.audit.journal import Journal
+
+        full: dict[str, JSONValue] = {"operator": current_operator()}
+        full.update(details or {})
+        event = AuditEvent(actor=actor, action=action, subject=subject,
+                           outcome=outcome,  # type: ignore[arg-type]
+                           details=full)
+        return Journal(self.home.journal_path).append(event)
