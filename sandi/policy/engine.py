@@ -22,10 +22,11 @@ loop. Nothing here imports SQLAlchemy.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from sandi.errors import PolicyDenied, UsageError
 from sandi.policy.model import WILDCARD, Policy, Window
@@ -34,10 +35,14 @@ Basis = Literal["relation", "forbid", "no-rule", "unknown-entity", "unknown-leve
 
 #: memoised (sender, recipient) pairs before the memo is cleared (bounds memory)
 PAIR_CACHE_LIMIT = 1_000_000
+SENDER_CACHE_LIMIT = 100_000
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
+    """One decision. Read ``.allowed``; using a Decision as a boolean is a TypeError
+    (a non-empty tuple is always true, so ``if decide(...)`` would allow everything).
+    """
+
     allowed: bool
     rule_id: str | None
     reason: str
@@ -47,6 +52,9 @@ class Decision:
     classification: str
     policy_id: str
     policy_version: int
+
+    def __bool__(self) -> bool:
+        raise TypeError("use Decision.allowed, not the Decision itself, as a condition")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -81,15 +89,28 @@ class _Rule:
     id: str
     rank: int  # allow: ceiling rank; forbid: levels with rank > this are forbidden (-1: all)
     window: Window
-    always: bool
+    start: float  # POSIX seconds; -inf / inf when open (float compares beat datetime compares)
+    end: float
     network: str
     channel: str
+    forbid: bool
 
 
-@dataclass(frozen=True, slots=True)
-class _Pair:
+def _order(rule: _Rule) -> int:
+    return rule.order
+
+
+def _bounds(window: Window) -> tuple[float, float]:
+    return (window.start.timestamp() if window.start else -math.inf,
+            window.end.timestamp() if window.end else math.inf)
+
+
+class _Pair(NamedTuple):
     forbids: tuple[_Rule, ...]
     allows: tuple[_Rule, ...]
+
+
+_EMPTY = _Pair((), ())
 
 
 class CompiledPolicy:
@@ -101,9 +122,11 @@ class CompiledPolicy:
         self.version = policy.version
         self._start = policy.effective
         self._end = policy.expires
+        self._start_ts, self._end_ts = _bounds(policy.window)
         self._rank = {lv.code: lv.rank for lv in policy.levels}
         self._level_name = {lv.code: lv.name for lv in policy.levels}
         self._codes = [lv.code for lv in policy.levels]
+        self._labels = [f"{lv.code} ({lv.name})" for lv in policy.levels]  # by rank
         # principals: entity -> (entity, groups containing it..., "*")
         member_of: dict[str, list[str]] = {code: [code] for code in policy.entities}
         for gname in policy.groups:
@@ -112,47 +135,75 @@ class CompiledPolicy:
         self._principals: dict[str, tuple[str, ...]] = {
             code: (*names, WILDCARD) for code, names in member_of.items()
         }
-        self._allow: dict[tuple[str, str], list[_Rule]] = {}
-        self._forbid: dict[tuple[str, str], list[_Rule]] = {}
+        # principal -> principal -> rules (allows and forbids together, in file order)
+        self._rules_from: dict[str, dict[str, list[_Rule]]] = {}
         order = 0
         for rel in policy.relations:
-            rule = _Rule(order, rel.id, self._rank[rel.max_level], rel.window, rel.window.unbounded,
-                         rel.network, rel.channel)
+            rule = _Rule(order, rel.id, self._rank[rel.max_level], rel.window, *_bounds(rel.window),
+                         rel.network, rel.channel, False)
             order += 1
-            self._index(self._allow, rel.sources, rel.targets, rel.direction == "both", rule)
+            self._index(rel.sources, rel.targets, rel.direction == "both", rule)
         for fb in policy.forbids:
             rank = self._rank[fb.above] if fb.above is not None else -1
-            rule = _Rule(order, fb.id, rank, fb.window, fb.window.unbounded, "", "")
+            rule = _Rule(order, fb.id, rank, fb.window, *_bounds(fb.window), "", "", True)
             order += 1
-            self._index(self._forbid, fb.sources, fb.targets, fb.direction == "both", rule)
+            self._index(fb.sources, fb.targets, fb.direction == "both", rule)
+        # memos, filled on first use: per sender (its principals' rules merged by target
+        # principal) and per pair (the pair's rules, split and ordered). Bounded.
+        self._senders: dict[str, dict[str, list[_Rule]]] = {}
         self._pairs: dict[tuple[str, str], _Pair] = {}
 
-    @staticmethod
-    def _index(index: dict[tuple[str, str], list[_Rule]], sources: Iterable[str],
-               targets: Iterable[str], both: bool, rule: _Rule) -> None:
+    def _index(self, sources: Iterable[str], targets: Iterable[str], both: bool, rule: _Rule) -> None:
         targets = tuple(targets)
+        index = self._rules_from
         for s in sources:
+            row = index.get(s)
+            if row is None:
+                row = index[s] = {}
             for t in targets:
-                index.setdefault((s, t), []).append(rule)
+                row.setdefault(t, []).append(rule)
                 if both and s != t:
-                    index.setdefault((t, s), []).append(rule)
+                    index.setdefault(t, {}).setdefault(s, []).append(rule)
+
+    def _sender(self, sender: str, principals: tuple[str, ...]) -> dict[str, list[_Rule]]:
+        merged: dict[str, list[_Rule]] = {}
+        index = self._rules_from
+        for a in principals:
+            row = index.get(a)
+            if row is None:
+                continue
+            for b, rules in row.items():
+                got = merged.get(b)
+                if got is None:
+                    merged[b] = list(rules)
+                else:
+                    got.extend(rules)
+        if len(self._senders) >= SENDER_CACHE_LIMIT:
+            self._senders.clear()
+        self._senders[sender] = merged
+        return merged
 
     def _pair(self, sender: str, recipient: str) -> _Pair | None:
         ps = self._principals.get(sender)
         pr = self._principals.get(recipient)
         if ps is None or pr is None:
             return None
-        forbids: dict[int, _Rule] = {}
-        allows: dict[int, _Rule] = {}
-        for a in ps:
-            for b in pr:
-                key = (a, b)
-                for rule in self._forbid.get(key, ()):
-                    forbids[rule.order] = rule
-                for rule in self._allow.get(key, ()):
-                    allows[rule.order] = rule
-        pair = _Pair(tuple(forbids[k] for k in sorted(forbids)),
-                     tuple(allows[k] for k in sorted(allows)))
+        merged = self._senders.get(sender)
+        if merged is None:
+            merged = self._sender(sender, ps)
+        found: list[_Rule] = []
+        for b in pr:
+            rules = merged.get(b)
+            if rules is not None:
+                found.extend(rules)
+        if not found:
+            pair = _EMPTY
+        else:
+            if len(found) > 1:  # one rule can reach the pair through several principals
+                found = sorted({r.order: r for r in found}.values(), key=_order)
+            forbids = [r for r in found if r.forbid]
+            pair = _Pair(tuple(forbids), tuple(found) if not forbids
+                         else tuple(r for r in found if not r.forbid))
         if len(self._pairs) >= PAIR_CACHE_LIMIT:
             self._pairs.clear()
         self._pairs[(sender, recipient)] = pair
@@ -174,7 +225,8 @@ class CompiledPolicy:
         """Decide one relation at time ``at`` (aware). Never raises for unknown names."""
         if at.tzinfo is None:
             raise UsageError("policy decisions need a timezone-aware time (got a naive datetime)")
-        if at < self._start or (self._end is not None and at >= self._end):
+        t = at.timestamp()
+        if not self._start_ts <= t < self._end_ts:
             until = self._end.isoformat() if self._end else "no expiry"
             return self._deny(None, "not-in-force", sender, recipient, classification,
                               f"policy {self.id} v{self.version} is not in force at {at.isoformat()} "
@@ -197,33 +249,32 @@ class CompiledPolicy:
                 return self._deny(None, "unknown-entity", sender, recipient, classification,
                                   f"unknown {role} '{unknown}'{hint}: the policy does not name it, "
                                   "so nothing is allowed")
+        labels = self._labels
         for rule in pair.forbids:
-            if rank > rule.rank and (rule.always or rule.window.contains(at)):
-                scope = (f"above {self.level_label(self._codes[rule.rank])}" if rule.rank >= 0
-                         else "at any level")
+            if rank > rule.rank and rule.start <= t < rule.end:
+                scope = f"above {labels[rule.rank]}" if rule.rank >= 0 else "at any level"
                 return self._deny(rule.id, "forbid", sender, recipient, classification,
                                   f"forbid '{rule.id}' denies {sender} → {recipient} {scope}; "
-                                  f"asked {self.level_label(classification)}")
+                                  f"asked {labels[rank]}")
         nearest: _Rule | None = None
         for rule in pair.allows:
-            if rule.always or rule.window.contains(at):
+            if rule.start <= t < rule.end:
                 if rank <= rule.rank:
                     via = f" on {rule.network}" if rule.network else ""
                     return Decision(True, rule.id,
                                     f"relation '{rule.id}' allows {sender} → {recipient} up to "
-                                    f"{self.level_label(self._codes[rule.rank])}{via}",
+                                    f"{labels[rule.rank]}{via}",
                                     "relation", sender, recipient, classification, self.id,
                                     self.version)
                 if nearest is None or rule.rank > nearest.rank:
                     nearest = rule
         if nearest is not None:
             tail = (f"; the highest relation for this pair, '{nearest.id}', allows up to "
-                    f"{self.level_label(self._codes[nearest.rank])}")
+                    f"{labels[nearest.rank]}")
         else:
             tail = "; no relation covers this pair" + (" now" if pair.allows else "")
         return self._deny(None, "no-rule", sender, recipient, classification,
-                          f"no rule allows {sender} → {recipient} at "
-                          f"{self.level_label(classification)}{tail}")
+                          f"no rule allows {sender} → {recipient} at {labels[rank]}{tail}")
 
     def _deny(self, rule_id: str | None, basis: Basis, sender: str, recipient: str,
               classification: str, reason: str) -> Decision:
@@ -259,12 +310,13 @@ class CompiledPolicy:
         pair = self._pairs.get((sender, recipient)) or self._pair(sender, recipient)
         if pair is None:
             return None
+        t = at.timestamp() if at is not None else None
         best = -1
         for rule in pair.allows:
-            if at is None or rule.always or rule.window.contains(at):
+            if t is None or rule.start <= t < rule.end:
                 best = max(best, rule.rank)
         for rule in pair.forbids:
-            if at is None or rule.always or rule.window.contains(at):
+            if t is None or rule.start <= t < rule.end:
                 best = min(best, rule.rank)
         return self._codes[best] if best >= 0 else None
 

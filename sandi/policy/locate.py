@@ -35,22 +35,28 @@ class Locator:
         self.sections: list[_Section] = []
         starts: list[tuple[str, bool, int]] = [("", False, -1)]
         for i, line in enumerate(self.lines):
+            if not line.lstrip().startswith("["):  # cheap filter: most lines are key = value
+                continue
             m = _HEADER.match(line)
             if m and (m.group(1) == "[[") == (m.group(3) == "]]"):
                 starts.append((_normalise(m.group(2)), m.group(1) == "[[", i))
         for n, (name, array, start) in enumerate(starts):
             end = starts[n + 1][2] if n + 1 < len(starts) else len(self.lines)
             self.sections.append(_Section(name, array, start, end))
+        self._arrays: dict[str, list[_Section]] = {}
+        self._tables: dict[str, _Section] = {}
+        for s in self.sections:
+            if s.array:
+                self._arrays.setdefault(s.name, []).append(s)
+            else:
+                self._tables.setdefault(s.name, s)
 
     def _array_section(self, name: str, index: int) -> _Section | None:
-        found = [s for s in self.sections if s.array and s.name == name]
+        found = self._arrays.get(name, [])
         return found[index] if 0 <= index < len(found) else None
 
     def _table(self, name: str) -> _Section | None:
-        for s in self.sections:
-            if not s.array and s.name == name:
-                return s
-        return None
+        return self._tables.get(name)
 
     def _key_line(self, section: _Section, key: str, after: int | None = None) -> int | None:
         pattern = re.compile(r"^\s*(?:\"" + re.escape(key) + r"\"|'" + re.escape(key) + r"'|"
