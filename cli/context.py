@@ -21,6 +21,7 @@ class CliContext:
     json_output: bool
     debug: bool
     _registry: Registry | None = field(default=None, repr=False)
+    _audit_seq_at_open: int | None = field(default=None, repr=False)
 
     @property
     def home(self) -> Home:
@@ -37,7 +38,34 @@ class CliContext:
             self._registry = Registry(self.home.database_url(self.database_url))
             if require_current:
                 self._registry.require_current()
+                self._audit_seq_at_open = self._audit_seq()
         return self._registry
+
+    def _audit_seq(self) -> int:
+        from sandi.audit.registry_sink import read_head
+
+        assert self._registry is not None
+        with self._registry.transaction() as session:
+            head = read_head(session)
+        return 0 if head is None else head[0]
+
+    def registry_changed(self) -> bool:
+        """True if this command changed the registry (every change writes an audit entry)
+        other than by publishing the directory itself."""
+        if self._registry is None:
+            return False
+        if self._audit_seq_at_open is None:
+            # Opened without the schema check (init): publish the first directory.
+            return self.home.exists() and not self.home.directory_path.exists() and self._audit_seq() > 0
+        from sqlalchemy import select
+
+        from sandi.registry.models import AuditEntryRow
+
+        with self._registry.transaction() as session:
+            actions = session.scalars(
+                select(AuditEntryRow.action).where(AuditEntryRow.seq > self._audit_seq_at_open)
+            ).all()
+        return any(a not in ("directory.publish", "audit.checkpoint") for a in actions)
 
     # -- output ------------------------------------------------------------------------
 

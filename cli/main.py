@@ -115,6 +115,20 @@ def cli(
     )
 
 
+@cli.result_callback()
+@click.pass_context
+def _after_command(ctx: click.Context, *_: Any, **__: Any) -> None:
+    """An authority republishes its own directory after every registry change, so
+    every home reads public data the same way (from the signed directory)."""
+    obj = ctx.find_object(CliContext)
+    if obj is None or not obj.registry_changed():
+        return
+    from .directory import republish_home
+
+    snapshot = republish_home(obj, None)
+    obj.note(f"directory version {snapshot.version} published")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the command line; every error leaves through here with its exit code."""
     args = sys.argv[1:] if argv is None else argv
