@@ -192,3 +192,30 @@ def test_render_without_graphviz_is_a_clear_error(tmp_path: Path, monkeypatch: p
     assert "install-tools.sh" in info.value.hint
     render("digraph {}", "dot", tmp_path / "g.dot")  # dot text needs no Graphviz
     assert (tmp_path / "g.dot").read_text() == "digraph {}"
+
+
+def test_json_schema_matches_the_loader() -> None:
+    import json
+
+    from sandi.policy import loader
+    from sandi.policy.model import ENTITY_KINDS
+
+    schema = json.loads((ROOT / "policies" / "sandi-policy.schema.json").read_text())
+    props = schema["properties"]
+    assert set(props) == set(loader.TOP_KEYS)
+    assert set(props["policy"]["properties"]) == set(loader.POLICY_KEYS)
+    assert set(props["level"]["items"]["properties"]) == set(loader.LEVEL_KEYS)
+    entity = props["entities"]["additionalProperties"]
+    assert set(entity["properties"]) == set(loader.ENTITY_KEYS)
+    assert entity["properties"]["kind"]["enum"] == list(ENTITY_KINDS)
+    assert set(props["groups"]["additionalProperties"]["properties"]) == set(loader.GROUP_KEYS)
+    assert set(props["relation"]["items"]["properties"]) == set(loader.RELATION_KEYS)
+    assert set(props["forbid"]["items"]["properties"]) == set(loader.FORBID_KEYS)
+
+
+def test_decision_is_not_usable_as_a_boolean() -> None:
+    d = compile_policy(load_policy(BANTEN)).decide("DINSOS", "KESBANGPOL", "SR",
+                                                   datetime(2026, 6, 1, tzinfo=UTC))
+    with pytest.raises(TypeError, match=r"Decision\.allowed"):
+        bool(d)
+    assert d.allowed is False
