@@ -242,3 +242,15 @@ def test_ceiling_and_matching_rules(engine):  # type: ignore[no-untyped-def]
 def test_decision_to_dict(engine):  # type: ignore[no-untyped-def]
     d = engine.decide("A1", "HUB", "R", AT).to_dict()
     assert d["decision"] == "allow" and d["rule"] == "r-hub" and d["class"] == "R"
+
+
+def test_engine_imports_no_sqlalchemy_and_no_crypto() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, sandi.policy; "
+            "from sandi.policy import compile_source; "
+            "bad = [m for m in ('sqlalchemy', 'cryptography', 'click') if m in sys.modules]; "
+            "print(','.join(bad))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
