@@ -13,9 +13,11 @@ offline workstation judge alike, without a database. The rules (DESIGN.md):
 * **encrypting to**: only a *current* certificate, valid at ``at``, not revoked at
   or before ``at`` (any reason): new documents always go to the newest key;
 * **opening**: a document sealed at ``sealed_at`` may be opened with a key whose
-  certificate was a valid encryption target at ``sealed_at`` (current *or since
-  retired*: the old key still opens old documents; a revocation after the sealing
-  time does not lock its recipients out of it).
+  certificate was within its validity and not revoked at ``sealed_at``. Retirement
+  does not matter here: the old key still opens old documents, and a sender whose
+  directory is a few days old may still have sealed to it (the sender's signature
+  and the policy are what protect the recipient). A revocation after the sealing
+  time does not lock the recipients out of the document.
 """
 
 from __future__ import annotations

@@ -1,0 +1,84 @@
+"""Benchmark: provision N agencies (register + issue both keys) on SQLite, via the library.
+
+    /work/venv/bin/python bench/bench_provision.py [--agencies 1000] [--cli 20]
+
+Each agency is one `add_agency` transaction and one `issue_keys` transaction (two
+certificates signed by the root, two audit entries, two key files age-encrypted to
+the file key store with O_EXCL + fsync). The key store's scrypt work factor only
+affects unlocking the store (once), so it is lowered to keep setup fast.
+Optionally also times the command line (`sandi agency add` + `sandi keys issue`,
+in-process) for a few agencies, which adds startup and passphrase handling per call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--agencies", type=int, default=1000)
+    parser.add_argument("--cli", type=int, default=0, help="also time this many agencies through the CLI")
+    args = parser.parse_args()
+    os.environ.setdefault("SANDI_SCRYPT_WORK_FACTOR", "10")
+    os.environ.setdefault("SANDI_OPERATOR", "bench")
+
+    from sandi.authority.agencies import add_agency
+    from sandi.authority.issuance import issue_keys, load_issuer
+    from sandi.authority.profiles import load_profile
+    from sandi.authority.root import create_root
+    from sandi.home import Home, HomeConfig
+    from sandi.keystore import FixedPassphrase, create_keystore
+    from sandi.registry import Registry
+
+    with tempfile.TemporaryDirectory(prefix="sandi-bench-") as tmp:
+        home = Home(Path(tmp) / "authority")
+        home.create(HomeConfig(role="authority", province="Provinsi Banten"))
+        registry = Registry(home.database_url())
+        registry.upgrade()
+        keystore = create_keystore(home, FixedPassphrase("bench"))
+        create_root(home, keystore, "Provinsi Banten", registry=registry)
+        issuer = load_issuer(home, keystore)
+        profile = load_profile()
+
+        t0 = time.perf_counter()
+        register = issue = 0.0
+        for i in range(args.agencies):
+            code = f"AG-{i:05d}"
+            a = time.perf_counter()
+            add_agency(registry, code, f"Agency {i}")
+            b = time.perf_counter()
+            issue_keys(registry, keystore, issuer, code, profile=profile)
+            c = time.perf_counter()
+            register += b - a
+            issue += c - b
+        total = time.perf_counter() - t0
+        n = args.agencies
+        print(f"library: {n} agencies provisioned in {total:.2f} s = {n / total:.1f} agencies/s "
+              f"(register {1000 * register / n:.2f} ms, issue {1000 * issue / n:.2f} ms per agency)")
+
+        if args.cli:
+            from sandi_cli.main import main as cli_main
+
+            os.environ["SANDI_PASSPHRASE"] = "bench"
+            t0 = time.perf_counter()
+            for i in range(args.cli):
+                code = f"CLI-{i:05d}"
+                for argv in (["--home", str(home.path), "agency", "add", code, "--name", f"CLI {i}"],
+                             ["--home", str(home.path), "keys", "issue", code]):
+                    try:
+                        cli_main(argv)
+                    except SystemExit as exc:
+                        if exc.code:
+                            raise
+            total = time.perf_counter() - t0
+            print(f"cli (in-process, output included): {args.cli} agencies in {total:.2f} s = "
+                  f"{args.cli / total:.1f} agencies/s")
+
+
+if __name__ == "__main__":
+    main()
