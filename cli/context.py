@@ -65,7 +65,7 @@ class CliContext:
             actions = session.scalars(
                 select(AuditEntryRow.action).where(AuditEntryRow.seq > self._audit_seq_at_open)
             ).all()
-        return any(a not in ("directory.publish", "audit.checkpoint") for a in actions)
+        return any(a not in _NOT_PUBLIC for a in actions)
 
     # -- output ------------------------------------------------------------------------
 
@@ -83,6 +83,10 @@ class CliContext:
     def note(self, message: str) -> None:
         """A remark for the person at the terminal (stderr, never in JSON output)."""
         click.echo(message, err=True)
+
+
+# Audit actions that change nothing the directory publishes.
+_NOT_PUBLIC = frozenset({"directory.publish", "audit.checkpoint", "key.export", "crl.publish"})
 
 
 def get_ctx() -> CliContext:

@@ -1,0 +1,247 @@
+"""``sandi demo``: the whole product, end to end, in a fresh home.
+
+Each step says what it does, shows the command a person would type, and runs it
+(in this process, through the same command line). Nothing outside the demo folder
+is touched: the demo never uses an existing home.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from sandi.errors import SandiError, UsageError
+
+from .context import CliContext, pass_cli
+
+DEMO_PASSPHRASE = "demo-passphrase"  # noqa: S105 - a throwaway home's passphrase, printed on purpose
+LETTER = """PEMERINTAH PROVINSI BANTEN
+DINAS KOMUNIKASI, INFORMATIKA, STATISTIK DAN PERSANDIAN
+
+Nomor    : 005/117/DISKOMINFO/2026
+Sifat    : Segera
+Lampiran : -
+Hal      : Koordinasi pengamanan informasi
+
+Yth. Kepala Badan Perencanaan Pembangunan Daerah
+     Sekretaris Daerah Provinsi Banten
+
+Dengan hormat, bersama ini kami sampaikan rencana pengamanan jaring komunikasi
+sandi menjelang akhir tahun anggaran 2026.
+"""
+
+
+def bundled_policy() -> Path:
+    """The shipped Banten policy: from the source tree, else the installed copy."""
+    source_tree = Path(__file__).resolve().parents[1] / "policies" / "banten.toml"
+    if source_tree.is_file():
+        return source_tree
+    from importlib.resources import files
+
+    installed = Path(str(files("sandi_policies") / "banten.toml"))
+    if installed.is_file():
+        return installed
+    raise UsageError("the shipped policy policies/banten.toml is missing from this installation")
+
+
+class _Demo:
+    def __init__(self, root: Path, obj: CliContext) -> None:
+        self.root = root
+        self.home = root / "authority"
+        self.work = root / "surat"
+        self.obj = obj
+        self.step_no = 0
+        self.done: list[str] = []
+
+    def step(self, title: str) -> None:
+        self.step_no += 1
+        click.secho(f"\n== {self.step_no}. {title}", bold=True)
+
+    def say(self, text: str) -> None:
+        click.echo(f"   {text}")
+
+    def sandi(self, *args: str, expect_code: int = 0) -> int:
+        """Run ``sandi ARGS`` as a person would, here in this process."""
+        from .main import cli
+
+        click.secho("$ sandi " + " ".join(shlex.quote(a) for a in args), fg="cyan")
+        code = 0
+        try:
+            cli.main(args=[*self._globals(), *args], prog_name="sandi", standalone_mode=False)
+        except SandiError as exc:
+            code = exc.exit_code
+            click.echo(f"error: {exc}")
+            if exc.hint:
+                click.echo(f"hint: {exc.hint}")
+        except click.exceptions.Exit as exc:
+            code = exc.exit_code
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        if code != expect_code:
+            raise click.ClickException(
+                f"demo step failed: 'sandi {' '.join(args)}' exited {code}, expected {expect_code}"
+            )
+        return code
+
+    def _globals(self) -> list[str]:
+        return ["--json"] if self.obj.json_output else []
+
+    def shell(self, command: str, *, cwd: Path) -> bool:
+        click.secho(f"$ {command}", fg="cyan")
+        result = subprocess.run(["bash", "-o", "pipefail", "-c", command], cwd=cwd,
+                                capture_output=True, text=True, check=False)
+        for line in (result.stdout + result.stderr).strip().splitlines():
+            click.echo(f"  {line}")
+        return result.returncode == 0
+
+
+@contextmanager
+def _env(**values: str) -> Iterator[None]:
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@click.command("demo")
+@click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the demo (must not exist or be empty) [default: a new temporary folder].")
+@pass_cli
+def demo_cmd(obj: CliContext, folder: Path | None) -> None:
+    """Run the whole product end to end in a fresh home, explaining each step.
+
+    It creates an authority for the Province of Banten (SQLite registry, file key
+    store with a demo passphrase), registers the entities of policies/banten.toml,
+    issues their keys, applies the policy, seals a Rahasia letter from DISKOMINFO to
+    BAPPEDA and SETDA, opens it, shows a relation the policy refuses, checks the
+    letter with age, tar and minisign, revokes a key, verifies the audit log and
+    draws the communication pattern.
+
+    \b
+    Example:
+      sandi demo
+      sandi demo --dir ./sandi-demo
+    """
+    if folder is None:
+        folder = Path(tempfile.mkdtemp(prefix="sandi-demo-"))
+    elif folder.exists() and any(folder.iterdir()):
+        raise UsageError(f"{folder} is not empty", hint="give a new or empty folder to --dir")
+    folder = folder.absolute()
+    folder.mkdir(parents=True, exist_ok=True)
+    demo = _Demo(folder, obj)
+    env = {"SANDI_HOME": str(demo.home), "SANDI_PASSPHRASE": DEMO_PASSPHRASE,
+           "SANDI_EXPORT_PASSPHRASE": DEMO_PASSPHRASE}
+    obj.home_option = str(demo.home)
+    obj.database_url = None
+    with _env(**env):
+        _run(demo)
+
+
+def _run(demo: _Demo) -> None:
+    policy = bundled_policy()
+    click.secho("sandi demo: an authority for the Province of Banten, end to end", bold=True)
+    click.echo(f"everything happens in {demo.root}; the commands below use:")
+    click.secho(f"$ export SANDI_HOME={shlex.quote(str(demo.home))}", fg="cyan")
+    click.secho(f"$ export SANDI_PASSPHRASE={DEMO_PASSPHRASE}   # demo only: normally you are asked",
+                fg="cyan")
+
+    demo.step("Create the authority: home, registry (SQLite), encrypted key store, root CA")
+    demo.sandi("init", "--province", "Provinsi Banten")
+
+    demo.step("Register every entity the Banten policy names (leaders, agencies, regencies, cities, "
+               "central bodies)")
+    demo.sandi("agency", "add", "--from-policy", str(policy))
+
+    demo.step("Apply the communication-pattern policy (PHKS), signed by the root key")
+    demo.sandi("policy", "apply", str(policy))
+
+    demo.step("Issue signing (Ed25519) and encryption (X25519) keys with X.509 certificates")
+    for code in ("DISKOMINFO", "BAPPEDA", "SETDA", "DINSOS", "DISPAR"):
+        demo.sandi("keys", "issue", code)
+    demo.sandi("keys", "list", "DISKOMINFO")
+
+    demo.step("Seal a Rahasia letter from DISKOMINFO to BAPPEDA and SETDA")
+    demo.work.mkdir()
+    letter = demo.work / "surat-koordinasi.txt"
+    letter.write_text(LETTER, encoding="utf-8")
+    sealed = demo.work / "surat-koordinasi.txt.sandi"
+    demo.sandi("seal", str(letter), "--as", "DISKOMINFO", "--to", "BAPPEDA", "--to", "SETDA",
+               "--class", "R", "--nomor", "005/117/DISKOMINFO/2026", "--sifat", "segera",
+               "--hal", "Koordinasi pengamanan informasi", "-o", str(sealed))
+    demo.sandi("inspect", str(sealed))
+
+    demo.step("Open it as BAPPEDA: decrypt, verify signature, certificate, recipients, policy")
+    inbox = demo.work / "masuk-bappeda"
+    inbox.mkdir()
+    demo.sandi("open", str(sealed), "--as", "BAPPEDA", "--output-dir", str(inbox))
+
+    demo.step("A relation the policy refuses: DINSOS may not send Rahasia to DISPAR")
+    demo.say("nothing is written, the exit code is 3, and the refusal is in the audit log")
+    refused = demo.work / "nota-dinsos.txt"
+    refused.write_text("Nota dinas DINSOS\n", encoding="utf-8")
+    demo.sandi("seal", str(refused), "--as", "DINSOS", "--to", "DISPAR", "--class", "R", expect_code=3)
+    demo.sandi("policy", "explain", "--from", "DINSOS", "--to", "DISPAR", "--class", "R", expect_code=3)
+
+    demo.step("Check the sealed letter with the standard tools (age, tar, minisign)")
+    _standard_tools(demo, sealed)
+
+    demo.step("Revoke DISKOMINFO's keys (key compromise): its letters no longer verify")
+    demo.sandi("keys", "revoke", "DISKOMINFO", "--reason", "keyCompromise")
+    inbox2 = demo.work / "masuk-setda"
+    inbox2.mkdir()
+    demo.sandi("open", str(sealed), "--as", "SETDA", "--output-dir", str(inbox2), expect_code=4)
+
+    demo.step("Verify the audit log: every event above, hash-chained and signed")
+    demo.sandi("audit", "checkpoint")
+    demo.sandi("audit", "verify")
+    demo.sandi("audit", "log", "--limit", "8")
+
+    demo.step("Draw the communication pattern")
+    picture = demo.work / ("pola-hubungan.svg" if shutil.which("dot") else "pola-hubungan.dot")
+    demo.sandi("policy", "graph", "--policy", str(policy), "--format", picture.suffix[1:], "-o", str(picture))
+
+    click.secho("\nDone. Where everything is:", bold=True)
+    for label, path in [
+        ("authority home", demo.home),
+        ("registry (SQLite)", demo.home / "registry.db"),
+        ("encrypted key store", demo.home / "keys"),
+        ("signed directory", demo.home / "directory.json"),
+        ("root certificate / CRL", demo.home / "root.pem"),
+        ("sealed letter", sealed),
+        ("opened letter", inbox / letter.name),
+        ("communication pattern", picture),
+    ]:
+        click.echo(f"  {label:<24} {path}")
+    click.echo(f"\nTry more with: export SANDI_HOME={shlex.quote(str(demo.home))}; sandi --help")
+
+
+def _standard_tools(demo: _Demo, sealed: Path) -> None:
+    missing = [t for t in ("age", "tar", "minisign") if shutil.which(t) is None]
+    if missing:
+        demo.say(f"skipped: {', '.join(missing)} not installed (scripts/install-tools.sh installs them)")
+        return
+    check = demo.work / "periksa"
+    check.mkdir()
+    demo.say("export BAPPEDA's age identity (unencrypted, for this check only) and DISKOMINFO's public keys")
+    demo.sandi("keys", "export", "BAPPEDA", "--unencrypted-age-identity", str(check / "bappeda.identity.txt"))
+    demo.sandi("keys", "export", "DISKOMINFO", "--public", "-o", str(check / "diskominfo"))
+    ok = demo.shell(f"age -d -i bappeda.identity.txt {shlex.quote(str(sealed))} | tar -xv", cwd=check)
+    ok = ok and demo.shell(
+        "minisign -V -p diskominfo/DISKOMINFO.minisign.pub -m surat-koordinasi.txt", cwd=check)
+    (check / "bappeda.identity.txt").unlink()
+    if not ok:
+        raise click.ClickException("the standard tools did not accept the sealed letter")
