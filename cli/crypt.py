@@ -212,6 +212,10 @@ class _Progress:
         return data
 
 
+def _show_progress(size: int) -> bool:
+    return size >= PROGRESS_THRESHOLD and sys.stderr.isatty()
+
+
 @contextmanager
 def _open_input(path: Path | None) -> Iterator[BinaryIO]:
     if path is None or str(path) == "-":
@@ -223,7 +227,7 @@ def _open_input(path: Path | None) -> Iterator[BinaryIO]:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from None
     with f:
         size = os.fstat(f.fileno()).st_size
-        if size >= PROGRESS_THRESHOLD and sys.stderr.isatty():
+        if _show_progress(size):
             with click.progressbar(length=size, file=sys.stderr, label=path.name) as bar:
                 yield cast(BinaryIO, _Progress(f, bar))
         else:

@@ -162,3 +162,15 @@ def test_bad_identity_file_does_not_echo_it(run_sandi, tmp_path: Path) -> None: 
 def test_help_has_example(run_sandi, command: str) -> None:  # type: ignore[no-untyped-def]
     r = run_sandi(command, "--help")
     assert r.code == 0 and "Example:" in r.stdout
+
+
+def test_progress_bar_on_terminal_for_large_input(run_sandi, tmp_path: Path, plain: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import sandi_cli.crypt as crypt
+
+    monkeypatch.setattr(crypt, "_show_progress", lambda size: size > 1000)
+    ct = tmp_path / "c.age"
+    r = run_sandi("encrypt", "-r", str(ALICE.recipient), "-o", ct, plain)
+    assert r.code == 0, r
+    assert plain.name in r.stderr  # the bar's label
+    r = run_sandi("decrypt", "-i", identity_file(tmp_path / "a.txt", ALICE), ct)
+    assert r.code == 0 and r.stdout_bytes == plain.read_bytes()

@@ -445,3 +445,22 @@ def test_property_armored_byte_change_rejected(pos: int, xor: int) -> None:
 def test_property_armored_truncation_rejected(length: int) -> None:
     with pytest.raises(AgeError):
         dec(ARMORED[:length], [ALICE])
+
+
+def test_fallback_without_into_methods(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Older `cryptography` has no encrypt_into/decrypt_into: the copies path must agree."""
+    data = os.urandom(2 * CHUNK_SIZE + 3)
+    out = io.BytesIO()
+    writer = EncryptWriter(out, [ALICE.recipient])
+    writer._encrypt_into = None
+    writer.write(data)
+    writer.close()
+    reader = DecryptReader(io.BytesIO(out.getvalue()), [ALICE])
+    reader._decrypt_into = None
+    assert reader.read() == data
+    bad = bytearray(out.getvalue())
+    bad[-1] ^= 1
+    reader = DecryptReader(io.BytesIO(bytes(bad)), [ALICE])
+    reader._decrypt_into = None
+    with pytest.raises(AgeError):
+        reader.read()
