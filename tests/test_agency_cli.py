@@ -43,7 +43,8 @@ def _audit_actions(home: Path) -> list[str]:
 
     conn = sqlite3.connect(home / "registry.db")
     try:
-        return [a for (a,) in conn.execute("SELECT action FROM audit_entries ORDER BY seq")]
+        rows = conn.execute("SELECT action FROM audit_entries ORDER BY seq")
+        return [a for (a,) in rows if a != "directory.publish"]
     finally:
         conn.close()
 
