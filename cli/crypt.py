@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 import click
 
@@ -44,6 +44,9 @@ from sandi.fsutil import AtomicOutput, check_private_file
 
 from .context import CliContext, pass_cli
 
+if TYPE_CHECKING:
+    from sandi.directory.snapshot import DirectorySnapshot
+
 ENV_PASSPHRASE = "SANDI_PASSPHRASE"  # noqa: S105 - a variable name
 MAX_PASSPHRASE_BYTES = 1024
 # age's own limit for identity files.
@@ -57,13 +60,36 @@ _AGENCY_CODE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
 # -- recipients and identities --------------------------------------------------------
 
 
-def resolve_recipient_token(token: str, obj: CliContext) -> Recipient:
+class _Directory:
+    """The home's signed directory for this invocation: verified (root, signature,
+    expiry) and its near-expiry warning printed at most once, only if an agency
+    code needs it."""
+
+    def __init__(self, obj: CliContext) -> None:
+        self._obj = obj
+        self._snapshot: DirectorySnapshot | None = None
+
+    def get(self) -> DirectorySnapshot:
+        if self._snapshot is None:
+            from datetime import UTC, datetime
+
+            from sandi.directory.local import installed_snapshot
+
+            now = datetime.now(UTC)
+            self._snapshot = installed_snapshot(self._obj.home, now=now)
+            warning = self._snapshot.expiry_warning(now)
+            if warning:
+                self._obj.note(f"warning: {warning}")
+        return self._snapshot
+
+
+def resolve_recipient_token(token: str, obj: CliContext, directory: _Directory | None = None) -> Recipient:
     """Turn one ``-r`` value into a recipient: an ``age1...`` key or an agency code.
 
-    TODO(directory/key store issue): agency codes resolve to the agency's current
-    encryption key from the signed directory (status and certificate validity
-    checked), and the PHKS policy is checked on encrypt. Until the directory exists
-    they are refused with a clear message.
+    An agency code resolves to the agency's current encryption key from the home's
+    signed directory: the agency must be active and the certificate current,
+    unexpired, unrevoked and issued by the home's root. (Plain age files carry no
+    sender or classification, so the PHKS policy is checked by ``sandi seal``.)
     """
     token = token.strip()
     if token.lower().startswith("age1pq1") or token.lower().startswith("age1tag"):
@@ -77,25 +103,35 @@ def resolve_recipient_token(token: str, obj: CliContext) -> Recipient:
         except FormatError as exc:
             raise UsageError(f"invalid recipient {token!r}: {exc}") from None
     if _AGENCY_CODE.fullmatch(token):
-        raise UsageError(
-            f"agency recipients need the signed directory and key store, which this "
-            f"installation does not provide yet (recipient {token!r})",
-            hint="give the agency's age1... public key with -r for now",
-        )
+        from datetime import UTC, datetime
+
+        from sandi.directory.trust import chains_to_root, encryption_certs
+
+        code = token.upper()
+        snapshot = (directory or _Directory(obj)).get()
+        cert = encryption_certs(snapshot, code, datetime.now(UTC))[0]
+        if not chains_to_root(cert, snapshot):
+            raise CredentialError(f"the encryption certificate of {code} was not issued by this authority")
+        return X25519Recipient.from_public_bytes(cert.public_key_bytes())
     raise UsageError(f"invalid recipient {token!r}", hint="use an age1... public key or an agency code")
 
 
 def resolve_agency_identity(code: str, obj: CliContext) -> list[Identity]:
-    """The identities of agency ``code`` from the key store (all its encryption keys).
+    """The identities of agency ``code`` from the home's key store: every encryption
+    key it holds (current and rotated-out keys, so old files still open)."""
+    from sandi.keystore import open_keystore
 
-    TODO(key store issue): open the home's key store and return every encryption
-    identity of the agency (current and rotated-out keys, so old files still open).
-    """
-    raise UsageError(
-        f"agency identities (--as {code}) need the key store, which this installation "
-        "does not provide yet",
-        hint="give an age identity file with -i for now",
-    )
+    from .passphrase import passphrase_source
+
+    code = code.upper()
+    keystore = open_keystore(obj.home, passphrase_source(None))
+    refs = [r for r in keystore.refs() if r.startswith(f"{code}.encryption.")]
+    if not refs:
+        raise CredentialError(
+            f"this home holds no encryption key of {code}",
+            hint="decrypt as an agency whose keys are in this home ('sandi keys list'), or use -i",
+        )
+    return [keystore.get_encryption_key(ref) for ref in refs]
 
 
 class _Passphrase:
@@ -311,7 +347,8 @@ def encrypt_cmd(
         passphrase = _Passphrase(passphrase_file).get("the encrypted file", confirm=True)
         targets = [ScryptRecipient(passphrase, work_factor)]
     else:
-        targets = [resolve_recipient_token(t, obj) for t in recipients]
+        directory = _Directory(obj)
+        targets = [resolve_recipient_token(t, obj, directory) for t in recipients]
     to_stdout = output is None or str(output) == "-"
     if to_stdout and not armor and sys.stdout.isatty():
         raise UsageError("refusing to write binary ciphertext to the terminal",

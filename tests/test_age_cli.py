@@ -129,11 +129,11 @@ def test_refuses_to_overwrite_without_force(run_sandi, tmp_path: Path, plain: Pa
     [
         (["encrypt"], 2, "nothing to encrypt to"),
         (["encrypt", "-p", "-r", "age1x"], 2, "cannot be combined"),
-        (["encrypt", "-r", "BAPPEDA"], 2, "agency recipients need"),
+        (["encrypt", "-r", "BAPPEDA"], 1, "no directory"),  # agency codes come from the directory
         (["encrypt", "-r", "age1notakey"], 2, "invalid recipient"),
         (["encrypt", "-r", "not a key!"], 2, "invalid recipient"),
         (["encrypt", "-p"], 1, "no terminal"),
-        (["decrypt", "--as", "BAPPEDA"], 2, "key store"),
+        (["decrypt", "--as", "BAPPEDA"], 2, "no sandi home"),  # agency keys come from the home
     ],
 )
 def test_usage_errors(run_sandi, args: list[str], code: int, message: str) -> None:  # type: ignore[no-untyped-def]

@@ -174,6 +174,26 @@ def test_policy_from_the_directory_is_enforced_on_the_workstation(province: Prov
     assert not doc.with_name("rahasia.pdf.sandi").exists()
 
 
+def test_plain_age_file_to_an_agency_code(province: Province) -> None:
+    """encrypt -r CODE takes the key from the directory; decrypt --as CODE from the key store."""
+    doc = province.bappeda.folder / "data.bin"
+    doc.write_bytes(LETTER)
+    encrypted = province.bappeda.outbox("data.bin.age")
+    province.bappeda.ok("encrypt", "-r", "DISKOMINFO", "-o", encrypted, doc)
+    received = province.diskominfo.receive(encrypted)
+    plain = province.diskominfo.folder / "data.bin"
+    province.diskominfo.ok("decrypt", "--as", "DISKOMINFO", "-o", plain, received)
+    assert plain.read_bytes() == LETTER
+
+    # BAPPEDA holds no key of DISKOMINFO; an unknown code is not in the directory.
+    r = province.bappeda.sandi("decrypt", "--as", "DISKOMINFO", "-o", province.bappeda.folder / "x", encrypted)
+    assert r.code == 1 and "no encryption key of DISKOMINFO" in r.stderr, r
+    r = province.bappeda.sandi("encrypt", "-r", "NOSUCH", "-o", province.bappeda.folder / "y.age", doc)
+    assert r.code == 1 and "not in the directory" in r.stderr, r
+    assert not (province.bappeda.folder / "x").exists()
+    assert not (province.bappeda.folder / "y.age").exists()
+
+
 # -- revocation, rollback, freeze ---------------------------------------------------------
 
 Refusal = Callable[[Province, Path, Path, Path], CliResult]
