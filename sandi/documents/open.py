@@ -9,6 +9,7 @@ failure leaves no output and is recorded in the audit journal by its class only.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 from dataclasses import dataclass
@@ -25,8 +26,10 @@ from sandi.errors import (
     AlreadyExistsError,
     DecryptionError,
     FormatError,
+    NotFoundError,
     PolicyDenied,
     SandiError,
+    UsageError,
     VerificationError,
 )
 from sandi.fsutil import AtomicOutput
@@ -128,12 +131,16 @@ def _open(
         raise FormatError(f"the document is larger than the limit of {max_document_size} bytes")
 
     out: AtomicOutput | None = None
+    created: list[Path] = []
     if write_document:
         target = output if output is not None else (output_dir or Path.cwd()) / document.name
+        created = _prepare_folder(target.parent, may_create=output is None and output_dir is not None)
         try:
             out = AtomicOutput(target, mode=0o600, overwrite=overwrite)
         except AlreadyExistsError as exc:
+            _remove_empty(created)
             raise AlreadyExistsError(exc.message, hint="use -o to choose another name, or --force") from None
+    committed = False
     try:
         sink: Any = out.file if out is not None else _Discard()
         hasher = Prehasher()
@@ -181,7 +188,38 @@ def _open(
         })
         if out is not None:
             out.commit()
+        committed = True
         return OpenResult(metadata=meta, output=out.path if out is not None else None, opener=opener)
     finally:
         if out is not None:
             out.discard()
+        if not committed:
+            _remove_empty(created)
+
+
+def _prepare_folder(folder: Path, *, may_create: bool) -> list[Path]:
+    """Make sure the output folder exists; return the folders made here (outermost first).
+
+    Only an ``output_dir`` that does not exist yet is created (``--output-dir ./masuk``);
+    an ``-o`` path into a missing folder is the user's mistake, reported as such.
+    """
+    if folder.is_dir():
+        return []
+    if not may_create or folder.exists():
+        raise NotFoundError(f"{folder}: no such folder", hint="create it first, or choose another output")
+    missing = [p for p in (folder, *folder.parents) if not p.exists()]
+    missing.reverse()
+    for path in missing:
+        try:
+            path.mkdir(mode=0o700)
+        except OSError as exc:
+            _remove_empty(missing[: missing.index(path)])
+            raise UsageError(f"cannot create the folder {path}: {exc.strerror}") from None
+    return missing
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Undo :func:`_prepare_folder` after a failure: a refused document leaves nothing."""
+    for path in reversed(folders):
+        with contextlib.suppress(OSError):
+            path.rmdir()

@@ -17,7 +17,7 @@ from sandi.documents.metadata import KeyRef, SealMetadata, format_time, validate
 from sandi.documents.policygate import PolicyGate
 from sandi.documents.sources import StreamOrPath, open_input, read_exactly
 from sandi.documents.workspace import Workspace
-from sandi.errors import CredentialError, PolicyDenied, UsageError
+from sandi.errors import CredentialError, NotFoundError, PolicyDenied, UsageError
 from sandi.fsutil import AtomicOutput
 
 SIGNATURE_SUFFIX = ".minisig"
@@ -80,6 +80,8 @@ def seal(
                   {"class": classification, "reason": exc.message})
         raise
 
+    if isinstance(dst, Path) and not dst.parent.is_dir():
+        raise NotFoundError(f"{dst.parent}: no such folder", hint="create it first, or choose another output")
     stream, src_name, known_size, opened = open_input(src)
     try:
         size = known_size if size is None else size
