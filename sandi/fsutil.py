@@ -19,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 
-from sandi.errors import AlreadyExistsError, SandiError
+from sandi.errors import AlreadyExistsError, NotFoundError, SandiError, UsageError
 
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
@@ -78,7 +78,16 @@ class AtomicOutput:
                 f"{path} exists already", hint="choose another output name or remove it first"
             )
         self._tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.part")
-        fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+        try:
+            fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+        except FileNotFoundError:
+            # A missing output folder is the user's to fix, not an internal error.
+            raise NotFoundError(
+                f"cannot write {path}: the folder {path.parent} does not exist",
+                hint="create the folder first, or choose another output",
+            ) from None
+        except PermissionError:
+            raise UsageError(f"cannot write {path}: permission denied") from None
         self.file: BinaryIO = os.fdopen(fd, "wb")
         self._committed = False
 

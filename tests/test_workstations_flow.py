@@ -191,6 +191,9 @@ def test_plain_age_file_to_an_agency_code(province: Province) -> None:
     r = province.bappeda.sandi("encrypt", "-r", "NOSUCH", "-o", province.bappeda.folder / "y.age", doc)
     assert r.code == 1 and "not in the directory" in r.stderr, r
     assert not (province.bappeda.folder / "x").exists()
+    # An output folder that does not exist is a plain error, not an internal one.
+    r = province.bappeda.sandi("encrypt", "-r", "DISKOMINFO", "-o", province.bappeda.folder / "no" / "z.age", doc)
+    assert r.code == 1 and "does not exist" in r.stderr, r
     assert not (province.bappeda.folder / "y.age").exists()
 
 
