@@ -93,11 +93,12 @@ def _enrol(authority: Site, site: Site, code: str, root_fingerprint: str) -> Non
     site.ok("keys", "import-certs", site.receive(response))
 
 
-@pytest.fixture
-def province(tmp_path: Path) -> Province:
-    authority = Site("authority", tmp_path / "authority")
-    diskominfo = Site("DISKOMINFO", tmp_path / "diskominfo")
-    bappeda = Site("BAPPEDA", tmp_path / "bappeda")
+def build_province(root: Path) -> Province:
+    """The authority with the Banten policy, both workstations enrolled, the first
+    directory imported on both."""
+    authority = Site("authority", root / "authority")
+    diskominfo = Site("DISKOMINFO", root / "diskominfo")
+    bappeda = Site("BAPPEDA", root / "bappeda")
     for site in (authority, diskominfo, bappeda):
         site.folder.mkdir()
     created = json.loads(authority.ok("--json", "init").stdout)
@@ -110,6 +111,11 @@ def province(tmp_path: Path) -> Province:
     p.first_directory = p.publish("directory-1.json")
     p.hand_directory(p.first_directory, diskominfo, bappeda)
     return p
+
+
+@pytest.fixture
+def province(tmp_path: Path) -> Province:
+    return build_province(tmp_path)
 
 
 def _seal_letter(p: Province, name: str = "surat.pdf", *extra: str) -> Path:
