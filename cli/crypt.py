@@ -53,7 +53,6 @@ MAX_PASSPHRASE_BYTES = 1024
 MAX_IDENTITY_FILE = 16 * 1024 * 1024
 # Inputs at least this large get a progress bar (when stderr is a terminal).
 PROGRESS_THRESHOLD = 32 * 1024 * 1024
-_COPY_BUFFER = 1024 * 1024
 _AGENCY_CODE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
 
 
@@ -283,23 +282,6 @@ def _open_output(
         yield atomic.file, atomic.commit
 
 
-def _copy(src: BinaryIO, writer: EncryptWriter) -> None:
-    buf = bytearray(_COPY_BUFFER)
-    mv = memoryview(buf)
-    readinto = getattr(src, "readinto", None)
-    while True:
-        if readinto is not None:
-            n = readinto(mv)
-            if not n:
-                return
-            writer.write(mv[:n])
-        else:
-            data = src.read(_COPY_BUFFER)
-            if not data:
-                return
-            writer.write(data)
-
-
 # -- commands -------------------------------------------------------------------------
 
 
@@ -355,7 +337,7 @@ def encrypt_cmd(
                          hint="use -o FILE, --armor, or redirect the output")
     with _open_input(input_path) as src, _open_output(output, force=force, mode=0o644) as (dst, commit):
         with EncryptWriter(dst, targets, armor=armor) as writer:
-            _copy(src, writer)
+            writer.write_from(src)
         commit()
 
 

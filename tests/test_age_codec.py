@@ -464,3 +464,20 @@ def test_fallback_without_into_methods(monkeypatch: pytest.MonkeyPatch) -> None:
     reader._decrypt_into = None
     with pytest.raises(AgeError):
         reader.read()
+
+
+@pytest.mark.parametrize("size", [1 << 20, 2 << 20, (2 << 20) + 1, (1 << 20) - 1 + 3 * CHUNK_SIZE])
+@pytest.mark.parametrize("trickle", [False, True])
+def test_write_from_lookahead_path(size: int, trickle: bool) -> None:
+    data = os.urandom(size)
+    src = _Trickle(data) if trickle else io.BytesIO(data)
+    if trickle:
+        src._data = io.BytesIO(data)
+        src.readinto = lambda b: src._data.readinto(b[: 70_001])  # type: ignore[method-assign]
+    out = io.BytesIO()
+    with EncryptWriter(out, [ALICE.recipient]) as writer:
+        assert writer.write_from(src) == size  # type: ignore[arg-type]
+    assert writer.plaintext_size == size
+    ct = out.getvalue()
+    assert len(ct) == len(writer.header_bytes) + 16 + size + 16 * -(-size // CHUNK_SIZE)
+    assert dec(ct, [ALICE]) == data
