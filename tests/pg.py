@@ -59,6 +59,9 @@ FAST_SETTINGS = {
     "log_min_messages": "warning",
     "log_min_error_statement": "panic",
 }
+# For a server a test kills: every commit reaches the WAL (in the OS page cache, which a
+# killed postmaster does not lose) before it is acknowledged.
+CRASH_SETTINGS = {**FAST_SETTINGS, "synchronous_commit": "on"}
 # The benchmark keeps PostgreSQL's durable defaults so that its figures mean something.
 DURABLE_SETTINGS = {
     "shared_buffers": "64MB",
@@ -348,12 +351,20 @@ def registry_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
-def pg_server() -> Iterator[PgServer]:
-    """A private server for one test that stops, kills or restarts it (slower: ~2 s)."""
+def pg_server(_pg_crash_server: PgServer) -> PgServer:
+    """A server of this test module's own, running, that the test may stop, kill or
+    restart (it is not the one other tests share)."""
+    if not _pg_crash_server.running:
+        _pg_crash_server.restart()
+    return _pg_crash_server
+
+
+@pytest.fixture(scope="module")
+def _pg_crash_server() -> Iterator[PgServer]:
     if os.environ.get(ENV_URL):
         pytest.skip("this test needs its own server to stop; it cannot use " + ENV_URL)
     try:
-        server = PgServer()
+        server = PgServer(settings=CRASH_SETTINGS)
     except PgUnavailable as exc:
         _unavailable(str(exc))
         return
