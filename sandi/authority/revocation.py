@@ -93,6 +93,14 @@ def revoke(
                     f"no agency or certificate {target!r}",
                     hint="give an agency code or a certificate serial (see 'sandi keys list')",
                 ) from None
+            # Lock the agency first, as issuance, renewal and rotation do: a renewal that
+            # already read this certificate finishes before we revoke, or starts after and
+            # sees the revocation (PostgreSQL runs READ COMMITTED).
+            agency_id = session.execute(
+                select(CertificateRow.agency_id).where(CertificateRow.serial == serial)
+            ).scalar_one_or_none()
+            if agency_id is not None:
+                session.execute(select(AgencyRow.id).where(AgencyRow.id == agency_id).with_for_update())
             cert = session.execute(
                 select(CertificateRow).where(CertificateRow.serial == serial).with_for_update()
             ).scalar_one_or_none()
