@@ -134,7 +134,10 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args or os.environ.get("SANDI_DEBUG") == "1"
     try:
-        cli.main(args=args, prog_name="sandi", standalone_mode=False)
+        # Without standalone mode click *returns* the code of ctx.exit(n).
+        code = cli.main(args=args, prog_name="sandi", standalone_mode=False)
+        if isinstance(code, int) and code != 0:
+            sys.exit(code)
     except SandiError as exc:
         if debug:
             import traceback

@@ -75,4 +75,6 @@ def _no_ambient_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterato
     monkeypatch.delenv("SANDI_DATABASE_URL", raising=False)
     monkeypatch.delenv("SANDI_PASSPHRASE", raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    # Key stores made by tests use a cheap scrypt work factor (the default is 18).
+    monkeypatch.setenv("SANDI_SCRYPT_WORK_FACTOR", "10")
     yield

@@ -56,8 +56,11 @@ def test_python_dash_m_runs() -> None:
     assert "sandi, version" in out.stdout
 
 
+PASS = {"SANDI_PASSPHRASE": "foundation-test-passphrase"}
+
+
 def test_init_creates_home_with_private_modes(run_sandi: RunSandi, home_dir: Path) -> None:
-    r = run_sandi("--home", home_dir, "init", "--province", "Provinsi Banten")
+    r = run_sandi("--home", home_dir, "init", "--province", "Provinsi Banten", env=PASS)
     assert r.code == 0, r
     assert (home_dir / "sandi.toml").is_file()
     assert (home_dir / "registry.db").is_file()
@@ -69,9 +72,9 @@ def test_init_creates_home_with_private_modes(run_sandi: RunSandi, home_dir: Pat
 
 
 def test_second_init_refuses_and_changes_nothing(run_sandi: RunSandi, home_dir: Path) -> None:
-    assert run_sandi("--home", home_dir, "init").code == 0
+    assert run_sandi("--home", home_dir, "init", env=PASS).code == 0
     before = _tree_digest(home_dir)
-    r = run_sandi("--home", home_dir, "init", "--province", "Lain")
+    r = run_sandi("--home", home_dir, "init", "--province", "Lain", env=PASS)
     assert r.code == EXIT_ERROR
     assert r.stderr.startswith("error: a sandi home exists already")
     assert "hint:" in r.stderr
@@ -82,16 +85,16 @@ def test_init_into_non_empty_folder_needs_force(run_sandi: RunSandi, tmp_path: P
     target = tmp_path / "busy"
     target.mkdir()
     (target / "notes.txt").write_text("keep me")
-    r = run_sandi("--home", target, "init")
+    r = run_sandi("--home", target, "init", env=PASS)
     assert r.code == EXIT_ERROR
     assert "not empty" in r.stderr
     assert not (target / "sandi.toml").exists()
-    assert run_sandi("--home", target, "init", "--force").code == 0
+    assert run_sandi("--home", target, "init", "--force", env=PASS).code == 0
     assert (target / "notes.txt").read_text() == "keep me"
 
 
 def test_sandi_home_env_is_used(run_sandi: RunSandi, home_dir: Path) -> None:
-    r = run_sandi("init", env={"SANDI_HOME": str(home_dir)})
+    r = run_sandi("init", env={"SANDI_HOME": str(home_dir), **PASS})
     assert r.code == 0, r
     assert (home_dir / "sandi.toml").exists()
 
@@ -188,6 +191,24 @@ def test_error_funnel(
         assert hint in r.stderr
     assert "Traceback" not in r.stderr
     assert "secret-ish" not in r.stderr
+
+
+def test_init_without_passphrase_and_terminal_fails_cleanly(run_sandi: RunSandi, home_dir: Path) -> None:
+    r = run_sandi("--home", home_dir, "init")
+    assert r.code == EXIT_ERROR
+    assert "no terminal" in r.stderr and "SANDI_PASSPHRASE" in r.stderr
+    assert not home_dir.exists() or not any(home_dir.iterdir())
+
+
+@click.command("quit3")
+@click.pass_context
+def _quit3(ctx: click.Context) -> None:
+    ctx.exit(3)
+
+
+def test_ctx_exit_code_is_not_lost(run_sandi: RunSandi, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(cli_main.COMMANDS, "quit3", ("tests.test_foundation", "_quit3", "test"))
+    assert run_sandi("quit3").code == 3
 
 
 def test_debug_shows_traceback(run_sandi: RunSandi, boom_command: None) -> None:
