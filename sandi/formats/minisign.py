@@ -1,7 +1,7 @@
 """minisign public keys, signatures and secret key files, byte for byte as minisign 0.11.
 
 Pure codecs: no state, no files, no printing. The layouts are in
-``shared/design/minisign-notes.md`` and ``docs/format-signatures.md``.
+``shared/design/minisign-notes.md`` and ``docs/format.md`` (section 2).
 
 Invariants this module keeps:
 
