@@ -260,7 +260,9 @@ def test_chunk_released_only_after_authentication() -> None:
         reader.read(1)
 
 
-@pytest.mark.parametrize("extra", [b"\x00", b"x" * 100, os.urandom(CHUNK_SIZE + 16)])
+@pytest.mark.parametrize(
+    "extra", [b"\x00", b"x" * 100, os.urandom(CHUNK_SIZE + 16)], ids=["1-byte", "100-bytes", "a-chunk"]
+)
 @pytest.mark.parametrize("size", [5, CHUNK_SIZE])
 def test_trailing_data_rejected(size: int, extra: bytes) -> None:
     data = os.urandom(size)
