@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from sandi.directory.snapshot import AgencyEntry, CertEntry
-from sandi.directory.trust import verify_signer
 from sandi.documents.metadata import KeyRef, SignMetadata, format_time, validate_letter
+from sandi.documents.signers import verify_signing_certificate
 from sandi.documents.sources import StreamOrPath, open_input
 from sandi.documents.workspace import Workspace
 from sandi.errors import FormatError, UsageError, VerificationError
@@ -155,7 +155,8 @@ def _verify(ws: Workspace, stream: Any, signature_text: str | bytes) -> VerifyRe
     comment = signature.trusted_comment
     if comment.startswith("sandi-sign/v1 "):
         meta = SignMetadata.from_comment(comment)
-        identity = verify_signer(ws.snapshot, meta.signer.code, meta.signer.key, meta.signed_at)
+        identity = verify_signing_certificate(ws.snapshot, meta.signer.code, meta.signer.key,
+                                              meta.signed_at, meta.signer.serial)
         public = MinisignPublicKey.from_raw(identity.certificate.public_key_bytes())
         verify_digest(public, signature, digest())
         result = VerifyResult(identity.agency.code, identity.agency.name, identity.certificate.serial,
@@ -166,9 +167,10 @@ def _verify(ws: Workspace, stream: Any, signature_text: str | bytes) -> VerifyRe
         verify_digest(MinisignPublicKey.from_raw(cert.public_key_bytes()), signature, digest())
         match = _TIMESTAMP.search(comment)
         signed_at = datetime.fromtimestamp(int(match.group(1)), UTC) if match else ws.now()
-        identity = verify_signer(ws.snapshot, agency.code, cert.key_fingerprint, signed_at)
-        result = VerifyResult(agency.code, agency.name, cert.serial, signed_at if match else None,
-                              comment, None)
+        # No serial here: any certificate of this key that was valid at signed_at counts.
+        identity = verify_signing_certificate(ws.snapshot, agency.code, cert.key_fingerprint, signed_at)
+        result = VerifyResult(agency.code, agency.name, identity.certificate.serial,
+                              signed_at if match else None, comment, None)
     if result.metadata is not None and result.metadata.document_size != doc_size:
         raise VerificationError("the document's size differs from what was signed")
     ws.record(result.signer, "document.verify", result.metadata.document_name if result.metadata else "-",

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sandi.directory.trust import verify_signer
 from sandi.documents.metadata import SealMetadata
 from sandi.documents.policygate import PolicyGate
 from sandi.documents.seal import SIGNATURE_SUFFIX
+from sandi.documents.signers import verify_signing_certificate
 from sandi.documents.sources import StreamOrPath, open_input
 from sandi.documents.workspace import Workspace
 from sandi.errors import (
@@ -163,7 +163,8 @@ def _open(
             meta = SealMetadata.from_comment(signature.trusted_comment)
         except VerificationError:
             raise VerificationError("the signature does not carry sandi seal metadata") from None
-        signer = verify_signer(ws.snapshot, meta.sender.code, meta.sender.key, meta.sealed_at)
+        signer = verify_signing_certificate(ws.snapshot, meta.sender.code, meta.sender.key, meta.sealed_at,
+                                            meta.sender.serial)
         verify_digest(MinisignPublicKey.from_raw(signer.certificate.public_key_bytes()), signature,
                       hasher.digest())
         # From here on the metadata is the sender's own word.

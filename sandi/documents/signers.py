@@ -1,0 +1,69 @@
+"""Which certificate vouches for a signature: the signer's key, several certificates.
+
+A renewal gives an agency a new certificate for the *same* key, so one signing key
+can have several certificates in the directory (the retired one and the current
+one). A signature is judged against the certificate that was in use when it was
+made: the one its metadata names by serial (sandi signatures), or, for a plain
+minisign signature that names none, any certificate of the key that was valid then.
+
+Invariants:
+
+* the key must belong to the named agency and be a signing key, in every
+  certificate that carries it;
+* a ``keyCompromise`` revocation of *any* certificate of the key voids every
+  signature of that key (the key is what was compromised, not the certificate);
+* otherwise the chosen certificate must chain to the root, cover the signing time,
+  and not have been revoked before it (``sandi.directory.trust.signature_valid_at``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sandi.directory.snapshot import DirectorySnapshot
+from sandi.directory.trust import (
+    VOIDS_ALL_SIGNATURES,
+    SignerIdentity,
+    chains_to_root,
+    signature_valid_at,
+)
+from sandi.errors import VerificationError
+
+
+def verify_signing_certificate(
+    snapshot: DirectorySnapshot,
+    agency_code: str,
+    key_fingerprint: str,
+    signed_at: datetime,
+    serial: str | None = None,
+) -> SignerIdentity:
+    """The certificate that makes this signature count, or :class:`VerificationError`."""
+    found = [
+        (agency, cert)
+        for agency in snapshot.agencies
+        for cert in agency.certificates
+        if cert.key_fingerprint == key_fingerprint
+    ]
+    if not found:
+        raise VerificationError(
+            "the signing key is not in the directory",
+            hint="the signer may be unknown to this authority, or your directory is old",
+        )
+    if any(agency.code != agency_code or cert.purpose != "signing" for agency, cert in found):
+        raise VerificationError("the signing key does not belong to the named sender")
+    if any(c.revocation is not None and c.revocation.reason in VOIDS_ALL_SIGNATURES for _, c in found):
+        raise VerificationError("the signing key was revoked for key compromise")
+    if serial is not None:
+        found = [(a, c) for a, c in found if c.serial == serial]
+        if not found:
+            raise VerificationError("the signer's certificate named in the signature is not in the directory",
+                                    hint="your directory may be old: import a newer one")
+    why = ""
+    for agency, cert in sorted(found, key=lambda ac: ac[1].not_before, reverse=True):
+        if not chains_to_root(cert, snapshot):
+            why = "the signer's certificate was not issued by this authority"
+            continue
+        ok, why = signature_valid_at(cert, signed_at)
+        if ok:
+            return SignerIdentity(agency, cert)
+    raise VerificationError(why)
