@@ -55,6 +55,7 @@ AGENCIES = {
     "BAPPEDA": "Badan Perencanaan Pembangunan Daerah",
     "SETDA": "Sekretariat Daerah",
     "KESBANGPOL": "Badan Kesatuan Bangsa dan Politik",
+    "SETDPRD": "Sekretariat DPRD",
 }
 
 # A profile whose certificates live one day: for expiry scenarios (issue with --profile short).
