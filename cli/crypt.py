@@ -87,8 +87,8 @@ def resolve_recipient_token(token: str, obj: CliContext, directory: _Directory |
 
     An agency code resolves to the agency's current encryption key from the home's
     signed directory: the agency must be active and the certificate current,
-    unexpired, unrevoked and issued by the home's root. (Plain age files carry no
-    sender or classification, so the PHKS policy is checked by ``sandi seal``.)
+    unexpired, unrevoked and issued by the home's root. The PHKS policy for agency
+    recipients is checked by ``encrypt_cmd`` (sender ``--as`` and ``--class``).
     """
     token = token.strip()
     if token.lower().startswith("age1pq1") or token.lower().startswith("age1tag"):
@@ -295,6 +295,10 @@ def _open_output(
 @click.option("--work-factor", type=click.IntRange(1, DEFAULT_MAX_WORK_FACTOR), default=DEFAULT_WORK_FACTOR,
               show_default=True, help="scrypt work factor (log2 N) for -p.")
 @click.option("-a", "--armor", is_flag=True, help="Write ASCII armor (PEM) instead of binary.")
+@click.option("--as", "sender", metavar="CODE",
+              help="The sending agency, for agency recipients [default: this workstation's agency].")
+@click.option("--class", "classification", type=click.Choice(["SR", "R", "T", "B"], case_sensitive=False),
+              help="Classification, required for agency recipients (the policy is checked).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write to this file [default: stdout].")
 @click.option("--force", is_flag=True, help="Replace an existing output file.")
@@ -308,14 +312,21 @@ def encrypt_cmd(
     passphrase_file: Path | None,
     work_factor: int,
     armor: bool,
+    sender: str | None,
+    classification: str | None,
     output: Path | None,
     force: bool,
     input_path: Path | None,
 ) -> None:
     """Encrypt FILE (or stdin) as an age v1 file that `age -d` can open.
 
+    To agency codes, the communication-pattern policy must allow the sender (--as)
+    to send the classification (--class) to every agency: otherwise nothing is
+    written and the exit code is 3.
+
     \b
     Example:
+      sandi encrypt -r SETDA --as BAPPEDA --class T -o data.xlsx.age data.xlsx
       sandi encrypt -r age1xmwwc06ly3ee5rytxm9mflaz2u56jjj36s0mypdrwsvlul66mv4q47ryef \\
           -o laporan.pdf.age laporan.pdf
       sandi encrypt -p --armor -o catatan.txt.age catatan.txt
@@ -331,6 +342,10 @@ def encrypt_cmd(
     else:
         directory = _Directory(obj)
         targets = [resolve_recipient_token(t, obj, directory) for t in recipients]
+    agencies = [t.strip().upper() for t in recipients
+                if not t.strip().lower().startswith("age1") and _AGENCY_CODE.fullmatch(t.strip())]
+    if agencies:
+        code, level = _check_policy(obj, directory, agencies, sender, classification)
     to_stdout = output is None or str(output) == "-"
     if to_stdout and not armor and sys.stdout.isatty():
         raise UsageError("refusing to write binary ciphertext to the terminal",
@@ -338,7 +353,48 @@ def encrypt_cmd(
     with _open_input(input_path) as src, _open_output(output, force=force, mode=0o644) as (dst, commit):
         with EncryptWriter(dst, targets, armor=armor) as writer:
             writer.write_from(src)
+        if agencies:
+            _journal(obj, code, "file.encrypt", "ok", output.name if output else "<stdout>",
+                     {"recipients": agencies, "class": level, "size": writer.plaintext_size})
         commit()
+
+
+def _check_policy(
+    obj: CliContext, directory: _Directory, agencies: list[str], sender: str | None,
+    classification: str | None,
+) -> tuple[str, str]:
+    """Sender and level for agency recipients, after the policy allowed every relation."""
+    from datetime import UTC, datetime
+
+    from sandi.documents import DirectoryPolicy
+    from sandi.errors import PolicyDenied
+
+    code = (sender or obj.config().agency or "").upper()
+    if not code:
+        raise UsageError("encrypting to agencies needs the sending agency: --as CODE",
+                         hint="the communication-pattern policy is checked for the sender")
+    if classification is None:
+        raise UsageError("encrypting to agencies needs --class SR|R|T|B",
+                         hint="the communication-pattern policy is checked for the classification")
+    level = classification.upper()
+    try:
+        DirectoryPolicy(directory.get()).before_seal(code, agencies, level, datetime.now(UTC))
+    except PolicyDenied as exc:
+        _journal(obj, code, "policy.deny", "denied", ",".join(agencies),
+                 {"class": level, "reason": exc.message, "op": "encrypt"})
+        raise
+    return code, level
+
+
+def _journal(obj: CliContext, actor: str, action: str, outcome: str, subject: str,
+             details: dict[str, Any]) -> None:
+    """Record in the home's audit journal (raises AuditError: the command fails closed)."""
+    from sandi.audit.events import AuditEvent, current_operator
+    from sandi.audit.journal import Journal
+
+    Journal(obj.home.journal_path).append(AuditEvent(
+        actor=actor, action=action, subject=subject, outcome=outcome,  # type: ignore[arg-type]
+        details={"operator": current_operator(), **details}))
 
 
 @click.command("decrypt")
@@ -370,7 +426,8 @@ def decrypt_cmd(
 ) -> None:
     """Decrypt an age v1 file (binary or armored) from FILE or stdin.
 
-    Without -i or --as, a passphrase-encrypted file asks for its passphrase.
+    Without -i or --as, a workstation uses its agency's keys, and a
+    passphrase-encrypted file asks for its passphrase.
     With -o the plaintext appears only after the whole file authenticated.
 
     \b
@@ -380,13 +437,25 @@ def decrypt_cmd(
     """
     passphrase = _Passphrase(passphrase_file)
     identities: list[Identity] = []
+    if as_code is None and not identity_files and obj.home.exists():
+        # On a workstation the agency's own keys are the natural default.
+        as_code = obj.config().agency
     if as_code is not None:
         identities += resolve_agency_identity(as_code, obj)
     for path in identity_files:
         identities += read_identity_file(path, passphrase, max_work_factor)
     identities.append(_PassphraseOnDemand(passphrase, "the encrypted file", max_work_factor))
+    subject = input_path.name if input_path else "<stdin>"
     with _open_input(input_path) as src, _open_output(output, force=force, mode=0o600) as (dst, commit):
-        reader = DecryptReader(src, identities, max_work_factor=max_work_factor)
-        for chunk in reader.chunks():
-            dst.write(chunk)
+        try:
+            reader = DecryptReader(src, identities, max_work_factor=max_work_factor)
+            for chunk in reader.chunks():
+                dst.write(chunk)
+        except FormatError as exc:
+            if as_code is not None:
+                _journal(obj, as_code.upper(), "verify.fail", "failed", subject,
+                         {"reason": f"age {getattr(exc, 'kind', 'format')}", "op": "decrypt"})
+            raise
+        if as_code is not None:
+            _journal(obj, as_code.upper(), "file.decrypt", "ok", subject, {})
         commit()
