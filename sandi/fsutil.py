@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,7 +36,9 @@ def write_new_secret(path: Path, data: bytes) -> None:
     The data is written to a temporary name first (also O_EXCL, 0600) and linked
     into place, so a crash never leaves a truncated secret under the final name.
     """
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    # Temporary names use os.urandom, not secrets: that module would pull in random,
+    # hmac and base64 at the start of every command (this module loads for all).
+    tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, PRIVATE_FILE_MODE)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -77,7 +78,7 @@ class AtomicOutput:
             raise AlreadyExistsError(
                 f"{path} exists already", hint="choose another output name or remove it first"
             )
-        self._tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.part")
+        self._tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.part")
         try:
             fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
         except FileNotFoundError:

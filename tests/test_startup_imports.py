@@ -49,7 +49,8 @@ def province(tmp_path_factory: pytest.TempPathFactory) -> Province:
     p.diskominfo.ok("sign", notice)
     p.bappeda.receive(notice)
     p.bappeda.receive(notice.with_name("pengumuman.txt.minisig"))
-    p.bappeda.ok("encrypt", "-r", "BAPPEDA", "-o", p.bappeda.folder / "data.age", doc)
+    p.diskominfo.ok("encrypt", "-r", "BAPPEDA", "--class", "R", "-o", p.diskominfo.folder / "data.age", doc)
+    p.bappeda.receive(p.diskominfo.folder / "data.age")
     return p
 
 
@@ -92,9 +93,9 @@ COMMANDS: list[tuple[str, Command]] = [
         "verify", p.bappeda.folder / "inbox" / "pengumuman.txt",
         "--sig", p.bappeda.folder / "inbox" / "pengumuman.txt.minisig"])),
     ("encrypt -r CODE", lambda p, out: (p.bappeda.home, [
-        "encrypt", "-r", "DISKOMINFO", "-o", out / "x.age", p.diskominfo.folder / "surat.pdf"])),
+        "encrypt", "-r", "DISKOMINFO", "--class", "R", "-o", out / "x.age", p.diskominfo.folder / "surat.pdf"])),
     ("decrypt --as CODE", lambda p, out: (p.bappeda.home, [
-        "decrypt", "--as", "BAPPEDA", "-o", out / "x", p.bappeda.folder / "data.age"])),
+        "decrypt", "--as", "BAPPEDA", "-o", out / "x", p.bappeda.folder / "inbox" / "data.age"])),
     ("directory show", lambda p, out: (p.bappeda.home, ["directory", "show"])),
     ("--help", lambda p, out: (p.bappeda.home, ["--help"])),
 ]

@@ -181,11 +181,12 @@ def test_policy_from_the_directory_is_enforced_on_the_workstation(province: Prov
 
 
 def test_plain_age_file_to_an_agency_code(province: Province) -> None:
-    """encrypt -r CODE takes the key from the directory; decrypt --as CODE from the key store."""
+    """encrypt -r CODE takes the key from the directory (the policy checks --class);
+    decrypt --as CODE takes the keys from the key store."""
     doc = province.bappeda.folder / "data.bin"
     doc.write_bytes(LETTER)
     encrypted = province.bappeda.outbox("data.bin.age")
-    province.bappeda.ok("encrypt", "-r", "DISKOMINFO", "-o", encrypted, doc)
+    province.bappeda.ok("encrypt", "-r", "DISKOMINFO", "--class", "R", "-o", encrypted, doc)
     received = province.diskominfo.receive(encrypted)
     plain = province.diskominfo.folder / "data.bin"
     province.diskominfo.ok("decrypt", "--as", "DISKOMINFO", "-o", plain, received)
@@ -194,11 +195,13 @@ def test_plain_age_file_to_an_agency_code(province: Province) -> None:
     # BAPPEDA holds no key of DISKOMINFO; an unknown code is not in the directory.
     r = province.bappeda.sandi("decrypt", "--as", "DISKOMINFO", "-o", province.bappeda.folder / "x", encrypted)
     assert r.code == 1 and "no encryption key of DISKOMINFO" in r.stderr, r
-    r = province.bappeda.sandi("encrypt", "-r", "NOSUCH", "-o", province.bappeda.folder / "y.age", doc)
+    r = province.bappeda.sandi("encrypt", "-r", "NOSUCH", "--class", "R", "-o", province.bappeda.folder / "y.age",
+                               doc)
     assert r.code == 1 and "not in the directory" in r.stderr, r
     assert not (province.bappeda.folder / "x").exists()
     # An output folder that does not exist is a plain error, not an internal one.
-    r = province.bappeda.sandi("encrypt", "-r", "DISKOMINFO", "-o", province.bappeda.folder / "no" / "z.age", doc)
+    r = province.bappeda.sandi("encrypt", "-r", "DISKOMINFO", "--class", "R",
+                               "-o", province.bappeda.folder / "no" / "z.age", doc)
     assert r.code == 1 and "does not exist" in r.stderr, r
     assert not (province.bappeda.folder / "y.age").exists()
 
