@@ -19,7 +19,7 @@ import pytest
 
 from sandi.audit.journal import Journal
 from sandi.documents import DirectoryPolicy, SealMetadata, UnsafeNoPolicyCheck, open_sealed, seal
-from sandi.errors import PolicyDenied, VerificationError
+from sandi.errors import PolicyDenied
 from sandi.home import Home
 from tests import authority_fixtures as fx
 from tests.authority_fixtures import BANTEN_POLICY, AuthorityHome
@@ -188,10 +188,6 @@ def test_policy_applied_after_sealing_with_a_later_start(policy_authority: Autho
     assert r.code == 0, r
 
 
-@pytest.mark.xfail(strict=True, raises=VerificationError, reason=(
-    "the version in force at a past time is computed from today's set of versions: applying v2 with the "
-    "same effective date makes v2 retroactively 'in force' when v1 documents were sealed, so they no "
-    "longer open (sandi.policy.versions.select_active ignores when a version was applied)"))
 def test_policy_reapplied_with_the_same_start_keeps_old_documents(policy_authority: AuthorityHome,
                                                                   tmp_path: Path) -> None:
     ws = policy_authority.workspace()

@@ -105,6 +105,7 @@ def build_snapshot(
             signature=p.signature,
             effective_from=p.effective_from,
             expires_at=p.expires_at,
+            applied_at=p.applied_at,
         )
         for p in session.scalars(select(PolicyVersionRow)).all()
     )

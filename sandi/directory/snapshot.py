@@ -224,6 +224,9 @@ class PolicyEntry:
     signature: bytes
     effective_from: datetime
     expires_at: datetime | None
+    #: when the authority applied it: a version applied later cannot have been
+    #: the one a sender checked earlier, whatever its effective date says
+    applied_at: datetime | None = None
 
     @property
     def sha256(self) -> str:
@@ -237,6 +240,7 @@ class PolicyEntry:
             "signature": base64.b64encode(self.signature).decode("ascii"),
             "effective_from": _fmt_time(self.effective_from),
             "expires_at": None if self.expires_at is None else _fmt_time(self.expires_at),
+            "applied_at": None if self.applied_at is None else _fmt_time(self.applied_at),
         }
 
     @classmethod
@@ -245,6 +249,7 @@ class PolicyEntry:
         if not isinstance(version, int) or isinstance(version, bool):
             raise FormatError(f"directory: {where}.version must be an integer")
         expires = obj.get("expires_at")
+        applied = obj.get("applied_at")
         return cls(
             policy_id=_str(obj, "policy_id", where),
             version=version,
@@ -252,6 +257,7 @@ class PolicyEntry:
             signature=_b64(_str(obj, "signature", where), f"{where}.signature"),
             effective_from=_time(obj.get("effective_from"), f"{where}.effective_from"),
             expires_at=None if expires is None else _time(expires, f"{where}.expires_at"),
+            applied_at=None if applied is None else _time(applied, f"{where}.applied_at"),
         )
 
 
@@ -313,10 +319,14 @@ class DirectorySnapshot:
                 return entry
         raise NotFoundError(f"policy {policy_id} version {version} is not in the directory")
 
+    def policies_known_at(self, at: datetime) -> list[PolicyEntry]:
+        """The versions the authority had applied by ``at``."""
+        return [p for p in self.policies if p.applied_at is None or p.applied_at <= at]
+
     def policy_in_force(self, at: datetime) -> PolicyEntry | None:
-        """The newest policy version in force at ``at`` (None if none is)."""
+        """The newest version in force at ``at`` among those applied by then (None if none)."""
         candidates = [
-            p for p in self.policies
+            p for p in self.policies_known_at(at)
             if p.effective_from <= at and (p.expires_at is None or at < p.expires_at)
         ]
         if not candidates:

@@ -87,7 +87,7 @@ def sign(
             stream.close()
     meta = SignMetadata(
         signer=KeyRef(code=signer_code, key=cert.key_fingerprint, serial=cert.serial),
-        signed_at=ws.now().replace(microsecond=0),
+        signed_at=ws.now(),
         document_name=name or "document",
         document_size=size,
         classification=classification,

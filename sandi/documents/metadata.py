@@ -26,7 +26,8 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
 def format_time(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    # Microseconds: the sealing time is compared with when policy versions were applied.
+    return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def parse_time(value: object) -> datetime:

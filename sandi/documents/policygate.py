@@ -94,7 +94,10 @@ class DirectoryPolicy:
                     "the document names no policy, but a policy was in force when it was sealed"
                 )
             return
-        entry = check_in_force(self.snapshot.policies, at, metadata.policy_id, metadata.policy_version)
+        # Only versions applied by the sealing time count: one applied later (even with
+        # an earlier effective date) cannot have been what the sender checked.
+        entry = check_in_force(self.snapshot.policies_known_at(at), at, metadata.policy_id,
+                               metadata.policy_version)
         policy = self.compiled(entry)
         decision = policy.decide(metadata.sender.code, opener, metadata.classification, at)
         if not decision.allowed:

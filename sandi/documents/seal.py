@@ -96,7 +96,7 @@ def seal(
                 sender=KeyRef(code=sender, key=sender_cert.key_fingerprint, serial=sender_cert.serial),
                 recipients=tuple(stanza_refs),
                 classification=classification,
-                sealed_at=now.replace(microsecond=0),
+                sealed_at=now,
                 age_header_sha256=header_sha256,
                 document_name=doc_name,
                 document_size=size,
