@@ -188,7 +188,7 @@ def test_operator_process_dies_during_issuance(
     PostgreSQL: the server aborts the dropped connection's transaction)."""
     home = _authority(registry_url, tmp_path)
     rows_before = _snapshot(registry_url)
-    proc = mp.get_context("spawn").Process(target=_issue_and_die, args=(str(home), registry_url, point))
+    proc = mp.get_context("forkserver").Process(target=_issue_and_die, args=(str(home), registry_url, point))
     proc.start()
     proc.join(120)
     assert proc.exitcode == 137
