@@ -11,8 +11,11 @@ import sqlalchemy as sa
 from sandi.errors import EXIT_ERROR
 from sandi.registry import Registry
 from sandi.registry import db as registry_db
+from tests import test_authority_support as support
 from tests.conftest import RunSandi
 from tests.test_registry_schema import _later_migrations, _snapshot
+
+fast_env = support.fast_env
 
 
 def _status(run_sandi: RunSandi, url: str) -> dict[str, object]:
@@ -88,7 +91,7 @@ def test_newer_schema_status_and_refused_upgrade(run_sandi: RunSandi, registry_u
     assert _snapshot(registry_url) == before
 
 
-def test_status_of_a_home_registry(run_sandi: RunSandi, home_dir: Path) -> None:
+def test_status_of_a_home_registry(run_sandi: RunSandi, home_dir: Path, fast_env: None) -> None:
     assert run_sandi("--home", home_dir, "init").code == 0
     r = run_sandi("--home", home_dir, "--json", "db", "status")
     assert r.code == 0, r
