@@ -125,7 +125,14 @@ def _after_command(ctx: click.Context, *_: Any, **__: Any) -> None:
         return
     from .directory import republish_home
 
-    snapshot = republish_home(obj, None)
+    try:
+        snapshot = republish_home(obj, None)
+    except SandiError as exc:
+        # The change itself is committed and audited; only the derived, signed
+        # directory is behind. Say so, and how to catch up, rather than fail.
+        obj.note(f"warning: the change is saved, but the directory was not republished: {exc}")
+        obj.note("hint: run 'sandi directory publish' (it needs the key store passphrase)")
+        return
     obj.note(f"directory version {snapshot.version} published")
 
 

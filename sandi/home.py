@@ -72,6 +72,13 @@ class HomeConfig:
             lines.append(f"database_url = {_q(self.database_url)}")
         lines.append(f"keystore = {_q(self.keystore)}")
         lines.append(f"directory_validity_days = {int(self.directory_validity_days)}")
+        for key, value in sorted(self.extra.items()):  # settings of other parts, kept as given
+            if isinstance(value, bool):
+                lines.append(f"{key} = {'true' if value else 'false'}")
+            elif isinstance(value, int | float):
+                lines.append(f"{key} = {value!r}")
+            elif isinstance(value, str):
+                lines.append(f"{key} = {_q(value)}")
         return "\n".join(lines) + "\n"
 
     @classmethod

@@ -66,6 +66,7 @@ def test_init_creates_home_with_private_modes(run_sandi: RunSandi, home_dir: Pat
     assert (home_dir / "registry.db").is_file()
     assert stat.S_IMODE((home_dir / "keys").stat().st_mode) == 0o700
     assert stat.S_IMODE(home_dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE((home_dir / "registry.db").stat().st_mode) == 0o600
     cfg = Home(home_dir).load_config()
     assert cfg.role == "authority"
     assert cfg.province == "Provinsi Banten"
@@ -136,6 +137,13 @@ def test_missing_home_is_a_config_error(tmp_path: Path) -> None:
 def test_bad_config_is_rejected(text: str) -> None:
     with pytest.raises(ConfigError):
         HomeConfig.from_toml(text, source="t.toml")
+
+
+def test_config_keeps_other_settings() -> None:
+    text = 'format = 1\nrole = "authority"\nprovince = "P"\nscrypt_work_factor = 12\nnote = "x"\n'
+    cfg = HomeConfig.from_toml(text, source="t")
+    again = HomeConfig.from_toml(cfg.to_toml(), source="t")
+    assert again.extra == {"scrypt_work_factor": 12, "note": "x"}
 
 
 def test_config_round_trips_with_quotes() -> None:

@@ -17,10 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sandi.authority.validity import VOIDS_ALL_SIGNATURES, is_valid_for_signing
 from sandi.directory.snapshot import AgencyEntry, CertEntry, DirectorySnapshot
 from sandi.errors import CredentialError, VerificationError
-
-VOIDS_ALL_SIGNATURES = frozenset({"keyCompromise", "key_compromise", "cACompromise", "ca_compromise"})
 
 
 @dataclass(frozen=True)
@@ -43,15 +42,20 @@ def chains_to_root(cert: CertEntry, snapshot: DirectorySnapshot) -> bool:
 
 
 def signature_valid_at(cert: CertEntry, signed_at: datetime) -> tuple[bool, str]:
-    """Whether a signature made at ``signed_at`` with ``cert`` counts; and why not."""
+    """Whether a signature made at ``signed_at`` with ``cert`` counts; and why not.
+
+    The rule itself is :func:`sandi.authority.validity.is_valid_for_signing` (one rule
+    for the registry and the directory); this adds the reason for the person.
+    """
+    if is_valid_for_signing(cert, cert.revocation, signed_at):
+        return True, ""
+    if cert.revocation is not None and cert.revocation.reason in VOIDS_ALL_SIGNATURES:
+        return False, "the signing key was revoked for key compromise"
     if not cert.not_before <= signed_at <= cert.not_after:
         return False, "the signing certificate was not valid at the signing time"
     if cert.revocation is not None:
-        if cert.revocation.reason in VOIDS_ALL_SIGNATURES:
-            return False, "the signing key was revoked for key compromise"
-        if signed_at >= cert.revocation.revoked_at:
-            return False, "the signing certificate was revoked before the signing time"
-    return True, ""
+        return False, "the signing certificate was revoked before the signing time"
+    return False, "the certificate is not a signing certificate"
 
 
 def verify_signer(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import os
 import random
 import re
 import time
@@ -212,6 +214,7 @@ def _make_engine(url: str) -> Engine:
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": LOCK_TIMEOUT_MS / 1000}
+        _create_private_sqlite_file(url)
     elif url.startswith("postgresql"):
         # Fail in seconds, not minutes, when the server is down; check pooled
         # connections before use (a server restart leaves dead ones behind); wait for
@@ -232,6 +235,22 @@ def _make_engine(url: str) -> Engine:
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
     return engine
+
+
+def _create_private_sqlite_file(url: str) -> None:
+    """Create a new SQLite file as 0600 (SQLite gives its -wal/-shm files the same mode)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        database = make_url(url).database
+    except Exception:
+        return
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if path.parent.is_dir() and not path.exists():
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _configure_sqlite(engine: Engine) -> None:
