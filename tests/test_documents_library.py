@@ -403,3 +403,80 @@ def test_verify_without_private_keys(authority: AuthorityHome, ws: Workspace, tm
 def test_environment_is_not_touched(tmp_path: Path) -> None:
     # The fixtures never leak the test passphrase into the process environment.
     assert "SANDI_PASSPHRASE" not in os.environ
+
+
+# -- hashing on a worker thread (large documents) -------------------------------------------
+
+
+@pytest.fixture
+def threaded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Take the worker-thread path for every size (normally from 8 MiB up)."""
+    from sandi.documents import sources
+
+    monkeypatch.setattr(sources, "BACKGROUND_MIN_SIZE", 0)
+
+
+@pytest.mark.parametrize("size", [0, 1, 64 * KIB + 1, 3 * MIB + 7], ids=["empty", "1-byte", "64KiB+1", "3MiB+7"])
+def test_threaded_round_trip(threaded: None, ws: Workspace, authority: AuthorityHome, tmp_path: Path,
+                             size: int) -> None:
+    data = content(size)
+    src = tmp_path / "besar.bin"
+    src.write_bytes(data)
+    sealed = tmp_path / "besar.sandi"
+    seal_file(ws, src, sealed, ["BAPPEDA"])
+    # the signature made from the worker's digest verifies with an independent reader
+    plain = io.BytesIO()
+    decrypt(io.BytesIO(sealed.read_bytes()), plain, [authority.identity("BAPPEDA")])
+    with tarfile.open(fileobj=io.BytesIO(plain.getvalue()), mode="r:") as tar:
+        doc = tar.extractfile("besar.bin").read()  # type: ignore[union-attr]
+        sig = tar.extractfile("besar.bin.minisig").read()  # type: ignore[union-attr]
+    assert doc == data
+    from sandi.formats.minisign import MinisignPublicKey, MinisignSignature, Prehasher, verify_digest
+
+    cert = next(c for c in ws.snapshot.agency("DISKOMINFO").certificates if c.purpose == "signing")
+    hasher = Prehasher()
+    hasher.update(data)
+    verify_digest(MinisignPublicKey.from_raw(cert.public_key_bytes()), MinisignSignature.from_text(sig),
+                  hasher.digest())
+    open_as(ws, sealed, "BAPPEDA", output_dir=tmp_path / "out")
+    assert (tmp_path / "out" / "besar.bin").read_bytes() == data
+
+
+def test_threaded_open_of_a_corrupt_chunk_writes_nothing(threaded: None, ws: Workspace, tmp_path: Path) -> None:
+    src = tmp_path / "besar.bin"
+    src.write_bytes(content(5 * 64 * KIB))
+    sealed = tmp_path / "besar.sandi"
+    seal_file(ws, src, sealed, ["BAPPEDA"])
+    raw = bytearray(sealed.read_bytes())
+    raw[len(raw) // 2] ^= 0x40
+    sealed.write_bytes(bytes(raw))
+    out = tmp_path / "out"
+    with pytest.raises(FormatError, match="failed to authenticate"):
+        open_as(ws, sealed, "BAPPEDA", output_dir=out)
+    assert not out.exists()
+
+
+def test_background_sink_order_errors_and_buffers() -> None:
+    from sandi.documents.sources import BackgroundSink, pump
+
+    seen: list[bytes] = []
+    data = content(5 * MIB + 3)
+    fed = pump(io.BytesIO(data), [], background=lambda b: seen.append(bytes(b)), size_hint=1 << 40,
+               chunk=64 * KIB)
+    assert fed == len(data) and b"".join(seen) == data  # in order, every byte, buffers not overwritten early
+
+    def broken(_: memoryview) -> None:
+        raise ValueError("hash failed")
+
+    with pytest.raises(ValueError, match="hash failed"), BackgroundSink(broken) as worker:
+        worker.submit(memoryview(b"x"))
+    # the caller's own error wins over the worker's, and nothing hangs
+    with pytest.raises(KeyError), BackgroundSink(broken) as worker:
+        worker.submit(memoryview(b"x"))
+        raise KeyError("caller")
+    # a limit stops early; a short input is reported by read_exactly
+    assert pump(io.BytesIO(data), [], background=lambda b: None, size_hint=1 << 40, limit=10) == 10
+    from sandi.documents.sources import read_exactly
+
+    with pytest.raises(UsageError, match="shorter"):
+        read_exactly(io.BytesIO(data), len(data) + 1, [], background=lambda b: None)

@@ -20,7 +20,7 @@ from sandi.documents.metadata import SealMetadata
 from sandi.documents.policygate import PolicyGate
 from sandi.documents.seal import SIGNATURE_SUFFIX
 from sandi.documents.signers import verify_signing_certificate
-from sandi.documents.sources import StreamOrPath, open_input
+from sandi.documents.sources import StreamOrPath, open_input, pump
 from sandi.documents.workspace import Workspace
 from sandi.errors import (
     AlreadyExistsError,
@@ -36,7 +36,6 @@ from sandi.fsutil import AtomicOutput
 
 DEFAULT_MAX_DOCUMENT_SIZE = 8 * 1024**3 - 1  # ustar's own limit
 MAX_SIGNATURE_SIZE = 16 * 1024
-_COPY = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -144,10 +143,7 @@ def _open(
     try:
         sink: Any = out.file if out is not None else _Discard()
         hasher = Prehasher()
-        data = document.stream
-        while chunk := data.read(_COPY):
-            hasher.update(chunk)
-            sink.write(chunk)
+        pump(document.stream, [sink.write], background=hasher.update, size_hint=document.size)
 
         signature_member = tar.next_member()
         if signature_member is None or signature_member.name != document.name + SIGNATURE_SUFFIX:

@@ -119,7 +119,7 @@ def seal(
             tar = UstarWriter(writer)
             tar.begin_member(doc_name, size, mtime)
             hasher = Prehasher()
-            read_exactly(stream, size, [hasher.update, tar.write])
+            read_exactly(stream, size, [tar.write], background=hasher.update)
             tar.end_member()
             signature = sign_digest(signer, hasher.digest(), meta.to_comment(),
                                     f"sandi sealed document from {sender}")

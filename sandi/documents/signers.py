@@ -20,13 +20,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sandi.authority.validity import VOIDS_ALL_SIGNATURES
 from sandi.directory.snapshot import DirectorySnapshot
-from sandi.directory.trust import (
-    VOIDS_ALL_SIGNATURES,
-    SignerIdentity,
-    chains_to_root,
-    signature_valid_at,
-)
+from sandi.directory.trust import SignerIdentity, chains_to_root, signature_valid_at
 from sandi.errors import VerificationError
 
 
