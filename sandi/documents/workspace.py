@@ -33,6 +33,9 @@ class Workspace:
     keystore: KeyStore
     clock: Callable[[], datetime] = _utcnow
     warnings: list[str] = field(default_factory=list)
+    # Keys already read from the store, by key reference: a process that seals many
+    # documents decrypts each key file once (the store itself is unlocked already).
+    _signing_keys: dict[str, SigningKey] = field(default_factory=dict, repr=False)
 
     @classmethod
     def open(
@@ -68,9 +71,12 @@ class Workspace:
                 hint="act as an agency whose keys are in this home ('sandi keys list'), "
                 "or import its key bundle",
             )
-        key = self.keystore.get_signing_key(ref)
-        if key.fingerprint != cert.key_fingerprint:
-            raise CredentialError(f"the stored signing key of {code} does not match its certificate")
+        key = self._signing_keys.get(ref)
+        if key is None:
+            key = self.keystore.get_signing_key(ref)
+            if key.fingerprint != cert.key_fingerprint:
+                raise CredentialError(f"the stored signing key of {code} does not match its certificate")
+            self._signing_keys[ref] = key
         return key, cert
 
     def opening_identities(self, code: str) -> list[tuple[str, X25519Identity]]:
