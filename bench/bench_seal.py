@@ -149,7 +149,7 @@ def seals_per_second(home: Path, count: int, journal: bool) -> float:
 
     ws = Workspace.open(Home(home), FixedPassphrase(PASSPHRASE))
     if not journal:
-        ws.record = lambda *a, **k: None  # type: ignore[method-assign, assignment, return-value]
+        ws.record = lambda *a, **k: None  # type: ignore[method-assign, assignment]
     policy = DirectoryPolicy(ws.snapshot)
     doc = os.urandom(1024)
     seal(io.BytesIO(doc), io.BytesIO(), workspace=ws, sender="DISKOMINFO", recipients=["BAPPEDA"],

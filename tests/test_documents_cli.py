@@ -194,9 +194,12 @@ def test_wrong_passphrase_is_refused_and_writes_nothing(authority: AuthorityHome
     assert authority.run("seal", doc, "--as", "DISKOMINFO", "--to", "BAPPEDA", "--class", "R", "-o",
                          sealed).code == 0
     before = sorted(str(p) for p in tmp_path.rglob("*"))
-    args = {"seal": ["seal", doc, "--as", "DISKOMINFO", "--to", "BAPPEDA", "--class", "R", "-o", tmp_path / "y"],
-            "open": ["open", sealed, "--as", "BAPPEDA", "--output-dir", tmp_path / "out"],
-            "sign": ["sign", doc, "--as", "DISKOMINFO"]}[command]
+    commands: dict[str, list[str | Path]] = {
+        "seal": ["seal", doc, "--as", "DISKOMINFO", "--to", "BAPPEDA", "--class", "R", "-o", tmp_path / "y"],
+        "open": ["open", sealed, "--as", "BAPPEDA", "--output-dir", tmp_path / "out"],
+        "sign": ["sign", doc, "--as", "DISKOMINFO"],
+    }
+    args = commands[command]
     # The file store keeps an unlocked store for the rest of the process (one scrypt per
     # process); each real command is its own process, so start from a locked store.
     forget_unlocked()

@@ -495,7 +495,7 @@ def test_forge_control(authority: AuthorityHome, tmp_path: Path) -> None:
     assert_opens(authority, forge(authority, authority.workspace()), tmp_path)
 
 
-FORGED: list[tuple[str, tuple[str, ...], Callable[[SealMetadata], SealMetadata], str, str]] = [
+FORGED: list[tuple[str, tuple[str, ...], Callable[[SealMetadata], SealMetadata], str, str | None]] = [
     # stanza for KESBANGPOL, but the signed list does not name it
     ("not-addressed-to-opener", ("BAPPEDA", "KESBANGPOL"),
      lambda m: replace(m, recipients=m.recipients[:1]), "KESBANGPOL", "not addressed to KESBANGPOL"),
