@@ -75,7 +75,8 @@ def init_cmd(
 
     before = _snapshot(home.path)
     try:
-        home.create(HomeConfig(role="authority", province=province, keystore=keystore_kind), force=force)
+        home.create(HomeConfig(role="authority", province=province, keystore=keystore_kind,
+                               database_url=_url_to_remember(obj.database_url)), force=force)
         registry = obj.registry(require_current=False)
         registry.upgrade()
         keystore = create_keystore(home, passphrase, kind=keystore_kind)
@@ -161,6 +162,19 @@ def _init_workstation(
             f"next: sandi keys request {agency} -o {agency.lower()}-request.json",
         ],
     )
+
+
+def _url_to_remember(url: str | None) -> str | None:
+    """The registry URL for sandi.toml, without its password (libpq reads that from
+    PGPASSWORD or ~/.pgpass), so later commands need no --database-url."""
+    if not url:
+        return None
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.password is not None:
+        parsed = parsed._replace(password=None)
+    return parsed.render_as_string(hide_password=False)
 
 
 def _snapshot(path: Path) -> set[str] | None:

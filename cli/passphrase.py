@@ -70,10 +70,17 @@ def passphrase_source(
     elif EnvPassphrase(env).available():
         source = EnvPassphrase(env)
     elif sys.stdin.isatty():
-        source = CallbackPassphrase(_prompt(label))
+        # One prompt per process and label: the command and the directory republish
+        # after it share the answer.
+        if label not in _PROMPTS:
+            _PROMPTS[label] = CachedPassphrase(CallbackPassphrase(_prompt(label)))
+        return _PROMPTS[label]
     else:
         source = _NoTerminal(env)
     return CachedPassphrase(source)
+
+
+_PROMPTS: dict[str, PassphraseSource] = {}
 
 
 class _NoTerminal(NoPassphrase):

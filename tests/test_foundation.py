@@ -250,3 +250,20 @@ def test_help_does_not_import_heavy_modules() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "HEAVY []" in out.stderr
+
+
+def test_init_remembers_the_database_url_without_password(run_sandi: RunSandi, tmp_path: Path) -> None:
+    from sandi_cli.init import _url_to_remember
+
+    db = tmp_path / "elsewhere.db"
+    home = tmp_path / "home"
+    r = run_sandi("--home", home, "--database-url", f"sqlite:///{db}", "init", env=PASS)
+    assert r.code == 0, r
+    assert Home(home).load_config().database_url == f"sqlite:///{db}"
+    assert not (home / "registry.db").exists()
+    r = run_sandi("--home", home, "--json", "db", "status")
+    assert r.code == 0, r
+    assert '"current"' in r.stdout
+    assert _url_to_remember("postgresql+psycopg://op:s3cret@db.example/sandi") == (
+        "postgresql+psycopg://op@db.example/sandi"
+    )

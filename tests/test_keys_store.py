@@ -145,20 +145,33 @@ def test_file_store_modes_and_no_plaintext(tmp_path: Path) -> None:
         assert b"AGE-SECRET-KEY" not in data.upper() and b"PRIVATE KEY" not in data
 
 
-def test_writing_needs_no_passphrase_reading_asks_once(tmp_path: Path) -> None:
+def test_writing_needs_no_passphrase_reading_asks_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sandi.keystore.filestore as filestore
+
     file_store(tmp_path, "s3cret")
     forget_unlocked()
+    scrypt_runs: list[int] = []
+    real_decrypt = filestore.scrypt_decrypt
+
+    def counted(*args: Any, **kwargs: Any) -> bytes:
+        scrypt_runs.append(1)
+        return real_decrypt(*args, **kwargs)
+
+    monkeypatch.setattr(filestore, "scrypt_decrypt", counted)
     counting = CountingPassphrase("s3cret")
-    store = FileKeyStore(tmp_path / "keys", counting)
+    asked_once = CachedPassphrase(counting)  # what the CLI hands the store: one prompt
+    store = FileKeyStore(tmp_path / "keys", asked_once)
     for i in range(3):
         store.put_signing_key(f"A.signing.{i}", SigningKey.generate())
     assert counting.calls == 0
     for i in range(3):
         store.get_signing_key(f"A.signing.{i}")
     assert counting.calls == 1
+    assert len(scrypt_runs) == 1
     # another store object on the same folder in this process: still no new scrypt
-    FileKeyStore(tmp_path / "keys", counting).get_signing_key("A.signing.0")
+    FileKeyStore(tmp_path / "keys", asked_once).get_signing_key("A.signing.0")
     assert counting.calls == 1
+    assert len(scrypt_runs) == 1
 
 
 def test_wrong_passphrase_is_a_credential_error(tmp_path: Path) -> None:
@@ -257,3 +270,18 @@ def test_env_and_missing_passphrase(monkeypatch: pytest.MonkeyPatch) -> None:
     cached.get("b")
     assert counting.calls == 1
     assert "from-env" not in repr(EnvPassphrase()) and "p" not in repr(FixedPassphrase("secretvalue"))[16:]
+
+
+def test_wrong_passphrase_fails_even_after_a_correct_unlock_in_the_same_process(tmp_path: Path) -> None:
+    from sandi.errors import CredentialError
+    from sandi.keystore import FixedPassphrase, SigningKey
+    from sandi.keystore.filestore import FileKeyStore, forget_unlocked
+
+    keys = tmp_path / "keys"
+    store = FileKeyStore.create(keys, FixedPassphrase("benar sekali"), work_factor=10)
+    key = SigningKey.generate()
+    store.put_signing_key("X.signing.0001", key)
+    forget_unlocked()
+    assert FileKeyStore(keys, FixedPassphrase("benar sekali")).get_signing_key("X.signing.0001") == key
+    with pytest.raises(CredentialError):
+        FileKeyStore(keys, FixedPassphrase("salah")).get_signing_key("X.signing.0001")

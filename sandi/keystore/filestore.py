@@ -23,6 +23,7 @@ Invariants:
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import threading
@@ -46,8 +47,15 @@ DEFAULT_WORK_FACTOR = 18
 MAX_WORK_FACTOR = 22
 MIN_WORK_FACTOR = 1
 
-# Unlocked store identities, per key folder and recipient: one scrypt per process.
-_UNLOCKED: dict[tuple[str, str], X25519Identity] = {}
+# Unlocked store identities, per key folder, recipient and passphrase: one scrypt per
+# process. The passphrase is part of the key, so a wrong one never rides on an earlier
+# correct unlock (a long-running library user gets the same answer every time).
+_UNLOCKED: dict[tuple[str, str, str], X25519Identity] = {}
+
+
+def _cache_key(keys_dir: Path, recipient: str, passphrase: bytes) -> tuple[str, str, str]:
+    digest = hashlib.sha256(b"sandi/keystore-unlock-cache/v1\n" + passphrase).hexdigest()
+    return (str(keys_dir.resolve()), recipient, digest)
 _LOCK = threading.Lock()
 
 WRONG_PASSPHRASE_HINT = (
@@ -146,7 +154,7 @@ class FileKeyStore(KeyStore):
         recipient = identity.recipient.to_bech32()
         atomic_write(keys_dir / STORE_RECIPIENT, (recipient + "\n").encode(), mode=0o644, overwrite=False)
         with _LOCK:
-            _UNLOCKED[(str(keys_dir.resolve()), recipient)] = identity
+            _UNLOCKED[_cache_key(keys_dir, recipient, secret)] = identity
         return cls(keys_dir, passphrase)
 
     # -- the store identity ------------------------------------------------------------
@@ -162,7 +170,8 @@ class FileKeyStore(KeyStore):
     def _identity(self) -> X25519Identity:
         from sandi.formats.age import X25519Identity
 
-        cache_key = (str(self.keys_dir.resolve()), self._recipient_text)
+        passphrase = self._passphrase.get("the key store")
+        cache_key = _cache_key(self.keys_dir, self._recipient_text, passphrase)
         with _LOCK:
             cached = _UNLOCKED.get(cache_key)
             if cached is not None:
@@ -173,7 +182,6 @@ class FileKeyStore(KeyStore):
                 raise NotFoundError(f"the key store identity {STORE_IDENTITY} is missing") from None
             if len(data) > MAX_KEY_FILE:
                 raise FormatError(f"{STORE_IDENTITY} is too large")
-            passphrase = self._passphrase.get("the key store")
             plain = scrypt_decrypt(data, passphrase, what="the key store")
             try:
                 identity = X25519Identity.from_bech32(plain.decode("ascii").strip())
