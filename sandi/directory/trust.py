@@ -19,7 +19,7 @@ from datetime import datetime
 
 from sandi.authority.validity import VOIDS_ALL_SIGNATURES, is_valid_for_signing
 from sandi.directory.snapshot import AgencyEntry, CertEntry, DirectorySnapshot
-from sandi.errors import CredentialError, VerificationError
+from sandi.errors import CredentialError
 
 
 @dataclass(frozen=True)
@@ -56,27 +56,6 @@ def signature_valid_at(cert: CertEntry, signed_at: datetime) -> tuple[bool, str]
     if cert.revocation is not None:
         return False, "the signing certificate was revoked before the signing time"
     return False, "the certificate is not a signing certificate"
-
-
-def verify_signer(
-    snapshot: DirectorySnapshot, agency_code: str, key_fingerprint: str, signed_at: datetime
-) -> SignerIdentity:
-    """The signer's published identity, or :class:`VerificationError` (no detail leaks)."""
-    found = snapshot.find_key(key_fingerprint)
-    if found is None:
-        raise VerificationError(
-            "the signing key is not in the directory",
-            hint="the signer may be unknown to this authority, or your directory is old",
-        )
-    agency, cert = found
-    if agency.code != agency_code or cert.purpose != "signing":
-        raise VerificationError("the signing key does not belong to the named sender")
-    if not chains_to_root(cert, snapshot):
-        raise VerificationError("the signer's certificate was not issued by this authority")
-    ok, why = signature_valid_at(cert, signed_at)
-    if not ok:
-        raise VerificationError(why)
-    return SignerIdentity(agency, cert)
 
 
 def current_signing_cert(snapshot: DirectorySnapshot, code: str, now: datetime) -> CertEntry:
