@@ -172,10 +172,13 @@ def republish(
     """Publish the next snapshot with a fresh CRL; write both to the home (and ``output``).
 
     One transaction: the version, the CRL, the audit entry ``directory.publish`` and
-    the snapshot's content are consistent; files are written after the commit, each
+    the snapshot's content are consistent (and, every 100 entries, a checkpoint of the
+    registry's audit chain; likewise for the home's journal); files are written after the commit, each
     atomically, and the home keeps the newest version if two operators race.
     """
+    from sandi.audit.checkpoint import maybe_checkpoint
     from sandi.audit.events import AuditEvent, current_operator
+    from sandi.audit.journal import Journal
     from sandi.audit.registry_sink import append_in_session
     from sandi.authority.crl import CRL_NAME, build_crl
 
@@ -191,6 +194,9 @@ def republish(
             details={"version": snapshot.version, "expires_at": snapshot.body_json()["expires_at"],
                      "agencies": len(snapshot.agencies), "policies": len(snapshot.policies)},
         ))
+        # The root key is at hand: sign the chain heads now and then (periodic checkpoints).
+        maybe_checkpoint(session, issuer.key)
+    maybe_checkpoint(Journal(home.journal_path), issuer.key)
     if install_own(home.directory_path, envelope, snapshot):
         atomic_write(home.path / CRL_NAME, crl_pem, mode=0o644)
     if output is not None:
