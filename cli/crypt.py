@@ -40,15 +40,15 @@ from sandi.formats.age import (
     X25519Recipient,
     parse_identities,
 )
-from sandi.fsutil import AtomicOutput, check_private_file
+from sandi.fsutil import AtomicOutput
+from sandi.keystore.passphrase import ENV_PASSPHRASE, PassphraseSource
 
 from .context import CliContext, pass_cli
+from .passphrase import passphrase_source
 
 if TYPE_CHECKING:
     from sandi.directory.snapshot import DirectorySnapshot
 
-ENV_PASSPHRASE = "SANDI_PASSPHRASE"  # noqa: S105 - a variable name
-MAX_PASSPHRASE_BYTES = 1024
 # age's own limit for identity files.
 MAX_IDENTITY_FILE = 16 * 1024 * 1024
 # Inputs at least this large get a progress bar (when stderr is a terminal).
@@ -133,61 +133,16 @@ def resolve_agency_identity(code: str, obj: CliContext) -> list[Identity]:
     return [keystore.get_encryption_key(ref) for ref in refs]
 
 
-class _Passphrase:
-    """The passphrase of this invocation: asked for at most once, and only if needed."""
-
-    def __init__(self, passphrase_file: Path | None) -> None:
-        self._file = passphrase_file
-        self._value: bytes | None = None
-
-    def get(self, purpose: str, *, confirm: bool = False) -> bytes:
-        if self._value is None:
-            self._value = self._fetch(purpose, confirm)
-        return self._value
-
-    def _fetch(self, purpose: str, confirm: bool) -> bytes:
-        if self._file is not None:
-            check_private_file(self._file)
-            with open(self._file, "rb") as f:
-                value = f.read(MAX_PASSPHRASE_BYTES + 2).split(b"\n", 1)[0].rstrip(b"\r")
-            origin = str(self._file)
-        elif os.environ.get(ENV_PASSPHRASE):
-            value = os.environ[ENV_PASSPHRASE].encode()
-            origin = f"${ENV_PASSPHRASE}"
-        elif _can_prompt():
-            # hide_input uses getpass, which reads from /dev/tty, so this works even
-            # when stdin carries the data.
-            value = str(
-                click.prompt(f"Passphrase for {purpose}", hide_input=True, confirmation_prompt=confirm,
-                             err=True)
-            ).encode()
-            origin = "the prompt"
-        else:
-            raise CredentialError(
-                f"a passphrase is needed for {purpose} and there is no terminal to ask on",
-                hint=f"give --passphrase-file FILE or set {ENV_PASSPHRASE}",
-            )
-        if not value:
-            raise CredentialError(f"the passphrase from {origin} is empty")
-        if len(value) > MAX_PASSPHRASE_BYTES:
-            raise CredentialError(f"the passphrase from {origin} is longer than {MAX_PASSPHRASE_BYTES} bytes")
-        return value
-
-
-def _can_prompt() -> bool:
-    if not sys.stderr.isatty():
-        return False
-    try:
-        with open("/dev/tty", "rb"):
-            return True
-    except OSError:
-        return False
+def _file_passphrase(passphrase_file: Path | None) -> PassphraseSource:
+    """The passphrase of an encrypted file or identity file: asked at most once, only if
+    needed (--passphrase-file, else $SANDI_PASSPHRASE, else the terminal)."""
+    return passphrase_source(passphrase_file, label="File passphrase")
 
 
 class _PassphraseOnDemand:
     """An identity that asks for the passphrase only if the file has an scrypt stanza."""
 
-    def __init__(self, passphrase: _Passphrase, purpose: str, max_work_factor: int) -> None:
+    def __init__(self, passphrase: PassphraseSource, purpose: str, max_work_factor: int) -> None:
         self._passphrase = passphrase
         self._purpose = purpose
         self._max_work_factor = max_work_factor
@@ -199,7 +154,9 @@ class _PassphraseOnDemand:
         return identity.unwrap(stanzas)
 
 
-def read_identity_file(path: Path, passphrase: _Passphrase, max_work_factor: int) -> list[X25519Identity]:
+def read_identity_file(
+    path: Path, passphrase: PassphraseSource, max_work_factor: int
+) -> list[X25519Identity]:
     """An age-keygen identity file, or one protected as an age scrypt file."""
     try:
         with open(path, "rb") as f:
@@ -337,7 +294,7 @@ def encrypt_cmd(
         raise UsageError("nothing to encrypt to", hint="give -r age1...|CODE (repeatable) or -p")
     targets: list[Recipient]
     if use_passphrase:
-        passphrase = _Passphrase(passphrase_file).get("the encrypted file", confirm=True)
+        passphrase = _file_passphrase(passphrase_file).get("the encrypted file", confirm=True)
         targets = [ScryptRecipient(passphrase, work_factor)]
     else:
         directory = _Directory(obj)
@@ -435,7 +392,7 @@ def decrypt_cmd(
       sandi decrypt -i key.txt -o laporan.pdf laporan.pdf.age
       sandi decrypt --passphrase-file pass.txt catatan.txt.age > catatan.txt
     """
-    passphrase = _Passphrase(passphrase_file)
+    passphrase = _file_passphrase(passphrase_file)
     identities: list[Identity] = []
     if as_code is None and not identity_files and obj.home.exists():
         # On a workstation the agency's own keys are the natural default.

@@ -69,7 +69,7 @@ def passphrase_source(
         source = FilePassphrase(passphrase_file)
     elif EnvPassphrase(env).available():
         source = EnvPassphrase(env)
-    elif sys.stdin.isatty():
+    elif can_prompt():
         # One prompt per process and label: the command and the directory republish
         # after it share the answer.
         if label not in _PROMPTS:
@@ -81,6 +81,18 @@ def passphrase_source(
 
 
 _PROMPTS: dict[str, PassphraseSource] = {}
+
+
+def can_prompt() -> bool:
+    """A person can be asked: stderr is a terminal and /dev/tty opens (getpass reads
+    from it, so a prompt works even when stdin carries data)."""
+    if not sys.stderr.isatty():
+        return False
+    try:
+        with open("/dev/tty", "rb"):
+            return True
+    except OSError:
+        return False
 
 
 class _NoTerminal(NoPassphrase):
