@@ -185,16 +185,24 @@ def with_new_keys(keystore: KeyStore, work: Callable[[KeyWrites], IssueResult]) 
         raise
 
 
-def issue_keys(
+def certify_new_keys(
     registry: Registry,
     keystore: KeyStore,
     issuer: Issuer,
     code: str,
     *,
+    action: str,
+    prepare: Callable[[Session, AgencyRow, datetime], list[str]],
+    details: dict[str, object],
     profile: KeyProfile | None = None,
     now: datetime | None = None,
 ) -> IssueResult:
-    """Generate, certify and store an agency's signing and encryption keys."""
+    """Generate both key pairs, certify them and store them: one transaction, one audit entry.
+
+    ``prepare(session, agency, now)`` checks the agency's current certificates (raising
+    to refuse) and returns the serials it retired; they are recorded as ``retired``.
+    If anything fails, the keys written to the store are removed again.
+    """
     profile = profile or load_profile()
     now = now or datetime.now(UTC)
     signing = SigningKey.generate()
@@ -204,11 +212,7 @@ def issue_keys(
         with registry.transaction() as session:
             agency = find_agency(session, code, for_update=True)
             require_active(agency)
-            if current_certificates(session, agency):
-                raise AlreadyExistsError(
-                    f"agency {code} has keys already",
-                    hint=f"use 'sandi keys renew {code}' (new certificates) or 'sandi keys rotate {code}' (new keys)",  # noqa: E501
-                )
+            old = prepare(session, agency, now)
             rows = certify_keys(
                 session,
                 issuer,
@@ -220,11 +224,12 @@ def issue_keys(
             )
             record(
                 session,
-                "key.issue",
+                action,
                 code,
                 {
                     "profile": profile.name,
-                    "flow": "central",
+                    **details,
+                    **({"retired": old} if old else {}),
                     "certificates": [
                         {"serial": r.serial, "purpose": r.purpose, "key_fingerprint": r.key_fingerprint}
                         for r in rows
@@ -232,6 +237,29 @@ def issue_keys(
                 },
             )
             refs = [writes.signing(code, signing), writes.encryption(code, encryption)]
-            return IssueResult(code, profile.name, [cert_info(r, code) for r in rows], refs, [])
+            return IssueResult(code, profile.name, [cert_info(r, code) for r in rows], refs, old)
 
     return with_new_keys(keystore, work)
+
+
+def issue_keys(
+    registry: Registry,
+    keystore: KeyStore,
+    issuer: Issuer,
+    code: str,
+    *,
+    profile: KeyProfile | None = None,
+    now: datetime | None = None,
+) -> IssueResult:
+    """Generate, certify and store an agency's signing and encryption keys."""
+
+    def no_keys_yet(session: Session, agency: AgencyRow, now: datetime) -> list[str]:
+        if current_certificates(session, agency):
+            raise AlreadyExistsError(
+                f"agency {code} has keys already",
+                hint=f"use 'sandi keys renew {code}' (new certificates) or 'sandi keys rotate {code}' (new keys)",  # noqa: E501
+            )
+        return []
+
+    return certify_new_keys(registry, keystore, issuer, code, action="key.issue", prepare=no_keys_yet,
+                            details={"flow": "central"}, profile=profile, now=now)

@@ -17,25 +17,29 @@ Invariants:
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sandi.authority.agencies import find_agency
 from sandi.authority.events import record
 from sandi.authority.issuance import (
     Issuer,
     IssueResult,
-    KeyWrites,
     certify_keys,
+    certify_new_keys,
     current_certificates,
     require_active,
     retire,
-    with_new_keys,
 )
 from sandi.authority.profiles import KeyProfile, load_profile
 from sandi.authority.records import cert_info
 from sandi.errors import CredentialError, NotFoundError
-from sandi.keystore.base import KeyStore, generate_identity, identity_public_bytes
-from sandi.keystore.keys import SigningKey
+from sandi.keystore.base import KeyStore
 from sandi.registry import Registry
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from sandi.registry.models import AgencyRow
 
 
 def renew_keys(
@@ -98,45 +102,15 @@ def rotate_keys(
     now: datetime | None = None,
 ) -> IssueResult:
     """New keys and certificates; the old ones are retired (the old keys are kept)."""
-    profile = profile or load_profile()
-    now = now or datetime.now(UTC)
-    signing = SigningKey.generate()
-    encryption = generate_identity()
 
-    def work(writes: KeyWrites) -> IssueResult:
-        with registry.transaction() as session:
-            agency = find_agency(session, code, for_update=True)
-            require_active(agency)
-            current = current_certificates(session, agency)
-            if not current:
-                raise NotFoundError(
-                    f"agency {code} has no keys to rotate",
-                    hint=f"issue them first: 'sandi keys issue {code}'",
-                )
-            old = retire(current, now)
-            rows = certify_keys(
-                session,
-                issuer,
-                agency,
-                profile,
-                signing_public=signing.public_key_bytes(),
-                encryption_public=identity_public_bytes(encryption),
-                now=now,
+    def retire_current(session: Session, agency: AgencyRow, now: datetime) -> list[str]:
+        current = current_certificates(session, agency)
+        if not current:
+            raise NotFoundError(
+                f"agency {code} has no keys to rotate",
+                hint=f"issue them first: 'sandi keys issue {code}'",
             )
-            record(
-                session,
-                "key.rotate",
-                code,
-                {
-                    "profile": profile.name,
-                    "retired": old,
-                    "certificates": [
-                        {"serial": r.serial, "purpose": r.purpose, "key_fingerprint": r.key_fingerprint}
-                        for r in rows
-                    ],
-                },
-            )
-            refs = [writes.signing(code, signing), writes.encryption(code, encryption)]
-            return IssueResult(code, profile.name, [cert_info(r, code) for r in rows], refs, old)
+        return retire(current, now)
 
-    return with_new_keys(keystore, work)
+    return certify_new_keys(registry, keystore, issuer, code, action="key.rotate",
+                            prepare=retire_current, details={}, profile=profile, now=now)
