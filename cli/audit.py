@@ -216,7 +216,8 @@ def verify_cmd(obj: CliContext, file_: Path | None, root_cert: Path | None, json
                 results.append(("registry", verify_registry(session, public_key)))
         journal = Journal(obj.home.journal_path)
         if journal.exists() or not results:
-            results.append(("journal", verify_journal(journal, public_key)))
+            keys = public_key if _is_authority(obj) else _workstation_checkpoint_keys(obj)
+            results.append(("journal", verify_journal(journal, keys)))
     obj.emit({name: report.to_dict() for name, report in results},
              [line for name, report in results for line in _report_lines(name, report)])
     for _, report in results:
@@ -231,7 +232,8 @@ def verify_cmd(obj: CliContext, file_: Path | None, root_cert: Path | None, json
 @_json_flag
 @pass_cli
 def checkpoint_cmd(obj: CliContext, passphrase_file: Path | None, json_local: bool) -> None:
-    """Sign the current head of the audit log with the root key (authority).
+    """Sign the current head of the audit log: with the root key on the authority,
+    with the agency's signing key on a workstation.
 
     Checkpoints the registry chain and, if it has entries, the home's journal.
     After a checkpoint, no entry up to it can be changed or removed without
@@ -248,7 +250,8 @@ def checkpoint_cmd(obj: CliContext, passphrase_file: Path | None, json_local: bo
 
     _use_json(obj, json_local)
     if not _is_authority(obj):
-        raise ConfigError("audit checkpoint needs the root key: run it on the authority home")
+        _checkpoint_workstation(obj, passphrase_file)
+        return
     home = obj.home
     registry = obj.registry()
     signer = load_root_signer(home, open_keystore(home, passphrase_source(passphrase_file)))
@@ -269,6 +272,45 @@ def checkpoint_cmd(obj: CliContext, passphrase_file: Path | None, json_local: bo
         return
     obj.emit(made, [f"{sink}: checkpoint at entry {cp['seq']} ({cp['head_hash'][:16]}...)"
                     for sink, cp in made.items()])
+
+
+def _checkpoint_workstation(obj: CliContext, passphrase_file: Path | None) -> None:
+    """A workstation signs its journal's head with its agency's current signing key."""
+    from sandi.audit.journal import Journal
+    from sandi.documents import Workspace
+
+    code = obj.config().agency
+    if not code:
+        raise ConfigError("this home names no agency", hint="create it with 'sandi init --agency CODE ...'")
+    journal = Journal(obj.home.journal_path)
+    if not journal.exists() or journal.head()[0] == 0:
+        obj.emit({}, "the audit log is empty: nothing to checkpoint")
+        return
+    signer, _ = Workspace.open(obj.home, passphrase_source(passphrase_file)).signing_key(code)
+    cp = journal.checkpoint(signer)
+    assert cp is not None
+    made = {"journal": cp.to_dict()}
+    obj.emit(made, f"journal: checkpoint at entry {cp.seq} ({cp.head_hash[:16]}...) signed by {code}")
+
+
+def _workstation_checkpoint_keys(obj: CliContext) -> list[bytes] | None:
+    """The keys that may sign a workstation's journal checkpoints: its agency's signing
+    keys in the directory (over rotations), never one revoked for key compromise."""
+    from sandi.authority.validity import VOIDS_ALL_SIGNATURES
+    from sandi.directory.local import installed_snapshot
+    from sandi.errors import NotFoundError
+
+    code = obj.config().agency
+    if code is None:
+        return None
+    try:
+        certs = list(installed_snapshot(obj.home).certs_of(code, "signing"))
+    except NotFoundError:
+        return None
+    return [
+        c.public_key_bytes() for c in certs
+        if c.revocation is None or c.revocation.reason not in VOIDS_ALL_SIGNATURES
+    ]
 
 
 # -- export -------------------------------------------------------------------------------

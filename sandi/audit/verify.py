@@ -19,7 +19,7 @@ of entries verifies without loading it.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -134,22 +134,24 @@ class _Peekable:
 def verify_chain(
     entries: Iterable[AuditEntry],
     checkpoints: Iterable[Checkpoint],
-    public_key_bytes: bytes | None,
+    public_key_bytes: bytes | Collection[bytes] | None,
     *,
     expected_head: tuple[int, str] | None = None,
 ) -> VerifyReport:
     """Check ``entries`` (in stored order) and ``checkpoints`` against ``public_key_bytes``.
 
     ``public_key_bytes`` is the raw 32-byte Ed25519 key that signs the checkpoints
-    (the root key for the registry, the agency key for a workstation journal); None
-    checks the checkpoints' hashes but not their signatures (the report says so).
+    (the root key for the registry, the agency key for a workstation journal), or
+    several such keys (an agency's keys over its rotations): each checkpoint must be
+    signed by one of them. None checks the checkpoints' hashes but not their
+    signatures (the report says so).
     ``expected_head`` is the registry's head row, if any: it must name the last entry.
     Returns a report; ``report.raise_for_problem()`` raises :class:`ChainBroken`.
     """
     by_seq: dict[int, list[Checkpoint]] = defaultdict(list)
     for cp in checkpoints:
         by_seq[cp.seq].append(cp)
-    expected_fp = key_fingerprint(public_key_bytes) if public_key_bytes is not None else None
+    trusted = _trusted_keys(public_key_bytes)
 
     stream = _Peekable(entries)
     count = 0
@@ -165,7 +167,7 @@ def verify_chain(
             last_seq=last_seq,
             head_hash=prev_hash,
             last_checkpoint_seq=last_cp,
-            signatures_checked=public_key_bytes is not None,
+            signatures_checked=trusted is not None,
             problem=problem,
         )
 
@@ -195,7 +197,7 @@ def verify_chain(
         last_seq = entry.seq
         prev_hash = entry.hash
         for cp in by_seq.pop(entry.seq, ()):
-            problem = _checkpoint_problem(cp, entry, public_key_bytes, expected_fp)
+            problem = _checkpoint_problem(cp, entry, trusted)
             if problem is not None:
                 return report(problem)
             good_checkpoints += 1
@@ -242,11 +244,20 @@ def _seq_problem(entry: AuditEntry, expected: int, stream: _Peekable) -> Problem
                    f"a second entry {entry.seq} follows entry {expected - 1} (inserted or copied)")
 
 
+def _trusted_keys(keys: bytes | Collection[bytes] | None) -> dict[str, bytes] | None:
+    if keys is None:
+        return None
+    if isinstance(keys, bytes | bytearray):
+        keys = [bytes(keys)]
+    return {key_fingerprint(k): k for k in keys}
+
+
 def _checkpoint_problem(
-    cp: Checkpoint, entry: AuditEntry, public_key: bytes | None, expected_fp: str | None
+    cp: Checkpoint, entry: AuditEntry, trusted: dict[str, bytes] | None
 ) -> Problem | None:
-    if public_key is not None:
-        if cp.signer != expected_fp:
+    if trusted is not None:
+        public_key = trusted.get(cp.signer)
+        if public_key is None:
             return Problem(cp.seq, "checkpoint-signature",
                            f"the checkpoint at entry {cp.seq} is signed by another key ({cp.signer[:16]}...)")
         if not signature_valid(cp, public_key):
@@ -259,7 +270,7 @@ def _checkpoint_problem(
     return None
 
 
-def verify_journal(journal: Journal, public_key_bytes: bytes | None) -> VerifyReport:
+def verify_journal(journal: Journal, public_key_bytes: bytes | Collection[bytes] | None) -> VerifyReport:
     """Verify a journal file (two streaming passes: checkpoints, then entries)."""
     return verify_chain(journal.entries(), journal.checkpoints(), public_key_bytes)
 

@@ -1,0 +1,47 @@
+"""A workstation's journal: checkpoints signed with the agency's own key, verified with
+the keys the directory publishes for it; a rewrite after a checkpoint is caught."""
+
+from __future__ import annotations
+
+import json
+
+from tests.test_workstations_flow import Province, _seal_letter, province  # noqa: F401
+
+
+def test_workstation_checkpoint_is_signed_by_its_agency(province: Province) -> None:
+    site = province.diskominfo
+    _seal_letter(province)
+    r = site.ok("audit", "checkpoint")
+    assert "signed by DISKOMINFO" in r.stdout
+    r = site.ok("--json", "audit", "verify")
+    report = json.loads(r.stdout)["journal"]
+    assert report["signatures_checked"] is True
+    assert report["ok"] is True
+
+
+def test_rewriting_a_checkpointed_workstation_journal_is_caught(province: Province) -> None:
+    site = province.diskominfo
+    _seal_letter(province)
+    site.ok("audit", "checkpoint")
+    journal = site.home / "audit.journal"
+    lines = journal.read_text().splitlines()
+    first = json.loads(lines[0])
+    first["subject"] = "something-else"
+    lines[0] = json.dumps(first, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    journal.write_text("\n".join(lines) + "\n")
+    r = site.sandi("audit", "verify")
+    assert r.code == 4, r
+    assert "entry 1" in r.stdout + r.stderr
+
+
+def test_a_checkpoint_signed_by_another_agency_is_caught(province: Province) -> None:
+    # BAPPEDA's journal carried into DISKOMINFO's home: its checkpoint names BAPPEDA's key.
+    bappeda = province.bappeda
+    sealed = _seal_letter(province)  # handed over into BAPPEDA's inbox
+    bappeda.ok("open", sealed, "--output-dir", bappeda.folder / "in")
+    bappeda.ok("audit", "checkpoint")
+    target = province.diskominfo.home / "audit.journal"
+    target.write_bytes((bappeda.home / "audit.journal").read_bytes())
+    r = province.diskominfo.sandi("audit", "verify")
+    assert r.code == 4, r
+    assert "signed by another key" in r.stdout + r.stderr
