@@ -168,7 +168,8 @@ def rotate_cmd(obj: CliContext, code: str, profile: str | None, passphrase_file:
 def revoke_cmd(obj: CliContext, target: str, reason: str) -> None:
     """Revoke an agency's certificates (TARGET = CODE) or one certificate (TARGET = SERIAL).
 
-    Publish the CRL afterwards ('sandi crl') so others learn of it.
+    The home's directory and CRL are republished at once; hand the agencies the new
+    directory ('sandi directory publish -o FILE') so they learn of it.
 
     \b
     Example:
@@ -190,7 +191,7 @@ def revoke_cmd(obj: CliContext, target: str, reason: str) -> None:
             for d in done
         ],
         [f"revoked {d.agency} {d.purpose} {d.serial} ({d.reason})" for d in done]
-        + ["publish the CRL with 'sandi crl -o FILE'"],
+        + ["agencies learn of it from the next directory you hand out ('sandi directory publish -o FILE')"],
     )
 
 
