@@ -23,6 +23,7 @@ loop. Nothing here imports SQLAlchemy.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -96,10 +97,6 @@ class _Rule:
     forbid: bool
 
 
-def _order(rule: _Rule) -> int:
-    return rule.order
-
-
 def _bounds(window: Window) -> tuple[float, float]:
     return (window.start.timestamp() if window.start else -math.inf,
             window.end.timestamp() if window.end else math.inf)
@@ -135,25 +132,29 @@ class CompiledPolicy:
         self._principals: dict[str, tuple[str, ...]] = {
             code: (*names, WILDCARD) for code, names in member_of.items()
         }
-        # principal -> principal -> rules (allows and forbids together, in file order)
-        self._rules_from: dict[str, dict[str, list[_Rule]]] = {}
-        order = 0
+        # Rules by file order: relations first, then forbids (orders >= _first_forbid).
+        # The index holds orders (ints), so merging, de-duplicating and ordering a pair's
+        # rules is set/sort work on ints, done in C.
+        self._rules: list[_Rule] = []
+        # principal -> principal -> rule orders (allows and forbids together)
+        self._rules_from: dict[str, dict[str, list[int]]] = {}
         for rel in policy.relations:
-            rule = _Rule(order, rel.id, self._rank[rel.max_level], rel.window, *_bounds(rel.window),
-                         rel.network, rel.channel, False)
-            order += 1
-            self._index(rel.sources, rel.targets, rel.direction == "both", rule)
+            rule = _Rule(len(self._rules), rel.id, self._rank[rel.max_level], rel.window,
+                         *_bounds(rel.window), rel.network, rel.channel, False)
+            self._rules.append(rule)
+            self._index(rel.sources, rel.targets, rel.direction == "both", rule.order)
+        self._first_forbid = len(self._rules)
         for fb in policy.forbids:
             rank = self._rank[fb.above] if fb.above is not None else -1
-            rule = _Rule(order, fb.id, rank, fb.window, *_bounds(fb.window), "", "", True)
-            order += 1
-            self._index(fb.sources, fb.targets, fb.direction == "both", rule)
+            rule = _Rule(len(self._rules), fb.id, rank, fb.window, *_bounds(fb.window), "", "", True)
+            self._rules.append(rule)
+            self._index(fb.sources, fb.targets, fb.direction == "both", rule.order)
         # memos, filled on first use: per sender (its principals' rules merged by target
         # principal) and per pair (the pair's rules, split and ordered). Bounded.
-        self._senders: dict[str, dict[str, list[_Rule]]] = {}
+        self._senders: dict[str, dict[str, list[int]]] = {}
         self._pairs: dict[tuple[str, str], _Pair] = {}
 
-    def _index(self, sources: Iterable[str], targets: Iterable[str], both: bool, rule: _Rule) -> None:
+    def _index(self, sources: Iterable[str], targets: Iterable[str], both: bool, order: int) -> None:
         targets = tuple(targets)
         index = self._rules_from
         for s in sources:
@@ -161,12 +162,12 @@ class CompiledPolicy:
             if row is None:
                 row = index[s] = {}
             for t in targets:
-                row.setdefault(t, []).append(rule)
+                row.setdefault(t, []).append(order)
                 if both and s != t:
-                    index.setdefault(t, {}).setdefault(s, []).append(rule)
+                    index.setdefault(t, {}).setdefault(s, []).append(order)
 
-    def _sender(self, sender: str, principals: tuple[str, ...]) -> dict[str, list[_Rule]]:
-        merged: dict[str, list[_Rule]] = {}
+    def _sender(self, sender: str, principals: tuple[str, ...]) -> dict[str, list[int]]:
+        merged: dict[str, list[int]] = {}
         index = self._rules_from
         for a in principals:
             row = index.get(a)
@@ -191,19 +192,20 @@ class CompiledPolicy:
         merged = self._senders.get(sender)
         if merged is None:
             merged = self._sender(sender, ps)
-        found: list[_Rule] = []
+        found: list[int] = []
         for b in pr:
-            rules = merged.get(b)
-            if rules is not None:
-                found.extend(rules)
+            orders = merged.get(b)
+            if orders is not None:
+                found += orders
         if not found:
             pair = _EMPTY
         else:
-            if len(found) > 1:  # one rule can reach the pair through several principals
-                found = sorted({r.order: r for r in found}.values(), key=_order)
-            forbids = [r for r in found if r.forbid]
-            pair = _Pair(tuple(forbids), tuple(found) if not forbids
-                         else tuple(r for r in found if not r.forbid))
+            # one rule can reach the pair through several principals: set() drops repeats
+            ordered = sorted(set(found)) if len(found) > 1 else found
+            split = bisect_left(ordered, self._first_forbid)
+            rule_at = self._rules.__getitem__
+            forbids = tuple(map(rule_at, ordered[split:]))
+            pair = _Pair(forbids, tuple(map(rule_at, ordered[:split])))
         if len(self._pairs) >= PAIR_CACHE_LIMIT:
             self._pairs.clear()
         self._pairs[(sender, recipient)] = pair
