@@ -89,10 +89,4 @@ class CliContext:
 _NOT_PUBLIC = frozenset({"directory.publish", "audit.checkpoint", "key.export", "crl.publish"})
 
 
-def get_ctx() -> CliContext:
-    obj = click.get_current_context().find_object(CliContext)
-    assert obj is not None, "CliContext missing: commands run under the sandi group"
-    return obj
-
-
 pass_cli = click.make_pass_decorator(CliContext)

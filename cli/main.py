@@ -185,8 +185,3 @@ def _report(message: str, hint: str | None) -> None:
     click.echo(f"error: {message}", err=True)
     if hint:
         click.echo(f"hint: {hint}", err=True)
-
-
-def command_help(name: str) -> Any:
-    """The short help of a command from the table (for docs and tests)."""
-    return COMMANDS[name][2]

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
@@ -127,12 +126,6 @@ class AtomicOutput:
     ) -> None:
         if not self._committed:
             self.discard()
-
-
-@contextlib.contextmanager
-def atomic_output(path: Path, *, mode: int = 0o644, overwrite: bool = False) -> Iterator[AtomicOutput]:
-    with AtomicOutput(path, mode=mode, overwrite=overwrite) as out:
-        yield out
 
 
 def check_private_file(path: Path) -> None:
