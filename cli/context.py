@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from sandi.errors import ConfigError
 from sandi.home import Home, HomeConfig, resolve_home
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ class CliContext:
     debug: bool
     _registry: Registry | None = field(default=None, repr=False)
     _audit_seq_at_open: int | None = field(default=None, repr=False)
+    _expiry_checked: bool = field(default=False, repr=False)
 
     @property
     def home(self) -> Home:
@@ -34,6 +36,14 @@ class CliContext:
         """The registry of this home (authority homes only); imports SQLAlchemy."""
         if self._registry is None:
             from sandi.registry import Registry
+
+            home = self.home
+            if (not self.database_url and home.exists()
+                    and home.load_config().role == "workstation" and not home.load_config().database_url):
+                raise ConfigError(
+                    f"{home.path} is an agency workstation: it has no registry",
+                    hint="run this command on the authority's home (or give --database-url)",
+                )
 
             self._registry = Registry(self.home.database_url(self.database_url))
             if require_current:
@@ -79,6 +89,41 @@ class CliContext:
         lines = [human] if isinstance(human, str) else human
         for line in lines:
             click.echo(line)
+
+    def directory_expiry(self, warning: str | None) -> None:
+        """Print the directory's near-expiry warning (at most once per command)."""
+        if warning and not self._expiry_checked:
+            self.note(f"warning: {warning}")
+        self._expiry_checked = True
+
+    def check_directory_expiry(self) -> None:
+        """On a workstation, warn when the installed directory is near its expiry.
+
+        Reads the expiry without verifying the signature: it only decides whether to
+        warn; every command that relies on the directory verifies it in full.
+        """
+        if self._expiry_checked:
+            return
+        self._expiry_checked = True
+        home = self.home
+        try:
+            if not home.directory_path.is_file() or home.load_config().role != "workstation":
+                return
+            import base64
+            import json
+            from datetime import UTC, datetime, timedelta
+
+            from sandi.directory.snapshot import EXPIRY_WARNING
+
+            envelope = json.loads(home.directory_path.read_bytes())
+            body = json.loads(base64.b64decode(envelope["body"]))
+            expires = datetime.fromisoformat(str(body["expires_at"]).replace("Z", "+00:00"))
+            left = expires - datetime.now(UTC)
+        except (OSError, ValueError, KeyError, TypeError):
+            return  # an unreadable directory is reported by the commands that use it
+        if left <= EXPIRY_WARNING:
+            when = "expired" if left <= timedelta(0) else f"expires in {int(left.total_seconds() // 3600)} h"
+            self.note(f"warning: the installed directory {when}; import a newer one from the authority")
 
     def note(self, message: str) -> None:
         """A remark for the person at the terminal (stderr, never in JSON output)."""

@@ -76,9 +76,7 @@ class _Directory:
 
             now = datetime.now(UTC)
             self._snapshot = installed_snapshot(self._obj.home, now=now)
-            warning = self._snapshot.expiry_warning(now)
-            if warning:
-                self._obj.note(f"warning: {warning}")
+            self._obj.directory_expiry(self._snapshot.expiry_warning(now))
         return self._snapshot
 
 

@@ -102,9 +102,7 @@ def show_cmd(obj: CliContext) -> None:
     from sandi.directory.local import installed_snapshot
 
     snapshot = installed_snapshot(obj.home)
-    warning = snapshot.expiry_warning(datetime.now(UTC))
-    if warning:
-        obj.note(f"warning: {warning}")
+    obj.directory_expiry(snapshot.expiry_warning(datetime.now(UTC)))
     data = _describe(snapshot)
     data["agencies"] = [
         {"code": a.code, "name": a.name, "kind": a.kind, "status": a.status,

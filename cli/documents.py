@@ -28,7 +28,7 @@ def open_workspace(obj: CliContext, passphrase_file: Path | None) -> Workspace:
 
     ws = Workspace.open(obj.home, passphrase_source(passphrase_file))
     for warning in ws.warnings:
-        obj.note(f"warning: {warning}")
+        obj.directory_expiry(warning)
     return ws
 
 
@@ -238,7 +238,7 @@ def verify_cmd(obj: CliContext, file: Path, signature: Path | None) -> None:
     # Verifying needs no private key: the key store stays locked.
     ws = Workspace.open(obj.home, NoPassphrase())
     for warning in ws.warnings:
-        obj.note(f"warning: {warning}")
+        obj.directory_expiry(warning)
     sig_path = signature or Path(str(file) + ".minisig")
     try:
         sig_text = sig_path.read_bytes()

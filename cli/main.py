@@ -121,7 +121,10 @@ def _after_command(ctx: click.Context, *_: Any, **__: Any) -> None:
     """An authority republishes its own directory after every registry change, so
     every home reads public data the same way (from the signed directory)."""
     obj = ctx.find_object(CliContext)
-    if obj is None or not obj.registry_changed():
+    if obj is None:
+        return
+    obj.check_directory_expiry()
+    if not obj.registry_changed():
         return
     from .directory import republish_home
 

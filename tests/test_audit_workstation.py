@@ -45,3 +45,20 @@ def test_a_checkpoint_signed_by_another_agency_is_caught(province: Province) -> 
     r = province.diskominfo.sandi("audit", "verify")
     assert r.code == 4, r
     assert "signed by another key" in r.stdout + r.stderr
+
+
+def test_near_expiry_warns_on_every_workstation_command_once(province: Province) -> None:
+    province.hand_directory(province.publish("directory-short.json", "--days", "1"),
+                            province.diskominfo, province.bappeda)
+    r = province.bappeda.sandi("keys", "list")  # authority-only: refused, nothing created
+    assert r.code == 2 and "workstation" in r.stderr, r
+    assert not (province.bappeda.home / "registry.db").exists()
+    for args in (["audit", "log"], ["policy", "show"], ["agency", "--help"]):
+        r = province.bappeda.sandi(*args)
+        if args[-1] == "--help":
+            assert "warning" not in r.stderr  # help runs no command
+            continue
+        assert r.stderr.count("warning: the installed directory expires in") == 1, (args, r)
+    r = province.bappeda.sandi("directory", "show")
+    assert r.code == 0
+    assert r.stderr.count("warning:") == 1, r
