@@ -18,15 +18,15 @@ not fsync. The CLI rows therefore include the cost of flushing the file to disk.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
+
+from benchutil import Run, make_input, parse_size, sha256
 
 LIB_ENCRYPT = """
 import sys
@@ -41,21 +41,6 @@ ids = parse_identities(open(sys.argv[3]).read())
 with open(sys.argv[1], "rb") as src, open(sys.argv[2], "wb") as dst:
     decrypt(src, dst, ids)
 """
-
-
-@dataclass
-class Run:
-    seconds: float  # wall clock
-    cpu: float  # user + system
-    max_rss_mib: float
-
-
-def parse_size(text: str) -> int:
-    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
-    text = text.strip().upper().removesuffix("IB").removesuffix("B")
-    if text and text[-1] in units:
-        return int(float(text[:-1]) * units[text[-1]])
-    return int(text)
 
 
 def timed(argv: list[str]) -> Run:
@@ -94,26 +79,6 @@ def interleaved(commands: dict[str, tuple[list[str], Path]], repeat: int) -> dic
         name: Run(min(r.seconds for r in rs), min(r.cpu for r in rs), max(r.max_rss_mib for r in rs))
         for name, rs in runs.items()
     }
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
-
-
-def make_input(path: Path, size: int) -> None:
-    # Random 1 MiB block repeated: incompressible enough for a cipher benchmark and
-    # much faster to produce than 1 GiB from the kernel CSPRNG.
-    block = os.urandom(1 << 20)
-    with open(path, "wb") as f:
-        left = size
-        while left:
-            n = min(left, len(block))
-            f.write(block[:n])
-            left -= n
 
 
 def main() -> None:
@@ -171,8 +136,10 @@ def main() -> None:
               f"{'cpu ratio':>9} {'peak RSS MiB':>13}")
         base = {op: run for op, tool, run in rows if tool == "age"}
         for op, tool, run in rows:
+            # a tiny input can take no measurable CPU time
+            cpu_ratio = run.cpu / base[op].cpu if base[op].cpu else float("nan")
             print(f"{op:<9} {tool:<14} {run.seconds:>7.3f} {mib / run.seconds:>6.0f} "
-                  f"{run.seconds / base[op].seconds:>6.2f} {run.cpu:>6.2f} {run.cpu / base[op].cpu:>9.2f} "
+                  f"{run.seconds / base[op].seconds:>6.2f} {run.cpu:>6.2f} {cpu_ratio:>9.2f} "
                   f"{run.max_rss_mib:>13.1f}")
         print("all outputs verified (SHA-256); sandi's files decrypted by age")
     finally:

@@ -30,7 +30,6 @@ journal per operation; both are included in sandi's times.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import os
 import shutil
@@ -38,26 +37,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
+
+from benchutil import Run, make_input, parse_size, sha256
 
 PASSPHRASE = "bench-store-passphrase"
 EXPORT_PASSPHRASE = "bench-export-passphrase"
-
-
-@dataclass
-class Run:
-    seconds: float  # wall clock
-    cpu: float  # user + system, all processes of the command
-    max_rss_mib: float  # the largest process
-
-
-def parse_size(text: str) -> int:
-    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
-    text = text.strip().upper().removesuffix("IB").removesuffix("B")
-    if text and text[-1] in units:
-        return int(float(text[:-1]) * units[text[-1]])
-    return int(text)
 
 
 def timed(argv: list[str], env: dict[str, str], stdin: bytes | None = None) -> Run:
@@ -108,25 +93,6 @@ def pipeline(steps: list[list[str]], env: dict[str, str], stdin: bytes | None = 
             cpu += float(user) + float(system)
             rss = max(rss, int(kib) / 1024)
         return Run(elapsed, cpu, rss)
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
-
-
-def make_input(path: Path, size: int) -> None:
-    # A random 1 MiB block repeated: incompressible enough, and fast to produce.
-    block = os.urandom(1 << 20)
-    with open(path, "wb") as f:
-        left = size
-        while left:
-            n = min(left, len(block))
-            f.write(block[:n])
-            left -= n
 
 
 def best(runs: list[Run]) -> Run:
