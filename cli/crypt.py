@@ -47,6 +47,7 @@ from .context import CliContext, pass_cli
 from .passphrase import passphrase_source
 
 if TYPE_CHECKING:
+    from sandi.audit.events import Outcome
     from sandi.directory.snapshot import DirectorySnapshot
 
 # age's own limit for identity files.
@@ -309,7 +310,7 @@ def encrypt_cmd(
         with EncryptWriter(dst, targets, armor=armor) as writer:
             writer.write_from(src)
         if agencies:
-            _journal(obj, code, "file.encrypt", "ok", output.name if output else "<stdout>",
+            _journal(obj, code, "file.encrypt", output.name if output else "<stdout>", "ok",
                      {"recipients": agencies, "class": level, "size": writer.plaintext_size})
         commit()
 
@@ -335,21 +336,18 @@ def _check_policy(
     try:
         DirectoryPolicy(directory.get()).before_seal(code, agencies, level, datetime.now(UTC))
     except PolicyDenied as exc:
-        _journal(obj, code, "policy.deny", "denied", ",".join(agencies),
+        _journal(obj, code, "policy.deny", ",".join(agencies), "denied",
                  {"class": level, "reason": exc.message, "op": "encrypt"})
         raise
     return code, level
 
 
-def _journal(obj: CliContext, actor: str, action: str, outcome: str, subject: str,
+def _journal(obj: CliContext, actor: str, action: str, subject: str, outcome: Outcome,
              details: dict[str, Any]) -> None:
     """Record in the home's audit journal (raises AuditError: the command fails closed)."""
-    from sandi.audit.events import AuditEvent, current_operator
-    from sandi.audit.journal import Journal
+    from sandi.audit.journal import record_by_operator
 
-    Journal(obj.home.journal_path).append(AuditEvent(
-        actor=actor, action=action, subject=subject, outcome=outcome,  # type: ignore[arg-type]
-        details={"operator": current_operator(), **details}))
+    record_by_operator(obj.home.journal_path, actor, action, subject, outcome, details)
 
 
 @click.command("decrypt")
@@ -408,9 +406,9 @@ def decrypt_cmd(
                 dst.write(chunk)
         except FormatError as exc:
             if as_code is not None:
-                _journal(obj, as_code.upper(), "verify.fail", "failed", subject,
+                _journal(obj, as_code.upper(), "verify.fail", subject, "failed",
                          {"reason": f"age {getattr(exc, 'kind', 'format')}", "op": "decrypt"})
             raise
         if as_code is not None:
-            _journal(obj, as_code.upper(), "file.decrypt", "ok", subject, {})
+            _journal(obj, as_code.upper(), "file.decrypt", subject, "ok", {})
         commit()

@@ -27,14 +27,14 @@ import contextlib
 import fcntl
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sandi.audit.checkpoint import Checkpoint, Signer, sign_checkpoint
 from sandi.audit.entry import GENESIS_HASH, AuditEntry, canonical_json, make_entry
-from sandi.audit.events import AuditEvent
+from sandi.audit.events import AuditEvent, JSONValue, Outcome, current_operator
 from sandi.errors import AuditError, SandiError
 
 MAX_LINE = 64 * 1024  # an entry is at most ~17 KiB (details are capped at 16 KiB)
@@ -297,3 +297,16 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def record_by_operator(
+    path: Path, actor: str, action: str, subject: str, outcome: Outcome = "ok",
+    details: Mapping[str, JSONValue] | None = None,
+) -> AuditEntry:
+    """Append one event to the journal at ``path``, stamped with the operator at the
+    keyboard (``details["operator"]``); raises AuditError, so the caller fails closed."""
+    full: dict[str, JSONValue] = {"operator": current_operator()}
+    full.update(details or {})
+    return Journal(path).append(
+        AuditEvent(actor=actor, action=action, subject=subject, outcome=outcome, details=full)
+    )

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sandi.audit.events import AuditEvent, JSONValue, current_operator
+from sandi.audit.events import JSONValue, Outcome
 from sandi.directory.local import installed_snapshot
 from sandi.directory.snapshot import CertEntry, DirectorySnapshot
 from sandi.directory.trust import current_signing_cert
@@ -99,15 +99,10 @@ class Workspace:
     # -- audit -------------------------------------------------------------------------
 
     def record(
-        self, actor: str, action: str, subject: str, outcome: str = "ok",
+        self, actor: str, action: str, subject: str, outcome: Outcome = "ok",
         details: dict[str, JSONValue] | None = None,
     ) -> AuditEntry:
         """Append to the home's journal; raises AuditError (the operation then fails)."""
-        from sandi.audit.journal import Journal
+        from sandi.audit.journal import record_by_operator
 
-        full: dict[str, JSONValue] = {"operator": current_operator()}
-        full.update(details or {})
-        event = AuditEvent(actor=actor, action=action, subject=subject,
-                           outcome=outcome,  # type: ignore[arg-type]
-                           details=full)
-        return Journal(self.home.journal_path).append(event)
+        return record_by_operator(self.home.journal_path, actor, action, subject, outcome, details)
