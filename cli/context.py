@@ -38,8 +38,8 @@ class CliContext:
             from sandi.registry import Registry
 
             home = self.home
-            if (not self.database_url and home.exists()
-                    and home.load_config().role == "workstation" and not home.load_config().database_url):
+            config = home.load_config() if not self.database_url and home.exists() else None
+            if config is not None and config.role == "workstation" and not config.database_url:
                 raise ConfigError(
                     f"{home.path} is an agency workstation: it has no registry",
                     hint="run this command on the authority's home (or give --database-url)",
