@@ -187,3 +187,38 @@ def test_concurrent_upgrades_of_an_empty_database(registry_url: str) -> None:
     assert all(r.schema_status() is SchemaStatus.CURRENT for r in registries)
     for r in registries:
         r.dispose()
+
+
+
+def _connect_all_at_once(url: str, count: int) -> tuple[list[BaseException], list[str]]:
+    """Open `count` first connections to `url` at the same instant; their errors and modes."""
+    registries = [Registry(url) for _ in range(count)]
+    barrier = threading.Barrier(count)
+    errors: list[BaseException] = []
+    modes: list[str] = []
+
+    def connect(reg: Registry) -> None:
+        barrier.wait()
+        try:
+            with reg.engine.connect() as conn:
+                modes.append(str(conn.exec_driver_sql("PRAGMA journal_mode").scalar()))
+        except BaseException as exc:  # collected and asserted by the caller
+            errors.append(exc)
+
+    threads = [threading.Thread(target=connect, args=(r,)) for r in registries]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for r in registries:
+        r.dispose()
+    return errors, modes
+
+
+def test_first_connections_to_a_fresh_sqlite_file_wait_instead_of_failing(tmp_path: Path) -> None:
+    """Switching a new file to WAL races between its first connections; SQLite answers
+    "database is locked" at once there (no busy handler), so sandi must wait its turn."""
+    for attempt in range(15):
+        errors, modes = _connect_all_at_once(f"sqlite:///{tmp_path / f'fresh-{attempt}.db'}", 6)
+        assert errors == []
+        assert modes == ["wal"] * 6

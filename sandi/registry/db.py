@@ -261,15 +261,39 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {LOCK_TIMEOUT_MS}")
         cur.execute("PRAGMA foreign_keys = ON")
-        cur.execute("PRAGMA journal_mode = WAL")
+        _enable_wal(cur)
         cur.execute("PRAGMA synchronous = FULL")
-        cur.execute("PRAGMA busy_timeout = 60000")
         cur.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _enable_wal(cur: Any) -> None:
+    """Put the database in WAL mode, waiting for the lock like any other statement.
+
+    The mode is stored in the file, so this is a read once the file is set up. Only on
+    a fresh file, when several first connections race to switch it, does SQLite answer
+    "database is locked" at once instead of calling the busy handler; wait and retry
+    within the usual lock timeout rather than fail an operator's command for it.
+    """
+    import sqlite3
+
+    deadline = time.monotonic() + LOCK_TIMEOUT_MS / 1000
+    delay = 0.005
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode = WAL")
+            cur.fetchall()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc).lower() or time.monotonic() >= deadline:
+                raise
+        time.sleep(random.uniform(delay / 2, delay))  # noqa: S311 - not a secret
+        delay = min(delay * 2, 0.25)
 
 
 def _first_line(exc: Exception) -> str:
