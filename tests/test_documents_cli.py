@@ -8,6 +8,7 @@ with the fields scripts rely on.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -130,6 +131,25 @@ def test_sign_verify_json(authority: AuthorityHome, doc: Path, tmp_path: Path) -
     assert r.code == 0 and json.loads(r.stdout)["signer"] == "SETDA", r
     r = authority.run("verify", "-", "--sig", moved, input=doc.read_bytes() + b"!")
     assert r.code == 4, r
+
+
+@pytest.mark.parametrize(("ahead", "verifies"), [(timedelta(minutes=3), True), (timedelta(hours=2), False),
+                                                 (timedelta(days=3), False)])
+def test_signature_dated_ahead_of_the_verifiers_clock(authority: AuthorityHome, doc: Path,
+                                                      ahead: timedelta, verifies: bool) -> None:
+    """A signer whose clock runs ahead: within the clock skew it verifies, beyond it the
+    signing time is refused (it could otherwise pick a later policy or outrun a revocation)."""
+    from sandi.documents import sign
+
+    later = datetime.now(UTC) + ahead
+    sign(doc, workspace=authority.workspace(clock=lambda: later), signer_code="SETDA",
+         signature_path=doc.with_name(doc.name + ".minisig"))
+    r = authority.run("verify", doc)
+    if verifies:
+        assert r.code == 0 and "SETDA" in r.stdout, r
+    else:
+        assert r.code == 4 and "error: the signature claims a signing time in the future" in r.stderr, r
+        assert "check this machine's clock" in r.stderr, r
 
 
 def test_verify_needs_no_passphrase(authority: AuthorityHome, doc: Path) -> None:

@@ -16,6 +16,7 @@ import hashlib
 import json
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -141,6 +142,24 @@ def test_minisign_signature_with_exported_key_verifies_in_sandi(authority: Autho
     doc.write_bytes(b"Surat edaran nomor 2")
     r = authority.run("verify", doc)
     assert r.code == 4 and r.stderr.startswith("error: signature verification failed"), r
+
+
+@needs_minisign
+@pytest.mark.parametrize(("ahead", "verifies"), [(60, True), (3600, False)])
+def test_minisign_timestamp_ahead_of_the_verifiers_clock(authority: AuthorityHome, tmp_path: Path,
+                                                         ahead: int, verifies: bool) -> None:
+    """minisign's trusted comment carries the signing time sandi judges by; one set ahead of
+    the clock beyond the skew (here with ``-t``, as a signer could) is refused."""
+    doc = tmp_path / "edaran.txt"
+    doc.write_bytes(b"Surat edaran nomor 3")
+    stamp = int(time.time()) + ahead
+    run(["minisign", "-S", "-s", authority.minisign_secret_key("DISKOMINFO"), "-m", doc,
+         "-t", f"timestamp:{stamp}\tfile:edaran.txt"], input=(EXPORT_PASSPHRASE + "\n").encode())
+    r = authority.run("verify", doc)
+    if verifies:
+        assert r.code == 0, r
+    else:
+        assert r.code == 4 and "signing time in the future" in r.stderr, r
 
 
 @needs_minisign

@@ -519,6 +519,14 @@ FORGED: list[tuple[str, tuple[str, ...], Callable[[SealMetadata], SealMetadata],
      lambda m: replace(m, sealed_at=m.sealed_at - timedelta(days=3)), "BAPPEDA", "not valid at the signing"),
     ("sealed-after-the-certificate", ("BAPPEDA",),
      lambda m: replace(m, sealed_at=m.sealed_at + timedelta(days=400)), "BAPPEDA", "not valid at the signing"),
+    # dated ahead of the opener's clock: the certificate covers it, but the time is a lie
+    ("sealed-an-hour-in-the-future", ("BAPPEDA",),
+     lambda m: replace(m, sealed_at=m.sealed_at + timedelta(hours=1)), "BAPPEDA", "signing time in the future"),
+    ("sealed-a-month-in-the-future", ("BAPPEDA",),
+     lambda m: replace(m, sealed_at=m.sealed_at + timedelta(days=30)), "BAPPEDA", "signing time in the future"),
+    # a sender whose clock runs a little ahead is within the allowed skew
+    ("sealed-within-the-clock-skew", ("BAPPEDA",),
+     lambda m: replace(m, sealed_at=m.sealed_at + timedelta(minutes=3)), "BAPPEDA", None),
     ("copy-flag-for-a-recipient", ("BAPPEDA",),
      lambda m: replace(m, recipients=(replace(m.recipients[0], copy=True),)), "BAPPEDA", None),
 ]
@@ -531,8 +539,9 @@ def test_forged_metadata_is_refused(authority: AuthorityHome, tmp_path: Path, st
                                     message: str | None) -> None:
     raw = forge(authority, authority.workspace(), stanzas_for=stanzas, edit=edit)
     if message is None:
-        # A copy flag only skips the policy check of the sender's own copy: with no
-        # policy in force there is nothing to skip, so this one opens.
+        # These are not forgeries: a sender clock a few minutes ahead; a copy flag only
+        # skips the policy check of the sender's own copy, and with no policy in force
+        # there is nothing to skip.
         assert_opens(authority, raw, tmp_path, opener=opener)
         return
     assert_refused(authority, raw, tmp_path, opener=opener, message=message)

@@ -59,6 +59,7 @@ from sandi.authority.issuance import (
 )
 from sandi.authority.profiles import KeyProfile, load_profile
 from sandi.authority.records import cert_info
+from sandi.authority.validity import CLOCK_SKEW
 from sandi.errors import AlreadyExistsError, FormatError, UsageError, VerificationError
 from sandi.keystore.base import KeyStore, generate_identity
 from sandi.keystore.keys import SigningKey, fingerprint, verify_ed25519
@@ -75,7 +76,6 @@ SIGNATURE_CONTEXT = b"sandi-enrolment-request/v1\n"
 MAX_REQUEST_BYTES = 16 * 1024
 MAX_RESPONSE_BYTES = 256 * 1024
 MAX_REQUEST_AGE = timedelta(days=30)
-CLOCK_SKEW = timedelta(minutes=5)
 _REQUEST_FIELDS = {
     "agency",
     "created",

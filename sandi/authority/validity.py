@@ -23,10 +23,13 @@ offline workstation judge alike, without a database. The rules (DESIGN.md):
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 VOIDS_ALL_SIGNATURES = frozenset({"keyCompromise", "cACompromise"})
+#: How far another machine's clock may run ahead of ours: a time claimed by a signer,
+#: a directory or a request further in the future than this is refused.
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 class CertLike(Protocol):

@@ -26,6 +26,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from sandi.authority.validity import CLOCK_SKEW
 from sandi.errors import ConfigError, FormatError, NotFoundError, VerificationError
 
 if TYPE_CHECKING:
@@ -461,7 +462,7 @@ def check_fresh(snapshot: DirectorySnapshot, now: datetime, installed_version: i
             f"the directory (version {snapshot.version}) expired at {_fmt_time(snapshot.expires_at)}",
             hint="ask the authority for a fresh one ('sandi directory publish') and import it",
         )
-    if snapshot.issued_at > now + timedelta(minutes=5):
+    if snapshot.issued_at > now + CLOCK_SKEW:
         raise VerificationError("the directory was issued in the future; check this machine's clock")
     if installed_version is not None and snapshot.version < installed_version:
         raise VerificationError(

@@ -156,7 +156,7 @@ def _verify(ws: Workspace, stream: Any, signature_text: str | bytes) -> VerifyRe
     if comment.startswith("sandi-sign/v1 "):
         meta = SignMetadata.from_comment(comment)
         identity = verify_signing_certificate(ws.snapshot, meta.signer.code, meta.signer.key,
-                                              meta.signed_at, meta.signer.serial)
+                                              meta.signed_at, meta.signer.serial, now=ws.now())
         public = MinisignPublicKey.from_raw(identity.certificate.public_key_bytes())
         verify_digest(public, signature, digest())
         result = VerifyResult(identity.agency.code, identity.agency.name, identity.certificate.serial,
@@ -168,7 +168,8 @@ def _verify(ws: Workspace, stream: Any, signature_text: str | bytes) -> VerifyRe
         match = _TIMESTAMP.search(comment)
         signed_at = datetime.fromtimestamp(int(match.group(1)), UTC) if match else ws.now()
         # No serial here: any certificate of this key that was valid at signed_at counts.
-        identity = verify_signing_certificate(ws.snapshot, agency.code, cert.key_fingerprint, signed_at)
+        identity = verify_signing_certificate(ws.snapshot, agency.code, cert.key_fingerprint, signed_at,
+                                              now=ws.now())
         result = VerifyResult(agency.code, agency.name, identity.certificate.serial,
                               signed_at if match else None, comment, None)
     if result.metadata is not None and result.metadata.document_size != doc_size:

@@ -160,7 +160,7 @@ def _open(
         except VerificationError:
             raise VerificationError("the signature does not carry sandi seal metadata") from None
         signer = verify_signing_certificate(ws.snapshot, meta.sender.code, meta.sender.key, meta.sealed_at,
-                                            meta.sender.serial)
+                                            meta.sender.serial, now=ws.now())
         verify_digest(MinisignPublicKey.from_raw(signer.certificate.public_key_bytes()), signature,
                       hasher.digest())
         # From here on the metadata is the sender's own word.

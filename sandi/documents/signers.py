@@ -13,14 +13,17 @@ Invariants:
 * a ``keyCompromise`` revocation of *any* certificate of the key voids every
   signature of that key (the key is what was compromised, not the certificate);
 * otherwise the chosen certificate must chain to the root, cover the signing time,
-  and not have been revoked before it (``sandi.directory.trust.signature_valid_at``).
+  and not have been revoked before it (``sandi.directory.trust.signature_valid_at``);
+* the signing time is the signer's own claim: one further ahead of the verifier's
+  clock than ``CLOCK_SKEW`` is refused, so a signature cannot be dated into a later
+  policy version or past a revocation that has not happened yet.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sandi.authority.validity import VOIDS_ALL_SIGNATURES
+from sandi.authority.validity import CLOCK_SKEW, VOIDS_ALL_SIGNATURES
 from sandi.directory.snapshot import DirectorySnapshot
 from sandi.directory.trust import SignerIdentity, chains_to_root, signature_valid_at
 from sandi.errors import VerificationError
@@ -32,6 +35,8 @@ def verify_signing_certificate(
     key_fingerprint: str,
     signed_at: datetime,
     serial: str | None = None,
+    *,
+    now: datetime,
 ) -> SignerIdentity:
     """The certificate that makes this signature count, or :class:`VerificationError`."""
     found = [
@@ -61,5 +66,11 @@ def verify_signing_certificate(
             continue
         ok, why = signature_valid_at(cert, signed_at)
         if ok:
+            if signed_at > now + CLOCK_SKEW:
+                raise VerificationError(
+                    "the signature claims a signing time in the future",
+                    hint="check this machine's clock; if it is right, the signer's clock or "
+                         "software is wrong and the document should not be trusted",
+                )
             return SignerIdentity(agency, cert)
     raise VerificationError(why)
