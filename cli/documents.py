@@ -146,6 +146,8 @@ def open_cmd(obj: CliContext, file: Path, opener: str | None, output: Path | Non
     code = acting_agency(obj, opener)
     result = open_sealed(file, workspace=ws, opener=code, policy=DirectoryPolicy(ws.snapshot),
                          output=output, output_dir=output_dir, overwrite=force)
+    for warning in result.warnings:
+        obj.note(f"warning: {warning}")
     obj.emit(result.summary(), _human(result.summary(), f"opened {file.name}: verified"))
 
 
@@ -176,7 +178,11 @@ def inspect_cmd(obj: CliContext, file: Path, opener: str | None, passphrase_file
         ws = open_workspace(obj, passphrase_file)
         result = open_sealed(file, workspace=ws, opener=opener.upper(), policy=DirectoryPolicy(ws.snapshot),
                              write_document=False)
+        for warning in result.warnings:
+            obj.note(f"warning: {warning}")
         info["verified"] = result.metadata.summary()
+        if result.warnings:
+            info["warnings"] = list(result.warnings)
         lines += _human(result.metadata.summary(), "  verified metadata:")[1:]
     obj.emit(info, lines)
 

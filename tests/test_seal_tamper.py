@@ -591,6 +591,38 @@ def test_revocation_after_sealing(authority: AuthorityHome, tmp_path: Path, targ
     assert [p.name for p in doc.parent.iterdir()] == ["baru.txt"]
 
 
+@pytest.mark.parametrize("revoked_before_sealing", [True, False], ids=["revoked-then-sealed", "sealed-then-revoked"])
+def test_document_sealed_to_a_revoked_recipient_key(authority: AuthorityHome, tmp_path: Path,
+                                                     revoked_before_sealing: bool) -> None:
+    """A sender whose directory predates the revocation of BAPPEDA's encryption key still
+    seals to it. BAPPEDA opens it (the key is its own) but is warned that others may have
+    read it; a document sealed before the revocation opens without a warning."""
+    import json
+
+    stale = authority.workspace()  # the sender's view, from before the revocation
+    listed = json.loads(authority.ok("keys", "list", "BAPPEDA", "--json").stdout)
+    (serial,) = [c["serial"] for c in listed if c["purpose"] == "encryption" and c["state"] == "current"]
+    raw = b""
+    if not revoked_before_sealing:
+        raw = seal_now(stale, tmp_path)
+        after_the_sealing_second(datetime.now(UTC))
+    authority.ok("keys", "revoke", serial, "--reason", "keyCompromise")
+    if revoked_before_sealing:
+        raw = seal_now(stale, tmp_path)
+
+    sealed = tmp_path / "surat.sandi"
+    sealed.write_bytes(raw)
+    out = tmp_path / "masuk"
+    r = authority.run("--json", "open", sealed, "--as", "BAPPEDA", "--output-dir", out)
+    assert r.code == 0, r
+    assert (out / DOC_NAME).read_bytes() == DOC
+    warned = "sealed to a key of BAPPEDA that was revoked or not valid at its sealing time" in r.stderr
+    assert warned is revoked_before_sealing, r
+    assert ("warnings" in json.loads(r.stdout)) is revoked_before_sealing
+    log = json.loads(authority.ok("--json", "audit", "log", "--action", "document.open").stdout)
+    assert log[-1]["details"].get("sealed_to_invalid_key", False) is revoked_before_sealing
+
+
 def test_renewal_keeps_old_documents_and_signatures_valid(authority: AuthorityHome, tmp_path: Path) -> None:
     """Renewal: a new certificate for the same key. What was sealed or signed before stays valid."""
     ws = authority.workspace()

@@ -5,6 +5,11 @@ it is hashed; it is renamed into place only after the age stream authenticated t
 its end, the archive held exactly the two expected members, and the signature,
 sender certificate, header binding, recipient list and policy all verified. Any
 failure leaves no output and is recorded in the audit journal by its class only.
+
+A document sealed to a key of the opener's that was revoked (or outside its
+certificate's validity) at the sealing time still opens, since the key is the
+opener's own, but with a warning: a sender with an old directory encrypted it to a
+key that someone else may hold.
 """
 
 from __future__ import annotations
@@ -16,6 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from sandi.audit.events import JSONValue
+from sandi.authority.validity import is_valid_for_opening
+from sandi.directory.snapshot import DirectorySnapshot
 from sandi.documents.metadata import SealMetadata
 from sandi.documents.policygate import PolicyGate
 from sandi.documents.seal import SIGNATURE_SUFFIX
@@ -43,10 +51,14 @@ class OpenResult:
     metadata: SealMetadata
     output: Path | None
     opener: str
+    warnings: tuple[str, ...] = ()
 
     def summary(self) -> dict[str, Any]:
-        return {**self.metadata.summary(), "opened_by": self.opener,
-                "output": None if self.output is None else str(self.output)}
+        out = {**self.metadata.summary(), "opened_by": self.opener,
+               "output": None if self.output is None else str(self.output)}
+        if self.warnings:
+            out["warnings"] = list(self.warnings)
+        return out
 
 
 class _Discard:
@@ -176,22 +188,41 @@ def _open(
             raise VerificationError(f"the document is not addressed to {opener}")
         if not all(r.copy for r in addressed):
             policy.after_open(meta, opener)
-        ws.record(opener, "document.open", document.name, "ok", {
+        warnings = _recipient_key_warnings(ws.snapshot, opener, {r.key for r in addressed}, meta)
+        details: dict[str, JSONValue] = {
             "sender": meta.sender.code,
             "class": meta.classification,
             "nomor": meta.letter.get("nomor"),
             "sealed_at": meta.summary()["sealed_at"],
             "written": write_document,
-        })
+        }
+        if warnings:
+            details["sealed_to_invalid_key"] = True
+        ws.record(opener, "document.open", document.name, "ok", details)
         if out is not None:
             out.commit()
         committed = True
-        return OpenResult(metadata=meta, output=out.path if out is not None else None, opener=opener)
+        return OpenResult(metadata=meta, output=out.path if out is not None else None, opener=opener,
+                          warnings=warnings)
     finally:
         if out is not None:
             out.discard()
         if not committed:
             _remove_empty(created)
+
+
+def _recipient_key_warnings(snapshot: DirectorySnapshot, opener: str, keys: set[str],
+                            meta: SealMetadata) -> tuple[str, ...]:
+    """A warning when none of the opener's keys the document names was valid for it then."""
+    certs = [cert for agency in snapshot.agencies if agency.code == opener for cert in agency.certificates
+             if cert.key_fingerprint in keys]
+    if any(is_valid_for_opening(cert, cert.revocation, meta.sealed_at) for cert in certs):
+        return ()
+    return (
+        f"this document was sealed to a key of {opener} that was revoked or not valid at its sealing "
+        f"time ({meta.summary()['sealed_at']}): others may have been able to read it; tell the "
+        f"authority and the sender ({meta.sender.code}), whose directory may be out of date",
+    )
 
 
 def _prepare_folder(folder: Path, *, may_create: bool) -> list[Path]:
