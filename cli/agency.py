@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from .context import CliContext, pass_cli
+from .passphrase import passphrase_file_option
 
 
 def _json_flag(obj: CliContext, json_output: bool) -> None:
@@ -44,6 +45,7 @@ def agency() -> None:
     help="Register every entity this policy file names (known codes are skipped).",
 )
 @click.option("--json", "json_output", is_flag=True, help="Machine-readable JSON output.")
+@passphrase_file_option
 @pass_cli
 def add_cmd(
     obj: CliContext,
@@ -53,6 +55,7 @@ def add_cmd(
     parent: str | None,
     policy_file: Path | None,
     json_output: bool,
+    passphrase_file: Path | None,
 ) -> None:
     """Register an agency, or every entity of a policy file.
 
@@ -65,6 +68,7 @@ def add_cmd(
     from sandi.authority.agencies import add_agency, add_from_policy
 
     _json_flag(obj, json_output)
+    obj.store_passphrase(passphrase_file)  # for the directory republish afterwards
     registry = obj.registry()
     if policy_file is not None:
         if code or name or parent:
@@ -141,8 +145,9 @@ def show_cmd(obj: CliContext, code: str, json_output: bool) -> None:
 @agency.command("suspend")
 @click.argument("code")
 @click.option("--reason", required=True, help="Why (recorded in the audit log).")
+@passphrase_file_option
 @pass_cli
-def suspend_cmd(obj: CliContext, code: str, reason: str) -> None:
+def suspend_cmd(obj: CliContext, code: str, reason: str, passphrase_file: Path | None) -> None:
     """Suspend an agency: no new certificates, and the directory marks it suspended.
 
     \b
@@ -151,14 +156,16 @@ def suspend_cmd(obj: CliContext, code: str, reason: str) -> None:
     """
     from sandi.authority.agencies import suspend_agency
 
+    obj.store_passphrase(passphrase_file)  # for the directory republish afterwards
     info = suspend_agency(obj.registry(), code, reason)
     obj.emit(info.to_json(), f"suspended {info.code}")
 
 
 @agency.command("resume")
 @click.argument("code")
+@passphrase_file_option
 @pass_cli
-def resume_cmd(obj: CliContext, code: str) -> None:
+def resume_cmd(obj: CliContext, code: str, passphrase_file: Path | None) -> None:
     """Resume a suspended agency.
 
     \b
@@ -167,5 +174,6 @@ def resume_cmd(obj: CliContext, code: str) -> None:
     """
     from sandi.authority.agencies import resume_agency
 
+    obj.store_passphrase(passphrase_file)  # for the directory republish afterwards
     info = resume_agency(obj.registry(), code)
     obj.emit(info.to_json(), f"resumed {info.code}")

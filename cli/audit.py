@@ -15,7 +15,7 @@ import click
 from sandi.errors import ConfigError, UsageError
 
 from .context import CliContext, pass_cli
-from .passphrase import passphrase_file_option, passphrase_source
+from .passphrase import passphrase_file_option
 
 if TYPE_CHECKING:
     from sandi.audit.entry import AuditEntry
@@ -254,7 +254,7 @@ def checkpoint_cmd(obj: CliContext, passphrase_file: Path | None, json_local: bo
         return
     home = obj.home
     registry = obj.registry()
-    signer = load_root_signer(home, open_keystore(home, passphrase_source(passphrase_file)))
+    signer = load_root_signer(home, open_keystore(home, obj.store_passphrase(passphrase_file)))
     made: dict[str, Any] = {}
     with registry.transaction() as session:
         head = read_head(session)
@@ -286,7 +286,7 @@ def _checkpoint_workstation(obj: CliContext, passphrase_file: Path | None) -> No
     if not journal.exists() or journal.head()[0] == 0:
         obj.emit({}, "the audit log is empty: nothing to checkpoint")
         return
-    signer, _ = Workspace.open(obj.home, passphrase_source(passphrase_file)).signing_key(code)
+    signer, _ = Workspace.open(obj.home, obj.store_passphrase(passphrase_file)).signing_key(code)
     cp = journal.checkpoint(signer)
     assert cp is not None
     made = {"journal": cp.to_dict()}

@@ -12,6 +12,9 @@ from sandi.errors import ConfigError
 from sandi.home import Home, HomeConfig, resolve_home
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from sandi.keystore import PassphraseSource
     from sandi.registry import Registry
 
 
@@ -24,6 +27,7 @@ class CliContext:
     _registry: Registry | None = field(default=None, repr=False)
     _audit_seq_at_open: int | None = field(default=None, repr=False)
     _expiry_checked: bool = field(default=False, repr=False)
+    _store_passphrase: PassphraseSource | None = field(default=None, repr=False)
 
     @property
     def home(self) -> Home:
@@ -124,6 +128,18 @@ class CliContext:
         if left <= EXPIRY_WARNING:
             when = "expired" if left <= timedelta(0) else f"expires in {int(left.total_seconds() // 3600)} h"
             self.note(f"warning: the installed directory {when}; import a newer one from the authority")
+
+    def store_passphrase(self, passphrase_file: Path | None) -> PassphraseSource:
+        """The key store passphrase for this command (``--passphrase-file``, else the
+        environment, else a prompt). Remembered for the rest of the invocation, so the
+        directory republish after a change unlocks the store the same way: a script that
+        passes ``--passphrase-file`` gets its directory republished too."""
+        from .passphrase import passphrase_source
+
+        if passphrase_file is None and self._store_passphrase is not None:
+            return self._store_passphrase
+        self._store_passphrase = passphrase_source(passphrase_file)
+        return self._store_passphrase
 
     def note(self, message: str) -> None:
         """A remark for the person at the terminal (stderr, never in JSON output)."""

@@ -119,10 +119,9 @@ def resolve_agency_identity(code: str, obj: CliContext) -> list[Identity]:
     key it holds (current and rotated-out keys, so old files still open)."""
     from sandi.keystore import open_keystore
 
-    from .passphrase import passphrase_source
 
     code = code.upper()
-    keystore = open_keystore(obj.home, passphrase_source(None))
+    keystore = open_keystore(obj.home, obj.store_passphrase(None))
     refs = [r for r in keystore.refs() if r.startswith(f"{code}.encryption.")]
     if not refs:
         raise CredentialError(

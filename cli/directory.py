@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from .context import CliContext, pass_cli
-from .passphrase import passphrase_file_option, passphrase_source
+from .passphrase import passphrase_file_option
 
 
 @click.group("directory")
@@ -31,7 +31,7 @@ def republish_home(obj: CliContext, passphrase_file: Path | None, *, output: Pat
     from sandi.directory.publish import republish
     from sandi.keystore import open_keystore
 
-    keystore = open_keystore(obj.home, passphrase_source(passphrase_file))
+    keystore = open_keystore(obj.home, obj.store_passphrase(passphrase_file))
     issuer = load_issuer(obj.home, keystore)
     return republish(obj.home, obj.registry(), issuer, output=output,
                      validity=None if days is None else timedelta(days=days))

@@ -15,7 +15,7 @@ import click
 from sandi.errors import UsageError
 
 from .context import CliContext, pass_cli
-from .passphrase import passphrase_file_option, passphrase_source
+from .passphrase import passphrase_file_option
 
 if TYPE_CHECKING:
     from sandi.documents import Workspace
@@ -26,7 +26,7 @@ CLASSES = ("SR", "R", "T", "B")
 def open_workspace(obj: CliContext, passphrase_file: Path | None) -> Workspace:
     from sandi.documents import Workspace
 
-    ws = Workspace.open(obj.home, passphrase_source(passphrase_file))
+    ws = Workspace.open(obj.home, obj.store_passphrase(passphrase_file))
     for warning in ws.warnings:
         obj.directory_expiry(warning)
     return ws

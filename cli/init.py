@@ -15,7 +15,7 @@ from sandi.home import Home, HomeConfig
 from sandi.keystore.passphrase import PassphraseSource
 
 from .context import CliContext, pass_cli
-from .passphrase import passphrase_file_option, passphrase_source
+from .passphrase import passphrase_file_option
 
 
 @click.command("init")
@@ -66,7 +66,7 @@ def init_cmd(
       sandi --home ./bappeda init --agency BAPPEDA --root-fingerprint 3f2a...
     """
     home = obj.home
-    passphrase = passphrase_source(passphrase_file)
+    passphrase = obj.store_passphrase(passphrase_file)
     if agency is not None or root_fingerprint is not None:
         _init_workstation(obj, home, province, keystore_kind, agency, root_fingerprint, force, passphrase)
         return

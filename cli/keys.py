@@ -28,7 +28,7 @@ IN_PATH = click.Path(dir_okay=False, exists=True, path_type=Path)
 def _keystore(obj: CliContext, passphrase_file: Path | None) -> KeyStore:
     from sandi.keystore import open_keystore
 
-    return open_keystore(obj.home, passphrase_source(passphrase_file))
+    return open_keystore(obj.home, obj.store_passphrase(passphrase_file))
 
 
 def _issuer(obj: CliContext, keystore: KeyStore) -> Issuer:
@@ -164,8 +164,9 @@ def rotate_cmd(obj: CliContext, code: str, profile: str | None, passphrase_file:
     ),
     help="RFC 5280 reason. keyCompromise voids every signature of the key.",
 )
+@passphrase_file_option
 @pass_cli
-def revoke_cmd(obj: CliContext, target: str, reason: str) -> None:
+def revoke_cmd(obj: CliContext, target: str, reason: str, passphrase_file: Path | None) -> None:
     """Revoke an agency's certificates (TARGET = CODE) or one certificate (TARGET = SERIAL).
 
     The home's directory and CRL are republished at once; hand the agencies the new
@@ -178,6 +179,7 @@ def revoke_cmd(obj: CliContext, target: str, reason: str) -> None:
     """
     from sandi.authority.revocation import revoke
 
+    obj.store_passphrase(passphrase_file)  # for the directory republish afterwards
     done = revoke(obj.registry(), target, reason)
     obj.emit(
         [

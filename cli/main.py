@@ -129,7 +129,7 @@ def _after_command(ctx: click.Context, *_: Any, **__: Any) -> None:
     from .directory import republish_home
 
     try:
-        snapshot = republish_home(obj, None)
+        snapshot = republish_home(obj, None)  # unlocks the store as the command did
     except SandiError as exc:
         # The change itself is committed and audited; only the derived, signed
         # directory is behind. Say so, and how to catch up, rather than fail.

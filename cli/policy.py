@@ -17,7 +17,7 @@ import click
 from sandi.errors import EXIT_DENIED, NotFoundError, PolicyError, UsageError
 
 from .context import CliContext, pass_cli
-from .passphrase import passphrase_file_option, passphrase_source
+from .passphrase import passphrase_file_option
 
 if TYPE_CHECKING:
     from sandi.policy import CompiledPolicy, Forbid, Policy
@@ -366,7 +366,7 @@ def apply_cmd(obj: CliContext, file: Path, passphrase_file: Path | None) -> None
     load_policy(file)  # fail on a bad file before asking for a passphrase
     data = file.read_bytes()
     home = obj.home
-    signer = load_root_signer(home, open_keystore(home, passphrase_source(passphrase_file)))
+    signer = load_root_signer(home, open_keystore(home, obj.store_passphrase(passphrase_file)))
     with obj.registry().transaction() as session:
         record = apply_policy(session, data, signer, current_operator(), source_name=file.name)
     obj.emit(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+import pytest
 
 from sandi.audit.events import AuditEvent
 from sandi.audit.journal import Journal
@@ -51,3 +54,44 @@ def test_publishing_checkpoints_both_audit_sinks_every_hundred_entries(authority
     republish(home, registry, issuer)  # type: ignore[arg-type]
     with registry.transaction() as session:
         assert len(read_checkpoints(session)) == before + 1
+
+
+# Commands that change the registry, run as a script would: the key store passphrase
+# only in --passphrase-file, nothing in the environment, no terminal.
+CHANGES: list[tuple[str, list[str]]] = [
+    ("agency-add", ["agency", "add", "DINSOS", "--name", "Dinas Sosial"]),
+    ("agency-suspend", ["agency", "suspend", "SETDA", "--reason", "reorganisation"]),
+    ("keys-renew", ["keys", "renew", "BAPPEDA"]),
+    ("keys-revoke", ["keys", "revoke", "BAPPEDA", "--reason", "superseded"]),
+    ("keys-rotate", ["keys", "rotate", "DISKOMINFO"]),
+]
+
+
+@pytest.mark.parametrize("argv", [pytest.param(a, id=i) for i, a in CHANGES])
+def test_a_passphrase_file_also_unlocks_the_republish(authority: AuthorityHome, tmp_path: Path,
+                                                      argv: list[str]) -> None:
+    pw = tmp_path / "pw"
+    fd = os.open(pw, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.write(fd, PASSPHRASE.encode() + b"\n")
+    os.close(fd)
+    before = installed_snapshot(Home(authority.path)).version
+    r = authority.run(*argv, "--passphrase-file", pw, env={"SANDI_PASSPHRASE": None})
+    assert r.code == 0, r
+    assert "not republished" not in r.stderr, r
+    after = installed_snapshot(Home(authority.path)).version
+    assert after > before and f"directory version {after} published" in r.stderr, r
+
+
+def test_without_a_passphrase_the_change_is_kept_and_the_republish_is_owed(authority: AuthorityHome) -> None:
+    home = Home(authority.path)
+    before = installed_snapshot(home).version
+    r = authority.run("agency", "add", "DINSOS", "--name", "Dinas Sosial", env={"SANDI_PASSPHRASE": None})
+    assert r.code == 0, r
+    assert "the change is saved, but the directory was not republished" in r.stderr, r
+    assert "hint: run 'sandi directory publish'" in r.stderr, r
+    assert installed_snapshot(home).version == before
+    assert authority.run("agency", "show", "DINSOS").code == 0
+    # the owed publication, once a passphrase is at hand, includes the change
+    authority.ok("directory", "publish")
+    snapshot = installed_snapshot(home)
+    assert snapshot.version > before and "DINSOS" in {a.code for a in snapshot.agencies}
