@@ -108,26 +108,24 @@ class CliContext:
         """
         if self._expiry_checked:
             return
-        self._expiry_checked = True
+        warning = None
         home = self.home
         try:
             if not home.directory_path.is_file() or home.load_config().role != "workstation":
                 return
             import base64
-            import json
-            from datetime import UTC, datetime, timedelta
+            from datetime import UTC, datetime
 
-            from sandi.directory.snapshot import EXPIRY_WARNING
+            from sandi.directory.snapshot import expiry_warning
 
             envelope = json.loads(home.directory_path.read_bytes())
             body = json.loads(base64.b64decode(envelope["body"]))
             expires = datetime.fromisoformat(str(body["expires_at"]).replace("Z", "+00:00"))
-            left = expires - datetime.now(UTC)
+            warning = expiry_warning(int(body["version"]), expires, datetime.now(UTC))
         except (OSError, ValueError, KeyError, TypeError):
-            return  # an unreadable directory is reported by the commands that use it
-        if left <= EXPIRY_WARNING:
-            when = "expired" if left <= timedelta(0) else f"expires in {int(left.total_seconds() // 3600)} h"
-            self.note(f"warning: the installed directory {when}; import a newer one from the authority")
+            pass  # an unreadable directory is reported by the commands that use it
+        finally:
+            self.directory_expiry(warning)
 
     def store_passphrase(self, passphrase_file: Path | None) -> PassphraseSource:
         """The key store passphrase for this command (``--passphrase-file``, else the

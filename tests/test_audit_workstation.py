@@ -4,6 +4,7 @@ the keys the directory publishes for it; a rewrite after a checkpoint is caught.
 from __future__ import annotations
 
 import json
+import re
 
 from tests.test_workstations_flow import Province, _seal_letter, province  # noqa: F401
 
@@ -58,7 +59,12 @@ def test_near_expiry_warns_on_every_workstation_command_once(province: Province)
         if args[-1] == "--help":
             assert "warning" not in r.stderr  # help runs no command
             continue
-        assert r.stderr.count("warning: the installed directory expires in") == 1, (args, r)
-    r = province.bappeda.sandi("directory", "show")
-    assert r.code == 0
-    assert r.stderr.count("warning:") == 1, r
+        assert r.stderr.count("warning: the directory (version ") == 1, (args, r)
+        assert re.search(r"\) expires in \d+ h \(.*\); import a newer one from the authority", r.stderr), r
+    # document commands read the verified directory; same words, still once
+    memo = province.bappeda.home.parent / "memo.txt"
+    memo.write_bytes(b"memo")
+    for args in (["directory", "show"], ["sign", memo, "--as", "BAPPEDA"]):
+        r = province.bappeda.sandi(*args)
+        assert r.code == 0, (args, r)
+        assert r.stderr.count("warning:") == 1 and "warning: the directory (version " in r.stderr, (args, r)

@@ -335,12 +335,7 @@ class DirectorySnapshot:
         return max(candidates, key=lambda p: (p.effective_from, p.version))
 
     def expiry_warning(self, now: datetime) -> str | None:
-        left = self.expires_at - now
-        if left <= EXPIRY_WARNING:
-            hours = max(0, int(left.total_seconds() // 3600))
-            return (f"the directory (version {self.version}) expires in {hours} h "
-                    f"({_fmt_time(self.expires_at)}); import a newer one from the authority")
-        return None
+        return expiry_warning(self.version, self.expires_at, now)
 
     # -- encoding --------------------------------------------------------------------
 
@@ -453,6 +448,16 @@ def parse_envelope(data: bytes, trusted_root_fingerprint: str) -> DirectorySnaps
             hint="the file was altered or not signed by the authority; get a fresh copy",
         ) from None
     return snapshot
+
+
+def expiry_warning(version: int, expires_at: datetime, now: datetime) -> str | None:
+    """The warning every command gives within EXPIRY_WARNING of a directory's expiry."""
+    left = expires_at - now
+    if left > EXPIRY_WARNING:
+        return None
+    when = "expired" if left <= timedelta(0) else f"expires in {int(left.total_seconds() // 3600)} h"
+    return (f"the directory (version {version}) {when} ({_fmt_time(expires_at)}); "
+            "import a newer one from the authority")
 
 
 def check_fresh(snapshot: DirectorySnapshot, now: datetime, installed_version: int | None) -> None:
