@@ -240,6 +240,63 @@ def test_registry_audit_failure_rolls_back_the_change(
             assert read_head(session) == (2, [e for e in iter_entries(session)][-1].hash)
 
 
+class _DriverError(Exception):
+    """What a driver raises, with the SQLSTATE psycopg would attach."""
+
+    def __init__(self, message: str, sqlstate: str | None) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+
+
+def _fail_audit_inserts(reg: Registry, times: int, message: str, sqlstate: str | None) -> Callable[[], None]:
+    left = [times]
+
+    def boom(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO AUDIT_ENTRIES") and left[0] > 0:
+            left[0] -= 1
+            raise OperationalError(statement, None, _DriverError(message, sqlstate))
+
+    event.listen(reg.engine, "before_cursor_execute", boom)
+    return lambda: event.remove(reg.engine, "before_cursor_execute", boom)
+
+
+def test_a_deadlock_while_appending_is_retried_as_a_whole(registry: Registry) -> None:
+    """The database aborting the append for a concurrent transaction is not an audit
+    failure: the whole change runs again (Registry.run) and is recorded once."""
+    undo = _fail_audit_inserts(registry, 2, "deadlock detected", "40P01")
+    calls = []
+
+    def work(session: Any) -> None:
+        calls.append(1)
+        _add_agency(session, "A1")
+        append_in_session(session, AuditEvent("op", "agency.add", "A1"))
+
+    try:
+        registry.run(work)
+    finally:
+        undo()
+    assert len(calls) == 3
+    with registry.transaction() as session:
+        assert list(session.execute(select(AgencyRow.code)).scalars()) == ["A1"]
+        assert [e.subject for e in iter_entries(session)] == ["A1"]
+        assert verify_registry(session, None).ok
+
+
+def test_a_lost_connection_while_appending_says_so(registry: Registry) -> None:
+    undo = _fail_audit_inserts(registry, 1, "server closed the connection unexpectedly", "08006")
+    try:
+        with pytest.raises(AuditError) as caught, registry.transaction() as session:
+            _add_agency(session, "A1")
+            append_in_session(session, AuditEvent("op", "agency.add", "A1"))
+    finally:
+        undo()
+    assert "writing the audit entry to the registry failed" in caught.value.message
+    assert "not carried out" in caught.value.hint
+    assert "check that the database server is running and reachable" in caught.value.hint
+    with registry.transaction() as session:
+        assert session.execute(select(AgencyRow)).first() is None
+
+
 def test_secret_in_details_rolls_back_the_change(registry: Registry) -> None:
     with pytest.raises(AuditError, match="secret"), registry.transaction() as session:
         _add_agency(session, "A1")

@@ -34,12 +34,22 @@ from sandi.registry.models import AuditCheckpointRow, AuditEntryRow, AuditHeadRo
 HEAD_ID = 1
 
 
-def _db_failure(what: str, exc: Exception) -> AuditError:
-    detail = str(getattr(exc, "orig", exc)).strip().splitlines()
-    return AuditError(
-        f"{what}: {detail[0] if detail else exc.__class__.__name__}",
-        hint="the operation was not carried out: its audit entry could not be written",
-    )
+_NOT_CARRIED_OUT = "the operation was not carried out: its audit entry could not be written"
+
+
+def _db_failure(session: Session, what: str, exc: Exception, *, writing: bool = False) -> SandiError:
+    """The error for a database failure while appending: an AuditError (fail closed)
+    whose hint says what the database reported (unreachable, locked...), or, when the
+    database aborted the transaction for a concurrent one, ConcurrentUpdate, so that
+    ``Registry.run`` runs the whole change, audit entry included, again."""
+    from sandi.registry.db import ConcurrentUpdate, database_error
+
+    url = session.get_bind().engine.url.render_as_string(hide_password=False)
+    described = database_error(url, exc, what)
+    if isinstance(described, ConcurrentUpdate):
+        return described
+    return AuditError(described.message,
+                      hint=f"{_NOT_CARRIED_OUT}; {described.hint}" if writing else described.hint)
 
 
 def _locked_head(session: Session) -> AuditHeadRow:
@@ -98,7 +108,8 @@ def append_in_session(
     except SandiError:
         raise
     except SQLAlchemyError as exc:
-        raise _db_failure("writing the audit entry to the registry failed", exc) from None
+        raise _db_failure(session, "writing the audit entry to the registry failed", exc,
+                          writing=True) from None
     return entry
 
 
@@ -148,7 +159,7 @@ def iter_entries(session: Session, *, batch: int = 5000, since_seq: int = 0) -> 
                 yield _entry_from_row(row)
             last = int(rows[-1][0])
     except SQLAlchemyError as exc:
-        raise _db_failure("reading the audit entries failed", exc) from None
+        raise _db_failure(session, "reading the audit entries failed", exc) from None
 
 
 def read_head(session: Session) -> tuple[int, str] | None:
@@ -156,7 +167,7 @@ def read_head(session: Session) -> tuple[int, str] | None:
     try:
         head = session.get(AuditHeadRow, HEAD_ID)
     except SQLAlchemyError as exc:
-        raise _db_failure("reading the audit head failed", exc) from None
+        raise _db_failure(session, "reading the audit head failed", exc) from None
     return None if head is None else (int(head.seq), str(head.hash))
 
 
@@ -173,7 +184,7 @@ def read_checkpoints(session: Session) -> list[Checkpoint]:
             for r in rows
         ]
     except SQLAlchemyError as exc:
-        raise _db_failure("reading the audit checkpoints failed", exc) from None
+        raise _db_failure(session, "reading the audit checkpoints failed", exc) from None
 
 
 def add_checkpoint(session: Session, checkpoint: Checkpoint) -> None:
@@ -189,7 +200,7 @@ def add_checkpoint(session: Session, checkpoint: Checkpoint) -> None:
         )
         session.flush()
     except SQLAlchemyError as exc:
-        raise _db_failure("writing the audit checkpoint failed", exc) from None
+        raise _db_failure(session, "writing the audit checkpoint failed", exc, writing=True) from None
 
 
 def checkpoint_in_session(
@@ -210,7 +221,7 @@ def checkpoint_in_session(
             if seq - int(last or 0) < only_if_due:
                 return None
     except SQLAlchemyError as exc:
-        raise _db_failure("reading the audit head failed", exc) from None
+        raise _db_failure(session, "reading the audit head failed", exc) from None
     checkpoint = sign_checkpoint(signer, seq, head_hash, when=when)
     add_checkpoint(session, checkpoint)
     return checkpoint
@@ -220,4 +231,4 @@ def count_entries(session: Session) -> int:
     try:
         return int(session.execute(select(func.count()).select_from(AuditEntryRow)).scalar() or 0)
     except SQLAlchemyError as exc:
-        raise _db_failure("counting the audit entries failed", exc) from None
+        raise _db_failure(session, "counting the audit entries failed", exc) from None

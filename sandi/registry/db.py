@@ -96,7 +96,7 @@ class Registry:
             with self.engine.connect() as conn:
                 return _revision_on(conn)
         except SQLAlchemyError as exc:
-            raise _database_error(self.url, exc) from None
+            raise database_error(self.url, exc) from None
 
     def schema_status(self) -> SchemaStatus:
         current = self.schema_revision()
@@ -137,7 +137,7 @@ class Registry:
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
         except (OperationalError, DBAPIError) as exc:
-            raise _database_error(self.url, exc, "migrating the registry failed") from None
+            raise database_error(self.url, exc, "migrating the registry failed") from None
         except SQLAlchemyError as exc:
             raise RegistryError(
                 f"migrating the registry failed: {exc.__class__.__name__}",
@@ -184,7 +184,7 @@ class Registry:
                 hint="another operator may have made the same change; nothing was changed",
             ) from None
         except (OperationalError, DBAPIError) as exc:
-            raise _database_error(self.url, exc) from None
+            raise database_error(self.url, exc) from None
         finally:
             session.close()
 
@@ -313,7 +313,7 @@ def _sqlstate(exc: Exception) -> str | None:
     return str(state) if state else None
 
 
-def _database_error(url: str, exc: Exception, what: str = "registry database error") -> RegistryError:
+def database_error(url: str, exc: Exception, what: str = "registry database error") -> RegistryError:
     """The clear error for a failed database call: what happened, where, what to do."""
     where = _redact(url)
     detail = _scrub(_first_line(exc), url)
@@ -366,9 +366,6 @@ def _database_error(url: str, exc: Exception, what: str = "registry database err
         hint="check that the database is reachable and the credentials are right; nothing was changed",
     )
 
-
-# Kept for callers of the earlier name.
-_connection_error = _database_error
 
 
 def _newer_error() -> RegistryError:
