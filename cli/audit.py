@@ -39,7 +39,7 @@ def _root_cert_pem(obj: CliContext) -> str | None:
     """The root certificate from the registry's authority row (authority homes)."""
     from sandi.registry.models import AuthorityRow
 
-    with obj.registry().transaction() as session:
+    with obj.registry().reading() as session:
         row = session.get(AuthorityRow, 1)
         return None if row is None else row.root_cert_pem
 
@@ -49,7 +49,7 @@ def _root_fingerprint(obj: CliContext) -> str | None:
 
     if not _is_authority(obj):
         return obj.config().root_fingerprint
-    with obj.registry().transaction() as session:
+    with obj.registry().reading() as session:
         row = session.get(AuthorityRow, 1)
         return None if row is None else row.root_fingerprint
 
@@ -98,7 +98,7 @@ def _sources(obj: CliContext) -> list[tuple[str, Iterator[AuditEntry]]]:
         from sandi.audit.registry_sink import iter_entries
 
         def registry_entries() -> Iterator[AuditEntry]:
-            with obj.registry().transaction() as session:
+            with obj.registry().reading() as session:
                 yield from iter_entries(session)
 
         sources.append(("registry", registry_entries()))
@@ -212,7 +212,7 @@ def verify_cmd(obj: CliContext, file_: Path | None, root_cert: Path | None, json
             if public_key is None:
                 pem = _root_cert_pem(obj)
                 public_key = root_public_key(pem)[0] if pem else None
-            with obj.registry().transaction() as session:
+            with obj.registry().reading() as session:
                 results.append(("registry", verify_registry(session, public_key)))
         journal = Journal(obj.home.journal_path)
         if journal.exists() or not results:
@@ -345,7 +345,7 @@ def export_cmd(obj: CliContext, file: Path, sink: str | None, json_local: bool) 
             raise ConfigError("a workstation has no registry; export its journal (--sink journal)")
         from sandi.audit.registry_sink import iter_entries, read_checkpoints
 
-        with obj.registry().transaction() as session:
+        with obj.registry().reading() as session:
             count = write_export(file, chain=chain, entries=iter_entries(session),
                                  checkpoints=read_checkpoints(session), root_fingerprint=root_fp,
                                  signer=root_fp)

@@ -59,7 +59,7 @@ class CliContext:
         from sandi.audit.registry_sink import read_head
 
         assert self._registry is not None
-        with self._registry.transaction() as session:
+        with self._registry.reading() as session:
             head = read_head(session)
         return 0 if head is None else head[0]
 
@@ -75,7 +75,7 @@ class CliContext:
 
         from sandi.registry.models import AuditEntryRow
 
-        with self._registry.transaction() as session:
+        with self._registry.reading() as session:
             actions = session.scalars(
                 select(AuditEntryRow.action).where(AuditEntryRow.seq > self._audit_seq_at_open)
             ).all()

@@ -61,7 +61,7 @@ def _active(obj: CliContext, at: datetime) -> CompiledPolicy:
     if config.role == "authority":
         from sandi.policy.store import active_policy, compile_record
 
-        with obj.registry().transaction() as session:
+        with obj.registry().reading() as session:
             record = active_policy(session, at)
         if record is None:
             raise NotFoundError(f"no policy version is in force at {at.isoformat()}",
@@ -394,7 +394,7 @@ def versions_cmd(obj: CliContext, json_local: bool) -> None:
     from sandi.policy.versions import select_active
 
     _use_json(obj, json_local)
-    with obj.registry().transaction() as session:
+    with obj.registry().reading() as session:
         records = list_versions(session)
     active = select_active(records, datetime.now(UTC))
     rows = [{"policy_id": r.policy_id, "version": r.version, "sha256": r.sha256,

@@ -132,7 +132,7 @@ def add_agency(
 
 
 def get_agency(registry: Registry, code: str) -> AgencyInfo:
-    with registry.transaction() as session:
+    with registry.reading() as session:
         row = find_agency(session, code)
         return agency_info(row, _parent_code(session, row))
 
@@ -142,7 +142,7 @@ def list_agencies(registry: Registry) -> list[AgencyInfo]:
 
     from sandi.registry.models import AgencyRow
 
-    with registry.transaction() as session:
+    with registry.reading() as session:
         rows = session.scalars(select(AgencyRow).order_by(AgencyRow.code)).all()
         codes = {r.id: r.code for r in rows}
         return [agency_info(r, codes.get(r.parent_id) if r.parent_id else None) for r in rows]

@@ -132,7 +132,7 @@ def list_certificates(registry: Registry, code: str | None = None) -> list[Certi
 
     from sandi.registry.models import CertificateRow
 
-    with registry.transaction() as session:
+    with registry.reading() as session:
         stmt = (
             select(CertificateRow)
             .options(selectinload(CertificateRow.revocation), selectinload(CertificateRow.agency))

@@ -9,7 +9,9 @@ Invariants:
   neither does;
 * SQLite runs with foreign keys on, WAL, and write transactions that take the
   write lock up front (``BEGIN IMMEDIATE``) so concurrent writers serialise
-  instead of failing half-way.
+  instead of failing half-way;
+* reads that change nothing use :meth:`Registry.reading`: one snapshot, never
+  committed, and no write lock, so a long read does not stop the writers.
 
 Importing this package imports SQLAlchemy: only authority-side code does.
 """

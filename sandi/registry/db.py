@@ -38,6 +38,9 @@ _RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization_failure, d
 
 T = TypeVar("T")
 
+# Execution option marking the connections of Registry.reading() on SQLite.
+_READ_ONLY = "sandi_read_only"
+
 
 class ConcurrentUpdate(RegistryConflict):
     """The database aborted the transaction because of a concurrent one; it may be retried."""
@@ -76,6 +79,14 @@ class Registry:
         self.url = url
         self.engine = engine or _make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Read-only transactions: a deferred BEGIN on SQLite (see _configure_sqlite), a
+        # READ ONLY REPEATABLE READ snapshot on PostgreSQL.
+        read_options: dict[str, Any] = (
+            {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+            if self.engine.dialect.name == "postgresql" else {_READ_ONLY: True}
+        )
+        self._read_sessions = sessionmaker(self.engine.execution_options(**read_options),
+                                           expire_on_commit=False)
 
     def __repr__(self) -> str:
         return f"Registry({_redact(self.url)!r})"
@@ -188,6 +199,26 @@ class Registry:
         finally:
             session.close()
 
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A read-only transaction over one consistent view of the registry.
+
+        For listings and audit reads, which may be long (``audit verify`` of a large
+        chain): on SQLite it takes no write lock (a WAL reader keeps its snapshot and
+        neither waits for nor holds up writers); on PostgreSQL it is READ ONLY and
+        REPEATABLE READ, so it sees one state from start to end. It is always rolled
+        back: nothing done in it is ever committed.
+        """
+        session = self._read_sessions()
+        try:
+            session.begin()
+            yield session
+        except (OperationalError, DBAPIError) as exc:
+            raise database_error(self.url, exc) from None
+        finally:
+            session.rollback()
+            session.close()
+
     def run(self, work: Callable[[Session], T], *, attempts: int = 5) -> T:
         """``work(session)`` in one transaction, run again from the start if the
         database aborted it for a concurrent one (serialisation failure, deadlock).
@@ -269,7 +300,8 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Registry.reading() marks its connections: a deferred BEGIN, a snapshot without the lock.
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(_READ_ONLY) else "BEGIN IMMEDIATE")
 
 
 def _enable_wal(cur: Any) -> None:
