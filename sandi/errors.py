@@ -88,6 +88,11 @@ class RegistryConflict(RegistryError):
     """A change broke a registry constraint (a duplicate, usually a concurrent one)."""
 
 
+class CommitOutcomeUnknown(RegistryError):
+    """The connection was lost while the database committed: the change may or may not
+    have been saved, and only a look at the registry afterwards can tell."""
+
+
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2

@@ -6,6 +6,7 @@ holds either the whole issuance (both certificates and their audit entry) or non
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -119,10 +120,18 @@ def test_server_killed_during_issuance(
         r = run_sandi("--home", home, "--database-url", url, "keys", "issue", "DINKES")
     assert fired == [point]
     _assert_clean_failure(r, url)
-    # The registry's own error, or the audit sink's when the connection died under it.
-    assert ("cannot reach the registry database" in r.stderr
-            or "server closed the connection" in r.stderr), r
-    assert _keys(home) == keys_before, "the failed issuance left keys in the store"
+    kept = 0
+    if point == "COMMIT":
+        # Lost during the COMMIT: from here nobody can tell whether the server committed,
+        # so the new keys stay (a certificate whose private key was deleted is worse).
+        assert "was lost while it committed the change" in r.stderr, r
+        assert "new private keys were kept" in r.stderr, r
+        kept = 2
+    else:
+        # The registry's own error, or the audit sink's when the connection died under it.
+        assert ("cannot reach the registry database" in r.stderr
+                or "server closed the connection" in r.stderr), r
+    assert len(_keys(home)) == len(keys_before) + kept, "the failed issuance left keys in the store"
 
     pg_server.restart()
     assert _snapshot(url) == rows_before, "part of the issuance survived the crash"
@@ -131,7 +140,7 @@ def test_server_killed_during_issuance(
     r = run_sandi("--home", home, "--database-url", url, "keys", "issue", "DINKES")
     assert r.code == 0, r
     assert _issuance_state(url) == (2, 1)
-    assert len(_keys(home)) == len(keys_before) + 2
+    assert len(_keys(home)) == len(keys_before) + kept + 2
 
 
 @pytest.mark.postgres
@@ -166,6 +175,64 @@ def test_server_killed_right_after_the_commit(
         _assert_clean_failure(r, url)
     pg_server.restart()
     assert _issuance_state(url) == (2, 1)
+
+
+@pytest.mark.parametrize("landed", [False, True], ids=["before-the-server-committed", "after-it-committed"])
+def test_connection_lost_during_the_commit_keeps_the_keys(
+    registry_url: str, tmp_path: Path, fast_env: None, run_sandi: RunSandi, landed: bool
+) -> None:
+    """The driver reports a broken connection at COMMIT. Whether or not the server had
+    committed, the command says the outcome is unknown and keeps the new private keys;
+    when it had, the issued certificates are usable because their keys are still there."""
+    home = _authority(registry_url, tmp_path)
+    keys_before = _keys(home)
+    lost = sa.exc.OperationalError("COMMIT", {}, Exception("server closed the connection unexpectedly"))
+    fired: list[bool] = []
+
+    def before_commit(conn: Any) -> None:
+        if not fired and conn.info.get("wrote_certificates"):
+            fired.append(True)
+            raise lost
+
+    def after_commit(session: Session) -> None:
+        if not fired and session.info.get("issued"):
+            fired.append(True)
+            raise lost
+
+    def note_writes(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO CERTIFICATES"):
+            conn.info["wrote_certificates"] = True
+
+    def mark(session: Session, context: Any, instances: Any) -> None:
+        if any(isinstance(o, CertificateRow) for o in session.new):
+            session.info["issued"] = True
+
+    listeners: list[tuple[Any, str, Callable[..., None]]] = (
+        [(Session, "before_flush", mark), (Session, "after_commit", after_commit)] if landed
+        else [(Engine, "before_cursor_execute", note_writes), (Engine, "commit", before_commit)])
+    for target, name, fn in listeners:
+        sa.event.listen(target, name, fn)
+    try:
+        r = run_sandi("--home", home, "--database-url", registry_url, "keys", "issue", "DINKES")
+    finally:
+        for target, name, fn in listeners:
+            sa.event.remove(target, name, fn)
+    assert fired == [True]
+    _assert_clean_failure(r, registry_url)
+    assert "the change may or may not have been saved" in r.stderr, r
+    assert "'sandi keys list' does not show their certificates" in r.stderr, r
+    kept = _keys(home) - keys_before
+    assert len(kept) == 2, kept
+    assert _issuance_state(registry_url) == ((2, 1) if landed else (0, 0))
+    if landed:
+        # the certificates the registry holds are exactly those of the kept keys
+        listed = run_sandi("--home", home, "--database-url", registry_url, "--json", "keys", "list", "DINKES")
+        fingerprints = {c["key_fingerprint"][:16] for c in json.loads(listed.stdout)}
+        assert all(any(fp in k for fp in fingerprints) for k in kept), (kept, fingerprints)
+    else:
+        r = run_sandi("--home", home, "--database-url", registry_url, "keys", "issue", "DINKES")
+        assert r.code == 0, r
+        assert _issuance_state(registry_url) == (2, 1)
 
 
 def _issue_and_die(home: str, url: str, point: str) -> None:

@@ -27,7 +27,7 @@ from sandi.authority.certs import issue_certificate, whole_seconds
 from sandi.authority.events import record
 from sandi.authority.profiles import KeyProfile, load_profile
 from sandi.authority.records import CertificateInfo, cert_info
-from sandi.errors import AlreadyExistsError, CredentialError
+from sandi.errors import AlreadyExistsError, CommitOutcomeUnknown, CredentialError
 from sandi.keystore.base import KeyStore, generate_identity, identity_public_bytes, key_ref
 from sandi.keystore.keys import SigningKey
 
@@ -177,9 +177,19 @@ class KeyWrites:
 
 
 def with_new_keys(keystore: KeyStore, work: Callable[[KeyWrites], IssueResult]) -> IssueResult:
+    """Run ``work``; remove the keys it stored if it fails, unless its commit may have
+    landed: certificates without their private keys would leave documents sealed to
+    them unreadable, while an unused key file costs nothing."""
     writes = KeyWrites(keystore)
     try:
         return work(writes)
+    except CommitOutcomeUnknown as exc:
+        raise CommitOutcomeUnknown(
+            exc.message,
+            hint=f"{exc.hint}. The new private keys were kept in the key store "
+                 f"({', '.join(writes.refs)}); if 'sandi keys list' does not show their "
+                 "certificates, the change was not saved and those keys are unused",
+        ) from None
     except BaseException:
         writes.undo()
         raise

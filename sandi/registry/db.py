@@ -23,7 +23,7 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
-from sandi.errors import RegistryConflict, RegistryError
+from sandi.errors import CommitOutcomeUnknown, RegistryConflict, RegistryError
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -182,12 +182,16 @@ class Registry:
         by side (READ COMMITTED): code that reads a row to decide what to write locks
         it first (``select(...).with_for_update()``), and constraints catch the rest.
         A serialisation failure or deadlock raises :class:`ConcurrentUpdate`, which
-        :meth:`run` retries.
+        :meth:`run` retries. A connection lost during the COMMIT itself raises
+        :class:`~sandi.errors.CommitOutcomeUnknown`: the server may have committed.
         """
         session = self._sessions()
+        committing = False
         try:
             with session.begin():
                 yield session
+                session.flush()  # the change's own errors surface here, before the COMMIT
+                committing = True
         except IntegrityError as exc:
             raise RegistryConflict(
                 "the registry refused the change: it conflicts with what is there "
@@ -195,6 +199,14 @@ class Registry:
                 hint="another operator may have made the same change; nothing was changed",
             ) from None
         except (OperationalError, DBAPIError) as exc:
+            if committing and _lost_connection(exc):
+                raise CommitOutcomeUnknown(
+                    f"the connection to the registry database {_redact(self.url)} was lost while "
+                    f"it committed the change ({_scrub(_first_line(exc), self.url)}): the change "
+                    "may or may not have been saved",
+                    hint="once the database is reachable, look before repeating the command "
+                         "('sandi audit log' shows every saved change)",
+                ) from None
             raise database_error(self.url, exc) from None
         finally:
             session.close()
@@ -345,6 +357,17 @@ def _sqlstate(exc: Exception) -> str | None:
     return str(state) if state else None
 
 
+def _lost_connection(exc: Exception) -> bool:
+    """Whether the database could not be reached, or the connection to it broke."""
+    state = _sqlstate(exc) or ""
+    lowered = str(getattr(exc, "orig", exc)).lower()
+    return state.startswith(("57P", "08")) or any(s in lowered for s in (
+        "connection refused", "could not connect", "connection failed", "failed to resolve host",
+        "timeout expired", "server closed the connection", "terminating connection",
+        "connection is closed", "consuming input failed", "no route to host",
+    ))
+
+
 def database_error(url: str, exc: Exception, what: str = "registry database error") -> RegistryError:
     """The clear error for a failed database call: what happened, where, what to do."""
     where = _redact(url)
@@ -372,11 +395,7 @@ def database_error(url: str, exc: Exception, what: str = "registry database erro
             f"{what}: the registry stayed locked by another operator for too long ({detail})",
             hint="nothing was changed; try again when the other operation has finished",
         )
-    if state.startswith(("57P", "08")) or any(s in lowered for s in (
-        "connection refused", "could not connect", "connection failed", "failed to resolve host",
-        "timeout expired", "server closed the connection", "terminating connection",
-        "connection is closed", "consuming input failed", "no route to host",
-    )):
+    if _lost_connection(exc):
         return RegistryError(
             f"{what}: cannot reach the registry database {where} ({detail})",
             hint="check that the database server is running and reachable from here; an "
