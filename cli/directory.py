@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from sandi.errors import SandiError
+
 from .context import CliContext, pass_cli
 from .passphrase import passphrase_file_option
 
@@ -35,6 +37,19 @@ def republish_home(obj: CliContext, passphrase_file: Path | None, *, output: Pat
     issuer = load_issuer(obj.home, keystore)
     return republish(obj.home, obj.registry(), issuer, output=output,
                      validity=None if days is None else timedelta(days=days))
+
+
+def republish_or_warn(obj: CliContext) -> None:
+    """Publish the next directory after a change; if that fails, warn (the change itself
+    is committed and audited, only the derived, signed directory is behind) and say how
+    to catch up, rather than fail the command."""
+    try:
+        snapshot = republish_home(obj, None)  # unlocks the store as the command did
+    except SandiError as exc:
+        obj.note(f"warning: the change is saved, but the directory was not republished: {exc}")
+        obj.note("hint: run 'sandi directory publish' (it needs the key store passphrase)")
+        return
+    obj.note(f"directory version {snapshot.version} published")
 
 
 @directory.command("publish")

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from sandi.errors import SandiError, UsageError
+
 from .context import CliContext, pass_cli
 from .passphrase import (
     ENV_EXPORT_PASSPHRASE,
@@ -49,8 +51,7 @@ def _work_factor(obj: CliContext) -> int:
     return scrypt_work_factor(obj.config().extra.get("scrypt_work_factor"))
 
 
-def _emit_issue(obj: CliContext, verb: str, result: IssueResult) -> None:
-    now = datetime.now(UTC)
+def _issue_lines(verb: str, result: IssueResult) -> list[str]:
     lines = [f"{verb} {result.agency} (profile {result.profile})"]
     lines += [
         f"  {c.purpose:<10} serial {c.serial}  until {c.not_after:%Y-%m-%d}  key {c.key_fingerprint[:16]}"
@@ -58,16 +59,22 @@ def _emit_issue(obj: CliContext, verb: str, result: IssueResult) -> None:
     ]
     if result.retired:
         lines.append(f"  retired: {', '.join(result.retired)}")
-    obj.emit(
-        {
-            "agency": result.agency,
-            "profile": result.profile,
-            "retired": result.retired,
-            "key_refs": result.key_refs,
-            "certificates": [c.to_json(now) for c in result.certificates],
-        },
-        lines,
-    )
+    return lines
+
+
+def _issue_json(result: IssueResult) -> dict[str, object]:
+    now = datetime.now(UTC)
+    return {
+        "agency": result.agency,
+        "profile": result.profile,
+        "retired": result.retired,
+        "key_refs": result.key_refs,
+        "certificates": [c.to_json(now) for c in result.certificates],
+    }
+
+
+def _emit_issue(obj: CliContext, verb: str, result: IssueResult) -> None:
+    obj.emit(_issue_json(result), _issue_lines(verb, result))
 
 
 profile_option = click.option(
@@ -88,23 +95,57 @@ def keys() -> None:
 
 
 @keys.command("issue")
-@click.argument("code")
+@click.argument("codes", metavar="CODE...", nargs=-1)
+@click.option("--all", "all_agencies", is_flag=True,
+              help="Every active agency that has never been issued keys.")
 @profile_option
 @passphrase_file_option
 @pass_cli
-def issue_cmd(obj: CliContext, code: str, profile: str | None, passphrase_file: Path | None) -> None:
-    """Generate an agency's signing and encryption keys, certify them, keep them in the key store.
+def issue_cmd(obj: CliContext, codes: tuple[str, ...], all_agencies: bool, profile: str | None,
+              passphrase_file: Path | None) -> None:
+    """Generate agencies' signing and encryption keys, certify them, keep them in the key store.
+
+    Each agency's issuance is complete on its own (one transaction, one audit entry);
+    with several, the first failure stops the rest, and those issued before it stay
+    issued. The directory is republished once, at the end. With one CODE --json
+    prints one object; with several, or --all, a list.
 
     \b
     Example:
       sandi keys issue BAPPEDA --profile default
+      sandi agency add --from-policy policies/banten.toml && sandi keys issue --all
     """
-    from sandi.authority.issuance import issue_keys
+    from sandi.authority.issuance import agencies_without_keys, issue_keys
 
+    if all_agencies == bool(codes):
+        raise UsageError("give agency codes or --all, not both" if codes
+                         else "give an agency CODE (or --all)")
     registry = obj.registry()
     prof = _profile(obj, profile)
+    targets = list(codes) if codes else agencies_without_keys(registry)
+    if not targets:
+        obj.emit([], "every active agency has keys already; nothing to issue")
+        return
     ks = _keystore(obj, passphrase_file)
-    _emit_issue(obj, "issued keys for", issue_keys(registry, ks, _issuer(obj, ks), code, profile=prof))
+    issuer = _issuer(obj, ks)
+    results: list[IssueResult] = []
+    for code in targets:
+        try:
+            results.append(issue_keys(registry, ks, issuer, code, profile=prof))
+        except SandiError:
+            if results:
+                obj.note(f"note: issued keys for {', '.join(r.agency for r in results)} before this failure; "
+                         f"not attempted: {', '.join(targets[len(results) + 1:]) or 'none'}")
+                from .directory import republish_or_warn
+
+                republish_or_warn(obj)  # those issued are published, failure or not
+            raise
+    if len(codes) == 1:
+        _emit_issue(obj, "issued keys for", results[0])
+        return
+    obj.emit([_issue_json(r) for r in results],
+             [line for r in results for line in _issue_lines("issued keys for", r)]
+             + [f"issued keys for {len(results)} agencies"])
 
 
 @keys.command("renew")

@@ -124,19 +124,10 @@ def _after_command(ctx: click.Context, *_: Any, **__: Any) -> None:
     if obj is None:
         return
     obj.check_directory_expiry()
-    if not obj.registry_changed():
-        return
-    from .directory import republish_home
+    if obj.registry_changed():
+        from .directory import republish_or_warn
 
-    try:
-        snapshot = republish_home(obj, None)  # unlocks the store as the command did
-    except SandiError as exc:
-        # The change itself is committed and audited; only the derived, signed
-        # directory is behind. Say so, and how to catch up, rather than fail.
-        obj.note(f"warning: the change is saved, but the directory was not republished: {exc}")
-        obj.note("hint: run 'sandi directory publish' (it needs the key store passphrase)")
-        return
-    obj.note(f"directory version {snapshot.version} published")
+        republish_or_warn(obj)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -121,6 +121,9 @@ def test_wrong_passphrase(run_sandi: RunSandi, authority: Path) -> None:
         ([], ["keys", "revoke", "00ff00ff", "--reason", "superseded"], 1, "no agency or certificate"),
         ([], ["keys", "issue", "BAPPEDA", "--profile", "missing"], 1, "no key profile"),
         ([], ["keys", "list", "NOPE"], 1, "unknown agency"),
+        ([], ["keys", "issue"], 2, "give an agency CODE (or --all)"),
+        ([], ["keys", "issue", "BAPPEDA", "--all"], 2, "give agency codes or --all, not both"),
+        ([], ["keys", "issue", "NOPE", "BAPPEDA"], 1, "unknown agency NOPE"),
     ],
 )
 def test_refusals_change_nothing(run_sandi: RunSandi, authority: Path, setup: list[list[str]], args: list[str],
@@ -135,6 +138,56 @@ def test_refusals_change_nothing(run_sandi: RunSandi, authority: Path, setup: li
     assert message in r.stderr, r
     assert db_rows(authority) == before
     assert tree(authority) == files
+
+
+def _codes_with_keys(run_sandi: RunSandi, home: Path) -> set[str]:
+    return {c["agency"] for c in json.loads(ok(run_sandi, "--home", home, "--json", "keys", "list"))}
+
+
+def test_issue_all_provisions_every_active_agency_without_keys(run_sandi: RunSandi, authority: Path) -> None:
+    for code in ("BAPPEDA", "DINSOS", "DISPAR", "SETDA"):
+        ok(run_sandi, "--home", authority, "agency", "add", code, "--name", f"Dinas {code}")
+    ok(run_sandi, "--home", authority, "keys", "issue", "SETDA")
+    ok(run_sandi, "--home", authority, "agency", "suspend", "DISPAR", "--reason", "merged")
+    setda_keys = sorted(p.name for p in (authority / "keys").glob("SETDA.*"))
+
+    r = run_sandi("--home", authority, "--json", "keys", "issue", "--all")
+    assert r.code == 0, r
+    issued = json.loads(r.stdout)
+    assert [i["agency"] for i in issued] == ["BAPPEDA", "DINSOS"]  # not the suspended one, not SETDA again
+    assert all(len(i["certificates"]) == 2 for i in issued)
+    assert r.stderr.count("directory version") == 1, r  # one republish for the whole batch
+    assert _codes_with_keys(run_sandi, authority) == {"BAPPEDA", "DINSOS", "SETDA"}
+    assert sorted(p.name for p in (authority / "keys").glob("SETDA.*")) == setda_keys
+    # the published directory carries them all
+    from sandi.directory.local import installed_snapshot
+    from sandi.home import Home
+
+    snapshot = installed_snapshot(Home(authority))
+    assert {a.code for a in snapshot.agencies if a.certificates} == {"BAPPEDA", "DINSOS", "SETDA"}
+    # and once everyone has keys, there is nothing to do
+    r = run_sandi("--home", authority, "keys", "issue", "--all")
+    assert r.code == 0 and "nothing to issue" in r.stdout, r
+
+
+def test_issue_several_stops_at_the_first_failure(run_sandi: RunSandi, authority: Path) -> None:
+    for code in ("BAPPEDA", "DINSOS", "SETDA"):
+        ok(run_sandi, "--home", authority, "agency", "add", code, "--name", f"Dinas {code}")
+    ok(run_sandi, "--home", authority, "keys", "issue", "DINSOS")
+    r = run_sandi("--home", authority, "keys", "issue", "BAPPEDA", "DINSOS", "SETDA")
+    assert r.code == 1, r
+    assert "error: agency DINSOS has keys already" in r.stderr, r
+    assert "issued keys for BAPPEDA before this failure; not attempted: SETDA" in r.stderr, r
+    # what was issued before the failure stays issued (each issuance is whole on its own),
+    # and is published
+    assert _codes_with_keys(run_sandi, authority) == {"BAPPEDA", "DINSOS"}
+    from sandi.directory.local import installed_snapshot
+    from sandi.home import Home
+
+    assert "directory version" in r.stderr, r
+    assert installed_snapshot(Home(authority)).agency("BAPPEDA").certificates
+    r = run_sandi("--home", authority, "--json", "keys", "issue", "SETDA")
+    assert r.code == 0 and json.loads(r.stdout)["agency"] == "SETDA", r  # one CODE: one object
 
 
 def test_revoke_one_serial_twice(run_sandi: RunSandi, authority: Path) -> None:

@@ -273,3 +273,18 @@ def issue_keys(
 
     return certify_new_keys(registry, keystore, issuer, code, action="key.issue", prepare=no_keys_yet,
                             details={"flow": "central"}, profile=profile, now=now)
+
+
+def agencies_without_keys(registry: Registry) -> list[str]:
+    """The codes of every active agency that was never issued a certificate, in code order
+    (what ``sandi keys issue --all`` provisions)."""
+    from sqlalchemy import exists, select
+
+    from sandi.registry.models import AgencyRow, CertificateRow
+
+    with registry.reading() as session:
+        has_certificates = exists().where(CertificateRow.agency_id == AgencyRow.id)
+        return list(session.scalars(
+            select(AgencyRow.code).where(AgencyRow.status == "active", ~has_certificates)
+            .order_by(AgencyRow.code)
+        ).all())
