@@ -366,8 +366,9 @@ INNER: list[tuple[str, Callable[[Sealed], bytes], str]] = [
     ("signature-text-byte", lambda s: flip(s.plaintext, _sig(s).data_at + 60), "signature|base64|minisign"),
     ("comment-class-changed", _comment_changed, "signature verification failed"),
     ("comment-recipient-added", _comment_recipient_added, "signature verification failed"),
-    # still well-formed metadata, one second later: only the signature can tell
-    ("comment-byte", lambda s: flip(s.plaintext, s.plaintext.index(b'"sealed_at":"') + 13 + 18),
+    # still well-formed metadata, a microsecond off (within the same second, so every
+    # certificate and policy check still passes): only the signature can tell
+    ("comment-byte", lambda s: flip(s.plaintext, s.plaintext.index(b'"sealed_at":"') + 13 + 25),
      "signature verification failed"),
     # no longer sandi metadata: refused before the key is even looked up
     ("comment-prefix", lambda s: flip(s.plaintext, s.plaintext.index(b"\ntrusted comment: ") + 25),
