@@ -13,7 +13,7 @@ import pytest
 from sandi_cli.main import main
 
 # PostgreSQL: a throwaway server per xdist worker, and `registry_url` on both backends.
-from tests.pg import _pg_crash_server, pg_server, pg_source, pg_url, registry_url  # noqa: F401
+from tests.pg import _pg_crash_server, pg_server, pg_source, pg_url, registry, registry_url  # noqa: F401
 
 VECTORS = Path(__file__).parent / "vectors"
 

@@ -39,9 +39,12 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from sandi.registry import Registry
 
 ENV_URL = "SANDI_TEST_POSTGRES_URL"
 ENV_REQUIRE = "SANDI_REQUIRE_POSTGRES"
@@ -348,6 +351,17 @@ def registry_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     source: PgSource = request.getfixturevalue("pg_source")
     with source.database() as url:
         yield url
+
+
+@pytest.fixture
+def registry(registry_url: str) -> Iterator[Registry]:
+    """A registry with its schema migrated, on each backend (see ``registry_url``)."""
+    from sandi.registry import Registry
+
+    reg = Registry(registry_url)
+    reg.upgrade()
+    yield reg
+    reg.dispose()
 
 
 @pytest.fixture

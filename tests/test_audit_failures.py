@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -149,14 +149,6 @@ def test_bad_event_writes_nothing(tmp_path: Path) -> None:
 
 
 # -- registry ------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def registry(registry_url: str) -> Iterator[Registry]:
-    reg = Registry(registry_url)
-    reg.upgrade()
-    yield reg
-    reg.dispose()
 
 
 def _add_agency(session: Any, code: str) -> None:

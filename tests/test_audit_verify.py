@@ -8,7 +8,7 @@ verification names the first bad entry and what is wrong.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -226,14 +226,6 @@ def test_empty_chain_verifies() -> None:
 
 
 # -- registry ------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def registry(registry_url: str) -> Iterator[Registry]:
-    reg = Registry(registry_url)
-    reg.upgrade()
-    yield reg
-    reg.dispose()
 
 
 def build_registry(reg: Registry, checkpoint_at: tuple[int, ...] = ()) -> None:

@@ -7,7 +7,6 @@ take the write lock, so that a long ``audit verify`` does not stop other operato
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import func, select
@@ -16,14 +15,6 @@ from sandi.errors import RegistryError
 from sandi.registry import Registry
 from sandi.registry.base import utcnow
 from sandi.registry.models import AgencyRow
-
-
-@pytest.fixture
-def registry(registry_url: str) -> Iterator[Registry]:
-    reg = Registry(registry_url)
-    reg.upgrade()
-    yield reg
-    reg.dispose()
 
 
 def _add(reg: Registry, code: str) -> None:

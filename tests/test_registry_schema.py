@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import shutil
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import sqlalchemy as sa
@@ -15,6 +17,8 @@ from sandi.registry import Registry, SchemaStatus
 from sandi.registry import db as registry_db
 from sandi.registry.base import Base
 from sandi.registry.models import AgencyRow  # noqa: F401  (registers the tables)
+
+T = TypeVar("T")
 
 TABLES = {
     "authority", "agencies", "certificates", "revocations", "policy_versions", "audit_entries",
@@ -165,17 +169,18 @@ def test_newer_schema_is_refused_and_left_alone(registry_url: str) -> None:
     reg.dispose()
 
 
-def test_concurrent_upgrades_of_an_empty_database(registry_url: str) -> None:
-    """Two operators run 'db upgrade' at the same moment: one migrates, the other finds it done."""
+def _at_once(registries: list[Registry], act: Callable[[Registry], T]) -> tuple[list[T], list[BaseException]]:
+    """Run ``act`` on every registry in its own thread, all released at the same instant;
+    what they returned and what they raised."""
+    barrier = threading.Barrier(len(registries))
+    results: list[T] = []
     errors: list[BaseException] = []
-    barrier = threading.Barrier(3)
-    registries = [Registry(registry_url) for _ in range(3)]
 
     def go(reg: Registry) -> None:
         barrier.wait()
         try:
-            reg.upgrade()
-        except BaseException as exc:  # collected and asserted below
+            results.append(act(reg))
+        except BaseException as exc:  # collected and asserted by the caller
             errors.append(exc)
 
     threads = [threading.Thread(target=go, args=(r,)) for r in registries]
@@ -183,42 +188,31 @@ def test_concurrent_upgrades_of_an_empty_database(registry_url: str) -> None:
         t.start()
     for t in threads:
         t.join(60)
+    return results, errors
+
+
+def test_concurrent_upgrades_of_an_empty_database(registry_url: str) -> None:
+    """Two operators run 'db upgrade' at the same moment: one migrates, the other finds it done."""
+    registries = [Registry(registry_url) for _ in range(3)]
+    _, errors = _at_once(registries, Registry.upgrade)
     assert errors == []
     assert all(r.schema_status() is SchemaStatus.CURRENT for r in registries)
     for r in registries:
         r.dispose()
 
 
-
-def _connect_all_at_once(url: str, count: int) -> tuple[list[BaseException], list[str]]:
-    """Open `count` first connections to `url` at the same instant; their errors and modes."""
-    registries = [Registry(url) for _ in range(count)]
-    barrier = threading.Barrier(count)
-    errors: list[BaseException] = []
-    modes: list[str] = []
-
-    def connect(reg: Registry) -> None:
-        barrier.wait()
-        try:
-            with reg.engine.connect() as conn:
-                modes.append(str(conn.exec_driver_sql("PRAGMA journal_mode").scalar()))
-        except BaseException as exc:  # collected and asserted by the caller
-            errors.append(exc)
-
-    threads = [threading.Thread(target=connect, args=(r,)) for r in registries]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    for r in registries:
-        r.dispose()
-    return errors, modes
+def _journal_mode(reg: Registry) -> str:
+    with reg.engine.connect() as conn:
+        return str(conn.exec_driver_sql("PRAGMA journal_mode").scalar())
 
 
 def test_first_connections_to_a_fresh_sqlite_file_wait_instead_of_failing(tmp_path: Path) -> None:
     """Switching a new file to WAL races between its first connections; SQLite answers
     "database is locked" at once there (no busy handler), so sandi must wait its turn."""
     for attempt in range(15):
-        errors, modes = _connect_all_at_once(f"sqlite:///{tmp_path / f'fresh-{attempt}.db'}", 6)
+        registries = [Registry(f"sqlite:///{tmp_path / f'fresh-{attempt}.db'}") for _ in range(6)]
+        modes, errors = _at_once(registries, _journal_mode)
+        for r in registries:
+            r.dispose()
         assert errors == []
         assert modes == ["wal"] * 6
