@@ -209,7 +209,7 @@ def _journal_mode(reg: Registry) -> str:
 def test_first_connections_to_a_fresh_sqlite_file_wait_instead_of_failing(tmp_path: Path) -> None:
     """Switching a new file to WAL races between its first connections; SQLite answers
     "database is locked" at once there (no busy handler), so sandi must wait its turn."""
-    for attempt in range(15):
+    for attempt in range(40):
         registries = [Registry(f"sqlite:///{tmp_path / f'fresh-{attempt}.db'}") for _ in range(6)]
         modes, errors = _at_once(registries, _journal_mode)
         for r in registries:
