@@ -95,7 +95,7 @@ def keys() -> None:
 
 
 @keys.command("issue")
-@click.argument("codes", metavar="CODE...", nargs=-1)
+@click.argument("codes", metavar="[CODE]...", nargs=-1)
 @click.option("--all", "all_agencies", is_flag=True,
               help="Every active agency that has never been issued keys.")
 @profile_option
