@@ -19,6 +19,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 
 def main() -> None:
@@ -64,6 +65,7 @@ def main() -> None:
         n = args.agencies
         print(f"library: {n} agencies provisioned in {total:.2f} s = {n / total:.1f} agencies/s "
               f"(register {1000 * register / n:.2f} ms, issue {1000 * issue / n:.2f} ms per agency)")
+        _directory_figures(home, registry, issuer)
 
         if args.cli:
             from sandi_cli.main import main as cli_main
@@ -99,6 +101,30 @@ def main() -> None:
             print(f"cli 'keys issue --all' (in-process, output included): {args.cli_bulk} agencies in "
                   f"{total:.2f} s = {args.cli_bulk / total:.1f} agencies/s (directory already holds "
                   f"{args.agencies + args.cli} agencies)")
+
+
+def _directory_figures(home: Any, registry: Any, issuer: Any) -> None:
+    """What the province's size costs every command: publishing the directory (each
+    change on an authority) and reading it (each document command, with its signature
+    checked)."""
+    import statistics
+
+    from sandi.directory.local import installed_snapshot
+    from sandi.directory.publish import republish
+
+    publish = []
+    for _ in range(3):
+        t = time.perf_counter()
+        snapshot = republish(home, registry, issuer)
+        publish.append(time.perf_counter() - t)
+    load = []
+    for _ in range(5):
+        t = time.perf_counter()
+        installed_snapshot(home)
+        load.append(time.perf_counter() - t)
+    size = home.directory_path.stat().st_size
+    print(f"directory: {len(snapshot.agencies)} agencies, {size / 1e6:.1f} MB; publish "
+          f"{statistics.median(publish):.3f} s, read + verify {statistics.median(load):.3f} s (medians)")
 
 
 if __name__ == "__main__":
