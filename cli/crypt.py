@@ -119,7 +119,6 @@ def resolve_agency_identity(code: str, obj: CliContext) -> list[Identity]:
     key it holds (current and rotated-out keys, so old files still open)."""
     from sandi.keystore import open_keystore
 
-
     code = code.upper()
     keystore = open_keystore(obj.home, obj.store_passphrase(None))
     refs = [r for r in keystore.refs() if r.startswith(f"{code}.encryption.")]
