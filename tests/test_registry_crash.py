@@ -235,6 +235,51 @@ def test_connection_lost_during_the_commit_keeps_the_keys(
         assert _issuance_state(registry_url) == (2, 1)
 
 
+class _Deadlock(Exception):
+    sqlstate = "40P01"  # what psycopg attaches to PostgreSQL's deadlock_detected
+
+
+# (command after 'keys issue DINKES' set it up, statement the deadlock hits, audit action)
+DEADLOCKS = [
+    (["keys", "issue", "DINSOS"], "INSERT INTO certificates", "key.issue"),
+    (["keys", "rotate", "DINKES"], "INSERT INTO certificates", "key.rotate"),
+    (["keys", "renew", "DINKES"], "INSERT INTO certificates", "key.renew"),
+    (["keys", "revoke", "DINKES", "--reason", "superseded"], "INSERT INTO revocations", "key.revoke"),
+]
+
+
+@pytest.mark.parametrize(("argv", "point", "action"), DEADLOCKS, ids=[d[2] for d in DEADLOCKS])
+def test_a_deadlock_is_retried_and_done_once(
+    registry_url: str, tmp_path: Path, fast_env: None, run_sandi: RunSandi, argv: list[str], point: str,
+    action: str,
+) -> None:
+    """The database aborts the change for a concurrent one (PostgreSQL's deadlock): sandi
+    runs it again from the start, and it is done once, with one audit entry and no stray key."""
+    home = _authority(registry_url, tmp_path)
+    for args in (["agency", "add", "DINSOS", "--name", "Dinas Sosial"], ["keys", "issue", "DINKES"]):
+        assert run_sandi("--home", home, "--database-url", registry_url, *args).code == 0
+    keys_before = _keys(home)
+
+    def deadlock() -> None:
+        raise sa.exc.OperationalError(point, {}, _Deadlock("deadlock detected"))
+
+    with interrupt_at(point, deadlock) as fired:
+        r = run_sandi("--home", home, "--database-url", registry_url, *argv)
+    assert fired == [point]
+    assert r.code == 0, r
+    new_keys = 2 if action in ("key.issue", "key.rotate") else 0
+    assert len(_keys(home)) == len(keys_before) + new_keys
+    reg = Registry(registry_url)
+    try:
+        with reg.reading() as s:
+            actions = [e.action for e in iter_entries(s)]
+            report = verify_chain(list(iter_entries(s)), read_checkpoints(s), None, expected_head=read_head(s))
+    finally:
+        reg.dispose()
+    assert report.ok, report.problem
+    assert actions.count(action) == (2 if action == "key.issue" else 1)  # DINKES's, then this one
+
+
 def _issue_and_die(home: str, url: str, point: str) -> None:
     """In a child process: start 'keys issue' and die (no cleanup at all) at ``point``."""
     import os

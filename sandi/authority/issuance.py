@@ -249,7 +249,8 @@ def certify_new_keys(
             refs = [writes.signing(code, signing), writes.encryption(code, encryption)]
             return IssueResult(code, profile.name, [cert_info(r, code) for r in rows], refs, old)
 
-    return with_new_keys(keystore, work)
+    # A deadlock aborts the whole attempt (its keys are removed again): run it anew.
+    return registry.retrying(lambda: with_new_keys(keystore, work))
 
 
 def issue_keys(

@@ -53,7 +53,8 @@ def renew_keys(
     """New certificates for the agency's current keys."""
     profile = profile or load_profile()
     now = now or datetime.now(UTC)
-    with registry.transaction() as session:
+
+    def work(session: Session) -> IssueResult:
         agency = find_agency(session, code, for_update=True)
         require_active(agency)
         current = current_certificates(session, agency)
@@ -90,6 +91,8 @@ def renew_keys(
             },
         )
         return IssueResult(code, profile.name, [cert_info(r, code) for r in rows], [], old)
+
+    return registry.run(work)
 
 
 def rotate_keys(

@@ -30,6 +30,8 @@ from sandi.authority.events import record
 from sandi.errors import AlreadyExistsError, NotFoundError, UsageError
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from sandi.registry import Registry
 
 REASONS: dict[str, x509.ReasonFlags] = {
@@ -68,7 +70,8 @@ def revoke(
     check_reason(reason)
     now = whole_seconds(now or datetime.now(UTC))
     actor = actor or current_operator()
-    with registry.transaction() as session:
+
+    def work(session: Session) -> list[Revoked]:
         agency = None
         if CODE_RE.fullmatch(target):
             agency = session.execute(
@@ -139,3 +142,5 @@ def revoke(
             },
         )
         return done
+
+    return registry.run(work)

@@ -238,10 +238,20 @@ class Registry:
         ``work`` must do nothing outside the session that it cannot repeat (it may be
         called up to ``attempts`` times; only the last call's changes are committed).
         """
+
+        def once() -> T:
+            with self.transaction() as session:
+                return work(session)
+
+        return self.retrying(once, attempts=attempts)
+
+    def retrying(self, operation: Callable[[], T], *, attempts: int = 5) -> T:
+        """``operation()``, called again if the database aborted its transaction for a
+        concurrent one. For operations that open their own transaction and undo, when
+        they fail, whatever they did outside it (keys written to a key store)."""
         for attempt in range(1, attempts + 1):
             try:
-                with self.transaction() as session:
-                    return work(session)
+                return operation()
             except ConcurrentUpdate:
                 if attempt == attempts:
                     raise
