@@ -17,6 +17,7 @@ from sandi.home import Home
 from sandi.keystore import FixedPassphrase, open_keystore
 from sandi.registry import Registry
 from tests.authority_fixtures import PASSPHRASE, AuthorityHome, authority, authority_template  # noqa: F401
+from tests.conftest import RunSandi
 
 
 def _open(home_path: Path) -> tuple[Home, Registry, object]:
@@ -95,3 +96,15 @@ def test_without_a_passphrase_the_change_is_kept_and_the_republish_is_owed(autho
     authority.ok("directory", "publish")
     snapshot = installed_snapshot(home)
     assert snapshot.version > before and "DINSOS" in {a.code for a in snapshot.agencies}
+
+
+def test_init_with_a_passphrase_file_publishes_the_first_directory(run_sandi: RunSandi, tmp_path: Path) -> None:
+    pw = tmp_path / "pw"
+    fd = os.open(pw, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.write(fd, b"kata sandi awal\n")
+    os.close(fd)
+    home = tmp_path / "authority"
+    r = run_sandi("--home", home, "init", "--province", "Provinsi Banten", "--passphrase-file", pw)
+    assert r.code == 0, r
+    assert "directory version 1 published" in r.stderr and "not republished" not in r.stderr, r
+    assert installed_snapshot(Home(home)).version == 1

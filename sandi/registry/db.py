@@ -228,8 +228,7 @@ class Registry:
         except (OperationalError, DBAPIError) as exc:
             raise database_error(self.url, exc) from None
         finally:
-            session.rollback()
-            session.close()
+            session.close()  # rolls the transaction back and returns the connection
 
     def run(self, work: Callable[[Session], T], *, attempts: int = 5) -> T:
         """``work(session)`` in one transaction, run again from the start if the
