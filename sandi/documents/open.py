@@ -24,7 +24,7 @@ from typing import Any, BinaryIO
 from sandi.audit.events import JSONValue
 from sandi.authority.validity import is_valid_for_opening
 from sandi.directory.snapshot import DirectorySnapshot
-from sandi.documents.metadata import SealMetadata
+from sandi.documents.metadata import SealMetadata, format_time
 from sandi.documents.policygate import PolicyGate
 from sandi.documents.seal import SIGNATURE_SUFFIX
 from sandi.documents.signers import verify_signing_certificate
@@ -220,7 +220,7 @@ def _recipient_key_warnings(snapshot: DirectorySnapshot, opener: str, keys: set[
         return ()
     return (
         f"this document was sealed to a key of {opener} that was revoked or not valid at its sealing "
-        f"time ({meta.summary()['sealed_at']}): others may have been able to read it; tell the "
+        f"time ({format_time(meta.sealed_at)}): others may have been able to read it; tell the "
         f"authority and the sender ({meta.sender.code}), whose directory may be out of date",
     )
 
