@@ -353,6 +353,15 @@ def registry_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield url
 
 
+class DriverError(Exception):
+    """What a database driver raises, with the SQLSTATE psycopg would attach: for
+    injecting failures (``sqlalchemy.exc.OperationalError(stmt, None, DriverError(...))``)."""
+
+    def __init__(self, message: str, sqlstate: str | None = None) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+
+
 @pytest.fixture
 def registry(registry_url: str) -> Iterator[Registry]:
     """A registry with its schema migrated, on each backend (see ``registry_url``)."""

@@ -21,6 +21,7 @@ from sandi.errors import AuditError, RegistryConflict
 from sandi.registry import Registry
 from sandi.registry.base import utcnow
 from sandi.registry.models import AgencyRow
+from tests.pg import DriverError
 
 EVENT = AuditEvent("operator", "document.seal", "surat.pdf", details={"to": ["BAPPEDA"]})
 ROOT = os.geteuid() == 0
@@ -169,22 +170,28 @@ def _drop_head_table(reg: Registry) -> Callable[[], None]:
     return lambda: None
 
 
-def _insert_fails(reg: Registry) -> Callable[[], None]:
+def _fail_statements(reg: Registry, prefix: str, message: str, *, sqlstate: str | None = None,
+                     times: int | None = None) -> Callable[[], None]:
+    """Make the statements starting with ``prefix`` raise what the driver would (every
+    one, or the first ``times``); returns the undo."""
+    left = [times]
+
     def boom(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if statement.lstrip().upper().startswith("INSERT INTO AUDIT_ENTRIES"):
-            raise OperationalError(statement, None, Exception("injected: disk I/O error"))
+        if statement.lstrip().upper().startswith(prefix) and left[0] != 0:
+            if left[0] is not None:
+                left[0] -= 1
+            raise OperationalError(statement, None, DriverError(message, sqlstate))
 
     event.listen(reg.engine, "before_cursor_execute", boom)
     return lambda: event.remove(reg.engine, "before_cursor_execute", boom)
+
+
+def _insert_fails(reg: Registry) -> Callable[[], None]:
+    return _fail_statements(reg, "INSERT INTO AUDIT_ENTRIES", "injected: disk I/O error")
 
 
 def _head_update_fails(reg: Registry) -> Callable[[], None]:
-    def boom(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if statement.lstrip().upper().startswith("UPDATE AUDIT_HEAD"):
-            raise OperationalError(statement, None, Exception("injected: lock lost"))
-
-    event.listen(reg.engine, "before_cursor_execute", boom)
-    return lambda: event.remove(reg.engine, "before_cursor_execute", boom)
+    return _fail_statements(reg, "UPDATE AUDIT_HEAD", "injected: lock lost")
 
 
 def _duplicate_seq(reg: Registry) -> Callable[[], None]:
@@ -232,30 +239,10 @@ def test_registry_audit_failure_rolls_back_the_change(
             assert read_head(session) == (2, [e for e in iter_entries(session)][-1].hash)
 
 
-class _DriverError(Exception):
-    """What a driver raises, with the SQLSTATE psycopg would attach."""
-
-    def __init__(self, message: str, sqlstate: str | None) -> None:
-        super().__init__(message)
-        self.sqlstate = sqlstate
-
-
-def _fail_audit_inserts(reg: Registry, times: int, message: str, sqlstate: str | None) -> Callable[[], None]:
-    left = [times]
-
-    def boom(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if statement.lstrip().upper().startswith("INSERT INTO AUDIT_ENTRIES") and left[0] > 0:
-            left[0] -= 1
-            raise OperationalError(statement, None, _DriverError(message, sqlstate))
-
-    event.listen(reg.engine, "before_cursor_execute", boom)
-    return lambda: event.remove(reg.engine, "before_cursor_execute", boom)
-
-
 def test_a_deadlock_while_appending_is_retried_as_a_whole(registry: Registry) -> None:
     """The database aborting the append for a concurrent transaction is not an audit
     failure: the whole change runs again (Registry.run) and is recorded once."""
-    undo = _fail_audit_inserts(registry, 2, "deadlock detected", "40P01")
+    undo = _fail_statements(registry, "INSERT INTO AUDIT_ENTRIES", "deadlock detected", sqlstate="40P01", times=2)
     calls = []
 
     def work(session: Any) -> None:
@@ -275,7 +262,8 @@ def test_a_deadlock_while_appending_is_retried_as_a_whole(registry: Registry) ->
 
 
 def test_a_lost_connection_while_appending_says_so(registry: Registry) -> None:
-    undo = _fail_audit_inserts(registry, 1, "server closed the connection unexpectedly", "08006")
+    undo = _fail_statements(registry, "INSERT INTO AUDIT_ENTRIES", "server closed the connection unexpectedly",
+                            sqlstate="08006", times=1)
     try:
         with pytest.raises(AuditError) as caught, registry.transaction() as session:
             _add_agency(session, "A1")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from sandi.keystore import FixedPassphrase, open_keystore
 from sandi.registry import Registry
 from tests.authority_fixtures import PASSPHRASE, AuthorityHome, authority, authority_template  # noqa: F401
 from tests.conftest import RunSandi
+from tests.test_age_cli import secret_file
 
 
 def _open(home_path: Path) -> tuple[Home, Registry, object]:
@@ -71,10 +71,7 @@ CHANGES: list[tuple[str, list[str]]] = [
 @pytest.mark.parametrize("argv", [pytest.param(a, id=i) for i, a in CHANGES])
 def test_a_passphrase_file_also_unlocks_the_republish(authority: AuthorityHome, tmp_path: Path,
                                                       argv: list[str]) -> None:
-    pw = tmp_path / "pw"
-    fd = os.open(pw, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    os.write(fd, PASSPHRASE.encode() + b"\n")
-    os.close(fd)
+    pw = secret_file(tmp_path / "pw", PASSPHRASE)
     before = installed_snapshot(Home(authority.path)).version
     r = authority.run(*argv, "--passphrase-file", pw, env={"SANDI_PASSPHRASE": None})
     assert r.code == 0, r
@@ -99,10 +96,7 @@ def test_without_a_passphrase_the_change_is_kept_and_the_republish_is_owed(autho
 
 
 def test_init_with_a_passphrase_file_publishes_the_first_directory(run_sandi: RunSandi, tmp_path: Path) -> None:
-    pw = tmp_path / "pw"
-    fd = os.open(pw, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    os.write(fd, b"kata sandi awal\n")
-    os.close(fd)
+    pw = secret_file(tmp_path / "pw", "kata sandi awal")
     home = tmp_path / "authority"
     r = run_sandi("--home", home, "init", "--province", "Provinsi Banten", "--passphrase-file", pw)
     assert r.code == 0, r

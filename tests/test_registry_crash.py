@@ -25,7 +25,7 @@ from sandi.registry import Registry
 from sandi.registry.models import AuditEntryRow, CertificateRow
 from tests import test_authority_support as support
 from tests.conftest import RunSandi, invoke
-from tests.pg import PgServer, create_database
+from tests.pg import DriverError, PgServer, create_database
 from tests.test_registry_schema import _snapshot
 
 fast_env = support.fast_env
@@ -36,8 +36,17 @@ POINTS = ["INSERT INTO certificates", "INSERT INTO audit_entries", "UPDATE audit
 
 @contextmanager
 def interrupt_at(point: str, action: Callable[[], None]) -> Iterator[list[str]]:
-    """Run ``action`` once, just before the first ``point`` statement any engine sends."""
+    """Run ``action`` once, just before the first ``point`` statement any engine sends
+    (``COMMITTED``: just after the server committed the issuance)."""
     fired: list[str] = []
+    if point == "COMMITTED":
+        def committed() -> None:
+            fired.append(point)
+            action()
+
+        with _after_the_issuance_commit(committed):
+            yield fired
+        return
 
     def before_statement(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         if not fired and statement.lstrip().upper().startswith(point.upper()):
@@ -67,6 +76,28 @@ def interrupt_at(point: str, action: Callable[[], None]) -> Iterator[list[str]]:
             sa.event.remove(Engine, "commit", before_commit)
         else:
             sa.event.remove(Engine, "before_cursor_execute", before_statement)
+
+
+@contextmanager
+def _after_the_issuance_commit(action: Callable[[], None]) -> Iterator[None]:
+    done: list[bool] = []
+
+    def after_commit(session: Session) -> None:
+        if not done and session.info.get("issued"):
+            done.append(True)
+            action()
+
+    def mark(session: Session, context: Any, instances: Any) -> None:
+        if any(isinstance(o, CertificateRow) for o in session.new):
+            session.info["issued"] = True
+
+    sa.event.listen(Session, "before_flush", mark)
+    sa.event.listen(Session, "after_commit", after_commit)
+    try:
+        yield
+    finally:
+        sa.event.remove(Session, "before_flush", mark)
+        sa.event.remove(Session, "after_commit", after_commit)
 
 
 def _authority(url: str, tmp_path: Path) -> Path:
@@ -150,25 +181,9 @@ def test_server_killed_right_after_the_commit(
     """The commit reached the server: after the restart the whole issuance is there."""
     url = pg_server.url(create_database(pg_server.admin_url(), "sandi"))
     home = _authority(url, tmp_path)
-    fired: list[bool] = []
-
-    def after_commit(session: Session) -> None:
-        if not fired and session.info.get("issued"):
-            fired.append(True)
-            pg_server.kill()
-
-    def mark(session: Session, context: Any, instances: Any) -> None:
-        if any(isinstance(o, CertificateRow) for o in session.new):
-            session.info["issued"] = True
-
-    sa.event.listen(Session, "before_flush", mark)
-    sa.event.listen(Session, "after_commit", after_commit)
-    try:
+    with interrupt_at("COMMITTED", pg_server.kill) as fired:
         r = run_sandi("--home", home, "--database-url", url, "keys", "issue", "DINKES")
-    finally:
-        sa.event.remove(Session, "before_flush", mark)
-        sa.event.remove(Session, "after_commit", after_commit)
-    assert fired == [True]
+    assert fired == ["COMMITTED"]
     # Whatever the command did after its commit (publishing the directory...) may fail,
     # but only cleanly.
     if r.code != 0:
@@ -186,38 +201,14 @@ def test_connection_lost_during_the_commit_keeps_the_keys(
     when it had, the issued certificates are usable because their keys are still there."""
     home = _authority(registry_url, tmp_path)
     keys_before = _keys(home)
-    lost = sa.exc.OperationalError("COMMIT", {}, Exception("server closed the connection unexpectedly"))
-    fired: list[bool] = []
 
-    def before_commit(conn: Any) -> None:
-        if not fired and conn.info.get("wrote_certificates"):
-            fired.append(True)
-            raise lost
+    def lose_the_connection() -> None:
+        raise sa.exc.OperationalError("COMMIT", {}, DriverError("server closed the connection unexpectedly"))
 
-    def after_commit(session: Session) -> None:
-        if not fired and session.info.get("issued"):
-            fired.append(True)
-            raise lost
-
-    def note_writes(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if statement.lstrip().upper().startswith("INSERT INTO CERTIFICATES"):
-            conn.info["wrote_certificates"] = True
-
-    def mark(session: Session, context: Any, instances: Any) -> None:
-        if any(isinstance(o, CertificateRow) for o in session.new):
-            session.info["issued"] = True
-
-    listeners: list[tuple[Any, str, Callable[..., None]]] = (
-        [(Session, "before_flush", mark), (Session, "after_commit", after_commit)] if landed
-        else [(Engine, "before_cursor_execute", note_writes), (Engine, "commit", before_commit)])
-    for target, name, fn in listeners:
-        sa.event.listen(target, name, fn)
-    try:
+    point = "COMMITTED" if landed else "COMMIT"
+    with interrupt_at(point, lose_the_connection) as fired:
         r = run_sandi("--home", home, "--database-url", registry_url, "keys", "issue", "DINKES")
-    finally:
-        for target, name, fn in listeners:
-            sa.event.remove(target, name, fn)
-    assert fired == [True]
+    assert fired == [point]
     _assert_clean_failure(r, registry_url)
     assert "the change may or may not have been saved" in r.stderr, r
     assert "'sandi keys list' does not show their certificates" in r.stderr, r
@@ -233,10 +224,6 @@ def test_connection_lost_during_the_commit_keeps_the_keys(
         r = run_sandi("--home", home, "--database-url", registry_url, "keys", "issue", "DINKES")
         assert r.code == 0, r
         assert _issuance_state(registry_url) == (2, 1)
-
-
-class _Deadlock(Exception):
-    sqlstate = "40P01"  # what psycopg attaches to PostgreSQL's deadlock_detected
 
 
 # (command after 'keys issue DINKES' set it up, statement the deadlock hits, audit action)
@@ -261,7 +248,7 @@ def test_a_deadlock_is_retried_and_done_once(
     keys_before = _keys(home)
 
     def deadlock() -> None:
-        raise sa.exc.OperationalError(point, {}, _Deadlock("deadlock detected"))
+        raise sa.exc.OperationalError(point, {}, DriverError("deadlock detected", "40P01"))
 
     with interrupt_at(point, deadlock) as fired:
         r = run_sandi("--home", home, "--database-url", registry_url, *argv)
