@@ -17,28 +17,29 @@ import click
 
 from sandi import __version__
 from sandi.errors import EXIT_ERROR, EXIT_USAGE, SandiError
+from sandi.i18n import N_, _
 
 from .context import CliContext
 
 # name -> (module, attribute, one-line help). Modules load only when their command
 # runs, so `sandi --help` and the document commands start fast.
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "init": ("sandi_cli.init", "init_cmd", "Create a home: an authority, or an agency workstation."),
-    "agency": ("sandi_cli.agency", "agency", "Register and manage agencies (authority)."),
-    "keys": ("sandi_cli.keys", "keys", "Issue, enrol, renew, rotate, revoke and export keys."),
-    "crl": ("sandi_cli.keys", "crl_cmd", "Write the certificate revocation list signed by the root."),
-    "encrypt": ("sandi_cli.crypt", "encrypt_cmd", "Encrypt a file to agencies or a passphrase (age)."),
-    "decrypt": ("sandi_cli.crypt", "decrypt_cmd", "Decrypt an age file with an agency key or identity."),
-    "sign": ("sandi_cli.documents", "sign_cmd", "Write a detached minisign signature for a file."),
-    "verify": ("sandi_cli.documents", "verify_cmd", "Verify a detached signature and its signer."),
-    "seal": ("sandi_cli.documents", "seal_cmd", "Sign and encrypt a document to agencies."),
-    "open": ("sandi_cli.documents", "open_cmd", "Decrypt and verify a sealed document."),
-    "inspect": ("sandi_cli.documents", "inspect_cmd", "Show what a sealed file says."),
-    "policy": ("sandi_cli.policy", "policy", "The communication-pattern policy (PHKS)."),
-    "audit": ("sandi_cli.audit", "audit", "Read, verify, checkpoint and export the audit log."),
-    "directory": ("sandi_cli.directory", "directory", "Publish, import and show the directory."),
-    "db": ("sandi_cli.db", "db", "Registry database schema: status and upgrade."),
-    "demo": ("sandi_cli.demo", "demo_cmd", "Run the whole product end to end in a fresh home."),
+    "init": ("sandi_cli.init", "init_cmd", N_("Create a home: an authority, or an agency workstation.")),
+    "agency": ("sandi_cli.agency", "agency", N_("Register and manage agencies (authority).")),
+    "keys": ("sandi_cli.keys", "keys", N_("Issue, enrol, renew, rotate, revoke and export keys.")),
+    "crl": ("sandi_cli.keys", "crl_cmd", N_("Write the certificate revocation list signed by the root.")),
+    "encrypt": ("sandi_cli.crypt", "encrypt_cmd", N_("Encrypt a file to agencies or a passphrase (age).")),
+    "decrypt": ("sandi_cli.crypt", "decrypt_cmd", N_("Decrypt an age file with an agency key or identity.")),
+    "sign": ("sandi_cli.documents", "sign_cmd", N_("Write a detached minisign signature for a file.")),
+    "verify": ("sandi_cli.documents", "verify_cmd", N_("Verify a detached signature and its signer.")),
+    "seal": ("sandi_cli.documents", "seal_cmd", N_("Sign and encrypt a document to agencies.")),
+    "open": ("sandi_cli.documents", "open_cmd", N_("Decrypt and verify a sealed document.")),
+    "inspect": ("sandi_cli.documents", "inspect_cmd", N_("Show what a sealed file says.")),
+    "policy": ("sandi_cli.policy", "policy", N_("The communication-pattern policy (PHKS).")),
+    "audit": ("sandi_cli.audit", "audit", N_("Read, verify, checkpoint and export the audit log.")),
+    "directory": ("sandi_cli.directory", "directory", N_("Publish, import and show the directory.")),
+    "db": ("sandi_cli.db", "db", N_("Registry database schema: status and upgrade.")),
+    "demo": ("sandi_cli.demo", "demo_cmd", N_("Run the whole product end to end in a fresh home.")),
 }
 
 
@@ -65,8 +66,8 @@ class LazyGroup(click.Group):
             if _module_exists(module)
         ]
         if rows:
-            with formatter.section("Commands"):
-                formatter.write_dl(rows)
+            with formatter.section(_("Commands")):
+                formatter.write_dl([(name, _(help_)) for name, help_ in rows])
 
 
 def _module_exists(module: str) -> bool:
@@ -76,40 +77,53 @@ def _module_exists(module: str) -> bool:
         return False
 
 
+ROOT_HELP = N_(
+    "sandi: the persandian toolkit of a provincial government.\n\n"
+    "A key authority for the province's agencies, sealed official documents "
+    "(age + minisign + X.509), the communication-pattern policy (PHKS) and a "
+    "tamper-evident audit log."
+)
+ROOT_EPILOG = N_(
+    "Examples:\n\n"
+    "  sandi init --province 'Provinsi Banten'\n\n"
+    "  sandi seal surat.pdf --as DISKOMINFO --to BAPPEDA --class R\n\n"
+    "Shell completion: eval \"$(_SANDI_COMPLETE=bash_source sandi)\" (zsh_source, fish_source)."
+)
+# Root option name -> its help, translated when the language is known (see _localise_root).
+ROOT_OPTION_HELP = {
+    "home": N_("The sandi home folder [env SANDI_HOME; default: the user data folder]."),
+    "database_url": N_(
+        "Registry database URL (SQLAlchemy) [env SANDI_DATABASE_URL; default: SQLite in the home]."
+    ),
+    "lang": N_("Language of messages: en or id [env SANDI_LANG; default: the home's, then the locale]."),
+    "json_output": N_("Machine-readable JSON output."),
+    "debug": N_("Show tracebacks on errors."),
+    "version": N_("Show the version and exit."),
+}
+
+
 @click.group(
     cls=LazyGroup,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
-    epilog=(
-        "Examples:\n\n"
-        "  sandi init --province 'Provinsi Banten'\n\n"
-        "  sandi seal surat.pdf --as DISKOMINFO --to BAPPEDA --class R\n\n"
-        "Shell completion: eval \"$(_SANDI_COMPLETE=bash_source sandi)\" (zsh_source, fish_source)."
-    ),
+    help=ROOT_HELP,
+    epilog=ROOT_EPILOG,
 )
 @click.version_option(__version__, "--version", prog_name="sandi")
 @click.option(
     "--home",
     type=click.Path(file_okay=False, path_type=str),
     envvar="SANDI_HOME",
-    help="The sandi home folder [env SANDI_HOME; default: the user data folder].",
 )
-@click.option(
-    "--database-url",
-    envvar="SANDI_DATABASE_URL",
-    help="Registry database URL (SQLAlchemy) [env SANDI_DATABASE_URL; default: SQLite in the home].",
-)
-@click.option("--json", "json_output", is_flag=True, help="Machine-readable JSON output.")
-@click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
+@click.option("--database-url", envvar="SANDI_DATABASE_URL")
+# The language was chosen before click parsed anything (see main); the option is
+# declared so that it is accepted and documented.
+@click.option("--lang", metavar="LANG", expose_value=False)
+@click.option("--json", "json_output", is_flag=True)
+@click.option("--debug", is_flag=True)
 @click.pass_context
 def cli(
     ctx: click.Context, home: str | None, database_url: str | None, json_output: bool, debug: bool
 ) -> None:
-    """sandi: the persandian toolkit of a provincial government.
-
-    A key authority for the province's agencies, sealed official documents
-    (age + minisign + X.509), the communication-pattern policy (PHKS) and a
-    tamper-evident audit log.
-    """
     ctx.obj = CliContext(
         home_option=home, database_url=database_url, json_output=json_output, debug=debug
     )
@@ -117,7 +131,7 @@ def cli(
 
 @cli.result_callback()
 @click.pass_context
-def _after_command(ctx: click.Context, *_: Any, **__: Any) -> None:
+def _after_command(ctx: click.Context, *_results: Any, **_params: Any) -> None:
     """An authority republishes its own directory after every registry change, so
     every home reads public data the same way (from the signed directory)."""
     obj = ctx.find_object(CliContext)
@@ -130,11 +144,51 @@ def _after_command(ctx: click.Context, *_: Any, **__: Any) -> None:
         republish_or_warn(obj)
 
 
+def _localise_root() -> None:
+    """Put the root group's texts in the chosen language (they were built at import)."""
+    cli.help = _(ROOT_HELP)
+    cli.epilog = _(ROOT_EPILOG)
+    for param in cli.params:
+        if isinstance(param, click.Option) and param.name in ROOT_OPTION_HELP:
+            param.help = _(ROOT_OPTION_HELP[param.name])
+    # The help option is created per context; its text comes from click's own catalog.
+
+
+def _option_value(args: list[str], name: str) -> str | None:
+    """The value of a root option given before the command (``--name V`` or ``--name=V``)."""
+    for index, arg in enumerate(args):
+        if arg == "--":
+            break
+        if arg == name and index + 1 < len(args):
+            return args[index + 1]
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def choose_language(args: list[str]) -> None:
+    """Settle the language before any command module is imported, so their help
+    texts, built at import, are already in it: ``--lang``, ``SANDI_LANG``, the
+    home's default, the locale, English."""
+    from sandi.i18n import language_from_environment, set_language
+
+    explicit = _option_value(args, "--lang")
+    if explicit is not None:
+        set_language(explicit)
+        return
+    from sandi.home import read_home_language
+
+    home_default = read_home_language(_option_value(args, "--home"))
+    set_language(language_from_environment(os.environ, home_default))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the command line; every error leaves through here with its exit code."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args or os.environ.get("SANDI_DEBUG") == "1"
     try:
+        choose_language(args)
+        _localise_root()
         # Without standalone mode click *returns* the code of ctx.exit(n).
         code = cli.main(args=args, prog_name="sandi", standalone_mode=False)
         if isinstance(code, int) and code != 0:
@@ -149,17 +203,17 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
-        click.echo("error: aborted", err=True)
+        click.echo(_("error: aborted"), err=True)
         sys.exit(EXIT_ERROR)
     except click.ClickException as exc:
         # UsageError, BadParameter, NoSuchOption... (exit code 2), FileError (1)
         if isinstance(exc, click.UsageError) and exc.ctx is not None:
             click.echo(exc.ctx.get_usage(), err=True)
-        hint = "see 'sandi --help' or 'sandi COMMAND --help'" if exc.exit_code == EXIT_USAGE else ""
+        hint = _("see 'sandi --help' or 'sandi COMMAND --help'") if exc.exit_code == EXIT_USAGE else ""
         _report(exc.format_message(), hint)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        click.echo("error: interrupted", err=True)
+        click.echo(_("error: interrupted"), err=True)
         sys.exit(130)
     except BrokenPipeError:
         # The reader went away (e.g. `sandi audit log | head`): not our error.
@@ -169,13 +223,13 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             raise
         _report(
-            f"internal error: {exc.__class__.__name__}",
-            "this is a bug in sandi; run again with --debug and report the traceback",
+            _("internal error: {kind}").format(kind=exc.__class__.__name__),
+            _("this is a bug in sandi; run again with --debug and report the traceback"),
         )
         sys.exit(EXIT_ERROR)
 
 
 def _report(message: str, hint: str | None) -> None:
-    click.echo(f"error: {message}", err=True)
+    click.echo(_("error: {message}").format(message=message), err=True)
     if hint:
-        click.echo(f"hint: {hint}", err=True)
+        click.echo(_("hint: {hint}").format(hint=hint), err=True)

@@ -21,6 +21,7 @@ from typing import Literal
 
 from sandi.errors import AlreadyExistsError, ConfigError
 from sandi.fsutil import atomic_write, ensure_private_dir
+from sandi.i18n import SUPPORTED_LANGUAGES, _, normalise_language
 
 CONFIG_NAME = "sandi.toml"
 REGISTRY_NAME = "registry.db"
@@ -50,6 +51,20 @@ def resolve_home(explicit: str | os.PathLike[str] | None = None) -> Path:
     return default_home()
 
 
+def read_home_language(explicit: str | os.PathLike[str] | None = None) -> str | None:
+    """The language a home's configuration names, or None (no home, unreadable, unset).
+
+    Read before the command line parses anything, so it never raises: a broken
+    configuration is reported later, in the chosen language, by the command itself.
+    """
+    try:
+        text = (resolve_home(explicit) / CONFIG_NAME).read_text(encoding="utf-8")
+        value = tomllib.loads(text).get("language")
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
 @dataclass(frozen=True)
 class HomeConfig:
     role: Role
@@ -59,6 +74,8 @@ class HomeConfig:
     database_url: str | None = None
     keystore: str = "file"
     directory_validity_days: int = 7
+    #: the language this home speaks unless SANDI_LANG or --lang say otherwise
+    language: str | None = None
     extra: dict[str, object] = field(default_factory=dict)
 
     def to_toml(self) -> str:
@@ -72,6 +89,8 @@ class HomeConfig:
             lines.append(f"database_url = {_q(self.database_url)}")
         lines.append(f"keystore = {_q(self.keystore)}")
         lines.append(f"directory_validity_days = {int(self.directory_validity_days)}")
+        if self.language:
+            lines.append(f"language = {_q(self.language)}")
         for key, value in sorted(self.extra.items()):  # settings of other parts, kept as given
             if isinstance(value, bool):
                 lines.append(f"{key} = {'true' if value else 'false'}")
@@ -98,8 +117,14 @@ class HomeConfig:
         days = data.get("directory_validity_days", 7)
         if not isinstance(days, int) or not 1 <= days <= 366:
             raise ConfigError(f"{source}: directory_validity_days must be 1..366")
+        language = _opt_str(data, "language", source)
+        if language is not None and normalise_language(language) is None:
+            raise ConfigError(
+                _("{source}: unknown language {language!r}").format(source=source, language=language),
+                hint=_("choose one of: {choices}").format(choices=", ".join(SUPPORTED_LANGUAGES)),
+            )
         known = {"format", "role", "province", "agency", "root_fingerprint", "database_url",
-                 "keystore", "directory_validity_days"}
+                 "keystore", "directory_validity_days", "language"}
         return cls(
             role=role,
             province=province,
@@ -108,6 +133,7 @@ class HomeConfig:
             database_url=_opt_str(data, "database_url", source),
             keystore=_opt_str(data, "keystore", source) or "file",
             directory_validity_days=days,
+            language=language,
             extra={k: v for k, v in data.items() if k not in known},
         )
 
