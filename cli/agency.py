@@ -8,6 +8,7 @@ import click
 
 from .context import CliContext, pass_cli
 from .passphrase import passphrase_file_option
+from .policyfiles import POLICY_FILE
 
 
 def _json_flag(obj: CliContext, json_output: bool) -> None:
@@ -22,7 +23,7 @@ def agency() -> None:
     \b
     Example:
       sandi agency add BAPPEDA --name "Badan Perencanaan Pembangunan Daerah"
-      sandi agency add --from-policy policies/banten.toml
+      sandi agency add --from-policy banten
       sandi agency list
     """
 
@@ -41,7 +42,7 @@ def agency() -> None:
 @click.option(
     "--from-policy",
     "policy_file",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    type=POLICY_FILE,
     help="Register every entity this policy file names (known codes are skipped).",
 )
 @click.option("--json", "json_output", is_flag=True, help="Machine-readable JSON output.")
@@ -63,7 +64,7 @@ def add_cmd(
     Example:
       sandi agency add DISKOMINFO --name "Dinas Komunikasi, Informatika, Statistik dan Persandian"
       sandi agency add BIRO-HUKUM --name "Biro Hukum" --parent SETDA
-      sandi agency add --from-policy policies/banten.toml
+      sandi agency add --from-policy banten
     """
     from sandi.authority.agencies import add_agency, add_from_policy
 

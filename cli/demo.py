@@ -19,6 +19,7 @@ from pathlib import Path
 import click
 
 from sandi.errors import SandiError, UsageError
+from sandi.i18n import _
 
 from .context import CliContext, pass_cli
 
@@ -40,16 +41,14 @@ sandi menjelang akhir tahun anggaran 2026.
 
 
 def bundled_policy() -> Path:
-    """The shipped Banten policy: from the source tree, else the installed copy."""
-    source_tree = Path(__file__).resolve().parents[1] / "policies" / "banten.toml"
-    if source_tree.is_file():
-        return source_tree
-    from importlib.resources import files
+    """The shipped Banten policy (installed as ``sandi_policies``)."""
+    from sandi.policy.shipped import shipped_policy_path
 
-    installed = Path(str(files("sandi_policies") / "banten.toml"))
-    if installed.is_file():
-        return installed
-    raise UsageError("the shipped policy policies/banten.toml is missing from this installation")
+    found = shipped_policy_path("banten")
+    if found is None:
+        raise UsageError(_("the shipped Banten policy is missing from this installation"),
+                         hint=_("reinstall sandi (pip install --force-reinstall sandi)"))
+    return found
 
 
 class _Demo:

@@ -13,15 +13,14 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import click
 
 from sandi.errors import UsageError
-from sandi.i18n import _
 
-from .classes import CLASS_HELP, CLASSIFICATION, class_label, resolve_class
 from .context import CliContext, pass_cli
 from .passphrase import passphrase_file_option
 
 if TYPE_CHECKING:
     from sandi.documents import Workspace
-    from sandi.policy.model import Level
+
+CLASSES = ("SR", "R", "T", "B")
 
 
 def open_workspace(obj: CliContext, passphrase_file: Path | None) -> Workspace:
@@ -59,12 +58,9 @@ def _letter(**fields: str | None) -> dict[str, str]:
     return {k: v for k, v in fields.items() if v}
 
 
-def _human(summary: dict[str, Any], title: str, levels: tuple[Level, ...] | None = None) -> list[str]:
+def _human(summary: dict[str, Any], title: str) -> list[str]:
     lines = [title]
-    if summary.get("classification"):
-        lines.append("  " + _("Classification: {label}").format(
-            label=class_label(summary["classification"], levels)))
-    labels = [("sender", "from"), ("signer", "signer"), ("recipients", "to"),
+    labels = [("sender", "from"), ("signer", "signer"), ("recipients", "to"), ("classification", "class"),
               ("nomor", "nomor"), ("sifat", "sifat"), ("hal", "hal"), ("lampiran", "lampiran"),
               ("tanggal", "tanggal"), ("sealed_at", "sealed at"), ("signed_at", "signed at"),
               ("document", "document"), ("size", "size"), ("policy", "policy"), ("output", "written to")]
@@ -82,7 +78,8 @@ def _human(summary: dict[str, Any], title: str, levels: tuple[Level, ...] | None
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--as", "sender", help="The sending agency (default: this workstation's agency).")
 @click.option("--to", "recipients", multiple=True, required=True, help="A recipient agency (repeatable).")
-@click.option("--class", "classification", required=True, type=CLASSIFICATION, help=CLASS_HELP)
+@click.option("--class", "classification", required=True, type=click.Choice(CLASSES, case_sensitive=False),
+              help="Classification: SR (Sangat Rahasia), R (Rahasia), T (Terbatas), B (Biasa).")
 @letter_options
 @click.option("--armor", is_flag=True, help="ASCII-armored output (PEM-like text).")
 @click.option("--copy-to-self", is_flag=True, help="Also encrypt to the sender, so it can reopen the file.")
@@ -110,15 +107,13 @@ def seal_cmd(obj: CliContext, file: Path, sender: str | None, recipients: tuple[
     ws = open_workspace(obj, passphrase_file)
     code = acting_agency(obj, sender)
     target = output or file.with_name(file.name + (".sandi.asc" if armor else ".sandi"))
-    gate = DirectoryPolicy(ws.snapshot)
-    levels = gate.levels(ws.now())
     result = seal(
         file, target, workspace=ws, sender=code, recipients=[r.upper() for r in recipients],
-        classification=resolve_class(classification, levels), policy=gate,
+        classification=classification.upper(), policy=DirectoryPolicy(ws.snapshot),
         letter=_letter(nomor=nomor, sifat=sifat, hal=hal, lampiran=lampiran, tanggal=tanggal),
         armor=armor, copy_to_sender=copy_to_self, overwrite=force,
     )
-    obj.emit(result.summary(), _human(result.summary(), f"sealed {file.name} -> {target}", levels))
+    obj.emit(result.summary(), _human(result.summary(), f"sealed {file.name} -> {target}"))
 
 
 @click.command("open")
@@ -153,8 +148,7 @@ def open_cmd(obj: CliContext, file: Path, opener: str | None, output: Path | Non
                          output=output, output_dir=output_dir, overwrite=force)
     for warning in result.warnings:
         obj.note(f"warning: {warning}")
-    levels = DirectoryPolicy(ws.snapshot).levels(result.metadata.sealed_at)
-    obj.emit(result.summary(), _human(result.summary(), f"opened {file.name}: verified", levels))
+    obj.emit(result.summary(), _human(result.summary(), f"opened {file.name}: verified"))
 
 
 @click.command("inspect")
@@ -189,15 +183,15 @@ def inspect_cmd(obj: CliContext, file: Path, opener: str | None, passphrase_file
         info["verified"] = result.metadata.summary()
         if result.warnings:
             info["warnings"] = list(result.warnings)
-        levels = DirectoryPolicy(ws.snapshot).levels(result.metadata.sealed_at)
-        lines += _human(result.metadata.summary(), "  verified metadata:", levels)[1:]
+        lines += _human(result.metadata.summary(), "  verified metadata:")[1:]
     obj.emit(info, lines)
 
 
 @click.command("sign")
 @click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option("--as", "signer", help="The signing agency (default: this workstation's agency).")
-@click.option("--class", "classification", type=CLASSIFICATION, help=CLASS_HELP)
+@click.option("--class", "classification", type=click.Choice(CLASSES, case_sensitive=False),
+              help="Classification to state in the signature.")
 @letter_options
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Signature file [default: FILE.minisig].")
@@ -214,14 +208,13 @@ def sign_cmd(obj: CliContext, file: Path, signer: str | None, classification: st
       sandi sign pengumuman.pdf --as DISKOMINFO --class B --nomor 045/88/2026
       minisign -V -p DISKOMINFO.minisign.pub -m pengumuman.pdf
     """
-    from sandi.documents import DirectoryPolicy, sign
+    from sandi.documents import sign
 
     ws = open_workspace(obj, passphrase_file)
     code = acting_agency(obj, signer)
     target = output or file.with_name(file.name + ".minisig")
-    levels = DirectoryPolicy(ws.snapshot).levels(ws.now())
     result = sign(file, workspace=ws, signer_code=code,
-                  classification=resolve_class(classification, levels) if classification else None,
+                  classification=classification.upper() if classification else None,
                   letter=_letter(nomor=nomor, sifat=sifat, hal=hal, lampiran=lampiran, tanggal=tanggal),
                   signature_path=target, overwrite=force)
     data = {"signer": code, "document": file.name, "signature": str(target),

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from sandi.errors import SandiError, UsageError
+from sandi.i18n import _
 
 from .context import CliContext, pass_cli
 from .passphrase import (
@@ -531,6 +532,40 @@ def import_cmd(
             + (f" ({len(res.present)} present already)" if res.present else "")
         ],
     )
+
+
+@keys.group("profile", help=_("Key profiles: which keys an agency gets, their lifetimes and naming."))
+def profile_group() -> None:
+    pass
+
+
+@profile_group.command("list", help=_("List the key profiles this home can use."))
+@pass_cli
+def profile_list_cmd(obj: CliContext) -> None:
+    from sandi.authority.profiles import profile_names
+
+    home = obj.home if obj.home.exists() else None
+    names = profile_names(home)
+    obj.emit({"profiles": names}, names)
+
+
+@profile_group.command(
+    "show",
+    help=_("Print a key profile as TOML (a starting point for your own)."),
+    epilog=_("Examples:\n\n  sandi keys profile show\n\n"
+             "  sandi keys profile show default > short-lived.toml"),
+)
+@click.argument("name", default="default")
+@pass_cli
+def profile_show_cmd(obj: CliContext, name: str) -> None:
+    from sandi.authority.profiles import profile_text
+
+    home = obj.home if obj.home.exists() else None
+    text, origin = profile_text(name, home=home)
+    if obj.json_output:
+        obj.emit({"name": name, "source": origin, "toml": text}, [])
+        return
+    click.echo(text, nl=False)
 
 
 @click.command("crl")

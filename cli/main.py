@@ -87,7 +87,8 @@ ROOT_EPILOG = N_(
     "Examples:\n\n"
     "  sandi init --province 'Provinsi Banten'\n\n"
     "  sandi seal surat.pdf --as DISKOMINFO --to BAPPEDA --class R\n\n"
-    "Shell completion: eval \"$(_SANDI_COMPLETE=bash_source sandi)\" (zsh_source, fish_source)."
+    "Shell completion: eval \"$(_SANDI_COMPLETE=bash_source sandi)\" (zsh_source, fish_source); "
+    "PowerShell: $env:_SANDI_COMPLETE = \"powershell_source\"; sandi | Out-String | Invoke-Expression"
 )
 # Root option name -> its help, translated when the language is known (see _localise_root).
 ROOT_OPTION_HELP = {
@@ -189,6 +190,10 @@ def main(argv: list[str] | None = None) -> None:
     try:
         choose_language(args)
         _localise_root()
+        if "_SANDI_COMPLETE" in os.environ:
+            from .completion import register
+
+            register()  # PowerShell beside click's bash, zsh and fish
         # Without standalone mode click *returns* the code of ctx.exit(n).
         code = cli.main(args=args, prog_name="sandi", standalone_mode=False)
         if isinstance(code, int) and code != 0:

@@ -15,15 +15,16 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from sandi.errors import EXIT_DENIED, NotFoundError, PolicyError, UsageError
+from sandi.i18n import _
 
-from .classes import CLASS_HELP, CLASSIFICATION, class_label, resolve_class
 from .context import CliContext, pass_cli
 from .passphrase import passphrase_file_option
+from .policyfiles import POLICY_FILE
 
 if TYPE_CHECKING:
     from sandi.policy import CompiledPolicy, Forbid, Policy
 
-FILE = click.Path(dir_okay=False, exists=True, path_type=Path)
+FILE = POLICY_FILE  # a path, or the name of a shipped policy (banten)
 
 
 def _json_flag(f: Any) -> Any:
@@ -198,7 +199,7 @@ def show_cmd(obj: CliContext, file: Path | None, at: str | None, json_local: boo
 @policy.command("explain")
 @click.option("--from", "sender", required=True, help="Sender entity code.")
 @click.option("--to", "recipient", required=True, help="Recipient entity code.")
-@click.option("--class", "classification", required=True, type=CLASSIFICATION, help=CLASS_HELP)
+@click.option("--class", "classification", required=True, help="Classification level (e.g. SR, R, T, B).")
 @click.option("--at", help="Time of the decision (ISO 8601; no offset means UTC) [default: now].")
 @click.option("--policy", "policy_file", type=FILE, help="Policy file [default: the version in force].")
 @_json_flag
@@ -219,15 +220,13 @@ def explain_cmd(obj: CliContext, sender: str, recipient: str, classification: st
     _use_json(obj, json_local)
     when = _parse_time(at)
     compiled = _compiled(obj, policy_file, when)
-    p = compiled.policy
-    classification = resolve_class(classification, p.levels)
     d = compiled.decide(sender, recipient, classification, when)
+    p = compiled.policy
     forbids, allows = compiled.matching_rules(sender, recipient)
     rules: dict[str, Relation | Forbid] = {r.id: r for r in p.relations}
     rules.update((f.id, f) for f in p.forbids)
     lines = [
-        f"{'ALLOW' if d.allowed else 'DENY'}: {sender} → {recipient} at "
-        f"{class_label(classification, p.levels)} "
+        f"{'ALLOW' if d.allowed else 'DENY'}: {sender} → {recipient} at {classification} "
         f"({p.id} v{p.version}, at {when.isoformat()})",
         f"  reason: {d.reason}",
     ]
@@ -409,3 +408,34 @@ def versions_cmd(obj: CliContext, json_local: bool) -> None:
              f"{row['effective']}  expires {row['expires'] or 'never'}  applied by {row['applied_by']}"
              for row in rows] or ["no policy versions stored"]
     obj.emit(rows, lines)
+
+
+@policy.command(
+    "example",
+    help=_("Print or write a policy file that sandi ships (without NAME: list them)."),
+    epilog=_("Examples:\n\n  sandi policy example\n\n  sandi policy example banten -o banten.toml"),
+)
+@click.argument("name", required=False)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help=_("Write the policy to this file [default: standard output]."))
+@click.option("--force", is_flag=True, help=_("Replace the output file if it exists."))
+def example_cmd(name: str | None, output: Path | None, force: bool) -> None:
+    from sandi.fsutil import atomic_write
+    from sandi.policy.shipped import shipped_policy_names, shipped_policy_path
+
+    if name is None:
+        for shipped in shipped_policy_names():
+            click.echo(shipped)
+        return
+    source = shipped_policy_path(name)
+    if source is None:
+        raise NotFoundError(
+            _("sandi ships no policy named {name!r}").format(name=name),
+            hint=_("shipped policies: {names}").format(names=", ".join(shipped_policy_names())),
+        )
+    data = source.read_bytes()
+    if output is None:
+        click.echo(data.decode("utf-8"), nl=False)
+        return
+    atomic_write(output, data, overwrite=force)
+    click.echo(_("wrote {path}").format(path=output), err=True)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sandi.errors import NotFoundError, UsageError
+from sandi.i18n import _
 
 if TYPE_CHECKING:
     from sandi.home import Home
@@ -148,8 +149,30 @@ def load_profile(name: str | None = None, *, home: Home | None = None) -> KeyPro
         return default_profile()
     raise NotFoundError(
         f"no key profile {name!r}",
-        hint=f"put it in {PROFILES_DIR}/{name}.toml in the home (copy keys/default.toml)",
+        hint=_("write one with 'sandi keys profile show default > {name}.toml', edit it, "
+               "and put it in {folder} in the home").format(name=name, folder=PROFILES_DIR),
     )
+
+
+def profile_names(home: Home | None = None) -> list[str]:
+    """Every profile a command on ``home`` can use: the built-in default and the home's files."""
+    found = {"default"}
+    if home is not None and (home.path / PROFILES_DIR).is_dir():
+        found.update(p.stem for p in (home.path / PROFILES_DIR).glob("*.toml") if _NAME_RE.fullmatch(p.stem))
+    return sorted(found)
+
+
+def profile_text(name: str | None = None, *, home: Home | None = None) -> tuple[str, str]:
+    """The TOML source of profile ``name`` and where it comes from (a path, or ``built-in``).
+
+    The text is checked first (:func:`load_profile`), so what is shown is what is used.
+    """
+    profile = load_profile(name, home=home)
+    if home is not None:
+        path = home.path / PROFILES_DIR / f"{profile.name}.toml"
+        if path.is_file():
+            return path.read_text(encoding="utf-8"), str(path)
+    return DEFAULT_PROFILE_TOML, "built-in"
 
 
 def load_profile_file(path: Path) -> KeyProfile:
