@@ -36,7 +36,6 @@ from sandi.formats.age import (
     ScryptIdentity,
     ScryptRecipient,
     Stanza,
-    X25519Identity,
     X25519Recipient,
     parse_identities,
 )
@@ -153,8 +152,9 @@ class _PassphraseOnDemand:
 
 def read_identity_file(
     path: Path, passphrase: PassphraseSource, max_work_factor: int
-) -> list[X25519Identity]:
-    """An age-keygen identity file, or one protected as an age scrypt file."""
+) -> Sequence[Identity]:
+    """An age-keygen identity file (X25519 and post-quantum keys), or one protected as an
+    age scrypt file."""
     try:
         with open(path, "rb") as f:
             data = f.read(MAX_IDENTITY_FILE + 1)

@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # Installs the command-line tools the tests and benchmarks compare against:
-# age, minisign, openssl, gpg, Graphviz and the PostgreSQL server binaries.
+# age, minisign, openssl, gpg, Graphviz and the PostgreSQL server binaries (apt), and
+# the reference JavaScript age (npm "age-encryption", the only implementation of the
+# post-quantum age1pq1 type that installs here) under $AGE_JS_DIR.
 # With --demo, only what `sandi demo` checks its files with (age, minisign).
 # Uses apt (as root, or through sudo); does nothing for tools already present.
 set -euo pipefail
+
+AGE_JS_DIR="${AGE_JS_DIR:-/opt/sandi-tools/age-js}"
+AGE_JS_VERSION=0.3.1
 
 need=()
 command -v age >/dev/null 2>&1 || need+=(age)
@@ -22,13 +27,21 @@ command -v gpg >/dev/null 2>&1 || need+=(gnupg)
 command -v dot >/dev/null 2>&1 || need+=(graphviz)
 command -v tar >/dev/null 2>&1 || need+=(tar)
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then need+=(postgresql); fi
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 
-if [ ${#need[@]} -eq 0 ]; then
-    exit 0
-fi
-echo "installing: ${need[*]}" >&2
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+if [ ${#need[@]} -gt 0 ]; then
+    echo "installing: ${need[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if [ ! -f "$AGE_JS_DIR/node_modules/age-encryption/package.json" ] ||
+   ! grep -q "\"version\": \"$AGE_JS_VERSION\"" "$AGE_JS_DIR/node_modules/age-encryption/package.json"; then
+    echo "installing: age-encryption@$AGE_JS_VERSION (npm) in $AGE_JS_DIR" >&2
+    $SUDO mkdir -p "$AGE_JS_DIR"
+    $SUDO npm install --silent --no-audit --no-fund --prefix "$AGE_JS_DIR" "age-encryption@$AGE_JS_VERSION" >/dev/null
+fi

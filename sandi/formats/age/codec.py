@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from sandi.errors import UsageError
+from sandi.i18n import _
 
 from .armor import BEGIN, MAX_WHITESPACE, ArmorReader, ArmorWriter
 from .errors import AgeError
@@ -47,6 +48,7 @@ from .header import (
     verify_mac,
 )
 from .keys import DEFAULT_MAX_WORK_FACTOR, SCRYPT_TYPE, Identity, Recipient, parse_work_factor
+from .pq import check_not_mixed, mixes_classical
 
 CHUNK_SIZE = 64 * 1024
 TAG_SIZE = 16
@@ -183,7 +185,11 @@ class DecryptReader:
     """Read the plaintext of an age file; see the module invariants.
 
     ``identities`` are tried in order; ``max_work_factor`` bounds scrypt whatever the
-    identities allow; ``armor`` is auto-detected when ``None``.
+    identities allow; ``armor`` is auto-detected when ``None``. A header that mixes
+    post-quantum and classical recipients is refused before any identity runs, unless
+    ``allow_mixed_post_quantum`` (age itself opens such files: the CCTV vector
+    ``hybrid_and_x25519`` expects success; the spec lets an identity refuse them, and
+    sandi does by default, because no conforming encoder writes them).
     """
 
     def __init__(
@@ -195,6 +201,7 @@ class DecryptReader:
         armor: bool | None = None,
         max_header_size: int = DEFAULT_MAX_HEADER_SIZE,
         max_stanzas: int = DEFAULT_MAX_STANZAS,
+        allow_mixed_post_quantum: bool = False,
     ) -> None:
         ids = list(identities)
         if not ids:
@@ -202,6 +209,8 @@ class DecryptReader:
         source, armored = _open_source(src, armor)
         header = read_header(source, max_size=max_header_size, max_stanzas=max_stanzas, armored=armored)
         _check_scrypt_rules(header, max_work_factor)
+        if not allow_mixed_post_quantum:
+            check_not_mixed(header.stanzas)
         file_key: bytes | None = None
         for identity in ids:
             file_key = identity.unwrap(header.stanzas)
@@ -387,6 +396,12 @@ class EncryptWriter:
         stanzas = [s for r in recips for s in r.wrap(file_key)]
         if any(s.type == SCRYPT_TYPE for s in stanzas) and len(stanzas) != 1:
             raise UsageError("a passphrase must be the only recipient of a file")
+        if mixes_classical(stanzas):
+            raise UsageError(
+                _("post-quantum recipients cannot be mixed with classical ones in one file"),
+                hint=_("a quantum computer could open the file through the classical recipient; "
+                       "encrypt to post-quantum (age1pq1...) recipients only"),
+            )
         if len(stanzas) > DEFAULT_MAX_STANZAS:
             raise UsageError(f"more than {DEFAULT_MAX_STANZAS} recipients")
         self.header: Header = encode_header(stanzas, file_key)

@@ -36,6 +36,7 @@ from sandi.errors import FormatError, UsageError
 from . import b64, bech32
 from .errors import AgeError
 from .header import FILE_KEY_SIZE, Stanza
+from .pq import PQ_RECIPIENT_HRP, MLKEM768X25519Identity, MLKEM768X25519Recipient
 
 X25519_TYPE = "X25519"
 SCRYPT_TYPE = "scrypt"
@@ -290,15 +291,34 @@ def parse_work_factor(text: str) -> int:
     return int(text)
 
 
-def parse_identities(text: str) -> list[X25519Identity]:
-    """Identities from an age-keygen style file: one per line, ``#`` comments, blanks."""
-    out: list[X25519Identity] = []
+def parse_identity(text: str) -> X25519Identity | MLKEM768X25519Identity:
+    """One identity string: ``AGE-SECRET-KEY-PQ-1...`` (hybrid) or ``AGE-SECRET-KEY-1...``."""
+    text = text.strip()
+    if text.upper().startswith("AGE-SECRET-KEY-PQ-"):
+        return MLKEM768X25519Identity.from_bech32(text)
+    return X25519Identity.from_bech32(text)
+
+
+def parse_recipient(text: str) -> X25519Recipient | MLKEM768X25519Recipient:
+    """One recipient string: ``age1pq1...`` (hybrid post-quantum) or ``age1...`` (X25519)."""
+    text = text.strip()
+    if text.lower().startswith(PQ_RECIPIENT_HRP + "1"):
+        return MLKEM768X25519Recipient.from_bech32(text)
+    return X25519Recipient.from_bech32(text)
+
+
+def parse_identities(text: str) -> list[X25519Identity | MLKEM768X25519Identity]:
+    """Identities from an age-keygen style file: one per line, ``#`` comments, blanks.
+
+    Both native key types are read: X25519 and the hybrid post-quantum type.
+    """
+    out: list[X25519Identity | MLKEM768X25519Identity] = []
     for number, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
         try:
-            out.append(X25519Identity.from_bech32(line))
+            out.append(parse_identity(line))
         except FormatError:
             raise FormatError(f"line {number} of the identity file is not an age identity") from None
     if not out:
