@@ -7,7 +7,10 @@ platform's user data folder. A home holds:
 * ``registry.db``: the registry (authority homes, SQLite default);
 * ``keys/`` (0700): the encrypted key files of the file key store;
 * ``directory.json``: the signed public directory (root, certificates, CRL, policies);
-* ``audit.journal``: the audit journal of document operations.
+* ``audit.journal``: the audit journal of document operations;
+* ``directory.anchor.json``, ``audit.registry.anchor``, ``audit.journal.anchor``: the
+  highest directory and audit checkpoints this home has seen (ADR 0010), so that a
+  rolled-back directory or a cut or rewritten audit log is noticed.
 """
 
 from __future__ import annotations
@@ -28,6 +31,11 @@ REGISTRY_NAME = "registry.db"
 KEYS_DIR = "keys"
 DIRECTORY_NAME = "directory.json"
 JOURNAL_NAME = "audit.journal"
+#: a copy of the highest directory this home installed (rollback guard, ADR 0010)
+DIRECTORY_ANCHOR_NAME = "directory.anchor.json"
+#: the highest checkpoint of the registry's / the journal's audit chain seen (ADR 0010)
+REGISTRY_AUDIT_ANCHOR_NAME = "audit.registry.anchor"
+JOURNAL_AUDIT_ANCHOR_NAME = "audit.journal.anchor"
 ENV_HOME = "SANDI_HOME"
 ENV_DATABASE_URL = "SANDI_DATABASE_URL"
 
@@ -166,6 +174,18 @@ class Home:
     @property
     def journal_path(self) -> Path:
         return self.path / JOURNAL_NAME
+
+    @property
+    def directory_anchor_path(self) -> Path:
+        return self.path / DIRECTORY_ANCHOR_NAME
+
+    @property
+    def registry_audit_anchor_path(self) -> Path:
+        return self.path / REGISTRY_AUDIT_ANCHOR_NAME
+
+    @property
+    def journal_audit_anchor_path(self) -> Path:
+        return self.path / JOURNAL_AUDIT_ANCHOR_NAME
 
     def exists(self) -> bool:
         return self.config_path.exists()

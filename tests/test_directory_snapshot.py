@@ -177,3 +177,76 @@ def test_home_without_fingerprint_is_a_config_error(root: _Signer, tmp_path: Pat
     src.write_bytes(sign_snapshot(_snapshot(root, 1), root))
     with pytest.raises(ConfigError):
         import_snapshot(home, src, now=NOW)
+
+
+# -- rollback by copying a file (issue 13, item 7) ------------------------------------------
+
+
+def _workstation(root: _Signer, tmp_path: Path) -> tuple[Home, dict[int, Path]]:
+    """A workstation home with v2 installed, and the genuine files v1..v3 at hand."""
+    home = Home(tmp_path / "ws")
+    home.create(HomeConfig(role="workstation", province="Provinsi Banten", agency="BAPPEDA",
+                           root_fingerprint=cert_fingerprint(root.root_pem())))
+    files = {}
+    for version in (1, 2, 3):
+        files[version] = tmp_path / f"v{version}.json"
+        files[version].write_bytes(sign_snapshot(_snapshot(root, version), root))
+    import_snapshot(home, files[2], now=NOW)
+    return home, files
+
+
+def test_an_older_file_copied_over_the_directory_is_refused_on_every_read(
+    root: _Signer, tmp_path: Path
+) -> None:
+    home, files = _workstation(root, tmp_path)
+    home.directory_path.write_bytes(files[1].read_bytes())  # `cp old.json directory.json`
+    with pytest.raises(VerificationError, match=r"version 1\) is older than version 2.*rolled back"):
+        installed_snapshot(home, now=NOW)
+    log = home.journal_path.read_text()
+    assert '"directory.rollback"' in log and '"highest_seen":2' in log
+    # the anchor is not lowered by the attempt; a genuine import puts things right
+    assert import_snapshot(home, files[3], now=NOW).version == 3
+    assert installed_snapshot(home, now=NOW).version == 3
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "missing", "forged", "empty"])
+def test_import_refuses_a_lower_version_even_without_a_valid_installed_file(
+    root: _Signer, tmp_path: Path, damage: str
+) -> None:
+    home, files = _workstation(root, tmp_path)
+    if damage == "missing":
+        home.directory_path.unlink()
+    elif damage == "empty":
+        home.directory_path.write_bytes(b"")
+    elif damage == "corrupt":
+        home.directory_path.write_bytes(b'{"format": "sandi-directory/v1", "bo')
+    else:  # a version-0 body under the genuine signature: not the root's
+        env = json.loads(home.directory_path.read_bytes())
+        env["body"] = base64.b64encode(b'{"format":"sandi-directory/v1","version":99}').decode()
+        home.directory_path.write_text(json.dumps(env))
+    with pytest.raises(VerificationError, match="rollback refused"):
+        import_snapshot(home, files[1], now=NOW)
+    assert import_snapshot(home, files[2], now=NOW).version == 2  # the same version: harmless
+    assert installed_snapshot(home, now=NOW).version == 2
+
+
+def test_a_damaged_anchor_is_refused_not_replaced(root: _Signer, tmp_path: Path) -> None:
+    home, files = _workstation(root, tmp_path)
+    home.directory_path.write_bytes(files[1].read_bytes())
+    home.directory_anchor_path.write_text("{}")  # the attacker lowers the record too: it no longer verifies
+    for attempt in (lambda: installed_snapshot(home, now=NOW),
+                    lambda: import_snapshot(home, files[1], now=NOW)):
+        with pytest.raises(VerificationError, match="highest directory installed .* is damaged") as info:
+            attempt()
+        assert "remove it" in info.value.hint
+    assert home.directory_anchor_path.read_text() == "{}"
+
+
+def test_a_home_without_an_anchor_gets_one_on_first_read(root: _Signer, tmp_path: Path) -> None:
+    home, files = _workstation(root, tmp_path)
+    home.directory_anchor_path.unlink()  # a home from before the anchor
+    assert installed_snapshot(home, now=NOW).version == 2
+    assert home.directory_anchor_path.read_bytes() == files[2].read_bytes()
+    home.directory_path.write_bytes(files[3].read_bytes())  # a newer one put in place by hand
+    assert installed_snapshot(home, now=NOW).version == 3
+    assert home.directory_anchor_path.read_bytes() == files[3].read_bytes()

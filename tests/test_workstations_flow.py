@@ -270,6 +270,17 @@ def test_an_old_directory_is_refused(province: Province) -> None:
     log = (province.bappeda.home / "audit.journal").read_text()
     assert '"directory.import"' in log and '"failed"' in log
 
+    # Copying the old file over the installed one instead is refused by every read.
+    (province.bappeda.home / "directory.json").write_bytes(province.first_directory.read_bytes())
+    for args in (["directory", "show"], ["audit", "verify"]):
+        r = province.bappeda.sandi(*args)
+        assert r.code == 4, (args, r)
+        assert "directory.json was rolled back" in r.stderr
+    # ... and with the installed file gone, the old one still cannot be imported.
+    (province.bappeda.home / "directory.json").unlink()
+    r = province.bappeda.sandi("directory", "import", province.bappeda.receive(province.first_directory))
+    assert r.code == 4 and "rollback refused" in r.stderr, r
+
 
 def test_a_directory_from_another_authority_is_refused(province: Province, tmp_path: Path) -> None:
     other = Site("other authority", tmp_path / "other")

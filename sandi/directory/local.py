@@ -6,12 +6,24 @@ Invariants:
   ``sandi init`` on both kinds of home);
 * an import replaces the installed snapshot only with one that verifies against that
   anchor, is not older (no rollback) and not expired (no freeze); the file is
-  replaced atomically, so a reader sees the old or the new snapshot, never half.
+  replaced atomically, so a reader sees the old or the new snapshot, never half;
+* the home keeps a copy of the highest snapshot it ever installed in
+  ``directory.anchor.json`` (ADR 0010). It is integrity-protected by the root's own
+  signature (it is a whole signed envelope): it cannot be forged, only swapped for
+  another genuine snapshot, and sandi never lowers it. Every read refuses an installed
+  snapshot older than it (a ``directory.json`` rolled back by copying an older file
+  over it), and every import refuses a version below it, even when ``directory.json``
+  is corrupt or missing. A damaged anchor is refused, never silently replaced;
+* installs and anchor updates of one home are serialised by an ``flock`` on
+  ``.directory.lock``, so two concurrent imports cannot leave the lower one installed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,9 +34,12 @@ from sandi.directory.snapshot import (
     parse_envelope,
     read_envelope_file,
 )
-from sandi.errors import ConfigError, FormatError, NotFoundError, VerificationError
+from sandi.errors import ConfigError, FormatError, NotFoundError, SandiError, VerificationError
 from sandi.fsutil import atomic_write
 from sandi.home import Home
+from sandi.i18n import _
+
+LOCK_NAME = ".directory.lock"
 
 
 def trusted_fingerprint(home: Home) -> str:
@@ -38,10 +53,17 @@ def trusted_fingerprint(home: Home) -> str:
 
 
 def installed_snapshot(home: Home, *, now: datetime | None = None) -> DirectorySnapshot:
-    """The home's verified, unexpired snapshot (documents commands start here)."""
+    """The home's verified, unexpired snapshot (documents commands start here).
+
+    Refuses one older than the highest this home installed (rollback), and records
+    that refusal in the home's audit journal.
+    """
     now = now or datetime.now(UTC)
-    snapshot = parse_envelope(read_envelope_file(home.directory_path), trusted_fingerprint(home))
+    fingerprint = trusted_fingerprint(home)
+    data = read_envelope_file(home.directory_path)
+    snapshot = parse_envelope(data, fingerprint)
     check_fresh(snapshot, now, None)
+    _check_against_anchor(home, data, snapshot, fingerprint)
     return snapshot
 
 
@@ -54,11 +76,133 @@ def installed_version(home: Home) -> int | None:
     return None
 
 
+def anchor_snapshot(home: Home, fingerprint: str | None = None) -> DirectorySnapshot | None:
+    """The highest snapshot this home installed (its anchor), verified; None if none.
+
+    A damaged or forged anchor raises VerificationError: it is evidence of tampering
+    (or of a disk fault) that a person must look at, not something to overwrite.
+    """
+    path = home.directory_anchor_path
+    try:
+        data = read_envelope_file(path)
+    except NotFoundError:
+        return None
+    try:
+        return parse_envelope(data, fingerprint or trusted_fingerprint(home))
+    except (FormatError, VerificationError) as exc:
+        raise VerificationError(
+            _("the record of the highest directory installed ({path}) is damaged: {reason}").format(
+                path=path, reason=exc.message),
+            hint=_("keep a copy of {path} and investigate; once the home is known to be intact, "
+                   "remove it and import the newest directory the authority published").format(path=path),
+        ) from None
+
+
+def highest_version(home: Home) -> int | None:
+    """The highest version this home installed: the anchor's, or the installed one's."""
+    anchor = anchor_snapshot(home)
+    installed = installed_version(home)
+    versions = [v for v in (installed, None if anchor is None else anchor.version) if v is not None]
+    return max(versions) if versions else None
+
+
 def import_snapshot(home: Home, source: Path, *, now: datetime | None = None) -> DirectorySnapshot:
     """Verify ``source`` and install it in the home; returns the snapshot installed."""
     now = now or datetime.now(UTC)
     data = read_envelope_file(source)
     snapshot = parse_envelope(data, trusted_fingerprint(home))
-    check_fresh(snapshot, now, installed_version(home))
-    atomic_write(home.directory_path, data, mode=0o644)
+    with _locked(home):
+        check_fresh(snapshot, now, highest_version(home))
+        atomic_write(home.directory_path, data, mode=0o644)
+        _write_anchor(home, data, snapshot.version)
     return snapshot
+
+
+def install_verified(home: Home, data: bytes, snapshot: DirectorySnapshot) -> bool:
+    """Install a snapshot the caller verified (the authority's own publication) unless
+    the home has seen a newer one; True if installed."""
+    with _locked(home):
+        try:
+            highest = highest_version(home)
+        except VerificationError:
+            highest = None  # the authority's own anchor is rebuilt from what it signs now
+        if highest is not None and highest > snapshot.version:
+            return False
+        atomic_write(home.directory_path, data, mode=0o644)
+        atomic_write(home.directory_anchor_path, data, mode=0o644)
+    return True
+
+
+def _check_against_anchor(home: Home, data: bytes, snapshot: DirectorySnapshot, fingerprint: str) -> None:
+    path = home.directory_anchor_path
+    try:
+        anchor_data = path.read_bytes()
+    except FileNotFoundError:
+        anchor_data = None
+    except OSError as exc:
+        raise VerificationError(_("cannot read {path}: {reason}").format(
+            path=path, reason=exc.strerror or exc.__class__.__name__)) from None
+    if anchor_data == data:
+        return  # the usual case: the installed snapshot is the highest one seen
+    anchor = None if anchor_data is None else anchor_snapshot(home, fingerprint)
+    if anchor is not None and anchor.version > snapshot.version:
+        _record_rollback(home, snapshot.version, anchor.version)
+        raise VerificationError(
+            _("the installed directory (version {version}) is older than version {highest}, "
+              "which this home installed before: directory.json was rolled back").format(
+                version=snapshot.version, highest=anchor.version),
+            hint=_("import the newest directory the authority published "
+                   "('sandi directory import FILE')"),
+        )
+    # A newer snapshot than the anchor (put in place by hand, or installed before this
+    # home kept an anchor): it becomes the anchor. Best effort: a read-only home
+    # still reads, it only keeps the lower anchor.
+    with contextlib.suppress(OSError, _LockFailed), _locked(home):
+        current = anchor_snapshot(home, fingerprint)
+        if current is None or current.version < snapshot.version:
+            _write_anchor(home, data, snapshot.version)
+
+
+def _write_anchor(home: Home, data: bytes, version: int) -> None:
+    """Raise the anchor to ``data`` (caller holds the lock and verified ``data``)."""
+    current = anchor_snapshot(home)
+    if current is not None and current.version >= version:
+        return
+    atomic_write(home.directory_anchor_path, data, mode=0o644)
+
+
+def _record_rollback(home: Home, version: int, highest: int) -> None:
+    from sandi.audit.events import AuditEvent
+    from sandi.audit.journal import Journal
+
+    config = home.load_config()
+    Journal(home.journal_path).append(AuditEvent(
+        actor=config.agency or "authority", action="directory.rollback", subject=f"v{version}",
+        outcome="failed", details={"installed": version, "highest_seen": highest},
+    ))
+
+
+@contextlib.contextmanager
+def _locked(home: Home) -> Iterator[None]:
+    path = home.path / LOCK_NAME
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise _lock_error(path, exc) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError as exc:
+            raise _lock_error(path, exc) from None
+        yield
+    finally:
+        os.close(fd)
+
+
+class _LockFailed(SandiError):
+    """The home's directory lock could not be taken (a read-only home, say)."""
+
+
+def _lock_error(path: Path, exc: OSError) -> SandiError:
+    return _LockFailed(_("cannot lock {path}: {reason}").format(
+        path=path, reason=exc.strerror or exc.__class__.__name__))

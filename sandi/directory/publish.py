@@ -7,7 +7,8 @@ Invariants:
   two distinct, increasing versions;
 * the snapshot is signed by the root key and verified again against the root
   fingerprint before it is written, then written atomically;
-* the home's own ``directory.json`` is replaced only by a newer version.
+* the home's own ``directory.json`` is replaced only by a newer version (and its
+  anchor raised with it, :func:`sandi.directory.local.install_verified`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from sandi.directory.snapshot import (
     PolicyEntry,
     RevocationEntry,
     parse_envelope,
-    read_envelope_file,
     sign_snapshot,
 )
 from sandi.errors import NotFoundError
@@ -147,19 +147,6 @@ def publish(
     return verified, envelope
 
 
-def install_own(home_directory_path: Path, envelope: bytes, snapshot: DirectorySnapshot) -> bool:
-    """Write the authority's own snapshot into its home unless a newer one is there."""
-    if home_directory_path.exists():
-        try:
-            current = parse_envelope(read_envelope_file(home_directory_path), snapshot.root_fingerprint)
-        except Exception:  # an unreadable own copy is simply replaced
-            current = None
-        if current is not None and current.version > snapshot.version:
-            return False
-    atomic_write(home_directory_path, envelope, mode=0o644)
-    return True
-
-
 def republish(
     home: Home,
     registry: Registry,
@@ -181,6 +168,7 @@ def republish(
     from sandi.audit.journal import Journal
     from sandi.audit.registry_sink import append_in_session
     from sandi.authority.crl import CRL_NAME, build_crl
+    from sandi.directory.local import install_verified
 
     days = home.load_config().directory_validity_days
     validity = validity or timedelta(days=days)
@@ -197,7 +185,7 @@ def republish(
         # The root key is at hand: sign the chain heads now and then (periodic checkpoints).
         maybe_checkpoint(session, issuer.key)
     maybe_checkpoint(Journal(home.journal_path), issuer.key)
-    if install_own(home.directory_path, envelope, snapshot):
+    if install_verified(home, envelope, snapshot):
         atomic_write(home.path / CRL_NAME, crl_pem, mode=0o644)
     if output is not None:
         atomic_write(output, envelope, mode=0o644)
