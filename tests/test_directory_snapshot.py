@@ -236,7 +236,7 @@ def test_a_damaged_anchor_is_refused_not_replaced(root: _Signer, tmp_path: Path)
     home.directory_anchor_path.write_text("{}")  # the attacker lowers the record too: it no longer verifies
     for attempt in (lambda: installed_snapshot(home, now=NOW),
                     lambda: import_snapshot(home, files[1], now=NOW)):
-        with pytest.raises(VerificationError, match="highest directory installed .* is damaged") as info:
+        with pytest.raises(VerificationError, match=r"highest directory installed .* is damaged") as info:
             attempt()
         assert "remove it" in info.value.hint
     assert home.directory_anchor_path.read_text() == "{}"
