@@ -38,8 +38,10 @@ from sandi.formats.age import (
     Stanza,
     X25519Recipient,
     parse_identities,
+    parse_recipient,
 )
 from sandi.fsutil import AtomicOutput
+from sandi.i18n import _
 from sandi.keystore.passphrase import ENV_PASSPHRASE, PassphraseSource
 
 from .context import CliContext, pass_cli
@@ -89,16 +91,18 @@ def resolve_recipient_token(token: str, obj: CliContext, directory: _Directory |
     recipients is checked by ``encrypt_cmd`` (sender ``--as`` and ``--class``).
     """
     token = token.strip()
-    if token.lower().startswith("age1pq1") or token.lower().startswith("age1tag"):
+    if token.lower().startswith("age1tag"):
         raise UsageError(
-            "post-quantum and tagged age recipients are not supported",
-            hint="use an X25519 recipient (age1...) or an agency code",
+            _("tagged age recipients (age1tag1...) are not supported"),
+            hint=_("use an age1pq1... or age1... recipient, or an agency code"),
         )
     if token.lower().startswith("age1"):
         try:
-            return X25519Recipient.from_bech32(token)
+            return parse_recipient(token)
         except FormatError as exc:
-            raise UsageError(f"invalid recipient {token!r}: {exc}") from None
+            raise UsageError(
+                _("invalid recipient {token}: {reason}").format(token=_shorten(token), reason=exc.message)
+            ) from None
     if _AGENCY_CODE.fullmatch(token):
         from datetime import UTC, datetime
 
@@ -111,6 +115,11 @@ def resolve_recipient_token(token: str, obj: CliContext, directory: _Directory |
             raise CredentialError(f"the encryption certificate of {code} was not issued by this authority")
         return X25519Recipient.from_public_bytes(cert.public_key_bytes())
     raise UsageError(f"invalid recipient {token!r}", hint="use an age1... public key or an agency code")
+
+
+def _shorten(token: str) -> str:
+    """A recipient as shown in a message: a post-quantum key is ~1960 characters."""
+    return repr(token if len(token) <= 80 else token[:40] + "..." + token[-8:])
 
 
 def resolve_agency_identity(code: str, obj: CliContext) -> list[Identity]:
@@ -240,8 +249,8 @@ def _open_output(
 
 
 @click.command("encrypt")
-@click.option("-r", "--recipient", "recipients", multiple=True, metavar="age1...|CODE",
-              help="Encrypt to this age public key or agency code (repeatable).")
+@click.option("-r", "--recipient", "recipients", multiple=True, metavar="age1...|age1pq1...|CODE",
+              help=_("Encrypt to this age public key (X25519 or post-quantum) or agency code (repeatable)."))
 @click.option("-p", "--passphrase", "use_passphrase", is_flag=True,
               help="Encrypt with a passphrase instead (it must be the only recipient).")
 @click.option("--passphrase-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
@@ -284,6 +293,8 @@ def encrypt_cmd(
       sandi encrypt -r age1xmwwc06ly3ee5rytxm9mflaz2u56jjj36s0mypdrwsvlul66mv4q47ryef \\
           -o laporan.pdf.age laporan.pdf
       sandi encrypt -p --armor -o catatan.txt.age catatan.txt
+
+    Post-quantum (age1pq1...) recipients cannot be mixed with X25519 ones.
     """
     if use_passphrase and recipients:
         raise UsageError("-p cannot be combined with -r", hint="a passphrase must be the only recipient")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sandi.formats.age import ScryptRecipient, X25519Identity, encrypt, parse_header
+from sandi.formats.age import MLKEM768X25519Identity, ScryptRecipient, X25519Identity, encrypt, parse_header
 
 ALICE = X25519Identity.generate()
 BOB = X25519Identity.generate()
@@ -174,3 +174,46 @@ def test_progress_bar_on_terminal_for_large_input(run_sandi, tmp_path: Path, pla
     assert plain.name in r.stderr  # the bar's label
     r = run_sandi("decrypt", "-i", identity_file(tmp_path / "a.txt", ALICE), ct)
     assert r.code == 0 and r.stdout_bytes == plain.read_bytes()
+
+
+PQ = MLKEM768X25519Identity.generate()
+PQ2 = MLKEM768X25519Identity.generate()
+
+
+def pq_identity_file(path: Path, ident: MLKEM768X25519Identity) -> Path:
+    path.write_text(f"# public key: {ident.recipient}\n{ident.secret_bech32_unsafe()}\n")
+    path.chmod(0o600)
+    return path
+
+
+@pytest.mark.parametrize("armor", [False, True])
+def test_post_quantum_round_trip(run_sandi, tmp_path: Path, plain: Path, armor: bool) -> None:  # type: ignore[no-untyped-def]
+    ct = tmp_path / "surat.txt.age"
+    args = ["encrypt", "-r", str(PQ.recipient), "-r", str(PQ2.recipient), "-o", ct, plain]
+    r = run_sandi(*args, *(["--armor"] if armor else []))
+    assert r.code == 0, r
+    with open(ct, "rb") as f:
+        assert [s.type for s in parse_header(f).stanzas] == ["mlkem768x25519"] * 2
+    out = tmp_path / "out.txt"
+    # An identity file holding both key kinds, as age-keygen files may.
+    keys = pq_identity_file(tmp_path / "k.txt", PQ2)
+    keys.write_text(keys.read_text() + ALICE.secret_bech32_unsafe() + "\n")
+    r = run_sandi("decrypt", "-i", keys, "-o", out, ct)
+    assert r.code == 0, r
+    assert out.read_bytes() == plain.read_bytes()
+    r = run_sandi("decrypt", "-i", identity_file(tmp_path / "a.txt", ALICE), "-o", tmp_path / "no", ct)
+    assert r.code == 4 and not (tmp_path / "no").exists()
+
+
+def test_post_quantum_and_classical_recipients_do_not_mix(run_sandi, tmp_path: Path, plain: Path) -> None:  # type: ignore[no-untyped-def]
+    ct = tmp_path / "mixed.age"
+    r = run_sandi("encrypt", "-r", str(PQ.recipient), "-r", str(ALICE.recipient), "-o", ct, plain)
+    assert r.code == 2 and "mixed" in r.stderr
+    assert not ct.exists()
+
+
+def test_invalid_post_quantum_recipient_is_shortened(run_sandi) -> None:  # type: ignore[no-untyped-def]
+    broken = str(PQ.recipient)[:-1] + ("q" if str(PQ.recipient)[-1] != "q" else "p")
+    r = run_sandi("encrypt", "-r", broken, input=b"x")
+    assert r.code == 2 and "invalid recipient" in r.stderr
+    assert broken not in r.stderr and broken[:40] in r.stderr
