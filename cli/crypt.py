@@ -44,6 +44,7 @@ from sandi.fsutil import AtomicOutput
 from sandi.i18n import _
 from sandi.keystore.passphrase import ENV_PASSPHRASE, PassphraseSource
 
+from .classes import CLASSIFICATION, resolve_class
 from .context import CliContext, pass_cli
 from .passphrase import passphrase_source
 
@@ -260,8 +261,9 @@ def _open_output(
 @click.option("-a", "--armor", is_flag=True, help="Write ASCII armor (PEM) instead of binary.")
 @click.option("--as", "sender", metavar="CODE",
               help="The sending agency, for agency recipients [default: this workstation's agency].")
-@click.option("--class", "classification", type=click.Choice(["SR", "R", "T", "B"], case_sensitive=False),
-              help="Classification, required for agency recipients (the policy is checked).")
+@click.option("--class", "classification", type=CLASSIFICATION,
+              help=_("Classification, by code or name, required for agency recipients "
+                     "(the policy is checked)."))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write to this file [default: stdout].")
 @click.option("--force", is_flag=True, help="Replace an existing output file.")
@@ -341,9 +343,11 @@ def _check_policy(
     if classification is None:
         raise UsageError("encrypting to agencies needs --class SR|R|T|B",
                          hint="the communication-pattern policy is checked for the classification")
-    level = classification.upper()
+    gate = DirectoryPolicy(directory.get())
+    now = datetime.now(UTC)
+    level = resolve_class(classification, gate.levels(now))
     try:
-        DirectoryPolicy(directory.get()).before_seal(code, agencies, level, datetime.now(UTC))
+        gate.before_seal(code, agencies, level, now)
     except PolicyDenied as exc:
         _journal(obj, code, "policy.deny", ",".join(agencies), "denied",
                  {"class": level, "reason": exc.message, "op": "encrypt"})

@@ -13,14 +13,15 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import click
 
 from sandi.errors import UsageError
+from sandi.i18n import _
 
+from .classes import CLASS_HELP, CLASSIFICATION, class_label, resolve_class
 from .context import CliContext, pass_cli
 from .passphrase import passphrase_file_option
 
 if TYPE_CHECKING:
     from sandi.documents import Workspace
-
-CLASSES = ("SR", "R", "T", "B")
+    from sandi.policy.model import Level
 
 
 def open_workspace(obj: CliContext, passphrase_file: Path | None) -> Workspace:
@@ -58,9 +59,12 @@ def _letter(**fields: str | None) -> dict[str, str]:
     return {k: v for k, v in fields.items() if v}
 
 
-def _human(summary: dict[str, Any], title: str) -> list[str]:
+def _human(summary: dict[str, Any], title: str, levels: tuple[Level, ...] | None = None) -> list[str]:
     lines = [title]
-    labels = [("sender", "from"), ("signer", "signer"), ("recipients", "to"), ("classification", "class"),
+    if summary.get("classification"):
+        lines.append("  " + _("Classification: {label}").format(
+            label=class_label(summary["classification"], levels)))
+    labels = [("sender", "from"), ("signer", "signer"), ("recipients", "to"),
               ("nomor", "nomor"), ("sifat", "sifat"), ("hal", "hal"), ("lampiran", "lampiran"),
               ("tanggal", "tanggal"), ("sealed_at", "sealed at"), ("signed_at", "signed at"),
               ("document", "document"), ("size", "size"), ("policy", "policy"), ("output", "written to")]
@@ -78,8 +82,7 @@ def _human(summary: dict[str, Any], title: str) -> list[str]:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--as", "sender", help="The sending agency (default: this workstation's agency).")
 @click.option("--to", "recipients", multiple=True, required=True, help="A recipient agency (repeatable).")
-@click.option("--class", "classification", required=True, type=click.Choice(CLASSES, case_sensitive=False),
-              help="Classification: SR (Sangat Rahasia), R (Rahasia), T (Terbatas), B (Biasa).")
+@click.option("--class", "classification", required=True, type=CLASSIFICATION, help=CLASS_HELP)
 @letter_options
 @click.option("--armor", is_flag=True, help="ASCII-armored output (PEM-like text).")
 @click.option("--copy-to-self", is_flag=True, help="Also encrypt to the sender, so it can reopen the file.")
@@ -107,13 +110,15 @@ def seal_cmd(obj: CliContext, file: Path, sender: str | None, recipients: tuple[
     ws = open_workspace(obj, passphrase_file)
     code = acting_agency(obj, sender)
     target = output or file.with_name(file.name + (".sandi.asc" if armor else ".sandi"))
+    gate = DirectoryPolicy(ws.snapshot)
+    levels = gate.levels(ws.now())
     result = seal(
         file, target, workspace=ws, sender=code, recipients=[r.upper() for r in recipients],
-        classification=classification.upper(), policy=DirectoryPolicy(ws.snapshot),
+        classification=resolve_class(classification, levels), policy=gate,
         letter=_letter(nomor=nomor, sifat=sifat, hal=hal, lampiran=lampiran, tanggal=tanggal),
         armor=armor, copy_to_sender=copy_to_self, overwrite=force,
     )
-    obj.emit(result.summary(), _human(result.summary(), f"sealed {file.name} -> {target}"))
+    obj.emit(result.summary(), _human(result.summary(), f"sealed {file.name} -> {target}", levels))
 
 
 @click.command("open")
@@ -148,7 +153,8 @@ def open_cmd(obj: CliContext, file: Path, opener: str | None, output: Path | Non
                          output=output, output_dir=output_dir, overwrite=force)
     for warning in result.warnings:
         obj.note(f"warning: {warning}")
-    obj.emit(result.summary(), _human(result.summary(), f"opened {file.name}: verified"))
+    levels = DirectoryPolicy(ws.snapshot).levels(result.metadata.sealed_at)
+    obj.emit(result.summary(), _human(result.summary(), f"opened {file.name}: verified", levels))
 
 
 @click.command("inspect")
@@ -183,15 +189,15 @@ def inspect_cmd(obj: CliContext, file: Path, opener: str | None, passphrase_file
         info["verified"] = result.metadata.summary()
         if result.warnings:
             info["warnings"] = list(result.warnings)
-        lines += _human(result.metadata.summary(), "  verified metadata:")[1:]
+        levels = DirectoryPolicy(ws.snapshot).levels(result.metadata.sealed_at)
+        lines += _human(result.metadata.summary(), "  verified metadata:", levels)[1:]
     obj.emit(info, lines)
 
 
 @click.command("sign")
 @click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option("--as", "signer", help="The signing agency (default: this workstation's agency).")
-@click.option("--class", "classification", type=click.Choice(CLASSES, case_sensitive=False),
-              help="Classification to state in the signature.")
+@click.option("--class", "classification", type=CLASSIFICATION, help=CLASS_HELP)
 @letter_options
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Signature file [default: FILE.minisig].")
@@ -208,13 +214,14 @@ def sign_cmd(obj: CliContext, file: Path, signer: str | None, classification: st
       sandi sign pengumuman.pdf --as DISKOMINFO --class B --nomor 045/88/2026
       minisign -V -p DISKOMINFO.minisign.pub -m pengumuman.pdf
     """
-    from sandi.documents import sign
+    from sandi.documents import DirectoryPolicy, sign
 
     ws = open_workspace(obj, passphrase_file)
     code = acting_agency(obj, signer)
     target = output or file.with_name(file.name + ".minisig")
+    levels = DirectoryPolicy(ws.snapshot).levels(ws.now())
     result = sign(file, workspace=ws, signer_code=code,
-                  classification=classification.upper() if classification else None,
+                  classification=resolve_class(classification, levels) if classification else None,
                   letter=_letter(nomor=nomor, sifat=sifat, hal=hal, lampiran=lampiran, tanggal=tanggal),
                   signature_path=target, overwrite=force)
     data = {"signer": code, "document": file.name, "signature": str(target),

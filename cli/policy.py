@@ -17,6 +17,7 @@ import click
 from sandi.errors import EXIT_DENIED, NotFoundError, PolicyError, UsageError
 from sandi.i18n import _
 
+from .classes import CLASS_HELP, CLASSIFICATION, class_label, resolve_class
 from .context import CliContext, pass_cli
 from .passphrase import passphrase_file_option
 from .policyfiles import POLICY_FILE
@@ -199,7 +200,7 @@ def show_cmd(obj: CliContext, file: Path | None, at: str | None, json_local: boo
 @policy.command("explain")
 @click.option("--from", "sender", required=True, help="Sender entity code.")
 @click.option("--to", "recipient", required=True, help="Recipient entity code.")
-@click.option("--class", "classification", required=True, help="Classification level (e.g. SR, R, T, B).")
+@click.option("--class", "classification", required=True, type=CLASSIFICATION, help=CLASS_HELP)
 @click.option("--at", help="Time of the decision (ISO 8601; no offset means UTC) [default: now].")
 @click.option("--policy", "policy_file", type=FILE, help="Policy file [default: the version in force].")
 @_json_flag
@@ -220,13 +221,15 @@ def explain_cmd(obj: CliContext, sender: str, recipient: str, classification: st
     _use_json(obj, json_local)
     when = _parse_time(at)
     compiled = _compiled(obj, policy_file, when)
-    d = compiled.decide(sender, recipient, classification, when)
     p = compiled.policy
+    classification = resolve_class(classification, p.levels)
+    d = compiled.decide(sender, recipient, classification, when)
     forbids, allows = compiled.matching_rules(sender, recipient)
     rules: dict[str, Relation | Forbid] = {r.id: r for r in p.relations}
     rules.update((f.id, f) for f in p.forbids)
     lines = [
-        f"{'ALLOW' if d.allowed else 'DENY'}: {sender} → {recipient} at {classification} "
+        f"{'ALLOW' if d.allowed else 'DENY'}: {sender} → {recipient} at "
+        f"{class_label(classification, p.levels)} "
         f"({p.id} v{p.version}, at {when.isoformat()})",
         f"  reason: {d.reason}",
     ]

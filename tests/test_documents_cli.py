@@ -62,7 +62,7 @@ def test_human_output(authority: AuthorityHome, doc: Path, tmp_path: Path) -> No
     r = authority.run("open", tmp_path / "surat.txt.sandi", "--as", "BAPPEDA", "-o", tmp_path / "dibuka.txt")
     assert r.code == 0, r
     assert r.stdout.startswith("opened surat.txt.sandi: verified\n")
-    assert "  class:      T" in r.stdout and f"  written to: {tmp_path / 'dibuka.txt'}" in r.stdout
+    assert "  Classification: Terbatas (T)" in r.stdout and f"  written to: {tmp_path / 'dibuka.txt'}" in r.stdout
 
 
 @pytest.mark.parametrize(
@@ -177,7 +177,8 @@ def test_verify_needs_no_passphrase(authority: AuthorityHome, doc: Path) -> None
          "exists already", None),
         (["seal", "{doc}", "--as", "DISKOMINFO", "--to", "BAPPEDA", "--class", "R", "--sifat", "a\tb"], 2,
          "letter field sifat is too long or has control characters", None),
-        (["seal", "{doc}", "--as", "DISKOMINFO", "--to", "BAPPEDA", "--class", "X"], 2, "Invalid value", None),
+        (["seal", "{doc}", "--as", "DISKOMINFO", "--to", "BAPPEDA", "--class", "X"], 2, "unknown classification 'X'",
+         "give a code or a name: SR (Sangat Rahasia), R (Rahasia)"),
         (["seal", "{doc}", "--as", "DISKOMINFO", "--class", "R"], 2, "Missing option '--to'", None),
         (["seal", "{tmp}/nothing.txt", "--as", "DISKOMINFO", "--to", "BAPPEDA", "--class", "R"], 1,
          "no such file", None),

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from sandi.directory.snapshot import DirectorySnapshot, PolicyEntry
     from sandi.documents.metadata import SealMetadata
     from sandi.policy.engine import CompiledPolicy
+    from sandi.policy.model import Level
 
 DEFAULT_LEVELS = ("B", "T", "R", "SR")
 
@@ -66,6 +67,14 @@ class DirectoryPolicy:
     def in_force(self, at: datetime) -> CompiledPolicy | None:
         entry = self.snapshot.policy_in_force(at)
         return None if entry is None else self.compiled(entry)
+
+    def levels(self, at: datetime) -> tuple[Level, ...]:
+        """The classification levels of the policy in force at ``at`` (the defaults if
+        none is): what ``--class`` names are resolved against."""
+        from sandi.policy.classification import DEFAULT_LEVEL_OBJECTS
+
+        policy = self.in_force(at)
+        return DEFAULT_LEVEL_OBJECTS if policy is None else policy.policy.levels
 
     def before_seal(
         self, sender: str, recipients: Sequence[str], classification: str, at: datetime
