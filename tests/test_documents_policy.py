@@ -18,13 +18,21 @@ from pathlib import Path
 import pytest
 
 from sandi.audit.journal import Journal
-from sandi.documents import DirectoryPolicy, SealMetadata, UnsafeNoPolicyCheck, open_sealed, seal
+from sandi.documents import (
+    DirectoryPolicy,
+    SealMetadata,
+    UnsafeNoPolicyCheck,
+    Workspace,
+    open_sealed,
+    seal,
+)
 from sandi.errors import PolicyDenied
 from sandi.home import Home
 from tests import authority_fixtures as fx
 from tests.authority_fixtures import BANTEN_POLICY, AuthorityHome
 
 authority_template = fx.authority_template
+authority = fx.authority
 policy_authority_template = fx.policy_authority_template
 policy_authority = fx.policy_authority
 
@@ -198,3 +206,146 @@ def test_policy_reapplied_with_the_same_start_keeps_old_documents(policy_authori
     ws2 = policy_authority.workspace()
     open_sealed(io.BytesIO(sink.getvalue()), workspace=ws2, opener="BAPPEDA",
                 policy=DirectoryPolicy(ws2.snapshot), write_document=False)
+
+
+# -- the copy flag and unknown levels: a sender that skipped its own check -------------------------
+#
+# DINSOS -> DISPAR at R is denied by policies/banten.toml (agencies send each other up to T;
+# DISPAR is not in the EMERGENCY group). A sender that skips the sealing-time check (the
+# library's UnsafeNoPolicyCheck, or a file made by hand with DINSOS's real signing key) used
+# to mark the real recipient as its "copy", or state a level that is none, and the document
+# opened with exit 0.
+
+
+@pytest.fixture(scope="session")
+def phks_authority_template(policy_authority_template: AuthorityHome,
+                            tmp_path_factory: pytest.TempPathFactory) -> AuthorityHome:
+    home = policy_authority_template.copy_to(tmp_path_factory.mktemp("phks-template") / "authority")
+    for code, name in (("DINSOS", "Dinas Sosial"), ("DISPAR", "Dinas Pariwisata")):
+        home.ok("agency", "add", code, "--name", name)
+    home.ok("keys", "issue", "DINSOS", "DISPAR")
+    return home
+
+
+@pytest.fixture
+def phks_authority(phks_authority_template: AuthorityHome,
+                   tmp_path_factory: pytest.TempPathFactory) -> AuthorityHome:
+    return phks_authority_template.copy_to(tmp_path_factory.mktemp("home") / "authority")
+
+
+def hand_made(ws: Workspace, sender: str, entries: Sequence[tuple[str, bool]], classification: str,
+              policy: tuple[str, int] | None, document: bytes = b"Yth. Kepala Dinas Pariwisata ...") -> bytes:
+    """A sealed document built from the format layer with the sender's real signing key.
+
+    ``entries`` are the signed recipient entries (code, copy flag), one X25519 stanza each,
+    to the agency's current encryption key; the metadata says whatever the caller wants.
+    """
+    import hashlib
+
+    from sandi.directory.trust import encryption_certs
+    from sandi.documents.metadata import KeyRef
+    from sandi.formats.age import EncryptWriter, X25519Recipient
+    from sandi.formats.minisign import Prehasher, sign_digest
+    from sandi.formats.ustar import UstarWriter
+
+    signer, cert = ws.signing_key(sender)
+    refs, recipients = [], []
+    for code, copy in entries:
+        enc = encryption_certs(ws.snapshot, code, ws.now())[0]
+        refs.append(KeyRef(code=code, key=enc.key_fingerprint, copy=copy))
+        recipients.append(X25519Recipient.from_public_bytes(enc.public_key_bytes()))
+    sink = io.BytesIO()
+    writer = EncryptWriter(sink, recipients)
+    meta = SealMetadata(
+        sender=KeyRef(code=sender, key=cert.key_fingerprint, serial=cert.serial),
+        recipients=tuple(refs), classification=classification, sealed_at=ws.now(),
+        age_header_sha256=hashlib.sha256(writer.header_bytes).hexdigest(),
+        document_name="surat.txt", document_size=len(document),
+        policy_id=None if policy is None else policy[0],
+        policy_version=None if policy is None else policy[1])
+    hasher = Prehasher()
+    hasher.update(document)
+    signature = sign_digest(signer, hasher.digest(), meta.to_comment(), "hand made")
+    tar = UstarWriter(writer)
+    tar.add_member("surat.txt", document, 0)
+    tar.add_member("surat.txt.minisig", signature.to_bytes(), 0)
+    tar.finish()
+    writer.close()
+    return sink.getvalue()
+
+
+def open_refused(home: AuthorityHome, raw: bytes, tmp_path: Path, opener: str, message: str,
+                 code: int = 4) -> None:
+    """``sandi open`` refuses with ``code``, writes nothing and records a verify.fail."""
+    sealed = tmp_path / "surat.txt.sandi"
+    sealed.write_bytes(raw)
+    out = tmp_path / "masuk"
+    r = home.run("open", sealed, "--as", opener, "--output-dir", out)
+    assert r.code == code, r
+    assert message in r.stderr, r
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["surat.txt.sandi"]
+    last = list(Journal(Home(home.path).journal_path).entries())[-1]
+    assert (last.actor, last.action, last.outcome) == (opener, "verify.fail", "failed")
+    assert last.details["op"] == "open"
+    assert last.details["reason"] == ("policy" if code == 3 else "VerificationError")
+
+
+def test_hand_made_control(phks_authority: AuthorityHome, tmp_path: Path) -> None:
+    """The hand-made file is well made: DINSOS -> DISPAR at T (allowed) opens."""
+    raw = hand_made(phks_authority.workspace(), "DINSOS", [("DISPAR", False)], "T", ("banten-phks", 1))
+    sealed = tmp_path / "surat.txt.sandi"
+    sealed.write_bytes(raw)
+    r = phks_authority.run("--json", "open", sealed, "--as", "DISPAR", "--output-dir", tmp_path / "out")
+    assert r.code == 0, r
+    assert (tmp_path / "out" / "surat.txt").read_bytes().startswith(b"Yth.")
+    # and the relation itself is denied at R when sealed the honest way
+    r = phks_authority.run("seal", letter(tmp_path), "--as", "DINSOS", "--to", "DISPAR", "--class", "R")
+    assert r.code == 3 and "denied by policy banten-phks v1" in r.stderr, r
+
+
+@pytest.mark.parametrize(
+    ("entries", "classification", "code", "message"),
+    [
+        # the attack: the real recipient marked as the sender's copy
+        ([("DISPAR", True)], "R", 4, "marks DISPAR as the sender's copy, but the sender is DINSOS"),
+        ([("DINSOS", True), ("DISPAR", True)], "R", 4, "marks DISPAR as the sender's copy"),
+        ([("DISPAR", True)], "ZZ", 4, "marks DISPAR as the sender's copy"),
+        # no copy flag, the relation itself: denied by the opener's check
+        ([("DISPAR", False)], "R", 3, "denied by policy banten-phks v1"),
+        # beside an honest copy for the sender, the recipient is still checked
+        ([("DISPAR", False), ("DINSOS", True)], "R", 3, "denied by policy banten-phks v1"),
+        # a level that is none: malformed (4), not a denial (3)
+        ([("DISPAR", False)], "ZZ", 4, "classification 'ZZ' is not a level of its policy"),
+    ],
+    ids=["copy-flag", "copy-flag-beside-own-copy", "copy-flag-class-ZZ", "no-flag", "beside-own-copy",
+         "class-ZZ"],
+)
+def test_sender_that_skipped_the_check_cannot_open_a_denied_relation(
+        phks_authority: AuthorityHome, tmp_path: Path, entries: list[tuple[str, bool]],
+        classification: str, code: int, message: str) -> None:
+    raw = hand_made(phks_authority.workspace(), "DINSOS", entries, classification, ("banten-phks", 1))
+    open_refused(phks_authority, raw, tmp_path, "DISPAR", message, code)
+
+
+def test_senders_own_copy_opens_but_not_at_an_unknown_level(phks_authority: AuthorityHome,
+                                                            tmp_path: Path) -> None:
+    """The sender opens its own copy without a relation to itself; a level that is none is
+    refused even there."""
+    ws = phks_authority.workspace()
+    own = hand_made(ws, "DINSOS", [("DISPAR", False), ("DINSOS", True)], "R", ("banten-phks", 1))
+    result = open_sealed(io.BytesIO(own), workspace=ws, opener="DINSOS", policy=DirectoryPolicy(ws.snapshot),
+                         write_document=False)
+    assert result.opener == "DINSOS"
+    bad = hand_made(ws, "DINSOS", [("DISPAR", False), ("DINSOS", True)], "ZZ", ("banten-phks", 1))
+    open_refused(phks_authority, bad, tmp_path, "DINSOS", "classification 'ZZ' is not a level")
+
+
+def test_unknown_level_without_any_policy(authority: AuthorityHome, tmp_path: Path) -> None:
+    """No policy was ever applied: the levels are B, T, R, SR, and ZZ is none of them."""
+    ws = authority.workspace()
+    raw = hand_made(ws, "DISKOMINFO", [("BAPPEDA", False)], "ZZ", None)
+    open_refused(authority, raw, tmp_path, "BAPPEDA", "classification 'ZZ' is not a level")
+    ok = hand_made(ws, "DISKOMINFO", [("BAPPEDA", False)], "SR", None)
+    assert open_sealed(io.BytesIO(ok), workspace=ws, opener="BAPPEDA", policy=DirectoryPolicy(ws.snapshot),
+                       write_document=False).metadata.classification == "SR"

@@ -528,8 +528,15 @@ FORGED: list[tuple[str, tuple[str, ...], Callable[[SealMetadata], SealMetadata],
     # a sender whose clock runs a little ahead is within the allowed skew
     ("sealed-within-the-clock-skew", ("BAPPEDA",),
      lambda m: replace(m, sealed_at=m.sealed_at + timedelta(minutes=3)), "BAPPEDA", None),
+    # a copy entry is the sender's own: the flag on a real recipient would waive its policy check
     ("copy-flag-for-a-recipient", ("BAPPEDA",),
-     lambda m: replace(m, recipients=(replace(m.recipients[0], copy=True),)), "BAPPEDA", None),
+     lambda m: replace(m, recipients=(replace(m.recipients[0], copy=True),)), "BAPPEDA",
+     "marks BAPPEDA as the sender's copy, but the sender is DISKOMINFO"),
+    ("copy-flag-for-another-recipient", ("BAPPEDA", "SETDA"),
+     lambda m: replace(m, recipients=(m.recipients[0], replace(m.recipients[1], copy=True))), "BAPPEDA",
+     "marks SETDA as the sender's copy"),
+    ("class-that-is-no-level", ("BAPPEDA",), lambda m: replace(m, classification="ZZ"), "BAPPEDA",
+     "classification 'ZZ' is not a level"),
 ]
 
 
@@ -540,9 +547,7 @@ def test_forged_metadata_is_refused(authority: AuthorityHome, tmp_path: Path, st
                                     message: str | None) -> None:
     raw = forge(authority, authority.workspace(), stanzas_for=stanzas, edit=edit)
     if message is None:
-        # These are not forgeries: a sender clock a few minutes ahead; a copy flag only
-        # skips the policy check of the sender's own copy, and with no policy in force
-        # there is nothing to skip.
+        # Not a forgery: a sender clock a few minutes ahead.
         assert_opens(authority, raw, tmp_path, opener=opener)
         return
     assert_refused(authority, raw, tmp_path, opener=opener, message=message)

@@ -6,6 +6,10 @@ its end, the archive held exactly the two expected members, and the signature,
 sender certificate, header binding, recipient list and policy all verified. Any
 failure leaves no output and is recorded in the audit journal by its class only.
 
+The policy is the opener's own check: it runs for every opener but the sender
+itself, whatever the signed metadata says; a copy entry (``"copy": true``) may name
+only the sender.
+
 A document sealed to a key of the opener's that was revoked (or outside its
 certificate's validity) at the sealing time still opens, since the key is the
 opener's own, but with a warning: a sender with an old directory encrypted it to a
@@ -41,6 +45,7 @@ from sandi.errors import (
     VerificationError,
 )
 from sandi.fsutil import AtomicOutput
+from sandi.i18n import _
 
 DEFAULT_MAX_DOCUMENT_SIZE = 8 * 1024**3 - 1  # ustar's own limit
 MAX_SIGNATURE_SIZE = 16 * 1024
@@ -182,12 +187,13 @@ def _open(
             raise VerificationError(
                 "the encryption header is not the one the sender signed (re-wrapped or forwarded)"
             )
+        _check_copy_entries(meta)
         own_keys = {fp for fp, _ in identities}
         addressed = [r for r in meta.recipients if r.code == opener and r.key in own_keys]
         if not addressed:
             raise VerificationError(f"the document is not addressed to {opener}")
-        if not all(r.copy for r in addressed):
-            policy.after_open(meta, opener)
+        # Always, whatever the entries say: the opener's own check of sender -> opener.
+        policy.after_open(meta, opener)
         warnings = _recipient_key_warnings(ws.snapshot, opener, {r.key for r in addressed}, meta)
         details: dict[str, JSONValue] = {
             "sender": meta.sender.code,
@@ -209,6 +215,21 @@ def _open(
             out.discard()
         if not committed:
             _remove_empty(created)
+
+
+def _check_copy_entries(meta: SealMetadata) -> None:
+    """A copy entry (``"copy": true``) may name only the sender: it is the sender's own copy.
+
+    The flag is the sender's word, so it may never stand for a real recipient, which the
+    policy must allow like any other.
+    """
+    for entry in meta.recipients:
+        if entry.copy and entry.code != meta.sender.code:
+            raise VerificationError(
+                _("the document marks {code} as the sender's copy, but the sender is {sender}").format(
+                    code=entry.code, sender=meta.sender.code),
+                hint=_("the sender's software is broken or was modified: do not trust the document"),
+            )
 
 
 def _recipient_key_warnings(snapshot: DirectorySnapshot, opener: str, keys: set[str],

@@ -3,6 +3,16 @@
 :class:`DirectoryPolicy` enforces the policy versions the authority signed and
 published in the directory; :class:`UnsafeNoPolicyCheck` skips the check and says so
 in its name (for tests and tools that deliberately work outside the policy).
+
+Invariants of :meth:`DirectoryPolicy.after_open` (the opener's own check, which never
+trusts that the sender checked anything):
+
+* the classification must be a level of the policy the document names (of
+  ``DEFAULT_LEVELS`` when no policy was ever in force); anything else is a malformed
+  document, a :class:`VerificationError`, not a denial;
+* the policy version in force at the sealing time decides sender -> opener for every
+  opener except the sender itself (its own copy holds what it wrote); nothing in the
+  signed metadata, such as a copy flag, can waive that.
 """
 
 from __future__ import annotations
@@ -12,6 +22,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from sandi.errors import PolicyDenied, VerificationError
+from sandi.i18n import _
 
 if TYPE_CHECKING:
     from sandi.directory.snapshot import DirectorySnapshot, PolicyEntry
@@ -29,7 +40,8 @@ class PolicyGate(Protocol):
         """Raise PolicyDenied unless every relation is allowed; return the policy used."""
 
     def after_open(self, metadata: SealMetadata, opener: str) -> None:
-        """Raise unless the policy in force at sealing time allowed sender -> opener."""
+        """Raise unless the policy in force at sealing time allowed sender -> opener
+        (no relation is needed when the opener is the sender itself)."""
 
 
 class UnsafeNoPolicyCheck:
@@ -102,14 +114,28 @@ class DirectoryPolicy:
                 raise VerificationError(
                     "the document names no policy, but a policy was in force when it was sealed"
                 )
+            _require_level(metadata.classification, DEFAULT_LEVELS)
             return
         # Only versions applied by the sealing time count: one applied later (even with
         # an earlier effective date) cannot have been what the sender checked.
         entry = check_in_force(self.snapshot.policies_known_at(at), at, metadata.policy_id,
                                metadata.policy_version)
         policy = self.compiled(entry)
+        _require_level(metadata.classification, [level.code for level in policy.policy.levels])
+        if opener == metadata.sender.code:
+            return  # the sender's own copy: it holds what the sender wrote
         decision = policy.decide(metadata.sender.code, opener, metadata.classification, at)
         if not decision.allowed:
             from sandi.policy.engine import PolicyDecisionDenied
 
             raise PolicyDecisionDenied(decision)
+
+
+def _require_level(classification: str, levels: Sequence[str]) -> None:
+    """A document's classification is one of the levels its policy defines, or it is malformed."""
+    if classification not in levels:
+        raise VerificationError(
+            _("the document's classification {classification} is not a level of its policy "
+              "(levels: {levels})").format(classification=repr(classification), levels=", ".join(levels)),
+            hint=_("the sender's software is broken or was modified: do not trust the document"),
+        )
