@@ -7,6 +7,8 @@ names, codes and fingerprints, never key material or plaintext.
 
 from __future__ import annotations
 
+from sandi.i18n import _
+
 
 class SandiError(Exception):
     """Base error: a message saying what went wrong and a hint saying what to do."""
@@ -18,7 +20,9 @@ class SandiError(Exception):
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
         self.message = message
-        self.hint = hint if hint is not None else self.default_hint
+        # default_hint is marked with N_ where it is defined (at import, before the
+        # language is known) and translated here.
+        self.hint = hint if hint is not None else (_(self.default_hint) if self.default_hint else "")
 
     def __str__(self) -> str:
         return self.message

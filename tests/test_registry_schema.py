@@ -22,7 +22,7 @@ T = TypeVar("T")
 
 TABLES = {
     "authority", "agencies", "certificates", "revocations", "policy_versions", "audit_entries",
-    "audit_head", "audit_checkpoints", "directory_versions",
+    "audit_head", "audit_checkpoints", "directory_versions", "crl_counter",
 }
 
 # An extra migration after the real head, to see a real "older" schema upgraded.

@@ -5,8 +5,11 @@ Invariants:
 * the CRL lists every revoked agency certificate (expired ones too: a
   keyCompromise must keep voiding old signatures), each with its revocation time
   and reason code (RFC 5280: no reasonCode entry for ``unspecified``);
-* it carries the root's authority key identifier and a CRL number that grows with
-  time (microseconds since the epoch), so a newer CRL always has a larger number;
+* it carries the root's authority key identifier and a CRL number that strictly
+  increases (RFC 5280, section 5.2.3): the registry's counter row (``crl_counter``),
+  locked while the number is taken, gives the larger of the last number + 1 and the
+  publication time in whole seconds x 10^6 (the scale numbers had before the
+  counter), so two CRLs built in one second still get two numbers, in order;
 * ``openssl crl -CAfile root.pem -verify`` accepts it;
 * publishing writes ``crl.pem`` into the home (and the requested output) atomically
   and records ``crl.publish`` in the same transaction; a failure writes nothing.
@@ -57,7 +60,7 @@ def build_crl(
     from sandi.registry.models import CertificateRow, RevocationRow
 
     now = whole_seconds(now)
-    number = int(now.timestamp() * 1_000_000)
+    number = next_crl_number(session, now)
     root_ski = issuer.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     builder = (
         x509.CertificateRevocationListBuilder()
@@ -82,6 +85,27 @@ def build_crl(
     crl = issuer.key.sign_x509(builder)
     assert isinstance(crl, x509.CertificateRevocationList)
     return crl.public_bytes(serialization.Encoding.PEM), number, len(rows)
+
+
+def next_crl_number(session: Session, now: datetime) -> int:
+    """Take the next CRL number (inside the caller's transaction, which holds the row
+    lock until it ends: a concurrent build waits, then takes a larger number)."""
+    from sqlalchemy import select
+
+    from sandi.errors import RegistryError
+    from sandi.i18n import _
+    from sandi.registry.models import CrlCounterRow
+
+    counter = session.execute(
+        select(CrlCounterRow).where(CrlCounterRow.id == 1).with_for_update()
+    ).scalar_one_or_none()
+    if counter is None:
+        raise RegistryError(_("the registry has no CRL counter"),
+                            hint=_("run 'sandi db upgrade' (back the database up first)"))
+    number = max(int(counter.last_number) + 1, int(now.timestamp()) * 1_000_000)
+    counter.last_number = number
+    session.flush()
+    return number
 
 
 def publish_crl(

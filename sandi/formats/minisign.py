@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from typing import Final, Protocol, runtime_checkable
 
 from sandi.errors import CredentialError, FormatError, UsageError, VerificationError
+from sandi.i18n import N_, _
 
 __all__ = [
     "ALG_LEGACY",
@@ -160,13 +161,13 @@ def derive_key_id(public_key: bytes) -> bytes:
 
 def key_id_hex(key_id: bytes) -> str:
     """minisign's display of a key id: little-endian uint64, uppercase hex, no zero padding."""
-    _check_len(key_id, KEY_ID_SIZE, "key id")
+    _check_len(key_id, KEY_ID_SIZE, N_("key id"))
     return format(int.from_bytes(key_id, "little"), "X")
 
 
 def _check_len(value: bytes, size: int, what: str) -> None:
     if not isinstance(value, bytes | bytearray) or len(value) != size:
-        raise UsageError(f"{what} must be {size} bytes")
+        raise UsageError(_("{what} must be {size} bytes").format(what=_(what), size=size))
 
 
 def _b64encode(data: bytes) -> str:
@@ -176,14 +177,17 @@ def _b64encode(data: bytes) -> str:
 def _b64decode_exact(line: bytes, size: int, what: str) -> bytes:
     """Decode one base64 line that must hold exactly ``size`` bytes, canonically encoded."""
     if len(line) != _b64len(size):
-        raise MinisignFormatError(f"{what}: expected {_b64len(size)} base64 characters")
+        raise MinisignFormatError(_("{what}: expected {b64len} base64 characters").format(
+            what=_(what),
+            b64len=_b64len(size),
+        ))
     try:
         raw = base64.b64decode(line, validate=True)
     except (binascii.Error, ValueError):
-        raise MinisignFormatError(f"{what}: invalid base64") from None
+        raise MinisignFormatError(_("{what}: invalid base64").format(what=_(what))) from None
     # Re-encoding catches non-zero padding bits: one value, one spelling.
     if len(raw) != size or base64.b64encode(raw) != line:
-        raise MinisignFormatError(f"{what}: non-canonical base64")
+        raise MinisignFormatError(_("{what}: non-canonical base64").format(what=_(what)))
     return raw
 
 
@@ -196,7 +200,7 @@ def _bad_comment_char(ch: str) -> bool:
 
 def _check_comment_text(text: str, max_bytes: int, what: str, error: type[Exception]) -> bytes:
     if not isinstance(text, str):
-        raise UsageError(f"{what} must be text")
+        raise UsageError(_("{what} must be text").format(what=_(what)))
     try:
         raw = text.encode("utf-8")
     except UnicodeEncodeError:
@@ -221,39 +225,45 @@ def _split_lines(data: str | bytes, count: int, max_total: int, what: str) -> tu
     if isinstance(data, str):
         # Length in characters bounds the UTF-8 length to 4x; check both, cheap first.
         if len(data) > max_total:
-            raise MinisignFormatError(f"{what}: text too long")
+            raise MinisignFormatError(_("{what}: text too long").format(what=_(what)))
         try:
             raw = data.encode("utf-8")
         except UnicodeEncodeError:
-            raise MinisignFormatError(f"{what}: not valid UTF-8") from None
+            raise MinisignFormatError(_("{what}: not valid UTF-8").format(what=_(what))) from None
     elif isinstance(data, bytes | bytearray):
         raw = bytes(data)
     else:
-        raise UsageError(f"{what}: expected text or bytes")
+        raise UsageError(_("{what}: expected text or bytes").format(what=_(what)))
     if len(raw) > max_total:
-        raise MinisignFormatError(f"{what}: text too long")
+        raise MinisignFormatError(_("{what}: text too long").format(what=_(what)))
     parts = raw.split(b"\n")
     if parts and parts[-1] == b"":
         parts.pop()
     if len(parts) != count:
-        raise MinisignFormatError(f"{what}: expected {count} lines")
+        raise MinisignFormatError(_("{what}: expected {count} lines").format(what=_(what), count=count))
     crs = [1 if p.endswith(b"\r") else 0 for p in parts]
     lines = [p[: len(p) - cr] for p, cr in zip(parts, crs, strict=True)]
     if any(b"\r" in line for line in lines):
-        raise MinisignFormatError(f"{what}: stray carriage return")
+        raise MinisignFormatError(_("{what}: stray carriage return").format(what=_(what)))
     return lines, crs
 
 
 def _parse_comment_line(line: bytes, prefix: str, max_bytes: int, what: str) -> str:
     if not line.startswith(prefix.encode("ascii")):
-        raise MinisignFormatError(f"{what} must start with {prefix.strip()!r}")
+        raise MinisignFormatError(_("{what} must start with {prefix!r}").format(
+            what=_(what),
+            prefix=prefix.strip(),
+        ))
     body = line[len(prefix) :]
     if len(body) > max_bytes:
-        raise MinisignFormatError(f"{what} is longer than {max_bytes} bytes")
+        raise MinisignFormatError(_("{what} is longer than {max_bytes} bytes").format(
+            what=_(what),
+            max_bytes=max_bytes,
+        ))
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
-        raise MinisignFormatError(f"{what} is not valid UTF-8") from None
+        raise MinisignFormatError(_("{what} is not valid UTF-8").format(what=_(what))) from None
     _check_comment_text(text, max_bytes, what, MinisignFormatError)
     return text
 
@@ -269,7 +279,7 @@ class MinisignPublicKey:
     public_key: bytes
 
     def __post_init__(self) -> None:
-        _check_len(self.key_id, KEY_ID_SIZE, "key id")
+        _check_len(self.key_id, KEY_ID_SIZE, N_("key id"))
         _check_len(self.public_key, PUBLIC_KEY_SIZE, "Ed25519 public key")
         object.__setattr__(self, "key_id", bytes(self.key_id))
         object.__setattr__(self, "public_key", bytes(self.public_key))
@@ -292,7 +302,7 @@ class MinisignPublicKey:
         comment = (
             f"minisign public key {self.key_id_hex}" if untrusted_comment is None else untrusted_comment
         )
-        _check_comment_text(comment, _max_untrusted_comment_bytes(), "untrusted comment", UsageError)
+        _check_comment_text(comment, _max_untrusted_comment_bytes(), N_("untrusted comment"), UsageError)
         return f"{UNTRUSTED_PREFIX}{comment}\n{self.to_base64()}\n"
 
     @classmethod
@@ -300,21 +310,23 @@ class MinisignPublicKey:
         """Parse the 56-character base64 line (surrounding whitespace is not accepted)."""
         if isinstance(line, str):
             if len(line) != _PUBKEY_B64_LEN or not line.isascii():
-                raise MinisignFormatError("minisign public key: expected 56 base64 characters")
+                raise MinisignFormatError(_("minisign public key: expected 56 base64 characters"))
             line = line.encode("ascii")
         raw = _b64decode_exact(bytes(line), _PUBKEY_STRUCT_SIZE, "minisign public key")
         # The public key struct always says "Ed", even for keys that sign "ED".
         if raw[:2] != ALG_LEGACY:
-            raise MinisignFormatError("minisign public key: unsupported signature algorithm")
+            raise MinisignFormatError(_("minisign public key: unsupported signature algorithm"))
         return cls(raw[2:10], raw[10:])
 
     @classmethod
     def from_text(cls, text: str | bytes) -> MinisignPublicKey:
         """Parse a ``minisign.pub`` file: an untrusted comment line, then the base64 line."""
-        (comment, key_line), crs = _split_lines(text, 2, _MAX_PUBKEY_TEXT, "minisign public key")
+        (comment, key_line), crs = _split_lines(text, 2, _MAX_PUBKEY_TEXT, N_("minisign public key"))
         if len(comment) + crs[0] > MAX_UNTRUSTED_COMMENT_LINE_BYTES:
-            raise MinisignFormatError("minisign public key: comment line too long")
-        _parse_comment_line(comment, UNTRUSTED_PREFIX, _max_untrusted_comment_bytes(), "untrusted comment")
+            raise MinisignFormatError(_("minisign public key: comment line too long"))
+        _parse_comment_line(
+            comment, UNTRUSTED_PREFIX, _max_untrusted_comment_bytes(), N_("untrusted comment")
+        )
         return cls.from_base64(key_line)
 
 
@@ -350,13 +362,15 @@ class MinisignSignature:
 
     def __post_init__(self) -> None:
         if self.algorithm not in (ALG_PREHASHED, ALG_LEGACY):
-            raise MinisignFormatError("minisign signature: unsupported signature algorithm")
-        _check_len(self.key_id, KEY_ID_SIZE, "key id")
-        _check_len(self.signature, SIGNATURE_SIZE, "signature")
-        _check_len(self.global_signature, SIGNATURE_SIZE, "global signature")
-        _check_comment_text(self.trusted_comment, MAX_TRUSTED_COMMENT_BYTES, "trusted comment", UsageError)
+            raise MinisignFormatError(_("minisign signature: unsupported signature algorithm"))
+        _check_len(self.key_id, KEY_ID_SIZE, N_("key id"))
+        _check_len(self.signature, SIGNATURE_SIZE, N_("signature"))
+        _check_len(self.global_signature, SIGNATURE_SIZE, N_("global signature"))
         _check_comment_text(
-            self.untrusted_comment, _max_untrusted_comment_bytes(), "untrusted comment", UsageError
+            self.trusted_comment, MAX_TRUSTED_COMMENT_BYTES, N_("trusted comment"), UsageError
+        )
+        _check_comment_text(
+            self.untrusted_comment, _max_untrusted_comment_bytes(), N_("untrusted comment"), UsageError
         )
         for name in ("algorithm", "key_id", "signature", "global_signature"):
             object.__setattr__(self, name, bytes(getattr(self, name)))
@@ -385,20 +399,20 @@ class MinisignSignature:
     @classmethod
     def from_text(cls, text: str | bytes) -> MinisignSignature:
         """Parse a ``.minisig`` file strictly (4 lines, LF or CRLF). ``Ed`` parses; verify rejects it."""
-        lines, crs = _split_lines(text, 4, _MAX_SIG_TEXT, "minisign signature")
+        lines, crs = _split_lines(text, 4, _MAX_SIG_TEXT, N_("minisign signature"))
         untrusted_line, sig_line, trusted_line, global_line = lines
         if len(untrusted_line) + crs[0] > MAX_UNTRUSTED_COMMENT_LINE_BYTES:
-            raise MinisignFormatError("minisign signature: untrusted comment line too long")
+            raise MinisignFormatError(_("minisign signature: untrusted comment line too long"))
         untrusted = _parse_comment_line(
-            untrusted_line, UNTRUSTED_PREFIX, _max_untrusted_comment_bytes(), "untrusted comment"
+            untrusted_line, UNTRUSTED_PREFIX, _max_untrusted_comment_bytes(), N_("untrusted comment")
         )
-        raw = _b64decode_exact(sig_line, _SIG_STRUCT_SIZE, "minisign signature")
+        raw = _b64decode_exact(sig_line, _SIG_STRUCT_SIZE, N_("minisign signature"))
         if raw[:2] not in (ALG_PREHASHED, ALG_LEGACY):
-            raise MinisignFormatError("minisign signature: unsupported signature algorithm")
+            raise MinisignFormatError(_("minisign signature: unsupported signature algorithm"))
         trusted = _parse_comment_line(
-            trusted_line, TRUSTED_PREFIX, MAX_TRUSTED_COMMENT_BYTES - crs[2], "trusted comment"
+            trusted_line, TRUSTED_PREFIX, MAX_TRUSTED_COMMENT_BYTES - crs[2], N_("trusted comment")
         )
-        global_sig = _b64decode_exact(global_line, SIGNATURE_SIZE, "minisign global signature")
+        global_sig = _b64decode_exact(global_line, SIGNATURE_SIZE, N_("minisign global signature"))
         return cls(
             algorithm=raw[:2],
             key_id=raw[2:10],
@@ -452,12 +466,14 @@ def sign_digest(
     """Make an ``ED`` signature over a BLAKE2b-512 ``digest`` (from :class:`Prehasher`)."""
     _check_len(digest, DIGEST_SIZE, "BLAKE2b-512 digest")
     # Checked before signing: minisign cannot verify a longer trusted comment.
-    tc = _check_comment_text(trusted_comment, MAX_TRUSTED_COMMENT_BYTES, "trusted comment", UsageError)
+    tc = _check_comment_text(trusted_comment, MAX_TRUSTED_COMMENT_BYTES, N_("trusted comment"), UsageError)
     key_id = bytes(signer.minisign_key_id)
-    _check_len(key_id, KEY_ID_SIZE, "signer key id")
+    _check_len(key_id, KEY_ID_SIZE, N_("signer key id"))
     if untrusted_comment is None:
         untrusted_comment = f"signature from sandi key {key_id_hex(key_id)}"
-    _check_comment_text(untrusted_comment, _max_untrusted_comment_bytes(), "untrusted comment", UsageError)
+    _check_comment_text(
+        untrusted_comment, _max_untrusted_comment_bytes(), N_("untrusted comment"), UsageError
+    )
     signature = bytes(signer.sign(bytes(digest)))
     _check_len(signature, SIGNATURE_SIZE, "Ed25519 signature")
     global_signature = bytes(signer.sign(signature + tc))
@@ -476,7 +492,7 @@ def sign_stream(
     signer: Signer, stream: _Readable, trusted_comment: str, untrusted_comment: str | None = None
 ) -> MinisignSignature:
     """:func:`sign_digest` over :func:`prehash_stream` (the trusted comment is checked first)."""
-    _check_comment_text(trusted_comment, MAX_TRUSTED_COMMENT_BYTES, "trusted comment", UsageError)
+    _check_comment_text(trusted_comment, MAX_TRUSTED_COMMENT_BYTES, N_("trusted comment"), UsageError)
     return sign_digest(signer, prehash_stream(stream), trusted_comment, untrusted_comment)
 
 
@@ -505,7 +521,7 @@ def verify_digest(public_key: MinisignPublicKey, signature: MinisignSignature, d
     """
     _check_len(digest, DIGEST_SIZE, "BLAKE2b-512 digest")
     if not isinstance(public_key, MinisignPublicKey) or not isinstance(signature, MinisignSignature):
-        raise UsageError("verify_digest takes a MinisignPublicKey and a MinisignSignature")
+        raise UsageError(_("verify_digest takes a MinisignPublicKey and a MinisignSignature"))
     # Every check runs and the result is combined at the end: the same message, and roughly
     # the same work, whichever check fails.
     ok = signature.algorithm == ALG_PREHASHED
@@ -539,12 +555,12 @@ class MinisignSecretKey:
         import nacl.signing
 
         if not isinstance(seed, bytes | bytearray) or len(seed) != _SEED_SIZE:
-            raise UsageError(f"Ed25519 seed must be {_SEED_SIZE} bytes")
+            raise UsageError(_("Ed25519 seed must be {seed_size} bytes").format(seed_size=_SEED_SIZE))
         self._seed = bytes(seed)
         self._public_key = bytes(nacl.signing.SigningKey(self._seed).verify_key)
         if key_id is None:
             key_id = derive_key_id(self._public_key)
-        _check_len(key_id, KEY_ID_SIZE, "key id")
+        _check_len(key_id, KEY_ID_SIZE, N_("key id"))
         self._key_id = bytes(key_id)
 
     @classmethod
@@ -604,22 +620,24 @@ def _scrypt_stream(passphrase: bytes, salt: bytes, opslimit: int, memlimit: int)
     try:
         return nacl.pwhash.scrypt.kdf(_SECKEY_STREAM_SIZE, passphrase, salt, opslimit, memlimit)
     except (nacl.exceptions.CryptoError, ValueError, MemoryError) as exc:
-        raise UsageError(f"scrypt failed for these limits ({type(exc).__name__})") from None
+        raise UsageError(
+            _("scrypt failed for these limits ({name})").format(name=type(exc).__name__)
+        ) from None
 
 
 def _secret_key_text(comment: str, struct: bytes) -> str:
-    _check_comment_text(comment, _max_untrusted_comment_bytes(), "untrusted comment", UsageError)
+    _check_comment_text(comment, _max_untrusted_comment_bytes(), N_("untrusted comment"), UsageError)
     return f"{UNTRUSTED_PREFIX}{comment}\n{_b64encode(struct)}\n"
 
 
 def _check_passphrase(passphrase: bytes) -> bytes:
     if not isinstance(passphrase, bytes | bytearray):
-        raise UsageError("passphrase must be bytes")
+        raise UsageError(_("passphrase must be bytes"))
     if not passphrase:
-        raise UsageError("passphrase must not be empty")
+        raise UsageError(_("passphrase must not be empty"))
     # minisign reads one line; it could never type a passphrase containing a newline.
     if b"\n" in passphrase or b"\r" in passphrase or b"\x00" in passphrase:
-        raise UsageError("passphrase must be a single line")
+        raise UsageError(_("passphrase must be a single line"))
     return bytes(passphrase)
 
 
@@ -640,9 +658,9 @@ def encode_secret_key(
     pw = _check_passphrase(passphrase)
     if salt is None:
         salt = os.urandom(_SALT_SIZE)
-    _check_len(salt, _SALT_SIZE, "salt")
+    _check_len(salt, _SALT_SIZE, N_("salt"))
     if not (0 <= opslimit < 2**64 and 0 <= memlimit < 2**64):
-        raise UsageError("scrypt limits out of range")
+        raise UsageError(_("scrypt limits out of range"))
     key_id = secret.key_id
     sk64 = secret.reveal_seed() + secret.public_key_bytes()
     plain_tail = key_id + sk64 + _checksum(key_id, sk64)
@@ -682,17 +700,17 @@ def encode_secret_key_unencrypted(
 
 
 def _parse_secret_key_struct(text: str | bytes) -> bytes:
-    (comment, key_line), crs = _split_lines(text, 2, _MAX_SECKEY_TEXT, "minisign secret key")
+    (comment, key_line), crs = _split_lines(text, 2, _MAX_SECKEY_TEXT, N_("minisign secret key"))
     if len(comment) + crs[0] > MAX_UNTRUSTED_COMMENT_LINE_BYTES:
-        raise MinisignFormatError("minisign secret key: comment line too long")
-    _parse_comment_line(comment, UNTRUSTED_PREFIX, _max_untrusted_comment_bytes(), "untrusted comment")
-    raw = _b64decode_exact(key_line, _SECKEY_STRUCT_SIZE, "minisign secret key")
+        raise MinisignFormatError(_("minisign secret key: comment line too long"))
+    _parse_comment_line(comment, UNTRUSTED_PREFIX, _max_untrusted_comment_bytes(), N_("untrusted comment"))
+    raw = _b64decode_exact(key_line, _SECKEY_STRUCT_SIZE, N_("minisign secret key"))
     if raw[0:2] != ALG_LEGACY:
-        raise MinisignFormatError("minisign secret key: unsupported signature algorithm")
+        raise MinisignFormatError(_("minisign secret key: unsupported signature algorithm"))
     if raw[2:4] not in (_KDF_SCRYPT, _KDF_NONE):
-        raise MinisignFormatError("minisign secret key: unsupported key derivation function")
+        raise MinisignFormatError(_("minisign secret key: unsupported key derivation function"))
     if raw[4:6] != _CHK_BLAKE2B:
-        raise MinisignFormatError("minisign secret key: unsupported checksum function")
+        raise MinisignFormatError(_("minisign secret key: unsupported checksum function"))
     return raw
 
 
@@ -723,24 +741,24 @@ def decode_secret_key(
     if encrypted:
         if opslimit > max_opslimit or memlimit > max_memlimit:
             raise MinisignFormatError(
-                "minisign secret key: scrypt work factor above the allowed limit",
-                hint="the key file asks for more memory or time than this system allows",
+                _("minisign secret key: scrypt work factor above the allowed limit"),
+                hint=_("the key file asks for more memory or time than this system allows"),
             )
         if passphrase is None:
-            raise CredentialError("this minisign secret key is encrypted: a passphrase is needed")
+            raise CredentialError(_("this minisign secret key is encrypted: a passphrase is needed"))
         stream = _scrypt_stream(_check_passphrase(passphrase), salt, opslimit, memlimit)
         tail = _xor(tail, stream)
     elif salt != bytes(_SALT_SIZE) or opslimit or memlimit:
-        raise MinisignFormatError("minisign secret key: unencrypted key with scrypt parameters")
+        raise MinisignFormatError(_("minisign secret key: unencrypted key with scrypt parameters"))
     key_id, sk64, chk = tail[:8], tail[8:72], tail[72:]
     expected = _checksum(key_id, sk64)
     if encrypted:
         if not hmac.compare_digest(chk, expected):
-            raise CredentialError("wrong passphrase for this minisign secret key")
+            raise CredentialError(_("wrong passphrase for this minisign secret key"))
     # minisign 0.11 writes an all-zero checksum for -W keys; any other value must be right.
     elif chk != bytes(_CHECKSUM_SIZE) and not hmac.compare_digest(chk, expected):
-        raise MinisignFormatError("minisign secret key: checksum mismatch")
+        raise MinisignFormatError(_("minisign secret key: checksum mismatch"))
     secret = MinisignSecretKey(sk64[:32], key_id)
     if not hmac.compare_digest(secret.public_key_bytes(), sk64[32:]):
-        raise MinisignFormatError("minisign secret key: public half does not match the seed")
+        raise MinisignFormatError(_("minisign secret key: public half does not match the seed"))
     return secret

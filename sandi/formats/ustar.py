@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Protocol
 
 from sandi.errors import FormatError
+from sandi.i18n import _
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -105,17 +106,19 @@ def validate_member_name(name: str) -> str:
     as an option). :func:`sanitise_name` returns exactly such names, and leaves them unchanged.
     """
     if not isinstance(name, str) or not name:
-        raise UstarError("member name is empty")
+        raise UstarError(_("member name is empty"))
     if any(_bad_char(ch) for ch in name):
-        raise UstarError("member name contains a path separator or a forbidden character")
+        raise UstarError(_("member name contains a path separator or a forbidden character"))
     if len(name.encode("utf-8")) > MAX_NAME_BYTES:
-        raise UstarError(f"member name is longer than {MAX_NAME_BYTES} bytes")
+        raise UstarError(_("member name is longer than {max_name_bytes} bytes").format(
+            max_name_bytes=MAX_NAME_BYTES,
+        ))
     if name in (".", ".."):
-        raise UstarError("member name is '.' or '..'")
+        raise UstarError(_("member name is '.' or '..'"))
     if name != name.strip():
-        raise UstarError("member name starts or ends with whitespace")
+        raise UstarError(_("member name starts or ends with whitespace"))
     if name.startswith("-"):
-        raise UstarError("member name starts with '-'")
+        raise UstarError(_("member name starts with '-'"))
     return name
 
 
@@ -132,9 +135,9 @@ def sanitise_name(name: str, *, max_bytes: int = MAX_NAME_BYTES) -> str:
     Pass a smaller ``max_bytes`` to leave room for a suffix (``.minisig`` needs 8).
     """
     if not isinstance(name, str):
-        raise UstarError("file name must be text")
+        raise UstarError(_("file name must be text"))
     if not 1 <= max_bytes <= MAX_NAME_BYTES:
-        raise UstarError("max_bytes out of range")
+        raise UstarError(_("max_bytes out of range"))
     base = name.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
     base = "".join("_" if _bad_char(ch) else ch for ch in base).strip()
     if base.startswith("-"):
@@ -175,11 +178,11 @@ def build_header(name: str, size: int, mtime: int, mode: int = 0o644) -> bytes:
     """The 512-byte ustar header of one regular file (deterministic apart from the arguments)."""
     raw_name = validate_member_name(name).encode("utf-8")
     if not isinstance(size, int) or not 0 <= size <= MAX_SIZE:
-        raise UstarError("member size does not fit a ustar header (must be below 8 GiB)")
+        raise UstarError(_("member size does not fit a ustar header (must be below 8 GiB)"))
     if not isinstance(mtime, int) or not 0 <= mtime <= MAX_MTIME:
-        raise UstarError("member time does not fit a ustar header")
+        raise UstarError(_("member time does not fit a ustar header"))
     if not isinstance(mode, int) or not 0 <= mode <= 0o777:
-        raise UstarError("member mode must be permission bits only (0..0o777)")
+        raise UstarError(_("member mode must be permission bits only (0..0o777)"))
     header = bytearray(BLOCK_SIZE)
     header[0 : len(raw_name)] = raw_name
     header[100:108] = _octal(mode, 8)
@@ -233,9 +236,9 @@ class UstarWriter:
 
     def begin_member(self, name: str, size: int, mtime: int, mode: int = 0o644) -> None:
         if self._finished or self._remaining is not None:
-            raise UstarError("previous member not ended, or archive already finished")
+            raise UstarError(_("previous member not ended, or archive already finished"))
         if name in self._names:
-            raise UstarError("duplicate member name")
+            raise UstarError(_("duplicate member name"))
         header = build_header(name, size, mtime, mode)
         self._names.add(name)
         self._dst.write(header)
@@ -244,17 +247,17 @@ class UstarWriter:
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if self._remaining is None:
-            raise UstarError("no member is open")
+            raise UstarError(_("no member is open"))
         if len(data) > self._remaining:
-            raise UstarError("more data than the member header announced")
+            raise UstarError(_("more data than the member header announced"))
         self._remaining -= len(data)
         self._dst.write(bytes(data))
 
     def end_member(self) -> None:
         if self._remaining is None:
-            raise UstarError("no member is open")
+            raise UstarError(_("no member is open"))
         if self._remaining:
-            raise UstarError("less data than the member header announced")
+            raise UstarError(_("less data than the member header announced"))
         write_member_padding(self._dst, self._size)
         self._remaining = None
 
@@ -265,7 +268,7 @@ class UstarWriter:
 
     def finish(self) -> None:
         if self._finished or self._remaining is not None:
-            raise UstarError("previous member not ended, or archive already finished")
+            raise UstarError(_("previous member not ended, or archive already finished"))
         write_end_of_archive(self._dst)
         self._finished = True
 
@@ -289,18 +292,18 @@ def _parse_octal(field: bytes, what: str) -> int:
     # No leading spaces, no base-256 (GNU's encoding for big numbers), no empty field.
     digits = field.rstrip(b"\x00 ")
     if not digits or len(digits) == len(field) or any(c not in b"01234567" for c in digits):
-        raise UstarError(f"tar header: malformed {what} field")
+        raise UstarError(_("tar header: malformed {what} field").format(what=what))
     return int(digits, 8)
 
 
 def _parse_name(field: bytes) -> str:
-    raw, _, rest = field.partition(b"\x00")
+    raw, _unused, rest = field.partition(b"\x00")
     if rest.strip(b"\x00"):
-        raise UstarError("tar header: bytes after the end of the name")
+        raise UstarError(_("tar header: bytes after the end of the name"))
     try:
         name = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise UstarError("tar header: member name is not UTF-8") from None
+        raise UstarError(_("tar header: member name is not UTF-8")) from None
     return validate_member_name(name)
 
 
@@ -322,7 +325,7 @@ class _MemberStream(io.RawIOBase):
 
     def readinto(self, buffer: WriteableBuffer, /) -> int:
         if not self._valid:
-            raise UstarError("this member's stream is no longer current")
+            raise UstarError(_("this member's stream is no longer current"))
         view = memoryview(buffer).cast("B")
         n = min(len(view), self._remaining)
         if n == 0:
@@ -346,7 +349,7 @@ class UstarReader:
 
     def __init__(self, src: _Readable, *, max_members: int, max_member_size: int) -> None:
         if max_members < 0 or max_member_size < 0:
-            raise UstarError("limits must not be negative")
+            raise UstarError(_("limits must not be negative"))
         self._src = src
         self._max_members = max_members
         self._max_member_size = max_member_size
@@ -360,9 +363,9 @@ class UstarReader:
     def _read_some(self, n: int) -> bytes:
         data = self._src.read(n)
         if not data:
-            raise UstarError("tar archive is truncated")
+            raise UstarError(_("tar archive is truncated"))
         if len(data) > n:
-            raise UstarError("source returned more data than asked for")
+            raise UstarError(_("source returned more data than asked for"))
         return data
 
     def _read_exact(self, n: int) -> bytes:
@@ -380,17 +383,17 @@ class UstarReader:
         stream = self._current
         while stream.remaining:
             if not stream.read(min(stream.remaining, 64 * 1024)):
-                raise UstarError("tar archive is truncated")
+                raise UstarError(_("tar archive is truncated"))
         stream._invalidate()
         pad = _padding(self._current_size)
         if pad and self._read_exact(pad) != bytes(pad):
-            raise UstarError("tar member padding is not zero")
+            raise UstarError(_("tar member padding is not zero"))
         self._current = None
 
     def _check_end(self) -> None:
         # First zero block seen: the second must be zero too, then only zeros, then EOF.
         if self._read_exact(BLOCK_SIZE) != _ZERO_BLOCK:
-            raise UstarError("tar archive: data after a single zero block")
+            raise UstarError(_("tar archive: data after a single zero block"))
         trailing = 0
         while True:
             data = self._src.read(BLOCK_SIZE)
@@ -398,7 +401,7 @@ class UstarReader:
                 break
             trailing += len(data)
             if trailing > MAX_TRAILING_PADDING or data.count(0) != len(data):
-                raise UstarError("tar archive: data after the end-of-archive marker")
+                raise UstarError(_("tar archive: data after the end-of-archive marker"))
         self._done = True
 
     def next_member(self) -> UstarMember | None:
@@ -415,23 +418,23 @@ class UstarReader:
     def _parse_header(self, header: bytes) -> UstarMember:
         stored = _parse_octal(header[148:156], "checksum")
         if stored != sum(header[:148]) + 8 * 0x20 + sum(header[156:]):
-            raise UstarError("tar header: checksum mismatch")
+            raise UstarError(_("tar header: checksum mismatch"))
         if header[257:263] != _MAGIC or header[263:265] != _VERSION:
-            raise UstarError("tar header: not a POSIX ustar header")
+            raise UstarError(_("tar header: not a POSIX ustar header"))
         typeflag = header[156:157]
         if typeflag not in _REGULAR:
             kind = _TYPE_NAMES.get(typeflag, "unknown type")
-            raise UstarError(f"tar archive: {kind} member refused (only regular files)")
+            raise UstarError(_("tar archive: {kind} member refused (only regular files)").format(kind=kind))
         if header[157:257].strip(b"\x00"):
-            raise UstarError("tar header: link name on a regular file")
+            raise UstarError(_("tar header: link name on a regular file"))
         if header[345:500].strip(b"\x00"):
-            raise UstarError("tar header: path prefix refused (members are base names)")
+            raise UstarError(_("tar header: path prefix refused (members are base names)"))
         if header[500:512].strip(b"\x00"):
-            raise UstarError("tar header: non-zero padding")
+            raise UstarError(_("tar header: non-zero padding"))
         name = _parse_name(header[0:100])
         mode = _parse_octal(header[100:108], "mode")
         if mode > 0o777:
-            raise UstarError("tar header: special mode bits refused")
+            raise UstarError(_("tar header: special mode bits refused"))
         for lo, hi, what in _ID_FIELDS:
             _parse_octal(header[lo:hi], what)
         for lo, hi, what in _DEVICE_FIELDS:
@@ -441,11 +444,15 @@ class UstarReader:
         mtime = _parse_octal(header[136:148], "mtime")
         # Limits before any data is read.
         if self._count >= self._max_members:
-            raise UstarError(f"tar archive has more than {self._max_members} members")
+            raise UstarError(_("tar archive has more than {max_members} members").format(
+                max_members=self._max_members,
+            ))
         if size > self._max_member_size:
-            raise UstarError(f"tar member is larger than {self._max_member_size} bytes")
+            raise UstarError(_("tar member is larger than {max_member_size} bytes").format(
+                max_member_size=self._max_member_size,
+            ))
         if name in self._names:
-            raise UstarError("tar archive: duplicate member name")
+            raise UstarError(_("tar archive: duplicate member name"))
         self._names.add(name)
         self._count += 1
         self._current = _MemberStream(self, size)

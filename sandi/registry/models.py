@@ -105,6 +105,16 @@ class PolicyVersionRow(Base):
     applied_by: Mapped[str] = mapped_column(String(200))
 
 
+class CrlCounterRow(Base):
+    """One row (id = 1): the last CRL number issued. Locked by every CRL build, so
+    numbers strictly increase (RFC 5280, section 5.2.3) even within one second."""
+
+    __tablename__ = "crl_counter"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_number: Mapped[int] = mapped_column(BigInteger)
+
+
 # --- audit (owner: sandi.audit) ------------------------------------------------------
 
 

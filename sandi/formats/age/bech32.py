@@ -7,6 +7,8 @@ HRP ``AGE-SECRET-KEY-`` (uppercase); the checksum is always over the lowercase f
 
 from __future__ import annotations
 
+from sandi.i18n import _
+
 _CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
 _CHARSET_REV = {c: i for i, c in enumerate(_CHARSET)}
 _GEN = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
@@ -48,7 +50,7 @@ def _convert_bits(data: bytes | list[int], frombits: int, tobits: int, pad: bool
     elif bits >= frombits or ((acc << (tobits - bits)) & maxv):
         # Leftover bits must be fewer than one input group and all zero: anything
         # else means the string was not produced by an encoder (non-canonical).
-        raise Bech32Error("invalid padding")
+        raise Bech32Error(_("invalid padding"))
     return out
 
 
@@ -66,18 +68,18 @@ def encode(hrp: str, data: bytes, *, upper: bool = False) -> str:
 def decode(text: str) -> tuple[str, bytes]:
     """Return ``(hrp, data)``; the hrp is returned lowercase. Mixed case is rejected."""
     if any(ord(c) < 33 or ord(c) > 126 for c in text):
-        raise Bech32Error("invalid character")
+        raise Bech32Error(_("invalid character"))
     if text.lower() != text and text.upper() != text:
-        raise Bech32Error("mixed case")
+        raise Bech32Error(_("mixed case"))
     text = text.lower()
     pos = text.rfind("1")
     if pos < 1 or pos + 7 > len(text):
-        raise Bech32Error("missing separator or checksum")
+        raise Bech32Error(_("missing separator or checksum"))
     hrp = text[:pos]
     try:
         values = [_CHARSET_REV[c] for c in text[pos + 1 :]]
     except KeyError:
-        raise Bech32Error("invalid character") from None
+        raise Bech32Error(_("invalid character")) from None
     if _polymod(_hrp_expand(hrp) + values) != 1:
-        raise Bech32Error("bad checksum")
+        raise Bech32Error(_("bad checksum"))
     return hrp, bytes(_convert_bits(values[:-6], 5, 8, False))

@@ -166,10 +166,12 @@ def _check_scrypt_rules(header: Header, max_work_factor: int) -> None:
     if not scrypt:
         return
     if len(header.stanzas) != 1:
-        raise AgeError("header", "an scrypt stanza must be the only stanza")
+        raise AgeError("header", _("an scrypt stanza must be the only stanza"))
     stanza = scrypt[0]
     if len(stanza.args) == 2 and parse_work_factor(stanza.args[1]) > max_work_factor:
-        raise AgeError("header", f"scrypt work factor above the limit of {max_work_factor}")
+        raise AgeError("header", _("scrypt work factor above the limit of {max_work_factor}").format(
+            max_work_factor=max_work_factor,
+        ))
 
 
 def _payload_key(file_key: bytes, nonce: bytes) -> ChaCha20Poly1305:
@@ -205,7 +207,7 @@ class DecryptReader:
     ) -> None:
         ids = list(identities)
         if not ids:
-            raise UsageError("no identity given to decrypt with")
+            raise UsageError(_("no identity given to decrypt with"))
         source, armored = _open_source(src, armor)
         header = read_header(source, max_size=max_header_size, max_stanzas=max_stanzas, armored=armored)
         _check_scrypt_rules(header, max_work_factor)
@@ -217,13 +219,13 @@ class DecryptReader:
             if file_key is not None:
                 break
         if file_key is None:
-            raise AgeError("no match", "none of the given identities opens this file")
+            raise AgeError("no match", _("none of the given identities opens this file"))
         if len(file_key) != FILE_KEY_SIZE:
-            raise AgeError("header", "the unwrapped file key is not 16 bytes")
+            raise AgeError("header", _("the unwrapped file key is not 16 bytes"))
         verify_mac(header, file_key)
         nonce = bytearray(NONCE_SIZE)
         if source.readfull(memoryview(nonce)) != NONCE_SIZE:
-            raise AgeError("header", "the payload nonce is missing or short")
+            raise AgeError("header", _("the payload nonce is missing or short"))
         self.header = header
         self._source = source
         self._aead = _payload_key(file_key, bytes(nonce))
@@ -276,14 +278,14 @@ class DecryptReader:
         if self._last_seen:
             # The final chunk was released; now the input must end right here.
             if self._cpos < self._cend or self._source.read(1):
-                raise AgeError("payload", "data after the final chunk")
+                raise AgeError("payload", _("data after the final chunk"))
             self._eof = True
             return memoryview(b"")
         if self._cpos == self._cend:
             self._cend = self._source.readfull(self._cview)
             self._cpos = 0
             if self._cend == 0:
-                raise AgeError("payload", "the file is truncated (no final chunk)")
+                raise AgeError("payload", _("the file is truncated (no final chunk)"))
         produced = 0
         try:
             while self._cpos < self._cend and not self._last_seen:
@@ -292,7 +294,7 @@ class DecryptReader:
                 n = min(self._cend - self._cpos, _ENC_CHUNK)
                 last = n < _ENC_CHUNK
                 if last and self._counter != 0 and n == TAG_SIZE:
-                    raise AgeError("payload", "the final chunk is empty")
+                    raise AgeError("payload", _("the final chunk is empty"))
                 ct = self._cview[self._cpos : self._cpos + n]
                 out = self._pview[produced : produced + max(0, n - TAG_SIZE)]
                 ok = self._open(ct, last, out)
@@ -301,7 +303,9 @@ class DecryptReader:
                     last = True
                     ok = self._open(ct, last, out)
                 if not ok:
-                    raise AgeError("payload", f"chunk {self._counter} failed to authenticate")
+                    raise AgeError("payload", _("chunk {counter} failed to authenticate").format(
+                        counter=self._counter,
+                    ))
                 self._counter += 1
                 self._cpos += n
                 produced += n - TAG_SIZE
@@ -391,11 +395,11 @@ class EncryptWriter:
     def __init__(self, dst: BinaryIO, recipients: Iterable[Recipient], *, armor: bool = False) -> None:
         recips = list(recipients)
         if not recips:
-            raise UsageError("no recipient given to encrypt to")
+            raise UsageError(_("no recipient given to encrypt to"))
         file_key = os.urandom(FILE_KEY_SIZE)
         stanzas = [s for r in recips for s in r.wrap(file_key)]
         if any(s.type == SCRYPT_TYPE for s in stanzas) and len(stanzas) != 1:
-            raise UsageError("a passphrase must be the only recipient of a file")
+            raise UsageError(_("a passphrase must be the only recipient of a file"))
         if mixes_classical(stanzas):
             raise UsageError(
                 _("post-quantum recipients cannot be mixed with classical ones in one file"),
@@ -403,7 +407,9 @@ class EncryptWriter:
                        "encrypt to post-quantum (age1pq1...) recipients only"),
             )
         if len(stanzas) > DEFAULT_MAX_STANZAS:
-            raise UsageError(f"more than {DEFAULT_MAX_STANZAS} recipients")
+            raise UsageError(_("more than {default_max_stanzas} recipients").format(
+                default_max_stanzas=DEFAULT_MAX_STANZAS,
+            ))
         self.header: Header = encode_header(stanzas, file_key)
         nonce = os.urandom(NONCE_SIZE)
         self._aead = _payload_key(file_key, nonce)

@@ -20,15 +20,16 @@ from __future__ import annotations
 from typing import Literal
 
 from sandi.errors import FormatError
+from sandi.i18n import N_, _
 
 AgeErrorKind = Literal["armor", "header", "no match", "hmac", "payload"]
 
 _HINTS: dict[str, str] = {
-    "armor": "the file is not a valid ASCII-armored age file",
-    "header": "the file is not a valid age v1 file, or it exceeds sandi's limits",
-    "no match": "none of the given keys or passphrases can open this file",
-    "hmac": "the age header was modified; do not trust this file",
-    "payload": "the encrypted data is corrupt, truncated or extended; discard any partial output",
+    "armor": N_("the file is not a valid ASCII-armored age file"),
+    "header": N_("the file is not a valid age v1 file, or it exceeds sandi's limits"),
+    "no match": N_("none of the given keys or passphrases can open this file"),
+    "hmac": N_("the age header was modified; do not trust this file"),
+    "payload": N_("the encrypted data is corrupt, truncated or extended; discard any partial output"),
 }
 
 
@@ -36,5 +37,8 @@ class AgeError(FormatError):
     """An age file could not be parsed, opened or authenticated."""
 
     def __init__(self, kind: AgeErrorKind, message: str, *, hint: str | None = None) -> None:
-        super().__init__(f"age {kind} failure: {message}", hint=hint if hint is not None else _HINTS[kind])
+        super().__init__(
+            _("age {kind} failure: {message}").format(kind=kind, message=message),
+            hint=hint if hint is not None else _(_HINTS[kind]),
+        )
         self.kind: AgeErrorKind = kind

@@ -24,6 +24,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import hmac as _c_hmac
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from sandi.i18n import _
+
 from . import b64
 from .errors import AgeError
 
@@ -123,7 +125,7 @@ def encode_header(stanzas: Sequence[Stanza], file_key: bytes) -> Header:
 def verify_mac(header: Header, file_key: bytes) -> None:
     expected = header_mac(file_key, header.mac_input)
     if not _hmac.compare_digest(expected, header.mac):
-        raise AgeError("hmac", "the header MAC does not verify")
+        raise AgeError("hmac", _("the header MAC does not verify"))
 
 
 def read_header(
@@ -141,16 +143,18 @@ def read_header(
         got = src.readline(remaining)
         if not got.endswith(b"\n"):
             if len(got) >= remaining:
-                raise AgeError("header", f"header larger than the limit of {max_size} bytes")
-            raise AgeError("header", "the header is truncated")
+                raise AgeError("header", _("header larger than the limit of {max_size} bytes").format(
+                    max_size=max_size,
+                ))
+            raise AgeError("header", _("the header is truncated"))
         raw.extend(got)
         return got[:-1]
 
     first = line()
     if first + b"\n" != INTRO:
         if first.startswith(_VERSION_PREFIX):
-            raise AgeError("header", "unsupported age version line")
-        raise AgeError("header", "not an age file (no age-encryption.org/v1 line)")
+            raise AgeError("header", _("unsupported age version line"))
+        raise AgeError("header", _("not an age file (no age-encryption.org/v1 line)"))
 
     stanzas: list[Stanza] = []
     current = line()
@@ -158,37 +162,39 @@ def read_header(
         if current.startswith(MAC_PREFIX):
             parts = current.split(b" ")
             if len(parts) != 2 or parts[0] != MAC_PREFIX:
-                raise AgeError("header", "malformed MAC line")
+                raise AgeError("header", _("malformed MAC line"))
             try:
                 mac = b64.decode(parts[1])
             except b64.Base64Error:
-                raise AgeError("header", "the MAC is not canonical base64") from None
+                raise AgeError("header", _("the MAC is not canonical base64")) from None
             if len(mac) != MAC_SIZE:
-                raise AgeError("header", "the MAC has the wrong length")
+                raise AgeError("header", _("the MAC has the wrong length"))
             break
         if not current.startswith(b"->"):
-            raise AgeError("header", "expected a stanza or the MAC line")
+            raise AgeError("header", _("expected a stanza or the MAC line"))
         if len(stanzas) >= max_stanzas:
-            raise AgeError("header", f"more than {max_stanzas} stanzas (recipients)")
+            raise AgeError("header", _("more than {max_stanzas} stanzas (recipients)").format(
+                max_stanzas=max_stanzas,
+            ))
         parts = current.split(b" ")
         if parts[0] != b"->" or len(parts) < 2:
-            raise AgeError("header", "malformed stanza line")
+            raise AgeError("header", _("malformed stanza line"))
         if not all(_valid_arg(a) for a in parts[1:]):
-            raise AgeError("header", "invalid stanza argument")
+            raise AgeError("header", _("invalid stanza argument"))
         body = bytearray()
         while True:
             body_line = line()
             if len(body_line) > BODY_COLUMNS:
-                raise AgeError("header", "stanza body line longer than 64 columns")
+                raise AgeError("header", _("stanza body line longer than 64 columns"))
             try:
                 body.extend(b64.decode(body_line))
             except b64.Base64Error:
-                raise AgeError("header", "stanza body is not canonical base64") from None
+                raise AgeError("header", _("stanza body is not canonical base64")) from None
             if len(body_line) < BODY_COLUMNS:
                 break
         args = tuple(a.decode("ascii") for a in parts[1:])
         stanzas.append(Stanza(args[0], args[1:], bytes(body)))
         current = line()
     if not stanzas:
-        raise AgeError("header", "the header has no stanza")
+        raise AgeError("header", _("the header has no stanza"))
     return Header(tuple(stanzas), mac, bytes(raw), armored)

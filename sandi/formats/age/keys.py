@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
 from sandi.errors import FormatError, UsageError
+from sandi.i18n import _
 
 from . import b64, bech32
 from .errors import AgeError
@@ -94,7 +95,7 @@ class X25519Recipient:
     @classmethod
     def from_public_bytes(cls, data: bytes) -> X25519Recipient:
         if len(data) != 32:
-            raise FormatError("an X25519 public key is 32 bytes")
+            raise FormatError(_("an X25519 public key is 32 bytes"))
         return cls(X25519PublicKey.from_public_bytes(bytes(data)))
 
     @classmethod
@@ -102,9 +103,9 @@ class X25519Recipient:
         try:
             hrp, data = bech32.decode(text.strip())
         except bech32.Bech32Error as exc:
-            raise FormatError(f"not a valid age recipient ({exc})") from None
+            raise FormatError(_("not a valid age recipient ({exc})").format(exc=exc)) from None
         if hrp != RECIPIENT_HRP or text.strip() != text.strip().lower() or len(data) != 32:
-            raise FormatError("not a valid age recipient (expected age1... for an X25519 key)")
+            raise FormatError(_("not a valid age recipient (expected age1... for an X25519 key)"))
         return cls.from_public_bytes(data)
 
     @property
@@ -150,7 +151,7 @@ class X25519Identity:
     @classmethod
     def from_private_bytes(cls, data: bytes) -> X25519Identity:
         if len(data) != 32:
-            raise FormatError("an X25519 private key is 32 bytes")
+            raise FormatError(_("an X25519 private key is 32 bytes"))
         return cls(X25519PrivateKey.from_private_bytes(bytes(data)))
 
     @classmethod
@@ -160,9 +161,9 @@ class X25519Identity:
             hrp, data = bech32.decode(text)
         except bech32.Bech32Error:
             # Never echo the string: it may be a mistyped secret key.
-            raise FormatError("not a valid age identity (bad Bech32)") from None
+            raise FormatError(_("not a valid age identity (bad Bech32)")) from None
         if hrp != IDENTITY_HRP or text != text.upper() or len(data) != 32:
-            raise FormatError("not a valid age identity (expected AGE-SECRET-KEY-1...)")
+            raise FormatError(_("not a valid age identity (expected AGE-SECRET-KEY-1...)"))
         return cls.from_private_bytes(data)
 
     @property
@@ -182,20 +183,20 @@ class X25519Identity:
             if stanza.type != X25519_TYPE:
                 continue
             if len(stanza.args) != 1:
-                raise AgeError("header", "an X25519 stanza must have exactly one argument")
+                raise AgeError("header", _("an X25519 stanza must have exactly one argument"))
             try:
                 share = b64.decode(stanza.args[0].encode("ascii"))
             except b64.Base64Error:
-                raise AgeError("header", "the X25519 share is not canonical base64") from None
+                raise AgeError("header", _("the X25519 share is not canonical base64")) from None
             if len(share) != 32:
-                raise AgeError("header", "the X25519 share is not 32 bytes")
+                raise AgeError("header", _("the X25519 share is not 32 bytes"))
             if len(stanza.body) != _WRAPPED_SIZE:
-                raise AgeError("header", "the X25519 stanza body is not 32 bytes")
+                raise AgeError("header", _("the X25519 stanza body is not 32 bytes"))
             try:
                 shared = self._key.exchange(X25519PublicKey.from_public_bytes(share))
             except ValueError:
                 # pyca refuses the all-zero shared secret of a low-order point.
-                raise AgeError("header", "the X25519 share is a low-order point") from None
+                raise AgeError("header", _("the X25519 share is a low-order point")) from None
             salt = share + self._recipient.public_bytes
             key = HKDF(hashes.SHA256(), 32, salt=salt, info=_X25519_INFO).derive(shared)
             file_key = _unwrap_key(key, stanza.body)
@@ -222,9 +223,11 @@ class ScryptRecipient:
 
     def __init__(self, passphrase: bytes, work_factor: int = DEFAULT_WORK_FACTOR) -> None:
         if not passphrase:
-            raise UsageError("the passphrase is empty")
+            raise UsageError(_("the passphrase is empty"))
         if not 1 <= work_factor <= DEFAULT_MAX_WORK_FACTOR:
-            raise UsageError(f"scrypt work factor must be 1..{DEFAULT_MAX_WORK_FACTOR}")
+            raise UsageError(_("scrypt work factor must be 1..{default_max_work_factor}").format(
+                default_max_work_factor=DEFAULT_MAX_WORK_FACTOR,
+            ))
         self._passphrase = bytes(passphrase)
         self.work_factor = work_factor
 
@@ -245,33 +248,36 @@ class ScryptIdentity:
 
     def __init__(self, passphrase: bytes, max_work_factor: int = DEFAULT_MAX_WORK_FACTOR) -> None:
         if not 1 <= max_work_factor <= 30:
-            raise UsageError("max_work_factor must be 1..30")
+            raise UsageError(_("max_work_factor must be 1..30"))
         self._passphrase = bytes(passphrase)
         self.max_work_factor = max_work_factor
 
     def unwrap(self, stanzas: Sequence[Stanza]) -> bytes | None:
         if any(s.type == SCRYPT_TYPE for s in stanzas) and len(stanzas) != 1:
-            raise AgeError("header", "an scrypt stanza must be the only stanza")
+            raise AgeError("header", _("an scrypt stanza must be the only stanza"))
         for stanza in stanzas:
             if stanza.type != SCRYPT_TYPE:
                 continue
             if len(stanza.args) != 2:
-                raise AgeError("header", "an scrypt stanza must have exactly two arguments")
+                raise AgeError("header", _("an scrypt stanza must have exactly two arguments"))
             try:
                 salt = b64.decode(stanza.args[0].encode("ascii"))
             except b64.Base64Error:
-                raise AgeError("header", "the scrypt salt is not canonical base64") from None
+                raise AgeError("header", _("the scrypt salt is not canonical base64")) from None
             if len(salt) != 16:
-                raise AgeError("header", "the scrypt salt is not 16 bytes")
+                raise AgeError("header", _("the scrypt salt is not 16 bytes"))
             work_factor = parse_work_factor(stanza.args[1])
             # The limit is checked before scrypt runs: N = 2**23 would take 8 GiB.
             if work_factor > self.max_work_factor:
                 raise AgeError(
                     "header",
-                    f"scrypt work factor {work_factor} is above the limit of {self.max_work_factor}",
+                    _("scrypt work factor {work_factor} is above the limit of {max_work_factor}").format(
+                        work_factor=work_factor,
+                        max_work_factor=self.max_work_factor,
+                    ),
                 )
             if len(stanza.body) != _WRAPPED_SIZE:
-                raise AgeError("header", "the scrypt stanza body is not 32 bytes")
+                raise AgeError("header", _("the scrypt stanza body is not 32 bytes"))
             key = _scrypt_key(self._passphrase, salt, work_factor)
             file_key = _unwrap_key(key, stanza.body)
             if file_key is not None:
@@ -285,9 +291,9 @@ class ScryptIdentity:
 def parse_work_factor(text: str) -> int:
     """The scrypt ``logN`` argument: decimal, no sign, no leading zero (ABNF %x31-39 *DIGIT)."""
     if not _WORK_FACTOR_RE.fullmatch(text):
-        raise AgeError("header", "the scrypt work factor is not a plain decimal number")
+        raise AgeError("header", _("the scrypt work factor is not a plain decimal number"))
     if len(text) > 2:
-        raise AgeError("header", "the scrypt work factor is far too large")
+        raise AgeError("header", _("the scrypt work factor is far too large"))
     return int(text)
 
 
@@ -320,7 +326,9 @@ def parse_identities(text: str) -> list[X25519Identity | MLKEM768X25519Identity]
         try:
             out.append(parse_identity(line))
         except FormatError:
-            raise FormatError(f"line {number} of the identity file is not an age identity") from None
+            raise FormatError(_("line {number} of the identity file is not an age identity").format(
+                number=number,
+            )) from None
     if not out:
-        raise FormatError("the identity file holds no identity")
+        raise FormatError(_("the identity file holds no identity"))
     return out
