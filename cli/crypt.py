@@ -350,7 +350,7 @@ def _check_policy(
         gate.before_seal(code, agencies, level, now)
     except PolicyDenied as exc:
         _journal(obj, code, "policy.deny", ",".join(agencies), "denied",
-                 {"class": level, "reason": exc.message, "op": "encrypt"})
+                 {"class": level, "reason": exc.source_message, "op": "encrypt"})
         raise
     return code, level
 

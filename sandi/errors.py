@@ -7,7 +7,7 @@ names, codes and fingerprints, never key material or plaintext.
 
 from __future__ import annotations
 
-from sandi.i18n import _
+from sandi.i18n import _, translated
 
 
 class SandiError(Exception):
@@ -18,8 +18,12 @@ class SandiError(Exception):
     default_hint: str = ""
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
+        # A sandi.i18n.Message is shown translated and kept in English for the audit log.
+        shown = translated(message)
+        super().__init__(shown)
+        self.message = shown
+        #: the English text when ``message`` was a Message (audit entries), else the message
+        self.source_message = str(message)
         # default_hint is marked with N_ where it is defined (at import, before the
         # language is known) and translated here.
         self.hint = hint if hint is not None else (_(self.default_hint) if self.default_hint else "")

@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import BinaryIO
 
 from sandi.errors import AlreadyExistsError, NotFoundError, SandiError, UsageError
+from sandi.i18n import _
 
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
@@ -48,7 +49,7 @@ def write_new_secret(path: Path, data: bytes) -> None:
             os.link(tmp, path)  # fails if path exists: no overwrite, even racing
         except FileExistsError:
             raise AlreadyExistsError(
-                f"{path} exists already", hint="sandi never overwrites a key file"
+                _("{path} exists already").format(path=path), hint=_("sandi never overwrites a key file")
             ) from None
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -75,7 +76,9 @@ class AtomicOutput:
         self._overwrite = overwrite
         if not overwrite and path.exists():
             raise AlreadyExistsError(
-                f"{path} exists already", hint="choose another output name or remove it first"
+                _("{path} exists already").format(
+                    path=path,
+                ), hint=_("choose another output name or remove it first")
             )
         self._tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.part")
         try:
@@ -83,11 +86,14 @@ class AtomicOutput:
         except FileNotFoundError:
             # A missing output folder is the user's to fix, not an internal error.
             raise NotFoundError(
-                f"cannot write {path}: the folder {path.parent} does not exist",
-                hint="create the folder first, or choose another output",
+                _("cannot write {path}: the folder {parent} does not exist").format(
+                    path=path,
+                    parent=path.parent,
+                ),
+                hint=_("create the folder first, or choose another output"),
             ) from None
         except PermissionError:
-            raise UsageError(f"cannot write {path}: permission denied") from None
+            raise UsageError(_("cannot write {path}: permission denied").format(path=path)) from None
         self.file: BinaryIO = os.fdopen(fd, "wb")
         self._committed = False
 
@@ -101,7 +107,7 @@ class AtomicOutput:
             try:
                 os.link(self._tmp, self.path)
             except FileExistsError:
-                raise AlreadyExistsError(f"{self.path} exists already") from None
+                raise AlreadyExistsError(_("{path} exists already").format(path=self.path)) from None
             self._tmp.unlink()
         _fsync_dir(self.path.parent)
         self._committed = True
@@ -133,8 +139,11 @@ def check_private_file(path: Path) -> None:
     st = path.stat()
     if stat.S_IMODE(st.st_mode) & 0o077:
         raise SandiError(
-            f"{path} is readable by others (mode {stat.S_IMODE(st.st_mode):o})",
-            hint=f"chmod 600 {path}",
+            _("{path} is readable by others (mode {s_imode:o})").format(
+                path=path,
+                s_imode=stat.S_IMODE(st.st_mode),
+            ),
+            hint=_("chmod 600 {path}").format(path=path),
         )
 
 

@@ -113,18 +113,24 @@ class HomeConfig:
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+            raise ConfigError(_("{source}: not valid TOML: {exc}").format(source=source, exc=exc)) from None
         if data.get("format") != 1:
-            raise ConfigError(f"{source}: unsupported configuration format {data.get('format')!r}")
+            raise ConfigError(_("{source}: unsupported configuration format {get!r}").format(
+                source=source,
+                get=data.get('format'),
+            ))
         role = data.get("role")
         if role not in ("authority", "workstation"):
-            raise ConfigError(f"{source}: role must be 'authority' or 'workstation', not {role!r}")
+            raise ConfigError(_("{source}: role must be 'authority' or 'workstation', not {role!r}").format(
+                source=source,
+                role=role,
+            ))
         province = data.get("province")
         if not isinstance(province, str) or not province:
-            raise ConfigError(f"{source}: 'province' is missing")
+            raise ConfigError(_("{source}: 'province' is missing").format(source=source))
         days = data.get("directory_validity_days", 7)
         if not isinstance(days, int) or not 1 <= days <= 366:
-            raise ConfigError(f"{source}: directory_validity_days must be 1..366")
+            raise ConfigError(_("{source}: directory_validity_days must be 1..366").format(source=source))
         language = _opt_str(data, "language", source)
         if language is not None and normalise_language(language) is None:
             raise ConfigError(
@@ -193,13 +199,16 @@ class Home:
     def load_config(self) -> HomeConfig:
         if not self.config_path.exists():
             raise ConfigError(
-                f"no sandi home at {self.path}",
-                hint="create one with 'sandi init', or point --home / SANDI_HOME at an existing home",
+                _("no sandi home at {path}").format(path=self.path),
+                hint=_("create one with 'sandi init', or point --home / SANDI_HOME at an existing home"),
             )
         try:
             text = self.config_path.read_text(encoding="utf-8")
         except OSError as exc:
-            raise ConfigError(f"cannot read {self.config_path}: {exc.strerror}") from None
+            raise ConfigError(_("cannot read {config_path}: {reason}").format(
+                config_path=self.config_path,
+                reason=exc.strerror,
+            )) from None
         return HomeConfig.from_toml(text, source=str(self.config_path))
 
     def database_url(self, override: str | None = None) -> str:
@@ -222,13 +231,13 @@ class Home:
         """
         if self.config_path.exists():
             raise AlreadyExistsError(
-                f"a sandi home exists already at {self.path}",
-                hint="use another --home, or remove that folder if you really mean to start over",
+                _("a sandi home exists already at {path}").format(path=self.path),
+                hint=_("use another --home, or remove that folder if you really mean to start over"),
             )
         if self.path.exists() and any(self.path.iterdir()) and not force:
             raise AlreadyExistsError(
-                f"{self.path} exists and is not empty",
-                hint="choose an empty or new folder, or pass --force to use it anyway",
+                _("{path} exists and is not empty").format(path=self.path),
+                hint=_("choose an empty or new folder, or pass --force to use it anyway"),
             )
         ensure_private_dir(self.path)
         ensure_private_dir(self.keys_dir)
@@ -245,5 +254,5 @@ def _opt_str(data: dict[str, object], key: str, source: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise ConfigError(f"{source}: '{key}' must be a string")
+        raise ConfigError(_("{source}: '{key}' must be a string").format(source=source, key=key))
     return value

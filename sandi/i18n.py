@@ -22,7 +22,10 @@ Invariants:
 
 Use ``_("...")`` for a message built now, ``N_("...")`` to mark a message that is
 translated later (tables of help texts built at import time), ``ngettext`` for
-plurals.
+plurals, and :class:`Message` for a sentence that is both data and text: a policy
+decision's reason, an audit verification problem. A Message *is* its English text
+(so ``--json`` and the audit log carry English whatever the language) and
+:func:`translated` gives what a person reads.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 DOMAIN = "sandi"
 SOURCE_LANGUAGE = "en"
@@ -136,10 +140,48 @@ def N_(message: str) -> str:  # noqa: N802 - the gettext convention
 
 gettext = _
 
+
+class Message(str):
+    """An English sentence that can also be shown translated.
+
+    The string value is the source (English) text, so a Message stored in JSON, an
+    audit entry or compared in a test is language-independent; ``translated()`` (or
+    :func:`translated`) renders it in the current language. Arguments that are
+    Messages themselves are translated with it. ``Message`` is an extraction keyword
+    (``scripts/i18n``): its first argument is the catalog's msgid.
+    """
+
+    template: str
+    args: dict[str, object]
+
+    def __new__(cls, template: str, /, **args: object) -> Message:
+        self = super().__new__(cls, template.format(**args))
+        self.template = template
+        self.args = args
+        return self
+
+    def translated(self) -> str:
+        args = {k: translated(v) if isinstance(v, Message) else v for k, v in self.args.items()}
+        return _(self.template).format(**args)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_message, (self.template, self.args))
+
+
+def _rebuild_message(template: str, args: dict[str, object]) -> Message:
+    return Message(template, **args)
+
+
+def translated(text: str) -> str:
+    """What a person reads for ``text``: a :class:`Message` in the current language,
+    any other string as it is."""
+    return text.translated() if isinstance(text, Message) else text
+
 __all__ = [
     "LOCALE_DIR",
     "N_",
     "SUPPORTED_LANGUAGES",
+    "Message",
     "_",
     "current_language",
     "gettext",
@@ -147,5 +189,6 @@ __all__ = [
     "ngettext",
     "normalise_language",
     "set_language",
+    "translated",
     "use_language",
 ]

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from babel.messages.extract import extract_from_dir
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
@@ -30,6 +30,8 @@ from sandi.i18n import (
 )
 
 ROOT = Path(__file__).parents[1]
+# scripts/i18n extracts with the same keywords (Message: see sandi.i18n.Message)
+KEYWORDS = {**DEFAULT_KEYWORDS, "Message": None}
 TRANSLATED = [p.parent.parent.name for p in LOCALE_DIR.glob("*/LC_MESSAGES/sandi.po")]
 
 
@@ -38,7 +40,7 @@ def _source_messages() -> set[str]:
     method_map = [("**.py", "python")]
     for folder in ("sandi", "cli"):
         for _file, _line, message, _comments, _context in extract_from_dir(
-            str(ROOT / folder), method_map=method_map
+            str(ROOT / folder), method_map=method_map, keywords=KEYWORDS
         ):
             if isinstance(message, tuple):  # ngettext: singular and plural
                 found.update(m for m in message if m)
@@ -114,10 +116,13 @@ def test_translations_keep_every_placeholder(language: str) -> None:
 @pytest.mark.parametrize("language", TRANSLATED)
 def test_compiled_catalog_is_current(language: str) -> None:
     folder = LOCALE_DIR / language / "LC_MESSAGES"
+    def key(value: object) -> object:  # plurals: a tuple in the .po, a list in the .mo
+        return tuple(value) if isinstance(value, list | tuple) else value
+
     with (folder / "sandi.po").open("rb") as f:
-        source = {m.id: m.string for m in read_po(f) if m.id}
+        source = {key(m.id): key(m.string) for m in read_po(f) if m.id}
     with (folder / "sandi.mo").open("rb") as f:
-        compiled = {m.id: m.string for m in read_mo(f) if m.id}
+        compiled = {key(m.id): key(m.string) for m in read_mo(f) if m.id}
     assert compiled == source, "the .mo is older than the .po: run scripts/i18n"
 
 

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sandi.audit.entry import canonical_json, format_time, is_hex64, parse_time, utcnow
 from sandi.errors import AuditError
+from sandi.i18n import _
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -82,11 +83,13 @@ class Checkpoint:
             seq = data["seq"]
             strs = {k: data[k] for k in ("head_hash", "time", "signer", "signature")}
         except (KeyError, TypeError) as exc:
-            raise AuditError(f"malformed audit checkpoint: missing field {exc}") from None
+            raise AuditError(_("malformed audit checkpoint: missing field {exc}").format(exc=exc)) from None
         if not isinstance(seq, int) or isinstance(seq, bool):
-            raise AuditError("malformed audit checkpoint: seq is not an integer")
+            raise AuditError(_("malformed audit checkpoint: seq is not an integer"))
         if not all(isinstance(v, str) for v in strs.values()):
-            raise AuditError(f"malformed audit checkpoint at seq {seq}: a field is not a string")
+            raise AuditError(_("malformed audit checkpoint at seq {seq}: a field is not a string").format(
+                seq=seq,
+            ))
         return cls(seq=seq, **strs)
 
     @property
@@ -103,17 +106,19 @@ def sign_checkpoint(
 ) -> Checkpoint:
     """Sign the head ``(seq, head_hash)`` now; refuses an empty chain."""
     if seq < 1:
-        raise AuditError("the audit log is empty; there is nothing to checkpoint")
+        raise AuditError(_("the audit log is empty; there is nothing to checkpoint"))
     if not is_hex64(head_hash):
-        raise AuditError("malformed audit head hash")
+        raise AuditError(_("malformed audit head hash"))
     time = format_time(when or utcnow())
     try:
         signature = signer.sign(checkpoint_message(seq, head_hash, time))
         public = signer.public_key_bytes()
     except Exception as exc:  # a key store may fail in its own way; fail closed
-        raise AuditError(f"signing the audit checkpoint failed: {exc.__class__.__name__}") from None
+        raise AuditError(_("signing the audit checkpoint failed: {name}").format(
+            name=exc.__class__.__name__,
+        )) from None
     if len(signature) != 64 or len(public) != 32:
-        raise AuditError("the checkpoint signer is not an Ed25519 key")
+        raise AuditError(_("the checkpoint signer is not an Ed25519 key"))
     return Checkpoint(
         seq=seq,
         head_hash=head_hash,
@@ -149,7 +154,7 @@ def maybe_checkpoint(
     checkpoint, or None when none was due.
     """
     if every < 1:
-        raise AuditError("checkpoint interval must be at least 1")
+        raise AuditError(_("checkpoint interval must be at least 1"))
     from sandi.audit.journal import Journal
 
     if isinstance(target, Journal):

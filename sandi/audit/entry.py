@@ -28,6 +28,7 @@ from typing import Any, cast
 
 from sandi.audit.events import AuditEvent, JSONValue
 from sandi.errors import AuditError
+from sandi.i18n import _
 
 DOMAIN = b"sandi-audit/v1\n"
 GENESIS_HASH = "0" * 64
@@ -110,14 +111,17 @@ class AuditEntry:
             fields = {k: data[k] for k in ("time", "actor", "action", "subject", "outcome",
                                            "prev_hash", "hash")}
         except (KeyError, TypeError) as exc:
-            raise AuditError(f"malformed audit entry: missing field {exc}") from None
+            raise AuditError(_("malformed audit entry: missing field {exc}").format(exc=exc)) from None
         if not isinstance(seq, int) or isinstance(seq, bool):
-            raise AuditError("malformed audit entry: seq is not an integer")
+            raise AuditError(_("malformed audit entry: seq is not an integer"))
         if not isinstance(details, dict):
-            raise AuditError(f"malformed audit entry {seq}: details is not an object")
+            raise AuditError(_("malformed audit entry {seq}: details is not an object").format(seq=seq))
         for name, value in fields.items():
             if not isinstance(value, str):
-                raise AuditError(f"malformed audit entry {seq}: {name} is not a string")
+                raise AuditError(_("malformed audit entry {seq}: {name} is not a string").format(
+                    seq=seq,
+                    name=name,
+                ))
         return cls(seq=seq, details=details, **fields)
 
 
@@ -135,13 +139,13 @@ def entry_hash(hashed_fields: Mapping[str, Any]) -> str:
 def format_time(when: datetime) -> str:
     """UTC, RFC 3339, microseconds, ``Z``: the one spelling that is hashed."""
     if when.tzinfo is None:
-        raise AuditError("audit time must be timezone-aware")
+        raise AuditError(_("audit time must be timezone-aware"))
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_time(text: str) -> datetime:
     if not _TIME_RE.match(text):
-        raise AuditError(f"malformed audit time {text!r}")
+        raise AuditError(_("malformed audit time {text!r}").format(text=text))
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
@@ -159,19 +163,23 @@ def _normalise_key(key: str) -> str:
 
 def _check_value(value: object, path: str, depth: int) -> None:
     if depth > MAX_DETAILS_DEPTH:
-        raise AuditError(f"audit details nested too deeply at {path}")
+        raise AuditError(_("audit details nested too deeply at {path}").format(path=path))
     if value is None or isinstance(value, bool | str):
         if isinstance(value, str) and any(m in value for m in _SECRET_VALUE_MARKERS):
-            raise AuditError(f"audit details {path} looks like key material; refusing to log it")
+            raise AuditError(_("audit details {path} looks like key material; refusing to log it").format(
+                path=path,
+            ))
         return
     if isinstance(value, int):
         if not -MAX_SAFE_INT <= value <= MAX_SAFE_INT:
-            raise AuditError(f"audit details {path}: integer out of the portable range; use a string")
+            raise AuditError(_("audit details {path}: integer out of the portable range; use a "
+                               "string").format(path=path))
         return
     if isinstance(value, float):
         # Float spelling differs between JSON implementations, so a float would make
         # the hash unreproducible elsewhere.
-        raise AuditError(f"audit details {path}: floats are not allowed; use a string or an integer")
+        raise AuditError(_("audit details {path}: floats are not allowed; use a string or an "
+                           "integer").format(path=path))
     if isinstance(value, list | tuple):
         for i, item in enumerate(value):
             _check_value(item, f"{path}[{i}]", depth + 1)
@@ -179,16 +187,19 @@ def _check_value(value: object, path: str, depth: int) -> None:
     if isinstance(value, Mapping):
         for key, item in value.items():
             if not isinstance(key, str):
-                raise AuditError(f"audit details {path}: keys must be strings")
+                raise AuditError(_("audit details {path}: keys must be strings").format(path=path))
             norm = _normalise_key(key)
             if any(part in norm for part in SECRET_KEY_PARTS):
                 raise AuditError(
-                    f"audit details key {key!r} looks like a secret; refusing to log it",
-                    hint="audit details hold names, codes, fingerprints and reasons, never secrets",
+                    _("audit details key {key!r} looks like a secret; refusing to log it").format(key=key),
+                    hint=_("audit details hold names, codes, fingerprints and reasons, never secrets"),
                 )
             _check_value(item, f"{path}.{key}", depth + 1)
         return
-    raise AuditError(f"audit details {path}: {type(value).__name__} is not JSON")
+    raise AuditError(_("audit details {path}: {name} is not JSON").format(
+        path=path,
+        name=type(value).__name__,
+    ))
 
 
 def check_details(details: Mapping[str, object]) -> dict[str, JSONValue]:
@@ -198,11 +209,14 @@ def check_details(details: Mapping[str, object]) -> dict[str, JSONValue]:
     or details larger than :data:`MAX_DETAILS_BYTES`.
     """
     if not isinstance(details, Mapping):
-        raise AuditError("audit details must be a JSON object")
+        raise AuditError(_("audit details must be a JSON object"))
     _check_value(details, "details", 0)
     encoded = canonical_json(dict(details))
     if len(encoded) > MAX_DETAILS_BYTES:
-        raise AuditError(f"audit details too large ({len(encoded)} bytes, at most {MAX_DETAILS_BYTES})")
+        raise AuditError(_("audit details too large ({count} bytes, at most {max_details_bytes})").format(
+            count=len(encoded),
+            max_details_bytes=MAX_DETAILS_BYTES,
+        ))
     # A round trip turns tuples into lists and copies, so the entry is what is hashed.
     return cast(dict[str, JSONValue], json.loads(encoded))
 
@@ -215,23 +229,32 @@ def check_event(event: AuditEvent) -> dict[str, JSONValue]:
         ("subject", event.subject, MAX_SUBJECT),
     ):
         if not isinstance(value, str):
-            raise AuditError(f"audit {name} must be a string")
+            raise AuditError(_("audit {name} must be a string").format(name=name))
         if len(value) > limit:
-            raise AuditError(f"audit {name} too long ({len(value)} characters, at most {limit})")
+            raise AuditError(_("audit {name} too long ({count} characters, at most {limit})").format(
+                name=name,
+                count=len(value),
+                limit=limit,
+            ))
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            raise AuditError(f"audit {name} is not valid text") from None
+            raise AuditError(_("audit {name} is not valid text").format(name=name)) from None
     if not event.actor:
-        raise AuditError("audit actor is empty")
+        raise AuditError(_("audit actor is empty"))
     if not _ACTION_RE.match(event.action):
-        raise AuditError(f"audit action {event.action!r} is not a dotted lower-case name")
+        raise AuditError(_("audit action {action!r} is not a dotted lower-case name").format(
+            action=event.action,
+        ))
     if event.outcome not in OUTCOMES:
-        raise AuditError(f"audit outcome must be one of {', '.join(OUTCOMES)}, not {event.outcome!r}")
+        raise AuditError(_("audit outcome must be one of {outcomes}, not {outcome!r}").format(
+            outcomes=', '.join(OUTCOMES),
+            outcome=event.outcome,
+        ))
     try:
         return check_details(event.details)
     except UnicodeEncodeError:
-        raise AuditError("audit details hold invalid text") from None
+        raise AuditError(_("audit details hold invalid text")) from None
 
 
 def make_entry(

@@ -29,6 +29,7 @@ from sandi.audit.checkpoint import Checkpoint
 from sandi.audit.entry import AuditEntry, canonical_json, format_time, utcnow
 from sandi.audit.journal import MAX_LINE, checkpoint_line, entry_line, parse_line
 from sandi.errors import AuditError, FormatError, VerificationError
+from sandi.i18n import _
 
 EXPORT_FORMAT = "sandi-audit-export/v1"
 CHAINS = ("registry", "journal")
@@ -65,7 +66,7 @@ def write_export(
     from sandi.fsutil import AtomicOutput
 
     if chain not in CHAINS:
-        raise AuditError(f"unknown audit chain {chain!r}")
+        raise AuditError(_("unknown audit chain {chain!r}").format(chain=chain))
     header = ExportHeader(chain, root_fingerprint, signer, format_time(utcnow()))
     count = 0
     with AtomicOutput(path, mode=0o600, overwrite=False) as out:
@@ -78,7 +79,10 @@ def write_export(
                 count += 1
             out.commit()
         except OSError as exc:
-            raise AuditError(f"cannot write {path}: {exc.strerror or exc}") from None
+            raise AuditError(_("cannot write {path}: {reason}").format(
+                path=path,
+                reason=exc.strerror or exc,
+            )) from None
     return count
 
 
@@ -100,14 +104,23 @@ class ExportFile:
                     lineno += 1
                     if not line.endswith(b"\n"):
                         if len(line) > MAX_LINE:
-                            raise FormatError(f"{self.path}: line {lineno} is too long")
-                        raise FormatError(f"{self.path}: line {lineno} is incomplete (file cut short?)")
+                            raise FormatError(_("{path}: line {lineno} is too long").format(
+                                path=self.path,
+                                lineno=lineno,
+                            ))
+                        raise FormatError(_("{path}: line {lineno} is incomplete (file cut short?)").format(
+                            path=self.path,
+                            lineno=lineno,
+                        ))
                     yield lineno, line
         except OSError as exc:
-            raise AuditError(f"cannot read {self.path}: {exc.strerror or exc}") from None
+            raise AuditError(_("cannot read {path}: {reason}").format(
+                path=self.path,
+                reason=exc.strerror or exc,
+            )) from None
 
     def _read_header(self) -> ExportHeader:
-        for _, line in self._lines():
+        for _unused, line in self._lines():
             try:
                 data = json.loads(line)
             except (ValueError, UnicodeDecodeError):
@@ -115,15 +128,18 @@ class ExportFile:
             if not isinstance(data, dict) or data.get("type") != "header":
                 break
             if data.get("format") != EXPORT_FORMAT:
-                raise FormatError(f"{self.path}: unsupported audit export format {data.get('format')!r}")
+                raise FormatError(_("{path}: unsupported audit export format {get!r}").format(
+                    path=self.path,
+                    get=data.get('format'),
+                ))
             chain = data.get("chain")
             fp, signer, at = data.get("root_fingerprint"), data.get("signer"), data.get("exported_at")
             if chain not in CHAINS or not isinstance(at, str):
-                raise FormatError(f"{self.path}: malformed audit export header")
+                raise FormatError(_("{path}: malformed audit export header").format(path=self.path))
             if not (fp is None or isinstance(fp, str)) or not (signer is None or isinstance(signer, str)):
-                raise FormatError(f"{self.path}: malformed audit export header")
+                raise FormatError(_("{path}: malformed audit export header").format(path=self.path))
             return ExportHeader(chain, fp, signer, at)
-        raise FormatError(f"{self.path}: not a sandi audit export (no header line)")
+        raise FormatError(_("{path}: not a sandi audit export (no header line)").format(path=self.path))
 
     def _records(self) -> Iterator[AuditEntry | Checkpoint]:
         for lineno, line in self._lines():
@@ -134,7 +150,11 @@ class ExportFile:
             except AuditError as exc:
                 raise FormatError(exc.message) from None
             if isinstance(record, dict):
-                raise FormatError(f"{self.path}: line {lineno}: unexpected {record.get('type')!r} line")
+                raise FormatError(_("{path}: line {lineno}: unexpected {get!r} line").format(
+                    path=self.path,
+                    lineno=lineno,
+                    get=record.get('type'),
+                ))
             yield record
 
     def checkpoints(self) -> list[Checkpoint]:
@@ -156,10 +176,10 @@ def root_public_key(cert_pem: bytes | str) -> tuple[bytes, str]:
     try:
         cert = x509.load_pem_x509_certificate(data)
     except ValueError:
-        raise FormatError("the root certificate is not a PEM X.509 certificate") from None
+        raise FormatError(_("the root certificate is not a PEM X.509 certificate")) from None
     key = cert.public_key()
     if not isinstance(key, Ed25519PublicKey):
-        raise VerificationError("the root certificate does not hold an Ed25519 key")
+        raise VerificationError(_("the root certificate does not hold an Ed25519 key"))
     raw = key.public_bytes(Encoding.Raw, PublicFormat.Raw)
     return raw, hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest()
 
@@ -168,5 +188,8 @@ def read_root_cert(path: Path) -> tuple[bytes, str]:
     try:
         data = Path(os.fspath(path)).read_bytes()
     except OSError as exc:
-        raise AuditError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise AuditError(_("cannot read {path}: {reason}").format(
+            path=path,
+            reason=exc.strerror or exc,
+        )) from None
     return root_public_key(data)

@@ -36,6 +36,7 @@ from sandi.audit.checkpoint import Checkpoint, Signer, sign_checkpoint
 from sandi.audit.entry import GENESIS_HASH, AuditEntry, canonical_json, make_entry
 from sandi.audit.events import AuditEvent, JSONValue, Outcome, current_operator
 from sandi.errors import AuditError, SandiError
+from sandi.i18n import N_, _
 
 MAX_LINE = 64 * 1024  # an entry is at most ~17 KiB (details are capped at 16 KiB)
 _CHUNK = 64 * 1024
@@ -55,9 +56,9 @@ def parse_line(line: bytes, where: str) -> AuditEntry | Checkpoint | dict[str, A
     try:
         data = json.loads(line)
     except (ValueError, UnicodeDecodeError):
-        raise AuditError(f"{where}: not a JSON line") from None
+        raise AuditError(_("{where}: not a JSON line").format(where=where)) from None
     if not isinstance(data, dict):
-        raise AuditError(f"{where}: not a JSON object")
+        raise AuditError(_("{where}: not a JSON object").format(where=where))
     kind = data.pop("type", None)
     if kind == "entry":
         return AuditEntry.from_dict(data)
@@ -66,14 +67,14 @@ def parse_line(line: bytes, where: str) -> AuditEntry | Checkpoint | dict[str, A
     if isinstance(kind, str):
         data["type"] = kind
         return data
-    raise AuditError(f"{where}: line has no type")
+    raise AuditError(_("{where}: line has no type").format(where=where))
 
 
 def _os_failure(what: str, path: Path, exc: OSError) -> AuditError:
     reason = exc.strerror or exc.__class__.__name__
     return AuditError(
-        f"{what} {path}: {reason}",
-        hint="the operation was not carried out: its audit entry could not be written",
+        _("{what} {path}: {reason}").format(what=_(what), path=path, reason=reason),
+        hint=_("the operation was not carried out: its audit entry could not be written"),
     )
 
 
@@ -125,21 +126,21 @@ class Journal:
         try:
             fd = os.open(self.path, flags, 0o600)
         except OSError as exc:
-            raise _os_failure("cannot open the audit journal", self.path, exc) from None
+            raise _os_failure(N_("cannot open the audit journal"), self.path, exc) from None
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 if created:
                     _fsync_dir(self.path.parent)
             except OSError as exc:
-                raise _os_failure("cannot lock the audit journal", self.path, exc) from None
+                raise _os_failure(N_("cannot lock the audit journal"), self.path, exc) from None
             yield fd
         finally:
             os.close(fd)  # closing releases the lock
 
     def _write_line(self, fd: int, line: bytes) -> None:
         if len(line) > MAX_LINE:
-            raise AuditError(f"audit journal line too long ({len(line)} bytes)")
+            raise AuditError(_("audit journal line too long ({count} bytes)").format(count=len(line)))
         start = os.fstat(fd).st_size
         try:
             view = memoryview(line)
@@ -152,7 +153,7 @@ class Journal:
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, start)
                 os.fsync(fd)
-            raise _os_failure("cannot write the audit journal", self.path, exc) from None
+            raise _os_failure(N_("cannot write the audit journal"), self.path, exc) from None
 
     # -- reading --------------------------------------------------------------------
 
@@ -170,14 +171,14 @@ class Journal:
         try:
             f = open(self.path, "rb")  # noqa: SIM115 - closed in finally, generator
         except OSError as exc:
-            raise _os_failure("cannot read the audit journal", self.path, exc) from None
+            raise _os_failure(N_("cannot read the audit journal"), self.path, exc) from None
         try:
             try:
                 fcntl.flock(f.fileno(), fcntl.LOCK_SH)
                 size = os.fstat(f.fileno()).st_size
                 fcntl.flock(f.fileno(), fcntl.LOCK_UN)
             except OSError as exc:
-                raise _os_failure("cannot lock the audit journal", self.path, exc) from None
+                raise _os_failure(N_("cannot lock the audit journal"), self.path, exc) from None
             offset = 0
             lineno = 0
             while offset < size:
@@ -187,15 +188,20 @@ class Journal:
                 where = f"{self.path}: line {lineno}"
                 if not line.endswith(b"\n"):
                     if len(line) > MAX_LINE:
-                        raise AuditError(f"{where}: line too long")
-                    raise AuditError(f"{where}: incomplete last line (an interrupted write?)")
+                        raise AuditError(_("{where}: line too long").format(where=where))
+                    raise AuditError(_("{where}: incomplete last line (an interrupted write?)").format(
+                        where=where,
+                    ))
                 # A checkpoint line holds this marker unescaped; an entry line only if a
                 # details key/value spells it, and then the full parse below decides.
                 if only_checkpoints and _CHECKPOINT_MARK not in line:
                     continue
                 record = parse_line(line, where)
                 if isinstance(record, dict):
-                    raise AuditError(f"{where}: unknown line type {record.get('type')!r}")
+                    raise AuditError(_("{where}: unknown line type {get!r}").format(
+                        where=where,
+                        get=record.get('type'),
+                    ))
                 yield record
         finally:
             f.close()
@@ -215,7 +221,7 @@ class Journal:
         try:
             fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError as exc:
-            raise _os_failure("cannot read the audit journal", self.path, exc) from None
+            raise _os_failure(N_("cannot read the audit journal"), self.path, exc) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_SH)
             return _tail_head(fd, self.path)
@@ -237,7 +243,7 @@ def _reverse_lines(fd: int, size: int, path: Path) -> Iterator[bytes]:
             if part:
                 yield part
         if len(buf) > MAX_LINE:
-            raise AuditError(f"{path}: a line is too long")
+            raise AuditError(_("{path}: a line is too long").format(path=path))
     if buf:
         yield buf
 
@@ -250,9 +256,9 @@ def _tail_scan(fd: int, path: Path, *, count_until: int) -> tuple[int, str, int]
             return 0, GENESIS_HASH, 0
         if os.pread(fd, 1, size - 1) != b"\n":
             raise AuditError(
-                f"{path} ends with an incomplete line (an interrupted write?)",
-                hint="run 'sandi audit verify'; keep a copy of the journal and remove the "
-                "incomplete last line by hand before recording again",
+                _("{path} ends with an incomplete line (an interrupted write?)").format(path=path),
+                hint=_("run 'sandi audit verify'; keep a copy of the journal and remove the incomplete "
+                       "last line by hand before recording again"),
             )
         head: tuple[int, str] | None = None
         since = 0
@@ -267,7 +273,7 @@ def _tail_scan(fd: int, path: Path, *, count_until: int) -> tuple[int, str, int]
                 if since >= count_until:
                     break
     except OSError as exc:
-        raise _os_failure("cannot read the audit journal", path, exc) from None
+        raise _os_failure(N_("cannot read the audit journal"), path, exc) from None
     except SandiError:
         raise
     if head is None:

@@ -29,6 +29,7 @@ from sandi.audit.checkpoint import Checkpoint, Signer, sign_checkpoint
 from sandi.audit.entry import GENESIS_HASH, AuditEntry, canonical_json, make_entry
 from sandi.audit.events import AuditEvent
 from sandi.errors import AuditError, SandiError
+from sandi.i18n import N_, _
 from sandi.registry.models import AuditCheckpointRow, AuditEntryRow, AuditHeadRow
 
 HEAD_ID = 1
@@ -45,7 +46,7 @@ def _db_failure(session: Session, what: str, exc: Exception, *, writing: bool = 
     from sandi.registry.db import ConcurrentUpdate, database_error
 
     url = session.get_bind().engine.url.render_as_string(hide_password=False)
-    described = database_error(url, exc, what)
+    described = database_error(url, exc, _(what))
     if isinstance(described, ConcurrentUpdate):
         return described
     return AuditError(described.message,
@@ -71,7 +72,7 @@ def _locked_head(session: Session) -> AuditHeadRow:
         pass  # a concurrent writer created it first; lock theirs
     head = session.execute(stmt).scalar_one_or_none()
     if head is None:
-        raise AuditError("the audit head row could not be created")
+        raise AuditError(_("the audit head row could not be created"))
     return head
 
 
@@ -108,7 +109,7 @@ def append_in_session(
     except SandiError:
         raise
     except SQLAlchemyError as exc:
-        raise _db_failure(session, "writing the audit entry to the registry failed", exc,
+        raise _db_failure(session, N_("writing the audit entry to the registry failed"), exc,
                           writing=True) from None
     return entry
 
@@ -159,7 +160,7 @@ def iter_entries(session: Session, *, batch: int = 5000, since_seq: int = 0) -> 
                 yield _entry_from_row(row)
             last = int(rows[-1][0])
     except SQLAlchemyError as exc:
-        raise _db_failure(session, "reading the audit entries failed", exc) from None
+        raise _db_failure(session, N_("reading the audit entries failed"), exc) from None
 
 
 def read_head(session: Session) -> tuple[int, str] | None:
@@ -167,7 +168,7 @@ def read_head(session: Session) -> tuple[int, str] | None:
     try:
         head = session.get(AuditHeadRow, HEAD_ID)
     except SQLAlchemyError as exc:
-        raise _db_failure(session, "reading the audit head failed", exc) from None
+        raise _db_failure(session, N_("reading the audit head failed"), exc) from None
     return None if head is None else (int(head.seq), str(head.hash))
 
 
@@ -184,7 +185,7 @@ def read_checkpoints(session: Session) -> list[Checkpoint]:
             for r in rows
         ]
     except SQLAlchemyError as exc:
-        raise _db_failure(session, "reading the audit checkpoints failed", exc) from None
+        raise _db_failure(session, N_("reading the audit checkpoints failed"), exc) from None
 
 
 def add_checkpoint(session: Session, checkpoint: Checkpoint) -> None:
@@ -200,7 +201,7 @@ def add_checkpoint(session: Session, checkpoint: Checkpoint) -> None:
         )
         session.flush()
     except SQLAlchemyError as exc:
-        raise _db_failure(session, "writing the audit checkpoint failed", exc, writing=True) from None
+        raise _db_failure(session, N_("writing the audit checkpoint failed"), exc, writing=True) from None
 
 
 def checkpoint_in_session(
@@ -221,7 +222,7 @@ def checkpoint_in_session(
             if seq - int(last or 0) < only_if_due:
                 return None
     except SQLAlchemyError as exc:
-        raise _db_failure(session, "reading the audit head failed", exc) from None
+        raise _db_failure(session, N_("reading the audit head failed"), exc) from None
     checkpoint = sign_checkpoint(signer, seq, head_hash, when=when)
     add_checkpoint(session, checkpoint)
     return checkpoint
@@ -231,4 +232,4 @@ def count_entries(session: Session) -> int:
     try:
         return int(session.execute(select(func.count()).select_from(AuditEntryRow)).scalar() or 0)
     except SQLAlchemyError as exc:
-        raise _db_failure(session, "counting the audit entries failed", exc) from None
+        raise _db_failure(session, N_("counting the audit entries failed"), exc) from None

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from sandi.audit.checkpoint import Checkpoint, key_fingerprint, signature_valid
 from sandi.audit.entry import GENESIS_HASH, AuditEntry
 from sandi.errors import VerificationError
+from sandi.i18n import Message, _, translated
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -59,9 +60,11 @@ class ChainBroken(VerificationError):
 
     def __init__(self, problem: Problem) -> None:
         super().__init__(
-            f"the audit log does not verify: entry {problem.seq}: {problem.kind}: {problem.message}",
-            hint=f"entries before {problem.seq} verify; keep a copy of the log and investigate "
-            "from that entry on",
+            _("the audit log does not verify: entry {seq}: {kind}: {message}").format(
+                seq=problem.seq, kind=problem.kind, message=translated(problem.message)
+            ),
+            hint=_("entries before {seq} verify; keep a copy of the log and investigate from that "
+                   "entry on").format(seq=problem.seq),
         )
         self.seq = problem.seq
         self.kind = problem.kind
@@ -173,7 +176,10 @@ def verify_chain(
 
     bad_low = sorted(s for s in by_seq if s < 1)
     if bad_low:
-        return report(Problem(1, "malformed", f"a checkpoint names seq {bad_low[0]}, before entry 1"))
+        return report(Problem(1, "malformed", Message(
+            "a checkpoint names seq {bad_low}, before entry 1",
+            bad_low=bad_low[0],
+        )))
 
     while (entry := stream.pop()) is not None:
         expected = last_seq + 1
@@ -182,16 +188,25 @@ def verify_chain(
         following = stream.peek()
         if following is not None and following.seq == entry.seq:
             return report(Problem(entry.seq, "inserted",
-                                  f"two entries carry seq {entry.seq} (an entry was inserted or copied)"))
+                                  Message(
+                                      "two entries carry seq {seq} (an entry was inserted or copied)",
+                                      seq=entry.seq,
+                                  )))
         if entry.compute_hash() != entry.hash:
-            return report(Problem(entry.seq, "edited", "its content does not match its hash"))
+            return report(Problem(entry.seq, "edited", Message("its content does not match its hash")))
         if entry.prev_hash != prev_hash:
             if entry.seq == 1:
-                return report(Problem(1, "link", "the first entry does not start from the genesis hash"))
+                return report(Problem(1, "link", Message(
+                    "the first entry does not start from the genesis hash",
+                )))
             return report(Problem(
                 entry.seq - 1, "link",
-                f"entry {entry.seq} does not chain to entry {entry.seq - 1}: entry {entry.seq - 1} "
-                f"was rewritten (hash recomputed) or entry {entry.seq} replaced",
+                Message(
+                    "entry {seq} does not chain to entry {value}: entry {value} was rewritten (hash "
+                    "recomputed) or entry {seq} replaced",
+                    seq=entry.seq,
+                    value=entry.seq - 1,
+                ),
             ))
         count += 1
         last_seq = entry.seq
@@ -207,25 +222,35 @@ def verify_chain(
         beyond = min(by_seq)
         return report(Problem(
             last_seq + 1, "truncated",
-            f"the log ends at entry {last_seq} but a checkpoint covers entry {beyond}: "
-            f"entries {last_seq + 1}..{beyond} were removed",
+            Message(
+                "the log ends at entry {last_seq} but a checkpoint covers entry {beyond}: entries "
+                "{value}..{beyond} were removed",
+                last_seq=last_seq,
+                beyond=beyond,
+                value=last_seq + 1,
+            ),
         ))
     if expected_head is not None:
         head_seq, head_hash = expected_head
         if head_seq > last_seq:
             return report(Problem(
                 last_seq + 1, "truncated",
-                f"the log ends at entry {last_seq} but its head row says {head_seq}: "
-                f"entries {last_seq + 1}..{head_seq} were removed",
+                Message(
+                    "the log ends at entry {last_seq} but its head row says {head_seq}: entries "
+                    "{value}..{head_seq} were removed",
+                    last_seq=last_seq,
+                    head_seq=head_seq,
+                    value=last_seq + 1,
+                ),
             ))
         if head_seq < last_seq:
             return report(Problem(
                 head_seq + 1, "inserted",
-                f"entries after {head_seq} were added behind the head row's back",
+                Message("entries after {head_seq} were added behind the head row's back", head_seq=head_seq),
             ))
         if head_seq > 0 and head_hash != prev_hash:
             return report(Problem(last_seq, "edited",
-                                  "the last entry does not match the head row (rewritten)"))
+                                  Message("the last entry does not match the head row (rewritten)")))
     return report(None)
 
 
@@ -233,15 +258,31 @@ def _seq_problem(entry: AuditEntry, expected: int, stream: _Peekable) -> Problem
     if entry.seq > expected:
         if any(later.seq == expected for later in stream.rest()):
             return Problem(expected, "reordered",
-                           f"entry {expected} comes after entry {entry.seq} (entries were moved)")
+                           Message(
+                               "entry {expected} comes after entry {seq} (entries were moved)",
+                               expected=expected,
+                               seq=entry.seq,
+                           ))
         if expected == 1:
             return Problem(1, "deleted",
-                           f"the log starts at entry {entry.seq}: entries before it are missing")
+                           Message(
+                               "the log starts at entry {seq}: entries before it are missing",
+                               seq=entry.seq,
+                           ))
         gap = f"{expected}" if entry.seq == expected + 1 else f"{expected}..{entry.seq - 1}"
         return Problem(expected, "deleted",
-                       f"entry {expected - 1} is followed by entry {entry.seq}: entry {gap} missing")
+                       Message(
+                           "entry {value} is followed by entry {seq}: entry {gap} missing",
+                           value=expected - 1,
+                           seq=entry.seq,
+                           gap=gap,
+                       ))
     return Problem(entry.seq, "inserted",
-                   f"a second entry {entry.seq} follows entry {expected - 1} (inserted or copied)")
+                   Message(
+                       "a second entry {seq} follows entry {value} (inserted or copied)",
+                       seq=entry.seq,
+                       value=expected - 1,
+                   ))
 
 
 def _trusted_keys(keys: bytes | Collection[bytes] | None) -> dict[str, bytes] | None:
@@ -259,14 +300,22 @@ def _checkpoint_problem(
         public_key = trusted.get(cp.signer)
         if public_key is None:
             return Problem(cp.seq, "checkpoint-signature",
-                           f"the checkpoint at entry {cp.seq} is signed by another key ({cp.signer[:16]}...)")
+                           Message(
+                               "the checkpoint at entry {seq} is signed by another key ({signer}...)",
+                               seq=cp.seq,
+                               signer=cp.signer[:16],
+                           ))
         if not signature_valid(cp, public_key):
             return Problem(cp.seq, "checkpoint-signature",
-                           f"the checkpoint at entry {cp.seq} has a bad signature")
+                           Message("the checkpoint at entry {seq} has a bad signature", seq=cp.seq))
     if cp.head_hash != entry.hash:
         return Problem(cp.seq, "checkpoint-mismatch",
-                       f"the checkpoint signed {cp.time} does not match entry {cp.seq}: "
-                       f"the log up to entry {cp.seq} was rewritten")
+                       Message(
+                           "the checkpoint signed {time} does not match entry {seq}: the log up to entry "
+                           "{seq} was rewritten",
+                           time=cp.time,
+                           seq=cp.seq,
+                       ))
     return None
 
 

@@ -27,6 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from sandi.errors import CredentialError, FormatError
+from sandi.i18n import N_
 
 BUNDLE_FORMAT = "sandi-key-bundle/v1"
 MAX_BUNDLE_BYTES = 1024 * 1024
@@ -137,7 +138,7 @@ def open_bundle(data: bytes, passphrase: bytes) -> KeyBundle:
     if len(data) > MAX_BUNDLE_BYTES:
         raise FormatError(f"a key bundle is at most {MAX_BUNDLE_BYTES} bytes")
     try:
-        plain = scrypt_decrypt(data, passphrase, what="the key bundle")
+        plain = scrypt_decrypt(data, passphrase, what=N_("the key bundle"))
     except CredentialError as exc:
         raise CredentialError(exc.message, hint="give the passphrase the bundle was exported with") from None
     return KeyBundle.decode(plain)

@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from sandi.errors import PolicyDenied, VerificationError
-from sandi.i18n import _
+from sandi.i18n import Message, _
 
 if TYPE_CHECKING:
     from sandi.directory.snapshot import DirectorySnapshot, PolicyEntry
@@ -95,12 +95,13 @@ class DirectoryPolicy:
         if policy is None:
             if self.snapshot.policies:
                 raise PolicyDenied(
-                    "no policy version is in force now: every relation is denied",
-                    hint="the authority must apply a current policy and publish the directory",
+                    Message("no policy version is in force now: every relation is denied"),
+                    hint=_("the authority must apply a current policy and publish the directory"),
                 )
             if classification not in DEFAULT_LEVELS:
-                raise PolicyDenied(f"unknown classification {classification!r}",
-                                   hint=f"use one of {', '.join(DEFAULT_LEVELS)}")
+                raise PolicyDenied(Message("unknown classification {classification!r}",
+                                           classification=classification),
+                                   hint=_("use one of {levels}").format(levels=", ".join(DEFAULT_LEVELS)))
             return None  # no policy was ever applied: nothing to enforce yet
         policy.require_all(sender, recipients, classification, at)
         return policy.id, policy.version

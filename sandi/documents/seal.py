@@ -77,7 +77,7 @@ def seal(
         used_policy = policy.before_seal(sender, targets, classification, now)
     except PolicyDenied as exc:
         ws.record(sender, "policy.deny", ",".join(targets), "denied",
-                  {"class": classification, "reason": exc.message})
+                  {"class": classification, "reason": exc.source_message})
         raise
 
     if isinstance(dst, Path) and not dst.parent.is_dir():

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sandi.errors import ConfigError
+from sandi.i18n import _
 from sandi.keystore.base import KeyKind, KeyStore, StoredKey, check_ref, key_ref
 from sandi.keystore.keys import SigningKey, fingerprint
 from sandi.keystore.memory import MemoryKeyStore
@@ -52,7 +53,9 @@ __all__ = [
 
 def _kind(kind: str) -> str:
     if kind not in KEYSTORE_KINDS:
-        raise ConfigError(f"unknown key store {kind!r}", hint='use keystore = "file" or "keyring"')
+        raise ConfigError(_("unknown key store {kind!r}").format(
+            kind=kind,
+        ), hint=_("use keystore = \"file\" or \"keyring\""))
     return kind
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from sandi.errors import CredentialError, FormatError, NotFoundError, UsageError
+from sandi.i18n import _
 from sandi.keystore.keys import SigningKey, fingerprint
 
 if TYPE_CHECKING:
@@ -42,13 +43,13 @@ _REF_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 def key_ref(owner: str, purpose: KeyKind, public_fingerprint: str) -> str:
     """The store reference of a key: ``OWNER.PURPOSE.<first 16 hex of the fingerprint>``."""
     if purpose not in KINDS:
-        raise UsageError(f"unknown key purpose {purpose!r}")
+        raise UsageError(_("unknown key purpose {purpose!r}").format(purpose=purpose))
     return check_ref(f"{owner}.{purpose}.{public_fingerprint[:16]}")
 
 
 def check_ref(ref: str) -> str:
     if not _REF_RE.fullmatch(ref) or ".." in ref:
-        raise UsageError(f"not a valid key reference: {ref!r}")
+        raise UsageError(_("not a valid key reference: {ref!r}").format(ref=ref))
     return ref
 
 
@@ -79,7 +80,7 @@ class StoredKey:
     @classmethod
     def decode(cls, data: bytes, *, expected_ref: str) -> StoredKey:
         if len(data) > MAX_RECORD_BYTES:
-            raise FormatError(f"key record {expected_ref} is too large")
+            raise FormatError(_("key record {expected_ref} is too large").format(expected_ref=expected_ref))
         try:
             obj = json.loads(data)
             if not isinstance(obj, dict) or obj.get("format") != RECORD_FORMAT:
@@ -89,15 +90,20 @@ class StoredKey:
                 raise ValueError("fields")
             secret = base64.b64decode(secret_b64, validate=True)
         except (ValueError, KeyError, TypeError, binascii.Error):
-            raise FormatError(f"key record {expected_ref} is malformed") from None
+            raise FormatError(_("key record {expected_ref} is malformed").format(
+                expected_ref=expected_ref,
+            )) from None
         if ref != expected_ref:
             # A record moved under another name: refuse rather than hand out the wrong key.
             raise CredentialError(
-                f"the key stored as {expected_ref} belongs to {ref}",
-                hint="the key folder was tampered with or files were renamed",
+                _("the key stored as {expected_ref} belongs to {ref}").format(
+                    expected_ref=expected_ref,
+                    ref=ref,
+                ),
+                hint=_("the key folder was tampered with or files were renamed"),
             )
         if len(secret) != 32:
-            raise FormatError(f"key record {expected_ref} is malformed")
+            raise FormatError(_("key record {expected_ref} is malformed").format(expected_ref=expected_ref))
         return cls(ref=ref, kind=kind, public_fingerprint=fp, secret=secret)
 
 
@@ -171,20 +177,24 @@ class KeyStore(ABC):
         record = self._checked(ref, "signing")
         key = SigningKey.from_private_bytes_unsafe(record.secret)
         if key.fingerprint != record.public_fingerprint:
-            raise CredentialError(f"the key stored as {ref} does not match its record")
+            raise CredentialError(_("the key stored as {ref} does not match its record").format(ref=ref))
         return key
 
     def get_encryption_key(self, ref: str) -> X25519Identity:
         record = self._checked(ref, "encryption")
         identity = identity_from_secret(record.secret)
         if identity_fingerprint(identity) != record.public_fingerprint:
-            raise CredentialError(f"the key stored as {ref} does not match its record")
+            raise CredentialError(_("the key stored as {ref} does not match its record").format(ref=ref))
         return identity
 
     def _checked(self, ref: str, kind: KeyKind) -> StoredKey:
         record = self._read(check_ref(ref))
         if record.kind != kind:
-            raise CredentialError(f"{ref} is a {record.kind} key, not a {kind} key")
+            raise CredentialError(_("{ref} is a {kind} key, not a {kind2} key").format(
+                ref=ref,
+                kind=record.kind,
+                kind2=kind,
+            ))
         return record
 
     def __repr__(self) -> str:
@@ -193,6 +203,6 @@ class KeyStore(ABC):
 
 def not_found(ref: str, where: str) -> NotFoundError:
     return NotFoundError(
-        f"no key {ref} in the {where}",
-        hint="list the stored keys with 'sandi keys list', or import the key bundle",
+        _("no key {ref} in the {where}").format(ref=ref, where=_(where)),
+        hint=_("list the stored keys with 'sandi keys list', or import the key bundle"),
     )

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 from sandi.errors import AlreadyExistsError, CredentialError, FormatError, NotFoundError, UsageError
 from sandi.fsutil import atomic_write, ensure_private_dir, write_new_secret
+from sandi.i18n import N_, _
 from sandi.keystore.base import KeyStore, StoredKey, check_ref, not_found
 from sandi.keystore.passphrase import PassphraseSource
 
@@ -68,13 +69,20 @@ def check_work_factor(value: object, source: str) -> int:
         try:
             value = int(value.strip())
         except ValueError:
-            raise UsageError(f"{source}: scrypt work factor must be a number") from None
+            raise UsageError(_("{source}: scrypt work factor must be a number").format(
+                source=source,
+            )) from None
     if (
         not isinstance(value, int)
         or isinstance(value, bool)
         or not MIN_WORK_FACTOR <= value <= MAX_WORK_FACTOR
     ):
-        raise UsageError(f"{source}: scrypt work factor must be {MIN_WORK_FACTOR}..{MAX_WORK_FACTOR}")
+        raise UsageError(_("{source}: scrypt work factor must be "
+                           "{min_work_factor}..{max_work_factor}").format(
+            source=source,
+            min_work_factor=MIN_WORK_FACTOR,
+            max_work_factor=MAX_WORK_FACTOR,
+        ))
     return value
 
 
@@ -113,8 +121,10 @@ def scrypt_decrypt(data: bytes, passphrase: bytes, *, what: str) -> bytes:
         decrypt(io.BytesIO(data), out, [ScryptIdentity(passphrase, max_work_factor=MAX_WORK_FACTOR)])
     except AgeError as exc:
         if exc.kind in ("no match", "hmac"):
-            raise CredentialError(f"wrong passphrase for {what}", hint=WRONG_PASSPHRASE_HINT) from None
-        raise FormatError(f"{what} is damaged ({exc.kind})") from None
+            raise CredentialError(_("wrong passphrase for {what}").format(
+                what=_(what),
+            ), hint=WRONG_PASSPHRASE_HINT) from None
+        raise FormatError(_("{what} is damaged ({kind})").format(what=_(what), kind=exc.kind)) from None
     return out.getvalue()
 
 
@@ -129,11 +139,11 @@ class FileKeyStore(KeyStore):
             self._recipient_text = pub_path.read_text(encoding="ascii").strip()
         except FileNotFoundError:
             raise NotFoundError(
-                f"no key store in {keys_dir}",
-                hint="create the home with 'sandi init' (it creates the key store)",
+                _("no key store in {keys_dir}").format(keys_dir=keys_dir),
+                hint=_("create the home with 'sandi init' (it creates the key store)"),
             ) from None
         except (OSError, UnicodeDecodeError):
-            raise FormatError(f"{pub_path} is unreadable") from None
+            raise FormatError(_("{pub_path} is unreadable").format(pub_path=pub_path)) from None
 
     def __repr__(self) -> str:
         return f"FileKeyStore({str(self.keys_dir)!r})"
@@ -146,7 +156,7 @@ class FileKeyStore(KeyStore):
         check_work_factor(work_factor, "scrypt work factor")
         ensure_private_dir(keys_dir)
         if (keys_dir / STORE_IDENTITY).exists() or (keys_dir / STORE_RECIPIENT).exists():
-            raise AlreadyExistsError(f"a key store exists already in {keys_dir}")
+            raise AlreadyExistsError(_("a key store exists already in {keys_dir}").format(keys_dir=keys_dir))
         secret = passphrase.get("the new key store", confirm=True)
         identity = X25519Identity.generate()
         line = identity.secret_bech32_unsafe().encode() + b"\n"
@@ -165,7 +175,9 @@ class FileKeyStore(KeyStore):
         try:
             return X25519Recipient.from_bech32(self._recipient_text)
         except FormatError:
-            raise FormatError(f"{self.keys_dir / STORE_RECIPIENT} does not hold an age recipient") from None
+            raise FormatError(_("{value} does not hold an age recipient").format(
+                value=self.keys_dir / STORE_RECIPIENT,
+            )) from None
 
     def _identity(self) -> X25519Identity:
         from sandi.formats.age import X25519Identity
@@ -179,18 +191,24 @@ class FileKeyStore(KeyStore):
             try:
                 data = (self.keys_dir / STORE_IDENTITY).read_bytes()
             except FileNotFoundError:
-                raise NotFoundError(f"the key store identity {STORE_IDENTITY} is missing") from None
+                raise NotFoundError(_("the key store identity {store_identity} is missing").format(
+                    store_identity=STORE_IDENTITY,
+                )) from None
             if len(data) > MAX_KEY_FILE:
-                raise FormatError(f"{STORE_IDENTITY} is too large")
-            plain = scrypt_decrypt(data, passphrase, what="the key store")
+                raise FormatError(_("{store_identity} is too large").format(store_identity=STORE_IDENTITY))
+            plain = scrypt_decrypt(data, passphrase, what=N_("the key store"))
             try:
                 identity = X25519Identity.from_bech32(plain.decode("ascii").strip())
             except (UnicodeDecodeError, FormatError):
-                raise FormatError(f"{STORE_IDENTITY} does not hold an age identity") from None
+                raise FormatError(_("{store_identity} does not hold an age identity").format(
+                    store_identity=STORE_IDENTITY,
+                )) from None
             if identity.recipient.to_bech32() != self._recipient_text:
                 raise CredentialError(
-                    f"{STORE_RECIPIENT} does not belong to this key store",
-                    hint="the key folder was tampered with; restore it from a backup",
+                    _("{store_recipient} does not belong to this key store").format(
+                        store_recipient=STORE_RECIPIENT,
+                    ),
+                    hint=_("the key folder was tampered with; restore it from a backup"),
                 )
             _UNLOCKED[cache_key] = identity
             return identity
@@ -215,17 +233,20 @@ class FileKeyStore(KeyStore):
             with open(path, "rb") as f:
                 data = f.read(MAX_KEY_FILE + 1)
         except FileNotFoundError:
-            raise not_found(ref, "key store") from None
+            raise not_found(ref, N_("key store")) from None
         if len(data) > MAX_KEY_FILE:
-            raise FormatError(f"key file {path.name} is too large")
+            raise FormatError(_("key file {path} is too large").format(path=path.name))
         identity = self._identity()
         out = io.BytesIO()
         try:
             decrypt(io.BytesIO(data), out, [identity])
         except AgeError as exc:
             raise CredentialError(
-                f"key file {path.name} cannot be opened with this key store ({exc.kind})",
-                hint="the file was damaged or comes from another home",
+                _("key file {path} cannot be opened with this key store ({kind})").format(
+                    path=path.name,
+                    kind=exc.kind,
+                ),
+                hint=_("the file was damaged or comes from another home"),
             ) from None
         return StoredKey.decode(out.getvalue(), expected_ref=ref)
 
@@ -240,4 +261,4 @@ class FileKeyStore(KeyStore):
         try:
             self._path(ref).unlink()
         except FileNotFoundError:
-            raise not_found(ref, "key store") from None
+            raise not_found(ref, N_("key store")) from None

@@ -23,6 +23,7 @@ from typing import Any
 
 from sandi.errors import AlreadyExistsError, ConfigError, CredentialError, FormatError, NotFoundError
 from sandi.fsutil import atomic_write, ensure_private_dir
+from sandi.i18n import N_, _
 from sandi.keystore.base import KeyStore, StoredKey, check_ref, not_found
 
 INDEX_NAME = "keyring.json"
@@ -35,7 +36,7 @@ def real_backend() -> Any:
         import keyring
         from keyring.backends import chainer, fail, null
     except ImportError:  # pragma: no cover - keyring is a dependency
-        raise ConfigError("the 'keyring' package is not installed") from None
+        raise ConfigError(_("the 'keyring' package is not installed")) from None
     backend = keyring.get_keyring()
     name = f"{type(backend).__module__}.{type(backend).__name__}"
     empty_chain = isinstance(backend, chainer.ChainerBackend) and not backend.backends
@@ -46,8 +47,8 @@ def real_backend() -> Any:
         or getattr(backend, "priority", 0) <= 0
     ):
         raise ConfigError(
-            f"no usable OS keyring on this machine (backend {name})",
-            hint='use the encrypted file key store (keystore = "file" in sandi.toml, the default)',
+            _("no usable OS keyring on this machine (backend {name})").format(name=name),
+            hint=_("use the encrypted file key store (keystore = \"file\" in sandi.toml, the default)"),
         )
     return backend
 
@@ -78,29 +79,34 @@ class KeyringKeyStore(KeyStore):
             data = json.loads(path.read_bytes())
         except FileNotFoundError:
             raise NotFoundError(
-                f"no keyring key store index in {self.keys_dir}",
-                hint="create the home with 'sandi init --keystore keyring'",
+                _("no keyring key store index in {keys_dir}").format(keys_dir=self.keys_dir),
+                hint=_("create the home with 'sandi init --keystore keyring'"),
             ) from None
         except (OSError, ValueError):
-            raise FormatError(f"{path} is unreadable") from None
+            raise FormatError(_("{path} is unreadable").format(path=path)) from None
         if (
             not isinstance(data, dict)
             or data.get("format") != INDEX_FORMAT
             or not isinstance(data.get("service"), str)
             or not isinstance(data.get("refs"), list)
         ):
-            raise FormatError(f"{path} is not a sandi keyring index")
+            raise FormatError(_("{path} is not a sandi keyring index").format(path=path))
         return data
 
     def _write(self, record: StoredKey) -> None:
         index = self._load_index()
         if record.ref in index["refs"] or self._backend.get_password(self.service, record.ref) is not None:
-            raise AlreadyExistsError(f"key {record.ref} exists already", hint="sandi never overwrites a key")
+            raise AlreadyExistsError(_("key {ref} exists already").format(
+                ref=record.ref,
+            ), hint=_("sandi never overwrites a key"))
         try:
             self._backend.set_password(self.service, record.ref, base64.b64encode(record.encode()).decode())
         except Exception as exc:  # keyring backends raise their own types
             raise CredentialError(
-                f"the OS keyring refused to store {record.ref} ({type(exc).__name__})"
+                _("the OS keyring refused to store {ref} ({name})").format(
+                    ref=record.ref,
+                    name=type(exc).__name__,
+                )
             ) from None
         index["refs"] = sorted({*index["refs"], record.ref})
         atomic_write(self.keys_dir / INDEX_NAME, json.dumps(index).encode(), mode=0o600)
@@ -110,15 +116,15 @@ class KeyringKeyStore(KeyStore):
             value = self._backend.get_password(self.service, ref)
         except Exception as exc:
             raise CredentialError(
-                f"the OS keyring refused to give {ref} ({type(exc).__name__})",
-                hint="unlock the keyring (log in to the desktop session)",
+                _("the OS keyring refused to give {ref} ({name})").format(ref=ref, name=type(exc).__name__),
+                hint=_("unlock the keyring (log in to the desktop session)"),
             ) from None
         if value is None:
-            raise not_found(ref, "OS keyring")
+            raise not_found(ref, N_("OS keyring"))
         try:
             data = base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
-            raise FormatError(f"keyring entry {ref} is malformed") from None
+            raise FormatError(_("keyring entry {ref} is malformed").format(ref=ref)) from None
         return StoredKey.decode(data, expected_ref=ref)
 
     def refs(self) -> list[str]:
@@ -128,7 +134,7 @@ class KeyringKeyStore(KeyStore):
         check_ref(ref)
         index = self._load_index()
         if ref not in index["refs"]:
-            raise not_found(ref, "OS keyring")
+            raise not_found(ref, N_("OS keyring"))
         # Already gone from the keyring is fine: the index is what we fix.
         with contextlib.suppress(Exception):
             self._backend.delete_password(self.service, ref)

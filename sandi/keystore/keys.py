@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from sandi.errors import FormatError, VerificationError
+from sandi.i18n import _
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -37,7 +38,10 @@ SEED_SIZE = 32
 def fingerprint(public_key: bytes) -> str:
     """The sandi fingerprint of a raw 32-byte public key (Ed25519 or X25519)."""
     if len(public_key) != PUBLIC_KEY_SIZE:
-        raise FormatError(f"a public key is {PUBLIC_KEY_SIZE} bytes, not {len(public_key)}")
+        raise FormatError(_("a public key is {public_key_size} bytes, not {count}").format(
+            public_key_size=PUBLIC_KEY_SIZE,
+            count=len(public_key),
+        ))
     return hashlib.sha256(public_key).hexdigest()
 
 
@@ -63,7 +67,7 @@ class SigningKey:
     def from_private_bytes_unsafe(cls, seed: bytes) -> SigningKey:
         """Rebuild a key from its raw 32-byte seed (key stores and imports only)."""
         if len(seed) != SEED_SIZE:
-            raise FormatError("an Ed25519 private key is 32 bytes")
+            raise FormatError(_("an Ed25519 private key is 32 bytes"))
         return cls(Ed25519PrivateKey.from_private_bytes(seed))
 
     # -- public side -------------------------------------------------------------------
@@ -139,7 +143,7 @@ def verify_ed25519(public_key: bytes, signature: bytes, data: bytes) -> None:
     try:
         Ed25519PublicKey.from_public_bytes(public_key).verify(signature, data)
     except (InvalidSignature, ValueError):
-        raise VerificationError("signature verification failed") from None
+        raise VerificationError(_("signature verification failed")) from None
 
 
 def certificate_public_key_bytes(cert: x509.Certificate) -> bytes:
@@ -149,4 +153,4 @@ def certificate_public_key_bytes(cert: x509.Certificate) -> bytes:
     key = cert.public_key()
     if isinstance(key, Ed25519PublicKey | X25519PublicKey):
         return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    raise FormatError("the certificate's key is neither Ed25519 nor X25519")
+    raise FormatError(_("the certificate's key is neither Ed25519 nor X25519"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sandi.errors import AlreadyExistsError
+from sandi.i18n import N_, _
 from sandi.keystore.base import KeyStore, StoredKey, check_ref, not_found
 
 
@@ -14,13 +15,15 @@ class MemoryKeyStore(KeyStore):
 
     def _write(self, record: StoredKey) -> None:
         if record.ref in self._records:
-            raise AlreadyExistsError(f"key {record.ref} exists already", hint="sandi never overwrites a key")
+            raise AlreadyExistsError(_("key {ref} exists already").format(
+                ref=record.ref,
+            ), hint=_("sandi never overwrites a key"))
         self._records[record.ref] = record.encode()
 
     def _read(self, ref: str) -> StoredKey:
         data = self._records.get(ref)
         if data is None:
-            raise not_found(ref, "memory key store")
+            raise not_found(ref, N_("memory key store"))
         return StoredKey.decode(data, expected_ref=ref)
 
     def refs(self) -> list[str]:
@@ -28,4 +31,4 @@ class MemoryKeyStore(KeyStore):
 
     def delete(self, ref: str) -> None:
         if self._records.pop(check_ref(ref), None) is None:
-            raise not_found(ref, "memory key store")
+            raise not_found(ref, N_("memory key store"))

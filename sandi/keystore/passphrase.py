@@ -19,6 +19,7 @@ from typing import Protocol
 
 from sandi.errors import CredentialError, UsageError
 from sandi.fsutil import check_private_file
+from sandi.i18n import _
 
 ENV_PASSPHRASE = "SANDI_PASSPHRASE"  # noqa: S105 - a variable name
 MAX_PASSPHRASE_BYTES = 1024
@@ -36,9 +37,15 @@ class PassphraseSource(Protocol):
 
 def _check(value: bytes, origin: str) -> bytes:
     if not value:
-        raise CredentialError(f"the passphrase from {origin} is empty", hint="use a non-empty passphrase")
+        raise CredentialError(_("the passphrase from {origin} is empty").format(
+            origin=origin,
+        ), hint=_("use a non-empty passphrase"))
     if len(value) > MAX_PASSPHRASE_BYTES:
-        raise CredentialError(f"the passphrase from {origin} is longer than {MAX_PASSPHRASE_BYTES} bytes")
+        raise CredentialError(_("the passphrase from {origin} is longer than "
+                                "{max_passphrase_bytes} bytes").format(
+            origin=origin,
+            max_passphrase_bytes=MAX_PASSPHRASE_BYTES,
+        ))
     return value
 
 
@@ -70,7 +77,11 @@ class EnvPassphrase:
     def get(self, purpose: str, *, confirm: bool = False) -> bytes:
         value = os.environ.get(self.variable)
         if not value:
-            raise CredentialError(f"{self.variable} is not set", hint=f"set {self.variable} or use a prompt")
+            raise CredentialError(_("{variable} is not set").format(
+                variable=self.variable,
+            ), hint=_("set {variable} or use a prompt").format(
+                variable=self.variable,
+            ))
         return _check(value.encode(), f"${self.variable}")
 
 
@@ -89,9 +100,12 @@ class FilePassphrase:
             with open(self.path, "rb") as f:
                 data = f.read(MAX_PASSPHRASE_BYTES + 2)
         except FileNotFoundError:
-            raise UsageError(f"passphrase file {self.path} does not exist") from None
+            raise UsageError(_("passphrase file {path} does not exist").format(path=self.path)) from None
         except OSError as exc:
-            raise UsageError(f"cannot read passphrase file {self.path}: {exc.strerror}") from None
+            raise UsageError(_("cannot read passphrase file {path}: {reason}").format(
+                path=self.path,
+                reason=exc.strerror,
+            )) from None
         line = data.split(b"\n", 1)[0].rstrip(b"\r")
         return _check(line, str(self.path))
 
@@ -118,8 +132,10 @@ class NoPassphrase:
 
     def get(self, purpose: str, *, confirm: bool = False) -> bytes:
         raise CredentialError(
-            f"a passphrase is needed to unlock {purpose}",
-            hint=f"give --passphrase-file FILE or set {ENV_PASSPHRASE}",
+            _("a passphrase is needed to unlock {purpose}").format(purpose=purpose),
+            hint=_("give --passphrase-file FILE or set {env_passphrase}").format(
+                env_passphrase=ENV_PASSPHRASE,
+            ),
         )
 
 

@@ -30,6 +30,7 @@ from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
 from sandi.errors import PolicyDenied, UsageError
+from sandi.i18n import Message, _
 from sandi.policy.model import WILDCARD, Policy, Window
 
 Basis = Literal["relation", "forbid", "no-rule", "unknown-entity", "unknown-level", "not-in-force"]
@@ -76,10 +77,14 @@ class PolicyDecisionDenied(PolicyDenied):
     """A denial with its decision attached (``.decision``, ``.rule_id``); exit code 3."""
 
     def __init__(self, decision: Decision) -> None:
-        hint = (f"see 'sandi policy explain --from {decision.sender} --to {decision.recipient} "
-                f"--class {decision.classification}'")
-        super().__init__(f"denied by policy {decision.policy_id} v{decision.policy_version}: "
-                         f"{decision.reason}", hint=hint)
+        hint = _("see 'sandi policy explain --from {sender} --to {recipient} --class "
+                 "{classification}'").format(sender=decision.sender, recipient=decision.recipient,
+                                             classification=decision.classification)
+        super().__init__(
+            Message("denied by policy {policy} v{version}: {reason}", policy=decision.policy_id,
+                    version=decision.policy_version, reason=decision.reason),
+            hint=hint,
+        )
         self.decision = decision
         self.rule_id = decision.rule_id
 
@@ -226,57 +231,78 @@ class CompiledPolicy:
     def decide(self, sender: str, recipient: str, classification: str, at: datetime) -> Decision:
         """Decide one relation at time ``at`` (aware). Never raises for unknown names."""
         if at.tzinfo is None:
-            raise UsageError("policy decisions need a timezone-aware time (got a naive datetime)")
+            raise UsageError(_("policy decisions need a timezone-aware time (got a naive datetime)"))
         t = at.timestamp()
         if not self._start_ts <= t < self._end_ts:
-            until = self._end.isoformat() if self._end else "no expiry"
-            return self._deny(None, "not-in-force", sender, recipient, classification,
-                              f"policy {self.id} v{self.version} is not in force at {at.isoformat()} "
-                              f"(effective {self._start.isoformat()}, expires {until}): "
-                              "it allows nothing")
+            until = self._end.isoformat() if self._end else Message("no expiry")
+            return self._deny(None, "not-in-force", sender, recipient, classification, Message(
+                "policy {policy} v{version} is not in force at {at} (effective {start}, expires "
+                "{until}): it allows nothing",
+                policy=self.id, version=self.version, at=at.isoformat(),
+                start=self._start.isoformat(), until=until,
+            ))
         rank = self._rank.get(classification)
         if rank is None:
-            return self._deny(None, "unknown-level", sender, recipient, classification,
-                              f"unknown classification '{classification}'; levels: "
-                              + ", ".join(self._codes))
+            return self._deny(None, "unknown-level", sender, recipient, classification, Message(
+                "unknown classification '{classification}'; levels: {levels}",
+                classification=classification, levels=", ".join(self._codes),
+            ))
         pair = self._pairs.get((sender, recipient))
         if pair is None:
             pair = self._pair(sender, recipient)
             if pair is None:
                 unknown = sender if sender not in self._principals else recipient
-                role = "sender" if unknown == sender else "recipient"
                 from sandi.policy.loader import did_you_mean
 
                 hint = did_you_mean(unknown, self._principals)
-                return self._deny(None, "unknown-entity", sender, recipient, classification,
-                                  f"unknown {role} '{unknown}'{hint}: the policy does not name it, "
-                                  "so nothing is allowed")
+                if unknown == sender:
+                    reason = Message("unknown sender '{name}'{hint}: the policy does not name it, "
+                                     "so nothing is allowed", name=unknown, hint=hint)
+                else:
+                    reason = Message("unknown recipient '{name}'{hint}: the policy does not name it, "
+                                     "so nothing is allowed", name=unknown, hint=hint)
+                return self._deny(None, "unknown-entity", sender, recipient, classification, reason)
         labels = self._labels
         for rule in pair.forbids:
             if rank > rule.rank and rule.start <= t < rule.end:
-                scope = f"above {labels[rule.rank]}" if rule.rank >= 0 else "at any level"
-                return self._deny(rule.id, "forbid", sender, recipient, classification,
-                                  f"forbid '{rule.id}' denies {sender} → {recipient} {scope}; "
-                                  f"asked {labels[rank]}")
+                if rule.rank >= 0:
+                    reason = Message("forbid '{rule}' denies {sender} → {recipient} above {ceiling}; "
+                                     "asked {level}", rule=rule.id, sender=sender, recipient=recipient,
+                                     ceiling=labels[rule.rank], level=labels[rank])
+                else:
+                    reason = Message("forbid '{rule}' denies {sender} → {recipient} at any level; "
+                                     "asked {level}", rule=rule.id, sender=sender, recipient=recipient,
+                                     level=labels[rank])
+                return self._deny(rule.id, "forbid", sender, recipient, classification, reason)
         nearest: _Rule | None = None
         for rule in pair.allows:
             if rule.start <= t < rule.end:
                 if rank <= rule.rank:
-                    via = f" on {rule.network}" if rule.network else ""
-                    return Decision(True, rule.id,
-                                    f"relation '{rule.id}' allows {sender} → {recipient} up to "
-                                    f"{labels[rule.rank]}{via}",
-                                    "relation", sender, recipient, classification, self.id,
-                                    self.version)
+                    if rule.network:
+                        reason = Message("relation '{rule}' allows {sender} → {recipient} up to "
+                                         "{ceiling} on {network}", rule=rule.id, sender=sender,
+                                         recipient=recipient, ceiling=labels[rule.rank],
+                                         network=rule.network)
+                    else:
+                        reason = Message("relation '{rule}' allows {sender} → {recipient} up to "
+                                         "{ceiling}", rule=rule.id, sender=sender,
+                                         recipient=recipient, ceiling=labels[rule.rank])
+                    return Decision(True, rule.id, reason, "relation", sender, recipient,
+                                    classification, self.id, self.version)
                 if nearest is None or rule.rank > nearest.rank:
                     nearest = rule
         if nearest is not None:
-            tail = (f"; the highest relation for this pair, '{nearest.id}', allows up to "
-                    f"{labels[nearest.rank]}")
+            reason = Message("no rule allows {sender} → {recipient} at {level}; the highest relation "
+                             "for this pair, '{rule}', allows up to {ceiling}", sender=sender,
+                             recipient=recipient, level=labels[rank], rule=nearest.id,
+                             ceiling=labels[nearest.rank])
+        elif pair.allows:
+            reason = Message("no rule allows {sender} → {recipient} at {level}; no relation covers "
+                             "this pair now", sender=sender, recipient=recipient, level=labels[rank])
         else:
-            tail = "; no relation covers this pair" + (" now" if pair.allows else "")
-        return self._deny(None, "no-rule", sender, recipient, classification,
-                          f"no rule allows {sender} → {recipient} at {labels[rank]}{tail}")
+            reason = Message("no rule allows {sender} → {recipient} at {level}; no relation covers "
+                             "this pair", sender=sender, recipient=recipient, level=labels[rank])
+        return self._deny(None, "no-rule", sender, recipient, classification, reason)
 
     def _deny(self, rule_id: str | None, basis: Basis, sender: str, recipient: str,
               classification: str, reason: str) -> Decision:

@@ -16,6 +16,7 @@ import subprocess
 from pathlib import Path
 
 from sandi.errors import NotFoundError, SandiError, UsageError
+from sandi.i18n import _
 from sandi.policy.model import WILDCARD, Policy
 
 FORMATS = ("dot", "svg", "png")
@@ -104,21 +105,22 @@ def to_dot(policy: Policy) -> str:
 def render(dot_text: str, fmt: str, out: str | Path) -> None:
     """Write ``dot_text`` as ``fmt`` (dot, svg, png) to ``out``."""
     if fmt not in FORMATS:
-        raise UsageError(f"unknown graph format {fmt!r}; formats: " + ", ".join(FORMATS))
+        raise UsageError(_("unknown graph format {fmt!r}; formats: {formats}").format(
+            fmt=fmt, formats=", ".join(FORMATS)))
     out = Path(out)
     if fmt == "dot":
         out.write_text(dot_text, encoding="utf-8")
         return
     exe = shutil.which("dot")
     if exe is None:
-        raise NotFoundError("Graphviz 'dot' is not installed, so no SVG or PNG can be drawn",
-                            hint="run scripts/install-tools.sh (or apt install graphviz), "
-                                 "or use --format dot")
+        raise NotFoundError(_("Graphviz 'dot' is not installed, so no SVG or PNG can be drawn"),
+                            hint=_("run scripts/install-tools.sh (or apt install graphviz), or use "
+                                   "--format dot"))
     try:
         proc = subprocess.run([exe, f"-T{fmt}", "-o", str(out)], input=dot_text.encode("utf-8"),
                               capture_output=True, timeout=120, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise SandiError(f"running Graphviz failed: {exc}") from None
+        raise SandiError(_("running Graphviz failed: {exc}").format(exc=exc)) from None
     if proc.returncode != 0:
         raise SandiError("Graphviz 'dot' failed: "
                          + proc.stderr.decode("utf-8", "replace").strip()[:500])

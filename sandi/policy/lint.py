@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sandi.i18n import Message, _, translated
 from sandi.policy.locate import Locator
 from sandi.policy.model import Forbid, Policy, Relation, Window
 
@@ -34,8 +35,11 @@ class LintWarning:
     source: str = ""
 
     def __str__(self) -> str:
+        """The warning as a person reads it (``to_dict`` keeps the English message)."""
         loc = f"{self.source}:{self.line}" if self.line else self.source
-        return f"{loc}: warning[{self.code}]: {self.message}"
+        return _("{location}: warning[{code}]: {message}").format(
+            location=loc, code=self.code, message=translated(self.message)
+        )
 
     def to_dict(self) -> dict[str, object]:
         return {"code": self.code, "subject": self.subject, "message": self.message,
@@ -67,12 +71,15 @@ def lint_policy(policy: Policy, source_text: str | None = None) -> list[LintWarn
 
     # -- entities with no relation ----------------------------------------------------
     covered: set[str] = set()
-    for f, t, _ in rel_pairs:
+    for f, t, _unused in rel_pairs:
         covered |= f | t
     for code, ent in policy.entities.items():
         if code not in covered:
-            warn("no-relation", code, f"{ent.kind} '{code}' has no relation: it can neither send "
-                 "nor receive anything", path=("entities", code))
+            warn("no-relation", code, Message(
+                "{kind} '{code}' has no relation: it can neither send nor receive anything",
+                kind=ent.kind,
+                code=code,
+            ), path=("entities", code))
 
     # -- unused groups --------------------------------------------------------------------
     used: set[str] = set()
@@ -85,7 +92,7 @@ def lint_policy(policy: Policy, source_text: str | None = None) -> list[LintWarn
         stack.extend(m for m in policy.groups[name].members if m in policy.groups)
     for name in policy.groups:
         if name not in used:
-            warn("unused-group", name, f"group '{name}' is not used by any rule",
+            warn("unused-group", name, Message("group '{name}' is not used by any rule", name=name),
                  path=("groups", name))
 
     # -- windows outside the policy's ---------------------------------------------------
@@ -94,8 +101,14 @@ def lint_policy(policy: Policy, source_text: str | None = None) -> list[LintWarn
         kind = "relation" if isinstance(rule, Relation) else "forbid"
         if not _overlaps(rule.window, policy.window):
             never.add(rule.id)
-            warn("never-applies", rule.id, f"{kind} '{rule.id}' can never apply: its window "
-                 f"({rule.window.describe()}) lies outside the policy's ({policy.window.describe()})",
+            warn("never-applies", rule.id, Message(
+                "{kind} '{id}' can never apply: its window ({describe}) lies outside the policy's "
+                "({describe2})",
+                kind=kind,
+                id=rule.id,
+                describe=rule.window.describe(),
+                describe2=policy.window.describe(),
+            ),
                  rule.line)
 
     # -- pair-level checks --------------------------------------------------------------
@@ -109,8 +122,12 @@ def lint_policy(policy: Policy, source_text: str | None = None) -> list[LintWarn
     total += sum(len(policy.expand(fb.sources)) * len(policy.expand(fb.targets)) * 2
                  for fb in policy.forbids)
     if total > PAIR_LIMIT:
-        warn("skipped", "", f"the rules cover {total} sender/recipient pairs; shadowing and "
-             f"forbid checks skipped (limit {PAIR_LIMIT})")
+        warn("skipped", "", Message(
+            "the rules cover {total} sender/recipient pairs; shadowing and forbid checks skipped (limit "
+            "{pair_limit})",
+            total=total,
+            pair_limit=PAIR_LIMIT,
+        ))
         return out
     cover: dict[tuple[str, str], list[int]] = {}
     rel_sets = []
@@ -143,16 +160,20 @@ def lint_policy(policy: Policy, source_text: str | None = None) -> list[LintWarn
                 break
             by.add(rels[hit].id)
         if shadowed:
-            warn("shadowed", r.id, f"relation '{r.id}' is shadowed: every pair it allows is already "
-                 f"allowed up to {r.max_level} or higher by " + ", ".join(f"'{b}'" for b in sorted(by)),
-                 r.line)
+            warn("shadowed", r.id, Message(
+                "relation '{rule}' is shadowed: every pair it allows is already allowed up to "
+                "{ceiling} or higher by {others}",
+                rule=r.id, ceiling=r.max_level, others=", ".join(f"'{b}'" for b in sorted(by)),
+            ), r.line)
             continue
         # fully forbidden at every level?
         blocking = [k for k, fb in enumerate(policy.forbids)
                     if fb.above is None and fb.window.covers(r.window)]
         if blocking and all(any(p in forbid_sets[k] for k in blocking) for p in rel_sets[i]):
-            warn("never-applies", r.id, f"relation '{r.id}' can never apply: forbids deny every "
-                 "pair it covers at every level", r.line)
+            warn("never-applies", r.id, Message(
+                "relation '{id}' can never apply: forbids deny every pair it covers at every level",
+                id=r.id,
+            ), r.line)
 
     for k, fb in enumerate(policy.forbids):
         if fb.id in never:
@@ -163,6 +184,9 @@ def lint_policy(policy: Policy, source_text: str | None = None) -> list[LintWarn
             for p in forbid_sets[k] for j in cover.get(p, ())
         )
         if not effect:
-            warn("forbid-no-effect", fb.id, f"forbid '{fb.id}' overrides no relation: nothing it "
-                 "covers is allowed above its threshold anyway", fb.line)
+            warn("forbid-no-effect", fb.id, Message(
+                "forbid '{id}' overrides no relation: nothing it covers is allowed above its threshold "
+                "anyway",
+                id=fb.id,
+            ), fb.line)
     return out

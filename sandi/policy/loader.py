@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from sandi.errors import PolicyError
+from sandi.i18n import N_, Message, _, ngettext, translated
 from sandi.policy.locate import Locator
 from sandi.policy.model import (
     DEFAULT_LEVELS,
@@ -70,26 +71,30 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
+        """The problem as a person reads it (in the current language)."""
         loc = f"{self.source}:{self.line}" if self.line else self.source
-        return f"{loc}: {self.where}: {self.message}" if self.where else f"{loc}: {self.message}"
+        message = translated(self.message)
+        return f"{loc}: {self.where}: {message}" if self.where else f"{loc}: {message}"
 
 
 class PolicyFileError(PolicyError):
     """A policy (or test-case) file is malformed; ``problems`` lists every finding."""
 
-    default_hint = "fix the file, then check it with 'sandi policy validate FILE'"
+    default_hint = N_("fix the file, then check it with 'sandi policy validate FILE'")
 
     def __init__(self, problems: Iterable[Problem]) -> None:
         self.problems = tuple(problems)
         shown = [str(p) for p in self.problems[:MAX_PROBLEMS]]
         if len(self.problems) > MAX_PROBLEMS:
-            shown.append(f"... and {len(self.problems) - MAX_PROBLEMS} more problems")
-        super().__init__("\n".join(shown) if shown else "invalid policy")
+            more = len(self.problems) - MAX_PROBLEMS
+            shown.append(ngettext("... and {count} more problem", "... and {count} more problems",
+                                  more).format(count=more))
+        super().__init__("\n".join(shown) if shown else _("invalid policy"))
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     match = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    return f" (did you mean {match[0]}?)" if match else ""
+    return Message(" (did you mean {name}?)", name=match[0]) if match else ""
 
 
 class _Reader:
@@ -109,19 +114,24 @@ class _Reader:
                    path: tuple[str | int, ...], where: str) -> None:
         for key in table:
             if key not in allowed:
-                self.error((*path, key), where,
-                           f"unknown key '{key}'{did_you_mean(key, allowed)}; allowed: "
-                           + ", ".join(allowed))
+                self.error((*path, key), where, Message(
+                    "unknown key '{key}'{suggestion}; allowed: {allowed}",
+                    key=key, suggestion=did_you_mean(key, allowed), allowed=", ".join(allowed),
+                ))
 
     def string(self, table: dict[str, Any], key: str, path: tuple[str | int, ...], where: str,
                *, required: bool = True, default: str = "") -> str:
         if key not in table:
             if required:
-                self.error(path, where, f"missing required key '{key}'")
+                self.error(path, where, Message("missing required key '{key}'", key=key))
             return default
         value = table[key]
         if not isinstance(value, str):
-            self.error((*path, key), where, f"'{key}' must be a string, not {_tname(value)}")
+            self.error((*path, key), where, Message(
+                "'{key}' must be a string, not {tname}",
+                key=key,
+                tname=_tname(value),
+            ))
             return default
         return value
 
@@ -129,7 +139,7 @@ class _Reader:
              *, required: bool = False) -> datetime | None:
         if key not in table:
             if required:
-                self.error(path, where, f"missing required key '{key}'")
+                self.error(path, where, Message("missing required key '{key}'", key=key))
             return None
         value = table[key]
         if isinstance(value, datetime):
@@ -153,11 +163,17 @@ def load_policy(path: str | Path) -> Policy:
     try:
         size = p.stat().st_size
         if size > MAX_SOURCE_BYTES:
-            raise PolicyFileError([Problem(p.name, None, "", f"file is {size} bytes; the limit is "
-                                           f"{MAX_SOURCE_BYTES}")])
+            raise PolicyFileError([Problem(p.name, None, "", Message(
+                "file is {size} bytes; the limit is {max_source_bytes}",
+                size=size,
+                max_source_bytes=MAX_SOURCE_BYTES,
+            ))])
         data = p.read_bytes()
     except OSError as exc:
-        raise PolicyError(f"cannot read policy file {p}: {exc.strerror or exc}") from None
+        raise PolicyError(_("cannot read policy file {p}: {reason}").format(
+            p=p,
+            reason=exc.strerror or exc,
+        )) from None
     return parse_policy(data, source=p.name)
 
 
@@ -165,13 +181,16 @@ def decode_source(data: bytes | str, source: str) -> str:
     if isinstance(data, str):
         return data
     if len(data) > MAX_SOURCE_BYTES:
-        raise PolicyFileError([Problem(source, None, "", f"source is {len(data)} bytes; the limit is "
-                                       f"{MAX_SOURCE_BYTES}")])
+        raise PolicyFileError([Problem(source, None, "", Message(
+            "source is {count} bytes; the limit is {max_source_bytes}",
+            count=len(data),
+            max_source_bytes=MAX_SOURCE_BYTES,
+        ))])
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise PolicyFileError([Problem(source, line, "", "not valid UTF-8")]) from None
+        raise PolicyFileError([Problem(source, line, "", Message("not valid UTF-8"))]) from None
 
 
 def parse_toml(text: str, source: str) -> dict[str, Any]:
@@ -183,14 +202,17 @@ def parse_toml(text: str, source: str) -> dict[str, Any]:
         line = int(m.group(1)) if m else None
         detail = msg[: m.start()].strip() if m else msg
         where = f"column {m.group(2)}" if m else ""
-        raise PolicyFileError([Problem(source, line, where, f"TOML syntax error: {detail}")]) from None
+        raise PolicyFileError([Problem(source, line, where, Message(
+            "TOML syntax error: {detail}",
+            detail=detail,
+        ))]) from None
 
 
 def parse_policy(data: bytes | str, source: str = "<policy>") -> Policy:
     """Parse and validate policy source text (bytes are decoded as strict UTF-8)."""
     text = decode_source(data, source)
     if len(text) > MAX_SOURCE_BYTES:
-        raise PolicyFileError([Problem(source, None, "", "source too large")])
+        raise PolicyFileError([Problem(source, None, "", Message("source too large"))])
     doc = parse_toml(text, source)
     r = _Reader(text, source)
     policy = _build(doc, r)
@@ -213,32 +235,42 @@ def _build(doc: dict[str, Any], r: _Reader) -> Policy | None:
     tzs = meta.get("timezone", "+00:00")
     if not isinstance(tzs, str) or not TZ_RE.match(tzs):
         r.error(("policy", "timezone"), where,
-                f"timezone must be a UTC offset like \"+07:00\", not {tzs!r}")
+                Message("timezone must be a UTC offset like \"+07:00\", not {tzs!r}", tzs=tzs))
     else:
         sign, hh, mm = TZ_RE.match(tzs).groups()  # type: ignore[union-attr]
         if int(hh) > 14 or int(mm) > 59:
-            r.error(("policy", "timezone"), where, f"timezone offset {tzs} is out of range")
+            r.error(("policy", "timezone"), where, Message("timezone offset {tzs} is out of range", tzs=tzs))
         else:
             delta = timedelta(hours=int(hh), minutes=int(mm))
             r.tz = timezone(-delta if sign == "-" else delta)
     pid = r.string(meta, "id", ("policy",), where)
     if pid and not ID_RE.match(pid):
-        r.error(("policy", "id"), where, f"id {pid!r} must be letters, digits, '.', '_' or '-'")
+        r.error(("policy", "id"), where, Message(
+            "id {pid!r} must be letters, digits, '.', '_' or '-'",
+            pid=pid,
+        ))
     title = r.string(meta, "title", ("policy",), where)
     decree = r.string(meta, "decree", ("policy",), where)
     description = r.string(meta, "description", ("policy",), where, required=False)
     version = meta.get("version")
     if "version" not in meta:
-        r.error(("policy",), where, "missing required key 'version'")
+        r.error(("policy",), where, Message("missing required key 'version'"))
         version = 0
     elif not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        r.error(("policy", "version"), where, f"version must be a positive integer, not {version!r}")
+        r.error(("policy", "version"), where, Message(
+            "version must be a positive integer, not {version!r}",
+            version=version,
+        ))
         version = 0
     effective = r.when(meta, "effective", ("policy",), where, required=True)
     expires = r.when(meta, "expires", ("policy",), where)
     if effective and expires and expires <= effective:
         r.error(("policy", "expires"), where,
-                f"expires ({expires.isoformat()}) is not after effective ({effective.isoformat()})")
+                Message(
+                    "expires ({expires}) is not after effective ({effective})",
+                    expires=expires.isoformat(),
+                    effective=effective.isoformat(),
+                ))
 
     # -- [[level]] -----------------------------------------------------------------------
     levels = _levels(doc, r)
@@ -253,22 +285,29 @@ def _build(doc: dict[str, Any], r: _Reader) -> Policy | None:
         raw_entities = {}
     if len(raw_entities) > MAX_ENTITIES:
         raise PolicyFileError([Problem(r.source, None, "[entities]",
-                                       f"{len(raw_entities)} entities; the limit is {MAX_ENTITIES}")])
+                                       Message(
+                                           "{count} entities; the limit is {max_entities}",
+                                           count=len(raw_entities),
+                                           max_entities=MAX_ENTITIES,
+                                       ))])
     for code, spec in raw_entities.items():
         where = f"entity '{code}'"
         if not CODE_RE.match(code):
             r.error(("entities", code), where,
-                    "entity codes are upper-case letters, digits, '_' or '-', starting with a letter")
+                    Message(
+                        "entity codes are upper-case letters, digits, '_' or '-', starting with a letter",
+                    ))
         if not isinstance(spec, dict):
-            r.error(("entities", code), where, "must be a table { name = ..., kind = ... }")
+            r.error(("entities", code), where, Message("must be a table {{ name = ..., kind = ... }}"))
             continue
         r.check_keys(spec, ENTITY_KEYS, ("entities", code), where)
         name = r.string(spec, "name", ("entities", code), where)
         kind = r.string(spec, "kind", ("entities", code), where)
         if kind and kind not in ENTITY_KINDS:
-            r.error(("entities", code, "kind"), where,
-                    f"unknown kind '{kind}'{did_you_mean(kind, ENTITY_KINDS)}; kinds: "
-                    + ", ".join(ENTITY_KINDS), value=kind)
+            r.error(("entities", code, "kind"), where, Message(
+                "unknown kind '{kind}'{suggestion}; kinds: {kinds}",
+                kind=kind, suggestion=did_you_mean(kind, ENTITY_KINDS), kinds=", ".join(ENTITY_KINDS),
+            ), value=kind)
         entities[code] = Entity(code, name, kind,
                                 r.string(spec, "description", ("entities", code), where, required=False))
 
@@ -283,11 +322,18 @@ def _build(doc: dict[str, Any], r: _Reader) -> Policy | None:
     for kind_key in ("relation", "forbid"):
         raw = doc.get(kind_key, [])
         if not isinstance(raw, list):
-            r.error((kind_key,), kind_key, f"'{kind_key}' must be an array of tables [[{kind_key}]]")
+            r.error((kind_key,), kind_key, Message(
+                "'{kind_key}' must be an array of tables [[{kind_key}]]",
+                kind_key=kind_key,
+            ))
             continue
         if len(raw) > MAX_RELATIONS:
             raise PolicyFileError([Problem(r.source, None, kind_key,
-                                           f"{len(raw)} rules; the limit is {MAX_RELATIONS}")])
+                                           Message(
+                                               "{count} rules; the limit is {max_relations}",
+                                               count=len(raw),
+                                               max_relations=MAX_RELATIONS,
+                                           ))])
         for i, spec in enumerate(raw):
             rule = _rule(kind_key, i, spec, r, names, level_codes, seen_ids)
             if isinstance(rule, Relation):
@@ -309,26 +355,30 @@ def _levels(doc: dict[str, Any], r: _Reader) -> tuple[Level, ...]:
     if raw is None:
         return tuple(Level(code, name, rank) for rank, (code, name) in enumerate(DEFAULT_LEVELS))
     if not isinstance(raw, list) or not raw:
-        r.error(("level",), "[[level]]", "levels must be a non-empty array of tables [[level]]")
+        r.error(("level",), "[[level]]", Message("levels must be a non-empty array of tables [[level]]"))
         return ()
     if len(raw) > MAX_LEVELS:
-        r.error(("level",), "[[level]]", f"{len(raw)} levels; the limit is {MAX_LEVELS}")
+        r.error(("level",), "[[level]]", Message(
+            "{count} levels; the limit is {max_levels}",
+            count=len(raw),
+            max_levels=MAX_LEVELS,
+        ))
         return ()
     out: list[Level] = []
     seen: set[str] = set()
     for i, spec in enumerate(raw):
         where = f"level #{i + 1}"
         if not isinstance(spec, dict):
-            r.error(("level", i), where, "must be a table")
+            r.error(("level", i), where, Message("must be a table"))
             continue
         r.check_keys(spec, LEVEL_KEYS, ("level", i), where)
         code = r.string(spec, "code", ("level", i), where)
         name = r.string(spec, "name", ("level", i), where)
         if code and not LEVEL_RE.match(code):
             r.error(("level", i, "code"), where,
-                    f"level code {code!r} must be 1-8 upper-case letters or digits")
+                    Message("level code {code!r} must be 1-8 upper-case letters or digits", code=code))
         if code in seen:
-            r.error(("level", i, "code"), where, f"duplicate level code '{code}'")
+            r.error(("level", i, "code"), where, Message("duplicate level code '{code}'", code=code))
         seen.add(code)
         out.append(Level(code, name, len(out),
                          r.string(spec, "description", ("level", i), where, required=False)))
@@ -338,37 +388,46 @@ def _levels(doc: dict[str, Any], r: _Reader) -> tuple[Level, ...]:
 def _groups(doc: dict[str, Any], r: _Reader, entities: dict[str, Entity]) -> dict[str, Group]:
     raw = doc.get("groups", {})
     if not isinstance(raw, dict):
-        r.error(("groups",), "[groups]", "groups must be tables [groups.NAME] with members = [...]")
+        r.error(("groups",), "[groups]", Message("groups must be tables [groups.NAME] with members = [...]"))
         return {}
     if len(raw) > MAX_GROUPS:
         raise PolicyFileError([Problem(r.source, None, "[groups]",
-                                       f"{len(raw)} groups; the limit is {MAX_GROUPS}")])
+                                       Message(
+                                           "{count} groups; the limit is {max_groups}",
+                                           count=len(raw),
+                                           max_groups=MAX_GROUPS,
+                                       ))])
     groups: dict[str, Group] = {}
     for name, spec in raw.items():
         where = f"group '{name}'"
         if not CODE_RE.match(name):
             r.error(("groups", name), where,
-                    "group names are upper-case letters, digits, '_' or '-', starting with a letter")
+                    Message("group names are upper-case letters, digits, '_' or '-', starting with a letter"))
         if name in entities:
-            r.error(("groups", name), where, f"'{name}' is already an entity; names must be unique")
+            r.error(("groups", name), where, Message(
+                "'{name}' is already an entity; names must be unique",
+                name=name,
+            ))
             continue
         if not isinstance(spec, dict):
-            r.error(("groups", name), where, "must be a table with members = [...]")
+            r.error(("groups", name), where, Message("must be a table with members = [...]"))
             continue
         r.check_keys(spec, GROUP_KEYS, ("groups", name), where)
         members = spec.get("members")
         if members is None:
-            r.error(("groups", name), where, "missing required key 'members'")
+            r.error(("groups", name), where, Message("missing required key 'members'"))
             continue
         if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
-            r.error(("groups", name, "members"), where, "members must be a list of names")
+            r.error(("groups", name, "members"), where, Message("members must be a list of names"))
             continue
         if not members:
-            r.error(("groups", name, "members"), where, "empty group: a group needs at least one member")
+            r.error(("groups", name, "members"), where, Message(
+                "empty group: a group needs at least one member",
+            ))
             continue
         dupes = {m for m in members if members.count(m) > 1}
         for d in sorted(dupes):
-            r.error(("groups", name, "members"), where, f"member '{d}' is listed twice", value=d)
+            r.error(("groups", name, "members"), where, Message("member '{d}' is listed twice", d=d), value=d)
         groups[name] = Group(name, tuple(members),
                              r.string(spec, "description", ("groups", name), where, required=False))
     known = set(entities) | set(raw)
@@ -376,10 +435,14 @@ def _groups(doc: dict[str, Any], r: _Reader, entities: dict[str, Entity]) -> dic
         for m in g.members:
             if m == WILDCARD:
                 r.error(("groups", g.name, "members"), f"group '{g.name}'",
-                        "'*' cannot be a group member; use '*' in the relation itself", value=m)
+                        Message("'*' cannot be a group member; use '*' in the relation itself"), value=m)
             elif m not in known:
                 r.error(("groups", g.name, "members"), f"group '{g.name}'",
-                        f"unknown entity or group '{m}'{did_you_mean(m, known)}", value=m)
+                        Message(
+                            "unknown entity or group '{m}'{did_you_mean}",
+                            m=m,
+                            did_you_mean=did_you_mean(m, known),
+                        ), value=m)
     # cycles: depth-first search, reporting the cycle as a path
     state: dict[str, int] = {}
     reported: set[frozenset[str]] = set()
@@ -409,21 +472,27 @@ def _groups(doc: dict[str, Any], r: _Reader, entities: dict[str, Entity]) -> dic
 def _names(spec: dict[str, Any], key: str, path: tuple[str | int, ...], where: str, r: _Reader,
            names: set[str]) -> tuple[str, ...]:
     if key not in spec:
-        r.error(path, where, f"missing required key '{key}'")
+        r.error(path, where, Message("missing required key '{key}'", key=key))
         return ()
     value = spec[key]
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list) or not items or not all(isinstance(v, str) for v in items):
-        r.error((*path, key), where, f"'{key}' must be a name or a non-empty list of names "
-                "(entities, groups or \"*\")")
+        r.error((*path, key), where, Message(
+            "'{key}' must be a name or a non-empty list of names (entities, groups or \"*\")",
+            key=key,
+        ))
         return ()
     for v in items:
         if items.count(v) > 1:
-            r.error((*path, key), where, f"'{v}' is listed twice in '{key}'", value=v)
+            r.error((*path, key), where, Message("'{v}' is listed twice in '{key}'", v=v, key=key), value=v)
             break
     for v in items:
         if v != WILDCARD and v not in names:
-            r.error((*path, key), where, f"unknown entity '{v}'{did_you_mean(v, names)}", value=v)
+            r.error((*path, key), where, Message(
+                "unknown entity '{v}'{did_you_mean}",
+                v=v,
+                did_you_mean=did_you_mean(v, names),
+            ), value=v)
     return tuple(items)
 
 
@@ -431,7 +500,7 @@ def _rule(kind: str, i: int, spec: object, r: _Reader, names: set[str], levels: 
           seen_ids: dict[str, str]) -> Relation | Forbid | None:
     path: tuple[str | int, ...] = (kind, i)
     if not isinstance(spec, dict):
-        r.error(path, f"{kind} #{i + 1}", "must be a table")
+        r.error(path, f"{kind} #{i + 1}", Message("must be a table"))
         return None
     rid = spec.get("id")
     where = f"{kind} '{rid}'" if isinstance(rid, str) and rid else f"{kind} #{i + 1}"
@@ -439,22 +508,34 @@ def _rule(kind: str, i: int, spec: object, r: _Reader, names: set[str], levels: 
     rid = r.string(spec, "id", path, where)
     if rid:
         if not ID_RE.match(rid):
-            r.error((*path, "id"), where, f"id {rid!r} must be letters, digits, '.', '_' or '-'")
+            r.error((*path, "id"), where, Message(
+                "id {rid!r} must be letters, digits, '.', '_' or '-'",
+                rid=rid,
+            ))
         if rid in seen_ids:
-            r.error((*path, "id"), where, f"duplicate id '{rid}' (already used by a {seen_ids[rid]})")
+            r.error((*path, "id"), where, Message(
+                "duplicate id '{rid}' (already used by a {seen_ids})",
+                rid=rid,
+                seen_ids=seen_ids[rid],
+            ))
         seen_ids.setdefault(rid, kind)
     sources = _names(spec, "from", path, where, r, names)
     targets = _names(spec, "to", path, where, r, names)
     direction = r.string(spec, "direction", path, where)
     if direction and direction not in DIRECTIONS:
-        r.error((*path, "direction"), where,
-                f"direction must be \"one-way\" or \"both\", not {direction!r}"
-                + did_you_mean(direction, DIRECTIONS), value=direction)
+        r.error((*path, "direction"), where, Message(
+            "direction must be \"one-way\" or \"both\", not {direction!r}{suggestion}",
+            direction=direction, suggestion=did_you_mean(direction, DIRECTIONS),
+        ), value=direction)
     start = r.when(spec, "valid_from", path, where)
     end = r.when(spec, "valid_until", path, where)
     if start and end and end <= start:
         r.error((*path, "valid_until"), where,
-                f"valid_until ({end.isoformat()}) is not after valid_from ({start.isoformat()})")
+                Message(
+                    "valid_until ({end}) is not after valid_from ({start})",
+                    end=end.isoformat(),
+                    start=start.isoformat(),
+                ))
     description = r.string(spec, "description", path, where, required=False)
     line = r.locator.line(path)
     window = Window(start, end)
@@ -462,18 +543,20 @@ def _rule(kind: str, i: int, spec: object, r: _Reader, names: set[str], levels: 
     if kind == "relation":
         level = r.string(spec, "max", path, where)
         if level and level not in levels:
-            r.error((*path, "max"), where,
-                    f"unknown classification level '{level}'{did_you_mean(level, levels)}; levels: "
-                    + ", ".join(levels), value=level)
+            r.error((*path, "max"), where, Message(
+                "unknown classification level '{level}'{suggestion}; levels: {levels}",
+                level=level, suggestion=did_you_mean(level, levels), levels=", ".join(levels),
+            ), value=level)
         return Relation(rid, sources, targets, level, dirv,
                         r.string(spec, "network", path, where, required=False),
                         r.string(spec, "channel", path, where, required=False),
                         window, description, line)
     above = spec.get("above")
     if above is not None and (not isinstance(above, str) or above not in levels):
-        r.error((*path, "above"), where,
-                f"unknown classification level {above!r}"
-                + (did_you_mean(above, levels) if isinstance(above, str) else "")
-                + "; levels: " + ", ".join(levels))
+        r.error((*path, "above"), where, Message(
+            "unknown classification level {level!r}{suggestion}; levels: {levels}",
+            level=above, suggestion=did_you_mean(above, levels) if isinstance(above, str) else "",
+            levels=", ".join(levels),
+        ))
     return Forbid(rid, sources, targets, dirv, above if isinstance(above, str) else None, window,
                   description, line)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from sandi.errors import VerificationError
+from sandi.i18n import _
 
 SIGNATURE_CONTEXT = b"sandi-policy/v1\n"
 
@@ -47,11 +48,11 @@ def verify_policy_signature(source: str | bytes, signature: bytes,
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     if len(root_public_key_bytes) != 32 or len(signature) != 64:
-        raise VerificationError("policy signature does not verify")
+        raise VerificationError(_("policy signature does not verify"))
     try:
         Ed25519PublicKey.from_public_bytes(root_public_key_bytes).verify(
             signature, policy_signing_message(source))
     except (InvalidSignature, ValueError):
-        raise VerificationError("policy signature does not verify",
-                                hint="the policy was not signed by this authority, or was "
-                                     "changed after signing") from None
+        raise VerificationError(_("policy signature does not verify"),
+                                hint=_("the policy was not signed by this authority, or was changed after "
+                                       "signing")) from None

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from sandi.audit.events import AuditEvent
 from sandi.errors import NotFoundError, PolicyError
+from sandi.i18n import _
 from sandi.policy.engine import CompiledPolicy
 from sandi.policy.loader import decode_source, parse_policy
 from sandi.policy.signature import Signer, sign_policy, verify_policy_signature
@@ -56,8 +57,11 @@ def apply_policy(session: Session, source_text: str | bytes, signer: Signer, act
         select(func.max(PolicyVersionRow.version)).where(PolicyVersionRow.policy_id == policy.id))
     if newest is not None and policy.version <= newest:
         raise PolicyVersionConflict(
-            f"policy {policy.id} version {policy.version} is not newer than the stored version "
-            f"{newest}", hint=f"raise 'version' in [policy] to {newest + 1} or more")
+            _("policy {id} version {version} is not newer than the stored version {newest}").format(
+                id=policy.id,
+                version=policy.version,
+                newest=newest,
+            ), hint=_("raise 'version' in [policy] to {value} or more").format(value=newest + 1))
     signature = sign_policy(text, signer)
     verify_policy_signature(text, signature, signer.public_key_bytes())
     when = now or datetime.now(UTC)
@@ -91,7 +95,10 @@ def get_version(session: Session, policy_id: str, version: int) -> PolicyVersion
     row = session.scalar(select(PolicyVersionRow).where(
         PolicyVersionRow.policy_id == policy_id, PolicyVersionRow.version == version))
     if row is None:
-        raise NotFoundError(f"policy {policy_id} version {version} is not in the registry")
+        raise NotFoundError(_("policy {policy_id} version {version} is not in the registry").format(
+            policy_id=policy_id,
+            version=version,
+        ))
     return _record(row)
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from sandi.errors import PolicyError
+from sandi.i18n import Message, _
 from sandi.policy.engine import CompiledPolicy, Decision
 from sandi.policy.loader import (
     MAX_SOURCE_BYTES,
@@ -80,10 +81,13 @@ def load_cases(path: str | Path) -> CaseFile:
     p = Path(path)
     try:
         if p.stat().st_size > MAX_SOURCE_BYTES:
-            raise PolicyFileError([Problem(p.name, None, "", "file too large")])
+            raise PolicyFileError([Problem(p.name, None, "", Message("file too large"))])
         data = p.read_bytes()
     except OSError as exc:
-        raise PolicyError(f"cannot read test cases {p}: {exc.strerror or exc}") from None
+        raise PolicyError(_("cannot read test cases {p}: {reason}").format(
+            p=p,
+            reason=exc.strerror or exc,
+        )) from None
     return parse_cases(data, p.name, base=p.parent)
 
 
@@ -101,14 +105,18 @@ def parse_cases(data: bytes | str, source: str = "<cases>", base: Path | None = 
     raw = doc.get("case", [])
     cases: list[Case] = []
     if not isinstance(raw, list) or not raw:
-        r.error(("case",), "[[case]]", "no test cases: add [[case]] tables")
+        r.error(("case",), "[[case]]", Message("no test cases: add [[case]] tables"))
         raw = []
     if len(raw) > MAX_CASES:
-        raise PolicyFileError([Problem(source, None, "", f"{len(raw)} cases; limit {MAX_CASES}")])
+        raise PolicyFileError([Problem(source, None, "", Message(
+            "{count} cases; limit {max_cases}",
+            count=len(raw),
+            max_cases=MAX_CASES,
+        ))])
     for i, spec in enumerate(raw):
         path: tuple[str | int, ...] = ("case", i)
         if not isinstance(spec, dict):
-            r.error(path, f"case #{i + 1}", "must be a table")
+            r.error(path, f"case #{i + 1}", Message("must be a table"))
             continue
         name = spec.get("name")
         where = f"case '{name}'" if isinstance(name, str) else f"case #{i + 1}"
@@ -119,12 +127,15 @@ def parse_cases(data: bytes | str, source: str = "<cases>", base: Path | None = 
         cls = r.string(spec, "class", path, where)
         expect = r.string(spec, "expect", path, where)
         if expect and expect not in ("allow", "deny"):
-            r.error((*path, "expect"), where, f"expect must be \"allow\" or \"deny\", not {expect!r}",
+            r.error((*path, "expect"), where, Message(
+                "expect must be \"allow\" or \"deny\", not {expect!r}",
+                expect=expect,
+            ),
                     value=expect)
         rule = r.string(spec, "rule", path, where, required=False) or None
         at = r.when(spec, "at", path, where) or default_at
         if at is None:
-            r.error(path, where, "no time: give 'at' here or at the top of the file")
+            r.error(path, where, Message("no time: give 'at' here or at the top of the file"))
         if at is not None and expect in ("allow", "deny"):
             cases.append(Case(name, sender, recipient, cls, at.astimezone(UTC), expect == "allow",
                               rule, r.locator.line(path)))
@@ -135,15 +146,21 @@ def parse_cases(data: bytes | str, source: str = "<cases>", base: Path | None = 
 
 def run_case(policy: CompiledPolicy, case: Case) -> CaseResult:
     d = policy.decide(case.sender, case.recipient, case.classification, case.at)
-    problems = []
+    problems: list[Message] = []
     if d.allowed != case.expect_allowed:
-        problems.append(f"expected {'allow' if case.expect_allowed else 'deny'}, got "
-                        f"{'allow' if d.allowed else 'deny'}")
+        problems.append(Message("expected {expected}, got {got}",
+                                expected="allow" if case.expect_allowed else "deny",
+                                got="allow" if d.allowed else "deny"))
     if case.rule is not None:
         got = d.rule_id or "none"
         if got != case.rule:
-            problems.append(f"expected rule '{case.rule}', got '{got}'")
-    return CaseResult(case, d, not problems, "; ".join(problems))
+            problems.append(Message("expected rule '{rule}', got '{got}'", rule=case.rule, got=got))
+    message: str = ""
+    if len(problems) == 1:
+        message = problems[0]
+    elif problems:
+        message = Message("{first}; {second}", first=problems[0], second=problems[1])
+    return CaseResult(case, d, not problems, message)
 
 
 def run_cases(policy: CompiledPolicy, cases: CaseFile | tuple[Case, ...]) -> list[CaseResult]:

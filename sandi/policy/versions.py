@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Protocol, TypeVar
 
 from sandi.errors import VerificationError
+from sandi.i18n import _
 from sandi.policy.engine import CompiledPolicy
 from sandi.policy.signature import verify_policy_signature
 
@@ -89,14 +90,21 @@ def check_in_force(records: Iterable[V], at: datetime, policy_id: str, version: 
     records = list(records)
     named = [r for r in records if r.policy_id == policy_id and r.version == version]
     if not named:
-        raise VerificationError(f"policy {policy_id} v{version} is unknown here",
-                                hint="import a newer directory from the authority")
+        raise VerificationError(_("policy {policy_id} v{version} is unknown here").format(
+            policy_id=policy_id,
+            version=version,
+        ),
+                                hint=_("import a newer directory from the authority"))
     active = select_active(records, at, policy_id)
     if active is None or active.version != version:
         now = f"v{active.version} was" if active is not None else "no version was"
         raise VerificationError(
-            f"policy {policy_id} v{version} was not the version in force at {at.isoformat()} "
-            f"({now})", hint="the document was checked against an outdated or not-yet-valid policy")
+            _("policy {policy_id} v{version} was not the version in force at {at} ({now})").format(
+                policy_id=policy_id,
+                version=version,
+                at=at.isoformat(),
+                now=now,
+            ), hint=_("the document was checked against an outdated or not-yet-valid policy"))
     return named[0]
 
 
@@ -112,5 +120,5 @@ def compile_verified(record: SignedVersionLike, root_public_key_bytes: bytes) ->
     policy = parse_policy(record.source, f"{record.policy_id} v{record.version}")
     if (policy.id, policy.version, policy.effective, policy.expires) != (
             record.policy_id, record.version, record.effective_from, record.expires_at):
-        raise VerificationError("policy record does not match its signed source")
+        raise VerificationError(_("policy record does not match its signed source"))
     return CompiledPolicy(policy)

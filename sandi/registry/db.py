@@ -24,6 +24,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.orm import Session, sessionmaker
 
 from sandi.errors import CommitOutcomeUnknown, RegistryConflict, RegistryError
+from sandi.i18n import N_, _
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -148,11 +149,11 @@ class Registry:
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
         except (OperationalError, DBAPIError) as exc:
-            raise database_error(self.url, exc, "migrating the registry failed") from None
+            raise database_error(self.url, exc, N_("migrating the registry failed")) from None
         except SQLAlchemyError as exc:
             raise RegistryError(
-                f"migrating the registry failed: {exc.__class__.__name__}",
-                hint="nothing was changed: the migrations run in one transaction",
+                _("migrating the registry failed: {name}").format(name=exc.__class__.__name__),
+                hint=_("nothing was changed: the migrations run in one transaction"),
             ) from None
 
     def require_current(self) -> None:
@@ -161,13 +162,13 @@ class Registry:
             return
         if status is SchemaStatus.EMPTY:
             raise RegistryError(
-                f"no registry schema in {_redact(self.url)}",
-                hint="run 'sandi init' for a new authority, or 'sandi db upgrade'",
+                _("no registry schema in {redact}").format(redact=_redact(self.url)),
+                hint=_("run 'sandi init' for a new authority, or 'sandi db upgrade'"),
             )
         if status is SchemaStatus.OLDER:
             raise RegistryError(
-                "the registry schema is older than this sandi",
-                hint="run 'sandi db upgrade' (back the database up first)",
+                _("the registry schema is older than this sandi"),
+                hint=_("run 'sandi db upgrade' (back the database up first)"),
             )
         raise _newer_error()
 
@@ -194,18 +195,21 @@ class Registry:
                 committing = True
         except IntegrityError as exc:
             raise RegistryConflict(
-                "the registry refused the change: it conflicts with what is there "
-                f"({_scrub(_first_line(exc), self.url)})",
-                hint="another operator may have made the same change; nothing was changed",
+                _("the registry refused the change: it conflicts with what is there ({scrub})").format(
+                    scrub=_scrub(_first_line(exc), self.url),
+                ),
+                hint=_("another operator may have made the same change; nothing was changed"),
             ) from None
         except (OperationalError, DBAPIError) as exc:
             if committing and _lost_connection(exc):
                 raise CommitOutcomeUnknown(
-                    f"the connection to the registry database {_redact(self.url)} was lost while "
-                    f"it committed the change ({_scrub(_first_line(exc), self.url)}): the change "
-                    "may or may not have been saved",
-                    hint="once the database is reachable, look before repeating the command "
-                         "('sandi audit log' shows every saved change)",
+                    _("the connection to the registry database {redact} was lost while it "
+                      "committed the change ({scrub}): the change may or may not have been saved").format(
+                        redact=_redact(self.url),
+                        scrub=_scrub(_first_line(exc), self.url),
+                    ),
+                    hint=_("once the database is reachable, look before repeating the command ('sandi "
+                           "audit log' shows every saved change)"),
                 ) from None
             raise database_error(self.url, exc) from None
         finally:
@@ -281,8 +285,8 @@ def _make_engine(url: str) -> Engine:
         engine = create_engine(url, **kwargs)
     except (SQLAlchemyError, ImportError, ValueError) as exc:
         raise RegistryError(
-            f"cannot use database URL {_redact(url)}: {exc}",
-            hint="give an SQLAlchemy URL such as sqlite:///path or postgresql+psycopg://...",
+            _("cannot use database URL {redact}: {exc}").format(redact=_redact(url), exc=exc),
+            hint=_("give an SQLAlchemy URL such as sqlite:///path or postgresql+psycopg://..."),
         ) from None
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
@@ -377,7 +381,7 @@ def _lost_connection(exc: Exception) -> bool:
     ))
 
 
-def database_error(url: str, exc: Exception, what: str = "registry database error") -> RegistryError:
+def database_error(url: str, exc: Exception, what: str = N_("registry database error")) -> RegistryError:
     """The clear error for a failed database call: what happened, where, what to do."""
     where = _redact(url)
     detail = _scrub(_first_line(exc), url)
@@ -386,52 +390,62 @@ def database_error(url: str, exc: Exception, what: str = "registry database erro
     if state in _RETRYABLE_SQLSTATES:
         return ConcurrentUpdate(
             f"{what}: another operator changed the same records at the same time ({detail})",
-            hint="nothing was changed; run the command again",
+            hint=_("nothing was changed; run the command again"),
         )
     if state.startswith("28") or "password authentication failed" in lowered:
         return RegistryError(
-            f"{what}: the database refused the credentials for {where}",
-            hint="check the user name and password in the database URL (or ~/.pgpass); "
-                 "nothing was changed",
+            _("{what}: the database refused the credentials for {where}").format(what=_(what), where=where),
+            hint=_("check the user name and password in the database URL (or ~/.pgpass); nothing was "
+                   "changed"),
         )
     if state == "3D000" or re.search(r'database ".*" does not exist', lowered):
         return RegistryError(
-            f"{what}: the database in {where} does not exist ({detail})",
-            hint="create it (see docs/operations.md), then run 'sandi db upgrade'",
+            _("{what}: the database in {where} does not exist ({detail})").format(
+                what=_(what),
+                where=where,
+                detail=detail,
+            ),
+            hint=_("create it (see docs/operations.md), then run 'sandi db upgrade'"),
         )
     if state == "55P03" or "database is locked" in lowered:
         return RegistryError(
-            f"{what}: the registry stayed locked by another operator for too long ({detail})",
-            hint="nothing was changed; try again when the other operation has finished",
+            _("{what}: the registry stayed locked by another operator for too long ({detail})").format(
+                what=_(what),
+                detail=detail,
+            ),
+            hint=_("nothing was changed; try again when the other operation has finished"),
         )
     if _lost_connection(exc):
         return RegistryError(
-            f"{what}: cannot reach the registry database {where} ({detail})",
-            hint="check that the database server is running and reachable from here; an "
-                 "interrupted change is rolled back as a whole, so check its result before "
-                 "repeating it",
+            _("{what}: cannot reach the registry database {where} ({detail})").format(
+                what=_(what),
+                where=where,
+                detail=detail,
+            ),
+            hint=_("check that the database server is running and reachable from here; an interrupted "
+                   "change is rolled back as a whole, so check its result before repeating it"),
         )
     if "unable to open database file" in lowered:
         return RegistryError(
-            f"{what}: cannot open the registry database {where}",
-            hint="check that the folder exists and is writable; nothing was changed",
+            _("{what}: cannot open the registry database {where}").format(what=_(what), where=where),
+            hint=_("check that the folder exists and is writable; nothing was changed"),
         )
     if isinstance(exc, ProgrammingError) or "no such table" in lowered or state == "42P01":
         return RegistryError(
             f"{what} ({where}): {detail}",
-            hint="the schema may not match this sandi: see 'sandi db status'; nothing was changed",
+            hint=_("the schema may not match this sandi: see 'sandi db status'; nothing was changed"),
         )
     return RegistryError(
         f"{what} ({where}): {detail}",
-        hint="check that the database is reachable and the credentials are right; nothing was changed",
+        hint=_("check that the database is reachable and the credentials are right; nothing was changed"),
     )
 
 
 
 def _newer_error() -> RegistryError:
     return RegistryError(
-        "the registry schema is newer than this sandi",
-        hint="upgrade sandi on this machine; nothing was changed",
+        _("the registry schema is newer than this sandi"),
+        hint=_("upgrade sandi on this machine; nothing was changed"),
     )
 
 
