@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from sandi.documents import SealMetadata, UnsafeNoPolicyCheck, Workspace, seal
 from sandi.documents.metadata import KeyRef
-from sandi.formats.age import CHUNK_SIZE, EncryptWriter, X25519Recipient, decrypt, parse_header
+from sandi.formats.age import CHUNK_SIZE, EncryptWriter, Stanza, X25519Recipient, decrypt, parse_header
 from sandi.formats.age.header import encode_header
 from sandi.formats.minisign import MinisignSignature, Prehasher, sign_digest
 from sandi.formats.ustar import UstarWriter
@@ -455,9 +455,16 @@ def test_forwarding_by_reencrypting_to_a_third_agency(authority: AuthorityHome, 
 # -- forged metadata signed by the real sender key ------------------------------------------------
 
 
+class ForeignStanza:
+    """A recipient of a type sandi never writes (age ignores unknown types when opening)."""
+
+    def wrap(self, file_key: bytes) -> list[Stanza]:
+        return [Stanza("sandi-test-foreign", ("arg",), os.urandom(32))]
+
+
 def forge(authority: AuthorityHome, ws: Workspace, *, sender: str = "DISKOMINFO",
           stanzas_for: tuple[str, ...] = ("BAPPEDA",), edit: Callable[[SealMetadata], SealMetadata] = lambda m: m,
-          ) -> bytes:
+          foreign_stanza: bool = False) -> bytes:
     """A sealed document built from the format layer, signed with the sender's real key.
 
     Unlike ``seal`` it lets the metadata say anything: what a sender's modified
@@ -473,7 +480,7 @@ def forge(authority: AuthorityHome, ws: Workspace, *, sender: str = "DISKOMINFO"
         refs.append(KeyRef(code=code, key=enc.key_fingerprint))
         recipients.append(X25519Recipient.from_public_bytes(enc.public_key_bytes()))
     sink = io.BytesIO()
-    writer = EncryptWriter(sink, recipients)
+    writer = EncryptWriter(sink, [*recipients, *([ForeignStanza()] if foreign_stanza else [])])
     import hashlib
 
     meta = edit(SealMetadata(
@@ -499,11 +506,24 @@ def test_forge_control(authority: AuthorityHome, tmp_path: Path) -> None:
 FORGED: list[tuple[str, tuple[str, ...], Callable[[SealMetadata], SealMetadata], str, str | None]] = [
     # stanza for KESBANGPOL, but the signed list does not name it
     ("not-addressed-to-opener", ("BAPPEDA", "KESBANGPOL"),
-     lambda m: replace(m, recipients=m.recipients[:1]), "KESBANGPOL", "not addressed to KESBANGPOL"),
+     lambda m: replace(m, recipients=m.recipients[:1]), "KESBANGPOL",
+     "list does not match the encryption header: 1 entries for 2 recipient stanzas"),
     # named by code, but with another key than the opener's
     ("named-with-a-foreign-key", ("BAPPEDA", "KESBANGPOL"),
      lambda m: replace(m, recipients=(m.recipients[0], replace(m.recipients[1], key=m.recipients[0].key))),
-     "KESBANGPOL", "not addressed to KESBANGPOL"),
+     "KESBANGPOL", "does not name the key of KESBANGPOL where the header holds it"),
+    # the signed list must be the stanzas, one entry each, in order (issue 13, item 2)
+    ("listed-in-another-order", ("BAPPEDA", "SETDA"),
+     lambda m: replace(m, recipients=m.recipients[::-1]), "BAPPEDA",
+     "does not name the key of BAPPEDA where the header holds it"),
+    ("opener-stanza-listed-as-another-agency", ("BAPPEDA", "BAPPEDA"),
+     lambda m: replace(m, recipients=(m.recipients[0], replace(m.recipients[1], code="SETDA"))), "BAPPEDA",
+     "does not name the key of BAPPEDA where the header holds it"),
+    ("opener-key-claimed-for-another-stanza", ("BAPPEDA", "SETDA"),
+     lambda m: replace(m, recipients=(m.recipients[0], m.recipients[0])), "BAPPEDA",
+     "does not name the key of BAPPEDA where the header holds it"),
+    ("opener-listed-once-for-two-stanzas", ("BAPPEDA", "BAPPEDA"),
+     lambda m: replace(m, recipients=m.recipients[:1]), "BAPPEDA", "1 entries for 2 recipient stanzas"),
     ("header-hash-of-another-header", ("BAPPEDA",),
      lambda m: replace(m, age_header_sha256="ab" * 32), "BAPPEDA", "re-wrapped or forwarded"),
     ("size-differs", ("BAPPEDA",), lambda m: replace(m, document_size=len(DOC) + 1), "BAPPEDA",
@@ -551,6 +571,34 @@ def test_forged_metadata_is_refused(authority: AuthorityHome, tmp_path: Path, st
         assert_opens(authority, raw, tmp_path, opener=opener)
         return
     assert_refused(authority, raw, tmp_path, opener=opener, message=message)
+
+
+def test_signed_list_naming_an_agency_without_a_stanza(authority: AuthorityHome, tmp_path: Path) -> None:
+    """Encrypted to BAPPEDA alone, the signed list says BAPPEDA and SETDA: refused, not shown."""
+    ws = authority.workspace()
+    setda = max((c for c in ws.snapshot.agency("SETDA").certificates if c.purpose == "encryption"),
+                key=lambda c: c.not_before)
+    raw = forge(authority, ws, stanzas_for=("BAPPEDA",), edit=lambda m: replace(
+        m, recipients=(*m.recipients, KeyRef(code="SETDA", key=setda.key_fingerprint))))
+    stderr = assert_refused(authority, raw, tmp_path,
+                            message="does not match the encryption header: 2 entries for 1 recipient stanzas")
+    assert "SETDA" not in stderr
+    import json
+
+    last = json.loads(authority.ok("--json", "audit", "log", "--action", "verify.fail").stdout)[-1]
+    assert (last["actor"], last["details"]["op"]) == ("BAPPEDA", "open")
+    # the same list over both stanzas is what seal writes, and opens for each
+    both = forge(authority, ws, stanzas_for=("BAPPEDA", "SETDA"))
+    assert_opens(authority, both, fresh(tmp_path, "both"))
+    assert_opens(authority, both, fresh(tmp_path, "both-setda"), opener="SETDA")
+
+
+def test_a_stanza_of_another_type_is_refused(authority: AuthorityHome, tmp_path: Path) -> None:
+    """A sealed document is encrypted to agency (X25519) keys only, one entry per stanza."""
+    ws = authority.workspace()
+    raw = forge(authority, ws, stanzas_for=("BAPPEDA",), foreign_stanza=True, edit=lambda m: replace(
+        m, recipients=(*m.recipients, replace(m.recipients[0], code="SETDA"))))
+    assert_refused(authority, raw, tmp_path, message="a recipient stanza that is not X25519")
 
 
 # -- certificates: revocation, renewal, expiry ----------------------------------------------------

@@ -21,14 +21,15 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from sandi.audit.events import JSONValue
 from sandi.authority.validity import is_valid_for_opening
 from sandi.directory.snapshot import DirectorySnapshot
-from sandi.documents.metadata import SealMetadata, format_time
+from sandi.documents.metadata import KeyRef, SealMetadata, format_time
 from sandi.documents.policygate import PolicyGate
 from sandi.documents.seal import SIGNATURE_SUFFIX
 from sandi.documents.signers import verify_signing_certificate
@@ -46,6 +47,9 @@ from sandi.errors import (
 )
 from sandi.fsutil import AtomicOutput
 from sandi.i18n import _
+
+if TYPE_CHECKING:
+    from sandi.formats.age import Stanza, X25519Identity
 
 DEFAULT_MAX_DOCUMENT_SIZE = 8 * 1024**3 - 1  # ustar's own limit
 MAX_SIGNATURE_SIZE = 16 * 1024
@@ -188,8 +192,7 @@ def _open(
                 "the encryption header is not the one the sender signed (re-wrapped or forwarded)"
             )
         _check_copy_entries(meta)
-        own_keys = {fp for fp, _ in identities}
-        addressed = [r for r in meta.recipients if r.code == opener and r.key in own_keys]
+        addressed = _check_recipient_stanzas(meta, reader.header.stanzas, identities, opener)
         if not addressed:
             raise VerificationError(f"the document is not addressed to {opener}")
         # Always, whatever the entries say: the opener's own check of sender -> opener.
@@ -230,6 +233,46 @@ def _check_copy_entries(meta: SealMetadata) -> None:
                     code=entry.code, sender=meta.sender.code),
                 hint=_("the sender's software is broken or was modified: do not trust the document"),
             )
+
+
+def _check_recipient_stanzas(meta: SealMetadata, stanzas: Sequence[Stanza],
+                             identities: Sequence[tuple[str, X25519Identity]], opener: str) -> list[KeyRef]:
+    """The signed list has one entry per X25519 stanza, and lists the opener's keys truly.
+
+    Only the opener's own stanzas can be told apart (a stanza names no key): each one
+    an opener's key unwraps must be listed, at its position, as that very key of the
+    opener, and no other position may claim one of the opener's keys. Returns the
+    opener's entries. The count is compared first, so the exchanges here are bounded
+    by the signed list, which the trusted comment's size bounds.
+    """
+    from sandi.formats.age.keys import X25519_TYPE
+
+    if len(stanzas) != len(meta.recipients):
+        raise VerificationError(
+            _("the signed recipient list does not match the encryption header: {entries} entries for "
+              "{stanzas} recipient stanzas").format(entries=len(meta.recipients), stanzas=len(stanzas)),
+            hint=_("the sender's software is broken or was modified: do not trust the document"),
+        )
+    if any(stanza.type != X25519_TYPE for stanza in stanzas):
+        raise VerificationError(
+            _("the encryption header holds a recipient stanza that is not X25519: a sealed document "
+              "is encrypted to agency keys only"),
+            hint=_("the sender's software is broken or was modified: do not trust the document"),
+        )
+    own_keys = {fp for fp, _identity in identities}
+    addressed: list[KeyRef] = []
+    for stanza, entry in zip(stanzas, meta.recipients, strict=True):
+        opened_by = next((fp for fp, identity in identities if identity.unwrap([stanza]) is not None), None)
+        if opened_by is None and not (entry.code == opener and entry.key in own_keys):
+            continue
+        if opened_by is None or entry.code != opener or entry.key != opened_by:
+            raise VerificationError(
+                _("the signed recipient list does not match the encryption header: it does not name "
+                  "the key of {opener} where the header holds it").format(opener=opener),
+                hint=_("the sender's software is broken or was modified: do not trust the document"),
+            )
+        addressed.append(entry)
+    return addressed
 
 
 def _recipient_key_warnings(snapshot: DirectorySnapshot, opener: str, keys: set[str],
