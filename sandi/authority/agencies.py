@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from sandi.authority.events import record
 from sandi.authority.records import AgencyInfo, agency_info
 from sandi.errors import AlreadyExistsError, NotFoundError, PolicyError, SandiError, UsageError
+from sandi.i18n import _
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -46,8 +47,8 @@ class AgencyStateError(SandiError):
 def validate_code(code: str) -> str:
     if not isinstance(code, str) or not CODE_RE.fullmatch(code):
         raise UsageError(
-            f"not a valid agency code: {code!r}",
-            hint="codes are 1-64 characters: an upper-case letter, then upper-case letters, digits or '-'",
+            _("not a valid agency code: {code!r}").format(code=code),
+            hint=_("codes are 1-64 characters: an upper-case letter, then upper-case letters, digits or '-'"),
         )
     return code
 
@@ -55,13 +56,17 @@ def validate_code(code: str) -> str:
 def _validate_name(name: str) -> str:
     name = name.strip() if isinstance(name, str) else ""
     if not name or len(name) > MAX_NAME or any(ord(c) < 32 for c in name):
-        raise UsageError(f"an agency name is 1..{MAX_NAME} printable characters")
+        raise UsageError(_("an agency name is 1..{max_name} printable characters").format(max_name=MAX_NAME))
     return name
 
 
 def _validate_kind(kind: str) -> str:
     if kind not in KINDS:
-        raise UsageError(f"unknown agency kind {kind!r}", hint=f"one of: {', '.join(KINDS)}")
+        raise UsageError(_("unknown agency kind {kind!r}").format(
+            kind=kind,
+        ), hint=_("one of: {kinds}").format(
+            kinds=', '.join(KINDS),
+        ))
     return kind
 
 
@@ -77,7 +82,9 @@ def find_agency(session: Session, code: str, *, for_update: bool = False) -> Age
     row = session.execute(stmt).scalar_one_or_none()
     if row is None:
         raise NotFoundError(
-            f"unknown agency {code}", hint="see 'sandi agency list', or add it with 'sandi agency add'"
+            _("unknown agency {code}").format(
+                code=code,
+            ), hint=_("see 'sandi agency list', or add it with 'sandi agency add'")
         )
     return row
 
@@ -97,7 +104,11 @@ def _add(session: Session, code: str, name: str, kind: str, parent: str | None, 
     from sandi.registry.models import AgencyRow
 
     if session.execute(select(AgencyRow.id).where(AgencyRow.code == code)).first() is not None:
-        raise AlreadyExistsError(f"agency {code} exists already", hint=f"see 'sandi agency show {code}'")
+        raise AlreadyExistsError(_("agency {code} exists already").format(
+            code=code,
+        ), hint=_("see 'sandi agency show {code}'").format(
+            code=code,
+        ))
     parent_id = find_agency(session, parent).id if parent else None
     row = AgencyRow(
         code=code, name=name, kind=kind, parent_id=parent_id, status="active", created_at=now, updated_at=now
@@ -124,7 +135,7 @@ def add_agency(
     if parent is not None:
         validate_code(parent)
         if parent == code:
-            raise UsageError("an agency cannot be its own parent")
+            raise UsageError(_("an agency cannot be its own parent"))
     now = now or datetime.now(UTC)
     with registry.transaction() as session:
         row = _add(session, code, name, kind, parent, now)
@@ -151,7 +162,9 @@ def list_agencies(registry: Registry) -> list[AgencyInfo]:
 def suspend_agency(registry: Registry, code: str, reason: str, *, now: datetime | None = None) -> AgencyInfo:
     reason = reason.strip()
     if not reason or len(reason) > MAX_REASON:
-        raise UsageError(f"give a reason (1..{MAX_REASON} characters) for the suspension")
+        raise UsageError(_("give a reason (1..{max_reason} characters) for the suspension").format(
+            max_reason=MAX_REASON,
+        ))
     return _set_status(registry, code, "suspended", "agency.suspend", {"reason": reason}, now)
 
 
@@ -166,7 +179,7 @@ def _set_status(
     with registry.transaction() as session:
         row = find_agency(session, code, for_update=True)
         if row.status == status:
-            raise AgencyStateError(f"agency {code} is {status} already")
+            raise AgencyStateError(_("agency {code} is {status} already").format(code=code, status=status))
         row.status = status
         row.updated_at = now
         record(session, action, code, details)
@@ -200,13 +213,16 @@ def entities_from_policy(path: Path) -> list[EntitySpec]:
         with open(path, "rb") as f:
             raw = f.read(MAX_POLICY_BYTES + 1)
     except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+        raise UsageError(_("cannot read {path}: {reason}").format(path=path, reason=exc.strerror)) from None
     if len(raw) > MAX_POLICY_BYTES:
-        raise PolicyError(f"{path} is larger than {MAX_POLICY_BYTES} bytes")
+        raise PolicyError(_("{path} is larger than {max_policy_bytes} bytes").format(
+            path=path,
+            max_policy_bytes=MAX_POLICY_BYTES,
+        ))
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise PolicyError(f"{path}: not valid TOML: {exc}") from None
+        raise PolicyError(_("{path}: not valid TOML: {exc}").format(path=path, exc=exc)) from None
     entities = data.get("entities")
     items: list[tuple[str | None, Any]]
     if isinstance(entities, list):
@@ -215,31 +231,43 @@ def entities_from_policy(path: Path) -> list[EntitySpec]:
         items = list(entities.items())
     else:
         raise PolicyError(
-            f"{path}: no entities in the policy", hint="a policy lists its entities under 'entities'"
+            _("{path}: no entities in the policy").format(
+                path=path,
+            ), hint=_("a policy lists its entities under 'entities'")
         )
     specs: list[EntitySpec] = []
     seen: set[str] = set()
     for key, entry in items:
         if not isinstance(entry, dict):
-            raise PolicyError(f"{path}: entity {key or len(specs) + 1} is not a table")
+            raise PolicyError(_("{path}: entity {key} is not a table").format(
+                path=path,
+                key=key or len(specs) + 1,
+            ))
         code = entry.get("code", key)
         where = f"{path}: entity {code!r}"
         if not isinstance(code, str) or not CODE_RE.fullmatch(code):
-            raise PolicyError(f"{where}: not a valid agency code")
+            raise PolicyError(_("{where}: not a valid agency code").format(where=where))
         if key is not None and entry.get("code", key) != key:
-            raise PolicyError(f"{where}: code differs from its table name {key!r}")
+            raise PolicyError(_("{where}: code differs from its table name {key!r}").format(
+                where=where,
+                key=key,
+            ))
         if code in seen:
-            raise PolicyError(f"{where}: listed twice")
+            raise PolicyError(_("{where}: listed twice").format(where=where))
         seen.add(code)
         name = entry.get("name")
         kind = entry.get("kind", "agency")
         parent = entry.get("parent")
         if not isinstance(name, str) or not name.strip():
-            raise PolicyError(f"{where}: 'name' is missing")
+            raise PolicyError(_("{where}: 'name' is missing").format(where=where))
         if kind not in KINDS:
-            raise PolicyError(f"{where}: unknown kind {kind!r} (one of {', '.join(KINDS)})")
+            raise PolicyError(_("{where}: unknown kind {kind!r} (one of {kinds})").format(
+                where=where,
+                kind=kind,
+                kinds=', '.join(KINDS),
+            ))
         if parent is not None and (not isinstance(parent, str) or not CODE_RE.fullmatch(parent)):
-            raise PolicyError(f"{where}: 'parent' is not an agency code")
+            raise PolicyError(_("{where}: 'parent' is not an agency code").format(where=where))
         specs.append(EntitySpec(code, name.strip(), kind, parent))
     return specs
 
@@ -264,7 +292,10 @@ def add_from_policy(registry: Registry, path: Path, *, now: datetime | None = No
             if not ready:
                 missing = sorted({s.parent for s in pending if s.parent})
                 raise PolicyError(
-                    f"{path}: unknown or circular parent(s): {', '.join(str(m) for m in missing)}"
+                    _("{path}: unknown or circular parent(s): {value}").format(
+                        path=path,
+                        value=', '.join(str(m) for m in missing),
+                    )
                 )
             for spec in ready:
                 _validate_name(spec.name)

@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from sandi.errors import CredentialError, FormatError
-from sandi.i18n import N_
+from sandi.i18n import N_, _
 
 BUNDLE_FORMAT = "sandi-key-bundle/v1"
 MAX_BUNDLE_BYTES = 1024 * 1024
@@ -106,9 +106,9 @@ class KeyBundle:
             ]
             bundle = cls(_s(obj, "agency"), _s(obj, "created"), _s(obj, "root_certificate"), keys, certs)
         except (ValueError, KeyError, TypeError, binascii.Error):
-            raise FormatError("not a sandi key bundle (or a damaged one)") from None
+            raise FormatError(_("not a sandi key bundle (or a damaged one)")) from None
         if any(len(k.secret) != 32 or k.purpose not in ("signing", "encryption") for k in bundle.keys):
-            raise FormatError("not a sandi key bundle (or a damaged one)")
+            raise FormatError(_("not a sandi key bundle (or a damaged one)"))
         return bundle
 
 
@@ -136,11 +136,15 @@ def open_bundle(data: bytes, passphrase: bytes) -> KeyBundle:
     from sandi.keystore.filestore import scrypt_decrypt
 
     if len(data) > MAX_BUNDLE_BYTES:
-        raise FormatError(f"a key bundle is at most {MAX_BUNDLE_BYTES} bytes")
+        raise FormatError(_("a key bundle is at most {max_bundle_bytes} bytes").format(
+            max_bundle_bytes=MAX_BUNDLE_BYTES,
+        ))
     try:
         plain = scrypt_decrypt(data, passphrase, what=N_("the key bundle"))
     except CredentialError as exc:
-        raise CredentialError(exc.message, hint="give the passphrase the bundle was exported with") from None
+        raise CredentialError(
+            exc.message, hint=_("give the passphrase the bundle was exported with")
+        ) from None
     return KeyBundle.decode(plain)
 
 

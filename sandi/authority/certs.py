@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from sandi.errors import FormatError, UsageError
+from sandi.i18n import N_, _
 from sandi.keystore.keys import SigningKey, certificate_public_key_bytes, fingerprint
 
 PURPOSES = ("signing", "encryption")
@@ -49,14 +50,14 @@ def serial_hex(serial: int) -> str:
 def normalize_serial(text: str) -> str:
     """Accept a serial as sandi, openssl (``AB:CD``) or ``0x...`` write it."""
     if not _SERIAL_RE.fullmatch(text):
-        raise UsageError(f"not a certificate serial: {text!r}")
+        raise UsageError(_("not a certificate serial: {text!r}").format(text=text))
     value = int(text.lower().removeprefix("0x").replace(":", ""), 16)
     return serial_hex(value)
 
 
 def root_subject(province: str) -> x509.Name:
     if not 1 <= len(province) <= 64:
-        raise UsageError("the province name must be 1..64 characters (X.520 organisation name)")
+        raise UsageError(_("the province name must be 1..64 characters (X.520 organisation name)"))
     cn = f"{province} Root CA"[:64]
     return x509.Name(
         [
@@ -118,7 +119,7 @@ def issue_certificate(
 ) -> IssuedCertificate:
     """Issue one agency certificate for a raw 32-byte public key."""
     if purpose not in PURPOSES:
-        raise UsageError(f"unknown certificate purpose {purpose!r}")
+        raise UsageError(_("unknown certificate purpose {purpose!r}").format(purpose=purpose))
     subject_key: Ed25519PublicKey | X25519PublicKey
     if purpose == "signing":
         subject_key = Ed25519PublicKey.from_public_bytes(public_key)
@@ -170,12 +171,12 @@ def to_pem(cert: x509.Certificate) -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
 
 
-def load_pem(pem: str | bytes, *, what: str = "certificate") -> x509.Certificate:
+def load_pem(pem: str | bytes, *, what: str = N_("certificate")) -> x509.Certificate:
     data = pem.encode("ascii") if isinstance(pem, str) else pem
     try:
         return x509.load_pem_x509_certificate(data)
     except ValueError:
-        raise FormatError(f"{what} is not a PEM X.509 certificate") from None
+        raise FormatError(_("{what} is not a PEM X.509 certificate").format(what=_(what))) from None
 
 
 def certificate_purpose(cert: x509.Certificate) -> str:
@@ -185,7 +186,7 @@ def certificate_purpose(cert: x509.Certificate) -> str:
         return "signing"
     if isinstance(key, X25519PublicKey):
         return "encryption"
-    raise FormatError("not a sandi agency certificate (neither Ed25519 nor X25519)")
+    raise FormatError(_("not a sandi agency certificate (neither Ed25519 nor X25519)"))
 
 
 def issued_by(cert: x509.Certificate, root: x509.Certificate) -> bool:

@@ -29,6 +29,7 @@ from sandi.authority.certs import whole_seconds
 from sandi.authority.events import record
 from sandi.authority.revocation import REASONS
 from sandi.fsutil import AtomicOutput
+from sandi.i18n import _
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -141,4 +142,4 @@ def load_crl(pem: bytes) -> x509.CertificateRevocationList:
     try:
         return x509.load_pem_x509_crl(pem)
     except ValueError:
-        raise FormatError("not a PEM certificate revocation list") from None
+        raise FormatError(_("not a PEM certificate revocation list")) from None

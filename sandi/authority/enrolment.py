@@ -61,6 +61,7 @@ from sandi.authority.profiles import KeyProfile, load_profile
 from sandi.authority.records import cert_info
 from sandi.authority.validity import CLOCK_SKEW
 from sandi.errors import AlreadyExistsError, FormatError, UsageError, VerificationError
+from sandi.i18n import _
 from sandi.keystore.base import KeyStore, generate_identity
 from sandi.keystore.keys import SigningKey, fingerprint, verify_ed25519
 
@@ -114,11 +115,11 @@ def create_request(
     validate_code(code)
     cfg = home.load_config()
     if cfg.agency is not None and cfg.agency != code:
-        raise UsageError(f"this home belongs to {cfg.agency}, not {code}")
+        raise UsageError(_("this home belongs to {agency}, not {code}").format(agency=cfg.agency, code=code))
     if not cfg.root_fingerprint:
         raise UsageError(
-            "this home does not know its authority's root fingerprint",
-            hint="create it with 'sandi init --agency CODE --root-fingerprint FP'",
+            _("this home does not know its authority's root fingerprint"),
+            hint=_("create it with 'sandi init --agency CODE --root-fingerprint FP'"),
         )
     now = whole_seconds(now or datetime.now(UTC))
     signing = SigningKey.generate()
@@ -154,7 +155,7 @@ def import_response(home: Home, keystore: KeyStore, data: bytes) -> list[Path]:
     from sandi.audit.journal import Journal
 
     if len(data) > MAX_RESPONSE_BYTES:
-        raise FormatError("an enrolment response is at most 256 KiB")
+        raise FormatError(_("an enrolment response is at most 256 KiB"))
     try:
         obj = json.loads(data)
         if not isinstance(obj, dict) or obj.get("format") != RESPONSE_FORMAT:
@@ -164,10 +165,13 @@ def import_response(home: Home, keystore: KeyStore, data: bytes) -> list[Path]:
         if not isinstance(agency, str) or not isinstance(root_pem, str) or len(items) != 2:
             raise ValueError
     except (ValueError, KeyError, TypeError):
-        raise FormatError("not a sandi enrolment response") from None
+        raise FormatError(_("not a sandi enrolment response")) from None
     cfg = home.load_config()
     if cfg.agency is not None and cfg.agency != agency:
-        raise UsageError(f"these certificates are for {agency}; this home belongs to {cfg.agency}")
+        raise UsageError(_("these certificates are for {agency}; this home belongs to {agency2}").format(
+            agency=agency,
+            agency2=cfg.agency,
+        ))
     written = install_certificates(home.path, keystore, agency, root_pem, cfg.root_fingerprint, items)
     Journal(home.journal_path).append(
         AuditEvent(
@@ -188,7 +192,9 @@ def parse_request(data: bytes) -> EnrolmentRequest:
     from sandi.formats.age import X25519Recipient
 
     if len(data) > MAX_REQUEST_BYTES:
-        raise FormatError(f"an enrolment request is at most {MAX_REQUEST_BYTES} bytes")
+        raise FormatError(_("an enrolment request is at most {max_request_bytes} bytes").format(
+            max_request_bytes=MAX_REQUEST_BYTES,
+        ))
     try:
         obj = json.loads(data)
         if not isinstance(obj, dict) or set(obj) != {"format", "request", "signature"}:
@@ -211,17 +217,17 @@ def parse_request(data: bytes) -> EnrolmentRequest:
             raise ValueError
         validate_code(req["agency"])
     except (ValueError, KeyError, TypeError, binascii.Error, UsageError):
-        raise FormatError("not a sandi enrolment request (or a damaged one)") from None
+        raise FormatError(_("not a sandi enrolment request (or a damaged one)")) from None
     try:
         enc_pub = X25519Recipient.from_bech32(req["encryption_recipient"]).public_bytes
     except FormatError:
-        raise FormatError("the enrolment request's encryption key is not an age recipient") from None
+        raise FormatError(_("the enrolment request's encryption key is not an age recipient")) from None
     try:
         verify_ed25519(signing_pub, signature, SIGNATURE_CONTEXT + _canonical(req))
     except VerificationError:
         raise VerificationError(
-            "the enrolment request's signature is not valid",
-            hint="the request was altered after it was made; ask the agency for a fresh one",
+            _("the enrolment request's signature is not valid"),
+            hint=_("the request was altered after it was made; ask the agency for a fresh one"),
         ) from None
     return EnrolmentRequest(
         req["agency"], created, req["root_fingerprint"], signing_pub, enc_pub, bytes(data)
@@ -248,20 +254,23 @@ def certify_request(
     req = parse_request(data)
     if expected_agency is not None and req.agency != expected_agency:
         raise VerificationError(
-            f"the request is for {req.agency}, not {expected_agency}",
-            hint="certify each agency's own request",
+            _("the request is for {agency}, not {expected_agency}").format(
+                agency=req.agency,
+                expected_agency=expected_agency,
+            ),
+            hint=_("certify each agency's own request"),
         )
     if req.root_fingerprint != issuer.key.fingerprint:
         raise VerificationError(
-            "the request was made for another authority (root fingerprint differs)",
-            hint="the agency must be set up with this authority's root fingerprint",
+            _("the request was made for another authority (root fingerprint differs)"),
+            hint=_("the agency must be set up with this authority's root fingerprint"),
         )
     if req.created > now + CLOCK_SKEW:
-        raise VerificationError("the request is dated in the future", hint="check the agency's clock")
+        raise VerificationError(_("the request is dated in the future"), hint=_("check the agency's clock"))
     if now - req.created > MAX_REQUEST_AGE:
         raise VerificationError(
-            f"the request is older than {MAX_REQUEST_AGE.days} days",
-            hint="ask the agency for a fresh request",
+            _("the request is older than {days} days").format(days=MAX_REQUEST_AGE.days),
+            hint=_("ask the agency for a fresh request"),
         )
     fps = [fingerprint(req.signing_public_key), fingerprint(req.encryption_public_key)]
     with registry.transaction() as session:
@@ -269,8 +278,8 @@ def certify_request(
         require_active(agency)
         if session.execute(select(CertificateRow.id).where(CertificateRow.key_fingerprint.in_(fps))).first():
             raise AlreadyExistsError(
-                "these keys were certified before",
-                hint="a request is certified once; the agency makes a new one for new keys",
+                _("these keys were certified before"),
+                hint=_("a request is certified once; the agency makes a new one for new keys"),
             )
         old = retire(current_certificates(session, agency), now)
         rows = certify_keys(

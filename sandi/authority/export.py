@@ -29,6 +29,7 @@ from sandi.authority.events import record
 from sandi.authority.records import CertificateInfo, cert_info
 from sandi.errors import AlreadyExistsError, NotFoundError
 from sandi.fsutil import AtomicOutput, ensure_private_dir, write_new_secret
+from sandi.i18n import _
 from sandi.keystore.base import KeyStore, identity_public_bytes, key_ref
 
 if TYPE_CHECKING:
@@ -60,8 +61,8 @@ def _current(certs: list[CertificateInfo], code: str, purpose: str) -> Certifica
     usable = [c for c in certs if c.purpose == purpose and c.state == "current" and c.revocation is None]
     if not usable:
         raise NotFoundError(
-            f"agency {code} has no current {purpose} certificate",
-            hint=f"issue its keys first: 'sandi keys issue {code}'",
+            _("agency {code} has no current {purpose} certificate").format(code=code, purpose=purpose),
+            hint=_("issue its keys first: 'sandi keys issue {code}'").format(code=code),
         )
     return usable[-1]
 
@@ -71,7 +72,7 @@ def _root_pem(session: Session) -> str:
 
     authority = session.get(AuthorityRow, 1)
     if authority is None:
-        raise NotFoundError("this registry has no authority yet", hint="run 'sandi init'")
+        raise NotFoundError(_("this registry has no authority yet"), hint=_("run 'sandi init'"))
     return authority.root_cert_pem
 
 
@@ -101,7 +102,9 @@ def export_public(registry: Registry, code: str, outdir: Path) -> ExportResult:
         for name in files:
             if (outdir / name).exists():
                 raise AlreadyExistsError(
-                    f"{outdir / name} exists already", hint="export into an empty folder"
+                    _("{value} exists already").format(
+                        value=outdir / name,
+                    ), hint=_("export into an empty folder")
                 )
         outs = [AtomicOutput(outdir / name, mode=0o644) for name in files]
         try:
@@ -131,7 +134,11 @@ def export_private_bundle(
         certs = _certs(session, code)
         if not certs:
             raise NotFoundError(
-                f"agency {code} has no keys", hint=f"issue them first: 'sandi keys issue {code}'"
+                _("agency {code} has no keys").format(
+                    code=code,
+                ), hint=_("issue them first: 'sandi keys issue {code}'").format(
+                    code=code,
+                )
             )
         keys: dict[str, BundleKey] = {}
         for c in certs:
@@ -145,8 +152,9 @@ def export_private_bundle(
             keys[ref] = BundleKey(c.purpose, ref, c.key_fingerprint, secret)
         if not keys:
             raise NotFoundError(
-                f"the key store holds no private key of {code}",
-                hint="an enrolled agency's keys never leave it; only centrally issued keys can be exported",
+                _("the key store holds no private key of {code}").format(code=code),
+                hint=_("an enrolled agency's keys never leave it; only centrally issued keys can be "
+                       "exported"),
             )
         bundle = KeyBundle(
             agency=code,

@@ -21,6 +21,7 @@ from sandi.authority.bundle import open_bundle
 from sandi.authority.certs import certificate_purpose, issued_by, load_pem, public_key_of
 from sandi.authority.installed import CertToInstall, check_root, install_certificates
 from sandi.errors import UsageError, VerificationError
+from sandi.i18n import N_, _
 from sandi.keystore.base import KeyStore, identity_fingerprint, identity_from_secret, key_ref
 from sandi.keystore.keys import SigningKey, fingerprint
 
@@ -43,16 +44,19 @@ def import_key_bundle(home: Home, keystore: KeyStore, data: bytes, passphrase: b
     bundle = open_bundle(data, passphrase)
     if cfg.agency is not None and cfg.agency != bundle.agency:
         raise UsageError(
-            f"this bundle holds the keys of {bundle.agency}, and this home belongs to {cfg.agency}"
+            _("this bundle holds the keys of {agency}, and this home belongs to {agency2}").format(
+                agency=bundle.agency,
+                agency2=cfg.agency,
+            )
         )
     check_root(cfg.root_fingerprint, bundle.root_certificate)
-    root = load_pem(bundle.root_certificate, what="the root certificate")
+    root = load_pem(bundle.root_certificate, what=N_("the root certificate"))
     cert_fps = set()
     for c in bundle.certificates:
         cert = load_pem(c.pem)
         if not issued_by(cert, root) or certificate_purpose(cert) != c.purpose:
             raise VerificationError(
-                "a certificate in the bundle was not issued by the authority for its purpose"
+                _("a certificate in the bundle was not issued by the authority for its purpose")
             )
         cert_fps.add((c.purpose, fingerprint(public_key_of(cert))))
     for k in bundle.keys:
@@ -63,9 +67,9 @@ def import_key_bundle(home: Home, keystore: KeyStore, data: bytes, passphrase: b
         if fp != k.public_fingerprint or k.ref != key_ref(
             bundle.agency, "signing" if k.purpose == "signing" else "encryption", fp
         ):
-            raise VerificationError("a key in the bundle does not match its fingerprint")
+            raise VerificationError(_("a key in the bundle does not match its fingerprint"))
         if (k.purpose, fp) not in cert_fps:
-            raise VerificationError("a key in the bundle has no certificate from the authority")
+            raise VerificationError(_("a key in the bundle has no certificate from the authority"))
     added: list[str] = []
     present: list[str] = []
     try:

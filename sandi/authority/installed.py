@@ -20,6 +20,7 @@ from pathlib import Path
 from sandi.authority.certs import certificate_purpose, issued_by, load_pem, public_key_of, serial_hex
 from sandi.errors import CredentialError, VerificationError
 from sandi.fsutil import atomic_write, ensure_private_dir
+from sandi.i18n import N_, _
 from sandi.keystore.base import KeyStore, key_ref
 from sandi.keystore.keys import fingerprint
 
@@ -34,17 +35,17 @@ class CertToInstall:
 
 def check_root(home_root_fingerprint: str | None, root_pem: str) -> str:
     """The fingerprint of ``root_pem`` if this home trusts it; VerificationError if not."""
-    root = load_pem(root_pem, what="the root certificate")
+    root = load_pem(root_pem, what=N_("the root certificate"))
     fp = fingerprint(public_key_of(root))
     if home_root_fingerprint is None:
         raise CredentialError(
-            "this home has no root fingerprint to check the authority against",
-            hint="create the workstation with 'sandi init --agency CODE --root-fingerprint FP'",
+            _("this home has no root fingerprint to check the authority against"),
+            hint=_("create the workstation with 'sandi init --agency CODE --root-fingerprint FP'"),
         )
     if fp != home_root_fingerprint:
         raise VerificationError(
-            "the certificates come from another authority (root fingerprint differs)",
-            hint="import only files from your own authority",
+            _("the certificates come from another authority (root fingerprint differs)"),
+            hint=_("import only files from your own authority"),
         )
     return fp
 
@@ -58,21 +59,24 @@ def install_certificates(
     certs: list[CertToInstall],
 ) -> list[Path]:
     check_root(root_fingerprint, root_pem)
-    root = load_pem(root_pem, what="the root certificate")
+    root = load_pem(root_pem, what=N_("the root certificate"))
     checked = []
     for item in certs:
         cert = load_pem(item.pem)
         if not issued_by(cert, root):
-            raise VerificationError("a certificate was not issued by the authority's root")
+            raise VerificationError(_("a certificate was not issued by the authority's root"))
         if certificate_purpose(cert) != item.purpose:
-            raise VerificationError("a certificate's key does not match its stated purpose")
+            raise VerificationError(_("a certificate's key does not match its stated purpose"))
         ref = key_ref(
             agency, "signing" if item.purpose == "signing" else "encryption", fingerprint(public_key_of(cert))
         )
         if not keystore.contains(ref):
             raise CredentialError(
-                f"no private key in this key store for the {item.purpose} certificate of {agency}",
-                hint="import the certificates into the home that made the request",
+                _("no private key in this key store for the {purpose} certificate of {agency}").format(
+                    purpose=item.purpose,
+                    agency=agency,
+                ),
+                hint=_("import the certificates into the home that made the request"),
             )
         checked.append((cert, item))
     folder = home_path / CERTS_DIR

@@ -28,6 +28,7 @@ from sandi.authority.events import record
 from sandi.authority.profiles import KeyProfile, load_profile
 from sandi.authority.records import CertificateInfo, cert_info
 from sandi.errors import AlreadyExistsError, CommitOutcomeUnknown, CredentialError
+from sandi.i18n import _
 from sandi.keystore.base import KeyStore, generate_identity, identity_public_bytes, key_ref
 from sandi.keystore.keys import SigningKey
 
@@ -72,8 +73,11 @@ class IssueResult:
 def require_active(agency: AgencyRow) -> None:
     if agency.status != "active":
         raise CredentialError(
-            f"agency {agency.code} is {agency.status}: no certificates are issued to it",
-            hint=f"resume it first with 'sandi agency resume {agency.code}'",
+            _("agency {code} is {status}: no certificates are issued to it").format(
+                code=agency.code,
+                status=agency.status,
+            ),
+            hint=_("resume it first with 'sandi agency resume {code}'").format(code=agency.code),
         )
 
 
@@ -186,9 +190,12 @@ def with_new_keys(keystore: KeyStore, work: Callable[[KeyWrites], IssueResult]) 
     except CommitOutcomeUnknown as exc:
         raise CommitOutcomeUnknown(
             exc.message,
-            hint=f"{exc.hint}. The new private keys were kept in the key store "
-                 f"({', '.join(writes.refs)}); if 'sandi keys list' does not show their "
-                 "certificates, the change was not saved and those keys are unused",
+            hint=_("{hint}. The new private keys were kept in the key store ({refs}); if 'sandi "
+                   "keys list' does not show their certificates, the change was not saved and "
+                   "those keys are unused").format(
+                hint=exc.hint,
+                refs=', '.join(writes.refs),
+            ),
         ) from None
     except BaseException:
         writes.undo()
@@ -267,8 +274,9 @@ def issue_keys(
     def no_keys_yet(session: Session, agency: AgencyRow, now: datetime) -> list[str]:
         if current_certificates(session, agency):
             raise AlreadyExistsError(
-                f"agency {code} has keys already",
-                hint=f"use 'sandi keys renew {code}' (new certificates) or 'sandi keys rotate {code}' (new keys)",  # noqa: E501
+                _("agency {code} has keys already").format(code=code),
+                hint=_("use 'sandi keys renew {code}' (new certificates) or 'sandi keys rotate "
+                       "{code}' (new keys)").format(code=code),
             )
         return []
 

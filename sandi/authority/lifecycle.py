@@ -33,6 +33,7 @@ from sandi.authority.issuance import (
 from sandi.authority.profiles import KeyProfile, load_profile
 from sandi.authority.records import cert_info
 from sandi.errors import CredentialError, NotFoundError
+from sandi.i18n import _
 from sandi.keystore.base import KeyStore
 from sandi.registry import Registry
 
@@ -61,14 +62,17 @@ def renew_keys(
         by_purpose = {r.purpose: r for r in current}
         if set(by_purpose) != {"signing", "encryption"}:
             raise NotFoundError(
-                f"agency {code} has no current keys to renew",
-                hint=f"issue them first: 'sandi keys issue {code}'",
+                _("agency {code} has no current keys to renew").format(code=code),
+                hint=_("issue them first: 'sandi keys issue {code}'").format(code=code),
             )
         revoked = [r.serial for r in current if r.revocation is not None]
         if revoked:
             raise CredentialError(
-                f"agency {code}'s current certificate {revoked[0]} is revoked: its key is not renewed",
-                hint=f"give the agency new keys with 'sandi keys rotate {code}'",
+                _("agency {code}'s current certificate {revoked} is revoked: its key is not renewed").format(
+                    code=code,
+                    revoked=revoked[0],
+                ),
+                hint=_("give the agency new keys with 'sandi keys rotate {code}'").format(code=code),
             )
         old = retire(current, now)
         rows = certify_keys(
@@ -110,8 +114,8 @@ def rotate_keys(
         current = current_certificates(session, agency)
         if not current:
             raise NotFoundError(
-                f"agency {code} has no keys to rotate",
-                hint=f"issue them first: 'sandi keys issue {code}'",
+                _("agency {code} has no keys to rotate").format(code=code),
+                hint=_("issue them first: 'sandi keys issue {code}'").format(code=code),
             )
         return retire(current, now)
 

@@ -80,8 +80,10 @@ class KeyProfile:
         cn = self.common_name.format(**values)
         if not 1 <= len(cn) <= 64:
             raise UsageError(
-                f"the certificate name {cn!r} is longer than 64 characters",
-                hint=f"use a shorter agency code, or change [naming] in profile {self.name!r}",
+                _("the certificate name {cn!r} is longer than 64 characters").format(cn=cn),
+                hint=_("use a shorter agency code, or change [naming] in profile {name!r}").format(
+                    name=self.name,
+                ),
             )
         # The OU carries the agency's full name, which may be long: cut, never refuse.
         ou = self.organizational_unit.format(**values)[:64] or code
@@ -91,20 +93,29 @@ class KeyProfile:
 def parse_profile(text: str, *, source: str) -> KeyProfile:
     """Parse and validate one profile file's text."""
     if len(text.encode()) > MAX_PROFILE_BYTES:
-        raise UsageError(f"{source}: profile is larger than {MAX_PROFILE_BYTES} bytes")
+        raise UsageError(_("{source}: profile is larger than {max_profile_bytes} bytes").format(
+            source=source,
+            max_profile_bytes=MAX_PROFILE_BYTES,
+        ))
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{source}: not valid TOML: {exc}") from None
+        raise UsageError(_("{source}: not valid TOML: {exc}").format(source=source, exc=exc)) from None
     _keys(data, {"format", "name", "description", "signing", "encryption", "rotation", "naming"}, source)
     if data.get("format") != 1:
-        raise UsageError(f"{source}: unsupported profile format {data.get('format')!r}")
+        raise UsageError(_("{source}: unsupported profile format {get!r}").format(
+            source=source,
+            get=data.get('format'),
+        ))
     name = data.get("name")
     if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
-        raise UsageError(f"{source}: 'name' must match {_NAME_RE.pattern}")
+        raise UsageError(_("{source}: 'name' must match {pattern}").format(
+            source=source,
+            pattern=_NAME_RE.pattern,
+        ))
     description = data.get("description", "")
     if not isinstance(description, str):
-        raise UsageError(f"{source}: 'description' must be a string")
+        raise UsageError(_("{source}: 'description' must be a string").format(source=source))
     signing = _table(data, "signing", source)
     encryption = _table(data, "encryption", source)
     rotation = _table(data, "rotation", source)
@@ -114,14 +125,16 @@ def parse_profile(text: str, *, source: str) -> KeyProfile:
     _keys(rotation, {"overlap_days"}, f"{source} [rotation]")
     _keys(naming, {"common_name", "organizational_unit"}, f"{source} [naming]")
     if signing.get("algorithm") != "ed25519":
-        raise UsageError(f'{source}: [signing] algorithm must be "ed25519"')
+        raise UsageError(_("{source}: [signing] algorithm must be \"ed25519\"").format(source=source))
     if encryption.get("algorithm") != "x25519":
-        raise UsageError(f'{source}: [encryption] algorithm must be "x25519"')
+        raise UsageError(_("{source}: [encryption] algorithm must be \"x25519\"").format(source=source))
     sig_days = _days(signing, "validity_days", source, 1, 3650)
     enc_days = _days(encryption, "validity_days", source, 1, 3650)
     overlap = _days(rotation, "overlap_days", source, 0, 3650)
     if overlap >= min(sig_days, enc_days):
-        raise UsageError(f"{source}: [rotation] overlap_days must be shorter than the validity")
+        raise UsageError(_("{source}: [rotation] overlap_days must be shorter than the validity").format(
+            source=source,
+        ))
     cn = _template(naming, "common_name", source)
     ou = _template(naming, "organizational_unit", source)
     return KeyProfile(name, description, sig_days, enc_days, overlap, cn, ou)
@@ -136,19 +149,25 @@ def load_profile(name: str | None = None, *, home: Home | None = None) -> KeyPro
     name = name or "default"
     if not _NAME_RE.fullmatch(name):
         raise UsageError(
-            f"not a profile name: {name!r}", hint="profile names are like 'default' or 'short-lived'"
+            _("not a profile name: {name!r}").format(
+                name=name,
+            ), hint=_("profile names are like 'default' or 'short-lived'")
         )
     if home is not None:
         path = home.path / PROFILES_DIR / f"{name}.toml"
         if path.is_file():
             profile = load_profile_file(path)
             if profile.name != name:
-                raise UsageError(f"{path}: the file declares name = {profile.name!r}, not {name!r}")
+                raise UsageError(_("{path}: the file declares name = {name!r}, not {name2!r}").format(
+                    path=path,
+                    name=profile.name,
+                    name2=name,
+                ))
             return profile
     if name == "default":
         return default_profile()
     raise NotFoundError(
-        f"no key profile {name!r}",
+        _("no key profile {name!r}").format(name=name),
         hint=_("write one with 'sandi keys profile show default > {name}.toml', edit it, "
                "and put it in {folder} in the home").format(name=name, folder=PROFILES_DIR),
     )
@@ -180,41 +199,59 @@ def load_profile_file(path: Path) -> KeyProfile:
         with open(path, "rb") as f:
             raw = f.read(MAX_PROFILE_BYTES + 1)
     except OSError as exc:
-        raise UsageError(f"cannot read profile {path}: {exc.strerror}") from None
+        raise UsageError(_("cannot read profile {path}: {reason}").format(
+            path=path,
+            reason=exc.strerror,
+        )) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise UsageError(f"{path}: profile is not UTF-8") from None
+        raise UsageError(_("{path}: profile is not UTF-8").format(path=path)) from None
     return parse_profile(text, source=str(path))
 
 
 def _table(data: dict[str, Any], key: str, source: str) -> dict[str, Any]:
     value = data.get(key)
     if not isinstance(value, dict):
-        raise UsageError(f"{source}: table [{key}] is missing")
+        raise UsageError(_("{source}: table [{key}] is missing").format(source=source, key=key))
     return value
 
 
 def _keys(data: dict[str, Any], allowed: set[str], source: str) -> None:
     unknown = sorted(set(data) - allowed)
     if unknown:
-        raise UsageError(f"{source}: unknown key(s) {', '.join(unknown)}")
+        raise UsageError(_("{source}: unknown key(s) {unknown}").format(
+            source=source,
+            unknown=', '.join(unknown),
+        ))
 
 
 def _days(data: dict[str, Any], key: str, source: str, low: int, high: int) -> int:
     value = data.get(key)
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise UsageError(f"{source}: {key} must be a whole number of days in {low}..{high}")
+        raise UsageError(_("{source}: {key} must be a whole number of days in {low}..{high}").format(
+            source=source,
+            key=key,
+            low=low,
+            high=high,
+        ))
     return value
 
 
 def _template(data: dict[str, Any], key: str, source: str) -> str:
     value = data.get(key)
     if not isinstance(value, str) or not value:
-        raise UsageError(f"{source}: [naming] {key} must be a non-empty string")
+        raise UsageError(_("{source}: [naming] {key} must be a non-empty string").format(
+            source=source,
+            key=key,
+        ))
     names = set(re.findall(r"{([^{}]*)}", value))
     if names - _PLACEHOLDERS:
         raise UsageError(
-            f"{source}: [naming] {key} uses unknown placeholder(s) {sorted(names - _PLACEHOLDERS)}"
+            _("{source}: [naming] {key} uses unknown placeholder(s) {value}").format(
+                source=source,
+                key=key,
+                value=sorted(names - _PLACEHOLDERS),
+            )
         )
     return value

@@ -28,6 +28,7 @@ from sandi.authority.agencies import CODE_RE, find_agency
 from sandi.authority.certs import normalize_serial, whole_seconds
 from sandi.authority.events import record
 from sandi.errors import AlreadyExistsError, NotFoundError, UsageError
+from sandi.i18n import _
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -46,7 +47,11 @@ REASONS: dict[str, x509.ReasonFlags] = {
 
 def check_reason(reason: str) -> str:
     if reason not in REASONS:
-        raise UsageError(f"unknown revocation reason {reason!r}", hint=f"one of: {', '.join(REASONS)}")
+        raise UsageError(_("unknown revocation reason {reason!r}").format(
+            reason=reason,
+        ), hint=_("one of: {reasons}").format(
+            reasons=', '.join(REASONS),
+        ))
     return reason
 
 
@@ -81,20 +86,20 @@ def revoke(
             find_agency(session, target, for_update=True)
             certs = list(session.scalars(select(CertificateRow).where(CertificateRow.agency_id == agency.id)))
             if not certs:
-                raise NotFoundError(f"agency {target} has no certificates to revoke")
+                raise NotFoundError(_("agency {target} has no certificates to revoke").format(target=target))
             todo = [c for c in certs if c.revocation is None]
             if not todo:
                 raise AlreadyExistsError(
-                    f"every certificate of {target} is revoked already",
-                    hint=f"see 'sandi keys list {target}'",
+                    _("every certificate of {target} is revoked already").format(target=target),
+                    hint=_("see 'sandi keys list {target}'").format(target=target),
                 )
         else:
             try:
                 serial = normalize_serial(target)
             except UsageError:
                 raise NotFoundError(
-                    f"no agency or certificate {target!r}",
-                    hint="give an agency code or a certificate serial (see 'sandi keys list')",
+                    _("no agency or certificate {target!r}").format(target=target),
+                    hint=_("give an agency code or a certificate serial (see 'sandi keys list')"),
                 ) from None
             # Lock the agency first, as issuance, renewal and rotation do: a renewal that
             # already read this certificate finishes before we revoke, or starts after and
@@ -109,14 +114,18 @@ def revoke(
             ).scalar_one_or_none()
             if cert is None:
                 raise NotFoundError(
-                    f"no agency or certificate {target!r}",
-                    hint="give an agency code or a certificate serial (see 'sandi keys list')",
+                    _("no agency or certificate {target!r}").format(target=target),
+                    hint=_("give an agency code or a certificate serial (see 'sandi keys list')"),
                 )
             if cert.revocation is not None:
                 raise AlreadyExistsError(
-                    f"certificate {serial} is revoked already ({cert.revocation.reason}, "
-                    f"{cert.revocation.revoked_at:%Y-%m-%d %H:%M:%S}Z)",
-                    hint="a revocation is final; nothing was changed",
+                    _("certificate {serial} is revoked already ({reason}, {revoked_at:%Y-%m-%d "
+                      "%H:%M:%S}Z)").format(
+                        serial=serial,
+                        reason=cert.revocation.reason,
+                        revoked_at=cert.revocation.revoked_at,
+                    ),
+                    hint=_("a revocation is final; nothing was changed"),
                 )
             todo = [cert]
             if reason == "keyCompromise":

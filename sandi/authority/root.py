@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from sandi.authority.certs import build_root_certificate, load_pem, public_key_of, to_pem
 from sandi.errors import AlreadyExistsError, ConfigError, CredentialError, NotFoundError
 from sandi.fsutil import atomic_write
+from sandi.i18n import _
 from sandi.keystore.base import KeyStore, key_ref
 from sandi.keystore.keys import SigningKey, fingerprint
 
@@ -83,7 +84,7 @@ def create_root(
         with registry.transaction() as session:
             if session.get(AuthorityRow, 1) is not None:
                 raise AlreadyExistsError(
-                    "this registry has an authority already", hint="one registry serves one authority"
+                    _("this registry has an authority already"), hint=_("one registry serves one authority")
                 )
             session.add(
                 AuthorityRow(
@@ -131,15 +132,15 @@ def load_root_certificate(home: Home) -> x509.Certificate:
         data = path.read_bytes()
     except FileNotFoundError:
         raise NotFoundError(
-            f"no root certificate in {home.path}",
-            hint="this is not an authority home, or 'sandi init' did not finish",
+            _("no root certificate in {path}").format(path=home.path),
+            hint=_("this is not an authority home, or 'sandi init' did not finish"),
         ) from None
     cert = load_pem(data, what=str(path))
     expected = home.load_config().root_fingerprint
     if expected and fingerprint(public_key_of(cert)) != expected:
         raise CredentialError(
-            f"{path} is not the root this home was created with",
-            hint="restore root.pem from the registry or a backup",
+            _("{path} is not the root this home was created with").format(path=path),
+            hint=_("restore root.pem from the registry or a backup"),
         )
     return cert
 
@@ -152,13 +153,13 @@ def load_root_signer(home: Home, keystore: KeyStore) -> SigningKey:
     """The root signing key (asks for the key store passphrase if the store needs it)."""
     cfg = home.load_config()
     if cfg.role != "authority":
-        raise ConfigError("this home is a workstation: only the authority holds the root key")
+        raise ConfigError(_("this home is a workstation: only the authority holds the root key"))
     cert = load_root_certificate(home)
     fp = root_fingerprint_of(cert)
     key = keystore.get_signing_key(root_key_ref(fp))
     if key.fingerprint != fp:
         raise CredentialError(
-            "the stored root key does not match the root certificate",
-            hint="the key folder was tampered with; restore it from a backup",
+            _("the stored root key does not match the root certificate"),
+            hint=_("the key folder was tampered with; restore it from a backup"),
         )
     return key

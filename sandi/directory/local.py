@@ -46,8 +46,8 @@ def trusted_fingerprint(home: Home) -> str:
     config = home.load_config()
     if not config.root_fingerprint:
         raise ConfigError(
-            f"the home at {home.path} names no root fingerprint",
-            hint="re-create the workstation with 'sandi init --agency CODE --root-fingerprint FP'",
+            _("the home at {path} names no root fingerprint").format(path=home.path),
+            hint=_("re-create the workstation with 'sandi init --agency CODE --root-fingerprint FP'"),
         )
     return normalise_fingerprint(config.root_fingerprint)
 

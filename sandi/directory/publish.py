@@ -34,6 +34,7 @@ from sandi.directory.snapshot import (
 from sandi.errors import NotFoundError
 from sandi.fsutil import atomic_write
 from sandi.home import Home
+from sandi.i18n import _
 from sandi.registry import Registry
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ def build_snapshot(
     now = now or datetime.now(UTC)
     authority = session.get(AuthorityRow, 1)
     if authority is None:
-        raise NotFoundError("this registry has no authority yet", hint="run 'sandi init'")
+        raise NotFoundError(_("this registry has no authority yet"), hint=_("run 'sandi init'"))
     # Lock-free and race-safe: the primary key makes a duplicate version fail the
     # transaction instead of publishing two snapshots under one number.
     latest = session.scalar(select(func.max(DirectoryVersionRow.version))) or 0

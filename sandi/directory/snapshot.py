@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from sandi.authority.validity import CLOCK_SKEW
 from sandi.errors import ConfigError, FormatError, NotFoundError, VerificationError
+from sandi.i18n import Message, _
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -52,8 +53,8 @@ def normalise_fingerprint(text: str) -> str:
     cleaned = text.replace(":", "").replace(" ", "").strip().lower()
     if len(cleaned) != 64 or any(c not in "0123456789abcdef" for c in cleaned):
         raise ConfigError(
-            "a root fingerprint is 64 hexadecimal digits (SHA-256 of the root public key)",
-            hint="ask the authority for the fingerprint 'sandi init' printed, or 'sandi directory show'",
+            _("a root fingerprint is 64 hexadecimal digits (SHA-256 of the root public key)"),
+            hint=_("ask the authority for the fingerprint 'sandi init' printed, or 'sandi directory show'"),
         )
     return cleaned
 
@@ -69,22 +70,25 @@ def cert_fingerprint(pem: str) -> str:
     try:
         cert = x509.load_pem_x509_certificate(pem.encode("ascii"))
     except ValueError:
-        raise FormatError("directory: a certificate is not valid PEM") from None
+        raise FormatError(_("directory: a certificate is not valid PEM")) from None
     key = cert.public_key()
     if not isinstance(key, Ed25519PublicKey | X25519PublicKey):
-        raise FormatError("directory: a certificate holds neither an Ed25519 nor an X25519 key")
+        raise FormatError(_("directory: a certificate holds neither an Ed25519 nor an X25519 key"))
     return hashlib.sha256(key.public_bytes(Encoding.Raw, PublicFormat.Raw)).hexdigest()
 
 
 def _time(value: object, where: str) -> datetime:
     if not isinstance(value, str):
-        raise FormatError(f"directory: {where} must be a time string")
+        raise FormatError(_("directory: {where} must be a time string").format(where=where))
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise FormatError(f"directory: {where} is not an ISO 8601 time: {value!r}") from None
+        raise FormatError(_("directory: {where} is not an ISO 8601 time: {value!r}").format(
+            where=where,
+            value=value,
+        )) from None
     if parsed.tzinfo is None:
-        raise FormatError(f"directory: {where} has no time zone")
+        raise FormatError(_("directory: {where} has no time zone").format(where=where))
     return parsed.astimezone(UTC)
 
 
@@ -97,7 +101,7 @@ def _str(obj: Mapping[str, Any], key: str, where: str, *, optional: bool = False
     if value is None and optional:
         return None
     if not isinstance(value, str):
-        raise FormatError(f"directory: {where}.{key} must be a string")
+        raise FormatError(_("directory: {where}.{key} must be a string").format(where=where, key=key))
     return value
 
 
@@ -136,7 +140,10 @@ class CertEntry:
 
         key = self.certificate.public_key()
         if not isinstance(key, Ed25519PublicKey | X25519PublicKey):
-            raise VerificationError(f"certificate {self.serial} holds neither an Ed25519 nor an X25519 key")
+            raise VerificationError(_("certificate {serial} holds neither an Ed25519 nor an "
+                                      "X25519 key").format(
+                serial=self.serial,
+            ))
         return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
 
     def to_json(self) -> dict[str, Any]:
@@ -155,12 +162,14 @@ class CertEntry:
     def from_json(cls, obj: Mapping[str, Any], where: str) -> CertEntry:
         purpose = obj.get("purpose")
         if purpose not in ("signing", "encryption"):
-            raise FormatError(f"directory: {where}.purpose must be signing or encryption")
+            raise FormatError(_("directory: {where}.purpose must be signing or encryption").format(
+                where=where,
+            ))
         rev = obj.get("revocation")
         revocation = None
         if rev is not None:
             if not isinstance(rev, dict):
-                raise FormatError(f"directory: {where}.revocation must be an object")
+                raise FormatError(_("directory: {where}.revocation must be an object").format(where=where))
             revocation = RevocationEntry(
                 reason=_str(rev, "reason", where), revoked_at=_time(rev.get("revoked_at"), where)
             )
@@ -202,7 +211,7 @@ class AgencyEntry:
     def from_json(cls, obj: Mapping[str, Any], where: str) -> AgencyEntry:
         certs = obj.get("certificates", [])
         if not isinstance(certs, list):
-            raise FormatError(f"directory: {where}.certificates must be a list")
+            raise FormatError(_("directory: {where}.certificates must be a list").format(where=where))
         return cls(
             code=_str(obj, "code", where),
             name=_str(obj, "name", where),
@@ -248,7 +257,7 @@ class PolicyEntry:
     def from_json(cls, obj: Mapping[str, Any], where: str) -> PolicyEntry:
         version = obj.get("version")
         if not isinstance(version, int) or isinstance(version, bool):
-            raise FormatError(f"directory: {where}.version must be an integer")
+            raise FormatError(_("directory: {where}.version must be an integer").format(where=where))
         expires = obj.get("expires_at")
         applied = obj.get("applied_at")
         return cls(
@@ -294,8 +303,11 @@ class DirectorySnapshot:
             return self._by_code[code]
         except KeyError:
             raise NotFoundError(
-                f"agency {code} is not in the directory (version {self.version})",
-                hint="check the code ('sandi directory show'), or import a newer directory",
+                _("agency {code} is not in the directory (version {version})").format(
+                    code=code,
+                    version=self.version,
+                ),
+                hint=_("check the code ('sandi directory show'), or import a newer directory"),
             ) from None
 
     def find_key(self, key_fingerprint: str) -> tuple[AgencyEntry, CertEntry] | None:
@@ -318,7 +330,10 @@ class DirectorySnapshot:
         for entry in self.policies:
             if entry.policy_id == policy_id and entry.version == version:
                 return entry
-        raise NotFoundError(f"policy {policy_id} version {version} is not in the directory")
+        raise NotFoundError(_("policy {policy_id} version {version} is not in the directory").format(
+            policy_id=policy_id,
+            version=version,
+        ))
 
     def policies_known_at(self, at: datetime) -> list[PolicyEntry]:
         """The versions the authority had applied by ``at``."""
@@ -361,16 +376,16 @@ class DirectorySnapshot:
         try:
             obj = json.loads(body)
         except (ValueError, UnicodeDecodeError):
-            raise FormatError("directory: the body is not JSON") from None
+            raise FormatError(_("directory: the body is not JSON")) from None
         if not isinstance(obj, dict) or obj.get("format") != FORMAT:
-            raise FormatError(f"directory: not a {FORMAT} body")
+            raise FormatError(_("directory: not a {format} body").format(format=FORMAT))
         version = obj.get("version")
         if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-            raise FormatError("directory: version must be a positive integer")
+            raise FormatError(_("directory: version must be a positive integer"))
         agencies = obj.get("agencies")
         policies = obj.get("policies")
         if not isinstance(agencies, list) or not isinstance(policies, list):
-            raise FormatError("directory: agencies and policies must be lists")
+            raise FormatError(_("directory: agencies and policies must be lists"))
         return cls(
             version=version,
             issued_at=_time(obj.get("issued_at"), "issued_at"),
@@ -388,9 +403,9 @@ def _b64(text: str, where: str) -> bytes:
     try:
         raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise FormatError(f"directory: {where} is not base64") from None
+        raise FormatError(_("directory: {where} is not base64").format(where=where)) from None
     if base64.b64encode(raw).decode("ascii") != text:
-        raise FormatError(f"directory: {where} is not canonical base64")
+        raise FormatError(_("directory: {where} is not canonical base64").format(where=where))
     return raw
 
 
@@ -414,15 +429,17 @@ def parse_envelope(data: bytes, trusted_root_fingerprint: str) -> DirectorySnaps
     (expiry, rollback) is the caller's check: see :func:`check_fresh`.
     """
     if len(data) > MAX_DIRECTORY_BYTES:
-        raise FormatError(f"directory: larger than {MAX_DIRECTORY_BYTES} bytes")
+        raise FormatError(_("directory: larger than {max_directory_bytes} bytes").format(
+            max_directory_bytes=MAX_DIRECTORY_BYTES,
+        ))
     try:
         envelope = json.loads(data)
     except (ValueError, UnicodeDecodeError):
-        raise FormatError("directory: the file is not JSON") from None
+        raise FormatError(_("directory: the file is not JSON")) from None
     if not isinstance(envelope, dict) or envelope.get("format") != FORMAT or set(envelope) != {
         "format", "body", "signature"
     }:
-        raise FormatError(f"directory: not a {FORMAT} file")
+        raise FormatError(_("directory: not a {format} file").format(format=FORMAT))
     body = _b64(_str(envelope, "body", "envelope"), "body")
     signature = _b64(_str(envelope, "signature", "envelope"), "signature")
     snapshot = DirectorySnapshot.from_body(body)
@@ -431,21 +448,21 @@ def parse_envelope(data: bytes, trusted_root_fingerprint: str) -> DirectorySnaps
 
     if not hmac.compare_digest(snapshot.root_fingerprint, trusted):
         raise VerificationError(
-            "the directory was not published by this home's authority (root fingerprint differs)",
-            hint="import a directory from your own authority",
+            _("the directory was not published by this home's authority (root fingerprint differs)"),
+            hint=_("import a directory from your own authority"),
         )
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     root_key = snapshot.root_certificate.public_key()
     if not isinstance(root_key, Ed25519PublicKey):
-        raise VerificationError("the directory's root certificate does not hold an Ed25519 key")
+        raise VerificationError(_("the directory's root certificate does not hold an Ed25519 key"))
     try:
         root_key.verify(signature, SIGNING_CONTEXT + body)
     except InvalidSignature:
         raise VerificationError(
-            "the directory's signature does not verify",
-            hint="the file was altered or not signed by the authority; get a fresh copy",
+            _("the directory's signature does not verify"),
+            hint=_("the file was altered or not signed by the authority; get a fresh copy"),
         ) from None
     return snapshot
 
@@ -455,25 +472,34 @@ def expiry_warning(version: int, expires_at: datetime, now: datetime) -> str | N
     left = expires_at - now
     if left > EXPIRY_WARNING:
         return None
-    when = "expired" if left <= timedelta(0) else f"expires in {int(left.total_seconds() // 3600)} h"
-    return (f"the directory (version {version}) {when} ({_fmt_time(expires_at)}); "
-            "import a newer one from the authority")
+    if left <= timedelta(0):
+        return Message("the directory (version {version}) expired ({time}); import a newer one from "
+                       "the authority", version=version, time=_fmt_time(expires_at))
+    return Message("the directory (version {version}) expires in {hours} h ({time}); import a newer "
+                   "one from the authority", version=version, hours=int(left.total_seconds() // 3600),
+                   time=_fmt_time(expires_at))
 
 
 def check_fresh(snapshot: DirectorySnapshot, now: datetime, installed_version: int | None) -> None:
     """Refuse an expired snapshot (freeze) or one older than the installed one (rollback)."""
     if now >= snapshot.expires_at:
         raise VerificationError(
-            f"the directory (version {snapshot.version}) expired at {_fmt_time(snapshot.expires_at)}",
-            hint="ask the authority for a fresh one ('sandi directory publish') and import it",
+            _("the directory (version {version}) expired at {fmt_time}").format(
+                version=snapshot.version,
+                fmt_time=_fmt_time(snapshot.expires_at),
+            ),
+            hint=_("ask the authority for a fresh one ('sandi directory publish') and import it"),
         )
     if snapshot.issued_at > now + CLOCK_SKEW:
-        raise VerificationError("the directory was issued in the future; check this machine's clock")
+        raise VerificationError(_("the directory was issued in the future; check this machine's clock"))
     if installed_version is not None and snapshot.version < installed_version:
         raise VerificationError(
-            f"the directory version {snapshot.version} is older than the installed version "
-            f"{installed_version} (rollback refused)",
-            hint="import the newest directory the authority published",
+            _("the directory version {version} is older than the installed version "
+              "{installed_version} (rollback refused)").format(
+                version=snapshot.version,
+                installed_version=installed_version,
+            ),
+            hint=_("import the newest directory the authority published"),
         )
 
 
@@ -481,12 +507,15 @@ def read_envelope_file(path: Path) -> bytes:
     try:
         size = path.stat().st_size
         if size > MAX_DIRECTORY_BYTES:
-            raise FormatError(f"{path}: larger than {MAX_DIRECTORY_BYTES} bytes")
+            raise FormatError(_("{path}: larger than {max_directory_bytes} bytes").format(
+                path=path,
+                max_directory_bytes=MAX_DIRECTORY_BYTES,
+            ))
         return path.read_bytes()
     except FileNotFoundError:
         raise NotFoundError(
-            f"no directory at {path}",
-            hint="import one from the authority: 'sandi directory import FILE'",
+            _("no directory at {path}").format(path=path),
+            hint=_("import one from the authority: 'sandi directory import FILE'"),
         ) from None
 
 

@@ -20,6 +20,7 @@ from datetime import datetime
 from sandi.authority.validity import VOIDS_ALL_SIGNATURES, is_valid_for_signing
 from sandi.directory.snapshot import AgencyEntry, CertEntry, DirectorySnapshot
 from sandi.errors import CredentialError
+from sandi.i18n import _
 
 
 @dataclass(frozen=True)
@@ -62,15 +63,18 @@ def current_signing_cert(snapshot: DirectorySnapshot, code: str, now: datetime) 
     """The certificate an agency signs with now."""
     agency = snapshot.agency(code)
     if agency.status != "active":
-        raise CredentialError(f"agency {code} is {agency.status}", hint="ask the authority to resume it")
+        raise CredentialError(_("agency {code} is {status}").format(
+            code=code,
+            status=agency.status,
+        ), hint=_("ask the authority to resume it"))
     usable = [
         c for c in agency.current("signing")
         if c.revocation is None and c.not_before <= now <= c.not_after
     ]
     if not usable:
         raise CredentialError(
-            f"agency {code} has no valid signing certificate",
-            hint="ask the authority to issue or renew its keys, then import the new directory",
+            _("agency {code} has no valid signing certificate").format(code=code),
+            hint=_("ask the authority to issue or renew its keys, then import the new directory"),
         )
     return max(usable, key=lambda c: c.not_before)
 
@@ -79,16 +83,16 @@ def encryption_certs(snapshot: DirectorySnapshot, code: str, now: datetime) -> l
     """The certificates a document for ``code`` is encrypted to now (at least one)."""
     agency = snapshot.agency(code)
     if agency.status != "active":
-        raise CredentialError(f"recipient {code} is {agency.status}",
-                              hint="a suspended agency cannot receive documents")
+        raise CredentialError(_("recipient {code} is {status}").format(code=code, status=agency.status),
+                              hint=_("a suspended agency cannot receive documents"))
     usable = [
         c for c in agency.current("encryption")
         if c.revocation is None and c.not_before <= now <= c.not_after
     ]
     if not usable:
         raise CredentialError(
-            f"agency {code} has no valid encryption certificate",
-            hint="ask the authority to issue or renew its keys, then import the new directory",
+            _("agency {code} has no valid encryption certificate").format(code=code),
+            hint=_("ask the authority to issue or renew its keys, then import the new directory"),
         )
     # One key per recipient agency: the newest current certificate.
     return [max(usable, key=lambda c: c.not_before)]

@@ -21,6 +21,7 @@ from sandi.documents.sources import StreamOrPath, open_input
 from sandi.documents.workspace import Workspace
 from sandi.errors import FormatError, UsageError, VerificationError
 from sandi.fsutil import AtomicOutput
+from sandi.i18n import _
 
 _TIMESTAMP = re.compile(r"(?:^|\t)timestamp:(\d{1,12})(?:\t|$)")
 
@@ -76,10 +77,12 @@ def sign(
 
     ws = workspace
     if classification is not None and classification not in ("B", "T", "R", "SR"):
-        raise UsageError(f"unknown classification {classification!r}", hint="use B, T, R or SR")
+        raise UsageError(_("unknown classification {classification!r}").format(
+            classification=classification,
+        ), hint=_("use B, T, R or SR"))
     letter = validate_letter(letter or {})
     key, cert = ws.signing_key(signer_code)
-    stream, name, _, opened = open_input(src)
+    stream, name, _unused, opened = open_input(src)
     try:
         doc_digest, size = _digest(stream)
     finally:
@@ -117,8 +120,8 @@ def _find_by_key_id(ws: Workspace, key_id: bytes) -> tuple[AgencyEntry, CertEntr
             if cert.purpose == "signing" and derive_key_id(cert.public_key_bytes()) == key_id:
                 return agency, cert
     raise VerificationError(
-        "the signing key is not in the directory",
-        hint="the signer may be unknown to this authority, or your directory is old",
+        _("the signing key is not in the directory"),
+        hint=_("the signer may be unknown to this authority, or your directory is old"),
     )
 
 
@@ -173,7 +176,7 @@ def _verify(ws: Workspace, stream: Any, signature_text: str | bytes) -> VerifyRe
         result = VerifyResult(agency.code, agency.name, identity.certificate.serial,
                               signed_at if match else None, comment, None)
     if result.metadata is not None and result.metadata.document_size != doc_size:
-        raise VerificationError("the document's size differs from what was signed")
+        raise VerificationError(_("the document's size differs from what was signed"))
     ws.record(result.signer, "document.verify", result.metadata.document_name if result.metadata else "-",
               "ok", {"signed_at": result.summary()["signed_at"]})
     return result

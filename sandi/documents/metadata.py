@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sandi.errors import UsageError, VerificationError
+from sandi.i18n import _
 
 SEAL_PREFIX = "sandi-seal/v1 "
 SIGN_PREFIX = "sandi-sign/v1 "
@@ -32,11 +33,11 @@ def format_time(value: datetime) -> str:
 
 def parse_time(value: object) -> datetime:
     if not isinstance(value, str) or not value.endswith("Z"):
-        raise VerificationError("malformed signed metadata (time)")
+        raise VerificationError(_("malformed signed metadata (time)"))
     try:
         return datetime.fromisoformat(value[:-1] + "+00:00")
     except ValueError:
-        raise VerificationError("malformed signed metadata (time)") from None
+        raise VerificationError(_("malformed signed metadata (time)")) from None
 
 
 def validate_letter(letter: dict[str, str]) -> dict[str, str]:
@@ -44,11 +45,15 @@ def validate_letter(letter: dict[str, str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for key, value in letter.items():
         if key not in LETTER_FIELDS:
-            raise UsageError(f"unknown letter field {key!r}", hint=f"use {', '.join(LETTER_FIELDS)}")
+            raise UsageError(_("unknown letter field {key!r}").format(
+                key=key,
+            ), hint=_("use {letter_fields}").format(
+                letter_fields=', '.join(LETTER_FIELDS),
+            ))
         if not value:
             continue
         if len(value) > MAX_LETTER_FIELD or any(ord(c) < 0x20 for c in value):
-            raise UsageError(f"letter field {key} is too long or has control characters")
+            raise UsageError(_("letter field {key} is too long or has control characters").format(key=key))
         out[key] = value
     return out
 
@@ -72,16 +77,16 @@ class KeyRef:
     def from_json(cls, obj: object, *, with_serial: bool) -> KeyRef:
         allowed = {"code", "key", "serial"} if with_serial else {"code", "key", "copy"}
         if not isinstance(obj, dict) or not set(obj) <= allowed or not {"code", "key"} <= set(obj):
-            raise VerificationError("malformed signed metadata (key reference)")
+            raise VerificationError(_("malformed signed metadata (key reference)"))
         code, key = obj["code"], obj["key"]
         if not (isinstance(code, str) and _CODE.match(code) and isinstance(key, str) and _HEX64.match(key)):
-            raise VerificationError("malformed signed metadata (key reference)")
+            raise VerificationError(_("malformed signed metadata (key reference)"))
         serial = obj.get("serial")
         if with_serial and not isinstance(serial, str):
-            raise VerificationError("malformed signed metadata (serial)")
+            raise VerificationError(_("malformed signed metadata (serial)"))
         copy = obj.get("copy", False)
         if not isinstance(copy, bool):
-            raise VerificationError("malformed signed metadata (copy)")
+            raise VerificationError(_("malformed signed metadata (copy)"))
         return cls(code=code, key=key, serial=serial, copy=copy)
 
 
@@ -123,24 +128,24 @@ class SealMetadata:
         expected = {"v", "sender", "recipients", "class", "letter", "sealed_at", "policy",
                     "age_header_sha256", "document"}
         if set(obj) != expected or obj["v"] != 1:
-            raise VerificationError("malformed signed metadata (fields)")
+            raise VerificationError(_("malformed signed metadata (fields)"))
         recipients = obj["recipients"]
         if not isinstance(recipients, list) or not recipients:
-            raise VerificationError("malformed signed metadata (recipients)")
+            raise VerificationError(_("malformed signed metadata (recipients)"))
         policy = obj["policy"]
         policy_id = policy_version = None
         if policy is not None:
             if (not isinstance(policy, dict) or set(policy) != {"id", "version"}
                     or not isinstance(policy["id"], str) or not isinstance(policy["version"], int)):
-                raise VerificationError("malformed signed metadata (policy)")
+                raise VerificationError(_("malformed signed metadata (policy)"))
             policy_id, policy_version = policy["id"], policy["version"]
         header = obj["age_header_sha256"]
         if not isinstance(header, str) or not _HEX64.match(header):
-            raise VerificationError("malformed signed metadata (header hash)")
+            raise VerificationError(_("malformed signed metadata (header hash)"))
         name, size = _document(obj["document"])
         classification = obj["class"]
         if not isinstance(classification, str) or not classification:
-            raise VerificationError("malformed signed metadata (class)")
+            raise VerificationError(_("malformed signed metadata (class)"))
         return cls(
             sender=KeyRef.from_json(obj["sender"], with_serial=True),
             recipients=tuple(KeyRef.from_json(r, with_serial=False) for r in recipients),
@@ -199,11 +204,11 @@ class SignMetadata:
         obj = _load(comment, SIGN_PREFIX)
         required = {"v", "signer", "signed_at", "document", "letter"}
         if not required <= set(obj) <= required | {"class"} or obj["v"] != 1:
-            raise VerificationError("malformed signed metadata (fields)")
+            raise VerificationError(_("malformed signed metadata (fields)"))
         name, size = _document(obj["document"])
         classification = obj.get("class")
         if classification is not None and not isinstance(classification, str):
-            raise VerificationError("malformed signed metadata (class)")
+            raise VerificationError(_("malformed signed metadata (class)"))
         return cls(
             signer=KeyRef.from_json(obj["signer"], with_serial=True),
             signed_at=parse_time(obj["signed_at"]),
@@ -220,20 +225,20 @@ def _compact(obj: dict[str, Any]) -> str:
 
 def _load(comment: str, prefix: str) -> dict[str, Any]:
     if not comment.startswith(prefix):
-        raise VerificationError("the signature's trusted comment is not sandi metadata")
+        raise VerificationError(_("the signature's trusted comment is not sandi metadata"))
     try:
         obj = json.loads(comment[len(prefix):])
     except ValueError:
-        raise VerificationError("malformed signed metadata (JSON)") from None
+        raise VerificationError(_("malformed signed metadata (JSON)")) from None
     if not isinstance(obj, dict):
-        raise VerificationError("malformed signed metadata (JSON)")
+        raise VerificationError(_("malformed signed metadata (JSON)"))
     return obj
 
 
 def _document(obj: object) -> tuple[str, int]:
     if (not isinstance(obj, dict) or set(obj) != {"name", "size"} or not isinstance(obj["name"], str)
             or not isinstance(obj["size"], int) or isinstance(obj["size"], bool) or obj["size"] < 0):
-        raise VerificationError("malformed signed metadata (document)")
+        raise VerificationError(_("malformed signed metadata (document)"))
     return obj["name"], obj["size"]
 
 
@@ -241,5 +246,5 @@ def _letter(obj: object) -> dict[str, str]:
     if not isinstance(obj, dict) or not set(obj) <= set(LETTER_FIELDS) or not all(
         isinstance(v, str) for v in obj.values()
     ):
-        raise VerificationError("malformed signed metadata (letter)")
+        raise VerificationError(_("malformed signed metadata (letter)"))
     return dict(obj)

@@ -46,7 +46,7 @@ from sandi.errors import (
     VerificationError,
 )
 from sandi.fsutil import AtomicOutput
-from sandi.i18n import _
+from sandi.i18n import Message, _
 
 if TYPE_CHECKING:
     from sandi.formats.age import Stanza, X25519Identity
@@ -137,8 +137,8 @@ def _open(
     except AgeError as exc:
         if exc.kind == "no match":
             raise DecryptionError(
-                f"this document is not encrypted to any key of {opener}",
-                hint="open it as one of its recipients ('sandi inspect FILE' shows how many there are)",
+                _("this document is not encrypted to any key of {opener}").format(opener=opener),
+                hint=_("open it as one of its recipients ('sandi inspect FILE' shows how many there are)"),
             ) from None
         raise
     header_sha256 = hashlib.sha256(reader.header_bytes).hexdigest()
@@ -146,9 +146,11 @@ def _open(
 
     document = tar.next_member()
     if document is None or document.name.endswith(SIGNATURE_SUFFIX):
-        raise FormatError("a sealed document must start with the document member")
+        raise FormatError(_("a sealed document must start with the document member"))
     if document.size > max_document_size:
-        raise FormatError(f"the document is larger than the limit of {max_document_size} bytes")
+        raise FormatError(_("the document is larger than the limit of {max_document_size} bytes").format(
+            max_document_size=max_document_size,
+        ))
 
     out: AtomicOutput | None = None
     created: list[Path] = []
@@ -159,7 +161,9 @@ def _open(
             out = AtomicOutput(target, mode=0o600, overwrite=overwrite)
         except AlreadyExistsError as exc:
             _remove_empty(created)
-            raise AlreadyExistsError(exc.message, hint="use -o to choose another name, or --force") from None
+            raise AlreadyExistsError(
+                exc.message, hint=_("use -o to choose another name, or --force")
+            ) from None
     committed = False
     try:
         sink: Any = out.file if out is not None else _Discard()
@@ -168,33 +172,33 @@ def _open(
 
         signature_member = tar.next_member()
         if signature_member is None or signature_member.name != document.name + SIGNATURE_SUFFIX:
-            raise FormatError("a sealed document's second member must be its .minisig signature")
+            raise FormatError(_("a sealed document's second member must be its .minisig signature"))
         if signature_member.size > MAX_SIGNATURE_SIZE:
-            raise FormatError("the signature member is too large")
+            raise FormatError(_("the signature member is too large"))
         signature_text = signature_member.stream.read(signature_member.size)
         if tar.next_member() is not None:  # also drives the age stream to its authenticated end
-            raise FormatError("a sealed document holds exactly two members")
+            raise FormatError(_("a sealed document holds exactly two members"))
 
         signature = MinisignSignature.from_text(signature_text)
         try:
             meta = SealMetadata.from_comment(signature.trusted_comment)
         except VerificationError:
-            raise VerificationError("the signature does not carry sandi seal metadata") from None
+            raise VerificationError(_("the signature does not carry sandi seal metadata")) from None
         signer = verify_signing_certificate(ws.snapshot, meta.sender.code, meta.sender.key, meta.sealed_at,
                                             meta.sender.serial, now=ws.now())
         verify_digest(MinisignPublicKey.from_raw(signer.certificate.public_key_bytes()), signature,
                       hasher.digest())
         # From here on the metadata is the sender's own word.
         if meta.document_name != document.name or meta.document_size != document.size:
-            raise VerificationError("the document's name or size differs from what was signed")
+            raise VerificationError(_("the document's name or size differs from what was signed"))
         if not hmac.compare_digest(meta.age_header_sha256, header_sha256):
             raise VerificationError(
-                "the encryption header is not the one the sender signed (re-wrapped or forwarded)"
+                _("the encryption header is not the one the sender signed (re-wrapped or forwarded)")
             )
         _check_copy_entries(meta)
         addressed = _check_recipient_stanzas(meta, reader.header.stanzas, identities, opener)
         if not addressed:
-            raise VerificationError(f"the document is not addressed to {opener}")
+            raise VerificationError(_("the document is not addressed to {opener}").format(opener=opener))
         # Always, whatever the entries say: the opener's own check of sender -> opener.
         policy.after_open(meta, opener)
         warnings = _recipient_key_warnings(ws.snapshot, opener, {r.key for r in addressed}, meta)
@@ -282,11 +286,12 @@ def _recipient_key_warnings(snapshot: DirectorySnapshot, opener: str, keys: set[
              if cert.key_fingerprint in keys]
     if any(is_valid_for_opening(cert, cert.revocation, meta.sealed_at) for cert in certs):
         return ()
-    return (
-        f"this document was sealed to a key of {opener} that was revoked or not valid at its sealing "
-        f"time ({format_time(meta.sealed_at)}): others may have been able to read it; tell the "
-        f"authority and the sender ({meta.sender.code}), whose directory may be out of date",
-    )
+    return (Message(
+        "this document was sealed to a key of {opener} that was revoked or not valid at its sealing "
+        "time ({time}): others may have been able to read it; tell the authority and the sender "
+        "({sender}), whose directory may be out of date",
+        opener=opener, time=format_time(meta.sealed_at), sender=meta.sender.code,
+    ),)
 
 
 def _prepare_folder(folder: Path, *, may_create: bool) -> list[Path]:
@@ -298,7 +303,9 @@ def _prepare_folder(folder: Path, *, may_create: bool) -> list[Path]:
     if folder.is_dir():
         return []
     if not may_create or folder.exists():
-        raise NotFoundError(f"{folder}: no such folder", hint="create it first, or choose another output")
+        raise NotFoundError(_("{folder}: no such folder").format(
+            folder=folder,
+        ), hint=_("create it first, or choose another output"))
     missing = [p for p in (folder, *folder.parents) if not p.exists()]
     missing.reverse()
     for path in missing:
@@ -306,7 +313,10 @@ def _prepare_folder(folder: Path, *, may_create: bool) -> list[Path]:
             path.mkdir(mode=0o700)
         except OSError as exc:
             _remove_empty(missing[: missing.index(path)])
-            raise UsageError(f"cannot create the folder {path}: {exc.strerror}") from None
+            raise UsageError(_("cannot create the folder {path}: {reason}").format(
+                path=path,
+                reason=exc.strerror,
+            )) from None
     return missing
 
 

@@ -113,7 +113,7 @@ class DirectoryPolicy:
         if metadata.policy_id is None or metadata.policy_version is None:
             if self.snapshot.policy_in_force(at) is not None:
                 raise VerificationError(
-                    "the document names no policy, but a policy was in force when it was sealed"
+                    _("the document names no policy, but a policy was in force when it was sealed")
                 )
             _require_level(metadata.classification, DEFAULT_LEVELS)
             return

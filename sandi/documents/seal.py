@@ -19,6 +19,7 @@ from sandi.documents.sources import StreamOrPath, open_input, read_exactly
 from sandi.documents.workspace import Workspace
 from sandi.errors import CredentialError, NotFoundError, PolicyDenied, UsageError
 from sandi.fsutil import AtomicOutput
+from sandi.i18n import _
 
 SIGNATURE_SUFFIX = ".minisig"
 MAX_RECIPIENTS = 50  # what fits in minisign's trusted comment with room to spare
@@ -59,9 +60,11 @@ def seal(
     letter = validate_letter(letter or {})
     targets = list(dict.fromkeys(recipients))
     if not targets:
-        raise UsageError("name at least one recipient with --to")
+        raise UsageError(_("name at least one recipient with --to"))
     if len(targets) + copy_to_sender > MAX_RECIPIENTS:
-        raise UsageError(f"at most {MAX_RECIPIENTS} recipients per sealed document")
+        raise UsageError(_("at most {max_recipients} recipients per sealed document").format(
+            max_recipients=MAX_RECIPIENTS,
+        ))
 
     signer, sender_cert = ws.signing_key(sender)
     stanza_refs: list[KeyRef] = []
@@ -69,7 +72,8 @@ def seal(
     for code, copy in [(c, False) for c in targets] + ([(sender, True)] if copy_to_sender else []):
         cert = encryption_certs(ws.snapshot, code, now)[0]
         if not chains_to_root(cert, ws.snapshot):
-            raise CredentialError(f"the encryption certificate of {code} was not issued by this authority")
+            raise CredentialError(_("the encryption certificate of {code} was not issued by this "
+                                    "authority").format(code=code))
         age_recipients.append(X25519Recipient.from_public_bytes(cert.public_key_bytes()))
         stanza_refs.append(KeyRef(code=code, key=cert.key_fingerprint, copy=copy))
 
@@ -81,13 +85,16 @@ def seal(
         raise
 
     if isinstance(dst, Path) and not dst.parent.is_dir():
-        raise NotFoundError(f"{dst.parent}: no such folder", hint="create it first, or choose another output")
+        raise NotFoundError(_("{parent}: no such folder").format(
+            parent=dst.parent,
+        ), hint=_("create it first, or choose another "
+                                                                    "output"))
     stream, src_name, known_size, opened = open_input(src)
     try:
         size = known_size if size is None else size
         if size is None:
-            raise UsageError("the document's size must be known before sealing",
-                             hint="seal a file, or pass its size")
+            raise UsageError(_("the document's size must be known before sealing"),
+                             hint=_("seal a file, or pass its size"))
         doc_name = sanitise_name(name or src_name or "document",
                                  max_bytes=MAX_NAME_BYTES - len(SIGNATURE_SUFFIX))
 
@@ -107,8 +114,8 @@ def seal(
 
         # The header hash has a fixed length, so the comment's size is known now.
         if len(metadata("0" * 64).to_comment().encode()) > MAX_TRUSTED_COMMENT_BYTES:
-            raise UsageError("the letter fields and recipients do not fit in one signature comment",
-                             hint="shorten the letter fields or seal for fewer recipients")
+            raise UsageError(_("the letter fields and recipients do not fit in one signature comment"),
+                             hint=_("shorten the letter fields or seal for fewer recipients"))
 
         out = AtomicOutput(dst, overwrite=overwrite) if isinstance(dst, Path) else None
         try:

@@ -27,6 +27,7 @@ from sandi.authority.validity import CLOCK_SKEW, VOIDS_ALL_SIGNATURES
 from sandi.directory.snapshot import DirectorySnapshot
 from sandi.directory.trust import SignerIdentity, chains_to_root, signature_valid_at
 from sandi.errors import VerificationError
+from sandi.i18n import _
 
 
 def verify_signing_certificate(
@@ -47,18 +48,19 @@ def verify_signing_certificate(
     ]
     if not found:
         raise VerificationError(
-            "the signing key is not in the directory",
-            hint="the signer may be unknown to this authority, or your directory is old",
+            _("the signing key is not in the directory"),
+            hint=_("the signer may be unknown to this authority, or your directory is old"),
         )
     if any(agency.code != agency_code or cert.purpose != "signing" for agency, cert in found):
-        raise VerificationError("the signing key does not belong to the named sender")
+        raise VerificationError(_("the signing key does not belong to the named sender"))
     if any(c.revocation is not None and c.revocation.reason in VOIDS_ALL_SIGNATURES for _, c in found):
-        raise VerificationError("the signing key was revoked for key compromise")
+        raise VerificationError(_("the signing key was revoked for key compromise"))
     if serial is not None:
         found = [(a, c) for a, c in found if c.serial == serial]
         if not found:
-            raise VerificationError("the signer's certificate named in the signature is not in the directory",
-                                    hint="your directory may be old: import a newer one")
+            raise VerificationError(_("the signer's certificate named in the signature is not in the "
+                                      "directory"),
+                                    hint=_("your directory may be old: import a newer one"))
     why = ""
     for agency, cert in sorted(found, key=lambda ac: ac[1].not_before, reverse=True):
         if not chains_to_root(cert, snapshot):
@@ -68,9 +70,9 @@ def verify_signing_certificate(
         if ok:
             if signed_at > now + CLOCK_SKEW:
                 raise VerificationError(
-                    "the signature claims a signing time in the future",
-                    hint="check this machine's clock; if it is right, the signer's clock or "
-                         "software is wrong and the document should not be trusted",
+                    _("the signature claims a signing time in the future"),
+                    hint=_("check this machine's clock; if it is right, the signer's clock or software is "
+                           "wrong and the document should not be trusted"),
                 )
             return SignerIdentity(agency, cert)
     raise VerificationError(why)

@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import BinaryIO, Protocol
 
 from sandi.errors import NotFoundError, UsageError
+from sandi.i18n import _
 
 StreamOrPath = BinaryIO | str | os.PathLike[str]
 
@@ -89,11 +90,11 @@ def open_input(src: StreamOrPath) -> tuple[BinaryIO, str | None, int | None, boo
         try:
             stream = path.open("rb")
         except FileNotFoundError:
-            raise NotFoundError(f"{path}: no such file") from None
+            raise NotFoundError(_("{path}: no such file").format(path=path)) from None
         except IsADirectoryError:
-            raise UsageError(f"{path} is a folder, not a file") from None
+            raise UsageError(_("{path} is a folder, not a file").format(path=path)) from None
         except PermissionError:
-            raise UsageError(f"{path}: permission denied") from None
+            raise UsageError(_("{path}: permission denied").format(path=path)) from None
         return stream, path.name, os.fstat(stream.fileno()).st_size, True
     size: int | None = None
     try:
@@ -120,10 +121,12 @@ def read_exactly(
     the input is large (see the module docstring), else inline like the other sinks.
     """
     if pump(src, sinks, background=background, size_hint=size, limit=size, chunk=chunk) != size:  # type: ignore[arg-type]
-        raise UsageError("the input became shorter while it was read",
-                         hint="do not change a file while sealing it")
+        raise UsageError(_("the input became shorter while it was read"),
+                         hint=_("do not change a file while sealing it"))
     if src.read(1):
-        raise UsageError("the input grew while it was read", hint="do not change a file while sealing it")
+        raise UsageError(
+            _("the input grew while it was read"), hint=_("do not change a file while sealing it")
+        )
 
 
 class Readable(Protocol):

@@ -13,6 +13,7 @@ from sandi.directory.snapshot import CertEntry, DirectorySnapshot
 from sandi.directory.trust import current_signing_cert
 from sandi.errors import CredentialError, NotFoundError
 from sandi.home import Home
+from sandi.i18n import _
 
 if TYPE_CHECKING:
     from sandi.audit.entry import AuditEntry
@@ -67,15 +68,20 @@ class Workspace:
         ref = key_ref(code, "signing", cert.key_fingerprint)
         if not self.keystore.contains(ref):
             raise NotFoundError(
-                f"this home holds no private signing key of {code} for its current certificate",
-                hint="act as an agency whose keys are in this home ('sandi keys list'), "
-                "or import its key bundle",
+                _("this home holds no private signing key of {code} for its current certificate").format(
+                    code=code,
+                ),
+                hint=_("act as an agency whose keys are in this home ('sandi keys list'), or import its "
+                       "key bundle"),
             )
         key = self._signing_keys.get(ref)
         if key is None:
             key = self.keystore.get_signing_key(ref)
             if key.fingerprint != cert.key_fingerprint:
-                raise CredentialError(f"the stored signing key of {code} does not match its certificate")
+                raise CredentialError(_("the stored signing key of {code} does not match its "
+                                        "certificate").format(
+                    code=code,
+                ))
             self._signing_keys[ref] = key
         return key, cert
 
@@ -85,8 +91,8 @@ class Workspace:
         refs = [r for r in self.keystore.refs() if r.startswith(prefix)]
         if not refs:
             raise NotFoundError(
-                f"this home holds no encryption key of {code}",
-                hint="open as an agency whose keys are in this home, or import its key bundle",
+                _("this home holds no encryption key of {code}").format(code=code),
+                hint=_("open as an agency whose keys are in this home, or import its key bundle"),
             )
         from sandi.keystore.base import identity_fingerprint
 
