@@ -118,6 +118,20 @@ def resolve_recipient_token(token: str, obj: CliContext, directory: _Directory |
     raise UsageError(f"invalid recipient {token!r}", hint="use an age1... public key or an agency code")
 
 
+def _agency_of_raw_key(obj: CliContext, directory: _Directory, token: str, target: Recipient) -> str | None:
+    """The agency whose encryption key an ``age1...`` recipient is, if the home's directory
+    says so (None without a home or a directory: then it is a plain age key)."""
+    if not isinstance(target, X25519Recipient) or not token.strip().lower().startswith("age1"):
+        return None
+    if not obj.home.exists() or not obj.home.directory_path.exists():
+        return None
+    from datetime import UTC, datetime
+
+    from sandi.directory.trust import encryption_key_owner
+
+    return encryption_key_owner(directory.get(), target.public_bytes, datetime.now(UTC))
+
+
 def _shorten(token: str) -> str:
     """A recipient as shown in a message: a post-quantum key is ~1960 characters."""
     return repr(token if len(token) <= 80 else token[:40] + "..." + token[-8:])
@@ -287,7 +301,8 @@ def encrypt_cmd(
 
     To agency codes, the communication-pattern policy must allow the sender (--as)
     to send the classification (--class) to every agency: otherwise nothing is
-    written and the exit code is 3.
+    written and the exit code is 3. An age1... key that the directory lists as an
+    agency's is that agency, and is checked the same way.
 
     \b
     Example:
@@ -311,6 +326,21 @@ def encrypt_cmd(
         targets = [resolve_recipient_token(t, obj, directory) for t in recipients]
     agencies = [t.strip().upper() for t in recipients
                 if not t.strip().lower().startswith("age1") and _AGENCY_CODE.fullmatch(t.strip())]
+    if not use_passphrase:
+        # A raw key that an agency's certificate carries is that agency (its policy applies).
+        for token, target in zip(recipients, targets, strict=True):
+            owner = _agency_of_raw_key(obj, directory, token, target)
+            if owner is not None:
+                if (sender is None and not obj.config().agency) or classification is None:
+                    raise UsageError(
+                        _("{key} is the encryption key of {code}: encrypting to an agency needs the "
+                          "sending agency (--as) and the classification (--class)").format(
+                            key=_shorten(token.strip()), code=owner),
+                        hint=_("the communication-pattern policy is checked as for -r {code}").format(
+                            code=owner),
+                    )
+                agencies.append(owner)
+        agencies = list(dict.fromkeys(agencies))
     if agencies:
         code, level = _check_policy(obj, directory, agencies, sender, classification)
     to_stdout = output is None or str(output) == "-"

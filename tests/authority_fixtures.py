@@ -18,7 +18,8 @@ keys) are written once beside the template and shared read-only by every copy (t
 copies hold the very same keys).
 
 ``policy_authority`` is the same with ``policies/banten.toml`` applied (so
-DISKOMINFO -> BAPPEDA and SETDA at R is allowed, DISKOMINFO -> BAPPEDA at SR denied).
+DISKOMINFO -> BAPPEDA and SETDA at R is allowed, DISKOMINFO -> BAPPEDA at SR denied);
+``phks_authority`` adds DINSOS and DISPAR (DINSOS -> DISPAR allowed at T, denied at R).
 """
 
 from __future__ import annotations
@@ -178,3 +179,22 @@ def policy_authority(
 ) -> AuthorityHome:
     """A private copy of the authority with the Banten policy in force."""
     return policy_authority_template.copy_to(tmp_path_factory.mktemp("home") / "authority")
+
+
+@pytest.fixture(scope="session")
+def phks_authority_template(policy_authority_template: AuthorityHome,
+                            tmp_path_factory: pytest.TempPathFactory) -> AuthorityHome:
+    """The Banten policy in force, plus DINSOS and DISPAR with keys: DINSOS -> DISPAR is
+    allowed up to T (r-agencies) and denied at R (DISPAR is not in the EMERGENCY group)."""
+    home = policy_authority_template.copy_to(tmp_path_factory.mktemp("phks-template") / "authority")
+    for code, name in (("DINSOS", "Dinas Sosial"), ("DISPAR", "Dinas Pariwisata")):
+        home.ok("agency", "add", code, "--name", name)
+    home.ok("keys", "issue", "DINSOS", "DISPAR")
+    return home
+
+
+@pytest.fixture
+def phks_authority(phks_authority_template: AuthorityHome,
+                   tmp_path_factory: pytest.TempPathFactory) -> AuthorityHome:
+    """A private copy of :func:`phks_authority_template`."""
+    return phks_authority_template.copy_to(tmp_path_factory.mktemp("home") / "authority")

@@ -33,6 +33,8 @@ from tests.authority_fixtures import BANTEN_POLICY, AuthorityHome
 
 authority_template = fx.authority_template
 authority = fx.authority
+phks_authority_template = fx.phks_authority_template
+phks_authority = fx.phks_authority
 policy_authority_template = fx.policy_authority_template
 policy_authority = fx.policy_authority
 
@@ -215,22 +217,6 @@ def test_policy_reapplied_with_the_same_start_keeps_old_documents(policy_authori
 # library's UnsafeNoPolicyCheck, or a file made by hand with DINSOS's real signing key) used
 # to mark the real recipient as its "copy", or state a level that is none, and the document
 # opened with exit 0.
-
-
-@pytest.fixture(scope="session")
-def phks_authority_template(policy_authority_template: AuthorityHome,
-                            tmp_path_factory: pytest.TempPathFactory) -> AuthorityHome:
-    home = policy_authority_template.copy_to(tmp_path_factory.mktemp("phks-template") / "authority")
-    for code, name in (("DINSOS", "Dinas Sosial"), ("DISPAR", "Dinas Pariwisata")):
-        home.ok("agency", "add", code, "--name", name)
-    home.ok("keys", "issue", "DINSOS", "DISPAR")
-    return home
-
-
-@pytest.fixture
-def phks_authority(phks_authority_template: AuthorityHome,
-                   tmp_path_factory: pytest.TempPathFactory) -> AuthorityHome:
-    return phks_authority_template.copy_to(tmp_path_factory.mktemp("home") / "authority")
 
 
 def hand_made(ws: Workspace, sender: str, entries: Sequence[tuple[str, bool]], classification: str,

@@ -97,3 +97,38 @@ def encryption_certs(snapshot: DirectorySnapshot, code: str, now: datetime) -> l
     # One key per recipient agency: the newest current certificate.
     return [max(usable, key=lambda c: c.not_before)]
 
+
+
+def encryption_key_owner(snapshot: DirectorySnapshot, public_key: bytes, now: datetime) -> str | None:
+    """The agency a raw X25519 public key belongs to, if any; None for a key no certificate carries.
+
+    A key that any encryption certificate in the directory carries, current or past, is
+    that agency's: it may be used only as the agency's current key (so that the caller
+    applies the agency's policy to it). A retired, revoked or expired key of an agency,
+    or one of a suspended agency, is refused here, saying why.
+    """
+    import hashlib
+
+    fingerprint = hashlib.sha256(public_key).hexdigest()
+    owners = sorted({agency.code for agency in snapshot.agencies for cert in agency.certificates
+                     if cert.purpose == "encryption" and cert.key_fingerprint == fingerprint})
+    if not owners:
+        return None
+    if len(owners) > 1:  # the authority never issues one key twice; a directory that does is wrong
+        raise CredentialError(
+            _("this key is the encryption key of several agencies ({codes})").format(codes=", ".join(owners)),
+            hint=_("tell the authority: its directory is inconsistent"),
+        )
+    code = owners[0]
+    current = encryption_certs(snapshot, code, now)[0]
+    if current.key_fingerprint != fingerprint:
+        raise CredentialError(
+            _("this key is a former encryption key of {code} (retired, revoked or expired)").format(
+                code=code),
+            hint=_("encrypt to the agency by its code (-r {code}): its current key is used, and the "
+                   "policy is checked").format(code=code),
+        )
+    if not chains_to_root(current, snapshot):
+        raise CredentialError(
+            _("the encryption certificate of {code} was not issued by this authority").format(code=code))
+    return code
