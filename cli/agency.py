@@ -6,6 +6,9 @@ from pathlib import Path
 
 import click
 
+from sandi.i18n import _
+
+from .confirm import confirm_change, yes_option
 from .context import CliContext, pass_cli
 from .passphrase import passphrase_file_option
 from .policyfiles import POLICY_FILE
@@ -146,19 +149,31 @@ def show_cmd(obj: CliContext, code: str, json_output: bool) -> None:
 @agency.command("suspend")
 @click.argument("code")
 @click.option("--reason", required=True, help="Why (recorded in the audit log).")
+@yes_option
 @passphrase_file_option
 @pass_cli
-def suspend_cmd(obj: CliContext, code: str, reason: str, passphrase_file: Path | None) -> None:
+def suspend_cmd(
+    obj: CliContext, code: str, reason: str, assume_yes: bool, passphrase_file: Path | None
+) -> None:
     """Suspend an agency: no new certificates, and the directory marks it suspended.
 
     \b
     Example:
       sandi agency suspend DISPAR --reason "merged into DISPORA"
     """
-    from sandi.authority.agencies import suspend_agency
+    from sandi.authority.agencies import get_agency, suspend_agency
 
     obj.store_passphrase(passphrase_file)  # for the directory republish afterwards
-    info = suspend_agency(obj.registry(), code, reason)
+    registry = obj.registry()
+    known = get_agency(registry, code)  # an unknown code fails here, before the question
+    confirm_change(
+        [_("Suspend {code} ({name}): no new certificates; the directory marks it suspended, so "
+           "no one seals to it or accepts its new signatures until 'sandi agency resume {code}'.").format(
+            code=known.code, name=known.name)],
+        _("Suspend the agency?"),
+        assume_yes=assume_yes,
+    )
+    info = suspend_agency(registry, code, reason)
     obj.emit(info.to_json(), f"suspended {info.code}")
 
 

@@ -199,7 +199,7 @@ def _run(demo: _Demo) -> None:
     _standard_tools(demo, sealed)
 
     demo.step("Revoke DISKOMINFO's keys (key compromise): its letters no longer verify")
-    demo.sandi("keys", "revoke", "DISKOMINFO", "--reason", "keyCompromise")
+    demo.sandi("keys", "revoke", "DISKOMINFO", "--reason", "keyCompromise", "--yes")
     inbox2 = demo.work / "masuk-setda"
     inbox2.mkdir()
     demo.sandi("open", str(sealed), "--as", "SETDA", "--output-dir", str(inbox2), expect_code=4)

@@ -11,6 +11,7 @@ import click
 from sandi.errors import SandiError, UsageError
 from sandi.i18n import _
 
+from .confirm import confirm_change, yes_option
 from .context import CliContext, pass_cli
 from .passphrase import (
     ENV_EXPORT_PASSPHRASE,
@@ -20,6 +21,7 @@ from .passphrase import (
 )
 
 if TYPE_CHECKING:
+    from sandi.authority.enrolment import CertificationPlan
     from sandi.authority.issuance import Issuer, IssueResult
     from sandi.authority.profiles import KeyProfile
     from sandi.keystore import KeyStore
@@ -169,23 +171,39 @@ def renew_cmd(obj: CliContext, code: str, profile: str | None, passphrase_file: 
     _emit_issue(obj, "renewed", renew_keys(registry, _issuer(obj, ks), code, profile=prof))
 
 
-@keys.command("rotate")
+@keys.command(
+    "rotate",
+    help=_("New keys and certificates; the old keys stay in the store to open old documents."),
+    epilog=_("Example:\n\n  sandi keys rotate BAPPEDA\n\n"
+             "For an agency that enrolled from its workstation, rotation starts there: "
+             "'sandi keys request CODE --rotate'."),
+)
 @click.argument("code")
+@yes_option
 @profile_option
 @passphrase_file_option
 @pass_cli
-def rotate_cmd(obj: CliContext, code: str, profile: str | None, passphrase_file: Path | None) -> None:
-    """New keys and certificates; the old keys stay in the store to open old documents.
-
-    \b
-    Example:
-      sandi keys rotate BAPPEDA
-    """
-    from sandi.authority.lifecycle import rotate_keys
+def rotate_cmd(
+    obj: CliContext, code: str, assume_yes: bool, profile: str | None, passphrase_file: Path | None
+) -> None:
+    from sandi.authority.lifecycle import require_keys_held_here, rotate_keys
+    from sandi.authority.records import list_certificates
 
     registry = obj.registry()
     prof = _profile(obj, profile)
     ks = _keystore(obj, passphrase_file)
+    current = [c for c in list_certificates(registry, code) if c.state == "current"]
+    require_keys_held_here(ks, code, current)  # before asking: a refusal needs no "yes"
+    confirm_change(
+        [_("Rotate {code}'s keys: new signing and encryption keys are made here and certified.").format(
+            code=code)]
+        + [_("  retires {purpose} certificate {serial} (its key stays, to open old documents)").format(
+            purpose=c.purpose, serial=c.serial) for c in current]
+        + [_("{code} needs the new keys: export them afterwards ('sandi keys export {code} "
+             "--include-private-keys -o FILE').").format(code=code)],
+        _("Rotate the keys?"),
+        assume_yes=assume_yes,
+    )
     _emit_issue(obj, "rotated", rotate_keys(registry, ks, _issuer(obj, ks), code, profile=prof))
 
 
@@ -206,9 +224,12 @@ def rotate_cmd(obj: CliContext, code: str, profile: str | None, passphrase_file:
     ),
     help="RFC 5280 reason. keyCompromise voids every signature of the key.",
 )
+@yes_option
 @passphrase_file_option
 @pass_cli
-def revoke_cmd(obj: CliContext, target: str, reason: str, passphrase_file: Path | None) -> None:
+def revoke_cmd(
+    obj: CliContext, target: str, reason: str, assume_yes: bool, passphrase_file: Path | None
+) -> None:
     """Revoke an agency's certificates (TARGET = CODE) or one certificate (TARGET = SERIAL).
 
     The home's directory and CRL are republished at once; hand the agencies the new
@@ -219,10 +240,30 @@ def revoke_cmd(obj: CliContext, target: str, reason: str, passphrase_file: Path 
       sandi keys revoke BAPPEDA --reason cessationOfOperation
       sandi keys revoke 4f1c...e2 --reason keyCompromise
     """
+    from sandi.authority.records import list_certificates
     from sandi.authority.revocation import revoke
 
     obj.store_passphrase(passphrase_file)  # for the directory republish afterwards
-    done = revoke(obj.registry(), target, reason)
+    registry = obj.registry()
+    doomed = [
+        c for c in list_certificates(registry)
+        if c.revocation is None
+        and (c.serial == target.lower() or (c.agency == target and c.state == "current"))
+    ]
+    consequence = (
+        _("keyCompromise: every signature these keys ever made stops verifying, old ones too.")
+        if reason == "keyCompromise"
+        else _("signatures made before now stay valid; nothing new can be signed or sealed to these keys.")
+    )
+    confirm_change(
+        [_("Revoke ({reason}):").format(reason=reason)]
+        + [_("  {agency} {purpose} certificate {serial}").format(
+            agency=c.agency, purpose=c.purpose, serial=c.serial) for c in doomed]
+        + [consequence, _("Revocation cannot be undone.")],
+        _("Revoke?"),
+        assume_yes=assume_yes,
+    )
+    done = revoke(registry, target, reason)
     obj.emit(
         [
             {
@@ -266,41 +307,62 @@ def list_cmd(obj: CliContext, code: str | None, json_output: bool) -> None:
     obj.emit([c.to_json(now, overlap_days=overlap) for c in certs], lines)
 
 
-@keys.command("request")
+@keys.command(
+    "request",
+    help=_("Agency side of enrolment: make keys here and write a signed request for the authority."),
+    epilog=_("Examples:\n\n  sandi --home ./bappeda keys request BAPPEDA -o bappeda-request.json\n\n"
+             "  sandi --home ./bappeda keys request BAPPEDA --rotate -o bappeda-rotation.json"),
+)
 @click.argument("code")
-@click.option("-o", "--output", type=OUT_PATH, required=True, help="Where to write the request.")
+@click.option("-o", "--output", type=OUT_PATH, required=True, help=_("Where to write the request."))
+@click.option("--rotate", is_flag=True,
+              help=_("New keys to replace this home's current ones; the request is signed by the "
+                     "current signing key too, so the authority retires the old certificates."))
 @passphrase_file_option
 @pass_cli
-def request_cmd(obj: CliContext, code: str, output: Path, passphrase_file: Path | None) -> None:
-    """Agency side of enrolment: make keys here and write a signed request for the authority.
-
-    \b
-    Example:
-      sandi --home ./bappeda keys request BAPPEDA -o bappeda-request.json
-    """
-    from sandi.authority.enrolment import create_request
+def request_cmd(obj: CliContext, code: str, output: Path, rotate: bool, passphrase_file: Path | None) -> None:
+    from sandi.authority.enrolment import create_request, request_fingerprint
     from sandi.fsutil import atomic_write
 
     if output.exists():
-        raise click.UsageError(f"{output} exists already")
-    data, refs = create_request(obj.home, _keystore(obj, passphrase_file), code)
+        raise click.UsageError(_("{path} exists already").format(path=output))
+    data, refs = create_request(obj.home, _keystore(obj, passphrase_file), code, rotate=rotate)
     atomic_write(output, data, mode=0o644, overwrite=False)
+    fp = request_fingerprint(data)
     obj.emit(
-        {"agency": code, "request": str(output), "key_refs": refs},
+        {"agency": code, "request": str(output), "key_refs": refs, "fingerprint": fp,
+         "kind": "rotate" if rotate else "enrol"},
         [
-            f"wrote enrolment request {output}",
-            "the private keys stay in this home's key store",
-            "send the request to the authority; import its answer with 'sandi keys import-certs FILE'",
+            _("wrote {kind} request {path}").format(
+                kind=_("rotation") if rotate else _("enrolment"), path=output
+            ),
+            _("request fingerprint: {fingerprint}").format(fingerprint=fp),
+            _("read this fingerprint to the authority's operator by phone; they compare it before "
+              "certifying"),
+            _("the private keys stay in this home's key store"),
+            _("import the authority's answer with 'sandi keys import-certs FILE'"),
         ],
     )
 
 
-@keys.command("certify")
+@keys.command(
+    "certify",
+    help=_("Authority side of enrolment: check a request, show what it will do, and issue its "
+           "two certificates."),
+    epilog=_("Examples:\n\n"
+             "  sandi keys certify bappeda-request.json -o bappeda-certs.json --agency BAPPEDA\n\n"
+             "  sandi keys certify req.json -o certs.json --expect-fingerprint '3F2A 91C0 ...' --yes"),
+)
 @click.argument("request", type=IN_PATH)
 @click.option(
-    "-o", "--output", type=OUT_PATH, required=True, help="Where to write the certificates for the agency."
+    "-o", "--output", type=OUT_PATH, required=True, help=_("Where to write the certificates for the agency.")
 )
-@click.option("--agency", "expected", help="Refuse the request unless it is for this agency.")
+@click.option("--agency", "expected", help=_("Refuse the request unless it is for this agency."))
+@click.option("--expect-fingerprint", "expected_fingerprint", metavar="FP",
+              help=_("Refuse the request unless its fingerprint is FP (as the agency read it to you)."))
+@click.option("--replace", is_flag=True,
+              help=_("The agency lost its keys: retire its current certificates for this new request."))
+@yes_option
 @profile_option
 @passphrase_file_option
 @pass_cli
@@ -309,31 +371,73 @@ def certify_cmd(
     request: Path,
     output: Path,
     expected: str | None,
+    expected_fingerprint: str | None,
+    replace: bool,
+    assume_yes: bool,
     profile: str | None,
     passphrase_file: Path | None,
 ) -> None:
-    """Authority side of enrolment: check a request and issue its two certificates.
-
-    \b
-    Example:
-      sandi keys certify bappeda-request.json -o bappeda-certs.json --agency BAPPEDA
-    """
-    from sandi.authority.enrolment import MAX_REQUEST_BYTES, certify_request
+    from sandi.authority.enrolment import (
+        MAX_REQUEST_BYTES,
+        certify_request,
+        normalise_fingerprint,
+        plan_certification,
+    )
+    from sandi.errors import VerificationError
     from sandi.fsutil import atomic_write
 
     if output.exists():
-        raise click.UsageError(f"{output} exists already")
+        raise click.UsageError(_("{path} exists already").format(path=output))
     with open(request, "rb") as f:
         data = f.read(MAX_REQUEST_BYTES + 1)
     registry = obj.registry()
     prof = _profile(obj, profile)
     ks = _keystore(obj, passphrase_file)
+    issuer = _issuer(obj, ks)
+    plan = plan_certification(registry, issuer, data, expected_agency=expected, replace=replace)
+    wanted = None if expected_fingerprint is None else normalise_fingerprint(expected_fingerprint)
+    if wanted is not None and wanted != plan.request.fingerprint:
+        raise VerificationError(
+            _("the request's fingerprint is {actual}, not {expected}").format(
+                actual=plan.request.fingerprint, expected=wanted
+            ),
+            hint=_("the file is not the request the agency made: ask it for the file again"),
+        )
+    confirm_change(_certify_summary(plan), _("Certify this request?"), assume_yes=assume_yes)
     response, result = certify_request(
-        registry, _issuer(obj, ks), data, expected_agency=expected, profile=prof
+        registry, issuer, data, expected_agency=expected, profile=prof, replace=replace
     )
     atomic_write(output, response, mode=0o644, overwrite=False)
     _emit_issue(obj, "certified", result)
-    obj.note(f"wrote {output}: give it to {result.agency} ('sandi keys import-certs {output.name}')")
+    obj.note(_("wrote {path}: give it to {code} ('sandi keys import-certs {name}')").format(
+        path=output, code=result.agency, name=output.name))
+
+
+def _certify_summary(plan: CertificationPlan) -> list[str]:
+    req = plan.request
+    lines = [
+        _("Agency:               {code} ({name})").format(code=req.agency, name=plan.agency_name),
+        _("Request:              {kind}, made {created}").format(
+            kind=_("rotation (signed by the current key)") if req.kind == "rotate" else _("enrolment"),
+            created=req.created.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        ),
+        _("Request fingerprint:  {fingerprint}").format(fingerprint=req.fingerprint),
+        _("New signing key:      {fingerprint}").format(fingerprint=plan.signing_key_fingerprint[:16]),
+        _("New encryption key:   {fingerprint}").format(fingerprint=plan.encryption_key_fingerprint[:16]),
+    ]
+    if plan.retires:
+        lines.append(_("Retires:"))
+        lines += [
+            _("  {purpose} certificate {serial} (valid until {until})").format(
+                purpose=c.purpose, serial=c.serial, until=c.not_after.strftime("%Y-%m-%d")
+            )
+            for c in plan.retires
+        ]
+    else:
+        lines.append(_("Retires:              nothing ({code} holds no current certificates)").format(
+            code=req.agency))
+    lines.append(_("Compare the request fingerprint with the one the agency reads to you."))
+    return lines
 
 
 @keys.command("import-certs")

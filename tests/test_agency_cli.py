@@ -30,7 +30,7 @@ def test_add_list_show(run_sandi: RunSandi, authority: Path) -> None:
 
 def test_suspend_and_resume(run_sandi: RunSandi, authority: Path) -> None:
     ok(run_sandi, "--home", authority, "agency", "add", "DISPAR", "--name", "Dinas Pariwisata")
-    ok(run_sandi, "--home", authority, "agency", "suspend", "DISPAR", "--reason", "merged")
+    ok(run_sandi, "--home", authority, "agency", "suspend", "--yes", "DISPAR", "--reason", "merged")
     shown = json.loads(ok(run_sandi, "--home", authority, "agency", "show", "DISPAR", "--json"))
     assert shown["status"] == "suspended"
     ok(run_sandi, "--home", authority, "agency", "resume", "DISPAR")
@@ -63,7 +63,7 @@ def _audit_actions(home: Path) -> list[str]:
         (["add", "NEW"], 2, "--name"),
         (["show", "NOPE"], 1, "unknown agency NOPE"),
         (["suspend", "NOPE", "--reason", "x"], 1, "unknown agency"),
-        (["suspend", "SETDA", "--reason", " "], 2, "reason"),
+        (["suspend", "SETDA", "--yes", "--reason", " "], 2, "reason"),
         (["resume", "SETDA"], 1, "active already"),
     ],
 )

@@ -110,15 +110,15 @@ def test_wrong_passphrase(run_sandi: RunSandi, authority: Path) -> None:
         ([], ["keys", "issue", "NOPE"], 1, "unknown agency NOPE"),
         ([], ["keys", "issue", "bad code"], 2, "not a valid agency code"),
         ([["keys", "issue", "BAPPEDA"]], ["keys", "issue", "BAPPEDA"], 1, "has keys already"),
-        ([["agency", "suspend", "BAPPEDA", "--reason", "x"]], ["keys", "issue", "BAPPEDA"], 1, "suspended"),
-        ([["keys", "issue", "BAPPEDA"], ["agency", "suspend", "BAPPEDA", "--reason", "x"]],
+        ([["agency", "suspend", "--yes", "BAPPEDA", "--reason", "x"]], ["keys", "issue", "BAPPEDA"], 1, "suspended"),
+        ([["keys", "issue", "BAPPEDA"], ["agency", "suspend", "--yes", "BAPPEDA", "--reason", "x"]],
          ["keys", "renew", "BAPPEDA"], 1, "suspended"),
         ([], ["keys", "renew", "BAPPEDA"], 1, "no current keys"),
-        ([], ["keys", "rotate", "BAPPEDA"], 1, "no keys to rotate"),
-        ([["keys", "issue", "BAPPEDA"], ["keys", "revoke", "BAPPEDA", "--reason", "superseded"]],
-         ["keys", "revoke", "BAPPEDA", "--reason", "keyCompromise"], 1, "revoked already"),
-        ([["keys", "issue", "BAPPEDA"]], ["keys", "revoke", "BAPPEDA", "--reason", "certificateHold"], 2, "reason"),
-        ([], ["keys", "revoke", "00ff00ff", "--reason", "superseded"], 1, "no agency or certificate"),
+        ([], ["keys", "rotate", "--yes", "BAPPEDA"], 1, "no keys to rotate"),
+        ([["keys", "issue", "BAPPEDA"], ["keys", "revoke", "--yes", "BAPPEDA", "--reason", "superseded"]],
+         ["keys", "revoke", "--yes", "BAPPEDA", "--reason", "keyCompromise"], 1, "revoked already"),
+        ([["keys", "issue", "BAPPEDA"]], ["keys", "revoke", "--yes", "BAPPEDA", "--reason", "certificateHold"], 2, "reason"),
+        ([], ["keys", "revoke", "--yes", "00ff00ff", "--reason", "superseded"], 1, "no agency or certificate"),
         ([], ["keys", "issue", "BAPPEDA", "--profile", "missing"], 1, "no key profile"),
         ([], ["keys", "list", "NOPE"], 1, "unknown agency"),
         ([], ["keys", "issue"], 2, "give an agency CODE (or --all)"),
@@ -148,7 +148,7 @@ def test_issue_all_provisions_every_active_agency_without_keys(run_sandi: RunSan
     for code in ("BAPPEDA", "DINSOS", "DISPAR", "SETDA"):
         ok(run_sandi, "--home", authority, "agency", "add", code, "--name", f"Dinas {code}")
     ok(run_sandi, "--home", authority, "keys", "issue", "SETDA")
-    ok(run_sandi, "--home", authority, "agency", "suspend", "DISPAR", "--reason", "merged")
+    ok(run_sandi, "--home", authority, "agency", "suspend", "--yes", "DISPAR", "--reason", "merged")
     setda_keys = sorted(p.name for p in (authority / "keys").glob("SETDA.*"))
 
     r = run_sandi("--home", authority, "--json", "keys", "issue", "--all")
@@ -194,10 +194,10 @@ def test_revoke_one_serial_twice(run_sandi: RunSandi, authority: Path) -> None:
     ok(run_sandi, "--home", authority, "agency", "add", "BAPPEDA", "--name", "Bappeda")
     issued = json.loads(ok(run_sandi, "--home", authority, "--json", "keys", "issue", "BAPPEDA"))
     serial = issued["certificates"][0]["serial"]
-    ok(run_sandi, "--home", authority, "keys", "revoke", serial, "--reason", "affiliationChanged")
+    ok(run_sandi, "--home", authority, "keys", "revoke", "--yes", serial, "--reason", "affiliationChanged")
     before = db_rows(authority)
     colon = ":".join(serial[i:i + 2] for i in range(0, len(serial), 2)).upper()  # as openssl prints it
-    r = run_sandi("--home", authority, "keys", "revoke", colon, "--reason", "superseded")
+    r = run_sandi("--home", authority, "keys", "revoke", "--yes", colon, "--reason", "superseded")
     assert r.code == 1 and "revoked already (affiliationChanged" in r.stderr
     assert db_rows(authority) == before
 
@@ -206,7 +206,7 @@ def test_revoke_one_serial_twice(run_sandi: RunSandi, authority: Path) -> None:
 def test_cli_lifecycle_with_openssl(run_sandi: RunSandi, authority: Path, tmp_path: Path) -> None:
     ok(run_sandi, "--home", authority, "agency", "add", "BAPPEDA", "--name", "Badan Perencanaan Pembangunan Daerah")
     for verb in ("issue", "renew", "rotate"):
-        ok(run_sandi, "--home", authority, "keys", verb, "BAPPEDA")
+        ok(run_sandi, "--home", authority, "keys", verb, "BAPPEDA", *(["--yes"] if verb == "rotate" else []))
     listed = json.loads(ok(run_sandi, "--home", authority, "keys", "list", "BAPPEDA", "--json"))
     assert [c["status"] for c in listed].count("retired") == 4
     assert [c["status"] for c in listed].count("valid") == 2
@@ -221,7 +221,7 @@ def test_cli_lifecycle_with_openssl(run_sandi: RunSandi, authority: Path, tmp_pa
         proc = subprocess.run(["openssl", "verify", "-CAfile", str(authority / "root.pem"), str(pem)],
                               capture_output=True, text=True)
         assert proc.returncode == 0, proc
-    ok(run_sandi, "--home", authority, "keys", "revoke", "BAPPEDA", "--reason", "keyCompromise")
+    ok(run_sandi, "--home", authority, "keys", "revoke", "--yes", "BAPPEDA", "--reason", "keyCompromise")
     crl = tmp_path / "banten.crl"
     out = ok(run_sandi, "--home", authority, "crl", "-o", crl)
     assert "6 revoked" in out
@@ -254,7 +254,7 @@ def test_no_private_key_on_disk_unencrypted(run_sandi: RunSandi, authority: Path
     for code in ("BAPPEDA", "DINKES"):
         ok(run_sandi, "--home", authority, "agency", "add", code, "--name", code.title())
         ok(run_sandi, "--home", authority, "keys", "issue", code)
-    ok(run_sandi, "--home", authority, "keys", "rotate", "DINKES")
+    ok(run_sandi, "--home", authority, "keys", "rotate", "--yes", "DINKES")
     ok(run_sandi, "--home", authority, "crl")
     ok(run_sandi, "--home", authority, "keys", "export", "BAPPEDA", "--include-private-keys",
        "-o", authority / "exports" / "b.keys.age")
@@ -293,4 +293,4 @@ def test_help_has_examples(run_sandi: RunSandi) -> None:
     for args in (["init"], ["agency"], ["agency", "add"], ["keys"], ["keys", "issue"], ["keys", "request"],
                  ["keys", "certify"], ["keys", "export"], ["keys", "revoke"], ["crl"]):
         r = run_sandi(*args, "--help")
-        assert r.code == 0 and "Example:" in r.stdout, args
+        assert r.code == 0 and ("Example:" in r.stdout or "Examples:" in r.stdout), args

@@ -53,7 +53,7 @@ def test_enrolment_round_trip(run_sandi: RunSandi, authority: Path, workstation:
         if ".signing." in ref:
             assert ws_store.get_signing_key(ref).private_bytes_unsafe() not in req.read_bytes()
     certs = tmp_path / "certs.json"
-    out = ok(run_sandi, "--home", authority, "keys", "certify", req, "-o", certs, "--agency", "BAPPEDA")
+    out = ok(run_sandi, "--home", authority, "keys", "certify", "--yes", req, "-o", certs, "--agency", "BAPPEDA")
     assert "certified BAPPEDA" in out
     # The authority's key store never saw the agency's private keys.
     auth_store = open_keystore(Home(authority), FixedPassphrase(PASSPHRASE))
@@ -119,7 +119,7 @@ def test_bad_requests_change_nothing(run_sandi: RunSandi, authority: Path, works
         req.write_text(json.dumps(body))
     before = db_rows(authority)
     out = tmp_path / "certs.json"
-    r = run_sandi("--home", authority, "keys", "certify", req, "-o", out, *extra_args)
+    r = run_sandi("--home", authority, "keys", "certify", "--yes", req, "-o", out, *extra_args)
     assert r.code == code, (name, r)
     assert message in r.stderr, (name, r)
     assert db_rows(authority) == before
@@ -133,7 +133,7 @@ def test_foreign_request_is_refused(run_sandi: RunSandi, authority: Path, tmp_pa
     ok(run_sandi, "--home", other, "init", "--agency", "BAPPEDA", "--root-fingerprint", "ab" * 32)
     req = make_request(run_sandi, other, tmp_path)
     before = db_rows(authority)
-    r = run_sandi("--home", authority, "keys", "certify", req, "-o", tmp_path / "c.json")
+    r = run_sandi("--home", authority, "keys", "certify", "--yes", req, "-o", tmp_path / "c.json")
     assert r.code == 4 and "another authority" in r.stderr
     assert db_rows(authority) == before
 
@@ -141,7 +141,7 @@ def test_foreign_request_is_refused(run_sandi: RunSandi, authority: Path, tmp_pa
 @pytest.mark.parametrize(
     ("setup", "code", "message"),
     [
-        (["agency", "suspend", "BAPPEDA", "--reason", "audit"], 1, "suspended"),
+        (["agency", "suspend", "--yes", "BAPPEDA", "--reason", "audit"], 1, "suspended"),
         (None, 1, "certified before"),
     ],
 )
@@ -151,9 +151,9 @@ def test_state_refusals(run_sandi: RunSandi, authority: Path, workstation: Path,
     if setup:
         ok(run_sandi, "--home", authority, *setup)
     else:
-        ok(run_sandi, "--home", authority, "keys", "certify", req, "-o", tmp_path / "first.json")
+        ok(run_sandi, "--home", authority, "keys", "certify", "--yes", req, "-o", tmp_path / "first.json")
     before = db_rows(authority)
-    r = run_sandi("--home", authority, "keys", "certify", req, "-o", tmp_path / "second.json")
+    r = run_sandi("--home", authority, "keys", "certify", "--yes", req, "-o", tmp_path / "second.json")
     assert r.code == code, r
     assert message in r.stderr
     assert db_rows(authority) == before
@@ -164,17 +164,25 @@ def test_unknown_agency(run_sandi: RunSandi, authority: Path, tmp_path: Path) ->
     ok(run_sandi, "--home", ws, "init", "--agency", "NOPE", "--root-fingerprint", root_fp(authority))
     req = make_request(run_sandi, ws, tmp_path, code="NOPE")
     before = db_rows(authority)
-    r = run_sandi("--home", authority, "keys", "certify", req, "-o", tmp_path / "c.json")
+    r = run_sandi("--home", authority, "keys", "certify", "--yes", req, "-o", tmp_path / "c.json")
     assert r.code == 1 and "unknown agency NOPE" in r.stderr
     assert db_rows(authority) == before
 
 
-def test_re_enrolment_retires_old_certificates(run_sandi: RunSandi, authority: Path, workstation: Path,
-                                               tmp_path: Path) -> None:
+def test_re_enrolment_needs_replace_and_then_retires_old_certificates(
+    run_sandi: RunSandi, authority: Path, workstation: Path, tmp_path: Path
+) -> None:
     first = make_request(run_sandi, workstation, tmp_path, "r1.json")
-    ok(run_sandi, "--home", authority, "keys", "certify", first, "-o", tmp_path / "c1.json")
+    ok(run_sandi, "--home", authority, "keys", "certify", "--yes", first, "-o", tmp_path / "c1.json")
     second = make_request(run_sandi, workstation, tmp_path, "r2.json")
-    ok(run_sandi, "--home", authority, "keys", "certify", second, "-o", tmp_path / "c2.json")
+    before = db_rows(authority)
+    refused = run_sandi("--home", authority, "keys", "certify", "--yes", second, "-o", tmp_path / "c2.json")
+    assert refused.code == 1, refused
+    assert "holds current certificates" in refused.stderr and "--replace" in refused.stderr
+    assert "--rotate" in refused.stderr
+    assert db_rows(authority) == before and not (tmp_path / "c2.json").exists()
+    ok(run_sandi, "--home", authority, "keys", "certify", "--yes", "--replace", second,
+       "-o", tmp_path / "c2.json")
     listed = json.loads(ok(run_sandi, "--home", authority, "keys", "list", "BAPPEDA", "--json"))
     assert sorted(c["state"] for c in listed) == ["current", "current", "retired", "retired"]
 
@@ -183,7 +191,7 @@ def test_certificates_for_another_home_are_refused(run_sandi: RunSandi, authorit
                                                    tmp_path: Path) -> None:
     req = make_request(run_sandi, workstation, tmp_path)
     certs = tmp_path / "certs.json"
-    ok(run_sandi, "--home", authority, "keys", "certify", req, "-o", certs)
+    ok(run_sandi, "--home", authority, "keys", "certify", "--yes", req, "-o", certs)
     stranger = tmp_path / "stranger"
     ok(run_sandi, "--home", stranger, "init", "--agency", "BAPPEDA", "--root-fingerprint", root_fp(authority))
     r = run_sandi("--home", stranger, "keys", "import-certs", certs)

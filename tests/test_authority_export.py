@@ -56,7 +56,7 @@ def test_public_export(run_sandi: RunSandi, issued: Path, tmp_path: Path) -> Non
 
 
 def test_bundle_export_and_import(run_sandi: RunSandi, issued: Path, tmp_path: Path) -> None:
-    ok(run_sandi, "--home", issued, "keys", "rotate", "DISKOMINFO")  # the bundle carries old keys too
+    ok(run_sandi, "--home", issued, "keys", "rotate", "--yes", "DISKOMINFO")  # the bundle carries old keys too
     bundle = tmp_path / "kominfo.keys.age"
     ok(run_sandi, "--home", issued, "keys", "export", "DISKOMINFO", "--include-private-keys", "-o", bundle)
     assert stat.S_IMODE(bundle.stat().st_mode) == 0o600

@@ -61,10 +61,10 @@ def test_publishing_checkpoints_both_audit_sinks_every_hundred_entries(authority
 # only in --passphrase-file, nothing in the environment, no terminal.
 CHANGES: list[tuple[str, list[str]]] = [
     ("agency-add", ["agency", "add", "DINSOS", "--name", "Dinas Sosial"]),
-    ("agency-suspend", ["agency", "suspend", "SETDA", "--reason", "reorganisation"]),
+    ("agency-suspend", ["agency", "suspend", "--yes", "SETDA", "--reason", "reorganisation"]),
     ("keys-renew", ["keys", "renew", "BAPPEDA"]),
-    ("keys-revoke", ["keys", "revoke", "BAPPEDA", "--reason", "superseded"]),
-    ("keys-rotate", ["keys", "rotate", "DISKOMINFO"]),
+    ("keys-revoke", ["keys", "revoke", "--yes", "BAPPEDA", "--reason", "superseded"]),
+    ("keys-rotate", ["keys", "rotate", "--yes", "DISKOMINFO"]),
 ]
 
 

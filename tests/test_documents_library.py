@@ -238,7 +238,7 @@ def test_seal_refusals_write_nothing(ws: Workspace, tmp_path: Path, sender: str,
 
 
 def test_seal_refuses_a_suspended_recipient(authority: AuthorityHome, tmp_path: Path) -> None:
-    authority.ok("agency", "suspend", "SETDA", "--reason", "reorganisation")
+    authority.ok("agency", "suspend", "--yes", "SETDA", "--reason", "reorganisation")
     ws = authority.workspace()
     src = tmp_path / "a.txt"
     src.write_bytes(b"x")

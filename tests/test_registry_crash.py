@@ -229,9 +229,9 @@ def test_connection_lost_during_the_commit_keeps_the_keys(
 # (command after 'keys issue DINKES' set it up, statement the deadlock hits, audit action)
 DEADLOCKS = [
     (["keys", "issue", "DINSOS"], "INSERT INTO certificates", "key.issue"),
-    (["keys", "rotate", "DINKES"], "INSERT INTO certificates", "key.rotate"),
+    (["keys", "rotate", "--yes", "DINKES"], "INSERT INTO certificates", "key.rotate"),
     (["keys", "renew", "DINKES"], "INSERT INTO certificates", "key.renew"),
-    (["keys", "revoke", "DINKES", "--reason", "superseded"], "INSERT INTO revocations", "key.revoke"),
+    (["keys", "revoke", "--yes", "DINKES", "--reason", "superseded"], "INSERT INTO revocations", "key.revoke"),
 ]
 
 

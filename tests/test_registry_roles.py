@@ -91,8 +91,8 @@ def test_documented_roles(
                  ("agency", "add", "DINKES", "--name", "Dinas Kesehatan"),
                  ("keys", "issue", "DINKES"),
                  ("keys", "renew", "DINKES"),
-                 ("agency", "suspend", "DINKES", "--reason", "audit"),
-                 ("keys", "revoke", "DINKES", "--reason", "cessationOfOperation")):
+                 ("agency", "suspend", "--yes", "DINKES", "--reason", "audit"),
+                 ("keys", "revoke", "--yes", "DINKES", "--reason", "cessationOfOperation")):
         r = run_sandi("--home", home, "--database-url", operator, *args)
         assert r.code == 0, (args, r)
 

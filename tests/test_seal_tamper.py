@@ -631,7 +631,7 @@ def test_revocation_after_sealing(authority: AuthorityHome, tmp_path: Path, targ
     raw = seal_now(ws, tmp_path)
     sealed_at = datetime.now(UTC)
     after_the_sealing_second(sealed_at)
-    authority.ok("keys", "revoke", signing_serial(authority, "DISKOMINFO") if target == "signing"
+    authority.ok("keys", "revoke", "--yes", signing_serial(authority, "DISKOMINFO") if target == "signing"
                  else "DISKOMINFO", "--reason", reason)
     if opens:
         assert_opens(authority, raw, tmp_path)
@@ -660,7 +660,7 @@ def test_document_sealed_to_a_revoked_recipient_key(authority: AuthorityHome, tm
     if not revoked_before_sealing:
         raw = seal_now(stale, tmp_path)
         after_the_sealing_second(datetime.now(UTC))
-    authority.ok("keys", "revoke", serial, "--reason", "keyCompromise")
+    authority.ok("keys", "revoke", "--yes", serial, "--reason", "keyCompromise")
     if revoked_before_sealing:
         raw = seal_now(stale, tmp_path)
 
@@ -689,7 +689,7 @@ def test_renewal_keeps_old_documents_and_signatures_valid(authority: AuthorityHo
     assert_opens(authority, raw, tmp_path)
     assert authority.run("verify", doc).code == 0
     # and a key compromise of the renewed certificate voids the old certificate's signatures too
-    authority.ok("keys", "revoke", signing_serial(authority, "DISKOMINFO"), "--reason", "keyCompromise")
+    authority.ok("keys", "revoke", "--yes", signing_serial(authority, "DISKOMINFO"), "--reason", "keyCompromise")
     assert_refused(authority, raw, fresh(tmp_path, "c"), message="revoked for key compromise")
     r = authority.run("verify", doc)
     assert r.code == 4 and "key compromise" in r.stderr, r

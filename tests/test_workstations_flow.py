@@ -89,7 +89,7 @@ def _enrol(authority: Site, site: Site, code: str, root_fingerprint: str) -> Non
     request = site.outbox(f"{code}.request.json")
     site.ok("keys", "request", code, "-o", request)
     response = authority.outbox(f"{code}.response.json")
-    authority.ok("keys", "certify", authority.receive(request), "-o", response)
+    authority.ok("keys", "certify", "--yes", authority.receive(request), "-o", response)
     site.ok("keys", "import-certs", site.receive(response))
 
 
@@ -236,7 +236,7 @@ def test_revoked_signing_key_is_refused_after_the_new_directory(
     province.bappeda.ok("verify", notice, "--sig", sig)
 
     serial = province.signing_serial("DISKOMINFO")
-    province.authority.ok("keys", "revoke", serial, "--reason", "keyCompromise")
+    province.authority.ok("keys", "revoke", "--yes", serial, "--reason", "keyCompromise")
     province.hand_directory(province.publish("directory-2.json"), province.bappeda)
 
     r = refuse(province, sealed, notice, sig)
@@ -247,7 +247,7 @@ def test_revoked_signing_key_is_refused_after_the_new_directory(
 
 def test_revoked_sender_cannot_seal_once_it_has_the_new_directory(province: Province) -> None:
     serial = province.signing_serial("DISKOMINFO")
-    province.authority.ok("keys", "revoke", serial, "--reason", "keyCompromise")
+    province.authority.ok("keys", "revoke", "--yes", serial, "--reason", "keyCompromise")
     province.hand_directory(province.publish("directory-2.json"), province.diskominfo)
     doc = province.diskominfo.folder / "surat.pdf"
     doc.write_bytes(LETTER)

@@ -16,8 +16,9 @@ Invariants:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from sandi.authority.agencies import find_agency
 from sandi.authority.events import record
@@ -99,6 +100,31 @@ def renew_keys(
     return registry.run(work)
 
 
+class _HeldCert(Protocol):
+    @property
+    def purpose(self) -> str: ...
+    @property
+    def key_fingerprint(self) -> str: ...
+
+
+def require_keys_held_here(keystore: KeyStore, code: str, current: Sequence[_HeldCert]) -> None:
+    """Refuse to rotate keys this authority does not hold (an agency that enrolled from
+    its own workstation): new keys made here would leave that workstation unable to sign
+    or open, so the rotation must start where the keys live."""
+    from sandi.keystore.base import key_ref
+
+    signing = next((r for r in current if r.purpose == "signing"), None)
+    if signing is not None and not keystore.contains(key_ref(code, "signing", signing.key_fingerprint)):
+        raise CredentialError(
+            _("{code}'s keys live on its own workstation (it enrolled from there): the authority "
+              "does not rotate them").format(code=code),
+            hint=_("on {code}'s workstation run 'sandi keys request {code} --rotate -o request.json', "
+                   "then certify it here with 'sandi keys certify request.json -o answer.json'").format(
+                code=code
+            ),
+        )
+
+
 def rotate_keys(
     registry: Registry,
     keystore: KeyStore,
@@ -117,6 +143,7 @@ def rotate_keys(
                 _("agency {code} has no keys to rotate").format(code=code),
                 hint=_("issue them first: 'sandi keys issue {code}'").format(code=code),
             )
+        require_keys_held_here(keystore, code, current)
         return retire(current, now)
 
     return certify_new_keys(registry, keystore, issuer, code, action="key.rotate",
