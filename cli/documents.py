@@ -86,6 +86,9 @@ def _human(summary: dict[str, Any], title: str, levels: tuple[Level, ...] | None
 @letter_options
 @click.option("--armor", is_flag=True, help="ASCII-armored output (PEM-like text).")
 @click.option("--copy-to-self", is_flag=True, help="Also encrypt to the sender, so it can reopen the file.")
+@click.option("--name", "doc_name", metavar="NAME",
+              help=_("The document's name inside the seal, which recipients open it under "
+                     "[default: FILE's name]."))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Output file [default: FILE.sandi].")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
@@ -94,7 +97,7 @@ def _human(summary: dict[str, Any], title: str, levels: tuple[Level, ...] | None
 def seal_cmd(obj: CliContext, file: Path, sender: str | None, recipients: tuple[str, ...],
              classification: str, nomor: str | None, sifat: str | None, hal: str | None,
              lampiran: str | None, tanggal: str | None, armor: bool, copy_to_self: bool,
-             output: Path | None, force: bool, passphrase_file: Path | None) -> None:
+             doc_name: str | None, output: Path | None, force: bool, passphrase_file: Path | None) -> None:
     """Sign and encrypt FILE for one or more agencies.
 
     The policy in force (PHKS) must allow the sender to send this classification
@@ -116,7 +119,7 @@ def seal_cmd(obj: CliContext, file: Path, sender: str | None, recipients: tuple[
         file, target, workspace=ws, sender=code, recipients=[r.upper() for r in recipients],
         classification=resolve_class(classification, levels), policy=gate,
         letter=_letter(nomor=nomor, sifat=sifat, hal=hal, lampiran=lampiran, tanggal=tanggal),
-        armor=armor, copy_to_sender=copy_to_self, overwrite=force,
+        armor=armor, copy_to_sender=copy_to_self, name=doc_name, overwrite=force,
     )
     obj.emit(result.summary(), _human(result.summary(), f"sealed {file.name} -> {target}", levels))
 

@@ -234,3 +234,33 @@ def test_wrong_passphrase_is_refused_and_writes_nothing(authority: AuthorityHome
 def test_help_has_an_example(authority: AuthorityHome, command: str) -> None:
     r = authority.run(command, "--help")
     assert r.code == 0 and "Example:" in r.stdout and f"sandi {command}" in r.stdout, r
+
+
+@pytest.mark.parametrize(
+    ("file_name", "given", "why", "suggestion"),
+    [(".bashrc", None, "starts with a dot", "--name bashrc"),
+     ("surat.txt", ".profile", "starts with a dot", "--name profile"),
+     ("surat.txt", "NUL.txt", "NUL is a device name on Windows", "--name _NUL.txt"),
+     ("surat.txt", "com1", "com1 is a device name on Windows", "--name _com1"),
+     ("surat.txt", "laporan.", "ends with a dot", "--name laporan"),
+     ("surat.txt.minisig", None, "ends with .minisig", "--name surat.txt_minisig")],
+)
+def test_seal_refuses_names_recipients_could_not_open_safely(authority: AuthorityHome, tmp_path: Path,
+                                                             file_name: str, given: str | None, why: str,
+                                                             suggestion: str) -> None:
+    """What open refuses, seal refuses first: a usage error suggesting --name, nothing written."""
+    src = tmp_path / file_name
+    src.write_bytes(b"isi naskah\n")
+    name = [] if given is None else ["--name", given]
+    r = authority.run("seal", src, "--as", "DISKOMINFO", "--to", "BAPPEDA", "--class", "T", *name)
+    assert r.code == 2, r
+    assert why in r.stderr and f"hint: give it another name with --name, e.g. {suggestion}" in r.stderr, r
+    assert [p.name for p in tmp_path.iterdir()] == [file_name]
+    # the suggested name seals, and opens under that name
+    chosen = suggestion.split(" ", 1)[1]
+    r = authority.run("seal", src, "--as", "DISKOMINFO", "--to", "BAPPEDA", "--class", "T", "--name", chosen,
+                      "-o", tmp_path / "out.sandi")
+    assert r.code == 0, r
+    r = authority.run("open", tmp_path / "out.sandi", "--as", "BAPPEDA", "--output-dir", tmp_path / "masuk")
+    assert r.code == 0, r
+    assert (tmp_path / "masuk" / chosen).read_bytes() == b"isi naskah\n"

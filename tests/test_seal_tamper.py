@@ -464,7 +464,7 @@ class ForeignStanza:
 
 def forge(authority: AuthorityHome, ws: Workspace, *, sender: str = "DISKOMINFO",
           stanzas_for: tuple[str, ...] = ("BAPPEDA",), edit: Callable[[SealMetadata], SealMetadata] = lambda m: m,
-          foreign_stanza: bool = False) -> bytes:
+          foreign_stanza: bool = False, doc_name: str = DOC_NAME) -> bytes:
     """A sealed document built from the format layer, signed with the sender's real key.
 
     Unlike ``seal`` it lets the metadata say anything: what a sender's modified
@@ -487,13 +487,13 @@ def forge(authority: AuthorityHome, ws: Workspace, *, sender: str = "DISKOMINFO"
         sender=KeyRef(code=sender, key=cert.key_fingerprint, serial=cert.serial),
         recipients=tuple(refs), classification="R", sealed_at=ws.now().replace(microsecond=0),
         age_header_sha256=hashlib.sha256(writer.header_bytes).hexdigest(),
-        document_name=DOC_NAME, document_size=len(DOC)))
+        document_name=doc_name, document_size=len(DOC)))
     hasher = Prehasher()
     hasher.update(DOC)
     signature = sign_digest(signer, hasher.digest(), meta.to_comment(), "forged")
     tar = UstarWriter(writer)
-    tar.add_member(DOC_NAME, DOC, 0)
-    tar.add_member(DOC_NAME + ".minisig", signature.to_bytes(), 0)
+    tar.add_member(doc_name, DOC, 0)
+    tar.add_member(doc_name + ".minisig", signature.to_bytes(), 0)
     tar.finish()
     writer.close()
     return sink.getvalue()
@@ -599,6 +599,48 @@ def test_a_stanza_of_another_type_is_refused(authority: AuthorityHome, tmp_path:
     raw = forge(authority, ws, stanzas_for=("BAPPEDA",), foreign_stanza=True, edit=lambda m: replace(
         m, recipients=(*m.recipients, replace(m.recipients[0], code="SETDA"))))
     assert_refused(authority, raw, tmp_path, message="a recipient stanza that is not X25519")
+
+
+# -- names the sender chose: nothing hidden, nothing Windows reads as a device (issue 13, item 8) --
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [(".bashrc", "starts with a dot"), (".profile", "starts with a dot"), ("...", "starts with a dot"),
+     (".surat.pdf", "starts with a dot"), ("surat.pdf.", "ends with a dot"),
+     ("CON", "CON is a device name"), ("con.txt", "con is a device name"), ("NUL.tar.gz", "NUL is a device"),
+     ("Aux .pdf", "Aux is a device name"), ("COM1.pdf", "COM1 is a device"), ("lpt9", "lpt9 is a device"),
+     ("COM\u00b9.txt", "is a device name"), ("CONOUT$", "CONOUT\\$ is a device"), ("prn.doc.", "ends with a dot")],
+)
+def test_dangerous_document_names_are_refused(authority: AuthorityHome, tmp_path: Path, name: str,
+                                              why: str) -> None:
+    """Signed by the real sender, so only the name rule can refuse it; ``--output-dir`` is a
+    home folder, where ``.bashrc`` would be run by the next shell."""
+    raw = forge(authority, authority.workspace(), doc_name=name)
+    sealed = tmp_path / "surat.sandi"
+    sealed.write_bytes(raw)
+    home = tmp_path / "home"
+    home.mkdir()
+    for output in (["--output-dir", home], ["-o", tmp_path / "chosen.pdf"]):
+        r = authority.run("open", sealed, "--as", "BAPPEDA", *output)
+        assert r.code == 4, r
+        assert "is not allowed" in r.stderr and re.search(why, r.stderr), r
+        assert list(home.iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["home", "surat.sandi"]
+    import json
+
+    last = json.loads(authority.ok("--json", "audit", "log", "--action", "verify.fail").stdout)[-1]
+    assert (last["actor"], last["details"]["op"], last["details"]["reason"]) == ("BAPPEDA", "open", "FormatError")
+
+
+@pytest.mark.parametrize("name", ["CONTOH.pdf", "console.txt", "COM10.txt", "nul_laporan.txt", "surat.v2.pdf",
+                                  "LPT.doc", "a.minisig.pdf"])
+def test_names_that_merely_look_alike_open(authority: AuthorityHome, tmp_path: Path, name: str) -> None:
+    raw = forge(authority, authority.workspace(), doc_name=name)
+    sealed = tmp_path / "surat.sandi"
+    sealed.write_bytes(raw)
+    r = authority.run("open", sealed, "--as", "BAPPEDA", "--output-dir", tmp_path / "masuk")
+    assert r.code == 0, r
+    assert (tmp_path / "masuk" / name).read_bytes() == DOC
 
 
 # -- certificates: revocation, renewal, expiry ----------------------------------------------------

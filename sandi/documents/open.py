@@ -30,8 +30,8 @@ from sandi.audit.events import JSONValue
 from sandi.authority.validity import is_valid_for_opening
 from sandi.directory.snapshot import DirectorySnapshot
 from sandi.documents.metadata import KeyRef, SealMetadata, format_time
+from sandi.documents.names import SIGNATURE_SUFFIX, document_name_problem
 from sandi.documents.policygate import PolicyGate
-from sandi.documents.seal import SIGNATURE_SUFFIX
 from sandi.documents.signers import verify_signing_certificate
 from sandi.documents.sources import StreamOrPath, open_input, pump
 from sandi.documents.workspace import Workspace
@@ -147,6 +147,14 @@ def _open(
     document = tar.next_member()
     if document is None or document.name.endswith(SIGNATURE_SUFFIX):
         raise FormatError(_("a sealed document must start with the document member"))
+    problem = document_name_problem(document.name)
+    if problem is not None:
+        raise FormatError(
+            _("the document's name {name} is not allowed: {problem}").format(
+                name=repr(document.name), problem=problem),
+            hint=_("nothing was written; ask the sender to seal it again under another name "
+                   "(sandi seal --name)"),
+        )
     if document.size > max_document_size:
         raise FormatError(_("the document is larger than the limit of {max_document_size} bytes").format(
             max_document_size=max_document_size,

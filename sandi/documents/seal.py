@@ -14,6 +14,7 @@ from typing import Any, BinaryIO
 
 from sandi.directory.trust import chains_to_root, encryption_certs
 from sandi.documents.metadata import KeyRef, SealMetadata, format_time, validate_letter
+from sandi.documents.names import SIGNATURE_SUFFIX, document_name_problem
 from sandi.documents.policygate import PolicyGate
 from sandi.documents.sources import StreamOrPath, open_input, read_exactly
 from sandi.documents.workspace import Workspace
@@ -21,7 +22,6 @@ from sandi.errors import CredentialError, NotFoundError, PolicyDenied, UsageErro
 from sandi.fsutil import AtomicOutput
 from sandi.i18n import _
 
-SIGNATURE_SUFFIX = ".minisig"
 MAX_RECIPIENTS = 50  # what fits in minisign's trusted comment with room to spare
 
 
@@ -97,6 +97,14 @@ def seal(
                              hint=_("seal a file, or pass its size"))
         doc_name = sanitise_name(name or src_name or "document",
                                  max_bytes=MAX_NAME_BYTES - len(SIGNATURE_SUFFIX))
+        problem = document_name_problem(doc_name)
+        if problem is not None:
+            raise UsageError(
+                _("the document cannot be sealed under the name {name}: {problem}").format(
+                    name=repr(doc_name), problem=problem),
+                hint=_("give it another name with --name, e.g. --name {suggestion}").format(
+                    suggestion=_suggest(doc_name)),
+            )
 
         def metadata(header_sha256: str) -> SealMetadata:
             return SealMetadata(
@@ -150,3 +158,16 @@ def seal(
         if opened:
             stream.close()
     return SealResult(metadata=meta, output=dst if isinstance(dst, Path) else None)
+
+
+def _suggest(name: str) -> str:
+    """A visible name close to ``name``, for the hint (the sender still chooses)."""
+    from sandi.formats.ustar import MAX_NAME_BYTES, sanitise_name
+
+    candidate = name.strip(".")
+    if candidate.endswith(SIGNATURE_SUFFIX):
+        candidate = candidate[: -len(SIGNATURE_SUFFIX)] + "_minisig"
+    if not candidate or document_name_problem(candidate) is not None:
+        candidate = "_" + candidate  # a device name: _CON.txt
+    candidate = sanitise_name(candidate, max_bytes=MAX_NAME_BYTES - len(SIGNATURE_SUFFIX))
+    return candidate if document_name_problem(candidate) is None else "document"
