@@ -8,7 +8,6 @@ of waiting for input that never comes.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -84,15 +83,11 @@ _PROMPTS: dict[str, PassphraseSource] = {}
 
 
 def can_prompt() -> bool:
-    """A person can be asked: stderr is a terminal and /dev/tty opens (getpass reads
-    from it, so a prompt works even when stdin carries data)."""
-    if not sys.stderr.isatty():
-        return False
-    try:
-        with open("/dev/tty", "rb"):
-            return True
-    except OSError:
-        return False
+    """A person can be asked (see :func:`sandi.portable.can_prompt`): getpass reads the
+    terminal itself, so a prompt works even when stdin carries data."""
+    from sandi.portable import can_prompt as terminal_can_prompt
+
+    return terminal_can_prompt()
 
 
 class _NoTerminal(NoPassphrase):

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the command-line tools the tests and benchmarks compare against:
-# age, minisign, openssl, gpg, Graphviz and the PostgreSQL server binaries (apt), and
+# age, minisign, openssl, gpg, Graphviz and the PostgreSQL server binaries (apt), dosfstools
+# and fusefat for the tests on a real FAT filesystem (tests/fat_fixtures.py), and
 # the reference JavaScript age (npm "age-encryption", the only implementation of the
 # post-quantum age1pq1 type that installs here) under $AGE_JS_DIR.
 # With --demo, only what `sandi demo` checks its files with (age, minisign).
@@ -26,6 +27,9 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v gpg >/dev/null 2>&1 || need+=(gnupg)
 command -v dot >/dev/null 2>&1 || need+=(graphviz)
 command -v tar >/dev/null 2>&1 || need+=(tar)
+command -v mkfs.vfat >/dev/null 2>&1 || [ -x /usr/sbin/mkfs.vfat ] || need+=(dosfstools)
+command -v fusefat >/dev/null 2>&1 || need+=(fusefat)
+command -v fusermount >/dev/null 2>&1 || command -v fusermount3 >/dev/null 2>&1 || need+=(fuse3)
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then need+=(postgresql); fi
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)

@@ -35,4 +35,5 @@ def current_operator() -> str:
     try:
         return getpass.getuser()
     except (KeyError, OSError):
-        return f"uid:{os.getuid()}"
+        uid = getattr(os, "getuid", None)  # POSIX only; Windows always has USERNAME
+        return f"uid:{uid()}" if uid is not None else "unknown"

@@ -11,20 +11,23 @@ entry fields only (not ``type``), exactly as in the registry.
 Invariants:
 
 * the file is created with mode 0600 and only ever appended to (``O_APPEND``);
-* every append holds an exclusive ``flock`` on the file while it reads the last entry
-  (the head), writes one whole line, and ``fsync``s, so concurrent appenders in other
-  processes queue and the chain stays one chain with nothing lost;
+* every append holds an exclusive lock (:func:`sandi.portable.exclusive_lock` on the
+  lock file ``<journal>.lock`` beside it, never on the journal itself: Windows locks
+  would stop readers) while it reads the last entry (the head), writes one whole line,
+  and ``fsync``s, so concurrent appenders in other processes queue and the chain stays
+  one chain with nothing lost;
 * an append that cannot complete raises :class:`~sandi.errors.AuditError` (the caller's
   operation then fails closed); a short write is cut back off under the lock;
 * a journal that ends without a newline (a crash mid-write) is refused for appending
-  until someone looks at it; readers snapshot the size under a shared lock, so they
-  never see half a line from a concurrent appender.
+  until someone looks at it; readers snapshot the size under the lock, so they never
+  see half a line from a concurrent appender (on a read-only medium, where nobody can
+  append, they read without it).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
+import errno
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -32,6 +35,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from sandi import portable
 from sandi.audit.checkpoint import Checkpoint, Signer, sign_checkpoint
 from sandi.audit.entry import GENESIS_HASH, AuditEntry, canonical_json, make_entry
 from sandi.audit.events import AuditEvent, JSONValue, Outcome, current_operator
@@ -121,22 +125,22 @@ class Journal:
 
     @contextlib.contextmanager
     def _locked_for_append(self) -> Iterator[int]:
-        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-        created = not self.path.exists()
-        try:
-            fd = os.open(self.path, flags, 0o600)
-        except OSError as exc:
-            raise _os_failure(N_("cannot open the audit journal"), self.path, exc) from None
-        try:
+        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | portable.NOFOLLOW | portable.CLOEXEC | portable.BINARY
+        with _journal_lock(self.path, reading=False):
+            created = not self.path.exists()
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                if created:
-                    _fsync_dir(self.path.parent)
+                fd = os.open(self.path, flags, 0o600)
             except OSError as exc:
-                raise _os_failure(N_("cannot lock the audit journal"), self.path, exc) from None
-            yield fd
-        finally:
-            os.close(fd)  # closing releases the lock
+                raise _os_failure(N_("cannot open the audit journal"), self.path, exc) from None
+            try:
+                if created:
+                    try:
+                        portable.fsync_dir(self.path.parent)
+                    except OSError as exc:
+                        raise _os_failure(N_("cannot write the audit journal"), self.path, exc) from None
+                yield fd
+            finally:
+                os.close(fd)
 
     def _write_line(self, fd: int, line: bytes) -> None:
         if len(line) > MAX_LINE:
@@ -173,12 +177,8 @@ class Journal:
         except OSError as exc:
             raise _os_failure(N_("cannot read the audit journal"), self.path, exc) from None
         try:
-            try:
-                fcntl.flock(f.fileno(), fcntl.LOCK_SH)
+            with _journal_lock(self.path, reading=True):
                 size = os.fstat(f.fileno()).st_size
-                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
-            except OSError as exc:
-                raise _os_failure(N_("cannot lock the audit journal"), self.path, exc) from None
             offset = 0
             lineno = 0
             while offset < size:
@@ -219,12 +219,12 @@ class Journal:
         if not self.path.exists():
             return 0, GENESIS_HASH
         try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            fd = os.open(self.path, os.O_RDONLY | portable.CLOEXEC | portable.BINARY)
         except OSError as exc:
             raise _os_failure(N_("cannot read the audit journal"), self.path, exc) from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_SH)
-            return _tail_head(fd, self.path)
+            with _journal_lock(self.path, reading=True):
+                return _tail_head(fd, self.path)
         finally:
             os.close(fd)
 
@@ -297,12 +297,21 @@ def _last_entry(fd: int, path: Path) -> tuple[int, str]:
     return 0, GENESIS_HASH
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
+@contextlib.contextmanager
+def _journal_lock(path: Path, *, reading: bool) -> Iterator[None]:
+    """The journal's lock (its ``.lock`` file); a reader on a read-only medium goes without."""
+    lock = portable.exclusive_lock(path.with_name(path.name + ".lock"))
     try:
-        os.fsync(fd)
+        lock.__enter__()
+    except OSError as exc:
+        if reading and exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            yield
+            return
+        raise _os_failure(N_("cannot lock the audit journal"), path, exc) from None
+    try:
+        yield
     finally:
-        os.close(fd)
+        lock.__exit__(None, None, None)
 
 
 def record_by_operator(
