@@ -41,7 +41,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY = ROOT / "policies" / "banten.toml"
-PASSPHRASE = "bench-pass"  # a throwaway passphrase for throwaway homes
+PASSPHRASE = "bench-passphrase-throwaway"  # a throwaway passphrase for throwaway homes
 DOC_SIZE = 100 * 1024
 TARGETS = {"help": 0.15, "verify": 0.3, "seal": 0.3}
 

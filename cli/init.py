@@ -15,7 +15,7 @@ from sandi.home import Home, HomeConfig
 from sandi.keystore.passphrase import PassphraseSource
 
 from .context import CliContext, pass_cli
-from .passphrase import passphrase_file_option
+from .passphrase import check_new_passphrase, passphrase_file_option, weak_passphrase_option
 
 
 @click.command("init")
@@ -43,6 +43,7 @@ from .passphrase import passphrase_file_option
     help="Use an existing non-empty folder that holds no home yet. Never overwrites a home.",
 )
 @passphrase_file_option
+@weak_passphrase_option
 @pass_cli
 def init_cmd(
     obj: CliContext,
@@ -52,6 +53,7 @@ def init_cmd(
     root_fingerprint: str | None,
     force: bool,
     passphrase_file: Path | None,
+    allow_weak_passphrase: bool,
 ) -> None:
     """Create a new home: configuration, key store, and for an authority the
     registry and the root key and certificate.
@@ -67,6 +69,12 @@ def init_cmd(
     """
     home = obj.home
     passphrase = obj.store_passphrase(passphrase_file)
+    if keystore_kind == "file":
+        # Checked before anything is created; the store asks the same cached source.
+        from sandi.i18n import _
+
+        check_new_passphrase(passphrase.get(_("the new key store"), confirm=True), what=_("the key store"),
+                             allow_weak=allow_weak_passphrase, known_words=[province, agency or ""])
     if agency is not None or root_fingerprint is not None:
         _init_workstation(obj, home, province, keystore_kind, agency, root_fingerprint, force, passphrase)
         return

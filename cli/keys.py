@@ -15,9 +15,11 @@ from .confirm import confirm_change, yes_option
 from .context import CliContext, pass_cli
 from .passphrase import (
     ENV_EXPORT_PASSPHRASE,
+    check_new_passphrase,
     export_passphrase_file_option,
     passphrase_file_option,
     passphrase_source,
+    weak_passphrase_option,
 )
 
 if TYPE_CHECKING:
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
     from sandi.authority.issuance import Issuer, IssueResult
     from sandi.authority.profiles import KeyProfile
     from sandi.keystore import KeyStore
+    from sandi.keystore.passphrase import PassphraseSource
 
 OUT_PATH = click.Path(dir_okay=False, path_type=Path)
 IN_PATH = click.Path(dir_okay=False, exists=True, path_type=Path)
@@ -497,6 +500,7 @@ def import_certs_cmd(obj: CliContext, response: Path, passphrase_file: Path | No
 )
 @passphrase_file_option
 @export_passphrase_file_option
+@weak_passphrase_option
 @pass_cli
 def export_cmd(
     obj: CliContext,
@@ -509,6 +513,7 @@ def export_cmd(
     minisign_secret_key: Path | None,
     passphrase_file: Path | None,
     export_passphrase_file: Path | None,
+    allow_weak_passphrase: bool,
 ) -> None:
     """Export an agency's keys: public files, or private keys only when asked explicitly.
 
@@ -556,8 +561,9 @@ def export_cmd(
             [f"wrote {f} (UNENCRYPTED)" for f in res.files],
         )
         return
-    export_pw = passphrase_source(
-        export_passphrase_file, env=ENV_EXPORT_PASSPHRASE, label="Export passphrase"
+    export_pw = _checked_export_passphrase(
+        obj, ks, code, passphrase_file, export_passphrase_file, allow_weak_passphrase,
+        include_private_keys=include_private_keys, age_identity=age_identity is not None,
     )
     if include_private_keys:
         if output is None:
@@ -595,6 +601,29 @@ def export_cmd(
         {"agency": code, "files": res.files, "key_refs": res.refs, "encrypted": True},
         [f"wrote {f} (passphrase-protected)" for f in res.files],
     )
+
+
+def _checked_export_passphrase(
+    obj: CliContext, ks: KeyStore, code: str, passphrase_file: Path | None,
+    export_passphrase_file: Path | None, allow_weak: bool, *, include_private_keys: bool, age_identity: bool,
+) -> PassphraseSource:
+    """The export passphrase, asked (twice) and checked before anything is written:
+    strong, and not the key store's own."""
+    from sandi.i18n import _
+    from sandi.keystore.passphrase import FixedPassphrase
+
+    if include_private_keys:
+        what = _("the key bundle")
+    elif age_identity:
+        what = _("the age identity file")
+    else:
+        what = _("the minisign secret key")
+    value = passphrase_source(export_passphrase_file, env=ENV_EXPORT_PASSPHRASE,
+                              label="Export passphrase").get(what, confirm=True)
+    store = obj.store_passphrase(passphrase_file).get(_("the key store")) if ks.kind == "file" else None
+    check_new_passphrase(value, what=what, allow_weak=allow_weak, known_words=[code, obj.home.path.name],
+                         must_differ_from=store)
+    return FixedPassphrase(value)
 
 
 def _minisign_limits() -> tuple[int | None, int | None]:

@@ -8,7 +8,7 @@ of waiting for input that never comes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -44,6 +44,40 @@ def export_passphrase_file_option(f: F) -> F:
         type=click.Path(dir_okay=False, exists=True, path_type=Path),
         help=f"Passphrase protecting exported private keys [else ${ENV_EXPORT_PASSPHRASE}, else a prompt].",
     )(f)
+
+
+def weak_passphrase_option(f: F) -> F:
+    """``--insecure-allow-weak-passphrase``: skip the strength check of a new passphrase."""
+    from sandi.i18n import _
+
+    return click.option(
+        "--insecure-allow-weak-passphrase",
+        "allow_weak_passphrase",
+        is_flag=True,
+        help=_("INSECURE, for tests and demos only: accept a weak new passphrase (warns)."),
+    )(f)
+
+
+def check_new_passphrase(
+    value: bytes,
+    *,
+    what: str,
+    allow_weak: bool,
+    known_words: Sequence[str] = (),
+    must_differ_from: bytes | None = None,
+) -> None:
+    """Refuse a weak new passphrase (sandi.keystore.strength), unless overridden: then warn."""
+    from sandi.i18n import _
+    from sandi.keystore.strength import require_strong
+
+    if allow_weak:
+        click.echo(
+            _("WARNING: --insecure-allow-weak-passphrase: the passphrase for {what} was not "
+              "checked; never use this for real keys").format(what=what),
+            err=True,
+        )
+        return
+    require_strong(value, what=what, known_words=known_words, must_differ_from=must_differ_from)
 
 
 def _prompt(label: str) -> Callable[[str, bool], str]:

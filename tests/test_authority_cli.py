@@ -48,7 +48,7 @@ def test_init_creates_root(run_sandi: RunSandi, fast_env: None, tmp_path: Path) 
 def test_init_passphrase_from_file(run_sandi: RunSandi, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("SANDI_SCRYPT_WORK_FACTOR", "10")
     pw = tmp_path / "pw"
-    pw.write_text("from-a-file\n")
+    pw.write_text("passphrase from a file\n")
     pw.chmod(0o600)
     home = tmp_path / "h"
     ok(run_sandi, "--home", home, "init", "--passphrase-file", pw)

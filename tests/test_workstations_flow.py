@@ -24,7 +24,7 @@ import pytest
 from tests.conftest import CliResult, invoke
 
 POLICY = Path(__file__).resolve().parent.parent / "policies" / "banten.toml"
-ENV: dict[str, str | None] = {"SANDI_PASSPHRASE": "demo-pass", "SANDI_SCRYPT_WORK_FACTOR": "10"}
+ENV: dict[str, str | None] = {"SANDI_PASSPHRASE": "demo-passphrase-ws", "SANDI_SCRYPT_WORK_FACTOR": "10"}
 LETTER = b"%PDF-1.4\n" + bytes(range(256)) * 400  # 100 KiB and a bit, binary
 
 
@@ -306,7 +306,7 @@ def _expired_directory(p: Province) -> bytes:
     from sandi.registry import Registry
 
     home = Home(p.authority.home)
-    issuer = load_issuer(home, open_keystore(home, FixedPassphrase("demo-pass")))
+    issuer = load_issuer(home, open_keystore(home, FixedPassphrase("demo-passphrase-ws")))
     registry = Registry(home.database_url())
     try:
         with registry.transaction() as session:
