@@ -14,19 +14,19 @@ Invariants:
   snapshot older than it (a ``directory.json`` rolled back by copying an older file
   over it), and every import refuses a version below it, even when ``directory.json``
   is corrupt or missing. A damaged anchor is refused, never silently replaced;
-* installs and anchor updates of one home are serialised by an ``flock`` on
-  ``.directory.lock``, so two concurrent imports cannot leave the lower one installed.
+* installs and anchor updates of one home are serialised by an exclusive lock on
+  ``.directory.lock`` (:func:`sandi.portable.exclusive_lock`), so two concurrent imports
+  cannot leave the lower one installed.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sandi import portable
 from sandi.directory.snapshot import (
     DirectorySnapshot,
     check_fresh,
@@ -185,18 +185,15 @@ def _record_rollback(home: Home, version: int, highest: int) -> None:
 @contextlib.contextmanager
 def _locked(home: Home) -> Iterator[None]:
     path = home.path / LOCK_NAME
+    lock = portable.exclusive_lock(path)
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        lock.__enter__()
     except OSError as exc:
         raise _lock_error(path, exc) from None
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        except OSError as exc:
-            raise _lock_error(path, exc) from None
         yield
     finally:
-        os.close(fd)
+        lock.__exit__(None, None, None)
 
 
 class _LockFailed(SandiError):
