@@ -137,7 +137,7 @@ def test_raw_key_of_an_agency_needs_sender_and_class(phks_authority: AuthorityHo
 def test_former_key_of_an_agency_is_refused(phks_authority: AuthorityHome, tmp_path: Path) -> None:
     """After a rotation the old key still belongs to DISPAR: refused, saying whose it was."""
     old = _agency_key(phks_authority, "DISPAR")
-    phks_authority.ok("keys", "rotate", "DISPAR")
+    phks_authority.ok("keys", "rotate", "--yes", "DISPAR")
     assert _agency_key(phks_authority, "DISPAR") != old
     doc = tmp_path / "data.txt"
     doc.write_text("x")
