@@ -344,6 +344,13 @@ INNER: list[tuple[str, Callable[[Sealed], bytes], str]] = [
     ("tar-doc-path-traversal", lambda s: _header_field(s, 0, 0, b"../../etc/surat.pdf\x00"), "name|path"),
     ("tar-doc-absolute-path", lambda s: _header_field(s, 0, 0, b"/tmp/surat.pdf\x00"), "name|path"),
     ("tar-doc-prefix-field", lambda s: _header_field(s, 0, 345, b"tmp"), "prefix"),
+    # names Windows would read otherwise (an alternate data stream, a path) or a terminal would obey
+    ("tar-doc-name-colon", lambda s: _header_field(s, 0, 0, b"surat.pdf:Zone.Identifier\x00"), "forbidden"),
+    ("tar-doc-name-backslash", lambda s: _header_field(s, 0, 0, b"..\\..\\surat.pdf\x00"), "separator"),
+    ("tar-doc-name-escape", lambda s: _header_field(s, 0, 0, b"surat\x1b[2J.pdf\x00"), "forbidden"),
+    ("tar-doc-name-bidi", lambda s: _header_field(s, 0, 0, "fdp\u202e.exe\x00".encode()), "forbidden"),
+    ("tar-doc-name-hidden", lambda s: _header_field(s, 0, 0, b".bashrc\x00\x00\x00"), "starts with a dot"),
+    ("tar-doc-name-device", lambda s: _header_field(s, 0, 0, b"nul.pdf\x00\x00"), "device name"),
     ("tar-padding-not-zero", lambda s: flip(s.plaintext, _doc(s).data_at + len(DOC) + 3), "padding"),
     ("tar-garbage-after-end", lambda s: s.plaintext + b"\x01" * 512, "after"),
     ("tar-single-zero-block", lambda s: s.plaintext[:-512] + b"x" * 512, "zero block"),
