@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from sandi.i18n import _
+from sandi.i18n import _, ngettext
 
 from .confirm import confirm_change, yes_option
 from .context import CliContext, pass_cli
@@ -19,36 +19,44 @@ def _json_flag(obj: CliContext, json_output: bool) -> None:
         obj.json_output = True
 
 
-@click.group("agency")
+@click.group("agency", help=_(
+    "Register and manage agencies (Perangkat Daerah).\n"
+    "\n"
+    "\b\n"
+    "Example:\n"
+    "  sandi agency add BAPPEDA --name \"Badan Perencanaan Pembangunan Daerah\"\n"
+    "  sandi agency add --from-policy banten\n"
+    "  sandi agency list"
+))
 def agency() -> None:
-    """Register and manage agencies (Perangkat Daerah).
+    pass
 
-    \b
-    Example:
-      sandi agency add BAPPEDA --name "Badan Perencanaan Pembangunan Daerah"
-      sandi agency add --from-policy banten
-      sandi agency list
-    """
-
-
-@agency.command("add")
+@agency.command("add", help=_(
+    "Register an agency, or every entity of a policy file.\n"
+    "\n"
+    "\b\n"
+    "Example:\n"
+    "  sandi agency add DISKOMINFO --name \"Dinas Komunikasi, Informatika, Statistik dan Persandian\"\n"
+    "  sandi agency add BIRO-HUKUM --name \"Biro Hukum\" --parent SETDA\n"
+    "  sandi agency add --from-policy banten"
+))
 @click.argument("code", required=False)
-@click.option("--name", help="The agency's full name.")
+@click.option("--name", help=_("The agency's full name."))
 @click.option(
     "--kind",
     type=click.Choice(["agency", "leader", "regency", "city", "central"]),
     default="agency",
     show_default=True,
-    help="What kind of entity it is.",
+    help=_("What kind of entity it is."),
 )
-@click.option("--parent", help="The code of the entity it belongs to (registered already).")
+@click.option("--parent", help=_("The code of the entity it belongs to (registered already)."))
 @click.option(
     "--from-policy",
     "policy_file",
     type=POLICY_FILE,
-    help="Register every entity this policy file names (known codes are skipped).",
+    help=_("Register every entity this policy file names (known codes are skipped)."),
 )
-@click.option("--json", "json_output", is_flag=True, help="Machine-readable JSON output.")
+@click.option("--json", "json_output", is_flag=True, help=_("Machine-readable JSON output."))
 @passphrase_file_option
 @pass_cli
 def add_cmd(
@@ -61,14 +69,6 @@ def add_cmd(
     json_output: bool,
     passphrase_file: Path | None,
 ) -> None:
-    """Register an agency, or every entity of a policy file.
-
-    \b
-    Example:
-      sandi agency add DISKOMINFO --name "Dinas Komunikasi, Informatika, Statistik dan Persandian"
-      sandi agency add BIRO-HUKUM --name "Biro Hukum" --parent SETDA
-      sandi agency add --from-policy banten
-    """
     from sandi.authority.agencies import add_agency, add_from_policy
 
     _json_flag(obj, json_output)
@@ -76,53 +76,54 @@ def add_cmd(
     registry = obj.registry()
     if policy_file is not None:
         if code or name or parent:
-            raise click.UsageError("--from-policy takes no CODE, --name or --parent")
+            raise click.UsageError(_("--from-policy takes no CODE, --name or --parent"))
         result = add_from_policy(registry, policy_file)
         for skipped in result.skipped:
-            obj.note(f"note: {skipped} is registered already; skipped")
+            obj.note(_("note: {skipped} is registered already; skipped").format(skipped=skipped))
         obj.emit(
             {"added": result.added, "skipped": result.skipped},
             [
-                f"registered {len(result.added)} agencies from {policy_file}"
-                + (f" ({len(result.skipped)} known already)" if result.skipped else "")
+                ngettext("registered {count} agency from {file}", "registered {count} agencies from {file}",
+                         len(result.added)).format(count=len(result.added), file=policy_file)
+                + (_(" ({count} known already)").format(count=len(result.skipped)) if result.skipped else "")
             ],
         )
         return
     if not code or not name:
-        raise click.UsageError("give CODE and --name (or --from-policy FILE)")
+        raise click.UsageError(_("give CODE and --name (or --from-policy FILE)"))
     info = add_agency(registry, code, name, kind=kind, parent=parent)
-    obj.emit(info.to_json(), f"registered {info.code} ({info.name})")
+    obj.emit(info.to_json(), _("registered {code} ({name})").format(code=info.code, name=info.name))
 
 
-@agency.command("list")
-@click.option("--json", "json_output", is_flag=True, help="Machine-readable JSON output.")
+@agency.command("list", help=_(
+    "List the registered agencies.\n"
+    "\n"
+    "\b\n"
+    "Example:\n"
+    "  sandi agency list --json"
+))
+@click.option("--json", "json_output", is_flag=True, help=_("Machine-readable JSON output."))
 @pass_cli
 def list_cmd(obj: CliContext, json_output: bool) -> None:
-    """List the registered agencies.
-
-    \b
-    Example:
-      sandi agency list --json
-    """
     from sandi.authority.agencies import list_agencies
 
     _json_flag(obj, json_output)
     agencies = list_agencies(obj.registry())
-    lines = [f"{a.code:<16} {a.status:<10} {a.kind:<8} {a.name}" for a in agencies] or ["no agencies yet"]
+    lines = [f"{a.code:<16} {a.status:<10} {a.kind:<8} {a.name}" for a in agencies] or [_("no agencies yet")]
     obj.emit([a.to_json() for a in agencies], lines)
 
 
-@agency.command("show")
+@agency.command("show", help=_(
+    "Show one agency and its certificates.\n"
+    "\n"
+    "\b\n"
+    "Example:\n"
+    "  sandi agency show BAPPEDA"
+))
 @click.argument("code")
-@click.option("--json", "json_output", is_flag=True, help="Machine-readable JSON output.")
+@click.option("--json", "json_output", is_flag=True, help=_("Machine-readable JSON output."))
 @pass_cli
 def show_cmd(obj: CliContext, code: str, json_output: bool) -> None:
-    """Show one agency and its certificates.
-
-    \b
-    Example:
-      sandi agency show BAPPEDA
-    """
     from datetime import UTC, datetime
 
     from sandi.authority.agencies import get_agency
@@ -135,32 +136,32 @@ def show_cmd(obj: CliContext, code: str, json_output: bool) -> None:
     now = datetime.now(UTC)
     data = info.to_json() | {"certificates": [c.to_json(now) for c in certs]}
     lines = [
-        f"code:    {info.code}",
-        f"name:    {info.name}",
-        f"kind:    {info.kind}",
-        f"parent:  {info.parent or '-'}",
-        f"status:  {info.status}",
-        f"certificates: {len(certs)}",
+        _("code:    {code}").format(code=info.code),
+        _("name:    {name}").format(name=info.name),
+        _("kind:    {kind}").format(kind=info.kind),
+        _("parent:  {parent}").format(parent=info.parent or "-"),
+        _("status:  {status}").format(status=info.status),
+        _("certificates: {count}").format(count=len(certs)),
     ]
     lines += [f"  {c.purpose:<10} {c.serial}  {c.status(now).value}" for c in certs]
     obj.emit(data, lines)
 
 
-@agency.command("suspend")
+@agency.command("suspend", help=_(
+    "Suspend an agency: no new certificates, and the directory marks it suspended.\n"
+    "\n"
+    "\b\n"
+    "Example:\n"
+    "  sandi agency suspend DISPAR --reason \"merged into DISPORA\""
+))
 @click.argument("code")
-@click.option("--reason", required=True, help="Why (recorded in the audit log).")
+@click.option("--reason", required=True, help=_("Why (recorded in the audit log)."))
 @yes_option
 @passphrase_file_option
 @pass_cli
 def suspend_cmd(
     obj: CliContext, code: str, reason: str, assume_yes: bool, passphrase_file: Path | None
 ) -> None:
-    """Suspend an agency: no new certificates, and the directory marks it suspended.
-
-    \b
-    Example:
-      sandi agency suspend DISPAR --reason "merged into DISPORA"
-    """
     from sandi.authority.agencies import get_agency, suspend_agency
 
     obj.store_passphrase(passphrase_file)  # for the directory republish afterwards
@@ -174,22 +175,22 @@ def suspend_cmd(
         assume_yes=assume_yes,
     )
     info = suspend_agency(registry, code, reason)
-    obj.emit(info.to_json(), f"suspended {info.code}")
+    obj.emit(info.to_json(), _("suspended {code}").format(code=info.code))
 
 
-@agency.command("resume")
+@agency.command("resume", help=_(
+    "Resume a suspended agency.\n"
+    "\n"
+    "\b\n"
+    "Example:\n"
+    "  sandi agency resume DISPAR"
+))
 @click.argument("code")
 @passphrase_file_option
 @pass_cli
 def resume_cmd(obj: CliContext, code: str, passphrase_file: Path | None) -> None:
-    """Resume a suspended agency.
-
-    \b
-    Example:
-      sandi agency resume DISPAR
-    """
     from sandi.authority.agencies import resume_agency
 
     obj.store_passphrase(passphrase_file)  # for the directory republish afterwards
     info = resume_agency(obj.registry(), code)
-    obj.emit(info.to_json(), f"resumed {info.code}")
+    obj.emit(info.to_json(), _("resumed {code}").format(code=info.code))

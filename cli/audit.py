@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from sandi.errors import ConfigError, UsageError
+from sandi.i18n import _, translated
 
 from .context import CliContext, pass_cli
 from .passphrase import passphrase_file_option
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
 
 def _json_flag(f: Any) -> Any:
-    return click.option("--json", "json_local", is_flag=True, help="Machine-readable JSON output.")(f)
+    return click.option("--json", "json_local", is_flag=True, help=_("Machine-readable JSON output."))(f)
 
 
 def _use_json(obj: CliContext, json_local: bool) -> None:
@@ -54,20 +55,20 @@ def _root_fingerprint(obj: CliContext) -> str | None:
         return None if row is None else row.root_fingerprint
 
 
-@click.group("audit")
+@click.group("audit", help=_(
+    "Read, verify, checkpoint and export the audit log.\n"
+    "\n"
+    "An authority home records into its registry (and a journal file for document\n"
+    "operations); a workstation records into its journal file. Entries are\n"
+    "hash-chained; checkpoints sign the chain head with the root key.\n"
+    "\n"
+    "\b\n"
+    "Example:\n"
+    "  sandi --home ./authority audit log --action 'key.*' --since 2026-01-01\n"
+    "  sandi --home ./authority audit verify"
+))
 def audit() -> None:
-    """Read, verify, checkpoint and export the audit log.
-
-    An authority home records into its registry (and a journal file for document
-    operations); a workstation records into its journal file. Entries are
-    hash-chained; checkpoints sign the chain head with the root key.
-
-    \b
-    Example:
-      sandi --home ./authority audit log --action 'key.*' --since 2026-01-01
-      sandi --home ./authority audit verify
-    """
-
+    pass
 
 # -- log ----------------------------------------------------------------------------------
 
@@ -78,8 +79,8 @@ def _parse_since(text: str | None) -> datetime | None:
     try:
         when = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise UsageError(f"--since {text!r} is not a date or time",
-                         hint="use ISO 8601, e.g. 2026-01-31 or 2026-01-31T08:00:00+07:00") from None
+        raise UsageError(_("--since {text!r} is not a date or time").format(text=text),
+                         hint=_("use ISO 8601, e.g. 2026-01-31 or 2026-01-31T08:00:00+07:00")) from None
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
@@ -108,23 +109,23 @@ def _sources(obj: CliContext) -> list[tuple[str, Iterator[AuditEntry]]]:
     return sources
 
 
-@audit.command("log")
-@click.option("--since", help="Only entries at or after this date/time (ISO 8601; UTC if no zone).")
-@click.option("--action", help="Only this action; a pattern with * works (e.g. 'key.*').")
-@click.option("--agency", help="Only entries by or about this agency code (actor, subject or details).")
+@audit.command("log", help=_(
+    "Show audit entries, oldest first, with the sink each comes from.\n"
+    "\n"
+    "\b\n"
+    "Example:\n"
+    "  sandi --home ./authority audit log --agency DISKOMINFO --limit 20\n"
+    "  sandi --home ./ws audit log --action 'document.*' --json"
+))
+@click.option("--since", help=_("Only entries at or after this date/time (ISO 8601; UTC if no zone)."))
+@click.option("--action", help=_("Only this action; a pattern with * works (e.g. 'key.*')."))
+@click.option("--agency", help=_("Only entries by or about this agency code (actor, subject or details)."))
 @click.option("--limit", type=click.IntRange(min=0), default=100, show_default=True,
-              help="Show the last N matching entries of each sink (0: all).")
+              help=_("Show the last N matching entries of each sink (0: all)."))
 @_json_flag
 @pass_cli
 def log_cmd(obj: CliContext, since: str | None, action: str | None, agency: str | None, limit: int,
             json_local: bool) -> None:
-    """Show audit entries, oldest first, with the sink each comes from.
-
-    \b
-    Example:
-      sandi --home ./authority audit log --agency DISKOMINFO --limit 20
-      sandi --home ./ws audit log --action 'document.*' --json
-    """
     _use_json(obj, json_local)
     since_dt = _parse_since(since)
     rows: list[dict[str, Any]] = []
@@ -142,9 +143,18 @@ def log_cmd(obj: CliContext, since: str | None, action: str | None, agency: str 
         for entry in kept:
             rows.append({"sink": sink, **entry.to_dict()})
             details = json.dumps(entry.details, ensure_ascii=False, sort_keys=True)
-            lines.append(f"{sink:8} {entry.seq:>7}  {entry.time}  {entry.outcome:6}  {entry.action:18} "
-                         f"{entry.subject}  by {entry.actor}  {details}")
-    obj.emit(rows, lines or ["no matching audit entries"])
+            lines.append(_("{sink:8} {seq:>7}  {time}  {outcome:6}  {action:18} {subject}  by "
+                           "{actor}  {details}").format(
+                sink=sink,
+                seq=entry.seq,
+                time=entry.time,
+                outcome=entry.outcome,
+                action=entry.action,
+                subject=entry.subject,
+                actor=entry.actor,
+                details=details,
+            ))
+    obj.emit(rows, lines or [_("no matching audit entries")])
 
 
 # -- verify -------------------------------------------------------------------------------
@@ -153,32 +163,34 @@ def log_cmd(obj: CliContext, since: str | None, action: str | None, agency: str 
 def _report_lines(name: str, report: VerifyReport) -> list[str]:
     if report.problem is not None:
         p = report.problem
-        return [f"{name}: BROKEN at entry {p.seq} ({p.kind}): {p.message}"]
-    sig = "signatures checked" if report.signatures_checked else "signatures NOT checked (no key)"
-    return [f"{name}: ok, {report.entries} entries, {report.checkpoints} checkpoints ({sig}), "
-            f"head {report.last_seq} {report.head_hash[:16]}..., "
-            f"{report.unsigned_tail} entries after the last checkpoint"]
+        return [_("{name}: BROKEN at entry {seq} ({kind}): {message}").format(
+            name=name, seq=p.seq, kind=p.kind, message=translated(p.message))]
+    sig = _("signatures checked") if report.signatures_checked else _("signatures NOT checked (no key)")
+    return [_("{name}: ok, {entries} entries, {checkpoints} checkpoints ({signatures}), head {seq} "
+              "{hash}..., {unsigned} entries after the last checkpoint").format(
+        name=name, entries=report.entries, checkpoints=report.checkpoints, signatures=sig,
+        seq=report.last_seq, hash=report.head_hash[:16], unsigned=report.unsigned_tail)]
 
 
-@audit.command("verify")
+@audit.command("verify", help=_(
+    "Check every link and every checkpoint signature; name the first bad entry.\n"
+    "\n"
+    "Exit status 0 if the log verifies, 4 if it does not (the message names the\n"
+    "first bad entry and what is wrong: edited, deleted, reordered, inserted,\n"
+    "truncated, or a bad checkpoint).\n"
+    "\n"
+    "\b\n"
+    "Example:\n"
+    "  sandi --home ./authority audit verify\n"
+    "  sandi audit verify --file audit-2026.jsonl --root-cert root.pem"
+))
 @click.option("--file", "file_", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="Verify an exported file instead of this home's log.")
+              help=_("Verify an exported file instead of this home's log."))
 @click.option("--root-cert", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="The root certificate (PEM) whose key signed the checkpoints (needed with --file).")
+              help=_("The root certificate (PEM) whose key signed the checkpoints (needed with --file)."))
 @_json_flag
 @pass_cli
 def verify_cmd(obj: CliContext, file_: Path | None, root_cert: Path | None, json_local: bool) -> None:
-    """Check every link and every checkpoint signature; name the first bad entry.
-
-    Exit status 0 if the log verifies, 4 if it does not (the message names the
-    first bad entry and what is wrong: edited, deleted, reordered, inserted,
-    truncated, or a bad checkpoint).
-
-    \b
-    Example:
-      sandi --home ./authority audit verify
-      sandi audit verify --file audit-2026.jsonl --root-cert root.pem
-    """
     from sandi.audit.export import ExportFile, read_root_cert, root_public_key
     from sandi.audit.journal import Journal
     from sandi.audit.verify import verify_chain, verify_journal
@@ -188,8 +200,8 @@ def verify_cmd(obj: CliContext, file_: Path | None, root_cert: Path | None, json
     public_key: bytes | None = None
     if file_ is not None:
         if root_cert is None:
-            raise UsageError("--file needs --root-cert", hint="give the root certificate (root.pem) "
-                             "you trust, not one that came with the file")
+            raise UsageError(_("--file needs --root-cert"), hint=_("give the root certificate (root.pem) you "
+                                                                "trust, not one that came with the file"))
         from sandi.audit.checkpoint import key_fingerprint
         from sandi.errors import VerificationError
 
@@ -198,8 +210,11 @@ def verify_cmd(obj: CliContext, file_: Path | None, root_cert: Path | None, json
         expected = export.header.root_fingerprint
         if expected is not None and expected not in (cert_fp, key_fingerprint(public_key)):
             raise VerificationError(
-                f"{file_} was exported by another authority (root {expected[:16]}...)",
-                hint="use the root certificate of the authority that exported it",
+                _("{file} was exported by another authority (root {expected}...)").format(
+                    file=file_,
+                    expected=expected[:16],
+                ),
+                hint=_("use the root certificate of the authority that exported it"),
             )
         results.append((f"{file_.name} ({export.header.chain})",
                         verify_chain(export.entries(), export.checkpoints(), public_key)))
@@ -220,29 +235,29 @@ def verify_cmd(obj: CliContext, file_: Path | None, root_cert: Path | None, json
             results.append(("journal", verify_journal(journal, keys)))
     obj.emit({name: report.to_dict() for name, report in results},
              [line for name, report in results for line in _report_lines(name, report)])
-    for _, report in results:
+    for _unused, report in results:
         report.raise_for_problem()
 
 
 # -- checkpoint ---------------------------------------------------------------------------
 
 
-@audit.command("checkpoint")
+@audit.command("checkpoint", help=_(
+    "Sign the current head of the audit log: with the root key on the authority,\n"
+    "with the agency's signing key on a workstation.\n"
+    "\n"
+    "Checkpoints the registry chain and, if it has entries, the home's journal.\n"
+    "After a checkpoint, no entry up to it can be changed or removed without\n"
+    "'audit verify' noticing, even by someone who can write the database.\n"
+    "\n"
+    "\b\n"
+    "Example:\n"
+    "  sandi --home ./authority audit checkpoint --passphrase-file pass.txt"
+))
 @passphrase_file_option
 @_json_flag
 @pass_cli
 def checkpoint_cmd(obj: CliContext, passphrase_file: Path | None, json_local: bool) -> None:
-    """Sign the current head of the audit log: with the root key on the authority,
-    with the agency's signing key on a workstation.
-
-    Checkpoints the registry chain and, if it has entries, the home's journal.
-    After a checkpoint, no entry up to it can be changed or removed without
-    'audit verify' noticing, even by someone who can write the database.
-
-    \b
-    Example:
-      sandi --home ./authority audit checkpoint --passphrase-file pass.txt
-    """
     from sandi.audit.journal import Journal
     from sandi.audit.registry_sink import checkpoint_in_session, read_head
     from sandi.authority.root import load_root_signer
@@ -268,10 +283,10 @@ def checkpoint_cmd(obj: CliContext, passphrase_file: Path | None, json_local: bo
         assert cp is not None
         made["journal"] = cp.to_dict()
     if not made:
-        obj.emit(made, "the audit log is empty: nothing to checkpoint")
+        obj.emit(made, _("the audit log is empty: nothing to checkpoint"))
         return
-    obj.emit(made, [f"{sink}: checkpoint at entry {cp['seq']} ({cp['head_hash'][:16]}...)"
-                    for sink, cp in made.items()])
+    obj.emit(made, [_("{sink}: checkpoint at entry {seq} ({hash}...)").format(
+        sink=sink, seq=cp["seq"], hash=cp["head_hash"][:16]) for sink, cp in made.items()])
 
 
 def _checkpoint_workstation(obj: CliContext, passphrase_file: Path | None) -> None:
@@ -281,16 +296,21 @@ def _checkpoint_workstation(obj: CliContext, passphrase_file: Path | None) -> No
 
     code = obj.config().agency
     if not code:
-        raise ConfigError("this home names no agency", hint="create it with 'sandi init --agency CODE ...'")
+        raise ConfigError(_("this home names no agency"), hint=_("create it with 'sandi init --agency CODE "
+                                                              "...'"))
     journal = Journal(obj.home.journal_path)
     if not journal.exists() or journal.head()[0] == 0:
-        obj.emit({}, "the audit log is empty: nothing to checkpoint")
+        obj.emit({}, _("the audit log is empty: nothing to checkpoint"))
         return
-    signer, _ = Workspace.open(obj.home, obj.store_passphrase(passphrase_file)).signing_key(code)
+    signer, _unused = Workspace.open(obj.home, obj.store_passphrase(passphrase_file)).signing_key(code)
     cp = journal.checkpoint(signer)
     assert cp is not None
     made = {"journal": cp.to_dict()}
-    obj.emit(made, f"journal: checkpoint at entry {cp.seq} ({cp.head_hash[:16]}...) signed by {code}")
+    obj.emit(made, _("journal: checkpoint at entry {seq} ({head_hash}...) signed by {code}").format(
+        seq=cp.seq,
+        head_hash=cp.head_hash[:16],
+        code=code,
+    ))
 
 
 def _workstation_checkpoint_keys(obj: CliContext) -> list[bytes] | None:
@@ -316,23 +336,23 @@ def _workstation_checkpoint_keys(obj: CliContext) -> list[bytes] | None:
 # -- export -------------------------------------------------------------------------------
 
 
-@audit.command("export")
+@audit.command("export", help=_(
+    "Write the entries and checkpoints of one chain to FILE (never overwrites).\n"
+    "\n"
+    "The file verifies anywhere with the root certificate:\n"
+    "'sandi audit verify --file FILE --root-cert root.pem'.\n"
+    "\n"
+    "\b\n"
+    "Example:\n"
+    "  sandi --home ./authority audit export audit-2026.jsonl\n"
+    "  sandi audit verify --file audit-2026.jsonl --root-cert ./authority/root.pem"
+))
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--sink", type=click.Choice(["registry", "journal"]),
-              help="Which chain to export [default: registry on an authority, journal on a workstation].")
+              help=_("Which chain to export [default: registry on an authority, journal on a workstation]."))
 @_json_flag
 @pass_cli
 def export_cmd(obj: CliContext, file: Path, sink: str | None, json_local: bool) -> None:
-    """Write the entries and checkpoints of one chain to FILE (never overwrites).
-
-    The file verifies anywhere with the root certificate:
-    'sandi audit verify --file FILE --root-cert root.pem'.
-
-    \b
-    Example:
-      sandi --home ./authority audit export audit-2026.jsonl
-      sandi audit verify --file audit-2026.jsonl --root-cert ./authority/root.pem
-    """
     from sandi.audit.export import write_export
     from sandi.audit.journal import Journal
 
@@ -342,7 +362,7 @@ def export_cmd(obj: CliContext, file: Path, sink: str | None, json_local: bool) 
     root_fp = _root_fingerprint(obj)
     if chain == "registry":
         if not authority:
-            raise ConfigError("a workstation has no registry; export its journal (--sink journal)")
+            raise ConfigError(_("a workstation has no registry; export its journal (--sink journal)"))
         from sandi.audit.registry_sink import iter_entries, read_checkpoints
 
         with obj.registry().reading() as session:
@@ -355,4 +375,4 @@ def export_cmd(obj: CliContext, file: Path, sink: str | None, json_local: bool) 
                              checkpoints=journal.checkpoints(), root_fingerprint=root_fp,
                              signer=root_fp if authority else None)
     obj.emit({"file": str(file), "chain": chain, "entries": count},
-             f"exported {count} {chain} entries to {file}")
+             _("exported {count} {chain} entries to {file}").format(count=count, chain=chain, file=file))

@@ -10,6 +10,7 @@ import click
 
 from sandi.errors import ConfigError
 from sandi.home import Home, HomeConfig, resolve_home
+from sandi.i18n import _, translated
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -45,8 +46,8 @@ class CliContext:
             config = home.load_config() if not self.database_url and home.exists() else None
             if config is not None and config.role == "workstation" and not config.database_url:
                 raise ConfigError(
-                    f"{home.path} is an agency workstation: it has no registry",
-                    hint="run this command on the authority's home (or give --database-url)",
+                    _("{path} is an agency workstation: it has no registry").format(path=home.path),
+                    hint=_("run this command on the authority's home (or give --database-url)"),
                 )
 
             self._registry = Registry(self.home.database_url(self.database_url))
@@ -92,12 +93,12 @@ class CliContext:
             return
         lines = [human] if isinstance(human, str) else human
         for line in lines:
-            click.echo(line)
+            click.echo(translated(line))
 
     def directory_expiry(self, warning: str | None) -> None:
         """Print the directory's near-expiry warning (at most once per command)."""
         if warning and not self._expiry_checked:
-            self.note(f"warning: {warning}")
+            self.note(_("warning: {warning}").format(warning=translated(warning)))
         self._expiry_checked = True
 
     def check_directory_expiry(self) -> None:
@@ -141,7 +142,7 @@ class CliContext:
 
     def note(self, message: str) -> None:
         """A remark for the person at the terminal (stderr, never in JSON output)."""
-        click.echo(message, err=True)
+        click.echo(translated(message), err=True)
 
 
 # Audit actions that change nothing the directory publishes.

@@ -41,7 +41,7 @@ from sandi.formats.age import (
     parse_recipient,
 )
 from sandi.fsutil import AtomicOutput
-from sandi.i18n import _
+from sandi.i18n import N_, _
 from sandi.keystore.passphrase import ENV_PASSPHRASE, PassphraseSource
 
 from .classes import CLASSIFICATION, resolve_class
@@ -113,9 +113,12 @@ def resolve_recipient_token(token: str, obj: CliContext, directory: _Directory |
         snapshot = (directory or _Directory(obj)).get()
         cert = encryption_certs(snapshot, code, datetime.now(UTC))[0]
         if not chains_to_root(cert, snapshot):
-            raise CredentialError(f"the encryption certificate of {code} was not issued by this authority")
+            raise CredentialError(_("the encryption certificate of {code} was not issued by this "
+                                    "authority").format(code=code))
         return X25519Recipient.from_public_bytes(cert.public_key_bytes())
-    raise UsageError(f"invalid recipient {token!r}", hint="use an age1... public key or an agency code")
+    raise UsageError(_("invalid recipient {token!r}").format(
+        token=token,
+    ), hint=_("use an age1... public key or an agency code"))
 
 
 def _agency_of_raw_key(obj: CliContext, directory: _Directory, token: str, target: Recipient) -> str | None:
@@ -147,8 +150,8 @@ def resolve_agency_identity(code: str, obj: CliContext) -> list[Identity]:
     refs = [r for r in keystore.refs() if r.startswith(f"{code}.encryption.")]
     if not refs:
         raise CredentialError(
-            f"this home holds no encryption key of {code}",
-            hint="decrypt as an agency whose keys are in this home ('sandi keys list'), or use -i",
+            _("this home holds no encryption key of {code}").format(code=code),
+            hint=_("decrypt as an agency whose keys are in this home ('sandi keys list'), or use -i"),
         )
     return [keystore.get_encryption_key(ref) for ref in refs]
 
@@ -156,7 +159,7 @@ def resolve_agency_identity(code: str, obj: CliContext) -> list[Identity]:
 def _file_passphrase(passphrase_file: Path | None) -> PassphraseSource:
     """The passphrase of an encrypted file or identity file: asked at most once, only if
     needed (--passphrase-file, else $SANDI_PASSPHRASE, else the terminal)."""
-    return passphrase_source(passphrase_file, label="File passphrase")
+    return passphrase_source(passphrase_file, label=N_("File passphrase"))
 
 
 class _PassphraseOnDemand:
@@ -183,20 +186,24 @@ def read_identity_file(
         with open(path, "rb") as f:
             data = f.read(MAX_IDENTITY_FILE + 1)
     except OSError as exc:
-        raise UsageError(f"cannot read identity file {path}: {exc.strerror}") from None
+        raise UsageError(_("cannot read identity file {path}: {reason}").format(
+            path=path,
+            reason=exc.strerror,
+        )) from None
     if len(data) > MAX_IDENTITY_FILE:
-        raise UsageError(f"identity file {path} is larger than 16 MiB")
+        raise UsageError(_("identity file {path} is larger than 16 MiB").format(path=path))
     stripped = data.lstrip()
     if data.startswith(b"age-encryption.org/") or stripped.startswith(b"-----BEGIN AGE ENCRYPTED FILE-----"):
         import io
 
-        ident = _PassphraseOnDemand(passphrase, f"identity file {path.name}", max_work_factor)
+        ident = _PassphraseOnDemand(passphrase, _("identity file {name}").format(name=path.name),
+                                    max_work_factor)
         reader = DecryptReader(io.BytesIO(data), [ident], max_work_factor=max_work_factor)
         data = reader.read()
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise FormatError(f"identity file {path} is not text") from None
+        raise FormatError(_("identity file {path} is not text").format(path=path)) from None
     try:
         return parse_identities(text)
     except FormatError as exc:
@@ -237,7 +244,7 @@ def _open_input(path: Path | None) -> Iterator[BinaryIO]:
     try:
         f = open(path, "rb")  # noqa: SIM115 - closed below
     except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+        raise UsageError(_("cannot read {path}: {reason}").format(path=path, reason=exc.strerror)) from None
     with f:
         size = os.fstat(f.fileno()).st_size
         if _show_progress(size):
@@ -263,24 +270,41 @@ def _open_output(
 # -- commands -------------------------------------------------------------------------
 
 
-@click.command("encrypt")
+@click.command("encrypt", help=_(
+    "Encrypt FILE (or stdin) as an age v1 file that `age -d` can open.\n"
+    "\n"
+    "To agency codes, the communication-pattern policy must allow the sender (--as)\n"
+    "to send the classification (--class) to every agency: otherwise nothing is\n"
+    "written and the exit code is 3. An age1... key that the directory lists as an\n"
+    "agency's is that agency, and is checked the same way.\n"
+    "\n"
+    "\b\n"
+    "Example:\n"
+    "  sandi encrypt -r SETDA --as BAPPEDA --class T -o data.xlsx.age data.xlsx\n"
+    "  sandi encrypt -r age1xmwwc06ly3ee5rytxm9mflaz2u56jjj36s0mypdrwsvlul66mv4q47ryef \\\n"
+    "      -o laporan.pdf.age laporan.pdf\n"
+    "  sandi encrypt -p --armor -o catatan.txt.age catatan.txt\n"
+    "\n"
+    "Post-quantum (age1pq1...) recipients cannot be mixed with X25519 ones."
+))
 @click.option("-r", "--recipient", "recipients", multiple=True, metavar="age1...|age1pq1...|CODE",
               help=_("Encrypt to this age public key (X25519 or post-quantum) or agency code (repeatable)."))
 @click.option("-p", "--passphrase", "use_passphrase", is_flag=True,
-              help="Encrypt with a passphrase instead (it must be the only recipient).")
+              help=_("Encrypt with a passphrase instead (it must be the only recipient)."))
 @click.option("--passphrase-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help=f"Read the passphrase from this file (mode 0600) [else ${ENV_PASSPHRASE}, else a prompt].")
+              help=_("Read the passphrase from this file (mode 0600) [else ${env_passphrase}, "
+                     "else a prompt].").format(env_passphrase=ENV_PASSPHRASE))
 @click.option("--work-factor", type=click.IntRange(1, DEFAULT_MAX_WORK_FACTOR), default=DEFAULT_WORK_FACTOR,
-              show_default=True, help="scrypt work factor (log2 N) for -p.")
-@click.option("-a", "--armor", is_flag=True, help="Write ASCII armor (PEM) instead of binary.")
+              show_default=True, help=_("scrypt work factor (log2 N) for -p."))
+@click.option("-a", "--armor", is_flag=True, help=_("Write ASCII armor (PEM) instead of binary."))
 @click.option("--as", "sender", metavar="CODE",
-              help="The sending agency, for agency recipients [default: this workstation's agency].")
+              help=_("The sending agency, for agency recipients [default: this workstation's agency]."))
 @click.option("--class", "classification", type=CLASSIFICATION,
               help=_("Classification, by code or name, required for agency recipients "
                      "(the policy is checked)."))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write to this file [default: stdout].")
-@click.option("--force", is_flag=True, help="Replace an existing output file.")
+              help=_("Write to this file [default: stdout]."))
+@click.option("--force", is_flag=True, help=_("Replace an existing output file."))
 @click.argument("input_path", metavar="[FILE]", required=False,
                 type=click.Path(dir_okay=False, path_type=Path))
 @pass_cli
@@ -297,26 +321,11 @@ def encrypt_cmd(
     force: bool,
     input_path: Path | None,
 ) -> None:
-    """Encrypt FILE (or stdin) as an age v1 file that `age -d` can open.
-
-    To agency codes, the communication-pattern policy must allow the sender (--as)
-    to send the classification (--class) to every agency: otherwise nothing is
-    written and the exit code is 3. An age1... key that the directory lists as an
-    agency's is that agency, and is checked the same way.
-
-    \b
-    Example:
-      sandi encrypt -r SETDA --as BAPPEDA --class T -o data.xlsx.age data.xlsx
-      sandi encrypt -r age1xmwwc06ly3ee5rytxm9mflaz2u56jjj36s0mypdrwsvlul66mv4q47ryef \\
-          -o laporan.pdf.age laporan.pdf
-      sandi encrypt -p --armor -o catatan.txt.age catatan.txt
-
-    Post-quantum (age1pq1...) recipients cannot be mixed with X25519 ones.
-    """
     if use_passphrase and recipients:
-        raise UsageError("-p cannot be combined with -r", hint="a passphrase must be the only recipient")
+        raise UsageError(_("-p cannot be combined with -r"),
+                         hint=_("a passphrase must be the only recipient"))
     if not use_passphrase and not recipients:
-        raise UsageError("nothing to encrypt to", hint="give -r age1...|CODE (repeatable) or -p")
+        raise UsageError(_("nothing to encrypt to"), hint=_("give -r age1...|CODE (repeatable) or -p"))
     targets: list[Recipient]
     if use_passphrase:
         passphrase = _file_passphrase(passphrase_file).get("the encrypted file", confirm=True)
@@ -345,8 +354,8 @@ def encrypt_cmd(
         code, level = _check_policy(obj, directory, agencies, sender, classification)
     to_stdout = output is None or str(output) == "-"
     if to_stdout and not armor and sys.stdout.isatty():
-        raise UsageError("refusing to write binary ciphertext to the terminal",
-                         hint="use -o FILE, --armor, or redirect the output")
+        raise UsageError(_("refusing to write binary ciphertext to the terminal"),
+                         hint=_("use -o FILE, --armor, or redirect the output"))
     with _open_input(input_path) as src, _open_output(output, force=force, mode=0o644) as (dst, commit):
         with EncryptWriter(dst, targets, armor=armor) as writer:
             writer.write_from(src)
@@ -368,11 +377,11 @@ def _check_policy(
 
     code = (sender or obj.config().agency or "").upper()
     if not code:
-        raise UsageError("encrypting to agencies needs the sending agency: --as CODE",
-                         hint="the communication-pattern policy is checked for the sender")
+        raise UsageError(_("encrypting to agencies needs the sending agency: --as CODE"),
+                         hint=_("the communication-pattern policy is checked for the sender"))
     if classification is None:
-        raise UsageError("encrypting to agencies needs --class SR|R|T|B",
-                         hint="the communication-pattern policy is checked for the classification")
+        raise UsageError(_("encrypting to agencies needs --class SR|R|T|B"),
+                         hint=_("the communication-pattern policy is checked for the classification"))
     gate = DirectoryPolicy(directory.get())
     now = datetime.now(UTC)
     level = resolve_class(classification, gate.levels(now))
@@ -393,20 +402,33 @@ def _journal(obj: CliContext, actor: str, action: str, subject: str, outcome: Ou
     record_by_operator(obj.home.journal_path, actor, action, subject, outcome, details)
 
 
-@click.command("decrypt")
+@click.command("decrypt", help=_(
+    "Decrypt an age v1 file (binary or armored) from FILE or stdin.\n"
+    "\n"
+    "Without -i or --as, a workstation uses its agency's keys, and a\n"
+    "passphrase-encrypted file asks for its passphrase.\n"
+    "With -o the plaintext appears only after the whole file authenticated.\n"
+    "\n"
+    "\b\n"
+    "Example:\n"
+    "  sandi decrypt -i key.txt -o laporan.pdf laporan.pdf.age\n"
+    "  sandi decrypt --passphrase-file pass.txt catatan.txt.age > catatan.txt"
+))
 @click.option("-i", "--identity", "identity_files", multiple=True,
               type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="An age identity file (age-keygen format, or passphrase-protected); repeatable.")
-@click.option("--as", "as_code", metavar="CODE", help="Decrypt with the keys of this agency (key store).")
+              help=_("An age identity file (age-keygen format, or passphrase-protected); repeatable."))
+@click.option("--as", "as_code", metavar="CODE", help=_("Decrypt with the keys of this agency (key store)."))
 @click.option("--passphrase-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help=f"Passphrase for a passphrase-encrypted file or identity file "
-                   f"[else ${ENV_PASSPHRASE}, else a prompt].")
+              help=_("Passphrase for a passphrase-encrypted file or identity file [else "
+                     "${env_passphrase}, else a prompt].").format(
+                  env_passphrase=ENV_PASSPHRASE,
+              ))
 @click.option("--max-work-factor", type=click.IntRange(1, DEFAULT_MAX_WORK_FACTOR),
               default=DEFAULT_MAX_WORK_FACTOR, show_default=True,
-              help="Refuse passphrase files whose scrypt work factor is higher.")
+              help=_("Refuse passphrase files whose scrypt work factor is higher."))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the plaintext to this file, only once it fully verified [default: stdout].")
-@click.option("--force", is_flag=True, help="Replace an existing output file.")
+              help=_("Write the plaintext to this file, only once it fully verified [default: stdout]."))
+@click.option("--force", is_flag=True, help=_("Replace an existing output file."))
 @click.argument("input_path", metavar="[FILE]", required=False,
                 type=click.Path(dir_okay=False, path_type=Path))
 @pass_cli
@@ -420,17 +442,6 @@ def decrypt_cmd(
     force: bool,
     input_path: Path | None,
 ) -> None:
-    """Decrypt an age v1 file (binary or armored) from FILE or stdin.
-
-    Without -i or --as, a workstation uses its agency's keys, and a
-    passphrase-encrypted file asks for its passphrase.
-    With -o the plaintext appears only after the whole file authenticated.
-
-    \b
-    Example:
-      sandi decrypt -i key.txt -o laporan.pdf laporan.pdf.age
-      sandi decrypt --passphrase-file pass.txt catatan.txt.age > catatan.txt
-    """
     passphrase = _file_passphrase(passphrase_file)
     identities: list[Identity] = []
     if as_code is None and not identity_files and obj.home.exists():
@@ -440,7 +451,7 @@ def decrypt_cmd(
         identities += resolve_agency_identity(as_code, obj)
     for path in identity_files:
         identities += read_identity_file(path, passphrase, max_work_factor)
-    identities.append(_PassphraseOnDemand(passphrase, "the encrypted file", max_work_factor))
+    identities.append(_PassphraseOnDemand(passphrase, _("the encrypted file"), max_work_factor))
     subject = input_path.name if input_path else "<stdin>"
     with _open_input(input_path) as src, _open_output(output, force=force, mode=0o600) as (dst, commit):
         try:

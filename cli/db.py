@@ -9,37 +9,39 @@ from __future__ import annotations
 
 import click
 
+from sandi.i18n import _
+
 from .context import CliContext, pass_cli
 
 
-@click.group("db")
+@click.group("db", help=_(
+    "Registry database schema: status and upgrade (authority).\n"
+    "\n"
+    "The registry is SQLite in the home unless --database-url / SANDI_DATABASE_URL\n"
+    "(or database_url in sandi.toml) points at PostgreSQL. See docs/operations.md.\n"
+    "\n"
+    "\b\n"
+    "Example:\n"
+    "  sandi db status\n"
+    "  SANDI_DATABASE_URL=postgresql+psycopg://sandi_owner@db.example/sandi sandi db upgrade"
+))
 def db() -> None:
-    """Registry database schema: status and upgrade (authority).
+    pass
 
-    The registry is SQLite in the home unless --database-url / SANDI_DATABASE_URL
-    (or database_url in sandi.toml) points at PostgreSQL. See docs/operations.md.
-
-    \b
-    Example:
-      sandi db status
-      SANDI_DATABASE_URL=postgresql+psycopg://sandi_owner@db.example/sandi sandi db upgrade
-    """
-
-
-@db.command("status")
+@db.command("status", help=_(
+    "Show the schema revision of the registry, the code's head revision and how they compare.\n"
+    "\n"
+    "Status is one of: current (ready), older (run 'sandi db upgrade'), newer (upgrade\n"
+    "sandi first), empty (no schema yet). Changes nothing; exits 0 whatever the status,\n"
+    "1 if the database cannot be reached.\n"
+    "\n"
+    "\b\n"
+    "Example:\n"
+    "  sandi db status\n"
+    "  sandi --json db status"
+))
 @pass_cli
 def status_cmd(obj: CliContext) -> None:
-    """Show the schema revision of the registry, the code's head revision and how they compare.
-
-    Status is one of: current (ready), older (run 'sandi db upgrade'), newer (upgrade
-    sandi first), empty (no schema yet). Changes nothing; exits 0 whatever the status,
-    1 if the database cannot be reached.
-
-    \b
-    Example:
-      sandi db status
-      sandi --json db status
-    """
     registry = obj.registry(require_current=False)
     revision = registry.schema_revision()
     status = registry.schema_status()
@@ -52,35 +54,38 @@ def status_cmd(obj: CliContext) -> None:
         "url": registry.redacted_url,
     }
     advice = {
-        "current": "the schema matches this sandi",
-        "older": "run 'sandi db upgrade' (back the database up first: docs/operations.md)",
-        "newer": "this database was upgraded by a newer sandi: upgrade sandi here",
-        "empty": "no schema yet: 'sandi init' for a new authority, or 'sandi db upgrade'",
+        "current": _("the schema matches this sandi"),
+        "older": _("run 'sandi db upgrade' (back the database up first: docs/operations.md)"),
+        "newer": _("this database was upgraded by a newer sandi: upgrade sandi here"),
+        "empty": _("no schema yet: 'sandi init' for a new authority, or 'sandi db upgrade'"),
     }[status.value]
     obj.emit(data, [
-        f"database: {registry.redacted_url} ({registry.dialect})",
-        f"revision: {revision or '-'}",
-        f"head:     {head}",
-        f"status:   {status.value} ({advice})",
+        _("database: {redacted_url} ({dialect})").format(
+            redacted_url=registry.redacted_url,
+            dialect=registry.dialect,
+        ),
+        _("revision: {revision}").format(revision=revision or '-'),
+        _("head:     {head}").format(head=head),
+        _("status:   {value} ({advice})").format(value=status.value, advice=advice),
     ])
 
 
-@db.command("upgrade")
+@db.command("upgrade", help=_(
+    "Apply the schema migrations this sandi has and the database lacks.\n"
+    "\n"
+    "All pending migrations run in one transaction: either all apply or none does.\n"
+    "A schema newer than this sandi is refused. This command makes no backup: back\n"
+    "the database up first (pg_dump, or sqlite3 .backup; see docs/operations.md).\n"
+    "Run it with a role allowed to change the schema (the owner role), not the\n"
+    "operators' role.\n"
+    "\n"
+    "\b\n"
+    "Example:\n"
+    "  pg_dump -Fc -f registry-before-upgrade.dump sandi\n"
+    "  SANDI_DATABASE_URL=postgresql+psycopg://sandi_owner@db.example/sandi sandi db upgrade"
+))
 @pass_cli
 def upgrade_cmd(obj: CliContext) -> None:
-    """Apply the schema migrations this sandi has and the database lacks.
-
-    All pending migrations run in one transaction: either all apply or none does.
-    A schema newer than this sandi is refused. This command makes no backup: back
-    the database up first (pg_dump, or sqlite3 .backup; see docs/operations.md).
-    Run it with a role allowed to change the schema (the owner role), not the
-    operators' role.
-
-    \b
-    Example:
-      pg_dump -Fc -f registry-before-upgrade.dump sandi
-      SANDI_DATABASE_URL=postgresql+psycopg://sandi_owner@db.example/sandi sandi db upgrade
-    """
     registry = obj.registry(require_current=False)
     before = registry.schema_revision()
     registry.upgrade()
@@ -89,6 +94,13 @@ def upgrade_cmd(obj: CliContext) -> None:
     obj.emit(
         {"url": registry.redacted_url, "dialect": registry.dialect, "from": before, "to": after,
          "changed": changed},
-        f"upgraded {registry.redacted_url} from {before or 'empty'} to {after}" if changed
-        else f"{registry.redacted_url} is already at {after}: nothing to do",
+        _("upgraded {redacted_url} from {before} to {after}").format(
+            redacted_url=registry.redacted_url,
+            before=before or 'empty',
+            after=after,
+        ) if changed
+        else _("{redacted_url} is already at {after}: nothing to do").format(
+            redacted_url=registry.redacted_url,
+            after=after,
+        ),
     )

@@ -77,16 +77,20 @@ class _Demo:
             cli.main(args=[*self._globals(), *args], prog_name="sandi", standalone_mode=False)
         except SandiError as exc:
             code = exc.exit_code
-            click.echo(f"error: {exc}")
+            click.echo(_("error: {exc}").format(exc=exc))
             if exc.hint:
-                click.echo(f"hint: {exc.hint}")
+                click.echo(_("hint: {hint}").format(hint=exc.hint))
         except click.exceptions.Exit as exc:
             code = exc.exit_code
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 1
         if code != expect_code:
             raise click.ClickException(
-                f"demo step failed: 'sandi {' '.join(args)}' exited {code}, expected {expect_code}"
+                _("demo step failed: 'sandi {args}' exited {code}, expected {expect_code}").format(
+                    args=' '.join(args),
+                    code=code,
+                    expect_code=expect_code,
+                )
             )
         return code
 
@@ -116,29 +120,31 @@ def _env(**values: str) -> Iterator[None]:
                 os.environ[key] = value
 
 
-@click.command("demo")
+@click.command("demo", help=_(
+    "Run the whole product end to end in a fresh home, explaining each step.\n"
+    "\n"
+    "It creates an authority for the Province of Banten (SQLite registry, file key\n"
+    "store with a demo passphrase), registers the entities of policies/banten.toml,\n"
+    "issues their keys, applies the policy, seals a Rahasia letter from DISKOMINFO to\n"
+    "BAPPEDA and SETDA, opens it, shows a relation the policy refuses, checks the\n"
+    "letter with age, tar and minisign, revokes a key, verifies the audit log and\n"
+    "draws the communication pattern.\n"
+    "\n"
+    "\b\n"
+    "Example:\n"
+    "  sandi demo\n"
+    "  sandi demo --dir ./sandi-demo"
+))
 @click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for the demo (must not exist or be empty) [default: a new temporary folder].")
+              help=_("Folder for the demo (must not exist or be empty) [default: a new temporary folder]."))
 @pass_cli
 def demo_cmd(obj: CliContext, folder: Path | None) -> None:
-    """Run the whole product end to end in a fresh home, explaining each step.
-
-    It creates an authority for the Province of Banten (SQLite registry, file key
-    store with a demo passphrase), registers the entities of policies/banten.toml,
-    issues their keys, applies the policy, seals a Rahasia letter from DISKOMINFO to
-    BAPPEDA and SETDA, opens it, shows a relation the policy refuses, checks the
-    letter with age, tar and minisign, revokes a key, verifies the audit log and
-    draws the communication pattern.
-
-    \b
-    Example:
-      sandi demo
-      sandi demo --dir ./sandi-demo
-    """
     if folder is None:
         folder = Path(tempfile.mkdtemp(prefix="sandi-demo-"))
     elif folder.exists() and any(folder.iterdir()):
-        raise UsageError(f"{folder} is not empty", hint="give a new or empty folder to --dir")
+        raise UsageError(_("{folder} is not empty").format(
+            folder=folder,
+        ), hint=_("give a new or empty folder to --dir"))
     folder = folder.absolute()
     folder.mkdir(parents=True, exist_ok=True)
     demo = _Demo(folder, obj)
@@ -152,28 +158,29 @@ def demo_cmd(obj: CliContext, folder: Path | None) -> None:
 
 def _run(demo: _Demo) -> None:
     policy = bundled_policy()
-    click.secho("sandi demo: an authority for the Province of Banten, end to end", bold=True)
-    click.echo(f"everything happens in {demo.root}; the commands below use:")
-    click.secho(f"$ export SANDI_HOME={shlex.quote(str(demo.home))}", fg="cyan")
-    click.secho(f"$ export SANDI_PASSPHRASE={DEMO_PASSPHRASE}   # demo only: normally you are asked",
+    click.secho(_("sandi demo: an authority for the Province of Banten, end to end"), bold=True)
+    click.echo(_("everything happens in {root}; the commands below use:").format(root=demo.root))
+    click.secho(_("$ export SANDI_HOME={quote}").format(quote=shlex.quote(str(demo.home))), fg="cyan")
+    click.secho(_("$ export SANDI_PASSPHRASE={demo_passphrase}   # demo only: normally you are "
+                  "asked").format(demo_passphrase=DEMO_PASSPHRASE),
                 fg="cyan")
 
-    demo.step("Create the authority: home, registry (SQLite), encrypted key store, root CA")
+    demo.step(_("Create the authority: home, registry (SQLite), encrypted key store, root CA"))
     demo.sandi("init", "--province", "Provinsi Banten")
 
-    demo.step("Register every entity the Banten policy names (leaders, agencies, regencies, cities, "
-               "central bodies)")
+    demo.step(_("Register every entity the Banten policy names (leaders, agencies, regencies, cities, "
+                "central bodies)"))
     demo.sandi("agency", "add", "--from-policy", str(policy))
 
-    demo.step("Apply the communication-pattern policy (PHKS), signed by the root key")
+    demo.step(_("Apply the communication-pattern policy (PHKS), signed by the root key"))
     demo.sandi("policy", "apply", str(policy))
 
-    demo.step("Issue signing (Ed25519) and encryption (X25519) keys with X.509 certificates")
+    demo.step(_("Issue signing (Ed25519) and encryption (X25519) keys with X.509 certificates"))
     for code in ("DISKOMINFO", "BAPPEDA", "SETDA", "DINSOS", "DISPAR"):
         demo.sandi("keys", "issue", code)
     demo.sandi("keys", "list", "DISKOMINFO")
 
-    demo.step("Seal a Rahasia letter from DISKOMINFO to BAPPEDA and SETDA")
+    demo.step(_("Seal a Rahasia letter from DISKOMINFO to BAPPEDA and SETDA"))
     demo.work.mkdir()
     letter = demo.work / "surat-koordinasi.txt"
     letter.write_text(LETTER, encoding="utf-8")
@@ -183,59 +190,64 @@ def _run(demo: _Demo) -> None:
                "--hal", "Koordinasi pengamanan informasi", "-o", str(sealed))
     demo.sandi("inspect", str(sealed))
 
-    demo.step("Open it as BAPPEDA: decrypt, verify signature, certificate, recipients, policy")
+    demo.step(_("Open it as BAPPEDA: decrypt, verify signature, certificate, recipients, policy"))
     inbox = demo.work / "masuk-bappeda"
     inbox.mkdir()
     demo.sandi("open", str(sealed), "--as", "BAPPEDA", "--output-dir", str(inbox))
 
-    demo.step("A relation the policy refuses: DINSOS may not send Rahasia to DISPAR")
-    demo.say("nothing is written, the exit code is 3, and the refusal is in the audit log")
+    demo.step(_("A relation the policy refuses: DINSOS may not send Rahasia to DISPAR"))
+    demo.say(_("nothing is written, the exit code is 3, and the refusal is in the audit log"))
     refused = demo.work / "nota-dinsos.txt"
     refused.write_text("Nota dinas DINSOS\n", encoding="utf-8")
     demo.sandi("seal", str(refused), "--as", "DINSOS", "--to", "DISPAR", "--class", "R", expect_code=3)
     demo.sandi("policy", "explain", "--from", "DINSOS", "--to", "DISPAR", "--class", "R", expect_code=3)
 
-    demo.step("Check the sealed letter with the standard tools (age, tar, minisign)")
+    demo.step(_("Check the sealed letter with the standard tools (age, tar, minisign)"))
     _standard_tools(demo, sealed)
 
-    demo.step("Revoke DISKOMINFO's keys (key compromise): its letters no longer verify")
+    demo.step(_("Revoke DISKOMINFO's keys (key compromise): its letters no longer verify"))
     demo.sandi("keys", "revoke", "DISKOMINFO", "--reason", "keyCompromise", "--yes")
     inbox2 = demo.work / "masuk-setda"
     inbox2.mkdir()
     demo.sandi("open", str(sealed), "--as", "SETDA", "--output-dir", str(inbox2), expect_code=4)
 
-    demo.step("Verify the audit log: every event above, hash-chained and signed")
+    demo.step(_("Verify the audit log: every event above, hash-chained and signed"))
     demo.sandi("audit", "checkpoint")
     demo.sandi("audit", "verify")
     demo.sandi("audit", "log", "--limit", "8")
 
-    demo.step("Draw the communication pattern")
+    demo.step(_("Draw the communication pattern"))
     picture = demo.work / ("pola-hubungan.svg" if shutil.which("dot") else "pola-hubungan.dot")
     demo.sandi("policy", "graph", "--policy", str(policy), "--format", picture.suffix[1:], "-o", str(picture))
 
-    click.secho("\nDone. Where everything is:", bold=True)
+    click.secho(_("\nDone. Where everything is:"), bold=True)
     for label, path in [
-        ("authority home", demo.home),
-        ("registry (SQLite)", demo.home / "registry.db"),
-        ("encrypted key store", demo.home / "keys"),
-        ("signed directory", demo.home / "directory.json"),
-        ("root certificate / CRL", demo.home / "root.pem"),
-        ("sealed letter", sealed),
-        ("opened letter", inbox / letter.name),
-        ("communication pattern", picture),
+        (_("authority home"), demo.home),
+        (_("registry (SQLite)"), demo.home / "registry.db"),
+        (_("encrypted key store"), demo.home / "keys"),
+        (_("signed directory"), demo.home / "directory.json"),
+        (_("root certificate / CRL"), demo.home / "root.pem"),
+        (_("sealed letter"), sealed),
+        (_("opened letter"), inbox / letter.name),
+        (_("communication pattern"), picture),
     ]:
         click.echo(f"  {label:<24} {path}")
-    click.echo(f"\nTry more with: export SANDI_HOME={shlex.quote(str(demo.home))}; sandi --help")
+    click.echo(_("\nTry more with: export SANDI_HOME={quote}; sandi --help").format(
+        quote=shlex.quote(str(demo.home)),
+    ))
 
 
 def _standard_tools(demo: _Demo, sealed: Path) -> None:
     missing = [t for t in ("age", "tar", "minisign") if shutil.which(t) is None]
     if missing:
-        demo.say(f"skipped: {', '.join(missing)} not installed (scripts/install-tools.sh installs them)")
+        demo.say(_("skipped: {missing} not installed (scripts/install-tools.sh installs them)").format(
+            missing=', '.join(missing),
+        ))
         return
     check = demo.work / "periksa"
     check.mkdir()
-    demo.say("export BAPPEDA's age identity (unencrypted, for this check only) and DISKOMINFO's public keys")
+    demo.say(_("export BAPPEDA's age identity (unencrypted, for this check only) and DISKOMINFO's public "
+               "keys"))
     demo.sandi("keys", "export", "BAPPEDA", "--unencrypted-age-identity", str(check / "bappeda.identity.txt"))
     demo.sandi("keys", "export", "DISKOMINFO", "--public", "-o", str(check / "diskominfo"))
     ok = demo.shell(f"age -d -i bappeda.identity.txt {shlex.quote(str(sealed))} | tar -xv", cwd=check)
@@ -243,4 +255,4 @@ def _standard_tools(demo: _Demo, sealed: Path) -> None:
         "minisign -V -p diskominfo/DISKOMINFO.minisign.pub -m surat-koordinasi.txt", cwd=check)
     (check / "bappeda.identity.txt").unlink()
     if not ok:
-        raise click.ClickException("the standard tools did not accept the sealed letter")
+        raise click.ClickException(_("the standard tools did not accept the sealed letter"))

@@ -9,22 +9,23 @@ from typing import Any
 import click
 
 from sandi.errors import SandiError
+from sandi.i18n import _
 
 from .context import CliContext, pass_cli
 from .passphrase import passphrase_file_option
 
 
-@click.group("directory")
+@click.group("directory", help=_(
+    "The signed directory: root certificate, agency certificates, CRL, policies.\n"
+    "\n"
+    "\b\n"
+    "Example:\n"
+    "  sandi directory publish -o directory.json         # authority\n"
+    "  sandi directory import directory.json             # workstation\n"
+    "  sandi directory show"
+))
 def directory() -> None:
-    """The signed directory: root certificate, agency certificates, CRL, policies.
-
-    \b
-    Example:
-      sandi directory publish -o directory.json         # authority
-      sandi directory import directory.json             # workstation
-      sandi directory show
-    """
-
+    pass
 
 def republish_home(obj: CliContext, passphrase_file: Path | None, *, output: Path | None = None,
                    days: int | None = None) -> Any:
@@ -46,45 +47,48 @@ def republish_or_warn(obj: CliContext) -> None:
     try:
         snapshot = republish_home(obj, None)  # unlocks the store as the command did
     except SandiError as exc:
-        obj.note(f"warning: the change is saved, but the directory was not republished: {exc}")
-        obj.note("hint: run 'sandi directory publish' (it needs the key store passphrase)")
+        obj.note(_("warning: the change is saved, but the directory was not republished: {exc}").format(
+            exc=exc,
+        ))
+        obj.note(_("hint: run 'sandi directory publish' (it needs the key store passphrase)"))
         return
-    obj.note(f"directory version {snapshot.version} published")
+    obj.note(_("directory version {version} published").format(version=snapshot.version))
 
 
-@directory.command("publish")
+@directory.command("publish", help=_(
+    "Sign and publish a new directory snapshot (authority).\n"
+    "\n"
+    "The home's own directory is updated too; every change the authority makes\n"
+    "republishes it automatically, so this is mostly for writing a copy with -o.\n"
+    "\n"
+    "\b\n"
+    "Example:\n"
+    "  sandi directory publish -o /media/usb/directory.json"
+))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the snapshot here (to hand to the agencies).")
-@click.option("--days", type=click.IntRange(1, 366), help="Validity in days [default: the home's, 7].")
+              help=_("Also write the snapshot here (to hand to the agencies)."))
+@click.option("--days", type=click.IntRange(1, 366), help=_("Validity in days [default: the home's, 7]."))
 @passphrase_file_option
 @pass_cli
 def publish_cmd(obj: CliContext, output: Path | None, days: int | None, passphrase_file: Path | None) -> None:
-    """Sign and publish a new directory snapshot (authority).
-
-    The home's own directory is updated too; every change the authority makes
-    republishes it automatically, so this is mostly for writing a copy with -o.
-
-    \b
-    Example:
-      sandi directory publish -o /media/usb/directory.json
-    """
     snapshot = republish_home(obj, passphrase_file, output=output, days=days)
-    obj.emit(_describe(snapshot), _lines(snapshot) + ([f"written to {output}"] if output else []))
+    written = [_("written to {output}").format(output=output)] if output else []
+    obj.emit(_describe(snapshot), _lines(snapshot) + written)
 
 
-@directory.command("import")
+@directory.command("import", help=_(
+    "Install a directory snapshot the authority published.\n"
+    "\n"
+    "Refused unless the authority's root key signed it, its version is not older\n"
+    "than the installed one (no rollback) and it has not expired.\n"
+    "\n"
+    "\b\n"
+    "Example:\n"
+    "  sandi directory import /media/usb/directory.json"
+))
 @click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @pass_cli
 def import_cmd(obj: CliContext, file: Path) -> None:
-    """Install a directory snapshot the authority published.
-
-    Refused unless the authority's root key signed it, its version is not older
-    than the installed one (no rollback) and it has not expired.
-
-    \b
-    Example:
-      sandi directory import /media/usb/directory.json
-    """
     from sandi.audit.events import AuditEvent
     from sandi.audit.journal import Journal
     from sandi.directory.local import import_snapshot
@@ -101,19 +105,19 @@ def import_cmd(obj: CliContext, file: Path) -> None:
     Journal(home.journal_path).append(AuditEvent(
         actor=actor, action="directory.import", subject=f"v{snapshot.version}",
         details={"version": snapshot.version, "sha256": snapshot.body_sha256}))
-    obj.emit(_describe(snapshot), ["installed:", *_lines(snapshot)])
+    obj.emit(_describe(snapshot), [_("installed:"), *_lines(snapshot)])
 
 
-@directory.command("show")
+@directory.command("show", help=_(
+    "Show the installed directory: version, expiry, agencies and their keys.\n"
+    "\n"
+    "\b\n"
+    "Example:\n"
+    "  sandi directory show\n"
+    "  sandi --json directory show"
+))
 @pass_cli
 def show_cmd(obj: CliContext) -> None:
-    """Show the installed directory: version, expiry, agencies and their keys.
-
-    \b
-    Example:
-      sandi directory show
-      sandi --json directory show
-    """
     from sandi.directory.local import installed_snapshot
 
     snapshot = installed_snapshot(obj.home)
@@ -131,8 +135,10 @@ def show_cmd(obj: CliContext) -> None:
     for a in snapshot.agencies:
         current = [c for c in a.certificates if c.state == "current" and c.revocation is None]
         revoked = [c for c in a.certificates if c.revocation is not None]
-        lines.append(f"  {a.code:<14} {a.status:<9} {len(current)} current key(s)"
-                     + (f", {len(revoked)} revoked" if revoked else "") + f"  {a.name}")
+        keys = _("{count} current key(s)").format(count=len(current))
+        if revoked:
+            keys += _(", {count} revoked").format(count=len(revoked))
+        lines.append(f"  {a.code:<14} {a.status:<9} {keys}  {a.name}")
     obj.emit(data, lines)
 
 
@@ -151,8 +157,9 @@ def _describe(snapshot: Any) -> dict[str, Any]:
 def _lines(snapshot: Any) -> list[str]:
     d = _describe(snapshot)
     return [
-        f"directory version {d['version']} of {d['province']}",
-        f"  issued {d['issued_at']}, expires {d['expires_at']}",
-        f"  root fingerprint {d['root_fingerprint']}",
-        f"  {d['agency_count']} agencies; policies: {', '.join(d['policies']) or 'none'}",
+        _("directory version {version} of {province}").format(version=d["version"], province=d["province"]),
+        _("  issued {issued}, expires {expires}").format(issued=d["issued_at"], expires=d["expires_at"]),
+        _("  root fingerprint {fingerprint}").format(fingerprint=d["root_fingerprint"]),
+        _("  {count} agencies; policies: {policies}").format(
+            count=d["agency_count"], policies=", ".join(d["policies"]) or _("none")),
     ]

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import click
 
 from sandi.errors import UsageError
-from sandi.i18n import _
+from sandi.i18n import _, translated
 
 from .classes import CLASS_HELP, CLASSIFICATION, class_label, resolve_class
 from .context import CliContext, pass_cli
@@ -39,17 +39,17 @@ def acting_agency(obj: CliContext, given: str | None, option: str = "--as") -> s
     cfg = obj.config()
     if cfg.agency:
         return cfg.agency
-    raise UsageError(f"say which agency you act as with {option} CODE",
-                     hint="an authority home holds keys of many agencies")
+    raise UsageError(_("say which agency you act as with {option} CODE").format(option=option),
+                     hint=_("an authority home holds keys of many agencies"))
 
 
 def letter_options(f: Any) -> Any:
     for name, text in reversed([
-        ("nomor", "Letter number (nomor surat), e.g. 005/123/DISKOMINFO/2026."),
-        ("sifat", "Urgency (sifat): sangat segera, segera, biasa."),
-        ("hal", "Subject (hal / perihal)."),
-        ("lampiran", "Attachments (lampiran), e.g. '1 (satu) berkas'."),
-        ("tanggal", "Letter date (tanggal), e.g. 2026-11-28."),
+        ("nomor", _("Letter number (nomor surat), e.g. 005/123/DISKOMINFO/2026.")),
+        ("sifat", _("Urgency (sifat): sangat segera, segera, biasa.")),
+        ("hal", _("Subject (hal / perihal).")),
+        ("lampiran", _("Attachments (lampiran), e.g. '1 (satu) berkas'.")),
+        ("tanggal", _("Letter date (tanggal), e.g. 2026-11-28.")),
     ]):
         f = click.option(f"--{name}", help=text)(f)
     return f
@@ -64,10 +64,11 @@ def _human(summary: dict[str, Any], title: str, levels: tuple[Level, ...] | None
     if summary.get("classification"):
         lines.append("  " + _("Classification: {label}").format(
             label=class_label(summary["classification"], levels)))
-    labels = [("sender", "from"), ("signer", "signer"), ("recipients", "to"),
+    labels = [("sender", _("from")), ("signer", _("signer")), ("recipients", _("to")),
               ("nomor", "nomor"), ("sifat", "sifat"), ("hal", "hal"), ("lampiran", "lampiran"),
-              ("tanggal", "tanggal"), ("sealed_at", "sealed at"), ("signed_at", "signed at"),
-              ("document", "document"), ("size", "size"), ("policy", "policy"), ("output", "written to")]
+              ("tanggal", "tanggal"), ("sealed_at", _("sealed at")), ("signed_at", _("signed at")),
+              ("document", _("document")), ("size", _("size")), ("policy", _("policy")),
+              ("output", _("written to"))]
     for key, label in labels:
         value = summary.get(key)
         if value is None or value == []:
@@ -78,36 +79,37 @@ def _human(summary: dict[str, Any], title: str, levels: tuple[Level, ...] | None
     return lines
 
 
-@click.command("seal")
+@click.command("seal", help=_(
+    "Sign and encrypt FILE for one or more agencies.\n"
+    "\n"
+    "The policy in force (PHKS) must allow the sender to send this classification\n"
+    "to every recipient; otherwise nothing is written and the exit code is 3.\n"
+    "\n"
+    "\b\n"
+    "Example:\n"
+    "  sandi seal surat.pdf --as DISKOMINFO --to BAPPEDA --to SETDA --class R \\\n"
+    "      --nomor 005/17/DISKOMINFO/2026 --sifat segera --hal \"Rapat koordinasi\""
+))
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--as", "sender", help="The sending agency (default: this workstation's agency).")
-@click.option("--to", "recipients", multiple=True, required=True, help="A recipient agency (repeatable).")
+@click.option("--as", "sender", help=_("The sending agency (default: this workstation's agency)."))
+@click.option("--to", "recipients", multiple=True, required=True, help=_("A recipient agency (repeatable)."))
 @click.option("--class", "classification", required=True, type=CLASSIFICATION, help=CLASS_HELP)
 @letter_options
-@click.option("--armor", is_flag=True, help="ASCII-armored output (PEM-like text).")
-@click.option("--copy-to-self", is_flag=True, help="Also encrypt to the sender, so it can reopen the file.")
+@click.option("--armor", is_flag=True, help=_("ASCII-armored output (PEM-like text)."))
+@click.option("--copy-to-self", is_flag=True, help=_("Also encrypt to the sender, so it can reopen the "
+                                                     "file."))
 @click.option("--name", "doc_name", metavar="NAME",
               help=_("The document's name inside the seal, which recipients open it under "
                      "[default: FILE's name]."))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Output file [default: FILE.sandi].")
-@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+              help=_("Output file [default: FILE.sandi]."))
+@click.option("--force", is_flag=True, help=_("Overwrite an existing output file."))
 @passphrase_file_option
 @pass_cli
 def seal_cmd(obj: CliContext, file: Path, sender: str | None, recipients: tuple[str, ...],
              classification: str, nomor: str | None, sifat: str | None, hal: str | None,
              lampiran: str | None, tanggal: str | None, armor: bool, copy_to_self: bool,
              doc_name: str | None, output: Path | None, force: bool, passphrase_file: Path | None) -> None:
-    """Sign and encrypt FILE for one or more agencies.
-
-    The policy in force (PHKS) must allow the sender to send this classification
-    to every recipient; otherwise nothing is written and the exit code is 3.
-
-    \b
-    Example:
-      sandi seal surat.pdf --as DISKOMINFO --to BAPPEDA --to SETDA --class R \\
-          --nomor 005/17/DISKOMINFO/2026 --sifat segera --hal "Rapat koordinasi"
-    """
     from sandi.documents import DirectoryPolicy, seal
 
     ws = open_workspace(obj, passphrase_file)
@@ -121,102 +123,109 @@ def seal_cmd(obj: CliContext, file: Path, sender: str | None, recipients: tuple[
         letter=_letter(nomor=nomor, sifat=sifat, hal=hal, lampiran=lampiran, tanggal=tanggal),
         armor=armor, copy_to_sender=copy_to_self, name=doc_name, overwrite=force,
     )
-    obj.emit(result.summary(), _human(result.summary(), f"sealed {file.name} -> {target}", levels))
+    obj.emit(result.summary(), _human(result.summary(), _("sealed {file} -> {target}").format(
+        file=file.name,
+        target=target,
+    ), levels))
 
 
-@click.command("open")
+@click.command("open", help=_(
+    "Decrypt and verify a sealed document.\n"
+    "\n"
+    "The document is written only after the signature, the sender's certificate,\n"
+    "the recipient list, the header binding and the policy all verified; any\n"
+    "failure exits with code 4 (3 if the policy did not allow it) and writes nothing.\n"
+    "\n"
+    "\b\n"
+    "Example:\n"
+    "  sandi open surat.pdf.sandi --as BAPPEDA --output-dir ./masuk"
+))
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--as", "opener", help="The receiving agency (default: this workstation's agency).")
+@click.option("--as", "opener", help=_("The receiving agency (default: this workstation's agency)."))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the document to this file.")
+              help=_("Write the document to this file."))
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Write the document, under its signed name, into this folder [default: here].")
-@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+              help=_("Write the document, under its signed name, into this folder [default: here]."))
+@click.option("--force", is_flag=True, help=_("Overwrite an existing output file."))
 @passphrase_file_option
 @pass_cli
 def open_cmd(obj: CliContext, file: Path, opener: str | None, output: Path | None,
              output_dir: Path | None, force: bool, passphrase_file: Path | None) -> None:
-    """Decrypt and verify a sealed document.
-
-    The document is written only after the signature, the sender's certificate,
-    the recipient list, the header binding and the policy all verified; any
-    failure exits with code 4 (3 if the policy did not allow it) and writes nothing.
-
-    \b
-    Example:
-      sandi open surat.pdf.sandi --as BAPPEDA --output-dir ./masuk
-    """
     from sandi.documents import DirectoryPolicy, open_sealed
 
     if output is not None and output_dir is not None:
-        raise UsageError("give -o or --output-dir, not both")
+        raise UsageError(_("give -o or --output-dir, not both"))
     ws = open_workspace(obj, passphrase_file)
     code = acting_agency(obj, opener)
     result = open_sealed(file, workspace=ws, opener=code, policy=DirectoryPolicy(ws.snapshot),
                          output=output, output_dir=output_dir, overwrite=force)
     for warning in result.warnings:
-        obj.note(f"warning: {warning}")
+        obj.note(_("warning: {warning}").format(warning=translated(warning)))
     levels = DirectoryPolicy(ws.snapshot).levels(result.metadata.sealed_at)
-    obj.emit(result.summary(), _human(result.summary(), f"opened {file.name}: verified", levels))
+    obj.emit(result.summary(), _human(result.summary(), _("opened {file}: verified").format(
+        file=file.name,
+    ), levels))
 
 
-@click.command("inspect")
+@click.command("inspect", help=_(
+    "Show what a sealed (or any age) file says.\n"
+    "\n"
+    "Without --as: only what needs no key (armor, recipient stanzas, size). With\n"
+    "--as CODE: the verified metadata, without writing the document.\n"
+    "\n"
+    "\b\n"
+    "Example:\n"
+    "  sandi inspect surat.pdf.sandi\n"
+    "  sandi inspect surat.pdf.sandi --as BAPPEDA"
+))
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--as", "opener", help="Also decrypt and verify as this agency (writes nothing).")
+@click.option("--as", "opener", help=_("Also decrypt and verify as this agency (writes nothing)."))
 @passphrase_file_option
 @pass_cli
 def inspect_cmd(obj: CliContext, file: Path, opener: str | None, passphrase_file: Path | None) -> None:
-    """Show what a sealed (or any age) file says.
-
-    Without --as: only what needs no key (armor, recipient stanzas, size). With
-    --as CODE: the verified metadata, without writing the document.
-
-    \b
-    Example:
-      sandi inspect surat.pdf.sandi
-      sandi inspect surat.pdf.sandi --as BAPPEDA
-    """
     from sandi.documents import DirectoryPolicy, inspect, open_sealed
 
     info = inspect(file).summary()
-    lines = [f"{file.name}: age v1 file{' (armored)' if info['armored'] else ''}",
-             f"  recipient stanzas: {info['recipient_stanzas']} "
-             f"({', '.join(f'{n} {t}' for t, n in info['stanza_types'].items())})",
-             f"  size: {info['file_size']} bytes (header {info['header_bytes']})"]
+    kinds = ", ".join(f"{n} {t}" for t, n in info["stanza_types"].items())
+    lines = [(_("{name}: age v1 file (armored)") if info["armored"] else _("{name}: age v1 file")).format(
+                 name=file.name),
+             _("  recipient stanzas: {count} ({kinds})").format(count=info["recipient_stanzas"], kinds=kinds),
+             _("  size: {size} bytes (header {header})").format(size=info["file_size"],
+                                                               header=info["header_bytes"])]
     if opener:
         ws = open_workspace(obj, passphrase_file)
         result = open_sealed(file, workspace=ws, opener=opener.upper(), policy=DirectoryPolicy(ws.snapshot),
                              write_document=False)
         for warning in result.warnings:
-            obj.note(f"warning: {warning}")
+            obj.note(_("warning: {warning}").format(warning=translated(warning)))
         info["verified"] = result.metadata.summary()
         if result.warnings:
             info["warnings"] = list(result.warnings)
         levels = DirectoryPolicy(ws.snapshot).levels(result.metadata.sealed_at)
-        lines += _human(result.metadata.summary(), "  verified metadata:", levels)[1:]
+        lines += _human(result.metadata.summary(), _("  verified metadata:"), levels)[1:]
     obj.emit(info, lines)
 
 
-@click.command("sign")
+@click.command("sign", help=_(
+    "Write a detached minisign signature FILE.minisig (checkable with `minisign -V`).\n"
+    "\n"
+    "\b\n"
+    "Example:\n"
+    "  sandi sign pengumuman.pdf --as DISKOMINFO --class B --nomor 045/88/2026\n"
+    "  minisign -V -p DISKOMINFO.minisign.pub -m pengumuman.pdf"
+))
 @click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
-@click.option("--as", "signer", help="The signing agency (default: this workstation's agency).")
+@click.option("--as", "signer", help=_("The signing agency (default: this workstation's agency)."))
 @click.option("--class", "classification", type=CLASSIFICATION, help=CLASS_HELP)
 @letter_options
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Signature file [default: FILE.minisig].")
-@click.option("--force", is_flag=True, help="Overwrite an existing signature file.")
+              help=_("Signature file [default: FILE.minisig]."))
+@click.option("--force", is_flag=True, help=_("Overwrite an existing signature file."))
 @passphrase_file_option
 @pass_cli
 def sign_cmd(obj: CliContext, file: Path, signer: str | None, classification: str | None,
              nomor: str | None, sifat: str | None, hal: str | None, lampiran: str | None,
              tanggal: str | None, output: Path | None, force: bool, passphrase_file: Path | None) -> None:
-    """Write a detached minisign signature FILE.minisig (checkable with `minisign -V`).
-
-    \b
-    Example:
-      sandi sign pengumuman.pdf --as DISKOMINFO --class B --nomor 045/88/2026
-      minisign -V -p DISKOMINFO.minisign.pub -m pengumuman.pdf
-    """
     from sandi.documents import DirectoryPolicy, sign
 
     ws = open_workspace(obj, passphrase_file)
@@ -229,25 +238,29 @@ def sign_cmd(obj: CliContext, file: Path, signer: str | None, classification: st
                   signature_path=target, overwrite=force)
     data = {"signer": code, "document": file.name, "signature": str(target),
             "signed_at": result.metadata.to_json()["signed_at"]}
-    obj.emit(data, [f"signed {file.name} as {code} -> {target}"])
+    obj.emit(data, [_("signed {file} as {code} -> {target}").format(
+        file=file.name,
+        code=code,
+        target=target,
+    )])
 
 
-@click.command("verify")
+@click.command("verify", help=_(
+    "Verify a detached signature: the signature, the signer's certificate chain,\n"
+    "its validity at the signing time and its revocation status.\n"
+    "\n"
+    "Exit code 4 if anything does not verify.\n"
+    "\n"
+    "\b\n"
+    "Example:\n"
+    "  sandi verify pengumuman.pdf\n"
+    "  sandi --json verify pengumuman.pdf --sig pengumuman.pdf.minisig"
+))
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
 @click.option("--sig", "signature", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="Signature file [default: FILE.minisig].")
+              help=_("Signature file [default: FILE.minisig]."))
 @pass_cli
 def verify_cmd(obj: CliContext, file: Path, signature: Path | None) -> None:
-    """Verify a detached signature: the signature, the signer's certificate chain,
-    its validity at the signing time and its revocation status.
-
-    Exit code 4 if anything does not verify.
-
-    \b
-    Example:
-      sandi verify pengumuman.pdf
-      sandi --json verify pengumuman.pdf --sig pengumuman.pdf.minisig
-    """
     from sandi.documents import Workspace, verify
     from sandi.keystore import NoPassphrase
 
@@ -259,8 +272,10 @@ def verify_cmd(obj: CliContext, file: Path, signature: Path | None) -> None:
     try:
         sig_text = sig_path.read_bytes()
     except FileNotFoundError:
-        raise UsageError(f"no signature file {sig_path}", hint="give it with --sig") from None
+        raise UsageError(_("no signature file {sig_path}").format(
+            sig_path=sig_path,
+        ), hint=_("give it with --sig")) from None
     src: Path | BinaryIO = sys.stdin.buffer if str(file) == "-" else file
     result = verify(src, sig_text, workspace=ws)
     summary = result.summary()
-    obj.emit(summary, _human(summary, f"{file.name}: signature verified"))
+    obj.emit(summary, _human(summary, _("{file}: signature verified").format(file=file.name)))

@@ -12,18 +12,31 @@ from pathlib import Path
 import click
 
 from sandi.home import Home, HomeConfig
+from sandi.i18n import _
 from sandi.keystore.passphrase import PassphraseSource
 
 from .context import CliContext, pass_cli
 from .passphrase import check_new_passphrase, passphrase_file_option, weak_passphrase_option
 
 
-@click.command("init")
+@click.command("init", help=_(
+    "Create a new home: configuration, key store, and for an authority the\n"
+    "registry and the root key and certificate.\n"
+    "\n"
+    "The key store passphrase is asked twice (or read from --passphrase-file /\n"
+    "SANDI_PASSPHRASE). Keep the printed root fingerprint: agencies check the\n"
+    "directory against it.\n"
+    "\n"
+    "\b\n"
+    "Example:\n"
+    "  sandi --home ./authority init --province \"Provinsi Banten\"\n"
+    "  sandi --home ./bappeda init --agency BAPPEDA --root-fingerprint 3f2a..."
+))
 @click.option(
     "--province",
     default="Provinsi Banten",
     show_default=True,
-    help="The province the authority serves (the root certificate's organisation).",
+    help=_("The province the authority serves (the root certificate's organisation)."),
 )
 @click.option(
     "--keystore",
@@ -31,16 +44,17 @@ from .passphrase import check_new_passphrase, passphrase_file_option, weak_passp
     type=click.Choice(["file", "keyring"]),
     default="file",
     show_default=True,
-    help="Where private keys live: encrypted files in the home, or the OS keyring.",
+    help=_("Where private keys live: encrypted files in the home, or the OS keyring."),
 )
-@click.option("--agency", help="Create an agency workstation for this agency code instead of an authority.")
+@click.option("--agency", help=_("Create an agency workstation for this agency code instead of an "
+                                 "authority."))
 @click.option(
-    "--root-fingerprint", help="With --agency: the authority's root fingerprint (from its 'sandi init')."
+    "--root-fingerprint", help=_("With --agency: the authority's root fingerprint (from its 'sandi init').")
 )
 @click.option(
     "--force",
     is_flag=True,
-    help="Use an existing non-empty folder that holds no home yet. Never overwrites a home.",
+    help=_("Use an existing non-empty folder that holds no home yet. Never overwrites a home."),
 )
 @passphrase_file_option
 @weak_passphrase_option
@@ -55,18 +69,6 @@ def init_cmd(
     passphrase_file: Path | None,
     allow_weak_passphrase: bool,
 ) -> None:
-    """Create a new home: configuration, key store, and for an authority the
-    registry and the root key and certificate.
-
-    The key store passphrase is asked twice (or read from --passphrase-file /
-    SANDI_PASSPHRASE). Keep the printed root fingerprint: agencies check the
-    directory against it.
-
-    \b
-    Example:
-      sandi --home ./authority init --province "Provinsi Banten"
-      sandi --home ./bappeda init --agency BAPPEDA --root-fingerprint 3f2a...
-    """
     home = obj.home
     passphrase = obj.store_passphrase(passphrase_file)
     if keystore_kind == "file":
@@ -101,11 +103,11 @@ def init_cmd(
             "keystore": keystore_kind,
         },
         [
-            f"created authority home at {home.path}",
-            f"province: {province}",
-            f"key store: {keystore_kind}",
-            f"root fingerprint: {root.fingerprint}",
-            "give this fingerprint to the agencies: they check the directory against it",
+            _("created authority home at {path}").format(path=home.path),
+            _("province: {province}").format(province=province),
+            _("key store: {keystore_kind}").format(keystore_kind=keystore_kind),
+            _("root fingerprint: {fingerprint}").format(fingerprint=root.fingerprint),
+            _("give this fingerprint to the agencies: they check the directory against it"),
         ],
     )
 
@@ -132,14 +134,16 @@ def _init_workstation(
     from sandi.keystore import create_keystore
 
     if not agency or not root_fingerprint:
-        raise UsageError("a workstation needs both --agency CODE and --root-fingerprint FP")
+        raise UsageError(_("a workstation needs both --agency CODE and --root-fingerprint FP"))
     if not re.fullmatch(r"[A-Z][A-Z0-9-]{0,63}", agency):
         raise UsageError(
-            f"not an agency code: {agency!r}", hint="codes are upper-case letters, digits and '-'"
+            _("not an agency code: {agency!r}").format(
+                agency=agency,
+            ), hint=_("codes are upper-case letters, digits and '-'")
         )
     fp = root_fingerprint.lower()
     if not re.fullmatch(r"[0-9a-f]{64}", fp):
-        raise UsageError("the root fingerprint is 64 hexadecimal digits")
+        raise UsageError(_("the root fingerprint is 64 hexadecimal digits"))
     before = _snapshot(home.path)
     try:
         home.create(
@@ -165,9 +169,12 @@ def _init_workstation(
             "keystore": keystore_kind,
         },
         [
-            f"created workstation home for {agency} at {home.path}",
-            f"key store: {keystore_kind}",
-            f"next: sandi keys request {agency} -o {agency.lower()}-request.json",
+            _("created workstation home for {agency} at {path}").format(agency=agency, path=home.path),
+            _("key store: {keystore_kind}").format(keystore_kind=keystore_kind),
+            _("next: sandi keys request {agency} -o {agency2}-request.json").format(
+                agency=agency,
+                agency2=agency.lower(),
+            ),
         ],
     )
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from sandi.errors import SandiError, UsageError
-from sandi.i18n import _
+from sandi.i18n import N_, _, ngettext
 
 from .confirm import confirm_change, yes_option
 from .context import CliContext, pass_cli
@@ -58,13 +58,15 @@ def _work_factor(obj: CliContext) -> int:
 
 
 def _issue_lines(verb: str, result: IssueResult) -> list[str]:
-    lines = [f"{verb} {result.agency} (profile {result.profile})"]
+    lines = [_("{verb} {agency} (profile {profile})").format(
+        verb=_(verb), agency=result.agency, profile=result.profile)]
     lines += [
-        f"  {c.purpose:<10} serial {c.serial}  until {c.not_after:%Y-%m-%d}  key {c.key_fingerprint[:16]}"
+        _("  {purpose:<10} serial {serial}  until {until}  key {key}").format(
+            purpose=c.purpose, serial=c.serial, until=f"{c.not_after:%Y-%m-%d}", key=c.key_fingerprint[:16])
         for c in result.certificates
     ]
     if result.retired:
-        lines.append(f"  retired: {', '.join(result.retired)}")
+        lines.append(_("  retired: {retired}").format(retired=', '.join(result.retired)))
     return lines
 
 
@@ -84,53 +86,53 @@ def _emit_issue(obj: CliContext, verb: str, result: IssueResult) -> None:
 
 
 profile_option = click.option(
-    "--profile", help="Key profile (default: 'default'; the home's profiles/ override it)."
+    "--profile", help=_("Key profile (default: 'default'; the home's profiles/ override it).")
 )
 
 
-@click.group("keys")
+@click.group("keys", help=_(
+    "Issue, enrol, renew, rotate, revoke, list, export and import agency keys.\n"
+    "\n"
+    "\b\n"
+    "Example:\n"
+    "  sandi keys issue BAPPEDA\n"
+    "  sandi keys list BAPPEDA\n"
+    "  sandi keys revoke BAPPEDA --reason keyCompromise"
+))
 def keys() -> None:
-    """Issue, enrol, renew, rotate, revoke, list, export and import agency keys.
+    pass
 
-    \b
-    Example:
-      sandi keys issue BAPPEDA
-      sandi keys list BAPPEDA
-      sandi keys revoke BAPPEDA --reason keyCompromise
-    """
-
-
-@keys.command("issue")
+@keys.command("issue", help=_(
+    "Generate agencies' signing and encryption keys, certify them, keep them in the key store.\n"
+    "\n"
+    "Each agency's issuance is complete on its own (one transaction, one audit entry);\n"
+    "with several, the first failure stops the rest, and those issued before it stay\n"
+    "issued. The directory is republished once, at the end. With one CODE --json\n"
+    "prints one object; with several, or --all, a list.\n"
+    "\n"
+    "\b\n"
+    "Example:\n"
+    "  sandi keys issue BAPPEDA --profile default\n"
+    "  sandi agency add --from-policy policies/banten.toml && sandi keys issue --all"
+))
 @click.argument("codes", metavar="[CODE]...", nargs=-1)
 @click.option("--all", "all_agencies", is_flag=True,
-              help="Every active agency that has never been issued keys.")
+              help=_("Every active agency that has never been issued keys."))
 @profile_option
 @passphrase_file_option
 @pass_cli
 def issue_cmd(obj: CliContext, codes: tuple[str, ...], all_agencies: bool, profile: str | None,
               passphrase_file: Path | None) -> None:
-    """Generate agencies' signing and encryption keys, certify them, keep them in the key store.
-
-    Each agency's issuance is complete on its own (one transaction, one audit entry);
-    with several, the first failure stops the rest, and those issued before it stay
-    issued. The directory is republished once, at the end. With one CODE --json
-    prints one object; with several, or --all, a list.
-
-    \b
-    Example:
-      sandi keys issue BAPPEDA --profile default
-      sandi agency add --from-policy policies/banten.toml && sandi keys issue --all
-    """
     from sandi.authority.issuance import agencies_without_keys, issue_keys
 
     if all_agencies == bool(codes):
-        raise UsageError("give agency codes or --all, not both" if codes
-                         else "give an agency CODE (or --all)")
+        raise UsageError(_("give agency codes or --all, not both") if codes
+                         else _("give an agency CODE (or --all)"))
     registry = obj.registry()
     prof = _profile(obj, profile)
     targets = list(codes) if codes else agencies_without_keys(registry)
     if not targets:
-        obj.emit([], "every active agency has keys already; nothing to issue")
+        obj.emit([], _("every active agency has keys already; nothing to issue"))
         return
     ks = _keystore(obj, passphrase_file)
     issuer = _issuer(obj, ks)
@@ -140,38 +142,42 @@ def issue_cmd(obj: CliContext, codes: tuple[str, ...], all_agencies: bool, profi
             results.append(issue_keys(registry, ks, issuer, code, profile=prof))
         except SandiError:
             if results:
-                obj.note(f"note: issued keys for {', '.join(r.agency for r in results)} before this failure; "
-                         f"not attempted: {', '.join(targets[len(results) + 1:]) or 'none'}")
+                obj.note(_("note: issued keys for {value} before this failure; not attempted: "
+                           "{targets}").format(
+                    value=', '.join(r.agency for r in results),
+                    targets=', '.join(targets[len(results) + 1:]) or 'none',
+                ))
                 from .directory import republish_or_warn
 
                 republish_or_warn(obj)  # those issued are published, failure or not
             raise
     if len(codes) == 1:
-        _emit_issue(obj, "issued keys for", results[0])
+        _emit_issue(obj, N_("issued keys for"), results[0])
         return
     obj.emit([_issue_json(r) for r in results],
-             [line for r in results for line in _issue_lines("issued keys for", r)]
-             + [f"issued keys for {len(results)} agencies"])
+             [line for r in results for line in _issue_lines(N_("issued keys for"), r)]
+             + [ngettext("issued keys for {count} agency", "issued keys for {count} agencies",
+                         len(results)).format(count=len(results))])
 
 
-@keys.command("renew")
+@keys.command("renew", help=_(
+    "New certificates for an agency's current keys (the old certificates are retired).\n"
+    "\n"
+    "\b\n"
+    "Example:\n"
+    "  sandi keys renew BAPPEDA"
+))
 @click.argument("code")
 @profile_option
 @passphrase_file_option
 @pass_cli
 def renew_cmd(obj: CliContext, code: str, profile: str | None, passphrase_file: Path | None) -> None:
-    """New certificates for an agency's current keys (the old certificates are retired).
-
-    \b
-    Example:
-      sandi keys renew BAPPEDA
-    """
     from sandi.authority.lifecycle import renew_keys
 
     registry = obj.registry()
     prof = _profile(obj, profile)
     ks = _keystore(obj, passphrase_file)
-    _emit_issue(obj, "renewed", renew_keys(registry, _issuer(obj, ks), code, profile=prof))
+    _emit_issue(obj, N_("renewed"), renew_keys(registry, _issuer(obj, ks), code, profile=prof))
 
 
 @keys.command(
@@ -207,10 +213,20 @@ def rotate_cmd(
         _("Rotate the keys?"),
         assume_yes=assume_yes,
     )
-    _emit_issue(obj, "rotated", rotate_keys(registry, ks, _issuer(obj, ks), code, profile=prof))
+    _emit_issue(obj, N_("rotated"), rotate_keys(registry, ks, _issuer(obj, ks), code, profile=prof))
 
 
-@keys.command("revoke")
+@keys.command("revoke", help=_(
+    "Revoke an agency's certificates (TARGET = CODE) or one certificate (TARGET = SERIAL).\n"
+    "\n"
+    "The home's directory and CRL are republished at once; hand the agencies the new\n"
+    "directory ('sandi directory publish -o FILE') so they learn of it.\n"
+    "\n"
+    "\b\n"
+    "Example:\n"
+    "  sandi keys revoke BAPPEDA --reason cessationOfOperation\n"
+    "  sandi keys revoke 4f1c...e2 --reason keyCompromise"
+))
 @click.argument("target")
 @click.option(
     "--reason",
@@ -225,7 +241,7 @@ def rotate_cmd(
             "privilegeWithdrawn",
         ]
     ),
-    help="RFC 5280 reason. keyCompromise voids every signature of the key.",
+    help=_("RFC 5280 reason. keyCompromise voids every signature of the key."),
 )
 @yes_option
 @passphrase_file_option
@@ -233,16 +249,6 @@ def rotate_cmd(
 def revoke_cmd(
     obj: CliContext, target: str, reason: str, assume_yes: bool, passphrase_file: Path | None
 ) -> None:
-    """Revoke an agency's certificates (TARGET = CODE) or one certificate (TARGET = SERIAL).
-
-    The home's directory and CRL are republished at once; hand the agencies the new
-    directory ('sandi directory publish -o FILE') so they learn of it.
-
-    \b
-    Example:
-      sandi keys revoke BAPPEDA --reason cessationOfOperation
-      sandi keys revoke 4f1c...e2 --reason keyCompromise
-    """
     from sandi.authority.records import list_certificates
     from sandi.authority.revocation import revoke
 
@@ -278,22 +284,24 @@ def revoke_cmd(
             }
             for d in done
         ],
-        [f"revoked {d.agency} {d.purpose} {d.serial} ({d.reason})" for d in done]
-        + ["agencies learn of it from the next directory you hand out ('sandi directory publish -o FILE')"],
+        [_("revoked {agency} {purpose} {serial} ({reason})").format(
+            agency=d.agency, purpose=d.purpose, serial=d.serial, reason=d.reason) for d in done]
+        + [_("agencies learn of it from the next directory you hand out "
+             "('sandi directory publish -o FILE')")],
     )
 
 
-@keys.command("list")
+@keys.command("list", help=_(
+    "List certificates with their state (valid, due, retired, expired, revoked).\n"
+    "\n"
+    "\b\n"
+    "Example:\n"
+    "  sandi keys list BAPPEDA --json"
+))
 @click.argument("code", required=False)
-@click.option("--json", "json_output", is_flag=True, help="Machine-readable JSON output.")
+@click.option("--json", "json_output", is_flag=True, help=_("Machine-readable JSON output."))
 @pass_cli
 def list_cmd(obj: CliContext, code: str | None, json_output: bool) -> None:
-    """List certificates with their state (valid, due, retired, expired, revoked).
-
-    \b
-    Example:
-      sandi keys list BAPPEDA --json
-    """
     from sandi.authority.profiles import load_profile
     from sandi.authority.records import list_certificates
 
@@ -306,7 +314,7 @@ def list_cmd(obj: CliContext, code: str | None, json_output: bool) -> None:
         f"{c.agency:<14} {c.purpose:<10} {c.serial}  {c.status(now, overlap_days=overlap).value:<13} "
         f"{c.not_before:%Y-%m-%d} .. {c.not_after:%Y-%m-%d}"
         for c in certs
-    ] or ["no certificates"]
+    ] or [_("no certificates")]
     obj.emit([c.to_json(now, overlap_days=overlap) for c in certs], lines)
 
 
@@ -411,7 +419,7 @@ def certify_cmd(
         registry, issuer, data, expected_agency=expected, profile=prof, replace=replace
     )
     atomic_write(output, response, mode=0o644, overwrite=False)
-    _emit_issue(obj, "certified", result)
+    _emit_issue(obj, N_("certified"), result)
     obj.note(_("wrote {path}: give it to {code} ('sandi keys import-certs {name}')").format(
         path=output, code=result.agency, name=output.name))
 
@@ -443,17 +451,17 @@ def _certify_summary(plan: CertificationPlan) -> list[str]:
     return lines
 
 
-@keys.command("import-certs")
+@keys.command("import-certs", help=_(
+    "Agency side of enrolment: install the certificates the authority sent back.\n"
+    "\n"
+    "\b\n"
+    "Example:\n"
+    "  sandi --home ./bappeda keys import-certs bappeda-certs.json"
+))
 @click.argument("response", type=IN_PATH)
 @passphrase_file_option
 @pass_cli
 def import_certs_cmd(obj: CliContext, response: Path, passphrase_file: Path | None) -> None:
-    """Agency side of enrolment: install the certificates the authority sent back.
-
-    \b
-    Example:
-      sandi --home ./bappeda keys import-certs bappeda-certs.json
-    """
     from sandi.authority.enrolment import MAX_RESPONSE_BYTES, import_response
 
     with open(response, "rb") as f:
@@ -461,42 +469,54 @@ def import_certs_cmd(obj: CliContext, response: Path, passphrase_file: Path | No
     written = import_response(obj.home, _keystore(obj, passphrase_file), data)
     obj.emit(
         {"installed": [str(p) for p in written]},
-        [f"installed {p.name}" for p in written] or ["the certificates were installed already"],
+        [_("installed {name}").format(name=p.name) for p in written]
+        or [_("the certificates were installed already")],
     )
 
 
-@keys.command("export")
+@keys.command("export", help=_(
+    "Export an agency's keys: public files, or private keys only when asked explicitly.\n"
+    "\n"
+    "Private exports are protected by an export passphrase (--export-passphrase-file,\n"
+    "SANDI_EXPORT_PASSPHRASE, or a prompt), distinct from the key store passphrase.\n"
+    "\n"
+    "\b\n"
+    "Example:\n"
+    "  sandi keys export BAPPEDA --public -o ./bappeda-public\n"
+    "  sandi keys export BAPPEDA --include-private-keys -o bappeda.keys.age\n"
+    "  sandi keys export BAPPEDA --age-identity bappeda.identity.age"
+))
 @click.argument("code")
 @click.option(
     "--public",
     is_flag=True,
-    help="Write the public files (certificates, age recipient, minisign key, root) into the -o folder.",
+    help=_("Write the public files (certificates, age recipient, minisign key, root) into the -o folder."),
 )
 @click.option(
     "-o",
     "--output",
     type=click.Path(path_type=Path),
-    help="With --public: the folder; with --include-private-keys: the bundle file.",
+    help=_("With --public: the folder; with --include-private-keys: the bundle file."),
 )
 @click.option(
     "--include-private-keys",
     is_flag=True,
-    help="Write every private key of the agency into a passphrase-protected bundle (-o FILE).",
+    help=_("Write every private key of the agency into a passphrase-protected bundle (-o FILE)."),
 )
 @click.option(
     "--age-identity",
     type=OUT_PATH,
-    help="Write the encryption key as a passphrase-protected age identity file ('age -d -i FILE').",
+    help=_("Write the encryption key as a passphrase-protected age identity file ('age -d -i FILE')."),
 )
 @click.option(
     "--unencrypted-age-identity",
     type=OUT_PATH,
-    help="DANGEROUS: write the encryption key as a PLAIN age identity file (tests, one-off use).",
+    help=_("DANGEROUS: write the encryption key as a PLAIN age identity file (tests, one-off use)."),
 )
 @click.option(
     "--minisign-secret-key",
     type=OUT_PATH,
-    help="Write the signing key as a passphrase-protected minisign secret key.",
+    help=_("Write the signing key as a passphrase-protected minisign secret key."),
 )
 @passphrase_file_option
 @export_passphrase_file_option
@@ -515,17 +535,6 @@ def export_cmd(
     export_passphrase_file: Path | None,
     allow_weak_passphrase: bool,
 ) -> None:
-    """Export an agency's keys: public files, or private keys only when asked explicitly.
-
-    Private exports are protected by an export passphrase (--export-passphrase-file,
-    SANDI_EXPORT_PASSPHRASE, or a prompt), distinct from the key store passphrase.
-
-    \b
-    Example:
-      sandi keys export BAPPEDA --public -o ./bappeda-public
-      sandi keys export BAPPEDA --include-private-keys -o bappeda.keys.age
-      sandi keys export BAPPEDA --age-identity bappeda.identity.age
-    """
     from sandi.authority import export as ex
 
     chosen = [
@@ -537,28 +546,28 @@ def export_cmd(
     ]
     if sum(chosen) != 1:
         raise click.UsageError(
-            "choose exactly one of --public, --include-private-keys, --age-identity, "
-            "--unencrypted-age-identity, --minisign-secret-key"
+            _("choose exactly one of --public, --include-private-keys, --age-identity, "
+              "--unencrypted-age-identity, --minisign-secret-key")
         )
     registry = obj.registry()
     if chosen[0]:
         if output is None:
-            raise click.UsageError("--public needs -o FOLDER")
+            raise click.UsageError(_("--public needs -o FOLDER"))
         res = ex.export_public(registry, code, output)
-        obj.emit({"agency": code, "files": res.files}, [f"wrote {f}" for f in res.files])
+        obj.emit({"agency": code, "files": res.files}, [_("wrote {file}").format(file=f) for f in res.files])
         return
     ks = _keystore(obj, passphrase_file)
     if unencrypted_age_identity is not None:
         obj.note(
-            "WARNING: writing an UNENCRYPTED private key; anyone who reads the file can open "
-            f"{code}'s documents. Delete it as soon as you are done."
+            _("WARNING: writing an UNENCRYPTED private key; anyone who reads the file can open "
+              "{code}'s documents. Delete it as soon as you are done.").format(code=code)
         )
         res = ex.export_age_identity(
             registry, ks, code, unencrypted_age_identity, None, work_factor=_work_factor(obj)
         )
         obj.emit(
             {"agency": code, "files": res.files, "encrypted": False},
-            [f"wrote {f} (UNENCRYPTED)" for f in res.files],
+            [_("wrote {file} (UNENCRYPTED)").format(file=f) for f in res.files],
         )
         return
     export_pw = _checked_export_passphrase(
@@ -567,7 +576,7 @@ def export_cmd(
     )
     if include_private_keys:
         if output is None:
-            raise click.UsageError("--include-private-keys needs -o FILE")
+            raise click.UsageError(_("--include-private-keys needs -o FILE"))
         res = ex.export_private_bundle(
             registry,
             ks,
@@ -599,7 +608,7 @@ def export_cmd(
         )
     obj.emit(
         {"agency": code, "files": res.files, "key_refs": res.refs, "encrypted": True},
-        [f"wrote {f} (passphrase-protected)" for f in res.files],
+        [_("wrote {file} (passphrase-protected)").format(file=f) for f in res.files],
     )
 
 
@@ -619,7 +628,7 @@ def _checked_export_passphrase(
     else:
         what = _("the minisign secret key")
     value = passphrase_source(export_passphrase_file, env=ENV_EXPORT_PASSPHRASE,
-                              label="Export passphrase").get(what, confirm=True)
+                              label=N_("Export passphrase")).get(what, confirm=True)
     store = obj.store_passphrase(passphrase_file).get(_("the key store")) if ks.kind == "file" else None
     check_new_passphrase(value, what=what, allow_weak=allow_weak, known_words=[code, obj.home.path.name],
                          must_differ_from=store)
@@ -635,7 +644,13 @@ def _minisign_limits() -> tuple[int | None, int | None]:
     return None, None
 
 
-@keys.command("import")
+@keys.command("import", help=_(
+    "Import a private key bundle (from 'keys export --include-private-keys') into this home.\n"
+    "\n"
+    "\b\n"
+    "Example:\n"
+    "  sandi --home ./bappeda keys import bappeda.keys.age"
+))
 @click.argument("bundle", type=IN_PATH)
 @passphrase_file_option
 @export_passphrase_file_option
@@ -643,26 +658,20 @@ def _minisign_limits() -> tuple[int | None, int | None]:
 def import_cmd(
     obj: CliContext, bundle: Path, passphrase_file: Path | None, export_passphrase_file: Path | None
 ) -> None:
-    """Import a private key bundle (from 'keys export --include-private-keys') into this home.
-
-    \b
-    Example:
-      sandi --home ./bappeda keys import bappeda.keys.age
-    """
     from sandi.authority.bundle import MAX_BUNDLE_BYTES
     from sandi.authority.imports import import_key_bundle
 
     with open(bundle, "rb") as f:
         data = f.read(MAX_BUNDLE_BYTES + 1)
     export_pw = passphrase_source(
-        export_passphrase_file, env=ENV_EXPORT_PASSPHRASE, label="Export passphrase"
+        export_passphrase_file, env=ENV_EXPORT_PASSPHRASE, label=N_("Export passphrase")
     )
     res = import_key_bundle(obj.home, _keystore(obj, passphrase_file), data, export_pw.get("the key bundle"))
     obj.emit(
         {"agency": res.agency, "added": res.added, "present": res.present, "certificates": res.certificates},
         [
-            f"imported {len(res.added)} key(s) of {res.agency}"
-            + (f" ({len(res.present)} present already)" if res.present else "")
+            _("imported {count} key(s) of {agency}").format(count=len(res.added), agency=res.agency)
+            + (_(" ({count} present already)").format(count=len(res.present)) if res.present else "")
         ],
     )
 
@@ -701,29 +710,29 @@ def profile_show_cmd(obj: CliContext, name: str) -> None:
     click.echo(text, nl=False)
 
 
-@click.command("crl")
+@click.command("crl", help=_(
+    "Write the certificate revocation list, signed by the root (crl.pem in the home).\n"
+    "\n"
+    "\b\n"
+    "Example:\n"
+    "  sandi crl -o banten.crl.pem\n"
+    "  openssl crl -in banten.crl.pem -CAfile root.pem -verify -noout"
+))
 @click.option(
-    "-o", "--output", type=OUT_PATH, help="Also write the CRL here (it is always written to the home)."
+    "-o", "--output", type=OUT_PATH, help=_("Also write the CRL here (it is always written to the home).")
 )
 @click.option(
     "--next-update-days",
     type=click.IntRange(1, 366),
     default=7,
     show_default=True,
-    help="When relying parties should expect the next CRL.",
+    help=_("When relying parties should expect the next CRL."),
 )
 @passphrase_file_option
 @pass_cli
 def crl_cmd(
     obj: CliContext, output: Path | None, next_update_days: int, passphrase_file: Path | None
 ) -> None:
-    """Write the certificate revocation list, signed by the root (crl.pem in the home).
-
-    \b
-    Example:
-      sandi crl -o banten.crl.pem
-      openssl crl -in banten.crl.pem -CAfile root.pem -verify -noout
-    """
     from sandi.authority.crl import publish_crl
 
     registry = obj.registry()
@@ -737,6 +746,7 @@ def crl_cmd(
             "next_update": info.next_update.isoformat(),
             "files": info.written,
         },
-        [f"CRL {info.number}: {info.revoked} revoked certificate(s), next update {info.next_update:%Y-%m-%d}"]
-        + [f"wrote {f}" for f in info.written],
+        [_("CRL {number}: {count} revoked certificate(s), next update {next_update}").format(
+            number=info.number, count=info.revoked, next_update=f"{info.next_update:%Y-%m-%d}")]
+        + [_("wrote {file}").format(file=f) for f in info.written],
     )

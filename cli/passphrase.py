@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import click
 
+from sandi.i18n import N_, _
 from sandi.keystore.passphrase import (
     ENV_PASSPHRASE,
     CachedPassphrase,
@@ -34,7 +35,8 @@ def passphrase_file_option(f: F) -> F:
     return click.option(
         "--passphrase-file",
         type=click.Path(dir_okay=False, exists=True, path_type=Path),
-        help=f"Key store passphrase from this file (mode 0600) [else ${ENV_PASSPHRASE}, else a prompt].",
+        help=_("Key store passphrase from this file (mode 0600) [else ${env_passphrase}, else a "
+               "prompt].").format(env_passphrase=ENV_PASSPHRASE),
     )(f)
 
 
@@ -42,7 +44,8 @@ def export_passphrase_file_option(f: F) -> F:
     return click.option(
         "--export-passphrase-file",
         type=click.Path(dir_okay=False, exists=True, path_type=Path),
-        help=f"Passphrase protecting exported private keys [else ${ENV_EXPORT_PASSPHRASE}, else a prompt].",
+        help=_("Passphrase protecting exported private keys [else ${env_export_passphrase}, else "
+               "a prompt].").format(env_export_passphrase=ENV_EXPORT_PASSPHRASE),
     )(f)
 
 
@@ -83,7 +86,7 @@ def check_new_passphrase(
 def _prompt(label: str) -> Callable[[str, bool], str]:
     def ask(purpose: str, confirm: bool) -> str:
         value = click.prompt(
-            f"{label} for {purpose}",
+            _("{label} for {purpose}").format(label=_(label), purpose=purpose),
             hide_input=True,
             confirmation_prompt=confirm,
             err=True,
@@ -94,7 +97,7 @@ def _prompt(label: str) -> Callable[[str, bool], str]:
 
 
 def passphrase_source(
-    passphrase_file: Path | None, *, env: str = ENV_PASSPHRASE, label: str = "Passphrase"
+    passphrase_file: Path | None, *, env: str = ENV_PASSPHRASE, label: str = N_("Passphrase")
 ) -> PassphraseSource:
     """The passphrase source for this invocation (asked at most once)."""
     source: PassphraseSource
@@ -132,6 +135,8 @@ class _NoTerminal(NoPassphrase):
         from sandi.errors import CredentialError
 
         raise CredentialError(
-            f"a passphrase is needed for {purpose} and there is no terminal to ask on",
-            hint=f"give --passphrase-file FILE or set {self.env}",
+            _("a passphrase is needed for {purpose} and there is no terminal to ask on").format(
+                purpose=purpose,
+            ),
+            hint=_("give --passphrase-file FILE or set {env}").format(env=self.env),
         )

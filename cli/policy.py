@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from sandi.errors import EXIT_DENIED, NotFoundError, PolicyError, UsageError
-from sandi.i18n import _
+from sandi.i18n import _, translated
 
 from .classes import CLASS_HELP, CLASSIFICATION, class_label, resolve_class
 from .context import CliContext, pass_cli
@@ -30,7 +30,7 @@ FILE = POLICY_FILE  # a path, or the name of a shipped policy (banten)
 
 def _json_flag(f: Any) -> Any:
     return click.option("--json", "json_local", is_flag=True,
-                        help="Machine-readable JSON output (same as 'sandi --json').")(f)
+                        help=_("Machine-readable JSON output (same as 'sandi --json')."))(f)
 
 
 def _use_json(obj: CliContext, json_local: bool) -> None:
@@ -47,8 +47,8 @@ def _parse_time(value: str | None) -> datetime:
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
-        raise UsageError(f"--at {value!r} is not an ISO 8601 time",
-                         hint="e.g. --at 2026-06-01T09:00:00+07:00 (no offset means UTC)") from None
+        raise UsageError(_("--at {value!r} is not an ISO 8601 time").format(value=value),
+                         hint=_("e.g. --at 2026-06-01T09:00:00+07:00 (no offset means UTC)")) from None
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
@@ -67,8 +67,8 @@ def _active(obj: CliContext, at: datetime) -> CompiledPolicy:
         with obj.registry().reading() as session:
             record = active_policy(session, at)
         if record is None:
-            raise NotFoundError(f"no policy version is in force at {at.isoformat()}",
-                                hint="apply one with 'sandi policy apply FILE', or give --policy FILE")
+            raise NotFoundError(_("no policy version is in force at {at}").format(at=at.isoformat()),
+                                hint=_("apply one with 'sandi policy apply FILE', or give --policy FILE"))
         return compile_record(record)
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -78,11 +78,11 @@ def _active(obj: CliContext, at: datetime) -> CompiledPolicy:
     snapshot = installed_snapshot(obj.home)
     entry = snapshot.policy_in_force(at)
     if entry is None:
-        raise NotFoundError(f"the directory holds no policy in force at {at.isoformat()}",
-                            hint="import a newer directory, or give --policy FILE")
+        raise NotFoundError(_("the directory holds no policy in force at {at}").format(at=at.isoformat()),
+                            hint=_("import a newer directory, or give --policy FILE"))
     key = snapshot.root_certificate.public_key()
     if not isinstance(key, Ed25519PublicKey):
-        raise NotFoundError("the directory's root key is not Ed25519")
+        raise NotFoundError(_("the directory's root key is not Ed25519"))
     return compile_verified(entry, key.public_bytes_raw())
 
 
@@ -92,130 +92,147 @@ def _compiled(obj: CliContext, path: Path | None, at: datetime) -> CompiledPolic
     return compile_policy(_load(path)) if path is not None else _active(obj, at)
 
 
-@click.group("policy")
+@click.group("policy", help=_(
+    "The communication-pattern policy (PHKS): check, explain, test, compare, draw, apply.\n"
+    "\n"
+    "\b\n"
+    "Example:\n"
+    "  sandi policy validate policies/banten.toml\n"
+    "  sandi policy explain --from DISKOMINFO --to BAPPEDA --class R --policy policies/banten.toml"
+))
 def policy() -> None:
-    """The communication-pattern policy (PHKS): check, explain, test, compare, draw, apply.
+    pass
 
-    \b
-    Example:
-      sandi policy validate policies/banten.toml
-      sandi policy explain --from DISKOMINFO --to BAPPEDA --class R --policy policies/banten.toml
-    """
-
-
-@policy.command("validate")
+@policy.command("validate", help=_(
+    "Check a policy file strictly; every problem is reported with its line.\n"
+    "\n"
+    "Exit code 0 when valid, 1 with the list of problems otherwise.\n"
+    "\n"
+    "\b\n"
+    "Example:\n"
+    "  sandi policy validate policies/banten.toml"
+))
 @click.argument("file", type=FILE)
 @_json_flag
 @pass_cli
 def validate_cmd(obj: CliContext, file: Path, json_local: bool) -> None:
-    """Check a policy file strictly; every problem is reported with its line.
-
-    Exit code 0 when valid, 1 with the list of problems otherwise.
-
-    \b
-    Example:
-      sandi policy validate policies/banten.toml
-    """
     _use_json(obj, json_local)
     p = _load(file)
     obj.emit(
         {"file": str(file), "valid": True, "id": p.id, "version": p.version,
          "entities": len(p.entities), "groups": len(p.groups), "relations": len(p.relations),
          "forbids": len(p.forbids)},
-        f"{file}: valid — {p.id} v{p.version}: {len(p.entities)} entities, {len(p.groups)} groups, "
-        f"{len(p.relations)} relations, {len(p.forbids)} forbids",
+        _("{file}: valid — {id} v{version}: {count} entities, {count2} groups, {count3} "
+          "relations, {count4} forbids").format(
+            file=file,
+            id=p.id,
+            version=p.version,
+            count=len(p.entities),
+            count2=len(p.groups),
+            count3=len(p.relations),
+            count4=len(p.forbids),
+        ),
     )
 
 
-@policy.command("lint")
+@policy.command("lint", help=_(
+    "Validate, then warn about what is legal but probably not meant.\n"
+    "\n"
+    "Warnings: entities with no relation, unused groups, relations shadowed by\n"
+    "others, rules that can never apply, forbids with no effect. Exit code 0 with\n"
+    "warnings; 1 only when the file is invalid.\n"
+    "\n"
+    "\b\n"
+    "Example:\n"
+    "  sandi policy lint policies/banten.toml"
+))
 @click.argument("file", type=FILE)
 @_json_flag
 @pass_cli
 def lint_cmd(obj: CliContext, file: Path, json_local: bool) -> None:
-    """Validate, then warn about what is legal but probably not meant.
-
-    Warnings: entities with no relation, unused groups, relations shadowed by
-    others, rules that can never apply, forbids with no effect. Exit code 0 with
-    warnings; 1 only when the file is invalid.
-
-    \b
-    Example:
-      sandi policy lint policies/banten.toml
-    """
     from sandi.policy.lint import lint_policy
 
     _use_json(obj, json_local)
     p = _load(file)
     warnings = lint_policy(p, file.read_text(encoding="utf-8"))
-    human = [str(w) for w in warnings] + [f"{file}: {len(warnings)} warning(s), 0 errors"]
+    human = [str(w) for w in warnings] + [_("{file}: {count} warning(s), 0 errors").format(
+        file=file, count=len(warnings))]
     obj.emit({"file": str(file), "errors": 0, "warnings": [w.to_dict() for w in warnings]}, human)
 
 
-@policy.command("show")
+@policy.command("show", help=_(
+    "Show a policy: its decree, levels, entities, groups, relations and forbids.\n"
+    "\n"
+    "Without FILE, the version in force on this home.\n"
+    "\n"
+    "\b\n"
+    "Example:\n"
+    "  sandi policy show policies/banten.toml\n"
+    "  sandi --home ./authority policy show --json"
+))
 @click.argument("file", type=FILE, required=False)
-@click.option("--at", help="With no FILE: the version in force at this time (ISO 8601) [default: now].")
+@click.option("--at", help=_("With no FILE: the version in force at this time (ISO 8601) [default: now]."))
 @_json_flag
 @pass_cli
 def show_cmd(obj: CliContext, file: Path | None, at: str | None, json_local: bool) -> None:
-    """Show a policy: its decree, levels, entities, groups, relations and forbids.
-
-    Without FILE, the version in force on this home.
-
-    \b
-    Example:
-      sandi policy show policies/banten.toml
-      sandi --home ./authority policy show --json
-    """
     _use_json(obj, json_local)
     p = _load(file) if file is not None else _active(obj, _parse_time(at)).policy
     lines = [
         f"{p.title}",
-        f"  id: {p.id}   version: {p.version}",
-        f"  effective: {p.effective.isoformat()}   expires: "
-        f"{p.expires.isoformat() if p.expires else 'never'}",
-        f"  decree: {p.decree}",
-        "  levels (lowest first): " + ", ".join(f"{lv.code} {lv.name}" for lv in p.levels),
-        f"entities ({len(p.entities)}):",
+        _("  id: {id}   version: {version}").format(id=p.id, version=p.version),
+        _("  effective: {effective}   expires: {expires}").format(
+            effective=p.effective.isoformat(), expires=p.expires.isoformat() if p.expires else _("never")),
+        _("  decree: {decree}").format(decree=p.decree),
+        _("  levels (lowest first): {levels}").format(
+            levels=", ".join(f"{lv.code} {lv.name}" for lv in p.levels)),
+        _("entities ({count}):").format(count=len(p.entities)),
     ]
     kinds: dict[str, list[str]] = {}
     for e in p.entities.values():
         kinds.setdefault(e.kind, []).append(e.code)
     lines += [f"  {kind}: {' '.join(codes)}" for kind, codes in kinds.items()]
-    lines.append(f"groups ({len(p.groups)}):")
+    lines.append(_("groups ({count}):").format(count=len(p.groups)))
     lines += [f"  {g.name} = {' '.join(g.members)}" for g in p.groups.values()]
-    lines.append(f"relations ({len(p.relations)}):")
+    lines.append(_("relations ({count}):").format(count=len(p.relations)))
     for r in p.relations:
         arrow = "<->" if r.direction == "both" else "->"
-        extra = f"  [{r.window.describe()}]" if not r.window.unbounded else ""
-        lines.append(f"  {r.id}: {','.join(r.sources)} {arrow} {','.join(r.targets)} up to {r.max_level}"
-                     f"{'  ' + r.network if r.network else ''}{extra}")
-    lines.append(f"forbids ({len(p.forbids)}):")
+        extra = f"  [{translated(r.window.describe())}]" if not r.window.unbounded else ""
+        lines.append(_("  {id}: {sources} {arrow} {targets} up to {max_level}{value}{extra}").format(
+            id=r.id,
+            sources=','.join(r.sources),
+            arrow=arrow,
+            targets=','.join(r.targets),
+            max_level=r.max_level,
+            value='  ' + r.network if r.network else '',
+            extra=extra,
+        ))
+    lines.append(_("forbids ({count}):").format(count=len(p.forbids)))
     for f in p.forbids:
         arrow = "<->" if f.direction == "both" else "->"
-        scope = f"above {f.above}" if f.above else "at any level"
+        scope = _("above {level}").format(level=f.above) if f.above else _("at any level")
         lines.append(f"  {f.id}: {','.join(f.sources)} {arrow} {','.join(f.targets)} {scope}")
     obj.emit(p.summary(), lines)
 
 
-@policy.command("explain")
-@click.option("--from", "sender", required=True, help="Sender entity code.")
-@click.option("--to", "recipient", required=True, help="Recipient entity code.")
+@policy.command("explain", help=_(
+    "Decide one relation and say why: the deciding rule and every rule for the pair.\n"
+    "\n"
+    "Exit code 0 when allowed, 3 when denied.\n"
+    "\n"
+    "\b\n"
+    "Example:\n"
+    "  sandi policy explain --from DINSOS --to KESBANGPOL --class SR \\\n"
+    "      --policy policies/banten.toml --at 2026-06-01T09:00:00+07:00"
+))
+@click.option("--from", "sender", required=True, help=_("Sender entity code."))
+@click.option("--to", "recipient", required=True, help=_("Recipient entity code."))
 @click.option("--class", "classification", required=True, type=CLASSIFICATION, help=CLASS_HELP)
-@click.option("--at", help="Time of the decision (ISO 8601; no offset means UTC) [default: now].")
-@click.option("--policy", "policy_file", type=FILE, help="Policy file [default: the version in force].")
+@click.option("--at", help=_("Time of the decision (ISO 8601; no offset means UTC) [default: now]."))
+@click.option("--policy", "policy_file", type=FILE, help=_("Policy file [default: the version in force]."))
 @_json_flag
 @pass_cli
 def explain_cmd(obj: CliContext, sender: str, recipient: str, classification: str, at: str | None,
                 policy_file: Path | None, json_local: bool) -> None:
-    """Decide one relation and say why: the deciding rule and every rule for the pair.
-
-    Exit code 0 when allowed, 3 when denied.
-
-    \b
-    Example:
-      sandi policy explain --from DINSOS --to KESBANGPOL --class SR \\
-          --policy policies/banten.toml --at 2026-06-01T09:00:00+07:00
-    """
     from sandi.policy import Relation
 
     _use_json(obj, json_local)
@@ -228,24 +245,28 @@ def explain_cmd(obj: CliContext, sender: str, recipient: str, classification: st
     rules: dict[str, Relation | Forbid] = {r.id: r for r in p.relations}
     rules.update((f.id, f) for f in p.forbids)
     lines = [
-        f"{'ALLOW' if d.allowed else 'DENY'}: {sender} → {recipient} at "
-        f"{class_label(classification, p.levels)} "
-        f"({p.id} v{p.version}, at {when.isoformat()})",
-        f"  reason: {d.reason}",
+        (_("ALLOW: {sender} → {recipient} at {level} ({policy} v{version}, at {at})") if d.allowed
+         else _("DENY: {sender} → {recipient} at {level} ({policy} v{version}, at {at})")).format(
+            sender=sender, recipient=recipient, level=class_label(classification, p.levels),
+            policy=p.id, version=p.version, at=when.isoformat()),
+        _("  reason: {reason}").format(reason=translated(d.reason)),
     ]
     if d.rule_id is not None:
         rule = rules[d.rule_id]
-        lines.append(f"  rule: {d.rule_id}" + (f" — {rule.description}" if rule.description else "")
+        lines.append(_("  rule: {rule}").format(rule=d.rule_id)
+                     + (f" — {rule.description}" if rule.description else "")
                      + (f" ({p.source_name}:{rule.line})" if rule.line else ""))
     if forbids or allows:
-        lines.append("  rules covering this pair:")
+        lines.append(_("  rules covering this pair:"))
         for rid in forbids + allows:
             rule = rules[rid]
             if isinstance(rule, Relation):
-                what = f"allows up to {rule.max_level}"
+                what = _("allows up to {level}").format(level=rule.max_level)
+            elif rule.above:
+                what = _("forbids above {level}").format(level=rule.above)
             else:
-                what = f"forbids {'above ' + rule.above if rule.above else 'every level'}"
-            window = "" if rule.window.unbounded else f", {rule.window.describe()}"
+                what = _("forbids every level")
+            window = "" if rule.window.unbounded else f", {translated(rule.window.describe())}"
             lines.append(f"    {rid}: {what}{window}")
     data = d.to_dict() | {"at": when.isoformat(), "forbids": forbids, "relations": allows}
     obj.emit(data, lines)
@@ -254,22 +275,22 @@ def explain_cmd(obj: CliContext, sender: str, recipient: str, classification: st
         sys.exit(EXIT_DENIED)
 
 
-@policy.command("test")
+@policy.command("test", help=_(
+    "Run expected decisions against a policy (like 'opa test').\n"
+    "\n"
+    "Each mismatch is printed with its line; exit code 1 if any case fails.\n"
+    "\n"
+    "\b\n"
+    "Example:\n"
+    "  sandi policy test policies/banten-tests.toml\n"
+    "  sandi policy test my-cases.toml --policy policies/banten.toml"
+))
 @click.argument("cases", type=FILE)
 @click.option("--policy", "policy_file", type=FILE,
-              help="Policy file [default: the file the cases name, else the version in force].")
+              help=_("Policy file [default: the file the cases name, else the version in force]."))
 @_json_flag
 @pass_cli
 def test_cmd(obj: CliContext, cases: Path, policy_file: Path | None, json_local: bool) -> None:
-    """Run expected decisions against a policy (like 'opa test').
-
-    Each mismatch is printed with its line; exit code 1 if any case fails.
-
-    \b
-    Example:
-      sandi policy test policies/banten-tests.toml
-      sandi policy test my-cases.toml --policy policies/banten.toml
-    """
     from sandi.policy.testing import load_cases, run_cases
 
     _use_json(obj, json_local)
@@ -280,88 +301,100 @@ def test_cmd(obj: CliContext, cases: Path, policy_file: Path | None, json_local:
     failed = [r for r in results if not r.ok]
     lines = []
     for r in failed:
-        lines.append(f"FAIL {cases.name}:{r.case.line or '?'}: {r.case.name}: {r.problem}")
-        lines.append(f"     {r.decision.reason}")
-    lines.append(f"{len(results) - len(failed)} passed, {len(failed)} failed "
-                 f"({compiled.id} v{compiled.version})")
+        lines.append(_("FAIL {name}:{line}: {name2}: {problem}").format(
+            name=cases.name,
+            line=r.case.line or '?',
+            name2=r.case.name,
+            problem=translated(r.problem),
+        ))
+        lines.append(f"     {translated(r.decision.reason)}")
+    lines.append(_("{passed} passed, {failed} failed ({id} v{version})").format(
+        passed=len(results) - len(failed),
+        failed=len(failed),
+        id=compiled.id,
+        version=compiled.version,
+    ))
     obj.emit({"policy": compiled.id, "version": compiled.version, "passed": len(results) - len(failed),
               "failed": len(failed), "results": [r.to_dict() for r in results]}, lines)
     if failed:
-        raise PolicyError(f"{len(failed)} of {len(results)} policy test case(s) failed",
-                          hint="each mismatch is listed above")
+        raise PolicyError(_("{failed} of {total} policy test case(s) failed").format(
+            failed=len(failed), total=len(results)), hint=_("each mismatch is listed above"))
 
 
-@policy.command("diff")
+@policy.command("diff", help=_(
+    "What a new version changes: rules, and the sender → recipient pairs it opens or closes.\n"
+    "\n"
+    "\b\n"
+    "Example:\n"
+    "  sandi policy diff policies/banten.toml banten-v2.toml"
+))
 @click.argument("old", type=FILE)
 @click.argument("new", type=FILE)
-@click.option("--at", help="Compare at this time (rule windows evaluated) [default: every rule counts].")
+@click.option("--at", help=_("Compare at this time (rule windows evaluated) [default: every rule counts]."))
 @_json_flag
 @pass_cli
 def diff_cmd(obj: CliContext, old: Path, new: Path, at: str | None, json_local: bool) -> None:
-    """What a new version changes: rules, and the sender → recipient pairs it opens or closes.
-
-    \b
-    Example:
-      sandi policy diff policies/banten.toml banten-v2.toml
-    """
     from sandi.policy.diff import diff_policies
 
     _use_json(obj, json_local)
     d = diff_policies(_load(old), _load(new), _parse_time(at) if at else None)
     lines = [f"{d.old[0]} v{d.old[1]} -> {d.new[0]} v{d.new[1]}"]
     lines += [f"  {k}: {a} -> {b}" for k, (a, b) in d.meta.items()]
-    lines += [f"  entity added: {c}" for c in d.entities_added]
-    lines += [f"  entity removed: {c}" for c in d.entities_removed]
-    lines += [f"  {r.describe()}" for r in d.rules]
-    lines += [f"  {p.describe()}" for p in d.pairs]
+    lines += [_("  entity added: {code}").format(code=c) for c in d.entities_added]
+    lines += [_("  entity removed: {code}").format(code=c) for c in d.entities_removed]
+    lines += [f"  {translated(r.describe())}" for r in d.rules]
+    lines += [f"  {translated(p.describe())}" for p in d.pairs]
     opens = sum(1 for p in d.pairs if p.change == "opens")
-    lines.append(f"{len(d.rules)} rule change(s); opens {opens} pair(s), closes "
-                 f"{len(d.pairs) - opens} pair(s)" if not d.empty else "no changes")
+    lines.append(_("{count} rule change(s); opens {opens} pair(s), closes {value} pair(s)").format(
+        count=len(d.rules),
+        opens=opens,
+        value=len(d.pairs) - opens,
+    ) if not d.empty else _("no changes"))
     obj.emit(d.to_dict(), lines)
 
 
-@policy.command("graph")
-@click.option("--policy", "policy_file", type=FILE, help="Policy file [default: the version in force].")
+@policy.command("graph", help=_(
+    "Draw the pattern: entities clustered by kind, relations labelled with their ceiling.\n"
+    "\n"
+    "SVG and PNG need Graphviz's 'dot' (scripts/install-tools.sh installs it).\n"
+    "\n"
+    "\b\n"
+    "Example:\n"
+    "  sandi policy graph --policy policies/banten.toml --format svg -o banten.svg"
+))
+@click.option("--policy", "policy_file", type=FILE, help=_("Policy file [default: the version in force]."))
 @click.option("--format", "fmt", type=click.Choice(["dot", "svg", "png"]), default="dot", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Output file [default for dot: standard output].")
+              help=_("Output file [default for dot: standard output]."))
 @pass_cli
 def graph_cmd(obj: CliContext, policy_file: Path | None, fmt: str, output: Path | None) -> None:
-    """Draw the pattern: entities clustered by kind, relations labelled with their ceiling.
-
-    SVG and PNG need Graphviz's 'dot' (scripts/install-tools.sh installs it).
-
-    \b
-    Example:
-      sandi policy graph --policy policies/banten.toml --format svg -o banten.svg
-    """
     from sandi.policy.graph import render, to_dot
 
     p = _load(policy_file) if policy_file is not None else _active(obj, datetime.now(UTC)).policy
     text = to_dot(p)
     if output is None:
         if fmt != "dot":
-            raise UsageError(f"--format {fmt} needs -o FILE")
+            raise UsageError(_("--format {fmt} needs -o FILE").format(fmt=fmt))
         sys.stdout.write(text)
         return
     render(text, fmt, output)
-    obj.note(f"wrote {output}")
+    obj.note(_("wrote {output}").format(output=output))
 
 
-@policy.command("apply")
+@policy.command("apply", help=_(
+    "Validate, sign with the authority's root key and store a new policy version.\n"
+    "\n"
+    "Older versions are kept; the version number must be greater than the newest\n"
+    "stored one. Recorded in the audit log (policy.apply).\n"
+    "\n"
+    "\b\n"
+    "Example:\n"
+    "  sandi --home ./authority policy apply policies/banten.toml"
+))
 @click.argument("file", type=FILE)
 @passphrase_file_option
 @pass_cli
 def apply_cmd(obj: CliContext, file: Path, passphrase_file: Path | None) -> None:
-    """Validate, sign with the authority's root key and store a new policy version.
-
-    Older versions are kept; the version number must be greater than the newest
-    stored one. Recorded in the audit log (policy.apply).
-
-    \b
-    Example:
-      sandi --home ./authority policy apply policies/banten.toml
-    """
     from sandi.audit.events import current_operator
     from sandi.authority.root import load_root_signer
     from sandi.keystore import open_keystore
@@ -378,23 +411,29 @@ def apply_cmd(obj: CliContext, file: Path, passphrase_file: Path | None) -> None
         {"policy_id": record.policy_id, "version": record.version, "sha256": record.sha256,
          "effective": record.effective_from.isoformat(),
          "expires": record.expires_at.isoformat() if record.expires_at else None},
-        [f"applied {record.policy_id} v{record.version} (sha256 {record.sha256})",
-         f"effective {record.effective_from.isoformat()}, expires "
-         f"{record.expires_at.isoformat() if record.expires_at else 'never'}",
-         "publish a new directory so the workstations get it: sandi directory publish"],
+        [_("applied {policy_id} v{version} (sha256 {sha256})").format(
+            policy_id=record.policy_id,
+            version=record.version,
+            sha256=record.sha256,
+        ),
+         _("effective {effective_from}, expires {value}").format(
+             effective_from=record.effective_from.isoformat(),
+             value=record.expires_at.isoformat() if record.expires_at else 'never',
+         ),
+         _("publish a new directory so the workstations get it: sandi directory publish")],
     )
 
 
-@policy.command("versions")
+@policy.command("versions", help=_(
+    "List the policy versions stored in the registry (authority).\n"
+    "\n"
+    "\b\n"
+    "Example:\n"
+    "  sandi --home ./authority policy versions"
+))
 @_json_flag
 @pass_cli
 def versions_cmd(obj: CliContext, json_local: bool) -> None:
-    """List the policy versions stored in the registry (authority).
-
-    \b
-    Example:
-      sandi --home ./authority policy versions
-    """
     from sandi.policy.store import list_versions
     from sandi.policy.versions import select_active
 
@@ -407,9 +446,11 @@ def versions_cmd(obj: CliContext, json_local: bool) -> None:
              "expires": r.expires_at.isoformat() if r.expires_at else None,
              "applied_at": r.applied_at.isoformat() if r.applied_at else None,
              "applied_by": r.applied_by, "active": r is active} for r in records]
-    lines = [f"{'*' if row['active'] else ' '} {row['policy_id']} v{row['version']}  effective "
-             f"{row['effective']}  expires {row['expires'] or 'never'}  applied by {row['applied_by']}"
-             for row in rows] or ["no policy versions stored"]
+    lines = [_("{mark} {policy} v{version}  effective {effective}  expires {expires}  applied by "
+               "{by}").format(mark="*" if row["active"] else " ", policy=row["policy_id"],
+                              version=row["version"], effective=row["effective"],
+                              expires=row["expires"] or _("never"), by=row["applied_by"])
+             for row in rows] or [_("no policy versions stored")]
     obj.emit(rows, lines)
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from sandi.i18n import Message
 from sandi.policy.engine import CompiledPolicy
 from sandi.policy.model import Forbid, Policy, Relation
 
@@ -29,10 +30,14 @@ class RuleChange:
     fields: dict[str, tuple[Any, Any]] = field(default_factory=dict)
 
     def describe(self) -> str:
+        if self.change == "added":
+            return Message("{kind} '{id}' added", kind=self.kind, id=self.id)
+        if self.change == "removed":
+            return Message("{kind} '{id}' removed", kind=self.kind, id=self.id)
         if self.change != "changed":
             return f"{self.kind} '{self.id}' {self.change}"
         parts = ", ".join(f"{k}: {_fmt(a)} -> {_fmt(b)}" for k, (a, b) in self.fields.items())
-        return f"{self.kind} '{self.id}' changed ({parts})"
+        return Message("{kind} '{id}' changed ({parts})", kind=self.kind, id=self.id, parts=parts)
 
     def to_dict(self) -> dict[str, Any]:
         return {"change": self.change, "kind": self.kind, "id": self.id,
@@ -48,8 +53,10 @@ class PairChange:
     change: Literal["opens", "closes"]
 
     def describe(self) -> str:
-        return (f"{self.change} {self.sender} → {self.recipient}: "
-                f"{self.old or 'nothing'} -> {self.new or 'nothing'}")
+        nothing = Message("nothing")
+        return Message("{change} {sender} → {recipient}: {old} -> {new}", change=self.change,
+                       sender=self.sender, recipient=self.recipient, old=self.old or nothing,
+                       new=self.new or nothing)
 
     def to_dict(self) -> dict[str, Any]:
         return {"from": self.sender, "to": self.recipient, "old": self.old, "new": self.new,

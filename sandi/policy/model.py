@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from sandi.i18n import Message
+
 Direction = Literal["one-way", "both"]
 WILDCARD = "*"
 
@@ -80,11 +82,12 @@ class Window:
         return not (self.end is not None and (other.end is None or other.end > self.end))
 
     def describe(self) -> str:
+        """The window in words (a Message: English in data, translated when shown)."""
         if self.unbounded:
-            return "always"
-        start = self.start.isoformat() if self.start else "the beginning"
-        end = self.end.isoformat() if self.end else "open end"
-        return f"from {start} until {end}"
+            return Message("always")
+        start = self.start.isoformat() if self.start else Message("the beginning")
+        end = self.end.isoformat() if self.end else Message("open end")
+        return Message("from {start} until {end}", start=start, end=end)
 
 
 @dataclass(frozen=True, slots=True)
