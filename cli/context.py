@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from sandi.errors import ConfigError
+from sandi.errors import ConfigError, FormatError
 from sandi.home import Home, HomeConfig, resolve_home
 from sandi.i18n import _, translated
 
@@ -117,13 +117,15 @@ class CliContext:
             import base64
             from datetime import UTC, datetime
 
-            from sandi.directory.snapshot import expiry_warning
+            from sandi.directory.snapshot import MAX_DIRECTORY_BYTES, expiry_warning
+            from sandi.formats.bounded import load_json
 
-            envelope = json.loads(home.directory_path.read_bytes())
-            body = json.loads(base64.b64decode(envelope["body"]))
+            limit = MAX_DIRECTORY_BYTES
+            envelope = load_json(home.directory_path.read_bytes(), max_bytes=limit, error=FormatError)
+            body = load_json(base64.b64decode(envelope["body"]), max_bytes=limit, error=FormatError)
             expires = datetime.fromisoformat(str(body["expires_at"]).replace("Z", "+00:00"))
             warning = expiry_warning(int(body["version"]), expires, datetime.now(UTC))
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, FormatError):
             pass  # an unreadable directory is reported by the commands that use it
         finally:
             self.directory_expiry(warning)

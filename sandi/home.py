@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import json
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from sandi.errors import AlreadyExistsError, ConfigError
+from sandi.formats.bounded import load_toml
 from sandi.fsutil import atomic_write, ensure_private_dir
-from sandi.i18n import SUPPORTED_LANGUAGES, _, normalise_language
+from sandi.i18n import SUPPORTED_LANGUAGES, Message, _, normalise_language
 
 CONFIG_NAME = "sandi.toml"
 REGISTRY_NAME = "registry.db"
@@ -36,6 +36,8 @@ DIRECTORY_ANCHOR_NAME = "directory.anchor.json"
 #: the highest checkpoint of the registry's / the journal's audit chain seen (ADR 0010)
 REGISTRY_AUDIT_ANCHOR_NAME = "audit.registry.anchor"
 JOURNAL_AUDIT_ANCHOR_NAME = "audit.journal.anchor"
+#: sandi.toml is a few hundred bytes; anything this large is not one
+MAX_CONFIG_BYTES = 64 * 1024
 ENV_HOME = "SANDI_HOME"
 ENV_DATABASE_URL = "SANDI_DATABASE_URL"
 
@@ -66,9 +68,9 @@ def read_home_language(explicit: str | os.PathLike[str] | None = None) -> str | 
     configuration is reported later, in the chosen language, by the command itself.
     """
     try:
-        text = (resolve_home(explicit) / CONFIG_NAME).read_text(encoding="utf-8")
-        value = tomllib.loads(text).get("language")
-    except (OSError, ValueError, UnicodeDecodeError):
+        data = (resolve_home(explicit) / CONFIG_NAME).read_bytes()
+        value = load_toml(data, max_bytes=MAX_CONFIG_BYTES, error=ConfigError).get("language")
+    except (OSError, ConfigError):
         return None
     return value if isinstance(value, str) else None
 
@@ -109,11 +111,12 @@ class HomeConfig:
         return "\n".join(lines) + "\n"
 
     @classmethod
-    def from_toml(cls, text: str, *, source: str) -> HomeConfig:
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(_("{source}: not valid TOML: {exc}").format(source=source, exc=exc)) from None
+    def from_toml(cls, text: str | bytes, *, source: str) -> HomeConfig:
+        def refuse(reason: str) -> ConfigError:
+            return ConfigError(Message("{source}: not a valid configuration: {reason}",
+                                       source=source, reason=reason))
+
+        data = load_toml(text, max_bytes=MAX_CONFIG_BYTES, error=refuse)
         if data.get("format") != 1:
             raise ConfigError(_("{source}: unsupported configuration format {get!r}").format(
                 source=source,
@@ -203,7 +206,7 @@ class Home:
                 hint=_("create one with 'sandi init', or point --home / SANDI_HOME at an existing home"),
             )
         try:
-            text = self.config_path.read_text(encoding="utf-8")
+            text = self.config_path.read_bytes()
         except OSError as exc:
             raise ConfigError(_("cannot read {config_path}: {reason}").format(
                 config_path=self.config_path,

@@ -18,7 +18,6 @@ copy, checks it matches the header, and checks every link and signature.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -29,7 +28,8 @@ from sandi.audit.checkpoint import Checkpoint
 from sandi.audit.entry import AuditEntry, canonical_json, format_time, utcnow
 from sandi.audit.journal import MAX_LINE, checkpoint_line, entry_line, parse_line
 from sandi.errors import AuditError, FormatError, VerificationError
-from sandi.i18n import _
+from sandi.formats.bounded import load_json
+from sandi.i18n import Message, _
 
 EXPORT_FORMAT = "sandi-audit-export/v1"
 CHAINS = ("registry", "journal")
@@ -120,11 +120,9 @@ class ExportFile:
             )) from None
 
     def _read_header(self) -> ExportHeader:
-        for _unused, line in self._lines():
-            try:
-                data = json.loads(line)
-            except (ValueError, UnicodeDecodeError):
-                break
+        for _lineno, line in self._lines():
+            data = load_json(line, max_bytes=MAX_LINE, error=lambda reason: FormatError(Message(
+                "{path}: not a sandi audit export (line 1: {reason})", path=str(self.path), reason=reason)))
             if not isinstance(data, dict) or data.get("type") != "header":
                 break
             if data.get("format") != EXPORT_FORMAT:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import os
 from collections.abc import Iterator, Mapping
 from datetime import datetime
@@ -40,7 +39,8 @@ from sandi.audit.checkpoint import Checkpoint, Signer, sign_checkpoint
 from sandi.audit.entry import GENESIS_HASH, AuditEntry, canonical_json, make_entry
 from sandi.audit.events import AuditEvent, JSONValue, Outcome, current_operator
 from sandi.errors import AuditError, SandiError
-from sandi.i18n import N_, _
+from sandi.formats.bounded import load_json
+from sandi.i18n import N_, Message, _
 
 MAX_LINE = 64 * 1024  # an entry is at most ~17 KiB (details are capped at 16 KiB)
 _CHUNK = 64 * 1024
@@ -57,10 +57,10 @@ def checkpoint_line(checkpoint: Checkpoint) -> bytes:
 
 def parse_line(line: bytes, where: str) -> AuditEntry | Checkpoint | dict[str, Any]:
     """One journal / export line: an entry, a checkpoint, or (for other types) the dict."""
-    try:
-        data = json.loads(line)
-    except (ValueError, UnicodeDecodeError):
-        raise AuditError(_("{where}: not a JSON line").format(where=where)) from None
+    def refuse(reason: str) -> AuditError:
+        return AuditError(Message("{where}: not a JSON line ({reason})", where=where, reason=reason))
+
+    data = load_json(line, max_bytes=MAX_LINE, error=refuse)
     if not isinstance(data, dict):
         raise AuditError(_("{where}: not a JSON object").format(where=where))
     kind = data.pop("type", None)

@@ -16,7 +16,6 @@ Invariants:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -28,7 +27,8 @@ from sqlalchemy.orm import Session
 from sandi.audit.checkpoint import Checkpoint, Signer, sign_checkpoint
 from sandi.audit.entry import GENESIS_HASH, AuditEntry, canonical_json, make_entry
 from sandi.audit.events import AuditEvent
-from sandi.errors import AuditError, SandiError
+from sandi.errors import AuditError, FormatError, SandiError
+from sandi.formats.bounded import load_json
 from sandi.i18n import N_, _
 from sandi.registry.models import AuditCheckpointRow, AuditEntryRow, AuditHeadRow
 
@@ -36,6 +36,9 @@ HEAD_ID = 1
 
 
 _NOT_CARRIED_OUT = "the operation was not carried out: its audit entry could not be written"
+
+#: details are at most 16 KiB when written; a row far larger was not written by sandi
+MAX_STORED_DETAILS_BYTES = 1024 * 1024
 
 
 def _db_failure(session: Session, what: str, exc: Exception, *, writing: bool = False) -> SandiError:
@@ -132,8 +135,8 @@ def _entry_from_row(row: Any) -> AuditEntry:
     # Stored details that no longer parse are kept visible (and will not hash to the
     # stored value), so verify reports the entry as edited instead of crashing.
     try:
-        details = json.loads(details_text)
-    except ValueError:
+        details = load_json(details_text, max_bytes=MAX_STORED_DETAILS_BYTES, error=FormatError)
+    except FormatError:
         details = {"<unparseable details>": details_text}
     if not isinstance(details, dict):
         details = {"<details not an object>": details}

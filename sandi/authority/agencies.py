@@ -16,7 +16,6 @@ Invariants:
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 from sandi.authority.events import record
 from sandi.authority.records import AgencyInfo, agency_info
 from sandi.errors import AlreadyExistsError, NotFoundError, PolicyError, SandiError, UsageError
-from sandi.i18n import _
+from sandi.formats.bounded import load_toml
+from sandi.i18n import Message, _
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -219,10 +219,11 @@ def entities_from_policy(path: Path) -> list[EntitySpec]:
             path=path,
             max_policy_bytes=MAX_POLICY_BYTES,
         ))
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise PolicyError(_("{path}: not valid TOML: {exc}").format(path=path, exc=exc)) from None
+
+    def refuse(reason: str) -> PolicyError:
+        return PolicyError(Message("{path}: not a valid agency list: {reason}", path=path, reason=reason))
+
+    data = load_toml(raw, max_bytes=MAX_POLICY_BYTES, error=refuse)
     entities = data.get("entities")
     items: list[tuple[str | None, Any]]
     if isinstance(entities, list):

@@ -27,10 +27,15 @@ from datetime import datetime
 from typing import Any
 
 from sandi.errors import CredentialError, FormatError
-from sandi.i18n import N_, _
+from sandi.formats.bounded import load_json
+from sandi.i18n import N_, Message, _
 
 BUNDLE_FORMAT = "sandi-key-bundle/v1"
 MAX_BUNDLE_BYTES = 1024 * 1024
+
+
+def _not_a_bundle(reason: str) -> FormatError:
+    return FormatError(Message("not a sandi key bundle ({reason})", reason=reason))
 
 
 @dataclass(frozen=True, repr=False)
@@ -88,7 +93,7 @@ class KeyBundle:
     @classmethod
     def decode(cls, data: bytes) -> KeyBundle:
         try:
-            obj = json.loads(data)
+            obj = load_json(data, max_bytes=MAX_BUNDLE_BYTES, error=_not_a_bundle)
             if not isinstance(obj, dict) or obj.get("format") != BUNDLE_FORMAT:
                 raise ValueError
             keys = [

@@ -74,7 +74,8 @@ from sandi.authority.profiles import KeyProfile, load_profile
 from sandi.authority.records import cert_info
 from sandi.authority.validity import CLOCK_SKEW
 from sandi.errors import AlreadyExistsError, FormatError, NotFoundError, UsageError, VerificationError
-from sandi.i18n import _
+from sandi.formats.bounded import load_json
+from sandi.i18n import Message, _
 from sandi.keystore.base import KeyStore, generate_identity
 from sandi.keystore.keys import SigningKey, fingerprint, verify_ed25519
 
@@ -251,6 +252,12 @@ def current_own_signing_key(home: Home, keystore: KeyStore, code: str, now: date
             ),
         )
     return keystore.get_signing_key(key_ref(code, "signing", best[1]))
+def _not_a_response(reason: str) -> FormatError:
+    return FormatError(Message("not a sandi enrolment response ({reason})", reason=reason))
+
+
+def _not_a_request(reason: str) -> FormatError:
+    return FormatError(Message("not a sandi enrolment request ({reason})", reason=reason))
 
 
 def import_response(home: Home, keystore: KeyStore, data: bytes) -> list[Path]:
@@ -261,7 +268,7 @@ def import_response(home: Home, keystore: KeyStore, data: bytes) -> list[Path]:
     if len(data) > MAX_RESPONSE_BYTES:
         raise FormatError(_("an enrolment response is at most 256 KiB"))
     try:
-        obj = json.loads(data)
+        obj = load_json(data, max_bytes=MAX_RESPONSE_BYTES, error=_not_a_response)
         if not isinstance(obj, dict) or obj.get("format") != RESPONSE_FORMAT:
             raise ValueError
         agency, root_pem, certs = obj["agency"], obj["root_certificate"], obj["certificates"]
@@ -300,7 +307,7 @@ def parse_request(data: bytes) -> EnrolmentRequest:
             max_request_bytes=MAX_REQUEST_BYTES,
         ))
     try:
-        obj = json.loads(data)
+        obj = load_json(data, max_bytes=MAX_REQUEST_BYTES, error=_not_a_request)
         if not isinstance(obj, dict):
             raise ValueError
         top = set(obj) - {"replacing_signature"}

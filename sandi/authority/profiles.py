@@ -14,13 +14,13 @@ Invariants:
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sandi.errors import NotFoundError, UsageError
-from sandi.i18n import _
+from sandi.formats.bounded import load_toml
+from sandi.i18n import Message, _
 
 if TYPE_CHECKING:
     from sandi.home import Home
@@ -97,10 +97,11 @@ def parse_profile(text: str, *, source: str) -> KeyProfile:
             source=source,
             max_profile_bytes=MAX_PROFILE_BYTES,
         ))
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(_("{source}: not valid TOML: {exc}").format(source=source, exc=exc)) from None
+
+    def refuse(reason: str) -> UsageError:
+        return UsageError(Message("{source}: not a valid profile: {reason}", source=source, reason=reason))
+
+    data = load_toml(text, max_bytes=MAX_PROFILE_BYTES, error=refuse)
     _keys(data, {"format", "name", "description", "signing", "encryption", "rotation", "naming"}, source)
     if data.get("format") != 1:
         raise UsageError(_("{source}: unsupported profile format {get!r}").format(

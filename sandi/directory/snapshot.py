@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from sandi.authority.validity import CLOCK_SKEW
 from sandi.errors import ConfigError, FormatError, NotFoundError, VerificationError
+from sandi.formats.bounded import load_json
 from sandi.i18n import Message, _
 
 if TYPE_CHECKING:
@@ -59,19 +60,35 @@ def normalise_fingerprint(text: str) -> str:
     return cleaned
 
 
+def load_certificate(pem: str) -> x509.Certificate:
+    """A certificate from the directory's PEM text; FormatError for anything else."""
+    from cryptography import x509
+
+    try:
+        return x509.load_pem_x509_certificate(pem.encode("ascii"))
+    except ValueError:  # UnicodeEncodeError included
+        raise FormatError(_("directory: a certificate is not valid PEM")) from None
+
+
+def certificate_key(cert: x509.Certificate) -> Any:
+    """The certificate's public key; FormatError when cryptography cannot read it."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+
+    try:
+        return cert.public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        raise FormatError(_("directory: a certificate's public key cannot be read")) from None
+
+
 def cert_fingerprint(pem: str) -> str:
     """The fingerprint sandi uses for a certificate's key: SHA-256 (hex) of the raw
     public key. The root fingerprint a home trusts is this value for the root."""
-    from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-    try:
-        cert = x509.load_pem_x509_certificate(pem.encode("ascii"))
-    except ValueError:
-        raise FormatError(_("directory: a certificate is not valid PEM")) from None
-    key = cert.public_key()
+    cert = load_certificate(pem)
+    key = certificate_key(cert)
     if not isinstance(key, Ed25519PublicKey | X25519PublicKey):
         raise FormatError(_("directory: a certificate holds neither an Ed25519 nor an X25519 key"))
     return hashlib.sha256(key.public_bytes(Encoding.Raw, PublicFormat.Raw)).hexdigest()
@@ -129,16 +146,14 @@ class CertEntry:
 
     @cached_property
     def certificate(self) -> x509.Certificate:
-        from cryptography import x509
-
-        return x509.load_pem_x509_certificate(self.pem.encode("ascii"))
+        return load_certificate(self.pem)
 
     def public_key_bytes(self) -> bytes:
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
         from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
         from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-        key = self.certificate.public_key()
+        key = certificate_key(self.certificate)
         if not isinstance(key, Ed25519PublicKey | X25519PublicKey):
             raise VerificationError(_("certificate {serial} holds neither an Ed25519 nor an "
                                       "X25519 key").format(
@@ -318,9 +333,7 @@ class DirectorySnapshot:
 
     @cached_property
     def root_certificate(self) -> x509.Certificate:
-        from cryptography import x509
-
-        return x509.load_pem_x509_certificate(self.root_cert_pem.encode("ascii"))
+        return load_certificate(self.root_cert_pem)
 
     @property
     def root_fingerprint(self) -> str:
@@ -373,10 +386,8 @@ class DirectorySnapshot:
 
     @classmethod
     def from_body(cls, body: bytes) -> DirectorySnapshot:
-        try:
-            obj = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise FormatError(_("directory: the body is not JSON")) from None
+        obj = load_json(body, max_bytes=MAX_DIRECTORY_BYTES, error=lambda reason: FormatError(
+            Message("directory: the body is not valid ({reason})", reason=reason)))
         if not isinstance(obj, dict) or obj.get("format") != FORMAT:
             raise FormatError(_("directory: not a {format} body").format(format=FORMAT))
         version = obj.get("version")
@@ -432,10 +443,8 @@ def parse_envelope(data: bytes, trusted_root_fingerprint: str) -> DirectorySnaps
         raise FormatError(_("directory: larger than {max_directory_bytes} bytes").format(
             max_directory_bytes=MAX_DIRECTORY_BYTES,
         ))
-    try:
-        envelope = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        raise FormatError(_("directory: the file is not JSON")) from None
+    envelope = load_json(data, max_bytes=MAX_DIRECTORY_BYTES, error=lambda reason: FormatError(
+        Message("directory: the file is not valid ({reason})", reason=reason)))
     if not isinstance(envelope, dict) or envelope.get("format") != FORMAT or set(envelope) != {
         "format", "body", "signature"
     }:
@@ -454,7 +463,7 @@ def parse_envelope(data: bytes, trusted_root_fingerprint: str) -> DirectorySnaps
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    root_key = snapshot.root_certificate.public_key()
+    root_key = certificate_key(snapshot.root_certificate)
     if not isinstance(root_key, Ed25519PublicKey):
         raise VerificationError(_("the directory's root certificate does not hold an Ed25519 key"))
     try:

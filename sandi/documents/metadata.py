@@ -16,12 +16,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sandi.errors import UsageError, VerificationError
-from sandi.i18n import _
+from sandi.formats.bounded import load_json
+from sandi.formats.minisign import MAX_TRUSTED_COMMENT_BYTES
+from sandi.i18n import Message, _
 
 SEAL_PREFIX = "sandi-seal/v1 "
 SIGN_PREFIX = "sandi-sign/v1 "
 LETTER_FIELDS = ("nomor", "sifat", "hal", "lampiran", "tanggal")
 MAX_LETTER_FIELD = 500
+#: the metadata is a minisign trusted comment, which is never longer than this
+MAX_METADATA_BYTES = MAX_TRUSTED_COMMENT_BYTES
 _CODE = re.compile(r"^[A-Z][A-Z0-9-]{0,63}$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -223,13 +227,14 @@ def _compact(obj: dict[str, Any]) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
 
+def _malformed(reason: str) -> VerificationError:
+    return VerificationError(Message("malformed signed metadata ({reason})", reason=reason))
+
+
 def _load(comment: str, prefix: str) -> dict[str, Any]:
     if not comment.startswith(prefix):
         raise VerificationError(_("the signature's trusted comment is not sandi metadata"))
-    try:
-        obj = json.loads(comment[len(prefix):])
-    except ValueError:
-        raise VerificationError(_("malformed signed metadata (JSON)")) from None
+    obj = load_json(comment[len(prefix):], max_bytes=MAX_METADATA_BYTES, error=_malformed)
     if not isinstance(obj, dict):
         raise VerificationError(_("malformed signed metadata (JSON)"))
     return obj

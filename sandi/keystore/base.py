@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from sandi.errors import CredentialError, FormatError, NotFoundError, UsageError
-from sandi.i18n import _
+from sandi.formats.bounded import load_json
+from sandi.i18n import Message, _
 from sandi.keystore.keys import SigningKey, fingerprint
 
 if TYPE_CHECKING:
@@ -82,7 +83,8 @@ class StoredKey:
         if len(data) > MAX_RECORD_BYTES:
             raise FormatError(_("key record {expected_ref} is too large").format(expected_ref=expected_ref))
         try:
-            obj = json.loads(data)
+            obj = load_json(data, max_bytes=MAX_RECORD_BYTES, error=lambda reason: FormatError(
+                Message("key record {ref} is malformed ({reason})", ref=expected_ref, reason=reason)))
             if not isinstance(obj, dict) or obj.get("format") != RECORD_FORMAT:
                 raise ValueError("format")
             ref, kind, fp, secret_b64 = obj["ref"], obj["kind"], obj["public_fingerprint"], obj["secret"]

@@ -22,9 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from sandi.errors import AlreadyExistsError, ConfigError, CredentialError, FormatError, NotFoundError
+from sandi.formats.bounded import load_json
 from sandi.fsutil import atomic_write, ensure_private_dir
-from sandi.i18n import N_, _
+from sandi.i18n import N_, Message, _
 from sandi.keystore.base import KeyStore, StoredKey, check_ref, not_found
+
+#: the index lists key references only; a few hundred keys fit many times over
+MAX_INDEX_BYTES = 1024 * 1024
 
 INDEX_NAME = "keyring.json"
 INDEX_FORMAT = "sandi-keyring-index/v1"
@@ -76,7 +80,8 @@ class KeyringKeyStore(KeyStore):
     def _load_index(self) -> dict[str, Any]:
         path = self.keys_dir / INDEX_NAME
         try:
-            data = json.loads(path.read_bytes())
+            data = load_json(path.read_bytes(), max_bytes=MAX_INDEX_BYTES, error=lambda reason: FormatError(
+                Message("{path} is unreadable ({reason})", path=path, reason=reason)))
         except FileNotFoundError:
             raise NotFoundError(
                 _("no keyring key store index in {keys_dir}").format(keys_dir=self.keys_dir),

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import difflib
 import re
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from sandi.errors import PolicyError
+from sandi.formats.bounded import Reason, load_toml
 from sandi.i18n import N_, Message, _, ngettext, translated
 from sandi.policy.locate import Locator
 from sandi.policy.model import (
@@ -46,6 +46,8 @@ MAX_GROUPS = 5_000
 MAX_RELATIONS = 500_000
 MAX_LEVELS = 16
 MAX_PROBLEMS = 50
+#: tables and arrays nest at most this deep (a policy needs 3; checked before parsing)
+MAX_DEPTH = 16
 
 CODE_RE = re.compile(r"^[A-Z][A-Z0-9_-]{0,63}$")
 LEVEL_RE = re.compile(r"^[A-Z][A-Z0-9]{0,7}$")
@@ -194,18 +196,14 @@ def decode_source(data: bytes | str, source: str) -> str:
 
 
 def parse_toml(text: str, source: str) -> dict[str, Any]:
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        msg = str(exc)
-        m = re.search(r"\(at line (\d+), column (\d+)\)", msg)
-        line = int(m.group(1)) if m else None
-        detail = msg[: m.start()].strip() if m else msg
-        where = f"column {m.group(2)}" if m else ""
-        raise PolicyFileError([Problem(source, line, where, Message(
-            "TOML syntax error: {detail}",
-            detail=detail,
-        ))]) from None
+    def refuse(reason: Reason) -> PolicyFileError:
+        if reason.detail:
+            where = f"column {reason.column}" if reason.column else ""
+            message = Message("TOML syntax error: {detail}", detail=reason.detail)
+            return PolicyFileError([Problem(source, reason.line, where, message)])
+        return PolicyFileError([Problem(source, None, "", reason)])
+
+    return load_toml(text, max_bytes=MAX_SOURCE_BYTES, error=refuse, max_depth=MAX_DEPTH)
 
 
 def parse_policy(data: bytes | str, source: str = "<policy>") -> Policy:
