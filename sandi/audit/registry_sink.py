@@ -35,7 +35,7 @@ from sandi.registry.models import AuditCheckpointRow, AuditEntryRow, AuditHeadRo
 HEAD_ID = 1
 
 
-_NOT_CARRIED_OUT = "the operation was not carried out: its audit entry could not be written"
+_NOT_CARRIED_OUT = N_("the operation was not carried out: its audit entry could not be written")
 
 #: details are at most 16 KiB when written; a row far larger was not written by sandi
 MAX_STORED_DETAILS_BYTES = 1024 * 1024
@@ -53,7 +53,7 @@ def _db_failure(session: Session, what: str, exc: Exception, *, writing: bool = 
     if isinstance(described, ConcurrentUpdate):
         return described
     return AuditError(described.message,
-                      hint=f"{_NOT_CARRIED_OUT}; {described.hint}" if writing else described.hint)
+                      hint=f"{_(_NOT_CARRIED_OUT)}; {described.hint}" if writing else described.hint)
 
 
 def _locked_head(session: Session) -> AuditHeadRow:

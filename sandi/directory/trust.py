@@ -20,7 +20,7 @@ from datetime import datetime
 from sandi.authority.validity import VOIDS_ALL_SIGNATURES, is_valid_for_signing
 from sandi.directory.snapshot import AgencyEntry, CertEntry, DirectorySnapshot
 from sandi.errors import CredentialError
-from sandi.i18n import _
+from sandi.i18n import Message, _
 
 
 @dataclass(frozen=True)
@@ -51,12 +51,12 @@ def signature_valid_at(cert: CertEntry, signed_at: datetime) -> tuple[bool, str]
     if is_valid_for_signing(cert, cert.revocation, signed_at):
         return True, ""
     if cert.revocation is not None and cert.revocation.reason in VOIDS_ALL_SIGNATURES:
-        return False, "the signing key was revoked for key compromise"
+        return False, Message("the signing key was revoked for key compromise")
     if not cert.not_before <= signed_at <= cert.not_after:
-        return False, "the signing certificate was not valid at the signing time"
+        return False, Message("the signing certificate was not valid at the signing time")
     if cert.revocation is not None:
-        return False, "the signing certificate was revoked before the signing time"
-    return False, "the certificate is not a signing certificate"
+        return False, Message("the signing certificate was revoked before the signing time")
+    return False, Message("the certificate is not a signing certificate")
 
 
 def current_signing_cert(snapshot: DirectorySnapshot, code: str, now: datetime) -> CertEntry:

@@ -27,7 +27,7 @@ from sandi.authority.validity import CLOCK_SKEW, VOIDS_ALL_SIGNATURES
 from sandi.directory.snapshot import DirectorySnapshot
 from sandi.directory.trust import SignerIdentity, chains_to_root, signature_valid_at
 from sandi.errors import VerificationError
-from sandi.i18n import _
+from sandi.i18n import Message, _
 
 
 def verify_signing_certificate(
@@ -61,10 +61,10 @@ def verify_signing_certificate(
             raise VerificationError(_("the signer's certificate named in the signature is not in the "
                                       "directory"),
                                     hint=_("your directory may be old: import a newer one"))
-    why = ""
+    why: str = ""
     for agency, cert in sorted(found, key=lambda ac: ac[1].not_before, reverse=True):
         if not chains_to_root(cert, snapshot):
-            why = "the signer's certificate was not issued by this authority"
+            why = Message("the signer's certificate was not issued by this authority")
             continue
         ok, why = signature_valid_at(cert, signed_at)
         if ok:

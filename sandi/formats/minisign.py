@@ -204,11 +204,11 @@ def _check_comment_text(text: str, max_bytes: int, what: str, error: type[Except
     try:
         raw = text.encode("utf-8")
     except UnicodeEncodeError:
-        raise error(f"{what} is not valid UTF-8") from None
+        raise error(_("{what} is not valid UTF-8").format(what=_(what))) from None
     if len(raw) > max_bytes:
-        raise error(f"{what} is longer than {max_bytes} bytes")
+        raise error(_("{what} is longer than {max_bytes} bytes").format(what=_(what), max_bytes=max_bytes))
     if any(_bad_comment_char(ch) for ch in text):
-        raise error(f"{what} contains a control character")
+        raise error(_("{what} contains a control character").format(what=_(what)))
     return raw
 
 
@@ -496,8 +496,8 @@ def sign_stream(
     return sign_digest(signer, prehash_stream(stream), trusted_comment, untrusted_comment)
 
 
-_VERIFY_FAILED = "signature verification failed"
-_VERIFY_HINT = "the document or its signature was changed, or it was signed by another key"
+_VERIFY_FAILED = N_("signature verification failed")
+_VERIFY_HINT = N_("the document or its signature was changed, or it was signed by another key")
 
 
 def _ed25519_ok(public_key: bytes, signature: bytes, message: bytes) -> bool:
@@ -530,7 +530,7 @@ def verify_digest(public_key: MinisignPublicKey, signature: MinisignSignature, d
     signed_comment = signature.signature + signature.trusted_comment_bytes
     ok &= _ed25519_ok(public_key.public_key, signature.global_signature, signed_comment)
     if not ok:
-        raise VerificationError(_VERIFY_FAILED, hint=_VERIFY_HINT)
+        raise VerificationError(_(_VERIFY_FAILED), hint=_(_VERIFY_HINT))
     return signature.trusted_comment
 
 

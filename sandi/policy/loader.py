@@ -225,8 +225,8 @@ def _build(doc: dict[str, Any], r: _Reader) -> Policy | None:
     # -- [policy] ------------------------------------------------------------------------
     meta = doc.get("policy")
     if not isinstance(meta, dict):
-        r.error(("policy",), "[policy]", "missing the [policy] table (id, title, version, "
-                "effective, decree)" if meta is None else "[policy] must be a table")
+        r.error(("policy",), "[policy]", Message("missing the [policy] table (id, title, version, "
+                "effective, decree)") if meta is None else Message("[policy] must be a table"))
         meta = {}
     where = "[policy]"
     r.check_keys(meta, POLICY_KEYS, ("policy",), where)
@@ -278,8 +278,9 @@ def _build(doc: dict[str, Any], r: _Reader) -> Policy | None:
     entities: dict[str, Entity] = {}
     raw_entities = doc.get("entities")
     if not isinstance(raw_entities, dict) or not raw_entities:
-        r.error(("entities",), "[entities]", "the policy names no entities" if raw_entities in (None, {})
-                else "[entities] must be a table of CODE = { name = ..., kind = ... }")
+        r.error(("entities",), "[entities]", Message("the policy names no entities")
+                if raw_entities in (None, {})
+                else Message("[entities] must be a table of CODE = {{ name = ..., kind = ... }}"))
         raw_entities = {}
     if len(raw_entities) > MAX_ENTITIES:
         raise PolicyFileError([Problem(r.source, None, "[entities]",

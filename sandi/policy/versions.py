@@ -97,7 +97,8 @@ def check_in_force(records: Iterable[V], at: datetime, policy_id: str, version: 
                                 hint=_("import a newer directory from the authority"))
     active = select_active(records, at, policy_id)
     if active is None or active.version != version:
-        now = f"v{active.version} was" if active is not None else "no version was"
+        now = (_("v{version} was").format(version=active.version) if active is not None
+               else _("no version was"))
         raise VerificationError(
             _("policy {policy_id} v{version} was not the version in force at {at} ({now})").format(
                 policy_id=policy_id,

@@ -389,7 +389,8 @@ def database_error(url: str, exc: Exception, what: str = N_("registry database e
     state = _sqlstate(exc) or ""
     if state in _RETRYABLE_SQLSTATES:
         return ConcurrentUpdate(
-            f"{what}: another operator changed the same records at the same time ({detail})",
+            _("{what}: another operator changed the same records at the same time ({detail})").format(
+                what=_(what), detail=detail),
             hint=_("nothing was changed; run the command again"),
         )
     if state.startswith("28") or "password authentication failed" in lowered:

@@ -21,6 +21,8 @@ from __future__ import annotations
 import binascii
 from typing import BinaryIO, Protocol
 
+from sandi.i18n import _
+
 from .errors import AgeError
 
 BEGIN = b"-----BEGIN AGE ENCRYPTED FILE-----"
@@ -79,7 +81,7 @@ class ArmorReader:
         if nl < 0:
             rest = len(self._text) - self._pos
             if rest >= _MAX_LINE:
-                raise _err("line too long")
+                raise _err(_("line too long"))
             if rest == 0:
                 return None
             line = self._text[self._pos :]
@@ -98,14 +100,14 @@ class ArmorReader:
         while True:
             line = self._getline()
             if line is None:
-                raise _err("no BEGIN line")
+                raise _err(_("no BEGIN line"))
             if not line.strip(_WHITESPACE):
                 removed += len(line) + 1
                 if removed > MAX_WHITESPACE:
-                    raise _err("too much whitespace before the armor")
+                    raise _err(_("too much whitespace before the armor"))
                 continue
             if line != BEGIN:
-                raise _err("the first line is not '-----BEGIN AGE ENCRYPTED FILE-----'")
+                raise _err(_("the first line is not '-----BEGIN AGE ENCRYPTED FILE-----'"))
             self._started = True
             return
 
@@ -115,9 +117,9 @@ class ArmorReader:
         rest = self._text[self._pos : self._pos + MAX_WHITESPACE]
         self._pos += len(rest)
         if rest.strip(_WHITESPACE):
-            raise _err("data after the END line")
+            raise _err(_("data after the END line"))
         if len(rest) >= MAX_WHITESPACE:
-            raise _err("too much whitespace after the armor")
+            raise _err(_("too much whitespace after the armor"))
         self._done = True
 
     def _fast_lines(self) -> bytes | None:
@@ -145,7 +147,7 @@ class ArmorReader:
             try:
                 data = binascii.a2b_base64(body, strict_mode=True)
             except binascii.Error:
-                raise _err("invalid base64 character") from None
+                raise _err(_("invalid base64 character")) from None
             self._pos += k * stride
             return data
         return None
@@ -153,24 +155,24 @@ class ArmorReader:
     def _slow_line(self) -> bytes:
         line = self._getline()
         if line is None:
-            raise _err("no END line")
+            raise _err(_("no END line"))
         if line == END:
             self._finish()
             return b""
         if len(line) > COLUMNS:
-            raise _err("line longer than 64 columns")
+            raise _err(_("line longer than 64 columns"))
         if not line:
-            raise _err("empty line inside the armor")
+            raise _err(_("empty line inside the armor"))
         try:
             data = binascii.a2b_base64(line, strict_mode=True)
         except binascii.Error:
-            raise _err("invalid base64") from None
+            raise _err(_("invalid base64")) from None
         if binascii.b2a_base64(data, newline=False) != line:
-            raise _err("non-canonical base64")
+            raise _err(_("non-canonical base64"))
         if len(data) < BYTES_PER_LINE:
             closing = self._getline()
             if closing != END:
-                raise _err("a short line must be followed by the END line")
+                raise _err(_("a short line must be followed by the END line"))
             self._finish()
         return data
 
