@@ -177,23 +177,35 @@ def _report_lines(name: str, report: VerifyReport) -> list[str]:
     "\n"
     "Exit status 0 if the log verifies, 4 if it does not (the message names the\n"
     "first bad entry and what is wrong: edited, deleted, reordered, inserted,\n"
-    "truncated, or a bad checkpoint).\n"
+    "truncated, or a bad checkpoint). The log must also still hold every checkpoint\n"
+    "kept outside it: the home's anchor files and the checkpoint each directory\n"
+    "carries (this home's and every --witness), so deleting, rewriting or cutting\n"
+    "off signed history is caught even with every later hash recomputed.\n"
     "\n"
     "\b\n"
     "Example:\n"
     "  sandi --home ./authority audit verify\n"
+    "  sandi --home ./authority audit verify --witness /media/usb/bappeda-directory.json\n"
     "  sandi audit verify --file audit-2026.jsonl --root-cert root.pem"
 ))
 @click.option("--file", "file_", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help=_("Verify an exported file instead of this home's log."))
 @click.option("--root-cert", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help=_("The root certificate (PEM) whose key signed the checkpoints (needed with --file)."))
+@click.option("--witness", "witness_files", multiple=True,
+              type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help=_("A directory file from another machine (a workstation's directory.json): the "
+                     "registry log must still hold the audit checkpoint it carries. Repeatable."))
 @_json_flag
 @pass_cli
-def verify_cmd(obj: CliContext, file_: Path | None, root_cert: Path | None, json_local: bool) -> None:
+def verify_cmd(obj: CliContext, file_: Path | None, root_cert: Path | None,
+               witness_files: tuple[Path, ...], json_local: bool) -> None:
+    from sandi.audit.anchor import raise_anchor, read_anchor
+    from sandi.audit.checkpoint import Witness, key_fingerprint
     from sandi.audit.export import ExportFile, read_root_cert, root_public_key
     from sandi.audit.journal import Journal
     from sandi.audit.verify import verify_chain, verify_journal
+    from sandi.directory.local import audit_witnesses, directory_witness
 
     _use_json(obj, json_local)
     results: list[tuple[str, VerifyReport]] = []
@@ -202,7 +214,6 @@ def verify_cmd(obj: CliContext, file_: Path | None, root_cert: Path | None, json
         if root_cert is None:
             raise UsageError(_("--file needs --root-cert"), hint=_("give the root certificate (root.pem) you "
                                                                 "trust, not one that came with the file"))
-        from sandi.audit.checkpoint import key_fingerprint
         from sandi.errors import VerificationError
 
         public_key, cert_fp = read_root_cert(root_cert)
@@ -216,23 +227,53 @@ def verify_cmd(obj: CliContext, file_: Path | None, root_cert: Path | None, json
                 ),
                 hint=_("use the root certificate of the authority that exported it"),
             )
+        if witness_files and export.header.chain != "registry":
+            raise UsageError(_("--witness applies to the registry chain; {file} holds a journal")
+                             .format(file=file_))
+        file_witnesses = [directory_witness(w, key_fingerprint(public_key)) for w in witness_files]
         results.append((f"{file_.name} ({export.header.chain})",
-                        verify_chain(export.entries(), export.checkpoints(), public_key)))
-    else:
-        if root_cert is not None:
-            public_key = read_root_cert(root_cert)[0]
-        if _is_authority(obj):
-            from sandi.audit.verify import verify_registry
+                        verify_chain(export.entries(), export.checkpoints(), public_key,
+                                     witnesses=file_witnesses)))
+        _emit_reports(obj, results)
+        return
+    if root_cert is not None:
+        public_key = read_root_cert(root_cert)[0]
+    home = obj.home
+    authority = _is_authority(obj)
+    if witness_files and not authority:
+        raise UsageError(_("--witness checks the registry's log: run it on the authority, "
+                           "or with --file and an export of the registry"))
+    anchored: list[tuple[str, Path, VerifyReport]] = []
+    if authority:
+        from sandi.audit.verify import verify_registry
+        from sandi.directory.local import trusted_fingerprint
 
-            if public_key is None:
-                pem = _root_cert_pem(obj)
-                public_key = root_public_key(pem)[0] if pem else None
-            with obj.registry().reading() as session:
-                results.append(("registry", verify_registry(session, public_key)))
-        journal = Journal(obj.home.journal_path)
-        if journal.exists() or not results:
-            keys = public_key if _is_authority(obj) else _workstation_checkpoint_keys(obj)
-            results.append(("journal", verify_journal(journal, keys)))
+        if public_key is None:
+            pem = _root_cert_pem(obj)
+            public_key = root_public_key(pem)[0] if pem else None
+        witnesses: list[Witness] = [w for w in [read_anchor(home.registry_audit_anchor_path, "registry")]
+                                    if w is not None]
+        witnesses += audit_witnesses(home)
+        witnesses += [directory_witness(w, trusted_fingerprint(home)) for w in witness_files]
+        with obj.registry().reading() as session:
+            report = verify_registry(session, public_key, witnesses=witnesses)
+        results.append(("registry", report))
+        anchored.append(("registry", home.registry_audit_anchor_path, report))
+    journal = Journal(home.journal_path)
+    journal_anchor = read_anchor(home.journal_audit_anchor_path, "journal")
+    if journal.exists() or journal_anchor is not None or not results:
+        keys = public_key if authority else _workstation_checkpoint_keys(obj)
+        report = verify_journal(journal, keys, witnesses=[journal_anchor] if journal_anchor else [])
+        results.append(("journal", report))
+        anchored.append(("journal", home.journal_audit_anchor_path, report))
+    _emit_reports(obj, results)
+    # Everything verified: remember the highest signed checkpoint seen (ADR 0010).
+    for chain, path, report in anchored:
+        if report.signatures_checked and report.last_checkpoint is not None:
+            raise_anchor(path, "registry" if chain == "registry" else "journal", report.last_checkpoint)
+
+
+def _emit_reports(obj: CliContext, results: list[tuple[str, VerifyReport]]) -> None:
     obj.emit({name: report.to_dict() for name, report in results},
              [line for name, report in results for line in _report_lines(name, report)])
     for _unused, report in results:
@@ -258,6 +299,7 @@ def verify_cmd(obj: CliContext, file_: Path | None, root_cert: Path | None, json
 @_json_flag
 @pass_cli
 def checkpoint_cmd(obj: CliContext, passphrase_file: Path | None, json_local: bool) -> None:
+    from sandi.audit.anchor import raise_anchor
     from sandi.audit.journal import Journal
     from sandi.audit.registry_sink import checkpoint_in_session, read_head
     from sandi.authority.root import load_root_signer
@@ -273,14 +315,15 @@ def checkpoint_cmd(obj: CliContext, passphrase_file: Path | None, json_local: bo
     made: dict[str, Any] = {}
     with registry.transaction() as session:
         head = read_head(session)
-        if head is not None and head[0] > 0:
-            cp = checkpoint_in_session(session, signer)
-            assert cp is not None
-            made["registry"] = cp.to_dict()
+        registry_cp = checkpoint_in_session(session, signer) if head is not None and head[0] > 0 else None
+    if registry_cp is not None:  # committed: now it may anchor
+        raise_anchor(home.registry_audit_anchor_path, "registry", registry_cp)
+        made["registry"] = registry_cp.to_dict()
     journal = Journal(home.journal_path)
     if journal.exists() and journal.head()[0] > 0:
         cp = journal.checkpoint(signer)
         assert cp is not None
+        raise_anchor(home.journal_audit_anchor_path, "journal", cp)
         made["journal"] = cp.to_dict()
     if not made:
         obj.emit(made, _("the audit log is empty: nothing to checkpoint"))
@@ -291,6 +334,7 @@ def checkpoint_cmd(obj: CliContext, passphrase_file: Path | None, json_local: bo
 
 def _checkpoint_workstation(obj: CliContext, passphrase_file: Path | None) -> None:
     """A workstation signs its journal's head with its agency's current signing key."""
+    from sandi.audit.anchor import raise_anchor
     from sandi.audit.journal import Journal
     from sandi.documents import Workspace
 
@@ -305,6 +349,7 @@ def _checkpoint_workstation(obj: CliContext, passphrase_file: Path | None) -> No
     signer, _unused = Workspace.open(obj.home, obj.store_passphrase(passphrase_file)).signing_key(code)
     cp = journal.checkpoint(signer)
     assert cp is not None
+    raise_anchor(obj.home.journal_audit_anchor_path, "journal", cp)
     made = {"journal": cp.to_dict()}
     obj.emit(made, _("journal: checkpoint at entry {seq} ({head_hash}...) signed by {code}").format(
         seq=cp.seq,

@@ -131,7 +131,8 @@ def test_checkpoint_export_and_verify_elsewhere(run_sandi: RunSandi, authority: 
     root = authority / "root.pem"
     r = run_sandi("audit", "verify", "--file", str(out), "--root-cert", str(root))
     assert r.code == 0, r
-    assert f"{n} entries, 1 checkpoints (signatures checked)" in r.stdout
+    # init's directory publication checkpointed the registry too (ADR 0010)
+    assert f"{n} entries, 2 checkpoints (signatures checked)" in r.stdout
     again = run_sandi("--home", authority, "audit", "export", str(out))
     assert again.code == 1 and "exists" in again.stderr  # never overwrites
 

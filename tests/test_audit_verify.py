@@ -380,7 +380,7 @@ def test_registry_tampering_is_named(
 
 
 def test_maybe_checkpoint_journal_every_n(tmp_path: Path) -> None:
-    from sandi.audit.checkpoint import maybe_checkpoint
+    from sandi.audit.anchor import maybe_checkpoint
 
     journal = Journal(tmp_path / "audit.journal")
     assert maybe_checkpoint(journal, KEY, every=3) is None  # empty: nothing to sign
@@ -395,7 +395,7 @@ def test_maybe_checkpoint_journal_every_n(tmp_path: Path) -> None:
 
 
 def test_maybe_checkpoint_registry_every_n(registry: Registry) -> None:
-    from sandi.audit.checkpoint import maybe_checkpoint
+    from sandi.audit.anchor import maybe_checkpoint
 
     made = []
     for i in range(1, 8):

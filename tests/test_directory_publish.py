@@ -1,4 +1,5 @@
-"""Publishing from the registry: versions grow, the snapshot verifies, checkpoints come periodically."""
+"""Publishing from the registry: versions grow, the snapshot verifies, every publication
+checkpoints the registry's audit chain (carried in the snapshot), the journal periodically."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from sandi.audit.anchor import read_anchor
 from sandi.audit.events import AuditEvent
 from sandi.audit.journal import Journal
-from sandi.audit.registry_sink import append_in_session, read_checkpoints
+from sandi.audit.registry_sink import read_checkpoints, read_head
 from sandi.authority.issuance import load_issuer
 from sandi.directory.local import installed_snapshot
 from sandi.directory.publish import republish
@@ -37,24 +39,33 @@ def test_versions_grow_and_the_home_installs_each(authority: AuthorityHome) -> N
     assert (home.path / "crl.pem").read_text().startswith("-----BEGIN X509 CRL-----")
 
 
-def test_publishing_checkpoints_both_audit_sinks_every_hundred_entries(authority: AuthorityHome) -> None:
+def test_publishing_checkpoints_the_registry_every_time_and_the_journal_every_hundred_entries(
+    authority: AuthorityHome,
+) -> None:
     home, registry, issuer = _open(authority.path)
-    with registry.transaction() as session:
-        before = len(read_checkpoints(session))
-        for i in range(100):
-            append_in_session(session, AuditEvent(actor="t", action="test.fill", subject=str(i)))
     journal = Journal(home.journal_path)
     for i in range(100):
         journal.append(AuditEvent(actor="t", action="test.fill", subject=str(i)))
+    with registry.transaction() as session:
+        before = len(read_checkpoints(session))
     journal_before = len(list(journal.checkpoints()))
-    republish(home, registry, issuer)  # type: ignore[arg-type]
+    snapshot = republish(home, registry, issuer)  # type: ignore[arg-type]
     with registry.transaction() as session:
-        assert len(read_checkpoints(session)) == before + 1
+        checkpoints = read_checkpoints(session)
+        head = read_head(session)
+    assert len(checkpoints) == before + 1
+    # the registry's checkpoint covers the publication's own entry and travels in the directory
+    assert head is not None and checkpoints[-1].seq == head[0]
+    assert snapshot.audit_checkpoint == checkpoints[-1]
     assert len(list(journal.checkpoints())) == journal_before + 1
-    # not due again right away
+    # both became the home's anchors
+    assert read_anchor(home.registry_audit_anchor_path, "registry").checkpoint == checkpoints[-1]  # type: ignore[union-attr]
+    assert read_anchor(home.journal_audit_anchor_path, "journal").checkpoint == journal.checkpoints()[-1]  # type: ignore[union-attr]
+    # the journal is not due again right away; the registry is checkpointed every time
     republish(home, registry, issuer)  # type: ignore[arg-type]
     with registry.transaction() as session:
-        assert len(read_checkpoints(session)) == before + 1
+        assert len(read_checkpoints(session)) == before + 2
+    assert len(list(journal.checkpoints())) == journal_before + 1
 
 
 # Commands that change the registry, run as a script would: the key store passphrase

@@ -15,10 +15,14 @@ Invariants:
 * ``signature`` is the 64-byte Ed25519 signature in standard base64;
 * a checkpoint is never made for an empty chain (``seq >= 1``).
 
-Policy (docs/audit.md): ``audit checkpoint`` makes one on demand; commands that
-already hold the signing key call :func:`maybe_checkpoint` at their end, which makes
-one when at least ``every`` entries (default :data:`CHECKPOINT_INTERVAL`) were
-added since the last checkpoint.
+Policy (docs/audit.md, ADR 0010): ``audit checkpoint`` makes one on demand; every
+directory publication checkpoints the registry chain, and the home's journal when at
+least :data:`CHECKPOINT_INTERVAL` entries came since its last checkpoint
+(:func:`sandi.audit.anchor.maybe_checkpoint`). A :class:`Witness` is a checkpoint
+kept outside the store it covers (an anchor file, a signed directory), which the log
+must still contain (:mod:`sandi.audit.anchor`).
+
+This module imports neither sink: the sinks import it.
 """
 
 from __future__ import annotations
@@ -29,16 +33,11 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from sandi.audit.entry import canonical_json, format_time, is_hex64, parse_time, utcnow
 from sandi.errors import AuditError
 from sandi.i18n import _
-
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
-    from sandi.audit.journal import Journal
 
 CHECKPOINT_DOMAIN = b"sandi-audit-checkpoint/v1\n"
 CHECKPOINT_INTERVAL = 100
@@ -97,6 +96,19 @@ class Checkpoint:
         return parse_time(self.time)
 
 
+@dataclass(frozen=True, slots=True)
+class Witness:
+    """A checkpoint kept outside the log it covers, and where it was found (for messages:
+    "the home's anchor file ...", "directory version 12 (path)")."""
+
+    source: str
+    checkpoint: Checkpoint
+
+    def same_as(self, other: Checkpoint) -> bool:
+        return (self.checkpoint.seq, self.checkpoint.head_hash, self.checkpoint.signature) == (
+            other.seq, other.head_hash, other.signature)
+
+
 def checkpoint_message(seq: int, head_hash: str, time: str) -> bytes:
     return CHECKPOINT_DOMAIN + canonical_json({"seq": seq, "head_hash": head_hash, "time": time})
 
@@ -142,23 +154,3 @@ def signature_valid(checkpoint: Checkpoint, public_key: bytes) -> bool:
     except (InvalidSignature, ValueError, binascii.Error, UnicodeEncodeError):
         return False
     return True
-
-
-def maybe_checkpoint(
-    target: Journal | Session, signer: Signer, *, every: int = CHECKPOINT_INTERVAL
-) -> Checkpoint | None:
-    """Checkpoint ``target`` if ``every`` or more entries came since its last checkpoint.
-
-    ``target`` is a :class:`~sandi.audit.journal.Journal` or an open registry session
-    (call it inside the transaction, like ``append_in_session``). Returns the new
-    checkpoint, or None when none was due.
-    """
-    if every < 1:
-        raise AuditError(_("checkpoint interval must be at least 1"))
-    from sandi.audit.journal import Journal
-
-    if isinstance(target, Journal):
-        return target.checkpoint(signer, only_if_due=every)
-    from sandi.audit.registry_sink import checkpoint_in_session
-
-    return checkpoint_in_session(target, signer, only_if_due=every)

@@ -10,7 +10,15 @@ Invariants checked, in seq order, stopping at the first failure (which is named)
 * each checkpoint is signed by the given key (``checkpoint-signature``) and names the
   hash of the entry at its seq (``checkpoint-mismatch``: history up to it was rewritten);
 * no checkpoint (and no registry head, when given) is beyond the last entry
-  (``truncated``: the tail was cut off).
+  (``truncated``: the tail was cut off);
+* a registry with entries has its head row (``head-missing``);
+* every *witness* - a checkpoint kept outside the store (the home's anchor file, a
+  signed directory; ADR 0010) - is signed by the given key, matches the entry at its
+  seq (``checkpoint-mismatch``), is still among the log's checkpoints
+  (``checkpoint-missing``) and is not beyond the last entry (``truncated``): a log
+  cannot silently lose its signed past;
+* a line that does not parse (garbage, a cut last line) is ``malformed``; like every
+  other problem it is a verification failure (exit 4), not an error.
 
 Entries are streamed (one pass, constant memory), so a journal or table of millions
 of entries verifies without loading it.
@@ -20,12 +28,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from sandi.audit.checkpoint import Checkpoint, key_fingerprint, signature_valid
+from sandi.audit.checkpoint import Checkpoint, Witness, key_fingerprint, signature_valid
 from sandi.audit.entry import GENESIS_HASH, AuditEntry
-from sandi.errors import VerificationError
+from sandi.errors import AuditError, FormatError, VerificationError
 from sandi.i18n import Message, _, translated
 
 if TYPE_CHECKING:
@@ -41,6 +49,8 @@ KINDS = (
     "inserted",
     "checkpoint-signature",
     "checkpoint-mismatch",
+    "checkpoint-missing",
+    "head-missing",
     "truncated",
     "malformed",
 )
@@ -80,6 +90,8 @@ class VerifyReport:
     last_checkpoint_seq: int  # 0 if none
     signatures_checked: bool
     problem: Problem | None
+    witnesses: int = 0  # checkpoints kept outside the log, checked and found in it
+    last_checkpoint: Checkpoint | None = None  # the highest good checkpoint in the log
 
     @property
     def ok(self) -> bool:
@@ -104,6 +116,7 @@ class VerifyReport:
             "last_checkpoint_seq": self.last_checkpoint_seq,
             "unsigned_tail": self.unsigned_tail,
             "signatures_checked": self.signatures_checked,
+            "witnesses": self.witnesses,
             "problem": None
             if self.problem is None
             else {"seq": self.problem.seq, "kind": self.problem.kind, "message": self.problem.message},
@@ -140,6 +153,8 @@ def verify_chain(
     public_key_bytes: bytes | Collection[bytes] | None,
     *,
     expected_head: tuple[int, str] | None = None,
+    head_required: bool = False,
+    witnesses: Iterable[Witness] = (),
 ) -> VerifyReport:
     """Check ``entries`` (in stored order) and ``checkpoints`` against ``public_key_bytes``.
 
@@ -148,18 +163,28 @@ def verify_chain(
     several such keys (an agency's keys over its rotations): each checkpoint must be
     signed by one of them. None checks the checkpoints' hashes but not their
     signatures (the report says so).
-    ``expected_head`` is the registry's head row, if any: it must name the last entry.
+    ``expected_head`` is the registry's head row, if any: it must name the last entry;
+    with ``head_required`` a log with entries but no head row is refused.
+    ``witnesses`` are checkpoints kept outside the log (anchors, directories): each
+    must be signed, match its entry and still be among ``checkpoints``.
     Returns a report; ``report.raise_for_problem()`` raises :class:`ChainBroken`.
     """
     by_seq: dict[int, list[Checkpoint]] = defaultdict(list)
+    stored: list[Checkpoint] = []
     for cp in checkpoints:
         by_seq[cp.seq].append(cp)
+        stored.append(cp)
+    witnessed: dict[int, list[Witness]] = defaultdict(list)
+    for witness in witnesses:
+        witnessed[witness.checkpoint.seq].append(witness)
     trusted = _trusted_keys(public_key_bytes)
 
     stream = _Peekable(entries)
     count = 0
     good_checkpoints = 0
+    good_witnesses = 0
     last_cp = 0
+    last_checkpoint: Checkpoint | None = None
     prev_hash = GENESIS_HASH
     last_seq = 0
 
@@ -172,51 +197,63 @@ def verify_chain(
             last_checkpoint_seq=last_cp,
             signatures_checked=trusted is not None,
             problem=problem,
+            witnesses=good_witnesses,
+            last_checkpoint=last_checkpoint,
         )
 
-    bad_low = sorted(s for s in by_seq if s < 1)
+    bad_low = sorted(s for s in [*by_seq, *witnessed] if s < 1)
     if bad_low:
         return report(Problem(1, "malformed", Message(
             "a checkpoint names seq {bad_low}, before entry 1",
             bad_low=bad_low[0],
         )))
 
-    while (entry := stream.pop()) is not None:
-        expected = last_seq + 1
-        if entry.seq != expected:
-            return report(_seq_problem(entry, expected, stream))
-        following = stream.peek()
-        if following is not None and following.seq == entry.seq:
-            return report(Problem(entry.seq, "inserted",
-                                  Message(
-                                      "two entries carry seq {seq} (an entry was inserted or copied)",
-                                      seq=entry.seq,
-                                  )))
-        if entry.compute_hash() != entry.hash:
-            return report(Problem(entry.seq, "edited", Message("its content does not match its hash")))
-        if entry.prev_hash != prev_hash:
-            if entry.seq == 1:
-                return report(Problem(1, "link", Message(
-                    "the first entry does not start from the genesis hash",
-                )))
-            return report(Problem(
-                entry.seq - 1, "link",
-                Message(
-                    "entry {seq} does not chain to entry {value}: entry {value} was rewritten (hash "
-                    "recomputed) or entry {seq} replaced",
-                    seq=entry.seq,
-                    value=entry.seq - 1,
-                ),
-            ))
-        count += 1
-        last_seq = entry.seq
-        prev_hash = entry.hash
-        for cp in by_seq.pop(entry.seq, ()):
-            problem = _checkpoint_problem(cp, entry, trusted)
-            if problem is not None:
-                return report(problem)
-            good_checkpoints += 1
-            last_cp = entry.seq
+    try:
+        while (entry := stream.pop()) is not None:
+            expected = last_seq + 1
+            if entry.seq != expected:
+                return report(_seq_problem(entry, expected, stream))
+            following = stream.peek()
+            if following is not None and following.seq == entry.seq:
+                return report(Problem(entry.seq, "inserted",
+                                      Message(
+                                          "two entries carry seq {seq} (an entry was inserted or copied)",
+                                          seq=entry.seq,
+                                      )))
+            if entry.compute_hash() != entry.hash:
+                return report(Problem(entry.seq, "edited", Message("its content does not match its hash")))
+            if entry.prev_hash != prev_hash:
+                if entry.seq == 1:
+                    return report(Problem(1, "link", Message(
+                        "the first entry does not start from the genesis hash",
+                    )))
+                return report(Problem(
+                    entry.seq - 1, "link",
+                    Message(
+                        "entry {seq} does not chain to entry {value}: entry {value} was rewritten (hash "
+                        "recomputed) or entry {seq} replaced",
+                        seq=entry.seq,
+                        value=entry.seq - 1,
+                    ),
+                ))
+            count += 1
+            last_seq = entry.seq
+            prev_hash = entry.hash
+            for cp in by_seq.pop(entry.seq, ()):
+                problem = _checkpoint_problem(cp, entry, trusted)
+                if problem is not None:
+                    return report(problem)
+                good_checkpoints += 1
+                last_cp = entry.seq
+                last_checkpoint = cp
+            for witness in witnessed.pop(entry.seq, ()):
+                problem = _witness_problem(witness, entry, trusted, stored)
+                if problem is not None:
+                    return report(problem)
+                good_witnesses += 1
+    except (AuditError, FormatError) as exc:
+        # A line that does not parse: the log is not what was written (exit 4).
+        return report(Problem(last_seq + 1, "malformed", exc.message))
 
     if by_seq:
         beyond = min(by_seq)
@@ -229,6 +266,23 @@ def verify_chain(
                 beyond=beyond,
                 value=last_seq + 1,
             ),
+        ))
+    if witnessed:
+        witness = witnessed[max(witnessed)][0]
+        return report(Problem(
+            last_seq + 1, "truncated",
+            Message(
+                "the log ends at entry {last} but {source} holds a checkpoint of entry {seq} "
+                "signed {time}: entries {first}..{seq} were removed",
+                last=last_seq, source=witness.source, seq=witness.checkpoint.seq,
+                time=witness.checkpoint.time, first=last_seq + 1,
+            ),
+        ))
+    if expected_head is None and head_required and last_seq > 0:
+        return report(Problem(
+            last_seq, "head-missing",
+            Message("the log has {count} entries but no head row: the head row was deleted "
+                    "(it is what shows a cut tail)", count=last_seq),
         ))
     if expected_head is not None:
         head_seq, head_hash = expected_head
@@ -319,16 +373,55 @@ def _checkpoint_problem(
     return None
 
 
-def verify_journal(journal: Journal, public_key_bytes: bytes | Collection[bytes] | None) -> VerifyReport:
-    """Verify a journal file (two streaming passes: checkpoints, then entries)."""
-    return verify_chain(journal.entries(), journal.checkpoints(), public_key_bytes)
+def _witness_problem(
+    witness: Witness, entry: AuditEntry, trusted: dict[str, bytes] | None, stored: list[Checkpoint]
+) -> Problem | None:
+    cp = witness.checkpoint
+    if trusted is not None:
+        public_key = trusted.get(cp.signer)
+        if public_key is None or not signature_valid(cp, public_key):
+            return Problem(cp.seq, "checkpoint-signature", Message(
+                "the checkpoint of entry {seq} that {source} holds is not signed by the log's key",
+                seq=cp.seq, source=witness.source))
+    if cp.head_hash != entry.hash:
+        return Problem(cp.seq, "checkpoint-mismatch", Message(
+            "{source} holds a checkpoint of entry {seq} signed {time} that the log no longer "
+            "matches: the log up to entry {seq} was rewritten",
+            source=witness.source, seq=cp.seq, time=cp.time))
+    if not any(witness.same_as(other) for other in stored):
+        return Problem(cp.seq, "checkpoint-missing", Message(
+            "the checkpoint of entry {seq} signed {time}, which {source} holds, is no longer in "
+            "the log: it was deleted", seq=cp.seq, time=cp.time, source=witness.source))
+    return None
 
 
-def verify_registry(session: Session, public_key_bytes: bytes | None) -> VerifyReport:
+def verify_journal(
+    journal: Journal, public_key_bytes: bytes | Collection[bytes] | None,
+    *, witnesses: Iterable[Witness] = (),
+) -> VerifyReport:
+    """Verify a journal file (two streaming passes: checkpoints, then entries).
+
+    A line that does not parse is reported as ``malformed`` at the entry it follows.
+    """
+    try:
+        checkpoints = journal.checkpoints()
+    except AuditError as exc:
+        # The entry pass reads every line too and names the first bad one (or an
+        # earlier problem of the chain).
+        report = verify_chain(journal.entries(), [], public_key_bytes)
+        if report.problem is None:
+            report = replace(report, problem=Problem(report.last_seq + 1, "malformed", exc.message))
+        return report
+    return verify_chain(journal.entries(), checkpoints, public_key_bytes, witnesses=witnesses)
+
+
+def verify_registry(
+    session: Session, public_key_bytes: bytes | None, *, witnesses: Iterable[Witness] = ()
+) -> VerifyReport:
     """Verify the registry chain, its checkpoints and its head row (inside a transaction)."""
     from sandi.audit.registry_sink import iter_entries, read_checkpoints, read_head
 
     return verify_chain(
         iter_entries(session), read_checkpoints(session), public_key_bytes,
-        expected_head=read_head(session),
+        expected_head=read_head(session), head_required=True, witnesses=witnesses,
     )

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sandi import portable
+from sandi.audit.checkpoint import Witness
 from sandi.directory.snapshot import (
     DirectorySnapshot,
     check_fresh,
@@ -37,7 +38,7 @@ from sandi.directory.snapshot import (
 from sandi.errors import ConfigError, FormatError, NotFoundError, SandiError, VerificationError
 from sandi.fsutil import atomic_write
 from sandi.home import Home
-from sandi.i18n import _
+from sandi.i18n import Message, _
 
 LOCK_NAME = ".directory.lock"
 
@@ -131,6 +132,49 @@ def install_verified(home: Home, data: bytes, snapshot: DirectorySnapshot) -> bo
         atomic_write(home.directory_path, data, mode=0o644)
         atomic_write(home.directory_anchor_path, data, mode=0o644)
     return True
+
+
+def audit_witnesses(home: Home) -> list[Witness]:
+    """The registry audit checkpoints this home's directories carry (ADR 0010): the
+    installed ``directory.json`` and the anchor, whatever their age (an expired or
+    rolled-back directory still witnesses the log up to its checkpoint).
+
+    An installed file that does not verify is skipped (the directory commands report
+    it); a damaged anchor raises, as everywhere.
+    """
+    fingerprint = trusted_fingerprint(home)
+    found: list[Witness] = []
+    snapshots: list[tuple[Path, DirectorySnapshot]] = []
+    with contextlib.suppress(FormatError, VerificationError, NotFoundError):
+        path = home.directory_path
+        snapshots.append((path, parse_envelope(read_envelope_file(path), fingerprint)))
+    anchor = anchor_snapshot(home, fingerprint)
+    if anchor is not None:
+        snapshots.append((home.directory_anchor_path, anchor))
+    for path, snapshot in snapshots:
+        if snapshot.audit_checkpoint is not None:
+            found.append(Witness(
+                source=Message("directory version {version} ({path})", version=snapshot.version, path=str(path)),
+                checkpoint=snapshot.audit_checkpoint,
+            ))
+    return found
+
+
+def directory_witness(path: Path, root_fingerprint: str) -> Witness:
+    """The registry audit checkpoint a directory file carries, from any machine that
+    imported it (a witness); the file must verify against ``root_fingerprint``."""
+    snapshot = parse_envelope(read_envelope_file(path), root_fingerprint)
+    if snapshot.audit_checkpoint is None:
+        raise NotFoundError(
+            _("{path} (directory version {version}) carries no audit checkpoint").format(
+                path=path, version=snapshot.version),
+            hint=_("directories carry one from the version of sandi that anchors the audit log "
+                   "on; use a newer directory"),
+        )
+    return Witness(
+        source=Message("directory version {version} ({path})", version=snapshot.version, path=str(path)),
+        checkpoint=snapshot.audit_checkpoint,
+    )
 
 
 def _check_against_anchor(home: Home, data: bytes, snapshot: DirectorySnapshot, fingerprint: str) -> None:

@@ -14,6 +14,7 @@ Invariants:
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -133,6 +134,13 @@ def publish(
 ) -> tuple[DirectorySnapshot, bytes]:
     """Build, sign and record the next snapshot; returns it with its envelope bytes."""
     snapshot = build_snapshot(session, crl_pem=crl_pem, validity=validity, now=now)
+    return sign_and_record(session, snapshot, signer)
+
+
+def sign_and_record(
+    session: Session, snapshot: DirectorySnapshot, signer: Ed25519Signer
+) -> tuple[DirectorySnapshot, bytes]:
+    """Sign ``snapshot``, check it as every reader will, and record its version."""
     envelope = sign_snapshot(snapshot, signer)
     # Check our own output the way every reader will, before anyone sees it.
     verified = parse_envelope(envelope, snapshot.root_fingerprint)
@@ -159,15 +167,17 @@ def republish(
 ) -> DirectorySnapshot:
     """Publish the next snapshot with a fresh CRL; write both to the home (and ``output``).
 
-    One transaction: the version, the CRL, the audit entry ``directory.publish`` and
-    the snapshot's content are consistent (and, every 100 entries, a checkpoint of the
-    registry's audit chain; likewise for the home's journal); files are written after the commit, each
-    atomically, and the home keeps the newest version if two operators race.
+    One transaction: the version, the CRL, the audit entry ``directory.publish``, a
+    checkpoint of the registry's audit chain over that entry (carried in the snapshot,
+    ADR 0010) and the snapshot's content are consistent. After the commit: the home's
+    journal is checkpointed every 100 entries, both checkpoints become the home's audit
+    anchors, and the files are written, each atomically; the home keeps the newest
+    version if two operators race.
     """
-    from sandi.audit.checkpoint import maybe_checkpoint
+    from sandi.audit.anchor import maybe_checkpoint, raise_anchor
     from sandi.audit.events import AuditEvent, current_operator
     from sandi.audit.journal import Journal
-    from sandi.audit.registry_sink import append_in_session
+    from sandi.audit.registry_sink import append_in_session, checkpoint_in_session
     from sandi.authority.crl import CRL_NAME, build_crl
     from sandi.directory.local import install_verified
 
@@ -176,18 +186,24 @@ def republish(
     now = now or datetime.now(UTC)
     with registry.transaction() as session:
         crl_pem, _, _ = build_crl(session, issuer, now=now, next_update_days=validity.days or 1)
-        snapshot, envelope = publish(session, issuer.key, crl_pem=crl_pem.decode("ascii"),
-                                     validity=validity, now=now)
+        draft = build_snapshot(session, crl_pem=crl_pem.decode("ascii"), validity=validity, now=now)
         append_in_session(session, AuditEvent(
-            actor=current_operator(), action="directory.publish", subject=f"v{snapshot.version}",
-            details={"version": snapshot.version, "expires_at": snapshot.body_json()["expires_at"],
-                     "agencies": len(snapshot.agencies), "policies": len(snapshot.policies)},
+            actor=current_operator(), action="directory.publish", subject=f"v{draft.version}",
+            details={"version": draft.version, "expires_at": draft.body_json()["expires_at"],
+                     "agencies": len(draft.agencies), "policies": len(draft.policies)},
         ))
-        # The root key is at hand: sign the chain heads now and then (periodic checkpoints).
-        maybe_checkpoint(session, issuer.key)
-    maybe_checkpoint(Journal(home.journal_path), issuer.key)
+        # The root key is at hand: sign the registry chain's head, publication included,
+        # so every copy of this directory witnesses the audit log up to here.
+        checkpoint = checkpoint_in_session(session, issuer.key)
+        snapshot, envelope = sign_and_record(
+            session, replace(draft, audit_checkpoint=checkpoint), issuer.key)
+    journal_checkpoint = maybe_checkpoint(Journal(home.journal_path), issuer.key)
     if install_verified(home, envelope, snapshot):
         atomic_write(home.path / CRL_NAME, crl_pem, mode=0o644)
+    if checkpoint is not None:
+        raise_anchor(home.registry_audit_anchor_path, "registry", checkpoint)
+    if journal_checkpoint is not None:
+        raise_anchor(home.journal_audit_anchor_path, "journal", journal_checkpoint)
     if output is not None:
         atomic_write(output, envelope, mode=0o644)
     return snapshot

@@ -10,7 +10,9 @@ File format (``directory.json``), one JSON object::
 The body carries its own root certificate; a reader trusts it only if the SHA-256
 of its raw Ed25519 public key equals the fingerprint the home was created with, and only then
 verifies the signature with that certificate's key. Everything in the body is
-public: certificates, revocations, the CRL, signed policy versions.
+public: certificates, revocations, the CRL, signed policy versions, and the registry
+audit chain's checkpoint made with the publication (``audit_checkpoint``, ADR 0010), so
+that every workstation holding the file witnesses the authority's signed audit past.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from sandi.audit.checkpoint import Checkpoint
 from sandi.authority.validity import CLOCK_SKEW
 from sandi.errors import ConfigError, FormatError, NotFoundError, VerificationError
 from sandi.formats.bounded import load_json
@@ -296,6 +299,8 @@ class DirectorySnapshot:
     agencies: tuple[AgencyEntry, ...] = ()
     crl_pem: str | None = None
     policies: tuple[PolicyEntry, ...] = ()
+    #: the registry audit chain's checkpoint as of this publication (None: none yet)
+    audit_checkpoint: Checkpoint | None = None
     #: SHA-256 of the signed body; set when parsed from or signed into an envelope
     body_sha256: str = field(default="", compare=False)
 
@@ -378,6 +383,7 @@ class DirectorySnapshot:
             "agencies": [a.to_json() for a in sorted(self.agencies, key=lambda a: a.code)],
             "crl": self.crl_pem,
             "policies": [p.to_json() for p in sorted(self.policies, key=lambda p: (p.policy_id, p.version))],
+            "audit_checkpoint": None if self.audit_checkpoint is None else self.audit_checkpoint.to_dict(),
         }
 
     def body_bytes(self) -> bytes:
@@ -397,6 +403,14 @@ class DirectorySnapshot:
         policies = obj.get("policies")
         if not isinstance(agencies, list) or not isinstance(policies, list):
             raise FormatError(_("directory: agencies and policies must be lists"))
+        checkpoint = obj.get("audit_checkpoint")
+        if checkpoint is not None:
+            from sandi.errors import AuditError
+
+            try:
+                checkpoint = Checkpoint.from_dict(checkpoint)
+            except AuditError as exc:
+                raise FormatError(_("directory: {reason}").format(reason=exc.message)) from None
         return cls(
             version=version,
             issued_at=_time(obj.get("issued_at"), "issued_at"),
@@ -406,6 +420,7 @@ class DirectorySnapshot:
             agencies=tuple(AgencyEntry.from_json(a, f"agencies[{i}]") for i, a in enumerate(agencies)),
             crl_pem=_str(obj, "crl", "body", optional=True),
             policies=tuple(PolicyEntry.from_json(p, f"policies[{i}]") for i, p in enumerate(policies)),
+            audit_checkpoint=checkpoint,
             body_sha256=hashlib.sha256(body).hexdigest(),
         )
 
