@@ -60,8 +60,8 @@ def installed_snapshot(home: Home, *, now: datetime | None = None) -> DirectoryS
     that refusal in the home's audit journal.
     """
     now = now or datetime.now(UTC)
-    fingerprint = trusted_fingerprint(home)
     data = read_envelope_file(home.directory_path)
+    fingerprint = trusted_fingerprint(home)
     snapshot = parse_envelope(data, fingerprint)
     check_fresh(snapshot, now, None)
     _check_against_anchor(home, data, snapshot, fingerprint)
