@@ -14,7 +14,8 @@ Invariants:
   by that signature (checked with the chain's keys when verifying): it cannot be
   forged, only swapped for another genuine checkpoint of the same chain;
 * anchors only rise: :func:`raise_anchor` replaces the file only with a checkpoint of a
-  higher seq, under an exclusive lock on a lock file beside it (:func:`sandi.portable.exclusive_lock`), written atomically;
+  higher seq, under an exclusive lock on a lock file beside it
+  (:func:`sandi.portable.exclusive_lock`), written atomically;
 * an anchor is raised only once its checkpoint is durable in its store (after the
   commit, after the journal's ``fsync``), so it never names a checkpoint a rollback
   took away;

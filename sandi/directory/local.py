@@ -154,7 +154,8 @@ def audit_witnesses(home: Home) -> list[Witness]:
     for path, snapshot in snapshots:
         if snapshot.audit_checkpoint is not None:
             found.append(Witness(
-                source=Message("directory version {version} ({path})", version=snapshot.version, path=str(path)),
+                source=Message("directory version {version} ({path})",
+                               version=snapshot.version, path=str(path)),
                 checkpoint=snapshot.audit_checkpoint,
             ))
     return found
