@@ -41,6 +41,7 @@ from sandi.keystore.memory import MemoryKeyStore
 from sandi.policy import parse_policy
 from sandi.policy.loader import MAX_SOURCE_BYTES
 from tests import authority_fixtures as fx
+from tests.authority_fixtures import BANTEN_POLICY as BANTEN
 from tests.authority_fixtures import AuthorityHome
 
 authority_template = fx.authority_template
@@ -268,3 +269,21 @@ def test_a_deeply_nested_directory_file_is_a_format_error(authority: AuthorityHo
     assert r.code == 4, r
     assert "directory: the file is not valid (nested deeper than" in r.stderr, r
 
+
+
+def test_a_workstation_command_with_a_deeply_nested_directory_says_so(tmp_path: Path) -> None:
+    # every command on a workstation first reads directory.json for its expiry warning
+    from tests.authority_fixtures import ENV
+    from tests.conftest import invoke
+
+    home = tmp_path / "dinsos"
+    r = invoke("--home", home, "init", "--agency", "DINSOS", "--root-fingerprint", "ab" * 32, env=ENV)
+    assert r.code == 0, r
+    (home / "directory.json").write_bytes(b'{"body": ' + b"[" * 50_000)
+    # a command that does not need the directory still works (the expiry check stays quiet) ...
+    r = invoke("--home", home, "policy", "validate", BANTEN, env=ENV)
+    assert r.code == 0, r
+    # ... and one that needs it says what is wrong with it
+    r = invoke("--home", home, "directory", "show", env=ENV)
+    assert r.code == 4, r
+    assert "nested deeper than" in r.stderr and "internal error" not in r.stderr, r
