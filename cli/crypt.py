@@ -32,6 +32,7 @@ from sandi.formats.age import (
     DecryptReader,
     EncryptWriter,
     Identity,
+    MLKEM768X25519Recipient,
     Recipient,
     ScryptIdentity,
     ScryptRecipient,
@@ -83,8 +84,11 @@ class _Directory:
         return self._snapshot
 
 
-def resolve_recipient_token(token: str, obj: CliContext, directory: _Directory | None = None) -> Recipient:
-    """Turn one ``-r`` value into a recipient: an ``age1...`` key or an agency code.
+def resolve_recipient_token(
+    token: str, obj: CliContext, directory: _Directory | None = None, *, post_quantum: bool = False
+) -> Recipient:
+    """Turn one ``-r`` value into a recipient: an ``age1...`` key or an agency code
+    (its X25519 key, or with ``post_quantum`` its hybrid ML-KEM-768 + X25519 key).
 
     An agency code resolves to the agency's current encryption key from the home's
     signed directory: the agency must be active and the certificate current,
@@ -111,10 +115,12 @@ def resolve_recipient_token(token: str, obj: CliContext, directory: _Directory |
 
         code = token.upper()
         snapshot = (directory or _Directory(obj)).get()
-        cert = encryption_certs(snapshot, code, datetime.now(UTC))[0]
+        cert = encryption_certs(snapshot, code, datetime.now(UTC), post_quantum=post_quantum)[0]
         if not chains_to_root(cert, snapshot):
             raise CredentialError(_("the encryption certificate of {code} was not issued by this "
                                     "authority").format(code=code))
+        if post_quantum:
+            return MLKEM768X25519Recipient.from_public_bytes(cert.public_key_bytes())
         return X25519Recipient.from_public_bytes(cert.public_key_bytes())
     raise UsageError(_("invalid recipient {token!r}").format(
         token=token,
@@ -124,7 +130,8 @@ def resolve_recipient_token(token: str, obj: CliContext, directory: _Directory |
 def _agency_of_raw_key(obj: CliContext, directory: _Directory, token: str, target: Recipient) -> str | None:
     """The agency whose encryption key an ``age1...`` recipient is, if the home's directory
     says so (None without a home or a directory: then it is a plain age key)."""
-    if not isinstance(target, X25519Recipient) or not token.strip().lower().startswith("age1"):
+    if not isinstance(target, X25519Recipient | MLKEM768X25519Recipient) or \
+            not token.strip().lower().startswith("age1"):
         return None
     if not obj.home.exists() or not obj.home.directory_path.exists():
         return None
@@ -335,11 +342,13 @@ def encrypt_cmd(
         targets = [resolve_recipient_token(t, obj, directory) for t in recipients]
     agencies = [t.strip().upper() for t in recipients
                 if not t.strip().lower().startswith("age1") and _AGENCY_CODE.fullmatch(t.strip())]
+    owners: dict[int, str] = {}  # -r position -> the agency whose key that raw key is
     if not use_passphrase:
         # A raw key that an agency's certificate carries is that agency (its policy applies).
-        for token, target in zip(recipients, targets, strict=True):
+        for position, (token, target) in enumerate(zip(recipients, targets, strict=True)):
             owner = _agency_of_raw_key(obj, directory, token, target)
             if owner is not None:
+                owners[position] = owner
                 if (sender is None and not obj.config().agency) or classification is None:
                     raise UsageError(
                         _("{key} is the encryption key of {code}: encrypting to an agency needs the "
@@ -352,6 +361,14 @@ def encrypt_cmd(
         agencies = list(dict.fromkeys(agencies))
     if agencies:
         code, level = _check_policy(obj, directory, agencies, sender, classification)
+        # Other people's X25519 keys cannot go post-quantum: then only a policy rule can
+        # demand it (and the age layer refuses the mix).
+        others_classical = any(isinstance(t, X25519Recipient) and i not in owners
+                               for i, t in enumerate(targets))
+        if _post_quantum(obj, directory, code, agencies, level, prefer=not others_classical):
+            # Agencies, named by code or by one of their keys, get their hybrid keys.
+            targets = [resolve_recipient_token(owners.get(i, token), obj, directory, post_quantum=True)
+                       for i, token in enumerate(recipients)]
     to_stdout = output is None or str(output) == "-"
     if to_stdout and not armor and sys.stdout.isatty():
         raise UsageError(_("refusing to write binary ciphertext to the terminal"),
@@ -392,6 +409,30 @@ def _check_policy(
                  {"class": level, "reason": exc.source_message, "op": "encrypt"})
         raise
     return code, level
+
+
+def _post_quantum(obj: CliContext, directory: _Directory, code: str, agencies: list[str], level: str,
+                  *, prefer: bool) -> bool:
+    """Whether agency recipients get their hybrid keys: when the policy requires it for
+    the level (refused, exit 3, if one has none), or when ``prefer`` and every one of
+    them has one."""
+    from datetime import UTC, datetime
+
+    from sandi.directory.trust import has_post_quantum_key
+    from sandi.documents import DirectoryPolicy
+    from sandi.documents.policygate import post_quantum_missing
+
+    now = datetime.now(UTC)
+    snapshot = directory.get()
+    lacking = [a for a in agencies if not has_post_quantum_key(snapshot, a, now)]
+    if DirectoryPolicy(snapshot).requires_post_quantum(level, now):
+        if lacking:
+            exc = post_quantum_missing(level, lacking)
+            _journal(obj, code, "policy.deny", ",".join(agencies), "denied",
+                     {"class": level, "reason": exc.message, "op": "encrypt"})
+            raise exc
+        return True
+    return prefer and not lacking
 
 
 def _journal(obj: CliContext, actor: str, action: str, subject: str, outcome: Outcome,

@@ -167,6 +167,15 @@ def open_cmd(obj: CliContext, file: Path, opener: str | None, output: Path | Non
     ), levels))
 
 
+_PROTECTION = {
+    "post-quantum": _("post-quantum (hybrid ML-KEM-768 + X25519 recipients only)"),
+    "classical": _("classical (X25519; not post-quantum)"),
+    "passphrase": _("passphrase (scrypt)"),
+    "mixed": _("MIXED post-quantum and classical recipients: only as strong as X25519"),
+    "other": _("other recipient types"),
+}
+
+
 @click.command("inspect", help=_(
     "Show what a sealed (or any age) file says.\n"
     "\n"
@@ -191,7 +200,8 @@ def inspect_cmd(obj: CliContext, file: Path, opener: str | None, passphrase_file
                  name=file.name),
              _("  recipient stanzas: {count} ({kinds})").format(count=info["recipient_stanzas"], kinds=kinds),
              _("  size: {size} bytes (header {header})").format(size=info["file_size"],
-                                                               header=info["header_bytes"])]
+                                                               header=info["header_bytes"]),
+             _("  protection: {kind}").format(kind=_PROTECTION.get(info["protection"], info["protection"]))]
     if opener:
         ws = open_workspace(obj, passphrase_file)
         result = open_sealed(file, workspace=ws, opener=opener.upper(), policy=DirectoryPolicy(ws.snapshot),

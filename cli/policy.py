@@ -184,7 +184,8 @@ def show_cmd(obj: CliContext, file: Path | None, at: str | None, json_local: boo
             effective=p.effective.isoformat(), expires=p.expires.isoformat() if p.expires else _("never")),
         _("  decree: {decree}").format(decree=p.decree),
         _("  levels (lowest first): {levels}").format(
-            levels=", ".join(f"{lv.code} {lv.name}" for lv in p.levels)),
+            levels=", ".join(f"{lv.code} {lv.name}" + (_(" [post-quantum]") if lv.post_quantum else "")
+                             for lv in p.levels)),
         _("entities ({count}):").format(count=len(p.entities)),
     ]
     kinds: dict[str, list[str]] = {}
@@ -256,6 +257,10 @@ def explain_cmd(obj: CliContext, sender: str, recipient: str, classification: st
         lines.append(_("  rule: {rule}").format(rule=d.rule_id)
                      + (f" — {rule.description}" if rule.description else "")
                      + (f" ({p.source_name}:{rule.line})" if rule.line else ""))
+    post_quantum = compiled.requires_post_quantum(classification)
+    if post_quantum:
+        lines.append(_("  sealing: post-quantum only: the documents must be sealed to hybrid "
+                       "ML-KEM-768 + X25519 keys (age1pq1), never to X25519 keys alone"))
     if forbids or allows:
         lines.append(_("  rules covering this pair:"))
         for rid in forbids + allows:
@@ -268,7 +273,8 @@ def explain_cmd(obj: CliContext, sender: str, recipient: str, classification: st
                 what = _("forbids every level")
             window = "" if rule.window.unbounded else f", {translated(rule.window.describe())}"
             lines.append(f"    {rid}: {what}{window}")
-    data = d.to_dict() | {"at": when.isoformat(), "forbids": forbids, "relations": allows}
+    data = d.to_dict() | {"at": when.isoformat(), "forbids": forbids, "relations": allows,
+                          "post_quantum": post_quantum}
     obj.emit(data, lines)
     if not d.allowed:
         # not an error, an answer: the explanation is printed, the exit code says "denied"

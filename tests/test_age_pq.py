@@ -213,3 +213,11 @@ def test_malformed_stanzas_are_header_failures(args: tuple[str, ...], body: int,
         PQ.unwrap([Stanza(MLKEM768X25519_TYPE, args, b"\x00" * body)])
     assert info.value.kind == "header"
     assert why in info.value.message
+
+
+def test_a_header_sandi_could_not_read_is_not_written() -> None:
+    # 700 hybrid stanzas are about 1.1 MB of header: over the 1 MiB limit for reading.
+    out = io.BytesIO()
+    with pytest.raises(UsageError, match="larger than"):
+        EncryptWriter(out, [PQ.recipient] * 700)
+    assert out.getvalue() == b""

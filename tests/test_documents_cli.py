@@ -88,7 +88,8 @@ def test_inspect_without_a_key(authority: AuthorityHome, doc: Path, tmp_path: Pa
     r = authority.run("--json", "inspect", sealed)
     info = json.loads(r.stdout)
     assert info == {"format": "age-encryption.org/v1", "armored": armor, "recipient_stanzas": stanzas,
-                    "stanza_types": {"X25519": stanzas}, "header_bytes": info["header_bytes"],
+                    "stanza_types": {"X25519": stanzas}, "protection": "classical",
+                    "header_bytes": info["header_bytes"],
                     "file_size": sealed.stat().st_size}
 
 

@@ -27,6 +27,7 @@ from sandi.documents import (
     seal,
 )
 from sandi.errors import PolicyDenied
+from sandi.formats.age import Stanza
 from sandi.home import Home
 from tests import authority_fixtures as fx
 from tests.authority_fixtures import BANTEN_POLICY, AuthorityHome
@@ -50,6 +51,12 @@ class ClaimsVersion:
         return self.claim
 
     def after_open(self, metadata: SealMetadata, opener: str) -> None:
+        return None
+
+    def requires_post_quantum(self, classification: str, at: datetime) -> bool:
+        return False
+
+    def check_post_quantum(self, metadata: SealMetadata, stanzas: Sequence[Stanza]) -> None:
         return None
 
 

@@ -84,7 +84,7 @@ def test_agency_add_from_a_shipped_policy(run_sandi: RunSandi, tmp_path: Path) -
 
 def test_key_profiles_are_shown_by_name(run_sandi: RunSandi, tmp_path: Path) -> None:
     home = ["--home", str(tmp_path / "none")]
-    assert run_sandi(*home, "keys", "profile", "list").stdout.split() == ["default"]
+    assert run_sandi(*home, "keys", "profile", "list").stdout.split() == ["default", "pq"]
     shown = run_sandi(*home, "keys", "profile", "show", "default")
     assert shown.code == 0 and shown.stdout == DEFAULT_PROFILE_TOML
     missing = run_sandi(*home, "keys", "profile", "show", "short-lived")
@@ -100,7 +100,7 @@ def test_a_home_profile_is_listed_and_shown(run_sandi: RunSandi, tmp_path: Path)
     (home / "sandi.toml").write_text('format = 1\nrole = "authority"\nprovince = "Banten"\n')
     text = DEFAULT_PROFILE_TOML.replace('name = "default"', 'name = "short"')
     (home / "profiles" / "short.toml").write_text(text)
-    assert run_sandi("--home", home, "keys", "profile", "list").stdout.split() == ["default", "short"]
+    assert run_sandi("--home", home, "keys", "profile", "list").stdout.split() == ["default", "pq", "short"]
     assert run_sandi("--home", home, "keys", "profile", "show", "short").stdout == text
 
 

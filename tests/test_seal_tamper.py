@@ -601,11 +601,11 @@ def test_signed_list_naming_an_agency_without_a_stanza(authority: AuthorityHome,
 
 
 def test_a_stanza_of_another_type_is_refused(authority: AuthorityHome, tmp_path: Path) -> None:
-    """A sealed document is encrypted to agency (X25519) keys only, one entry per stanza."""
+    """A sealed document is encrypted to agency keys (X25519 or hybrid) only, one entry per stanza."""
     ws = authority.workspace()
     raw = forge(authority, ws, stanzas_for=("BAPPEDA",), foreign_stanza=True, edit=lambda m: replace(
         m, recipients=(*m.recipients, replace(m.recipients[0], code="SETDA"))))
-    assert_refused(authority, raw, tmp_path, message="a recipient stanza that is not X25519")
+    assert_refused(authority, raw, tmp_path, message="a recipient stanza that is neither X25519 nor mlkem768x25519")
 
 
 # -- names the sender chose: nothing hidden, nothing Windows reads as a device (issue 13, item 8) --

@@ -112,7 +112,8 @@ class KeyBundle:
             bundle = cls(_s(obj, "agency"), _s(obj, "created"), _s(obj, "root_certificate"), keys, certs)
         except (ValueError, KeyError, TypeError, binascii.Error):
             raise FormatError(_("not a sandi key bundle (or a damaged one)")) from None
-        if any(len(k.secret) != 32 or k.purpose not in ("signing", "encryption") for k in bundle.keys):
+        if any(len(k.secret) != 32 or k.purpose not in ("signing", "encryption", "encryption-pq")
+               for k in bundle.keys):
             raise FormatError(_("not a sandi key bundle (or a damaged one)"))
         return bundle
 

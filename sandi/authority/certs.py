@@ -7,8 +7,14 @@ Invariants:
   (critical), subject and authority key identifiers;
 * an agency certificate is an end entity (basicConstraints CA=false, critical)
   issued by the root, with exactly the key usage of its purpose (signing:
-  digitalSignature + nonRepudiation; encryption: keyAgreement), both critical,
-  extended key usage emailProtection, the SKI of its key and the root's AKI;
+  digitalSignature + nonRepudiation; encryption and encryption-pq: keyAgreement),
+  both critical, extended key usage emailProtection, the SKI of its key and the
+  root's AKI;
+* a hybrid post-quantum (``encryption-pq``) certificate binds the 1216-byte
+  ML-KEM-768 + X25519 key: its subject public key is the X25519 half and a *critical*
+  private extension (``HYBRID_KEY_OID``) carries the whole key, so a verifier that
+  does not know the extension refuses the certificate instead of taking it for a
+  plain X25519 key (ADR 0011);
 * serials are random positive 159-bit numbers (``x509.random_serial_number``),
   written as 40 lower-case hex digits everywhere sandi stores or shows them;
 * times are whole seconds in UTC (X.509 has no fractions), so the registry and the
@@ -29,9 +35,17 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from sandi.errors import FormatError, UsageError
 from sandi.i18n import N_, _
-from sandi.keystore.keys import SigningKey, certificate_public_key_bytes, fingerprint
+from sandi.keystore.keys import (
+    HYBRID_KEY_OID,
+    HYBRID_PUBLIC_KEY_SIZE,
+    SigningKey,
+    certificate_public_key_bytes,
+    fingerprint,
+    hybrid_key_extension,
+    hybrid_key_extension_value,
+)
 
-PURPOSES = ("signing", "encryption")
+PURPOSES = ("signing", "encryption", "encryption-pq")
 COUNTRY = "ID"
 SERIAL_HEX_DIGITS = 40
 _SERIAL_RE = re.compile(r"^(?:0x)?[0-9a-fA-F:]{1,64}$")
@@ -117,16 +131,25 @@ def issue_certificate(
     not_before: datetime,
     not_after: datetime,
 ) -> IssuedCertificate:
-    """Issue one agency certificate for a raw 32-byte public key."""
+    """Issue one agency certificate for a raw public key (32 bytes; 1216 for encryption-pq)."""
     if purpose not in PURPOSES:
         raise UsageError(_("unknown certificate purpose {purpose!r}").format(purpose=purpose))
     subject_key: Ed25519PublicKey | X25519PublicKey
+    hybrid: x509.UnrecognizedExtension | None = None
     if purpose == "signing":
         subject_key = Ed25519PublicKey.from_public_bytes(public_key)
         usage = _key_usage(digital_signature=True, non_repudiation=True)
-    else:
+    elif purpose == "encryption":
         subject_key = X25519PublicKey.from_public_bytes(public_key)
         usage = _key_usage(key_agreement=True)
+    else:
+        if len(public_key) != HYBRID_PUBLIC_KEY_SIZE:
+            raise UsageError(_("a hybrid post-quantum public key is 1216 bytes"))
+        subject_key = X25519PublicKey.from_public_bytes(public_key[-32:])
+        usage = _key_usage(key_agreement=True)
+        hybrid = x509.UnrecognizedExtension(
+            x509.ObjectIdentifier(HYBRID_KEY_OID), hybrid_key_extension_value(public_key)
+        )
     root_ski = root_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     subject = x509.Name(
         [
@@ -154,6 +177,8 @@ def issue_certificate(
             x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(root_ski), critical=False
         )
     )
+    if hybrid is not None:
+        builder = builder.add_extension(hybrid, critical=True)
     cert = root_key.sign_x509(builder)
     assert isinstance(cert, x509.Certificate)
     return IssuedCertificate(
@@ -180,12 +205,13 @@ def load_pem(pem: str | bytes, *, what: str = N_("certificate")) -> x509.Certifi
 
 
 def certificate_purpose(cert: x509.Certificate) -> str:
-    """``signing`` or ``encryption``, from the key type (FormatError for anything else)."""
+    """``signing``, ``encryption`` or ``encryption-pq``, from the key type (FormatError for
+    anything else)."""
     key = cert.public_key()
     if isinstance(key, Ed25519PublicKey):
         return "signing"
     if isinstance(key, X25519PublicKey):
-        return "encryption"
+        return "encryption" if hybrid_key_extension(cert) is None else "encryption-pq"
     raise FormatError(_("not a sandi agency certificate (neither Ed25519 nor X25519)"))
 
 

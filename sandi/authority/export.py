@@ -30,7 +30,7 @@ from sandi.authority.records import CertificateInfo, cert_info
 from sandi.errors import AlreadyExistsError, NotFoundError
 from sandi.fsutil import AtomicOutput, ensure_private_dir, write_new_secret
 from sandi.i18n import _
-from sandi.keystore.base import KeyStore, identity_public_bytes, key_ref
+from sandi.keystore.base import KeyStore, identity_public_bytes, key_ref, kind_of_purpose
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -142,14 +142,11 @@ def export_private_bundle(
             )
         keys: dict[str, BundleKey] = {}
         for c in certs:
-            ref = key_ref(code, "signing" if c.purpose == "signing" else "encryption", c.key_fingerprint)
+            kind = kind_of_purpose(c.purpose)
+            ref = key_ref(code, kind, c.key_fingerprint)
             if ref in keys or not keystore.contains(ref):
                 continue
-            if c.purpose == "signing":
-                secret = keystore.get_signing_key(ref).private_bytes_unsafe()
-            else:
-                secret = keystore.get_encryption_key(ref).private_bytes_unsafe()
-            keys[ref] = BundleKey(c.purpose, ref, c.key_fingerprint, secret)
+            keys[ref] = BundleKey(c.purpose, ref, c.key_fingerprint, keystore.get_secret_unsafe(ref, kind))
         if not keys:
             raise NotFoundError(
                 _("the key store holds no private key of {code}").format(code=code),

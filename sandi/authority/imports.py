@@ -22,8 +22,8 @@ from sandi.authority.certs import certificate_purpose, issued_by, load_pem, publ
 from sandi.authority.installed import CertToInstall, check_root, install_certificates
 from sandi.errors import UsageError, VerificationError
 from sandi.i18n import N_, _
-from sandi.keystore.base import KeyStore, identity_fingerprint, identity_from_secret, key_ref
-from sandi.keystore.keys import SigningKey, fingerprint
+from sandi.keystore.base import KeyStore, key_ref, kind_of_purpose, secret_fingerprint
+from sandi.keystore.keys import fingerprint
 
 if TYPE_CHECKING:
     from sandi.home import Home
@@ -60,13 +60,8 @@ def import_key_bundle(home: Home, keystore: KeyStore, data: bytes, passphrase: b
             )
         cert_fps.add((c.purpose, fingerprint(public_key_of(cert))))
     for k in bundle.keys:
-        if k.purpose == "signing":
-            fp = SigningKey.from_private_bytes_unsafe(k.secret).fingerprint
-        else:
-            fp = identity_fingerprint(identity_from_secret(k.secret))
-        if fp != k.public_fingerprint or k.ref != key_ref(
-            bundle.agency, "signing" if k.purpose == "signing" else "encryption", fp
-        ):
+        fp = secret_fingerprint(kind_of_purpose(k.purpose), k.secret)
+        if fp != k.public_fingerprint or k.ref != key_ref(bundle.agency, kind_of_purpose(k.purpose), fp):
             raise VerificationError(_("a key in the bundle does not match its fingerprint"))
         if (k.purpose, fp) not in cert_fps:
             raise VerificationError(_("a key in the bundle has no certificate from the authority"))
@@ -77,10 +72,7 @@ def import_key_bundle(home: Home, keystore: KeyStore, data: bytes, passphrase: b
             if keystore.contains(k.ref):
                 present.append(k.ref)
                 continue
-            if k.purpose == "signing":
-                keystore.put_signing_key(k.ref, SigningKey.from_private_bytes_unsafe(k.secret))
-            else:
-                keystore.put_encryption_key(k.ref, identity_from_secret(k.secret))
+            keystore.put_secret_unsafe(k.ref, kind_of_purpose(k.purpose), k.secret)
             added.append(k.ref)
         installed = install_certificates(
             home.path,

@@ -21,7 +21,7 @@ from sandi.authority.certs import certificate_purpose, issued_by, load_pem, publ
 from sandi.errors import CredentialError, VerificationError
 from sandi.fsutil import atomic_write, ensure_private_dir
 from sandi.i18n import N_, _
-from sandi.keystore.base import KeyStore, key_ref
+from sandi.keystore.base import KeyStore, key_ref, kind_of_purpose
 from sandi.keystore.keys import fingerprint
 
 CERTS_DIR = "certs"
@@ -68,7 +68,7 @@ def install_certificates(
         if certificate_purpose(cert) != item.purpose:
             raise VerificationError(_("a certificate's key does not match its stated purpose"))
         ref = key_ref(
-            agency, "signing" if item.purpose == "signing" else "encryption", fingerprint(public_key_of(cert))
+            agency, kind_of_purpose(item.purpose), fingerprint(public_key_of(cert))
         )
         if not keystore.contains(ref):
             raise CredentialError(

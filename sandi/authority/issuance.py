@@ -5,11 +5,12 @@ Invariants:
 * only an existing, *active* agency gets certificates (unknown: NotFoundError;
   suspended: CredentialError); an agency that already has current certificates
   gets none here (that is renew or rotate);
-* both certificates (signing, encryption) of one issuance are made from one
-  profile, one root and one time, inserted and audited (``key.issue``) in one
-  transaction; the private keys are written to the key store inside that
-  transaction, after every check, and removed again if it fails, so the registry
-  never names a certificate whose key was lost and a failure leaves no key behind;
+* the certificates (signing, encryption, and encryption-pq where the profile has
+  ``[encryption_pq]``) of one issuance are made from one profile, one root and one
+  time, inserted and audited (``key.issue``) in one transaction; the private keys
+  are written to the key store inside that transaction, after every check, and
+  removed again if it fails, so the registry never names a certificate whose key
+  was lost and a failure leaves no key behind;
 * the root key is checked against ``root.pem`` and the configured fingerprint
   before it signs anything (:func:`sandi.authority.root.load_root_signer`).
 """
@@ -29,14 +30,20 @@ from sandi.authority.profiles import KeyProfile, load_profile
 from sandi.authority.records import CertificateInfo, cert_info
 from sandi.errors import AlreadyExistsError, CommitOutcomeUnknown, CredentialError
 from sandi.i18n import _
-from sandi.keystore.base import KeyStore, generate_identity, identity_public_bytes, key_ref
+from sandi.keystore.base import (
+    KeyStore,
+    generate_hybrid_identity,
+    generate_identity,
+    identity_public_bytes,
+    key_ref,
+)
 from sandi.keystore.keys import SigningKey
 
 if TYPE_CHECKING:
     from cryptography import x509
     from sqlalchemy.orm import Session
 
-    from sandi.formats.age import X25519Identity
+    from sandi.formats.age import MLKEM768X25519Identity, X25519Identity
     from sandi.home import Home
     from sandi.registry import Registry
     from sandi.registry.models import AgencyRow, CertificateRow
@@ -103,14 +110,25 @@ def certify_keys(
     *,
     signing_public: bytes,
     encryption_public: bytes,
+    hybrid_public: bytes | None = None,
     now: datetime,
 ) -> list[CertificateRow]:
-    """Issue and insert the two certificates for two raw public keys (no audit here)."""
+    """Issue and insert the certificates for the raw public keys (no audit here): signing
+    and encryption, and encryption-pq when the profile has it (``hybrid_public``)."""
+    from sandi.errors import UsageError
     from sandi.registry.models import CertificateRow
 
     now = whole_seconds(now)
     rows = []
-    for purpose, public in (("signing", signing_public), ("encryption", encryption_public)):
+    keys = {"signing": signing_public, "encryption": encryption_public, "encryption-pq": hybrid_public}
+    for purpose in profile.purposes:
+        public = keys[purpose]
+        if public is None:
+            raise UsageError(
+                _("profile {name} issues a hybrid post-quantum key, and there is none to certify").format(
+                    name=repr(profile.name)),
+                hint=_("rotate the agency's keys to make one ('sandi keys rotate CODE --profile ...')"),
+            )
         cn, ou = profile.subject_fields(
             code=agency.code, name=agency.name, purpose=purpose, province=issuer.province
         )
@@ -173,6 +191,14 @@ class KeyWrites:
         self.refs.append(ref)
         return ref
 
+    def hybrid(self, code: str, identity: MLKEM768X25519Identity) -> str:
+        from sandi.keystore.keys import fingerprint
+
+        ref = key_ref(code, "encryption-pq", fingerprint(identity.recipient.public_bytes))
+        self.keystore.put_hybrid_key(ref, identity)
+        self.refs.append(ref)
+        return ref
+
     def undo(self) -> None:
         for ref in reversed(self.refs):
             with contextlib.suppress(Exception):
@@ -214,7 +240,7 @@ def certify_new_keys(
     profile: KeyProfile | None = None,
     now: datetime | None = None,
 ) -> IssueResult:
-    """Generate both key pairs, certify them and store them: one transaction, one audit entry.
+    """Generate the key pairs, certify them and store them: one transaction, one audit entry.
 
     ``prepare(session, agency, now)`` checks the agency's current certificates (raising
     to refuse) and returns the serials it retired; they are recorded as ``retired``.
@@ -224,6 +250,7 @@ def certify_new_keys(
     now = now or datetime.now(UTC)
     signing = SigningKey.generate()
     encryption = generate_identity()
+    hybrid = generate_hybrid_identity() if "encryption-pq" in profile.purposes else None
 
     def work(writes: KeyWrites) -> IssueResult:
         with registry.transaction() as session:
@@ -237,6 +264,7 @@ def certify_new_keys(
                 profile,
                 signing_public=signing.public_key_bytes(),
                 encryption_public=identity_public_bytes(encryption),
+                hybrid_public=None if hybrid is None else hybrid.recipient.public_bytes,
                 now=now,
             )
             record(
@@ -254,6 +282,8 @@ def certify_new_keys(
                 },
             )
             refs = [writes.signing(code, signing), writes.encryption(code, encryption)]
+            if hybrid is not None:
+                refs.append(writes.hybrid(code, hybrid))
             return IssueResult(code, profile.name, [cert_info(r, code) for r in rows], refs, old)
 
     # A deadlock aborts the whole attempt (its keys are removed again): run it anew.

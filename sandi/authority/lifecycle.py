@@ -6,6 +6,9 @@ Invariants:
   serials, validity from the profile starting now); the old certificates become
   ``retired`` (they still verify what was signed while they were valid). A revoked
   current certificate is never renewed: its key must be rotated;
+* the hybrid post-quantum key (``encryption-pq``) follows the same rules when the
+  profile has one: renewing to such a profile needs a current hybrid key (else rotate),
+  renewing to a profile without one retires the hybrid certificate;
 * rotate: new signing and encryption keys, certified; the old certificates become
   ``retired``. The old private keys stay in the key store (the old encryption key
   still opens documents sealed to it); new seals and signatures use the new keys;
@@ -61,7 +64,7 @@ def renew_keys(
         require_active(agency)
         current = current_certificates(session, agency)
         by_purpose = {r.purpose: r for r in current}
-        if set(by_purpose) != {"signing", "encryption"}:
+        if not {"signing", "encryption"} <= set(by_purpose):
             raise NotFoundError(
                 _("agency {code} has no current keys to renew").format(code=code),
                 hint=_("issue them first: 'sandi keys issue {code}'").format(code=code),
@@ -83,6 +86,9 @@ def renew_keys(
             profile,
             signing_public=bytes(by_purpose["signing"].public_key),
             encryption_public=bytes(by_purpose["encryption"].public_key),
+            hybrid_public=(
+                bytes(by_purpose["encryption-pq"].public_key) if "encryption-pq" in by_purpose else None
+            ),
             now=now,
         )
         record(

@@ -5,10 +5,14 @@ Invariants:
 * a profile is parsed strictly: unknown tables or keys, a wrong algorithm, a
   lifetime outside 1..3650 days or an overlap not shorter than the lifetime are
   :class:`PolicyError`-free :class:`UsageError` s naming the file and the key;
-* the shipped default (``keys/default.toml`` in the source tree) is built in
-  (``DEFAULT_PROFILE_TOML``, kept identical by a test), so an installed sandi has
-  it without data files; an operator overrides it with ``<home>/profiles/NAME.toml``
-  (a file named ``default.toml`` there replaces the built-in default).
+* the shipped profiles (``keys/default.toml`` and ``keys/pq.toml`` in the source
+  tree) are built in (``DEFAULT_PROFILE_TOML``, ``PQ_PROFILE_TOML``, kept identical
+  by a test), so an installed sandi has them without data files; an operator
+  overrides one with ``<home>/profiles/NAME.toml`` (a file named ``default.toml``
+  there replaces the built-in default);
+* an optional ``[encryption_pq]`` table adds a hybrid post-quantum encryption key
+  (ML-KEM-768 + X25519, age's ``age1pq1``) beside the X25519 one (ADR 0011); a
+  profile without it issues exactly what it did before.
 """
 
 from __future__ import annotations
@@ -55,10 +59,44 @@ overlap_days = 30
 
 [naming]
 # The certificate subject: C=ID, O=<province>, OU=<organizational_unit>, CN=<common_name>.
-# Placeholders: {code}, {name}, {purpose} (signing | encryption), {province}.
+# Placeholders: {code}, {name}, {purpose} (signing | encryption | encryption-pq), {province}.
 common_name = "{code} {purpose}"
 organizational_unit = "{name}"
 """
+
+
+PQ_PROFILE_TOML = """\
+# sandi key profile "pq": the default keys plus a hybrid post-quantum encryption key.
+#
+# Shipped with sandi. Agencies that receive Rahasia / Sangat Rahasia documents need
+# it where the PHKS policy requires post-quantum sealing (docs/policy.md, post_quantum).
+# Issue with `sandi keys issue CODE --profile pq` (or renew / rotate to it).
+format = 1
+name = "pq"
+description = "Ed25519 signing, X25519 and hybrid ML-KEM-768 + X25519 (age1pq1) encryption keys, one year"
+
+[signing]
+algorithm = "ed25519"
+validity_days = 365
+
+[encryption]
+algorithm = "x25519"
+validity_days = 365
+
+[encryption_pq]
+# age's hybrid post-quantum type mlkem768x25519: ML-KEM-768 and X25519 together, so
+# a document stays secret unless both are broken (ADR 0011).
+algorithm = "mlkem768x25519"
+validity_days = 365
+
+[rotation]
+overlap_days = 30
+
+[naming]
+common_name = "{code} {purpose}"
+organizational_unit = "{name}"
+"""
+BUILT_IN = {"default": DEFAULT_PROFILE_TOML, "pq": PQ_PROFILE_TOML}
 
 
 @dataclass(frozen=True)
@@ -70,9 +108,22 @@ class KeyProfile:
     overlap_days: int
     common_name: str
     organizational_unit: str
+    #: days a hybrid post-quantum encryption certificate is valid; None: none is issued
+    hybrid_validity_days: int | None = None
+
+    @property
+    def purposes(self) -> tuple[str, ...]:
+        """The certificates an issuance under this profile makes, in order."""
+        if self.hybrid_validity_days is None:
+            return ("signing", "encryption")
+        return ("signing", "encryption", "encryption-pq")
 
     def validity_days(self, purpose: str) -> int:
-        return self.signing_validity_days if purpose == "signing" else self.encryption_validity_days
+        if purpose == "signing":
+            return self.signing_validity_days
+        if purpose == "encryption-pq" and self.hybrid_validity_days is not None:
+            return self.hybrid_validity_days
+        return self.encryption_validity_days
 
     def subject_fields(self, *, code: str, name: str, purpose: str, province: str) -> tuple[str, str]:
         """(CN, OU) for one certificate; both bounded to the X.520 limit of 64 characters."""
@@ -102,7 +153,8 @@ def parse_profile(text: str, *, source: str) -> KeyProfile:
         return UsageError(Message("{source}: not a valid profile: {reason}", source=source, reason=reason))
 
     data = load_toml(text, max_bytes=MAX_PROFILE_BYTES, error=refuse)
-    _keys(data, {"format", "name", "description", "signing", "encryption", "rotation", "naming"}, source)
+    _keys(data, {"format", "name", "description", "signing", "encryption", "encryption_pq", "rotation",
+                 "naming"}, source)
     if data.get("format") != 1:
         raise UsageError(_("{source}: unsupported profile format {get!r}").format(
             source=source,
@@ -131,14 +183,22 @@ def parse_profile(text: str, *, source: str) -> KeyProfile:
         raise UsageError(_("{source}: [encryption] algorithm must be \"x25519\"").format(source=source))
     sig_days = _days(signing, "validity_days", source, 1, 3650)
     enc_days = _days(encryption, "validity_days", source, 1, 3650)
+    hybrid_days: int | None = None
+    if "encryption_pq" in data:
+        hybrid = _table(data, "encryption_pq", source)
+        _keys(hybrid, {"algorithm", "validity_days"}, f"{source} [encryption_pq]")
+        if hybrid.get("algorithm") != "mlkem768x25519":
+            raise UsageError(_('{source}: [encryption_pq] algorithm must be "mlkem768x25519"').format(
+                source=source))
+        hybrid_days = _days(hybrid, "validity_days", source, 1, 3650)
     overlap = _days(rotation, "overlap_days", source, 0, 3650)
-    if overlap >= min(sig_days, enc_days):
+    if overlap >= min(sig_days, enc_days, hybrid_days or enc_days):
         raise UsageError(_("{source}: [rotation] overlap_days must be shorter than the validity").format(
             source=source,
         ))
     cn = _template(naming, "common_name", source)
     ou = _template(naming, "organizational_unit", source)
-    return KeyProfile(name, description, sig_days, enc_days, overlap, cn, ou)
+    return KeyProfile(name, description, sig_days, enc_days, overlap, cn, ou, hybrid_days)
 
 
 def default_profile() -> KeyProfile:
@@ -165,8 +225,8 @@ def load_profile(name: str | None = None, *, home: Home | None = None) -> KeyPro
                     name2=name,
                 ))
             return profile
-    if name == "default":
-        return default_profile()
+    if name in BUILT_IN:
+        return parse_profile(BUILT_IN[name], source=f"<built-in profile {name}>")
     raise NotFoundError(
         _("no key profile {name!r}").format(name=name),
         hint=_("write one with 'sandi keys profile show default > {name}.toml', edit it, "
@@ -176,7 +236,7 @@ def load_profile(name: str | None = None, *, home: Home | None = None) -> KeyPro
 
 def profile_names(home: Home | None = None) -> list[str]:
     """Every profile a command on ``home`` can use: the built-in default and the home's files."""
-    found = {"default"}
+    found = set(BUILT_IN)
     if home is not None and (home.path / PROFILES_DIR).is_dir():
         found.update(p.stem for p in (home.path / PROFILES_DIR).glob("*.toml") if _NAME_RE.fullmatch(p.stem))
     return sorted(found)
@@ -192,7 +252,7 @@ def profile_text(name: str | None = None, *, home: Home | None = None) -> tuple[
         path = home.path / PROFILES_DIR / f"{profile.name}.toml"
         if path.is_file():
             return path.read_text(encoding="utf-8"), str(path)
-    return DEFAULT_PROFILE_TOML, "built-in"
+    return BUILT_IN[profile.name], "built-in"
 
 
 def load_profile_file(path: Path) -> KeyProfile:

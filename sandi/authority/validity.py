@@ -26,6 +26,8 @@ import enum
 from datetime import datetime, timedelta
 from typing import Protocol
 
+#: the purposes of certificates whose keys documents are encrypted to (X25519, hybrid)
+ENCRYPTION_PURPOSES = frozenset({"encryption", "encryption-pq"})
 VOIDS_ALL_SIGNATURES = frozenset({"keyCompromise", "cACompromise"})
 #: How far another machine's clock may run ahead of ours: a time claimed by a signer,
 #: a directory or a request further in the future than this is refused.
@@ -86,7 +88,7 @@ def may_sign_now(cert: CertLike, revocation: RevocationLike | None, at: datetime
 def is_valid_for_encrypting_to(cert: CertLike, revocation: RevocationLike | None, at: datetime) -> bool:
     """Whether a new document sealed at ``at`` may be encrypted to ``cert``'s key."""
     return (
-        cert.purpose == "encryption"
+        cert.purpose in ENCRYPTION_PURPOSES
         and cert.state == "current"
         and _within(cert, at)
         and not _revoked_by(revocation, at)
@@ -96,7 +98,9 @@ def is_valid_for_encrypting_to(cert: CertLike, revocation: RevocationLike | None
 def is_valid_for_opening(cert: CertLike, revocation: RevocationLike | None, sealed_at: datetime) -> bool:
     """Whether a document sealed at ``sealed_at`` to ``cert``'s key may be opened with it."""
     return (
-        cert.purpose == "encryption" and _within(cert, sealed_at) and not _revoked_by(revocation, sealed_at)
+        cert.purpose in ENCRYPTION_PURPOSES
+        and _within(cert, sealed_at)
+        and not _revoked_by(revocation, sealed_at)
     )
 
 

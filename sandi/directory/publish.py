@@ -29,6 +29,7 @@ from sandi.directory.snapshot import (
     Ed25519Signer,
     PolicyEntry,
     RevocationEntry,
+    directory_purpose,
     parse_envelope,
     sign_snapshot,
 )
@@ -77,7 +78,7 @@ def build_snapshot(
         certs = tuple(
             CertEntry(
                 serial=c.serial,
-                purpose="signing" if c.purpose == "signing" else "encryption",
+                purpose=directory_purpose(c.purpose),
                 state=c.state,
                 key_fingerprint=c.key_fingerprint,
                 not_before=c.not_before,

@@ -43,7 +43,17 @@ MAX_DIRECTORY_BYTES = 64 * 1024 * 1024
 #: a snapshot this close to its expiry makes every command that reads it warn
 EXPIRY_WARNING = timedelta(days=2)
 
-Purpose = Literal["signing", "encryption"]
+#: ``encryption-pq``: a hybrid post-quantum (age1pq1) key; a reader older than this
+#: refuses a directory that has one (ADR 0011: upgrade workstations first)
+Purpose = Literal["signing", "encryption", "encryption-pq"]
+PURPOSES: tuple[Purpose, ...] = ("signing", "encryption", "encryption-pq")
+
+
+def directory_purpose(purpose: str) -> Purpose:
+    for known in PURPOSES:
+        if purpose == known:
+            return known
+    raise FormatError(_("directory: unknown certificate purpose {purpose}").format(purpose=repr(purpose)))
 
 
 class Ed25519Signer(Protocol):
@@ -152,17 +162,15 @@ class CertEntry:
         return load_certificate(self.pem)
 
     def public_key_bytes(self) -> bytes:
-        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-        from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
-        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+        """The raw public key: 32 bytes, or 1216 for a hybrid (encryption-pq) certificate."""
+        from sandi.keystore.keys import certificate_public_key_bytes
 
-        key = certificate_key(self.certificate)
-        if not isinstance(key, Ed25519PublicKey | X25519PublicKey):
-            raise VerificationError(_("certificate {serial} holds neither an Ed25519 nor an "
-                                      "X25519 key").format(
-                serial=self.serial,
-            ))
-        return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+        certificate_key(self.certificate)  # FormatError when cryptography cannot read it
+        try:
+            return certificate_public_key_bytes(self.certificate)
+        except FormatError as exc:
+            raise VerificationError(_("certificate {serial}: {reason}").format(
+                serial=self.serial, reason=exc.message)) from None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -179,10 +187,9 @@ class CertEntry:
     @classmethod
     def from_json(cls, obj: Mapping[str, Any], where: str) -> CertEntry:
         purpose = obj.get("purpose")
-        if purpose not in ("signing", "encryption"):
-            raise FormatError(_("directory: {where}.purpose must be signing or encryption").format(
-                where=where,
-            ))
+        if purpose not in PURPOSES:
+            raise FormatError(_("directory: {where}.purpose must be signing, encryption or "
+                                "encryption-pq").format(where=where))
         rev = obj.get("revocation")
         revocation = None
         if rev is not None:

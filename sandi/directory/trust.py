@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sandi.authority.validity import VOIDS_ALL_SIGNATURES, is_valid_for_signing
+from sandi.authority.validity import ENCRYPTION_PURPOSES, VOIDS_ALL_SIGNATURES, is_valid_for_signing
 from sandi.directory.snapshot import AgencyEntry, CertEntry, DirectorySnapshot
 from sandi.errors import CredentialError
 from sandi.i18n import Message, _
@@ -79,16 +79,25 @@ def current_signing_cert(snapshot: DirectorySnapshot, code: str, now: datetime) 
     return max(usable, key=lambda c: c.not_before)
 
 
-def encryption_certs(snapshot: DirectorySnapshot, code: str, now: datetime) -> list[CertEntry]:
-    """The certificates a document for ``code`` is encrypted to now (at least one)."""
+def encryption_certs(
+    snapshot: DirectorySnapshot, code: str, now: datetime, *, post_quantum: bool = False
+) -> list[CertEntry]:
+    """The certificates a document for ``code`` is encrypted to now (at least one): its
+    X25519 key, or with ``post_quantum`` its hybrid ML-KEM-768 + X25519 key."""
     agency = snapshot.agency(code)
     if agency.status != "active":
         raise CredentialError(_("recipient {code} is {status}").format(code=code, status=agency.status),
                               hint=_("a suspended agency cannot receive documents"))
     usable = [
-        c for c in agency.current("encryption")
+        c for c in agency.current("encryption-pq" if post_quantum else "encryption")
         if c.revocation is None and c.not_before <= now <= c.not_after
     ]
+    if not usable and post_quantum:
+        raise CredentialError(
+            _("agency {code} has no valid post-quantum encryption certificate").format(code=code),
+            hint=_("the authority issues one with 'sandi keys rotate {code} --profile pq', "
+                   "then publishes the directory").format(code=code),
+        )
     if not usable:
         raise CredentialError(
             _("agency {code} has no valid encryption certificate").format(code=code),
@@ -100,7 +109,8 @@ def encryption_certs(snapshot: DirectorySnapshot, code: str, now: datetime) -> l
 
 
 def encryption_key_owner(snapshot: DirectorySnapshot, public_key: bytes, now: datetime) -> str | None:
-    """The agency a raw X25519 public key belongs to, if any; None for a key no certificate carries.
+    """The agency a raw X25519 (or 1216-byte hybrid) public key belongs to, if any; None for a
+    key no certificate carries.
 
     A key that any encryption certificate in the directory carries, current or past, is
     that agency's: it may be used only as the agency's current key (so that the caller
@@ -111,7 +121,7 @@ def encryption_key_owner(snapshot: DirectorySnapshot, public_key: bytes, now: da
 
     fingerprint = hashlib.sha256(public_key).hexdigest()
     owners = sorted({agency.code for agency in snapshot.agencies for cert in agency.certificates
-                     if cert.purpose == "encryption" and cert.key_fingerprint == fingerprint})
+                     if cert.purpose in ENCRYPTION_PURPOSES and cert.key_fingerprint == fingerprint})
     if not owners:
         return None
     if len(owners) > 1:  # the authority never issues one key twice; a directory that does is wrong
@@ -120,7 +130,7 @@ def encryption_key_owner(snapshot: DirectorySnapshot, public_key: bytes, now: da
             hint=_("tell the authority: its directory is inconsistent"),
         )
     code = owners[0]
-    current = encryption_certs(snapshot, code, now)[0]
+    current = encryption_certs(snapshot, code, now, post_quantum=len(public_key) != 32)[0]
     if current.key_fingerprint != fingerprint:
         raise CredentialError(
             _("this key is a former encryption key of {code} (retired, revoked or expired)").format(
@@ -132,3 +142,12 @@ def encryption_key_owner(snapshot: DirectorySnapshot, public_key: bytes, now: da
         raise CredentialError(
             _("the encryption certificate of {code} was not issued by this authority").format(code=code))
     return code
+
+
+def has_post_quantum_key(snapshot: DirectorySnapshot, code: str, now: datetime) -> bool:
+    """True if ``code`` has a current, valid hybrid post-quantum encryption certificate."""
+    return any(
+        c.revocation is None and c.not_before <= now <= c.not_after
+        for c in snapshot.agency(code).current("encryption-pq")
+    )
+

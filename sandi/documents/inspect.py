@@ -16,6 +16,23 @@ class InspectResult:
     header_size: int
     file_size: int | None
 
+    @property
+    def protection(self) -> str:
+        """``post-quantum`` (hybrid stanzas only), ``classical`` (X25519 and the like),
+        ``mixed`` (both: a downgrade sandi refuses to open), ``passphrase`` or ``other``."""
+        from sandi.formats.age import CLASSICAL_TYPES, POST_QUANTUM_TYPES
+
+        kinds = set(self.stanza_types)
+        if kinds <= POST_QUANTUM_TYPES:
+            return "post-quantum"
+        if kinds & POST_QUANTUM_TYPES and kinds & CLASSICAL_TYPES:
+            return "mixed"
+        if kinds == {"scrypt"}:
+            return "passphrase"
+        if kinds <= CLASSICAL_TYPES:
+            return "classical"
+        return "other"
+
     def summary(self) -> dict[str, Any]:
         counts: dict[str, int] = {}
         for t in self.stanza_types:
@@ -25,6 +42,7 @@ class InspectResult:
             "armored": self.armored,
             "recipient_stanzas": len(self.stanza_types),
             "stanza_types": counts,
+            "protection": self.protection,
             "header_bytes": self.header_size,
             "file_size": self.file_size,
         }

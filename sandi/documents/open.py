@@ -49,7 +49,7 @@ from sandi.fsutil import AtomicOutput
 from sandi.i18n import Message, _
 
 if TYPE_CHECKING:
-    from sandi.formats.age import Stanza, X25519Identity
+    from sandi.formats.age import MLKEM768X25519Identity, Stanza, X25519Identity
 
 DEFAULT_MAX_DOCUMENT_SIZE = 8 * 1024**3 - 1  # ustar's own limit
 MAX_SIGNATURE_SIZE = 16 * 1024
@@ -209,6 +209,7 @@ def _open(
             raise VerificationError(_("the document is not addressed to {opener}").format(opener=opener))
         # Always, whatever the entries say: the opener's own check of sender -> opener.
         policy.after_open(meta, opener)
+        policy.check_post_quantum(meta, reader.header.stanzas)
         warnings = _recipient_key_warnings(ws.snapshot, opener, {r.key for r in addressed}, meta)
         details: dict[str, JSONValue] = {
             "sender": meta.sender.code,
@@ -248,8 +249,11 @@ def _check_copy_entries(meta: SealMetadata) -> None:
 
 
 def _check_recipient_stanzas(meta: SealMetadata, stanzas: Sequence[Stanza],
-                             identities: Sequence[tuple[str, X25519Identity]], opener: str) -> list[KeyRef]:
-    """The signed list has one entry per X25519 stanza, and lists the opener's keys truly.
+                             identities: Sequence[tuple[str, X25519Identity | MLKEM768X25519Identity]],
+                             opener: str) -> list[KeyRef]:
+    """The signed list has one entry per agency-key stanza (X25519, or hybrid post-quantum
+    mlkem768x25519; never both, the age layer refuses mixed headers), and lists the
+    opener's keys truly.
 
     Only the opener's own stanzas can be told apart (a stanza names no key): each one
     an opener's key unwraps must be listed, at its position, as that very key of the
@@ -257,6 +261,7 @@ def _check_recipient_stanzas(meta: SealMetadata, stanzas: Sequence[Stanza],
     opener's entries. The count is compared first, so the exchanges here are bounded
     by the signed list, which the trusted comment's size bounds.
     """
+    from sandi.formats.age import MLKEM768X25519_TYPE
     from sandi.formats.age.keys import X25519_TYPE
 
     if len(stanzas) != len(meta.recipients):
@@ -265,10 +270,10 @@ def _check_recipient_stanzas(meta: SealMetadata, stanzas: Sequence[Stanza],
               "{stanzas} recipient stanzas").format(entries=len(meta.recipients), stanzas=len(stanzas)),
             hint=_("the sender's software is broken or was modified: do not trust the document"),
         )
-    if any(stanza.type != X25519_TYPE for stanza in stanzas):
+    if any(stanza.type not in (X25519_TYPE, MLKEM768X25519_TYPE) for stanza in stanzas):
         raise VerificationError(
-            _("the encryption header holds a recipient stanza that is not X25519: a sealed document "
-              "is encrypted to agency keys only"),
+            _("the encryption header holds a recipient stanza that is neither X25519 nor "
+              "mlkem768x25519: a sealed document is encrypted to agency keys only"),
             hint=_("the sender's software is broken or was modified: do not trust the document"),
         )
     own_keys = {fp for fp, _identity in identities}

@@ -27,6 +27,7 @@ from sandi.i18n import Message, _
 if TYPE_CHECKING:
     from sandi.directory.snapshot import DirectorySnapshot, PolicyEntry
     from sandi.documents.metadata import SealMetadata
+    from sandi.formats.age import Stanza
     from sandi.policy.engine import CompiledPolicy
     from sandi.policy.model import Level
 
@@ -43,6 +44,38 @@ class PolicyGate(Protocol):
         """Raise unless the policy in force at sealing time allowed sender -> opener
         (no relation is needed when the opener is the sender itself)."""
 
+    def requires_post_quantum(self, classification: str, at: datetime) -> bool:
+        """True if a document of ``classification`` sealed at ``at`` must be sealed to
+        hybrid post-quantum keys only (the level's ``post_quantum`` rule)."""
+
+    def check_post_quantum(self, metadata: SealMetadata, stanzas: Sequence[Stanza]) -> None:
+        """Raise PolicyDenied if the policy the document names required post-quantum
+        sealing for its classification and its header has a classical recipient."""
+
+
+def _classical_stanzas(stanzas: Sequence[Stanza]) -> bool:
+    from sandi.formats.age import POST_QUANTUM_TYPES
+
+    return not stanzas or any(s.type not in POST_QUANTUM_TYPES for s in stanzas)
+
+
+def post_quantum_denied(classification: str) -> PolicyDenied:
+    return PolicyDenied(
+        _("documents classified {level} must be sealed post-quantum, and this one is not").format(
+            level=classification),
+        hint=_("the policy requires hybrid ML-KEM-768 + X25519 keys (age1pq1) at this level; ask the "
+               "sender to seal it again with a current sandi and directory"),
+    )
+
+
+def post_quantum_missing(classification: str, codes: Sequence[str]) -> PolicyDenied:
+    return PolicyDenied(
+        _("documents classified {level} must be sealed post-quantum, and {codes} have no "
+          "post-quantum key").format(level=classification, codes=", ".join(codes)),
+        hint=_("the authority gives an agency one with 'sandi keys rotate CODE --profile pq' and "
+               "publishes the directory; import it here"),
+    )
+
 
 class UnsafeNoPolicyCheck:
     """Allows everything. Only for tools and tests that knowingly bypass the PHKS."""
@@ -53,6 +86,12 @@ class UnsafeNoPolicyCheck:
         return None
 
     def after_open(self, metadata: SealMetadata, opener: str) -> None:
+        return None
+
+    def requires_post_quantum(self, classification: str, at: datetime) -> bool:
+        return False
+
+    def check_post_quantum(self, metadata: SealMetadata, stanzas: Sequence[Stanza]) -> None:
         return None
 
 
@@ -130,6 +169,22 @@ class DirectoryPolicy:
             from sandi.policy.engine import PolicyDecisionDenied
 
             raise PolicyDecisionDenied(decision)
+
+    def requires_post_quantum(self, classification: str, at: datetime) -> bool:
+        policy = self.in_force(at)
+        return policy is not None and policy.requires_post_quantum(classification)
+
+    def check_post_quantum(self, metadata: SealMetadata, stanzas: Sequence[Stanza]) -> None:
+        from sandi.policy.versions import check_in_force
+
+        if metadata.policy_id is None or metadata.policy_version is None:
+            return  # sealed before any policy (after_open judges that claim)
+        at = metadata.sealed_at
+        entry = check_in_force(self.snapshot.policies_known_at(at), at, metadata.policy_id,
+                               metadata.policy_version)
+        required = self.compiled(entry).requires_post_quantum(metadata.classification)
+        if required and _classical_stanzas(stanzas):
+            raise post_quantum_denied(metadata.classification)
 
 
 def _require_level(classification: str, levels: Sequence[str]) -> None:

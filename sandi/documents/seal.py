@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sandi.directory.trust import chains_to_root, encryption_certs
+from sandi.directory.trust import chains_to_root, encryption_certs, has_post_quantum_key
 from sandi.documents.metadata import KeyRef, SealMetadata, format_time, validate_letter
 from sandi.documents.names import SIGNATURE_SUFFIX, document_name_problem
-from sandi.documents.policygate import PolicyGate
+from sandi.documents.policygate import PolicyGate, post_quantum_missing
 from sandi.documents.sources import StreamOrPath, open_input, read_exactly
 from sandi.documents.workspace import Workspace
 from sandi.errors import CredentialError, NotFoundError, PolicyDenied, UsageError
@@ -50,8 +50,13 @@ def seal(
     copy_to_sender: bool = False,
     overwrite: bool = False,
 ) -> SealResult:
-    """Seal ``src`` for ``recipients``; write the age file to ``dst`` (stream or path)."""
-    from sandi.formats.age import EncryptWriter, X25519Recipient
+    """Seal ``src`` for ``recipients``; write the age file to ``dst`` (stream or path).
+
+    The file is sealed to hybrid post-quantum keys when the policy requires it for the
+    classification (refused if a party has none), or when every party has one;
+    otherwise to X25519 keys. Never to both kinds at once.
+    """
+    from sandi.formats.age import EncryptWriter, MLKEM768X25519Recipient, Recipient, X25519Recipient
     from sandi.formats.minisign import MAX_TRUSTED_COMMENT_BYTES, Prehasher, sign_digest
     from sandi.formats.ustar import MAX_NAME_BYTES, UstarWriter, sanitise_name
 
@@ -68,17 +73,26 @@ def seal(
 
     signer, sender_cert = ws.signing_key(sender)
     stanza_refs: list[KeyRef] = []
-    age_recipients: list[X25519Recipient] = []
-    for code, copy in [(c, False) for c in targets] + ([(sender, True)] if copy_to_sender else []):
-        cert = encryption_certs(ws.snapshot, code, now)[0]
+    age_recipients: list[Recipient] = []
+    parties = [(c, False) for c in targets] + ([(sender, True)] if copy_to_sender else [])
+    required_pq = policy.requires_post_quantum(classification, now)
+    lacking_pq = [c for c, _ in parties if not has_post_quantum_key(ws.snapshot, c, now)]
+    post_quantum = required_pq or not lacking_pq
+    for code, copy in parties:
+        if code in lacking_pq and post_quantum:
+            continue  # refused below, once the policy has judged the relations
+        cert = encryption_certs(ws.snapshot, code, now, post_quantum=post_quantum)[0]
         if not chains_to_root(cert, ws.snapshot):
             raise CredentialError(_("the encryption certificate of {code} was not issued by this "
                                     "authority").format(code=code))
-        age_recipients.append(X25519Recipient.from_public_bytes(cert.public_key_bytes()))
+        age_recipients.append(MLKEM768X25519Recipient.from_public_bytes(cert.public_key_bytes())
+                              if post_quantum else X25519Recipient.from_public_bytes(cert.public_key_bytes()))
         stanza_refs.append(KeyRef(code=code, key=cert.key_fingerprint, copy=copy))
 
     try:
         used_policy = policy.before_seal(sender, targets, classification, now)
+        if required_pq and lacking_pq:
+            raise post_quantum_missing(classification, lacking_pq)
     except PolicyDenied as exc:
         ws.record(sender, "policy.deny", ",".join(targets), "denied",
                   {"class": classification, "reason": exc.source_message})

@@ -17,7 +17,7 @@ from sandi.i18n import _
 
 if TYPE_CHECKING:
     from sandi.audit.entry import AuditEntry
-    from sandi.formats.age import X25519Identity
+    from sandi.formats.age import MLKEM768X25519Identity, X25519Identity
     from sandi.keystore import KeyStore, PassphraseSource, SigningKey
 
 
@@ -85,18 +85,25 @@ class Workspace:
             self._signing_keys[ref] = key
         return key, cert
 
-    def opening_identities(self, code: str) -> list[tuple[str, X25519Identity]]:
-        """Every encryption key of ``code`` in the store (current and retired), newest first."""
+    def opening_identities(self, code: str) -> list[tuple[str, X25519Identity | MLKEM768X25519Identity]]:
+        """Every encryption key of ``code`` in the store (current and retired; X25519 and
+        hybrid post-quantum), newest first."""
         prefix = f"{code}.encryption."
-        refs = [r for r in self.keystore.refs() if r.startswith(prefix)]
-        if not refs:
+        hybrid_prefix = f"{code}.encryption-pq."
+        all_refs = self.keystore.refs()
+        refs = [r for r in all_refs if r.startswith(prefix)]
+        hybrid_refs = [r for r in all_refs if r.startswith(hybrid_prefix)]
+        if not refs and not hybrid_refs:
             raise NotFoundError(
                 _("this home holds no encryption key of {code}").format(code=code),
                 hint=_("open as an agency whose keys are in this home, or import its key bundle"),
             )
-        from sandi.keystore.base import identity_fingerprint
+        from sandi.keystore.base import hybrid_identity_fingerprint, identity_fingerprint
 
-        out = []
+        out: list[tuple[str, X25519Identity | MLKEM768X25519Identity]] = []
+        for ref in hybrid_refs:
+            hybrid = self.keystore.get_hybrid_key(ref)
+            out.append((hybrid_identity_fingerprint(hybrid), hybrid))
         for ref in refs:
             identity = self.keystore.get_encryption_key(ref)
             out.append((identity_fingerprint(identity), identity))

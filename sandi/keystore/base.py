@@ -31,10 +31,12 @@ from sandi.i18n import Message, _
 from sandi.keystore.keys import SigningKey, fingerprint
 
 if TYPE_CHECKING:
-    from sandi.formats.age import X25519Identity
+    from sandi.formats.age import MLKEM768X25519Identity, X25519Identity
 
-KeyKind = Literal["signing", "encryption"]
-KINDS: tuple[KeyKind, ...] = ("signing", "encryption")
+#: ``encryption-pq`` is the hybrid post-quantum (age1pq1) key; its secret is the
+#: 32-byte seed, like the others
+KeyKind = Literal["signing", "encryption", "encryption-pq"]
+KINDS: tuple[KeyKind, ...] = ("signing", "encryption", "encryption-pq")
 RECORD_FORMAT = "sandi-key/v1"
 MAX_RECORD_BYTES = 4096
 
@@ -137,6 +139,34 @@ def identity_fingerprint(identity: X25519Identity) -> str:
     return fingerprint(identity_public_bytes(identity))
 
 
+def hybrid_identity_fingerprint(identity: MLKEM768X25519Identity) -> str:
+    return fingerprint(identity.recipient.public_bytes)
+
+
+def generate_hybrid_identity() -> MLKEM768X25519Identity:
+    from sandi.formats.age import MLKEM768X25519Identity
+
+    return MLKEM768X25519Identity.generate()
+
+
+def kind_of_purpose(purpose: str) -> KeyKind:
+    """The key-store kind of a certificate purpose (they are the same words)."""
+    if purpose not in KINDS:
+        raise FormatError(_("unknown key purpose {purpose}").format(purpose=repr(purpose)))
+    return purpose
+
+
+def secret_fingerprint(kind: KeyKind, secret: bytes) -> str:
+    """The public fingerprint of a raw 32-byte secret of ``kind`` (for backups)."""
+    if kind == "signing":
+        return SigningKey.from_private_bytes_unsafe(secret).fingerprint
+    if kind == "encryption-pq":
+        from sandi.formats.age import MLKEM768X25519Identity
+
+        return hybrid_identity_fingerprint(MLKEM768X25519Identity.from_private_bytes(secret))
+    return identity_fingerprint(identity_from_secret(secret))
+
+
 class KeyStore(ABC):
     """Private keys by reference. Subclasses implement the four raw operations."""
 
@@ -174,6 +204,42 @@ class KeyStore(ABC):
                 check_ref(ref), "encryption", identity_fingerprint(identity), identity_secret_bytes(identity)
             )
         )
+
+    def put_hybrid_key(self, ref: str, identity: MLKEM768X25519Identity) -> None:
+        self._write(
+            StoredKey(
+                check_ref(ref), "encryption-pq", hybrid_identity_fingerprint(identity),
+                identity.private_bytes_unsafe(),
+            )
+        )
+
+    def get_hybrid_key(self, ref: str) -> MLKEM768X25519Identity:
+        from sandi.formats.age import MLKEM768X25519Identity
+
+        record = self._checked(ref, "encryption-pq")
+        identity = MLKEM768X25519Identity.from_private_bytes(record.secret)
+        if hybrid_identity_fingerprint(identity) != record.public_fingerprint:
+            raise CredentialError(_("the key stored as {ref} does not match its record").format(ref=ref))
+        return identity
+
+    def put_secret_unsafe(self, ref: str, kind: KeyKind, secret: bytes) -> None:
+        """Store a raw secret of ``kind`` (a backup being restored); checked like any key."""
+        if kind == "signing":
+            self.put_signing_key(ref, SigningKey.from_private_bytes_unsafe(secret))
+        elif kind == "encryption-pq":
+            from sandi.formats.age import MLKEM768X25519Identity
+
+            self.put_hybrid_key(ref, MLKEM768X25519Identity.from_private_bytes(secret))
+        else:
+            self.put_encryption_key(ref, identity_from_secret(secret))
+
+    def get_secret_unsafe(self, ref: str, kind: KeyKind) -> bytes:
+        """The raw secret of ``ref`` (for an encrypted backup only), checked as ``kind``."""
+        if kind == "signing":
+            return self.get_signing_key(ref).private_bytes_unsafe()
+        if kind == "encryption-pq":
+            return self.get_hybrid_key(ref).private_bytes_unsafe()
+        return self.get_encryption_key(ref).private_bytes_unsafe()
 
     def get_signing_key(self, ref: str) -> SigningKey:
         record = self._checked(ref, "signing")

@@ -8,12 +8,18 @@ Invariants:
 * the raw secret leaves a :class:`SigningKey` only through
   :meth:`SigningKey.private_bytes_unsafe` (its callers are the key stores and the
   passphrase-protected exports, each of which encrypts it at once);
-* the fingerprint of any public key (signing or encryption) is
-  ``sha256(raw 32-byte public key).hexdigest()``: one rule for the registry, the
-  directory, the documents and the command line.
+* the fingerprint of any public key (signing, encryption or hybrid encryption) is
+  ``sha256(raw public key).hexdigest()`` (32 bytes; 1216 for the ML-KEM-768 + X25519
+  hybrid key): one rule for the registry, the directory, the documents and the command
+  line.
 
-Encryption keys are :class:`sandi.formats.age.X25519Identity` objects (the age
-codec owns them); this module gives them the same fingerprint rule.
+Encryption keys are :class:`sandi.formats.age.X25519Identity` objects, and hybrid
+post-quantum ones :class:`sandi.formats.age.MLKEM768X25519Identity` (the age codec
+owns them); this module gives them the same fingerprint rule.
+
+A hybrid key's certificate (ADR 0011) carries the X25519 half as its subject public key
+and the whole 1216-byte key in a critical extension (:data:`HYBRID_KEY_OID`); the two
+must agree, and :func:`certificate_public_key_bytes` returns the whole key.
 """
 
 from __future__ import annotations
@@ -32,12 +38,18 @@ if TYPE_CHECKING:
     from cryptography import x509
 
 PUBLIC_KEY_SIZE = 32
+#: an ML-KEM-768 encapsulation key (1184 bytes) and an X25519 public key (32 bytes)
+HYBRID_PUBLIC_KEY_SIZE = 1216
 SEED_SIZE = 32
+#: the certificate extension that carries a hybrid (age1pq1) public key: a private
+#: OID under the UUID arc (ITU-T X.667), since no X.509 encoding of X-Wing keys is
+#: settled yet. Its value is a DER OCTET STRING of the 1216 raw bytes.
+HYBRID_KEY_OID = "2.25.145100229766638737691016862335717181800"
 
 
 def fingerprint(public_key: bytes) -> str:
-    """The sandi fingerprint of a raw 32-byte public key (Ed25519 or X25519)."""
-    if len(public_key) != PUBLIC_KEY_SIZE:
+    """The sandi fingerprint of a raw public key (Ed25519, X25519 or hybrid)."""
+    if len(public_key) not in (PUBLIC_KEY_SIZE, HYBRID_PUBLIC_KEY_SIZE):
         raise FormatError(_("a public key is {public_key_size} bytes, not {count}").format(
             public_key_size=PUBLIC_KEY_SIZE,
             count=len(public_key),
@@ -147,10 +159,43 @@ def verify_ed25519(public_key: bytes, signature: bytes, data: bytes) -> None:
 
 
 def certificate_public_key_bytes(cert: x509.Certificate) -> bytes:
-    """The raw 32-byte public key of an Ed25519 or X25519 certificate."""
+    """The raw public key of a certificate: 32 bytes for Ed25519 or X25519, 1216 for a
+    hybrid key (whose X25519 half must be the certificate's subject public key)."""
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
     key = cert.public_key()
-    if isinstance(key, Ed25519PublicKey | X25519PublicKey):
-        return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    raise FormatError(_("the certificate's key is neither Ed25519 nor X25519"))
+    if not isinstance(key, Ed25519PublicKey | X25519PublicKey):
+        raise FormatError(_("the certificate's key is neither Ed25519 nor X25519"))
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    hybrid = hybrid_key_extension(cert)
+    if hybrid is None:
+        return raw
+    if not isinstance(key, X25519PublicKey) or hybrid[-PUBLIC_KEY_SIZE:] != raw:
+        raise FormatError(_("the certificate's hybrid key does not contain its X25519 key"))
+    return hybrid
+
+
+def hybrid_key_extension(cert: x509.Certificate) -> bytes | None:
+    """The 1216-byte hybrid public key a certificate carries, or None if it has none."""
+    from cryptography import x509 as _x509
+
+    try:
+        ext = cert.extensions.get_extension_for_oid(_x509.ObjectIdentifier(HYBRID_KEY_OID))
+    except _x509.ExtensionNotFound:
+        return None
+    value = ext.value
+    data = value.value if isinstance(value, _x509.UnrecognizedExtension) else b""
+    # DER OCTET STRING with a two-byte long-form length: 04 82 04 C0 <1216 bytes>.
+    if not ext.critical or data[:4] != _HYBRID_DER_PREFIX or len(data) != 4 + HYBRID_PUBLIC_KEY_SIZE:
+        raise FormatError(_("the certificate's hybrid key extension is malformed"))
+    return data[4:]
+
+
+def hybrid_key_extension_value(public_key: bytes) -> bytes:
+    """The DER value of the hybrid key extension for a 1216-byte public key."""
+    if len(public_key) != HYBRID_PUBLIC_KEY_SIZE:
+        raise FormatError(_("a hybrid public key is 1216 bytes"))
+    return _HYBRID_DER_PREFIX + public_key
+
+
+_HYBRID_DER_PREFIX = bytes([0x04, 0x82]) + HYBRID_PUBLIC_KEY_SIZE.to_bytes(2, "big")

@@ -127,6 +127,7 @@ class CompiledPolicy:
         self._start_ts, self._end_ts = _bounds(policy.window)
         self._rank = {lv.code: lv.rank for lv in policy.levels}
         self._level_name = {lv.code: lv.name for lv in policy.levels}
+        self._post_quantum = frozenset(lv.code for lv in policy.levels if lv.post_quantum)
         self._codes = [lv.code for lv in policy.levels]
         self._labels = [f"{lv.code} ({lv.name})" for lv in policy.levels]  # by rank
         # principals: entity -> (entity, groups containing it..., "*")
@@ -223,6 +224,10 @@ class CompiledPolicy:
 
     def knows(self, code: str) -> bool:
         return code in self._principals
+
+    def requires_post_quantum(self, classification: str) -> bool:
+        """True if documents of ``classification`` must be sealed post-quantum only."""
+        return classification in self._post_quantum
 
     def level_label(self, code: str) -> str:
         name = self._level_name.get(code)

@@ -56,7 +56,7 @@ TZ_RE = re.compile(r"^([+-])(\d{2}):(\d{2})$")
 
 TOP_KEYS = ("policy", "level", "entities", "groups", "relation", "forbid")
 POLICY_KEYS = ("id", "title", "version", "effective", "expires", "decree", "timezone", "description")
-LEVEL_KEYS = ("code", "name", "description")
+LEVEL_KEYS = ("code", "name", "description", "post_quantum")
 ENTITY_KEYS = ("name", "kind", "description")
 GROUP_KEYS = ("members", "description")
 RELATION_KEYS = ("id", "from", "to", "max", "direction", "network", "channel", "valid_from",
@@ -379,8 +379,18 @@ def _levels(doc: dict[str, Any], r: _Reader) -> tuple[Level, ...]:
         if code in seen:
             r.error(("level", i, "code"), where, Message("duplicate level code '{code}'", code=code))
         seen.add(code)
+        post_quantum = spec.get("post_quantum", False)
+        if not isinstance(post_quantum, bool):
+            r.error(("level", i, "post_quantum"), where,
+                    f"'post_quantum' must be true or false, not {_tname(post_quantum)}")
+            post_quantum = False
+        elif out and out[-1].post_quantum and not post_quantum:
+            r.error(("level", i, "post_quantum"), where,
+                    f"level '{code}' is above '{out[-1].code}', which requires post-quantum sealing, "
+                    "so it must require it too (post_quantum = true)")
         out.append(Level(code, name, len(out),
-                         r.string(spec, "description", ("level", i), where, required=False)))
+                         r.string(spec, "description", ("level", i), where, required=False),
+                         post_quantum))
     return tuple(out)
 
 

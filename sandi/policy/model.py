@@ -5,7 +5,8 @@ Invariants (established by :mod:`sandi.policy.loader`, relied on by everything e
 * every name a relation, forbid or group mentions is a known entity, a known group or
   ``"*"``; group and entity names never collide; groups are non-empty and acyclic;
 * levels are ordered lowest first and their codes are unique; every level a rule names
-  is one of them;
+  is one of them; a level that requires post-quantum sealing is followed only by
+  levels that require it too;
 * every datetime is timezone-aware; ``effective < expires``; a window's start is before
   its end;
 * rule ids are unique across relations and forbids.
@@ -42,6 +43,8 @@ class Level:
     name: str
     rank: int  # 0 = lowest
     description: str = ""
+    #: documents of this level must be sealed to hybrid post-quantum keys only
+    post_quantum: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +185,10 @@ class Policy:
             "effective": self.effective.isoformat(),
             "expires": self.expires.isoformat() if self.expires else None,
             "decree": self.decree,
-            "levels": [{"code": lv.code, "name": lv.name, "rank": lv.rank} for lv in self.levels],
+            "levels": [
+                {"code": lv.code, "name": lv.name, "rank": lv.rank, "post_quantum": lv.post_quantum}
+                for lv in self.levels
+            ],
             "entities": [
                 {"code": e.code, "name": e.name, "kind": e.kind} for e in self.entities.values()
             ],

@@ -411,6 +411,12 @@ class EncryptWriter:
                 default_max_stanzas=DEFAULT_MAX_STANZAS,
             ))
         self.header: Header = encode_header(stanzas, file_key)
+        if len(self.header.header_bytes) > DEFAULT_MAX_HEADER_SIZE:
+            # A file sandi could not read back (hybrid stanzas are about 1.6 KB each).
+            raise UsageError(
+                _("the age header would be larger than {limit} bytes: too many recipients").format(
+                    limit=DEFAULT_MAX_HEADER_SIZE),
+            )
         nonce = os.urandom(NONCE_SIZE)
         self._aead = _payload_key(file_key, nonce)
         self._encrypt_into = getattr(self._aead, "encrypt_into", None)
