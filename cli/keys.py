@@ -206,6 +206,8 @@ def rotate_cmd(
     confirm_change(
         [_("Rotate {code}'s keys: new signing and encryption keys are made here and certified.").format(
             code=code)]
+        + ([_("  with a hybrid post-quantum (age1pq1) encryption key: profile {profile}").format(
+            profile=prof.name)] if "encryption-pq" in prof.purposes else [])
         + [_("  retires {purpose} certificate {serial} (its key stays, to open old documents)").format(
             purpose=c.purpose, serial=c.serial) for c in current]
         + [_("{code} needs the new keys: export them afterwards ('sandi keys export {code} "

@@ -47,7 +47,7 @@ def pq_template(tmp_path_factory: pytest.TempPathFactory, authority_template: Au
     """DISKOMINFO, BAPPEDA and KESBANGPOL rotated to the pq profile; SETDA classical."""
     home = authority_template.copy_to(tmp_path_factory.mktemp("pq-template") / "authority")
     for code in ("DISKOMINFO", "BAPPEDA", "KESBANGPOL"):
-        home.ok("keys", "rotate", code, "--profile", "pq")
+        home.ok("keys", "rotate", "--yes", code, "--profile", "pq")
     return home
 
 
@@ -181,7 +181,7 @@ def test_hybrid_key_renews_rotates_revokes_and_backs_up(pq_home: AuthorityHome, 
     renewed = current("encryption-pq")[0]
     assert renewed["serial"] != before["serial"]
     assert renewed["key_fingerprint"] == before["key_fingerprint"]  # same key, new certificate
-    pq_home.ok("keys", "rotate", "BAPPEDA", "--profile", "pq")
+    pq_home.ok("keys", "rotate", "--yes", "BAPPEDA", "--profile", "pq")
     rotated = current("encryption-pq")[0]
     assert rotated["key_fingerprint"] != before["key_fingerprint"]
     # Backup: the private bundle carries every hybrid key; it restores into a fresh store.
@@ -199,7 +199,7 @@ def test_hybrid_key_renews_rotates_revokes_and_backs_up(pq_home: AuthorityHome, 
     for ref in pq_refs:
         assert restored.get_hybrid_key(ref).recipient == pq_home.workspace().keystore.get_hybrid_key(ref).recipient
     # Revocation: a revoked hybrid certificate is no longer encrypted to.
-    pq_home.ok("keys", "revoke", rotated["serial"], "--reason", "keyCompromise")
+    pq_home.ok("keys", "revoke", "--yes", rotated["serial"], "--reason", "keyCompromise")
     r = pq_home.run("seal", _doc(tmp_path), "--as", "DISKOMINFO", "--to", "BAPPEDA", "--class", "T",
                     "-o", tmp_path / "after-revoke.sandi")
     assert r.code == 0, r
