@@ -6,7 +6,9 @@ registry), so they start fast and work on a workstation, offline.
 
 from __future__ import annotations
 
+import functools
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -43,39 +45,94 @@ def acting_agency(obj: CliContext, given: str | None, option: str = "--as") -> s
                      hint=_("an authority home holds keys of many agencies"))
 
 
+_LETTER_PARAMS = ("nomor", "sifat", "lampiran", "hal", "tanggal", "kepada", "tembusan",
+                  "penandatangan", "jabatan", "nip")
+
+
 def letter_options(f: Any) -> Any:
-    for name, text in reversed([
-        ("nomor", _("Letter number (nomor surat), e.g. 005/123/DISKOMINFO/2026.")),
-        ("sifat", _("Urgency (sifat): sangat segera, segera, biasa.")),
-        ("hal", _("Subject (hal / perihal).")),
-        ("lampiran", _("Attachments (lampiran), e.g. '1 (satu) berkas'.")),
-        ("tanggal", _("Letter date (tanggal), e.g. 2026-11-28.")),
-    ]):
-        f = click.option(f"--{name}", help=text)(f)
-    return f
+    """The letter fields (naskah dinas) as options; the command gets them as ``letter``."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        given = {name: kwargs.pop(name) for name in _LETTER_PARAMS}
+        letter: dict[str, object] = {k: given[k] for k in _LETTER_PARAMS[:6] if given[k]}
+        if given["tembusan"]:
+            letter["tembusan"] = list(given["tembusan"])
+        if given["penandatangan"] or given["jabatan"] or given["nip"]:
+            letter["penandatangan"] = {"nama": given["penandatangan"], "jabatan": given["jabatan"],
+                                       "nip": given["nip"]}
+        return f(*args, letter=letter, **kwargs)
+
+    options = [
+        click.option("--nomor", help=_("Letter number (nomor surat), e.g. 005/123/DISKOMINFO/2026.")),
+        click.option("--sifat", help=_("Urgency (sifat), one of this home's urgencies "
+                                       "[default: Sangat Segera, Segera, Biasa]; not the classification.")),
+        click.option("--lampiran", help=_("Attachments (lampiran), e.g. '1 (satu) berkas'.")),
+        click.option("--hal", help=_("Subject (hal / perihal).")),
+        click.option("--tanggal", help=_("Letter date (tanggal), e.g. 2026-12-02 or '2 Desember 2026' "
+                                         "[default: today, in the home's zone].")),
+        click.option("--kepada", help=_("Addressee (Kepada Yth.), e.g. 'Kepala BAPPEDA Provinsi Banten'.")),
+        click.option("--tembusan", multiple=True,
+                     help=_("A copy to (tembusan), e.g. 'Gubernur Banten' (repeatable, in order).")),
+        click.option("--penandatangan", metavar="NAMA", help=_("Name of the signing official.")),
+        click.option("--jabatan", help=_("Position of the signing official, e.g. 'Kepala Dinas'.")),
+        click.option("--nip", help=_("NIP of the signing official (18 digits; spaces allowed).")),
+    ]
+    for option in reversed(options):
+        wrapper = option(wrapper)
+    return wrapper
 
 
-def _letter(**fields: str | None) -> dict[str, str]:
-    return {k: v for k, v in fields.items() if v}
+def _letter_lines(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """The letter heading as an Indonesian letter states it: Nomor, Sifat, Lampiran, Hal,
+    the date, Kepada Yth., the signing official, Tembusan."""
+    rows: list[tuple[str, str]] = []
+    for key, label in (("nomor", _("Number")), ("sifat", _("Urgency")), ("lampiran", _("Attachments")),
+                       ("hal", _("Subject"))):
+        if summary.get(key):
+            rows.append((label, summary[key]))
+    if summary.get("tanggal"):
+        from sandi.documents.letter import letter_date
+        from sandi.timefmt import show_date
+
+        day = letter_date(summary)
+        rows.append((_("Date"), show_date(day) if day is not None else summary["tanggal"]))
+    if summary.get("kepada"):
+        rows.append((_("To (Yth.)"), summary["kepada"]))
+    official = summary.get("penandatangan")
+    if official:
+        rows.append((_("Signed by"), official["jabatan"]))
+        rows.append(("", official["nama"]))
+        if official.get("nip"):
+            nip = official["nip"]  # printed as letters print it: birth date, appointment, gender, serial
+            rows.append(("", f"NIP {nip[:8]} {nip[8:14]} {nip[14]} {nip[15:]}"))
+    for number, copy in enumerate(summary.get("tembusan") or [], start=1):
+        rows.append((_("Copies") if number == 1 else "", f"{number}. {copy}"))
+    return rows
 
 
 def _human(summary: dict[str, Any], title: str, levels: tuple[Level, ...] | None = None) -> list[str]:
-    lines = [title]
-    if summary.get("classification"):
-        lines.append("  " + _("Classification: {label}").format(
-            label=class_label(summary["classification"], levels)))
-    labels = [("sender", _("from")), ("signer", _("signer")), ("recipients", _("to")),
-              ("nomor", "nomor"), ("sifat", "sifat"), ("hal", "hal"), ("lampiran", "lampiran"),
-              ("tanggal", "tanggal"), ("sealed_at", _("sealed at")), ("signed_at", _("signed at")),
-              ("document", _("document")), ("size", _("size")), ("policy", _("policy")),
-              ("output", _("written to"))]
-    for key, label in labels:
+    from sandi.timefmt import show_time
+
+    rows: list[tuple[str, str]] = []
+    for key, label in (("sender", _("From")), ("signer", _("Signer")), ("recipients", _("Recipients"))):
         value = summary.get(key)
-        if value is None or value == []:
-            continue
-        if isinstance(value, list):
-            value = ", ".join(value)
-        lines.append(f"  {label + ':':<11} {value}")
+        if value:
+            rows.append((label, ", ".join(value) if isinstance(value, list) else str(value)))
+    if summary.get("classification"):
+        rows.append((_("Classification"), class_label(summary["classification"], levels)))
+    rows += _letter_lines(summary)
+    for key, label in (("sealed_at", _("Sealed at")), ("signed_at", _("Signed at"))):
+        if summary.get(key):
+            rows.append((label, show_time(datetime.fromisoformat(summary[key]))))
+    for key, label in (("document", _("Document")), ("size", _("Size")), ("policy", _("Policy")),
+                       ("output", _("Written to"))):
+        if summary.get(key) is not None:
+            rows.append((label, str(summary[key])))
+    width = max((len(label) for label, _value in rows), default=0) + 1
+    lines = [title]
+    for label, value in rows:
+        lines.append(f"  {(label + ':') if label else '':<{width}} {value}")
     return lines
 
 
@@ -107,8 +164,7 @@ def _human(summary: dict[str, Any], title: str, levels: tuple[Level, ...] | None
 @passphrase_file_option
 @pass_cli
 def seal_cmd(obj: CliContext, file: Path, sender: str | None, recipients: tuple[str, ...],
-             classification: str, nomor: str | None, sifat: str | None, hal: str | None,
-             lampiran: str | None, tanggal: str | None, armor: bool, copy_to_self: bool,
+             classification: str, letter: dict[str, object], armor: bool, copy_to_self: bool,
              doc_name: str | None, output: Path | None, force: bool, passphrase_file: Path | None) -> None:
     from sandi.documents import DirectoryPolicy, seal
 
@@ -120,8 +176,8 @@ def seal_cmd(obj: CliContext, file: Path, sender: str | None, recipients: tuple[
     result = seal(
         file, target, workspace=ws, sender=code, recipients=[r.upper() for r in recipients],
         classification=resolve_class(classification, levels), policy=gate,
-        letter=_letter(nomor=nomor, sifat=sifat, hal=hal, lampiran=lampiran, tanggal=tanggal),
-        armor=armor, copy_to_sender=copy_to_self, name=doc_name, overwrite=force,
+        letter=letter, urgencies=obj.config().urgencies, armor=armor, copy_to_sender=copy_to_self,
+        name=doc_name, overwrite=force,
     )
     obj.emit(result.summary(), _human(result.summary(), _("sealed {file} -> {target}").format(
         file=file.name,
@@ -234,9 +290,10 @@ def inspect_cmd(obj: CliContext, file: Path, opener: str | None, passphrase_file
 @passphrase_file_option
 @pass_cli
 def sign_cmd(obj: CliContext, file: Path, signer: str | None, classification: str | None,
-             nomor: str | None, sifat: str | None, hal: str | None, lampiran: str | None,
-             tanggal: str | None, output: Path | None, force: bool, passphrase_file: Path | None) -> None:
+             letter: dict[str, object], output: Path | None, force: bool,
+             passphrase_file: Path | None) -> None:
     from sandi.documents import DirectoryPolicy, sign
+    from sandi.timefmt import iso_time
 
     ws = open_workspace(obj, passphrase_file)
     code = acting_agency(obj, signer)
@@ -244,10 +301,10 @@ def sign_cmd(obj: CliContext, file: Path, signer: str | None, classification: st
     levels = DirectoryPolicy(ws.snapshot).levels(ws.now())
     result = sign(file, workspace=ws, signer_code=code,
                   classification=resolve_class(classification, levels) if classification else None,
-                  letter=_letter(nomor=nomor, sifat=sifat, hal=hal, lampiran=lampiran, tanggal=tanggal),
+                  letter=letter, urgencies=obj.config().urgencies,
                   signature_path=target, overwrite=force)
     data = {"signer": code, "document": file.name, "signature": str(target),
-            "signed_at": result.metadata.to_json()["signed_at"]}
+            "signed_at": iso_time(result.metadata.signed_at)}
     obj.emit(data, [_("signed {file} as {code} -> {target}").format(
         file=file.name,
         code=code,

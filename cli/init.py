@@ -7,16 +7,32 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
 from sandi.home import Home, HomeConfig
-from sandi.i18n import _
+from sandi.i18n import SUPPORTED_LANGUAGES, _
 from sandi.keystore.passphrase import PassphraseSource
+from sandi.timefmt import DEFAULT_ZONE, check_zone
 
 from .context import CliContext, pass_cli
 from .passphrase import check_new_passphrase, passphrase_file_option, weak_passphrase_option
+
+
+@dataclass(frozen=True)
+class HomeSettings:
+    """What a person chooses for a new home besides its role: language and zone."""
+
+    language: str | None
+    timezone: str
+
+
+def _complete_zone(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    from sandi.timefmt import known_zones
+
+    return [z for z in known_zones() if z.lower().startswith(incomplete.lower())]
 
 
 @click.command("init", help=_(
@@ -56,6 +72,10 @@ from .passphrase import check_new_passphrase, passphrase_file_option, weak_passp
     is_flag=True,
     help=_("Use an existing non-empty folder that holds no home yet. Never overwrites a home."),
 )
+@click.option("--lang", "language", type=click.Choice(SUPPORTED_LANGUAGES, case_sensitive=False),
+              help=_("The language this home speaks by default (written to sandi.toml)."))
+@click.option("--zone", "zone", default=DEFAULT_ZONE, show_default=True, shell_complete=_complete_zone,
+              help=_("The time zone times are shown and read in: WIB, WITA, WIT or an IANA name."))
 @passphrase_file_option
 @weak_passphrase_option
 @pass_cli
@@ -66,10 +86,13 @@ def init_cmd(
     agency: str | None,
     root_fingerprint: str | None,
     force: bool,
+    language: str | None,
+    zone: str,
     passphrase_file: Path | None,
     allow_weak_passphrase: bool,
 ) -> None:
     home = obj.home
+    settings = HomeSettings(language=language.lower() if language else None, timezone=check_zone(zone))
     passphrase = obj.store_passphrase(passphrase_file)
     if keystore_kind == "file":
         # Checked before anything is created; the store asks the same cached source.
@@ -78,7 +101,8 @@ def init_cmd(
         check_new_passphrase(passphrase.get(_("the new key store"), confirm=True), what=_("the key store"),
                              allow_weak=allow_weak_passphrase, known_words=[province, agency or ""])
     if agency is not None or root_fingerprint is not None:
-        _init_workstation(obj, home, province, keystore_kind, agency, root_fingerprint, force, passphrase)
+        _init_workstation(obj, home, province, keystore_kind, agency, root_fingerprint, force, passphrase,
+                          settings)
         return
     from sandi.authority.root import create_root
     from sandi.keystore import create_keystore
@@ -86,7 +110,8 @@ def init_cmd(
     before = _snapshot(home.path)
     try:
         home.create(HomeConfig(role="authority", province=province, keystore=keystore_kind,
-                               database_url=_url_to_remember(obj.database_url)), force=force)
+                               database_url=_url_to_remember(obj.database_url),
+                               language=settings.language, timezone=settings.timezone), force=force)
         registry = obj.registry(require_current=False)
         registry.upgrade()
         keystore = create_keystore(home, passphrase, kind=keystore_kind)
@@ -121,6 +146,7 @@ def _init_workstation(
     root_fingerprint: str | None,
     force: bool,
     passphrase: PassphraseSource,
+    settings: HomeSettings,
 ) -> None:
     """An agency workstation: configuration and key store (the keys come from
     'sandi keys request' + 'keys import-certs', or 'sandi keys import').
@@ -153,6 +179,8 @@ def _init_workstation(
                 agency=agency,
                 root_fingerprint=fp,
                 keystore=keystore_kind,
+                language=settings.language,
+                timezone=settings.timezone,
             ),
             force=force,
         )

@@ -183,12 +183,23 @@ def choose_language(args: list[str]) -> None:
     set_language(language_from_environment(os.environ, home_default))
 
 
+def choose_zone(args: list[str]) -> None:
+    """The zone times are shown and read in: the home's (sandi.toml ``timezone``), else
+    WIB. An unknown zone in the configuration is reported by the command that loads it."""
+    from sandi.home import read_home_zone
+    from sandi.timefmt import DEFAULT_ZONE, normalise_zone, set_zone
+
+    configured = read_home_zone(_option_value(args, "--home"))
+    set_zone(normalise_zone(configured or "") or DEFAULT_ZONE)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the command line; every error leaves through here with its exit code."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args or os.environ.get("SANDI_DEBUG") == "1"
     try:
         choose_language(args)
+        choose_zone(args)
         _localise_root()
         if "_SANDI_COMPLETE" in os.environ:
             from .completion import register

@@ -25,6 +25,7 @@ from sandi.errors import AlreadyExistsError, ConfigError
 from sandi.formats.bounded import load_toml
 from sandi.fsutil import atomic_write, ensure_private_dir
 from sandi.i18n import SUPPORTED_LANGUAGES, Message, _, normalise_language
+from sandi.timefmt import normalise_zone
 
 CONFIG_NAME = "sandi.toml"
 REGISTRY_NAME = "registry.db"
@@ -61,18 +62,29 @@ def resolve_home(explicit: str | os.PathLike[str] | None = None) -> Path:
     return default_home()
 
 
-def read_home_language(explicit: str | os.PathLike[str] | None = None) -> str | None:
-    """The language a home's configuration names, or None (no home, unreadable, unset).
+def read_home_setting(explicit: str | os.PathLike[str] | None, key: str) -> str | None:
+    """A string setting of a home's configuration, or None (no home, unreadable, unset).
 
-    Read before the command line parses anything, so it never raises: a broken
-    configuration is reported later, in the chosen language, by the command itself.
+    Read before the command line parses anything (the language, the time zone), so it
+    never raises: a broken configuration is reported later, in the chosen language,
+    by the command itself.
     """
     try:
         data = (resolve_home(explicit) / CONFIG_NAME).read_bytes()
-        value = load_toml(data, max_bytes=MAX_CONFIG_BYTES, error=ConfigError).get("language")
+        value = load_toml(data, max_bytes=MAX_CONFIG_BYTES, error=ConfigError).get(key)
     except (OSError, ConfigError):
         return None
     return value if isinstance(value, str) else None
+
+
+def read_home_language(explicit: str | os.PathLike[str] | None = None) -> str | None:
+    """The language a home's configuration names, or None."""
+    return read_home_setting(explicit, "language")
+
+
+def read_home_zone(explicit: str | os.PathLike[str] | None = None) -> str | None:
+    """The time zone a home's configuration names, or None (then WIB)."""
+    return read_home_setting(explicit, "timezone")
 
 
 @dataclass(frozen=True)
@@ -86,6 +98,10 @@ class HomeConfig:
     directory_validity_days: int = 7
     #: the language this home speaks unless SANDI_LANG or --lang say otherwise
     language: str | None = None
+    #: the zone times are shown and read in (an IANA name; None: Asia/Jakarta, WIB)
+    timezone: str | None = None
+    #: the urgencies (sifat) a letter may have here (None: the defaults)
+    urgencies: tuple[str, ...] | None = None
     extra: dict[str, object] = field(default_factory=dict)
 
     def to_toml(self) -> str:
@@ -101,6 +117,10 @@ class HomeConfig:
         lines.append(f"directory_validity_days = {int(self.directory_validity_days)}")
         if self.language:
             lines.append(f"language = {_q(self.language)}")
+        if self.timezone:
+            lines.append(f"timezone = {_q(self.timezone)}")
+        if self.urgencies:
+            lines.append(f"urgencies = [{', '.join(_q(u) for u in self.urgencies)}]")
         for key, value in sorted(self.extra.items()):  # settings of other parts, kept as given
             if isinstance(value, bool):
                 lines.append(f"{key} = {'true' if value else 'false'}")
@@ -140,8 +160,15 @@ class HomeConfig:
                 _("{source}: unknown language {language!r}").format(source=source, language=language),
                 hint=_("choose one of: {choices}").format(choices=", ".join(SUPPORTED_LANGUAGES)),
             )
+        timezone = _opt_str(data, "timezone", source)
+        if timezone is not None and normalise_zone(timezone) is None:
+            raise ConfigError(
+                _("{source}: unknown time zone {zone!r}").format(source=source, zone=timezone),
+                hint=_("use WIB, WITA or WIT, or an IANA name such as Asia/Jakarta"),
+            )
+        urgencies = _urgencies(data, source)
         known = {"format", "role", "province", "agency", "root_fingerprint", "database_url",
-                 "keystore", "directory_validity_days", "language"}
+                 "keystore", "directory_validity_days", "language", "timezone", "urgencies"}
         return cls(
             role=role,
             province=province,
@@ -151,6 +178,8 @@ class HomeConfig:
             keystore=_opt_str(data, "keystore", source) or "file",
             directory_validity_days=days,
             language=language,
+            timezone=None if timezone is None else normalise_zone(timezone),
+            urgencies=urgencies,
             extra={k: v for k, v in data.items() if k not in known},
         )
 
@@ -259,3 +288,16 @@ def _opt_str(data: dict[str, object], key: str, source: str) -> str | None:
     if not isinstance(value, str):
         raise ConfigError(_("{source}: '{key}' must be a string").format(source=source, key=key))
     return value
+
+
+def _urgencies(data: dict[str, object], source: str) -> tuple[str, ...] | None:
+    value = data.get("urgencies")
+    if value is None:
+        return None
+    if (not isinstance(value, list) or not value
+            or not all(isinstance(u, str) and u.strip() and len(u) <= 64 for u in value)):
+        raise ConfigError(
+            _("{source}: 'urgencies' must be a non-empty list of short names").format(source=source),
+            hint=_('e.g. urgencies = ["Sangat Segera", "Segera", "Biasa"]'),
+        )
+    return tuple(u.strip() for u in value)

@@ -20,6 +20,7 @@ Invariants:
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
@@ -119,7 +120,7 @@ class Toolkit:
 
     def seal(
         self, src: PathLike | BinaryIO, dst: PathLike | BinaryIO, *, sender: str, recipients: list[str],
-        classification: str, policy: PolicyGate, letter: dict[str, str] | None = None,
+        classification: str, policy: PolicyGate, letter: Mapping[str, object] | None = None,
         armor: bool = False, copy_to_sender: bool = False, name: str | None = None,
         size: int | None = None,
     ) -> SealResult:
@@ -128,7 +129,8 @@ class Toolkit:
 
         target = Path(dst) if isinstance(dst, str | os.PathLike) else dst
         return seal(src, target, workspace=self.workspace, sender=sender, recipients=recipients,
-                    classification=classification, policy=policy, letter=letter, armor=armor,
+                    classification=classification, policy=policy, letter=letter,
+                    urgencies=self.home.load_config().urgencies, armor=armor,
                     copy_to_sender=copy_to_sender, name=name, size=size)
 
     def open_sealed(
@@ -146,12 +148,13 @@ class Toolkit:
 
     def sign(
         self, src: PathLike | BinaryIO, *, signer: str, classification: str | None = None,
-        letter: dict[str, str] | None = None, signature_path: PathLike | None = None,
+        letter: Mapping[str, object] | None = None, signature_path: PathLike | None = None,
     ) -> SignResult:
         from sandi.documents import sign
 
         return sign(src, workspace=self.workspace, signer_code=signer, classification=classification,
-                    letter=letter, signature_path=None if signature_path is None else Path(signature_path))
+                    letter=letter, urgencies=self.home.load_config().urgencies,
+                    signature_path=None if signature_path is None else Path(signature_path))
 
     def verify(self, src: PathLike | BinaryIO, signature: str | bytes | PathLike) -> VerifyResult:
         """Verify a detached signature (text, or the path of a .minisig file)."""

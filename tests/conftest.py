@@ -78,3 +78,10 @@ def _no_ambient_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterato
     # Key stores made by tests use a cheap scrypt work factor (the default is 18).
     monkeypatch.setenv("SANDI_SCRYPT_WORK_FACTOR", "10")
     yield
+    # A command run in-process sets the process's language and zone (from --lang, the
+    # home...): the next test starts from the defaults again.
+    from sandi.i18n import set_language
+    from sandi.timefmt import DEFAULT_ZONE, set_zone
+
+    set_language("en")
+    set_zone(DEFAULT_ZONE)

@@ -40,8 +40,8 @@ def test_seal_open_json(authority: AuthorityHome, doc: Path, tmp_path: Path) -> 
     assert sealed["sender"] == "DISKOMINFO" and sealed["recipients"] == ["BAPPEDA", "SETDA"]
     assert sealed["classification"] == "R" and sealed["output"] == str(tmp_path / "surat.txt.sandi")
     assert {k: sealed[k] for k in ("nomor", "sifat", "hal", "lampiran", "tanggal")} == {
-        "nomor": "005/1", "sifat": "segera", "hal": "Rapat", "lampiran": "1 berkas", "tanggal": "2026-11-28"}
-    assert sealed["sealed_at"].endswith("Z") and sealed["size"] == doc.stat().st_size
+        "nomor": "005/1", "sifat": "Segera", "hal": "Rapat", "lampiran": "1 berkas", "tanggal": "2026-11-28"}
+    assert sealed["sealed_at"].endswith("+07:00") and sealed["size"] == doc.stat().st_size
 
     out = tmp_path / "masuk"
     r = authority.run("--json", "open", tmp_path / "surat.txt.sandi", "--as", "BAPPEDA", "--output-dir", out)
@@ -58,11 +58,12 @@ def test_human_output(authority: AuthorityHome, doc: Path, tmp_path: Path) -> No
     r = authority.run("seal", doc, "--as", "DISKOMINFO", "--to", "BAPPEDA", "--class", "T", "--hal", "Rapat")
     assert r.code == 0, r
     assert r.stdout.splitlines()[0] == f"sealed surat.txt -> {tmp_path / 'surat.txt.sandi'}"
-    assert "  from:       DISKOMINFO" in r.stdout and "  hal:        Rapat" in r.stdout
+    assert "  From:           DISKOMINFO" in r.stdout and "  Subject:        Rapat" in r.stdout
     r = authority.run("open", tmp_path / "surat.txt.sandi", "--as", "BAPPEDA", "-o", tmp_path / "dibuka.txt")
     assert r.code == 0, r
     assert r.stdout.startswith("opened surat.txt.sandi: verified\n")
-    assert "  Classification: Terbatas (T)" in r.stdout and f"  written to: {tmp_path / 'dibuka.txt'}" in r.stdout
+    assert "  Classification: Terbatas (T)" in r.stdout
+    assert f"  Written to:     {tmp_path / 'dibuka.txt'}" in r.stdout
 
 
 @pytest.mark.parametrize(
@@ -104,7 +105,7 @@ def test_inspect_as_recipient_verifies_and_writes_nothing(authority: AuthorityHo
     assert info["recipient_stanzas"] == 1
     assert info["verified"]["sender"] == "DISKOMINFO" and info["verified"]["nomor"] == "7/2026"
     r = authority.run("inspect", tmp_path / "surat.txt.sandi", "--as", "BAPPEDA")
-    assert "  from:       DISKOMINFO" in r.stdout and "  nomor:      7/2026" in r.stdout
+    assert "  From:           DISKOMINFO" in r.stdout and "  Number:         7/2026" in r.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == before
     r = authority.run("inspect", tmp_path / "surat.txt.sandi", "--as", "SETDA")
     assert r.code == 4 and r.stderr.startswith("error: this document is not encrypted to any key of SETDA")

@@ -77,7 +77,8 @@ def test_sealed_file_opens_with_age_tar_and_minisign(authority: AuthorityHome, t
         meta = json.loads(comment.removeprefix("Trusted comment: sandi-seal/v1 "))
         assert meta["sender"]["code"] == "DISKOMINFO"
         assert [x["code"] for x in meta["recipients"]] == ["BAPPEDA", "SETDA"]
-        assert meta["letter"] == {"nomor": "005/17/DISKOMINFO/2026", "hal": "Rapat koordinasi"}
+        assert meta["letter"] == {"nomor": "005/17/DISKOMINFO/2026", "hal": "Rapat koordinasi",
+                                  "tanggal": meta["letter"]["tanggal"]}  # today, by default
         assert meta["document"] == {"name": "nota dinas.pdf", "size": size}
         # the binding a person can check by hand: SHA-256 of the (binary) age header
         with sealed.open("rb") as f:

@@ -42,6 +42,7 @@ from sandi.errors import (
 )
 from sandi.formats.age import decrypt, parse_header
 from sandi.home import Home
+from sandi.timefmt import today
 from tests import authority_fixtures as fx
 from tests.authority_fixtures import AuthorityHome
 
@@ -104,7 +105,9 @@ def test_round_trip_paths(ws: Workspace, authority: AuthorityHome, tmp_path: Pat
     assert isinstance(meta, SealMetadata)
     assert (meta.sender.code, [r.code for r in meta.recipients]) == ("DISKOMINFO", ["BAPPEDA"])
     assert (meta.document_name, meta.document_size, meta.classification) == ("surat.pdf", size, "R")
-    assert meta.letter == {"nomor": "005/1/2026", "hal": "Rapat", "sifat": "segera"}
+    # sifat in its configured spelling; tanggal defaults to today in the province's zone
+    assert meta.letter == {"nomor": "005/1/2026", "hal": "Rapat", "sifat": "Segera",
+                           "tanggal": today(meta.sealed_at).isoformat()}
     assert meta.policy_id is None  # no policy applied on this authority
     raw = sealed.read_bytes()
     assert raw.startswith(b"-----BEGIN AGE ENCRYPTED FILE-----") is armor
@@ -253,8 +256,8 @@ def test_seal_refuses_a_suspended_recipient(authority: AuthorityHome, tmp_path: 
 def test_seal_metadata_must_fit_one_comment(ws: Workspace, tmp_path: Path) -> None:
     src = tmp_path / "a.txt"
     src.write_bytes(b"x")
-    # 5 fields of 500 characters, each escaped to 6 bytes (\\uXXXX): far over 8 KiB.
-    letter = {k: "é" * 500 for k in ("nomor", "sifat", "hal", "lampiran", "tanggal")}
+    # 4 fields of 500 characters, each escaped to 6 bytes (\\uXXXX): far over 8 KiB.
+    letter = {k: "é" * 500 for k in ("nomor", "hal", "lampiran", "kepada")}
     with pytest.raises(UsageError, match="do not fit"):
         seal_file(ws, src, tmp_path / "a.sandi", ["BAPPEDA"], letter=letter)
     assert not (tmp_path / "a.sandi").exists()

@@ -9,19 +9,23 @@ revoked, at the signing time.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sandi.directory.snapshot import AgencyEntry, CertEntry
-from sandi.documents.metadata import KeyRef, SignMetadata, format_time, validate_letter
+from sandi.documents.letter import prepare_letter
+from sandi.documents.metadata import KeyRef, SignMetadata
 from sandi.documents.signers import verify_signing_certificate
 from sandi.documents.sources import StreamOrPath, open_input
 from sandi.documents.workspace import Workspace
 from sandi.errors import FormatError, UsageError, VerificationError
 from sandi.fsutil import AtomicOutput
 from sandi.i18n import _
+from sandi.policy.classification import level_words
+from sandi.timefmt import iso_time, today
 
 _TIMESTAMP = re.compile(r"(?:^|\t)timestamp:(\d{1,12})(?:\t|$)")
 
@@ -48,7 +52,7 @@ class VerifyResult:
             "signer": self.signer,
             "signer_name": self.signer_name,
             "certificate": self.serial,
-            "signed_at": None if self.signed_at is None else format_time(self.signed_at),
+            "signed_at": None if self.signed_at is None else iso_time(self.signed_at),
             "format": "sandi-sign/v1" if self.metadata else "minisign",
         }
         if self.metadata is not None:
@@ -68,7 +72,8 @@ def sign(
     workspace: Workspace,
     signer_code: str,
     classification: str | None = None,
-    letter: dict[str, str] | None = None,
+    letter: Mapping[str, object] | None = None,
+    urgencies: Sequence[str] | None = None,
     signature_path: Path | None = None,
     overwrite: bool = False,
 ) -> SignResult:
@@ -80,7 +85,9 @@ def sign(
         raise UsageError(_("unknown classification {classification!r}").format(
             classification=classification,
         ), hint=_("use B, T, R or SR"))
-    letter = validate_letter(letter or {})
+    now = ws.now()
+    letter = prepare_letter(letter, today=today(now), urgencies=urgencies,
+                            classification_names=level_words())
     key, cert = ws.signing_key(signer_code)
     stream, name, _unused, opened = open_input(src)
     try:
@@ -90,7 +97,7 @@ def sign(
             stream.close()
     meta = SignMetadata(
         signer=KeyRef(code=signer_code, key=cert.key_fingerprint, serial=cert.serial),
-        signed_at=ws.now(),
+        signed_at=now,
         document_name=name or "document",
         document_size=size,
         classification=classification,

@@ -12,18 +12,18 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sandi.errors import UsageError, VerificationError
+from sandi.documents.letter import parse_letter
+from sandi.errors import VerificationError
 from sandi.formats.bounded import load_json
 from sandi.formats.minisign import MAX_TRUSTED_COMMENT_BYTES
 from sandi.i18n import Message, _
+from sandi.timefmt import iso_time
 
 SEAL_PREFIX = "sandi-seal/v1 "
 SIGN_PREFIX = "sandi-sign/v1 "
-LETTER_FIELDS = ("nomor", "sifat", "hal", "lampiran", "tanggal")
-MAX_LETTER_FIELD = 500
 #: the metadata is a minisign trusted comment, which is never longer than this
 MAX_METADATA_BYTES = MAX_TRUSTED_COMMENT_BYTES
 _CODE = re.compile(r"^[A-Z][A-Z0-9-]{0,63}$")
@@ -42,24 +42,6 @@ def parse_time(value: object) -> datetime:
         return datetime.fromisoformat(value[:-1] + "+00:00")
     except ValueError:
         raise VerificationError(_("malformed signed metadata (time)")) from None
-
-
-def validate_letter(letter: dict[str, str]) -> dict[str, str]:
-    """Check the letter fields a user gave (bad input is a usage error)."""
-    out: dict[str, str] = {}
-    for key, value in letter.items():
-        if key not in LETTER_FIELDS:
-            raise UsageError(_("unknown letter field {key!r}").format(
-                key=key,
-            ), hint=_("use {letter_fields}").format(
-                letter_fields=', '.join(LETTER_FIELDS),
-            ))
-        if not value:
-            continue
-        if len(value) > MAX_LETTER_FIELD or any(ord(c) < 0x20 for c in value):
-            raise UsageError(_("letter field {key} is too long or has control characters").format(key=key))
-        out[key] = value
-    return out
 
 
 @dataclass(frozen=True)
@@ -107,7 +89,7 @@ class SealMetadata:
     document_size: int
     policy_id: str | None = None
     policy_version: int | None = None
-    letter: dict[str, str] = field(default_factory=dict)
+    letter: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -150,26 +132,27 @@ class SealMetadata:
         classification = obj["class"]
         if not isinstance(classification, str) or not classification:
             raise VerificationError(_("malformed signed metadata (class)"))
+        sealed_at = parse_time(obj["sealed_at"])
         return cls(
             sender=KeyRef.from_json(obj["sender"], with_serial=True),
             recipients=tuple(KeyRef.from_json(r, with_serial=False) for r in recipients),
             classification=classification,
-            sealed_at=parse_time(obj["sealed_at"]),
+            sealed_at=sealed_at,
             age_header_sha256=header,
             document_name=name,
             document_size=size,
             policy_id=policy_id,
             policy_version=policy_version,
-            letter=_letter(obj["letter"]),
+            letter=parse_letter(obj["letter"], signed_on=_latest_date(sealed_at)),
         )
 
     def summary(self) -> dict[str, Any]:
-        """The verified facts, for people and for --json."""
+        """The verified facts, for people and for --json (the time in the active zone)."""
         return {
             "sender": self.sender.code,
             "recipients": [r.code for r in self.recipients if not r.copy],
             "classification": self.classification,
-            "sealed_at": format_time(self.sealed_at),
+            "sealed_at": iso_time(self.sealed_at),
             "document": self.document_name,
             "size": self.document_size,
             "policy": None if self.policy_id is None else f"{self.policy_id} v{self.policy_version}",
@@ -186,7 +169,7 @@ class SignMetadata:
     document_name: str
     document_size: int
     classification: str | None = None
-    letter: dict[str, str] = field(default_factory=dict)
+    letter: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -213,14 +196,21 @@ class SignMetadata:
         classification = obj.get("class")
         if classification is not None and not isinstance(classification, str):
             raise VerificationError(_("malformed signed metadata (class)"))
+        signed_at = parse_time(obj["signed_at"])
         return cls(
             signer=KeyRef.from_json(obj["signer"], with_serial=True),
-            signed_at=parse_time(obj["signed_at"]),
+            signed_at=signed_at,
             document_name=name,
             document_size=size,
             classification=classification,
-            letter=_letter(obj["letter"]),
+            letter=parse_letter(obj["letter"], signed_on=_latest_date(signed_at)),
         )
+
+
+def _latest_date(at: datetime) -> date:
+    """The latest calendar date anywhere at ``at`` (no zone is more than 14 hours ahead of
+    UTC): a signer's "today", whatever their zone, is never later."""
+    return (at + timedelta(hours=14)).date()
 
 
 def _compact(obj: dict[str, Any]) -> str:
@@ -245,11 +235,3 @@ def _document(obj: object) -> tuple[str, int]:
             or not isinstance(obj["size"], int) or isinstance(obj["size"], bool) or obj["size"] < 0):
         raise VerificationError(_("malformed signed metadata (document)"))
     return obj["name"], obj["size"]
-
-
-def _letter(obj: object) -> dict[str, str]:
-    if not isinstance(obj, dict) or not set(obj) <= set(LETTER_FIELDS) or not all(
-        isinstance(v, str) for v in obj.values()
-    ):
-        raise VerificationError(_("malformed signed metadata (letter)"))
-    return dict(obj)

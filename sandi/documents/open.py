@@ -215,7 +215,7 @@ def _open(
             "sender": meta.sender.code,
             "class": meta.classification,
             "nomor": meta.letter.get("nomor"),
-            "sealed_at": meta.summary()["sealed_at"],
+            "sealed_at": format_time(meta.sealed_at),  # audit entries keep UTC
             "written": write_document,
         }
         if warnings:

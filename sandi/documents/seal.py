@@ -8,12 +8,14 @@ signature member is written last; a path output appears only when complete.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from sandi.directory.trust import chains_to_root, encryption_certs, has_post_quantum_key
-from sandi.documents.metadata import KeyRef, SealMetadata, format_time, validate_letter
+from sandi.documents.letter import prepare_letter
+from sandi.documents.metadata import KeyRef, SealMetadata, format_time
 from sandi.documents.names import SIGNATURE_SUFFIX, document_name_problem
 from sandi.documents.policygate import PolicyGate, post_quantum_missing
 from sandi.documents.sources import StreamOrPath, open_input, read_exactly
@@ -21,6 +23,8 @@ from sandi.documents.workspace import Workspace
 from sandi.errors import CredentialError, NotFoundError, PolicyDenied, UsageError
 from sandi.fsutil import AtomicOutput
 from sandi.i18n import _
+from sandi.policy.classification import level_words
+from sandi.timefmt import today
 
 MAX_RECIPIENTS = 50  # what fits in minisign's trusted comment with room to spare
 
@@ -43,7 +47,8 @@ def seal(
     recipients: list[str],
     classification: str,
     policy: PolicyGate,
-    letter: dict[str, str] | None = None,
+    letter: Mapping[str, object] | None = None,
+    urgencies: Sequence[str] | None = None,
     name: str | None = None,
     size: int | None = None,
     armor: bool = False,
@@ -55,6 +60,10 @@ def seal(
     The file is sealed to hybrid post-quantum keys when the policy requires it for the
     classification (refused if a party has none), or when every party has one;
     otherwise to X25519 keys. Never to both kinds at once.
+
+    ``letter`` holds the letter fields (docs/format.md, section 3); its ``sifat`` must be
+    one of ``urgencies`` (default Sangat Segera, Segera, Biasa) and its ``tanggal``
+    defaults to today in the active zone (:mod:`sandi.timefmt`).
     """
     from sandi.formats.age import EncryptWriter, MLKEM768X25519Recipient, Recipient, X25519Recipient
     from sandi.formats.minisign import MAX_TRUSTED_COMMENT_BYTES, Prehasher, sign_digest
@@ -62,7 +71,8 @@ def seal(
 
     ws = workspace
     now = ws.now()
-    letter = validate_letter(letter or {})
+    letter = prepare_letter(letter, today=today(now), urgencies=urgencies,
+                            classification_names=level_words())
     targets = list(dict.fromkeys(recipients))
     if not targets:
         raise UsageError(_("name at least one recipient with --to"))
