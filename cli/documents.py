@@ -22,6 +22,7 @@ from .context import CliContext, pass_cli
 from .passphrase import passphrase_file_option
 
 if TYPE_CHECKING:
+    from sandi.audit.events import JSONValue, Outcome
     from sandi.documents import Workspace
     from sandi.policy.model import Level
 
@@ -312,6 +313,56 @@ def sign_cmd(obj: CliContext, file: Path, signer: str | None, classification: st
     )])
 
 
+def _verify_with_key(
+    obj: CliContext, file: Path, signature: Path | None, key_file: Path | None, key: str | None
+) -> None:
+    """``minisign -V``: the signature against a given key, nothing else. The home's journal
+    records the outcome when there is a home."""
+    from sandi.errors import VerificationError
+    from sandi.formats.minisign import MinisignPublicKey, MinisignSignature, verify_stream
+
+    if key_file is not None and key is not None:
+        raise UsageError(_("give the public key once: -p FILE or -P KEY"))
+    public = (MinisignPublicKey.from_text(key_file.read_bytes()) if key_file is not None
+              else MinisignPublicKey.from_base64(str(key)))
+    sig_path = signature or Path(str(file) + ".minisig")
+    try:
+        sig = MinisignSignature.from_text(sig_path.read_bytes())
+    except FileNotFoundError:
+        raise UsageError(_("no signature file {path}").format(path=sig_path),
+                         hint=_("give it with --sig")) from None
+    try:
+        if str(file) == "-":
+            comment = verify_stream(public, sig, sys.stdin.buffer)
+        else:
+            with open(file, "rb") as f:
+                comment = verify_stream(public, sig, f)
+    except VerificationError:
+        _journal(obj, "verify.fail", file.name, "failed", {"key_id": public.key_id_hex, "op": "verify-key"})
+        raise
+    _journal(obj, "document.verify", file.name, "ok", {"key_id": public.key_id_hex, "op": "verify-key"})
+    obj.emit(
+        {"document": file.name, "key_id": public.key_id_hex, "trusted_comment": comment,
+         "checked": "signature only"},
+        [_("{name}: signature verified with key {key_id}").format(name=file.name, key_id=public.key_id_hex),
+         _("trusted comment: {comment}").format(comment=comment),
+         _("only the signature was checked: no certificate, validity or revocation (use 'sandi verify' "
+           "without -p for those)")],
+    )
+
+
+def _journal(
+    obj: CliContext, action: str, subject: str, outcome: Outcome, details: dict[str, JSONValue]
+) -> None:
+    if not obj.home.exists():
+        return  # like minisign: no home, no journal to write
+    from sandi.audit.events import current_operator
+    from sandi.audit.journal import record_by_operator
+
+    actor = obj.config().agency or current_operator()
+    record_by_operator(obj.home.journal_path, actor, action, subject, outcome, details)
+
+
 @click.command("verify", help=_(
     "Verify a detached signature: the signature, the signer's certificate chain,\n"
     "its validity at the signing time and its revocation status.\n"
@@ -326,11 +377,21 @@ def sign_cmd(obj: CliContext, file: Path, signer: str | None, classification: st
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
 @click.option("--sig", "signature", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help=_("Signature file [default: FILE.minisig]."))
+@click.option("-p", "--public-key-file", "public_key_file",
+              type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help=_("Check a plain minisign signature against this public key file, as 'minisign -V -p' "
+                     "does (no directory, no certificate checks)."))
+@click.option("-P", "--public-key", "public_key", metavar="KEY",
+              help=_("Like -p, with the base64 public key itself (as 'minisign -V -P')."))
 @pass_cli
-def verify_cmd(obj: CliContext, file: Path, signature: Path | None) -> None:
+def verify_cmd(obj: CliContext, file: Path, signature: Path | None, public_key_file: Path | None,
+               public_key: str | None) -> None:
     from sandi.documents import Workspace, verify
     from sandi.keystore import NoPassphrase
 
+    if public_key_file is not None or public_key is not None:
+        _verify_with_key(obj, file, signature, public_key_file, public_key)
+        return
     # Verifying needs no private key: the key store stays locked.
     ws = Workspace.open(obj.home, NoPassphrase())
     for warning in ws.warnings:

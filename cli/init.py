@@ -68,6 +68,12 @@ def _complete_zone(ctx: click.Context, param: click.Parameter, incomplete: str) 
     "--root-fingerprint", help=_("With --agency: the authority's root fingerprint (from its 'sandi init').")
 )
 @click.option(
+    "--base-url",
+    metavar="URL",
+    help=_("Authority: the base URL it publishes at; certificates then name BASE/crl.der as their "
+           "CRL distribution point and BASE/root.der as their issuer."),
+)
+@click.option(
     "--force",
     is_flag=True,
     help=_("Use an existing non-empty folder that holds no home yet. Never overwrites a home."),
@@ -85,6 +91,7 @@ def init_cmd(
     keystore_kind: str,
     agency: str | None,
     root_fingerprint: str | None,
+    base_url: str | None,
     force: bool,
     language: str | None,
     zone: str,
@@ -93,6 +100,10 @@ def init_cmd(
 ) -> None:
     home = obj.home
     settings = HomeSettings(language=language.lower() if language else None, timezone=check_zone(zone))
+    if base_url is not None:
+        from sandi.authority.certs import check_base_url
+
+        base_url = check_base_url(base_url)
     passphrase = obj.store_passphrase(passphrase_file)
     if keystore_kind == "file":
         # Checked before anything is created; the store asks the same cached source.
@@ -101,6 +112,8 @@ def init_cmd(
         check_new_passphrase(passphrase.get(_("the new key store"), confirm=True), what=_("the key store"),
                              allow_weak=allow_weak_passphrase, known_words=[province, agency or ""])
     if agency is not None or root_fingerprint is not None:
+        if base_url is not None:
+            raise click.UsageError(_("--base-url is an authority's setting (a workstation has none)"))
         _init_workstation(obj, home, province, keystore_kind, agency, root_fingerprint, force, passphrase,
                           settings)
         return
@@ -111,7 +124,8 @@ def init_cmd(
     try:
         home.create(HomeConfig(role="authority", province=province, keystore=keystore_kind,
                                database_url=_url_to_remember(obj.database_url),
-                               language=settings.language, timezone=settings.timezone), force=force)
+                               language=settings.language, timezone=settings.timezone,
+                               extra={"base_url": base_url} if base_url else {}), force=force)
         registry = obj.registry(require_current=False)
         registry.upgrade()
         keystore = create_keystore(home, passphrase, kind=keystore_kind)
@@ -199,10 +213,11 @@ def _init_workstation(
         [
             _("created workstation home for {agency} at {path}").format(agency=agency, path=home.path),
             _("key store: {keystore_kind}").format(keystore_kind=keystore_kind),
-            _("next: sandi keys request {agency} -o {agency2}-request.json").format(
-                agency=agency,
-                agency2=agency.lower(),
-            ),
+            _("next, one of:"),
+            _("  your keys are made here (enrolment):  sandi keys request {code} -o {file}").format(
+                code=agency, file=f"{agency.lower()}-request.json"),
+            _("  the authority made your keys:         sandi keys import BUNDLE"),
+            _("then import the authority's directory:  sandi directory import FILE"),
         ],
     )
 

@@ -293,6 +293,33 @@ def revoke_cmd(
     )
 
 
+def _list_on_workstation(obj: CliContext, code: str | None) -> None:
+    """A workstation lists from its verified directory, and says which keys it holds."""
+    from sandi.directory.local import installed_snapshot
+    from sandi.keystore import NoPassphrase, open_keystore
+    from sandi.keystore.base import key_ref
+
+    snapshot = installed_snapshot(obj.home)
+    code = code or obj.config().agency
+    assert code is not None
+    agency = snapshot.agency(code)
+    held = set(open_keystore(obj.home, NoPassphrase()).refs())
+    now = datetime.now(UTC)
+    rows = []
+    for c in sorted(agency.certificates, key=lambda c: (c.purpose, c.not_before)):
+        here = key_ref(code, "signing" if c.purpose == "signing" else "encryption", c.key_fingerprint) in held
+        status = "revoked" if c.revocation is not None else ("expired" if c.not_after < now else c.state)
+        rows.append((
+            {"serial": c.serial, "agency": code, "purpose": c.purpose, "state": c.state, "status": status,
+             "key_fingerprint": c.key_fingerprint, "not_before": c.not_before.isoformat(),
+             "not_after": c.not_after.isoformat(), "private_key_here": here},
+            f"{code:<14} {c.purpose:<10} {c.serial}  {status:<9} "
+            f"{c.not_before:%Y-%m-%d} .. {c.not_after:%Y-%m-%d}  "
+            + (_("private key here") if here else "-"),
+        ))
+    obj.emit([r[0] for r in rows], [r[1] for r in rows] or [_("no certificates")])
+
+
 @keys.command("list", help=_(
     "List certificates with their state (valid, due, retired, expired, revoked).\n"
     "\n"
@@ -309,6 +336,9 @@ def list_cmd(obj: CliContext, code: str | None, json_output: bool) -> None:
 
     if json_output:
         obj.json_output = True
+    if obj.config().role == "workstation":
+        _list_on_workstation(obj, code)
+        return
     certs = list_certificates(obj.registry(), code)
     overlap = load_profile(None, home=obj.home).overlap_days
     now = datetime.now(UTC)
@@ -551,13 +581,20 @@ def export_cmd(
             _("choose exactly one of --public, --include-private-keys, --age-identity, "
               "--unencrypted-age-identity, --minisign-secret-key")
         )
-    registry = obj.registry()
     if chosen[0]:
         if output is None:
             raise click.UsageError(_("--public needs -o FOLDER"))
-        res = ex.export_public(registry, code, output)
-        obj.emit({"agency": code, "files": res.files}, [_("wrote {file}").format(file=f) for f in res.files])
+        if obj.config().role == "workstation":
+            # No registry here: the public files come from the verified, installed directory.
+            from sandi.directory.export import export_public_from_directory
+            from sandi.directory.local import installed_snapshot
+
+            files = export_public_from_directory(installed_snapshot(obj.home), code, output)
+        else:
+            files = ex.export_public(obj.registry(), code, output).files
+        obj.emit({"agency": code, "files": files}, [_("wrote {path}").format(path=f) for f in files])
         return
+    registry = obj.registry()
     ks = _keystore(obj, passphrase_file)
     if unencrypted_age_identity is not None:
         obj.note(
@@ -646,35 +683,154 @@ def _minisign_limits() -> tuple[int | None, int | None]:
     return None, None
 
 
-@keys.command("import", help=_(
-    "Import a private key bundle (from 'keys export --include-private-keys') into this home.\n"
-    "\n"
-    "\b\n"
-    "Example:\n"
-    "  sandi --home ./bappeda keys import bappeda.keys.age"
-))
+@keys.command(
+    "import",
+    help=_("Import a private key bundle (from 'keys export --include-private-keys' or 'keys backup') "
+           "into this home; without a home, create the agency's workstation home for it."),
+    epilog=_("Examples:\n\n  sandi --home ./bappeda keys import bappeda.keys.age\n\n"
+             "  sandi --home ./bappeda keys import bappeda.keys.age --root-fingerprint FP"),
+)
 @click.argument("bundle", type=IN_PATH)
+@click.option("--root-fingerprint", metavar="FP",
+              help=_("Creating a home: refuse a bundle whose root is not this one "
+                     "(as your authority gave it)."))
 @passphrase_file_option
 @export_passphrase_file_option
+@weak_passphrase_option
 @pass_cli
 def import_cmd(
-    obj: CliContext, bundle: Path, passphrase_file: Path | None, export_passphrase_file: Path | None
+    obj: CliContext, bundle: Path, root_fingerprint: str | None, passphrase_file: Path | None,
+    export_passphrase_file: Path | None, allow_weak_passphrase: bool,
 ) -> None:
-    from sandi.authority.bundle import MAX_BUNDLE_BYTES
-    from sandi.authority.imports import import_key_bundle
+    _import_bundle(obj, bundle, root_fingerprint, passphrase_file, export_passphrase_file,
+                   allow_weak_passphrase)
 
-    with open(bundle, "rb") as f:
+
+@keys.command(
+    "restore",
+    help=_("Restore a workstation from its backup ('keys backup'): into a fresh home, or into this one."),
+    epilog=_("Example:\n\n  sandi --home ./bappeda keys restore bappeda-backup.age --root-fingerprint FP"),
+)
+@click.argument("backup", type=IN_PATH)
+@click.option("--root-fingerprint", metavar="FP",
+              help=_("Refuse a backup whose root is not this one (as your authority gave it)."))
+@passphrase_file_option
+@export_passphrase_file_option
+@weak_passphrase_option
+@pass_cli
+def restore_cmd(
+    obj: CliContext, backup: Path, root_fingerprint: str | None, passphrase_file: Path | None,
+    export_passphrase_file: Path | None, allow_weak_passphrase: bool,
+) -> None:
+    _import_bundle(obj, backup, root_fingerprint, passphrase_file, export_passphrase_file,
+                   allow_weak_passphrase)
+
+
+def _import_bundle(
+    obj: CliContext, path: Path, root_fingerprint: str | None, passphrase_file: Path | None,
+    export_passphrase_file: Path | None, allow_weak_passphrase: bool,
+) -> None:
+    import shutil
+
+    from sandi.authority.backup import create_home_for_bundle
+    from sandi.authority.bundle import MAX_BUNDLE_BYTES, open_bundle
+    from sandi.authority.imports import import_opened_bundle
+    from sandi.keystore import create_keystore
+
+    with open(path, "rb") as f:
         data = f.read(MAX_BUNDLE_BYTES + 1)
     export_pw = passphrase_source(
         export_passphrase_file, env=ENV_EXPORT_PASSPHRASE, label=N_("Export passphrase")
     )
-    res = import_key_bundle(obj.home, _keystore(obj, passphrase_file), data, export_pw.get("the key bundle"))
+    opened = open_bundle(data, export_pw.get(_("the key bundle")))
+    home = obj.home
+    created_fp = None
+    if not home.exists():
+        fresh = not home.path.exists()
+        # The new home's key store gets a strong passphrase, checked before anything is made.
+        check_new_passphrase(
+            obj.store_passphrase(passphrase_file).get(_("the new key store"), confirm=True),
+            what=_("the key store"), allow_weak=allow_weak_passphrase, known_words=[opened.agency],
+        )
+        created_fp = create_home_for_bundle(home, opened, root_fingerprint)
+    try:
+        if created_fp is not None:
+            keystore = create_keystore(home, obj.store_passphrase(passphrase_file))
+        else:
+            keystore = _keystore(obj, passphrase_file)
+        res = import_opened_bundle(home, keystore, opened)
+    except BaseException:
+        if created_fp is not None and fresh:
+            shutil.rmtree(home.path, ignore_errors=True)  # nothing half-made stays behind
+        raise
+    lines = []
+    if created_fp is not None:
+        lines += [
+            _("created workstation home for {code} at {path}").format(code=res.agency, path=home.path),
+            _("root fingerprint: {fingerprint}").format(fingerprint=created_fp),
+            _("compare it with the fingerprint your authority gave you before trusting this home"),
+        ]
+    lines.append(
+        ngettext("imported {count} key of {code}", "imported {count} keys of {code}", len(res.added)).format(
+            count=len(res.added), code=res.agency)
+        + (_(" ({count} present already)").format(count=len(res.present)) if res.present else "")
+    )
+    lines.append(_("next: import the authority's directory ('sandi directory import FILE')"))
     obj.emit(
-        {"agency": res.agency, "added": res.added, "present": res.present, "certificates": res.certificates},
-        [
-            _("imported {count} key(s) of {agency}").format(count=len(res.added), agency=res.agency)
-            + (_(" ({count} present already)").format(count=len(res.present)) if res.present else "")
-        ],
+        {"agency": res.agency, "added": res.added, "present": res.present, "certificates": res.certificates,
+         "created_home": created_fp is not None, "root_fingerprint": created_fp},
+        lines,
+    )
+
+
+@keys.command(
+    "backup",
+    help=_("Back up this workstation's keys (current and retired) into a passphrase-protected file."),
+    epilog=_("Example:\n\n  sandi --home ./bappeda keys backup -o /media/usb/bappeda-backup.age\n\n"
+             "Keep the file and its passphrase apart; 'sandi keys restore' brings the keys back."),
+)
+@click.option("-o", "--output", type=OUT_PATH, required=True, help=_("The backup file to write (new)."))
+@passphrase_file_option
+@export_passphrase_file_option
+@weak_passphrase_option
+@pass_cli
+def backup_cmd(
+    obj: CliContext, output: Path, passphrase_file: Path | None, export_passphrase_file: Path | None,
+    allow_weak_passphrase: bool,
+) -> None:
+    from sandi.authority.backup import backup_workstation, installed_root_pem
+
+    if output.exists():
+        raise click.UsageError(_("{path} exists already").format(path=output))
+    home = obj.home
+    ks = _keystore(obj, passphrase_file)
+    root_pem = installed_root_pem(home)
+    if root_pem is None:
+        from sandi.directory.local import installed_snapshot
+
+        root_pem = installed_snapshot(home).root_cert_pem
+    export_pw = passphrase_source(
+        export_passphrase_file, env=ENV_EXPORT_PASSPHRASE, label=N_("Export passphrase")
+    )
+    secret = export_pw.get(_("the backup"), confirm=True)
+    store = obj.store_passphrase(passphrase_file).get(_("the key store")) if ks.kind == "file" else None
+    check_new_passphrase(secret, what=_("the backup"), allow_weak=allow_weak_passphrase,
+                         known_words=[obj.config().agency or "", home.path.name], must_differ_from=store)
+    res = backup_workstation(home, ks, output, secret, root_pem=root_pem, work_factor=_work_factor(obj))
+    lines = [
+        ngettext("backed up {count} key of {code} to {path}", "backed up {count} keys of {code} to {path}",
+                 len(res.refs)).format(count=len(res.refs), code=res.agency, path=res.path),
+        _("keep the file and its passphrase in different places; restore with 'sandi keys restore FILE'"),
+    ]
+    if res.left_out:
+        lines.append(ngettext(
+            "left out {count} key still waiting for its certificate "
+            "(import the answer, then back up again)",
+            "left out {count} keys still waiting for their certificates "
+            "(import the answer, then back up again)",
+            len(res.left_out)).format(count=len(res.left_out)))
+    obj.emit(
+        {"agency": res.agency, "backup": res.path, "key_refs": res.refs, "left_out": res.left_out}, lines
     )
 
 

@@ -31,7 +31,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 from sandi.errors import FormatError, UsageError
 from sandi.i18n import N_, _
@@ -119,6 +119,37 @@ class IssuedCertificate:
     not_after: datetime
 
 
+#: X.520 description (2.5.4.13): the agency's full name where the OU had to shorten it
+DESCRIPTION_OID = x509.ObjectIdentifier("2.5.4.13")
+MAX_DESCRIPTION = 1024
+
+
+def publication_urls(base_url: str | None) -> tuple[str | None, str | None]:
+    """(CRL URL, root certificate URL) under the authority's base URL, or (None, None).
+
+    The names are fixed so that certificates issued today point where ``sandi serve``
+    (and any static web server holding ``sandi crl`` output) answers: ``BASE/crl.der``
+    and ``BASE/root.der``, both DER as RFC 5280 §4.2.1.13 and §4.2.2.1 expect over HTTP.
+    """
+    if not base_url:
+        return None, None
+    base = base_url.rstrip("/")
+    return f"{base}/crl.der", f"{base}/root.der"
+
+
+def check_base_url(value: str) -> str:
+    """A base URL certificates may name: http(s), a host, no query or fragment."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise UsageError(
+            _("{url!r} is not a base URL for publication").format(url=value),
+            hint=_("e.g. http://pki.bantenprov.go.id/sandi (http is usual: CRLs and roots are signed)"),
+        )
+    return value.rstrip("/")
+
+
 def issue_certificate(
     root_key: SigningKey,
     root_cert: x509.Certificate,
@@ -130,8 +161,18 @@ def issue_certificate(
     province: str,
     not_before: datetime,
     not_after: datetime,
+    full_name: str | None = None,
+    crl_url: str | None = None,
+    ca_issuers_url: str | None = None,
 ) -> IssuedCertificate:
-    """Issue one agency certificate for a raw public key (32 bytes; 1216 for encryption-pq)."""
+    """Issue one agency certificate for a raw public key (32 bytes; 1216 for encryption-pq).
+
+    ``full_name``: the agency's name when the OU had to shorten it; it goes into the
+    subject's ``description`` attribute (X.520 allows 1024 characters there).
+    ``crl_url`` / ``ca_issuers_url``: where relying parties fetch the CRL and the root
+    (CRL distribution point, authority information access), when the authority
+    publishes at a base URL.
+    """
     if purpose not in PURPOSES:
         raise UsageError(_("unknown certificate purpose {purpose!r}").format(purpose=purpose))
     subject_key: Ed25519PublicKey | X25519PublicKey
@@ -151,14 +192,17 @@ def issue_certificate(
             x509.ObjectIdentifier(HYBRID_KEY_OID), hybrid_key_extension_value(public_key)
         )
     root_ski = root_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-    subject = x509.Name(
-        [
-            x509.NameAttribute(NameOID.COUNTRY_NAME, COUNTRY),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, province[:64]),
-            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, organizational_unit),
-            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-        ]
-    )
+    attributes = [
+        x509.NameAttribute(NameOID.COUNTRY_NAME, COUNTRY),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, province[:64]),
+        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, organizational_unit),
+        x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+    ]
+    if full_name and full_name != organizational_unit:
+        if len(full_name) > MAX_DESCRIPTION:
+            raise UsageError(_("an agency name is at most {limit} characters").format(limit=MAX_DESCRIPTION))
+        attributes.append(x509.NameAttribute(DESCRIPTION_OID, full_name))
+    subject = x509.Name(attributes)
     serial = x509.random_serial_number()
     nb, na = whole_seconds(not_before), whole_seconds(not_after)
     builder = (
@@ -179,6 +223,21 @@ def issue_certificate(
     )
     if hybrid is not None:
         builder = builder.add_extension(hybrid, critical=True)
+    if crl_url:
+        builder = builder.add_extension(
+            x509.CRLDistributionPoints(
+                [x509.DistributionPoint([x509.UniformResourceIdentifier(crl_url)], None, None, None)]
+            ),
+            critical=False,
+        )
+    if ca_issuers_url:
+        builder = builder.add_extension(
+            x509.AuthorityInformationAccess(
+                [x509.AccessDescription(AuthorityInformationAccessOID.CA_ISSUERS,
+                                        x509.UniformResourceIdentifier(ca_issuers_url))]
+            ),
+            critical=False,
+        )
     cert = root_key.sign_x509(builder)
     assert isinstance(cert, x509.Certificate)
     return IssuedCertificate(

@@ -76,46 +76,62 @@ def _root_pem(session: Session) -> str:
     return authority.root_cert_pem
 
 
-def export_public(registry: Registry, code: str, outdir: Path) -> ExportResult:
-    """Write CODE.signing.pem, CODE.encryption.pem, CODE.age.txt, CODE.minisign.pub, root.pem."""
+def public_files(
+    code: str, *, signing_pem: str, signing_public: bytes, encryption_pem: str,
+    encryption_public: bytes, root_pem: str,
+) -> dict[str, str]:
+    """The public files of an agency's current keys, by file name."""
     from sandi.formats.age import X25519Recipient
     from sandi.formats.minisign import MinisignPublicKey
 
+    minisign_pub = MinisignPublicKey.from_raw(signing_public)
+    return {
+        f"{code}.signing.pem": signing_pem,
+        f"{code}.encryption.pem": encryption_pem,
+        f"{code}.age.txt": X25519Recipient.from_public_bytes(encryption_public).to_bech32() + "\n",
+        f"{code}.minisign.pub": minisign_pub.to_text(
+            f"minisign public key {minisign_pub.key_id_hex} of {code}"
+        ),
+        "root.pem": root_pem,
+    }
+
+
+def write_public_files(outdir: Path, files: dict[str, str]) -> list[str]:
+    """Write ``files`` into ``outdir`` all or none: none of them may exist already."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    for name in files:
+        if (outdir / name).exists():
+            raise AlreadyExistsError(
+                _("{value} exists already").format(value=outdir / name), hint=_("export into an empty folder")
+            )
+    outs = [AtomicOutput(outdir / name, mode=0o644) for name in files]
+    try:
+        for out, text in zip(outs, files.values(), strict=True):
+            out.file.write(text.encode())
+        for out in outs:
+            out.commit()
+    finally:
+        for out in outs:
+            out.discard()
+    return [str(outdir / n) for n in files]
+
+
+def export_public(registry: Registry, code: str, outdir: Path) -> ExportResult:
+    """Write CODE.signing.pem, CODE.encryption.pem, CODE.age.txt, CODE.minisign.pub, root.pem."""
     with registry.transaction() as session:
         certs = _certs(session, code)
         signing = _current(certs, code, "signing")
         encryption = _current(certs, code, "encryption")
-        minisign_pub = MinisignPublicKey.from_raw(signing.public_key)
-        files = {
-            f"{code}.signing.pem": signing.cert_pem,
-            f"{code}.encryption.pem": encryption.cert_pem,
-            f"{code}.age.txt": X25519Recipient.from_public_bytes(encryption.public_key).to_bech32() + "\n",
-            f"{code}.minisign.pub": minisign_pub.to_text(
-                f"minisign public key {minisign_pub.key_id_hex} of {code}"
-            ),
-            "root.pem": _root_pem(session),
-        }
+        files = public_files(
+            code, signing_pem=signing.cert_pem, signing_public=signing.public_key,
+            encryption_pem=encryption.cert_pem, encryption_public=encryption.public_key,
+            root_pem=_root_pem(session),
+        )
         record(
             session, "key.export", code, {"what": "public", "serials": [signing.serial, encryption.serial]}
         )
-        outdir.mkdir(parents=True, exist_ok=True)
-        for name in files:
-            if (outdir / name).exists():
-                raise AlreadyExistsError(
-                    _("{value} exists already").format(
-                        value=outdir / name,
-                    ), hint=_("export into an empty folder")
-                )
-        outs = [AtomicOutput(outdir / name, mode=0o644) for name in files]
-        try:
-            for out, text in zip(outs, files.values(), strict=True):
-                out.file.write(text.encode())
-            for out in outs:
-                out.commit()
-        finally:
-            for out in outs:
-                out.discard()
-    return ExportResult(code, [str(outdir / n) for n in files], [])
+        written = write_public_files(outdir, files)
+    return ExportResult(code, written, [])
 
 
 def export_private_bundle(

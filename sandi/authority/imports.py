@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sandi.audit.events import AuditEvent, current_operator
-from sandi.authority.bundle import open_bundle
+from sandi.authority.bundle import KeyBundle, open_bundle
 from sandi.authority.certs import certificate_purpose, issued_by, load_pem, public_key_of
 from sandi.authority.installed import CertToInstall, check_root, install_certificates
 from sandi.errors import UsageError, VerificationError
@@ -38,10 +38,14 @@ class ImportResult:
 
 
 def import_key_bundle(home: Home, keystore: KeyStore, data: bytes, passphrase: bytes) -> ImportResult:
+    return import_opened_bundle(home, keystore, open_bundle(data, passphrase))
+
+
+def import_opened_bundle(home: Home, keystore: KeyStore, bundle: KeyBundle) -> ImportResult:
+    """Import a bundle already opened with its passphrase (see :func:`import_key_bundle`)."""
     from sandi.audit.journal import Journal
 
     cfg = home.load_config()
-    bundle = open_bundle(data, passphrase)
     if cfg.agency is not None and cfg.agency != bundle.agency:
         raise UsageError(
             _("this bundle holds the keys of {agency}, and this home belongs to {agency2}").format(

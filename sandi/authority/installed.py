@@ -9,7 +9,9 @@ Invariants:
 * a certificate is installed only if the root that issued it is the root this home
   trusts (``root_fingerprint`` in ``sandi.toml``), the root's key signed it, its key
   type matches its purpose, and the matching private key is in the home's key store;
-* an installed certificate is never replaced; installing the same one again is a no-op.
+* an installed certificate is never replaced; installing the same one again is a no-op;
+* the root that issued them is kept beside them (``certs/root.pem``), so a backup of
+  the workstation carries it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from sandi.keystore.base import KeyStore, key_ref, kind_of_purpose
 from sandi.keystore.keys import fingerprint
 
 CERTS_DIR = "certs"
+ROOT_CERT_NAME = "root.pem"
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,8 @@ def install_certificates(
         checked.append((cert, item))
     folder = home_path / CERTS_DIR
     ensure_private_dir(folder)
+    if not (folder / ROOT_CERT_NAME).exists():
+        atomic_write(folder / ROOT_CERT_NAME, root_pem.encode("ascii"), mode=0o644, overwrite=False)
     written = []
     for cert, item in checked:
         path = folder / f"{agency}.{item.purpose}.{serial_hex(cert.serial_number)}.pem"

@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sandi.authority.agencies import find_agency
-from sandi.authority.certs import issue_certificate, whole_seconds
+from sandi.authority.certs import check_base_url, issue_certificate, publication_urls, whole_seconds
 from sandi.authority.events import record
 from sandi.authority.profiles import KeyProfile, load_profile
 from sandi.authority.records import CertificateInfo, cert_info
@@ -56,6 +56,8 @@ class Issuer:
     key: SigningKey
     cert: x509.Certificate
     province: str
+    #: where certificates say the CRL and the root can be fetched (home's base_url)
+    base_url: str | None = None
 
     def __repr__(self) -> str:
         return f"Issuer({self.province!r}, root={self.key.fingerprint[:16]}…)"
@@ -65,7 +67,10 @@ def load_issuer(home: Home, keystore: KeyStore) -> Issuer:
     from sandi.authority.root import load_root_certificate, load_root_signer
 
     key = load_root_signer(home, keystore)
-    return Issuer(key=key, cert=load_root_certificate(home), province=home.load_config().province)
+    config = home.load_config()
+    base = config.extra.get("base_url")
+    return Issuer(key=key, cert=load_root_certificate(home), province=config.province,
+                  base_url=check_base_url(base) if isinstance(base, str) and base else None)
 
 
 @dataclass(frozen=True)
@@ -132,6 +137,7 @@ def certify_keys(
         cn, ou = profile.subject_fields(
             code=agency.code, name=agency.name, purpose=purpose, province=issuer.province
         )
+        crl_url, root_url = publication_urls(issuer.base_url)
         issued = issue_certificate(
             issuer.key,
             issuer.cert,
@@ -142,6 +148,9 @@ def certify_keys(
             province=issuer.province,
             not_before=now,
             not_after=now + timedelta(days=profile.validity_days(purpose)),
+            full_name=" ".join(agency.name.split()),
+            crl_url=crl_url,
+            ca_issuers_url=root_url,
         )
         row = CertificateRow(
             serial=issued.serial,

@@ -99,6 +99,22 @@ organizational_unit = "{name}"
 BUILT_IN = {"default": DEFAULT_PROFILE_TOML, "pq": PQ_PROFILE_TOML}
 
 
+X520_NAME_LIMIT = 64
+ELLIPSIS = "\u2026"
+
+
+def shorten_x520(text: str, limit: int = X520_NAME_LIMIT) -> str:
+    """``text`` within X.520's ``limit`` characters: cut after the last whole word that
+    fits and marked with an ellipsis, never in the middle of a word (unless one word is
+    longer than the limit)."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    room = text[: limit - 1]
+    cut = room.rsplit(" ", 1)[0] if " " in room else room
+    return cut.rstrip(" ,;:-") + ELLIPSIS
+
+
 @dataclass(frozen=True)
 class KeyProfile:
     name: str
@@ -136,8 +152,10 @@ class KeyProfile:
                     name=self.name,
                 ),
             )
-        # The OU carries the agency's full name, which may be long: cut, never refuse.
-        ou = self.organizational_unit.format(**values)[:64] or code
+        # The OU carries the agency's full name, which may be long: shortened at a word
+        # boundary with a visible ellipsis, never refused (the full name goes into the
+        # subject's description attribute, see issue_certificate).
+        ou = shorten_x520(self.organizational_unit.format(**values)) or code
         return cn, ou
 
 

@@ -71,8 +71,10 @@ class Workspace:
                 _("this home holds no private signing key of {code} for its current certificate").format(
                     code=code,
                 ),
-                hint=_("act as an agency whose keys are in this home ('sandi keys list'), or import its "
-                       "key bundle"),
+                hint=_("'sandi keys list' shows which keys this home holds; if the authority made new "
+                       "keys for {code}, import its bundle ('sandi keys import FILE'); if this home "
+                       "enrolled, its keys rotate from here ('sandi keys request {code} --rotate')").format(
+                    code=code),
             )
         key = self._signing_keys.get(ref)
         if key is None:

@@ -1,0 +1,38 @@
+"""Public key material of any agency, from a workstation's verified directory.
+
+A workstation has no registry, but its installed directory is signed by the root and
+carries every agency's certificates: ``keys export CODE --public`` there writes the same
+files an authority writes (certificates, age recipient, minisign public key, root), so
+``minisign -V -p CODE.minisign.pub`` works on any desk.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from sandi.authority.export import public_files, write_public_files
+from sandi.directory.trust import current_signing_cert, encryption_certs
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from sandi.directory.snapshot import DirectorySnapshot
+
+
+def export_public_from_directory(
+    snapshot: DirectorySnapshot, code: str, outdir: Path, *, now: datetime | None = None
+) -> list[str]:
+    """Write the agency's current public files into ``outdir`` (all or none)."""
+    now = now or datetime.now(UTC)
+    signing = current_signing_cert(snapshot, code, now)
+    encryption = max(encryption_certs(snapshot, code, now), key=lambda c: c.not_before)
+    files = public_files(
+        code,
+        signing_pem=signing.pem,
+        signing_public=signing.public_key_bytes(),
+        encryption_pem=encryption.pem,
+        encryption_public=encryption.public_key_bytes(),
+        root_pem=snapshot.root_cert_pem,
+    )
+    return write_public_files(outdir, files)
