@@ -10,23 +10,22 @@ signed directory carries (the authority's own copies, and a workstation's as
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, delete, insert, select, text
 
 from sandi.audit.entry import canonical_json, entry_hash
 from sandi.registry import Registry
+from sandi.registry import models as registry_models
 from tests import test_authority_support as support
 from tests.conftest import CliResult, invoke
 from tests.test_workstations_flow import LETTER, Province, build_province
-
-fast_env = support.fast_env
-
 
 # -- the registry of an authority home, on both backends ------------------------------------
 
@@ -38,7 +37,7 @@ class Authority:
     witness: Path  # a directory as a workstation holds it (the last one published)
 
     def sandi(self, *args: str | Path) -> CliResult:
-        return invoke("--home", self.home, "--database-url", self.url, *args)
+        return invoke("--home", self.home, "--database-url", self.url, *args, env=ENV)
 
 
 def _rows(conn: Connection) -> list[dict[str, Any]]:
@@ -93,7 +92,7 @@ def _sql(*statements: str) -> Callable[[Connection], None]:
 
 def _forget_home_witnesses(a: Authority) -> None:
     """The insider controls the authority's home too: anchors and directories go."""
-    for name in ("audit.registry.anchor", "directory.json", "directory.anchor.json"):
+    for name in HOME_WITNESSES:
         (a.home / name).unlink()
 
 
@@ -115,20 +114,63 @@ REGISTRY_ATTACKS: list[tuple[str, Callable[[Connection], None], Callable[[Author
 ]
 
 
+ENV: dict[str, str | None] = {"SANDI_SCRYPT_WORK_FACTOR": "10", "SANDI_PASSPHRASE": support.PASSPHRASE,
+       "SANDI_OPERATOR": "operator-test"}
+HOME_WITNESSES = ("audit.registry.anchor", "directory.json", "directory.anchor.json")
+AUDIT_TABLES = [registry_models.AuditEntryRow.metadata.tables[name]
+                for name in ("audit_entries", "audit_checkpoints", "audit_head")]
+
+
+@dataclass
+class _Saved:
+    authority: Authority
+    files: dict[str, bytes]
+    tables: list[tuple[Any, list[dict[str, Any]]]]
+
+
+@pytest.fixture(scope="module", params=[pytest.param("sqlite", id="sqlite"),
+                                        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres)])
+def _authority_template(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+                        ) -> Iterator[_Saved]:
+    """One authority per backend and module; each test restores its audit tables and files."""
+    root = tmp_path_factory.mktemp("authority")
+    with contextlib.ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{root / 'registry.db'}"
+        else:
+            url = stack.enter_context(request.getfixturevalue("pg_source").database())
+        a = Authority(root / "home", url, root / "handed-out.json")
+        for args in (["init", "--province", "Provinsi Banten"],
+                     ["agency", "add", "DISKOMINFO", "--name", "Dinas Komunikasi"],  # republishes
+                     ["directory", "publish", "-o", str(a.witness)],
+                     ["audit", "verify"]):
+            r = a.sandi(*args)
+            assert r.code == 0, (args, r)
+        registry = Registry(url)
+        try:
+            with registry.engine.begin() as conn:
+                tables = [(t, [dict(row) for row in conn.execute(select(t)).mappings()])
+                          for t in AUDIT_TABLES]
+        finally:
+            registry.dispose()
+        yield _Saved(a, {name: (a.home / name).read_bytes() for name in HOME_WITNESSES}, tables)
+
+
 @pytest.fixture
-def authority(registry_url: str, tmp_path: Path, fast_env: None) -> Authority:
-    home = tmp_path / "authority"
-    a = Authority(home, registry_url, tmp_path / "handed-out.json")
-    r = a.sandi("init", "--province", "Provinsi Banten")
-    assert r.code == 0, r
-    for code in ("DISKOMINFO", "BAPPEDA"):  # each change republishes: a checkpoint each
-        r = a.sandi("agency", "add", code, "--name", f"Dinas {code}")
-        assert r.code == 0, r
-    r = a.sandi("directory", "publish", "-o", a.witness)
-    assert r.code == 0, r
-    r = a.sandi("audit", "verify")
-    assert r.code == 0, r
-    return a
+def authority(_authority_template: _Saved) -> Authority:
+    saved = _authority_template
+    registry = Registry(saved.authority.url)
+    try:
+        with registry.engine.begin() as conn:
+            for table in AUDIT_TABLES:
+                conn.execute(delete(table))
+            for table, rows in saved.tables:
+                conn.execute(insert(table), rows)
+    finally:
+        registry.dispose()
+    for name, data in saved.files.items():
+        (saved.authority.home / name).write_bytes(data)
+    return saved.authority
 
 
 @pytest.mark.parametrize(("db_change", "home_change", "with_witness", "kind"),
@@ -179,6 +221,9 @@ class Workstation:
     @property
     def journal(self) -> Path:
         return self.home / "audit.journal"
+
+    def truncate_to_empty(self) -> None:
+        self.journal.write_bytes(b"")
 
 
 @pytest.fixture(scope="module")
@@ -252,7 +297,7 @@ JOURNAL_ATTACKS: list[tuple[str, Callable[[Workstation], None], str]] = [
     ("cut-back-past-the-checkpoint", _cut_past_checkpoint, "truncated"),
     ("delete-the-checkpoint-line", _delete_checkpoint_line, "checkpoint-missing"),
     ("re-chain-after-deleting-the-checkpoint", _rechain_without_checkpoint, "checkpoint-mismatch"),
-    ("empty-the-file", lambda ws: ws.journal.write_bytes(b""), "truncated"),
+    ("empty-the-file", lambda ws: ws.truncate_to_empty(), "truncated"),
     ("delete-the-file", lambda ws: ws.journal.unlink(), "truncated"),
     ("garbage-last-line", _append(b"\x00\xffnot json at all\n"), "malformed"),
     ("cut-last-line", _cut_last_line, "malformed"),
