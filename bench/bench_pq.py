@@ -2,7 +2,9 @@
 
 Encrypts (seals the age layer of) a small and a large file to 1 and to 50 recipients of
 each kind, then decrypts with the identity of the *last* stanza (the worst case: every
-stanza before it is tried first), and prints the times and the header size. Every
+stanza before it is tried first), and prints the times and the header size. The large
+file is read from disk; its timed encryption goes to a discarding sink, so the figures
+are sandi's CPU and not the disk's write-back. Every
 decryption is checked against the input's SHA-256. In-process, with the sandi library:
 the age layer is what a sealed document spends on its recipients (the signature and
 the ustar framing do not depend on the recipient kind).
@@ -37,7 +39,7 @@ KINDS: dict[str, Callable[[], Any]] = {
 
 
 class _Sink:
-    """A write-only file that hashes what it gets (decryption output)."""
+    """A write-only file that hashes what it gets (decryption output, timed encryption)."""
 
     def __init__(self) -> None:
         self.hash = hashlib.sha256()
@@ -80,12 +82,16 @@ def run_case(kind: str, count: int, size: int, workdir: Path, repeat: int) -> di
         expected = sha256(plain)
     enc_times, dec_times = [], []
     header = 0
+    if not small:
+        # The ciphertext decryption reads, written once outside the timings.
+        with open(workdir / "ct.age", "wb") as ct:
+            _encrypt(plain, ct, recipients)
     for _ in range(repeat):
-        target: Any = io.BytesIO() if small else open(workdir / "ct.age", "wb")  # noqa: SIM115
+        # Encrypt into memory (small) or a discarding sink (large): the time is sandi's,
+        # not the disk's (the payload costs the same for both kinds; the header differs).
+        target: Any = io.BytesIO() if small else _Sink()
         start = time.perf_counter()
         header = _encrypt(plain, target, recipients)
-        if not small:
-            target.close()
         enc_times.append(time.perf_counter() - start)
         source: Any = io.BytesIO(target.getvalue()) if small else open(workdir / "ct.age", "rb")  # noqa: SIM115
         start = time.perf_counter()

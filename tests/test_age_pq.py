@@ -221,3 +221,17 @@ def test_a_header_sandi_could_not_read_is_not_written() -> None:
     with pytest.raises(UsageError, match="larger than"):
         EncryptWriter(out, [PQ.recipient] * 700)
     assert out.getvalue() == b""
+
+
+def test_bench_pq_smoke(tmp_path: Path) -> None:
+    """A short pass of bench/bench_pq.py (the figures are the script's; this keeps it working)."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parent.parent / "bench" / "bench_pq.py"
+    done = subprocess.run([sys.executable, str(script), "--small", "100", "--large", "200K", "--recipients", "1,3",
+                           "--repeat", "1", "--dir", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [line.split() for line in done.stdout.splitlines() if "x25519" in line]
+    assert len(rows) == 8  # 2 sizes x 2 counts x 2 kinds
+    assert sorted(w for row in rows for w in row if w.endswith("x25519")) == ["mlkem768x25519"] * 4 + ["x25519"] * 4
