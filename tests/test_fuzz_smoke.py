@@ -59,3 +59,12 @@ def test_a_broken_certificate_in_the_directory_is_a_format_error() -> None:
     good["root_certificate"] = "é"
     with pytest.raises(FormatError, match="not valid PEM"):
         DirectorySnapshot.from_body(json.dumps(good).encode()).root_fingerprint  # noqa: B018
+
+
+def test_an_encrypted_minisign_key_with_unusable_scrypt_limits_is_a_format_error() -> None:
+    # found by fuzz/targets.py:minisign_secret_key (opslimit and memlimit 0: a UsageError, exit 2)
+    from sandi.formats.minisign import MinisignFormatError, decode_secret_key
+
+    data = (CORPUS / "minisign_secret_key" / "crash-scrypt-limits-zero").read_bytes()
+    with pytest.raises(MinisignFormatError, match="scrypt parameters"):
+        decode_secret_key(data, b"fuzz")

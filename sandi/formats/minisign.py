@@ -746,7 +746,14 @@ def decode_secret_key(
             )
         if passphrase is None:
             raise CredentialError(_("this minisign secret key is encrypted: a passphrase is needed"))
-        stream = _scrypt_stream(_check_passphrase(passphrase), salt, opslimit, memlimit)
+        checked = _check_passphrase(passphrase)
+        try:
+            stream = _scrypt_stream(checked, salt, opslimit, memlimit)
+        except UsageError:
+            # the limits come from the file: parameters libsodium refuses are the file's fault
+            raise MinisignFormatError(
+                _("minisign secret key: scrypt parameters that cannot be used")
+            ) from None
         tail = _xor(tail, stream)
     elif salt != bytes(_SALT_SIZE) or opslimit or memlimit:
         raise MinisignFormatError(_("minisign secret key: unencrypted key with scrypt parameters"))
