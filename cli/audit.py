@@ -14,6 +14,7 @@ import click
 
 from sandi.errors import ConfigError, UsageError
 from sandi.i18n import _, translated
+from sandi.timefmt import show_time
 
 from .context import CliContext, pass_cli
 from .passphrase import passphrase_file_option
@@ -76,12 +77,14 @@ def audit() -> None:
 def _parse_since(text: str | None) -> datetime | None:
     if text is None:
         return None
+    from sandi.timefmt import parse_time
+
+    # A date or time without an offset means the home's zone (2026-01-31: its midnight there).
     try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        return parse_time(text).astimezone(UTC)
+    except UsageError as exc:
         raise UsageError(_("--since {text!r} is not a date or time").format(text=text),
-                         hint=_("use ISO 8601, e.g. 2026-01-31 or 2026-01-31T08:00:00+07:00")) from None
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+                         hint=exc.hint) from None
 
 
 def _mentions(entry: AuditEntry, code: str) -> bool:
@@ -117,7 +120,8 @@ def _sources(obj: CliContext) -> list[tuple[str, Iterator[AuditEntry]]]:
     "  sandi --home ./authority audit log --agency DISKOMINFO --limit 20\n"
     "  sandi --home ./ws audit log --action 'document.*' --json"
 ))
-@click.option("--since", help=_("Only entries at or after this date/time (ISO 8601; UTC if no zone)."))
+@click.option("--since", help=_("Only entries at or after this date/time (ISO 8601; no offset means "
+                                 "the home's zone)."))
 @click.option("--action", help=_("Only this action; a pattern with * works (e.g. 'key.*')."))
 @click.option("--agency", help=_("Only entries by or about this agency code (actor, subject or details)."))
 @click.option("--limit", type=click.IntRange(min=0), default=100, show_default=True,
@@ -147,7 +151,7 @@ def log_cmd(obj: CliContext, since: str | None, action: str | None, agency: str 
                            "{actor}  {details}").format(
                 sink=sink,
                 seq=entry.seq,
-                time=entry.time,
+                time=show_time(entry.datetime),
                 outcome=entry.outcome,
                 action=entry.action,
                 subject=entry.subject,

@@ -10,6 +10,7 @@ import click
 
 from sandi.errors import SandiError
 from sandi.i18n import _
+from sandi.timefmt import iso_time, show_time
 
 from .context import CliContext, pass_cli
 from .passphrase import passphrase_file_option
@@ -126,7 +127,7 @@ def show_cmd(obj: CliContext) -> None:
     data["agencies"] = [
         {"code": a.code, "name": a.name, "kind": a.kind, "status": a.status,
          "certificates": [{"serial": c.serial, "purpose": c.purpose, "state": c.state,
-                           "not_after": c.not_after.isoformat(),
+                           "not_after": iso_time(c.not_after),
                            "revoked": None if c.revocation is None else c.revocation.reason}
                           for c in a.certificates]}
         for a in snapshot.agencies
@@ -146,8 +147,8 @@ def _describe(snapshot: Any) -> dict[str, Any]:
     return {
         "version": snapshot.version,
         "province": snapshot.province,
-        "issued_at": snapshot.issued_at.isoformat(),
-        "expires_at": snapshot.expires_at.isoformat(),
+        "issued_at": iso_time(snapshot.issued_at),
+        "expires_at": iso_time(snapshot.expires_at),
         "root_fingerprint": snapshot.root_fingerprint,
         "agency_count": len(snapshot.agencies),
         "policies": [f"{p.policy_id} v{p.version}" for p in snapshot.policies],
@@ -158,7 +159,8 @@ def _lines(snapshot: Any) -> list[str]:
     d = _describe(snapshot)
     return [
         _("directory version {version} of {province}").format(version=d["version"], province=d["province"]),
-        _("  issued {issued}, expires {expires}").format(issued=d["issued_at"], expires=d["expires_at"]),
+        _("  issued {issued}, expires {expires}").format(issued=show_time(snapshot.issued_at),
+                                                         expires=show_time(snapshot.expires_at)),
         _("  root fingerprint {fingerprint}").format(fingerprint=d["root_fingerprint"]),
         _("  {count} agencies; policies: {policies}").format(
             count=d["agency_count"], policies=", ".join(d["policies"]) or _("none")),

@@ -10,6 +10,7 @@ import click
 
 from sandi.errors import SandiError, UsageError
 from sandi.i18n import N_, _, ngettext
+from sandi.timefmt import iso_time, show_day, show_time
 
 from .confirm import confirm_change, yes_option
 from .context import CliContext, pass_cli
@@ -62,7 +63,7 @@ def _issue_lines(verb: str, result: IssueResult) -> list[str]:
         verb=_(verb), agency=result.agency, profile=result.profile)]
     lines += [
         _("  {purpose:<10} serial {serial}  until {until}  key {key}").format(
-            purpose=c.purpose, serial=c.serial, until=f"{c.not_after:%Y-%m-%d}", key=c.key_fingerprint[:16])
+            purpose=c.purpose, serial=c.serial, until=show_day(c.not_after), key=c.key_fingerprint[:16])
         for c in result.certificates
     ]
     if result.retired:
@@ -282,7 +283,7 @@ def revoke_cmd(
                 "agency": d.agency,
                 "purpose": d.purpose,
                 "reason": d.reason,
-                "revoked_at": d.revoked_at.isoformat(),
+                "revoked_at": iso_time(d.revoked_at),
             }
             for d in done
         ],
@@ -344,7 +345,7 @@ def list_cmd(obj: CliContext, code: str | None, json_output: bool) -> None:
     now = datetime.now(UTC)
     lines = [
         f"{c.agency:<14} {c.purpose:<10} {c.serial}  {c.status(now, overlap_days=overlap).value:<13} "
-        f"{c.not_before:%Y-%m-%d} .. {c.not_after:%Y-%m-%d}"
+        f"{show_day(c.not_before)} .. {show_day(c.not_after)}"
         for c in certs
     ] or [_("no certificates")]
     obj.emit([c.to_json(now, overlap_days=overlap) for c in certs], lines)
@@ -462,7 +463,7 @@ def _certify_summary(plan: CertificationPlan) -> list[str]:
         _("Agency:               {code} ({name})").format(code=req.agency, name=plan.agency_name),
         _("Request:              {kind}, made {created}").format(
             kind=_("rotation (signed by the current key)") if req.kind == "rotate" else _("enrolment"),
-            created=req.created.strftime("%Y-%m-%d %H:%M:%S UTC"),
+            created=show_time(req.created),
         ),
         _("Request fingerprint:  {fingerprint}").format(fingerprint=req.fingerprint),
         _("New signing key:      {fingerprint}").format(fingerprint=plan.signing_key_fingerprint[:16]),
@@ -472,7 +473,7 @@ def _certify_summary(plan: CertificationPlan) -> list[str]:
         lines.append(_("Retires:"))
         lines += [
             _("  {purpose} certificate {serial} (valid until {until})").format(
-                purpose=c.purpose, serial=c.serial, until=c.not_after.strftime("%Y-%m-%d")
+                purpose=c.purpose, serial=c.serial, until=show_day(c.not_after)
             )
             for c in plan.retires
         ]
@@ -900,11 +901,11 @@ def crl_cmd(
         {
             "number": info.number,
             "revoked": info.revoked,
-            "this_update": info.this_update.isoformat(),
-            "next_update": info.next_update.isoformat(),
+            "this_update": iso_time(info.this_update),
+            "next_update": iso_time(info.next_update),
             "files": info.written,
         },
         [_("CRL {number}: {count} revoked certificate(s), next update {next_update}").format(
-            number=info.number, count=info.revoked, next_update=f"{info.next_update:%Y-%m-%d}")]
+            number=info.number, count=info.revoked, next_update=show_day(info.next_update))]
         + [_("wrote {file}").format(file=f) for f in info.written],
     )

@@ -16,6 +16,7 @@ import click
 
 from sandi.errors import EXIT_DENIED, NotFoundError, PolicyError, UsageError
 from sandi.i18n import _, translated
+from sandi.timefmt import iso_time, show_time
 
 from .classes import CLASS_HELP, CLASSIFICATION, class_label, resolve_class
 from .context import CliContext, pass_cli
@@ -41,15 +42,13 @@ def _use_json(obj: CliContext, json_local: bool) -> None:
 def _parse_time(value: str | None) -> datetime:
     if value is None:
         return datetime.now(UTC)
-    text = value.strip()
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
+    from sandi.timefmt import parse_time
+
     try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
+        return parse_time(value)  # no offset: the home's zone
+    except UsageError as exc:
         raise UsageError(_("--at {value!r} is not an ISO 8601 time").format(value=value),
-                         hint=_("e.g. --at 2026-06-01T09:00:00+07:00 (no offset means UTC)")) from None
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+                         hint=exc.hint) from None
 
 
 def _load(path: Path) -> Policy:
@@ -67,7 +66,7 @@ def _active(obj: CliContext, at: datetime) -> CompiledPolicy:
         with obj.registry().reading() as session:
             record = active_policy(session, at)
         if record is None:
-            raise NotFoundError(_("no policy version is in force at {at}").format(at=at.isoformat()),
+            raise NotFoundError(_("no policy version is in force at {at}").format(at=show_time(at)),
                                 hint=_("apply one with 'sandi policy apply FILE', or give --policy FILE"))
         return compile_record(record)
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -78,7 +77,7 @@ def _active(obj: CliContext, at: datetime) -> CompiledPolicy:
     snapshot = installed_snapshot(obj.home)
     entry = snapshot.policy_in_force(at)
     if entry is None:
-        raise NotFoundError(_("the directory holds no policy in force at {at}").format(at=at.isoformat()),
+        raise NotFoundError(_("the directory holds no policy in force at {at}").format(at=show_time(at)),
                             hint=_("import a newer directory, or give --policy FILE"))
     key = snapshot.root_certificate.public_key()
     if not isinstance(key, Ed25519PublicKey):
@@ -181,7 +180,7 @@ def show_cmd(obj: CliContext, file: Path | None, at: str | None, json_local: boo
         f"{p.title}",
         _("  id: {id}   version: {version}").format(id=p.id, version=p.version),
         _("  effective: {effective}   expires: {expires}").format(
-            effective=p.effective.isoformat(), expires=p.expires.isoformat() if p.expires else _("never")),
+            effective=show_time(p.effective), expires=show_time(p.expires) if p.expires else _("never")),
         _("  decree: {decree}").format(decree=p.decree),
         _("  levels (lowest first): {levels}").format(
             levels=", ".join(f"{lv.code} {lv.name}" + (_(" [post-quantum]") if lv.post_quantum else "")
@@ -228,7 +227,8 @@ def show_cmd(obj: CliContext, file: Path | None, at: str | None, json_local: boo
 @click.option("--from", "sender", required=True, help=_("Sender entity code."))
 @click.option("--to", "recipient", required=True, help=_("Recipient entity code."))
 @click.option("--class", "classification", required=True, type=CLASSIFICATION, help=CLASS_HELP)
-@click.option("--at", help=_("Time of the decision (ISO 8601; no offset means UTC) [default: now]."))
+@click.option("--at", help=_("Time of the decision (ISO 8601; no offset means the home's zone) "
+                             "[default: now]."))
 @click.option("--policy", "policy_file", type=FILE, help=_("Policy file [default: the version in force]."))
 @_json_flag
 @pass_cli
@@ -249,7 +249,7 @@ def explain_cmd(obj: CliContext, sender: str, recipient: str, classification: st
         (_("ALLOW: {sender} → {recipient} at {level} ({policy} v{version}, at {at})") if d.allowed
          else _("DENY: {sender} → {recipient} at {level} ({policy} v{version}, at {at})")).format(
             sender=sender, recipient=recipient, level=class_label(classification, p.levels),
-            policy=p.id, version=p.version, at=when.isoformat()),
+            policy=p.id, version=p.version, at=show_time(when)),
         _("  reason: {reason}").format(reason=translated(d.reason)),
     ]
     if d.rule_id is not None:
@@ -273,7 +273,7 @@ def explain_cmd(obj: CliContext, sender: str, recipient: str, classification: st
                 what = _("forbids every level")
             window = "" if rule.window.unbounded else f", {translated(rule.window.describe())}"
             lines.append(f"    {rid}: {what}{window}")
-    data = d.to_dict() | {"at": when.isoformat(), "forbids": forbids, "relations": allows,
+    data = d.to_dict() | {"at": iso_time(when), "forbids": forbids, "relations": allows,
                           "post_quantum": post_quantum}
     obj.emit(data, lines)
     if not d.allowed:
@@ -423,8 +423,8 @@ def apply_cmd(obj: CliContext, file: Path, passphrase_file: Path | None) -> None
             sha256=record.sha256,
         ),
          _("effective {effective_from}, expires {value}").format(
-             effective_from=record.effective_from.isoformat(),
-             value=record.expires_at.isoformat() if record.expires_at else 'never',
+             effective_from=show_time(record.effective_from),
+             value=show_time(record.expires_at) if record.expires_at else _("never"),
          ),
          _("publish a new directory so the workstations get it: sandi directory publish")],
     )

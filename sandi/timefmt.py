@@ -138,6 +138,11 @@ def show_date(value: date) -> str:
     return f"{value.day} {MONTHS_ID[value.month - 1]} {value.year}"
 
 
+def show_day(value: datetime) -> str:
+    """The date of ``value`` in the active zone, for a person (a certificate's last day)."""
+    return show_date(local(value).date())
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -230,6 +235,7 @@ __all__ = [
     "parse_time",
     "set_zone",
     "show_date",
+    "show_day",
     "show_time",
     "today",
     "use_zone",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -10,12 +11,19 @@ from pathlib import Path
 
 import click.testing
 import pytest
-from sandi_cli.main import main
+from sandi_cli.main import COMMANDS, main
 
 # PostgreSQL: a throwaway server per xdist worker, and `registry_url` on both backends.
 from tests.pg import _pg_crash_server, pg_server, pg_source, pg_url, registry, registry_url  # noqa: F401
 
 VECTORS = Path(__file__).parent / "vectors"
+
+# Command modules build their help texts when imported, in the language of that moment.
+# Import them all now, in English, so a test that runs a command in-process in Indonesian
+# (--lang id) does not leave Indonesian help behind for the tests after it. Help pages in
+# Indonesian are checked in a fresh interpreter (tests/test_i18n.py).
+for _module, _attr, _help in COMMANDS.values():
+    importlib.import_module(_module)
 
 
 @dataclass

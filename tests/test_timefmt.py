@@ -4,6 +4,7 @@ named; typed times without an offset mean that zone; stored times stay UTC."""
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
@@ -150,3 +151,28 @@ def test_seal_json_shows_the_home_zone(authority: AuthorityHome, tmp_path: Path)
     assert sealed_at.endswith("+09:00") and len(sealed_at) == 25  # to the second
     r = authority.run("--lang", "id", "inspect", tmp_path / "surat.txt.sandi", "--as", "BAPPEDA")
     assert " WIT\n" in r.stdout
+
+
+def test_audit_log_and_keys_list_show_wib(authority: AuthorityHome) -> None:
+    r = authority.run("--lang", "id", "audit", "log", "--limit", "3")
+    assert r.code == 0, r
+    assert re.search(r"\d{1,2} [A-Z][a-z]+ \d{4} \d\d:\d\d:\d\d WIB", r.stdout), r.stdout
+    r = authority.run("audit", "log", "--limit", "3")
+    assert re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+07:00", r.stdout), r.stdout
+    # --since without an offset is the home's midnight: everything today in WIB is kept
+    r = authority.run("--json", "audit", "log", "--since", today().isoformat(), "--limit", "0")
+    assert r.code == 0 and json.loads(r.stdout)
+    r = authority.run("--lang", "id", "keys", "list", "BAPPEDA")
+    assert re.search(r"\d{1,2} [A-Z][a-z]+ \d{4} \.\. \d{1,2} [A-Z][a-z]+ \d{4}", r.stdout), r.stdout
+
+
+def test_policy_times_without_an_offset_mean_wib(tmp_path: Path, run_sandi: RunSandi) -> None:
+    from tests.authority_fixtures import BANTEN_POLICY
+
+    r = run_sandi("--home", tmp_path / "none", "--json", "policy", "explain", "--from", "DISKOMINFO",
+                  "--to", "BAPPEDA", "--class", "R", "--policy", BANTEN_POLICY, "--at", "2026-06-01 09:00")
+    assert r.code == 0, r
+    assert json.loads(r.stdout)["at"] == "2026-06-01T09:00:00+07:00"
+    r = run_sandi("--home", tmp_path / "none", "--lang", "id", "policy", "explain", "--from", "DISKOMINFO",
+                  "--to", "BAPPEDA", "--class", "R", "--policy", BANTEN_POLICY, "--at", "2026-06-01 09:00")
+    assert "1 Juni 2026 09:00:00 WIB" in r.stdout

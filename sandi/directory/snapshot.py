@@ -33,6 +33,7 @@ from sandi.authority.validity import CLOCK_SKEW
 from sandi.errors import ConfigError, FormatError, NotFoundError, VerificationError
 from sandi.formats.bounded import load_json
 from sandi.i18n import Message, _
+from sandi.timefmt import iso_time, show_time
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -505,10 +506,10 @@ def expiry_warning(version: int, expires_at: datetime, now: datetime) -> str | N
         return None
     if left <= timedelta(0):
         return Message("the directory (version {version}) expired ({time}); import a newer one from "
-                       "the authority", version=version, time=_fmt_time(expires_at))
+                       "the authority", version=version, time=iso_time(expires_at))
     return Message("the directory (version {version}) expires in {hours} h ({time}); import a newer "
                    "one from the authority", version=version, hours=int(left.total_seconds() // 3600),
-                   time=_fmt_time(expires_at))
+                   time=iso_time(expires_at))
 
 
 def check_fresh(snapshot: DirectorySnapshot, now: datetime, installed_version: int | None) -> None:
@@ -517,7 +518,7 @@ def check_fresh(snapshot: DirectorySnapshot, now: datetime, installed_version: i
         raise VerificationError(
             _("the directory (version {version}) expired at {fmt_time}").format(
                 version=snapshot.version,
-                fmt_time=_fmt_time(snapshot.expires_at),
+                fmt_time=show_time(snapshot.expires_at),
             ),
             hint=_("ask the authority for a fresh one ('sandi directory publish') and import it"),
         )

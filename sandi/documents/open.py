@@ -47,6 +47,7 @@ from sandi.errors import (
 )
 from sandi.fsutil import AtomicOutput
 from sandi.i18n import Message, _
+from sandi.timefmt import iso_time
 
 if TYPE_CHECKING:
     from sandi.formats.age import MLKEM768X25519Identity, Stanza, X25519Identity
@@ -303,7 +304,7 @@ def _recipient_key_warnings(snapshot: DirectorySnapshot, opener: str, keys: set[
         "this document was sealed to a key of {opener} that was revoked or not valid at its sealing "
         "time ({time}): others may have been able to read it; tell the authority and the sender "
         "({sender}), whose directory may be out of date",
-        opener=opener, time=format_time(meta.sealed_at), sender=meta.sender.code,
+        opener=opener, time=iso_time(meta.sealed_at), sender=meta.sender.code,
     ),)
 
 
