@@ -136,6 +136,9 @@ _ERROR_NAME = re.compile(r"(?:Error|Denied|Conflict|Unknown|Exception)$")
 # click calls whose first argument a person reads, and keywords that hold help texts.
 _CLICK_TEXT_CALLS = frozenset({"click.echo", "click.secho", "click.confirm", "click.prompt"})
 _CLICK_TEXT_KEYWORDS = frozenset({"help", "epilog", "short_help", "prompt"})
+# CliContext.note(text), CliContext.emit(data, human), lines.append(text): the argument
+# a person reads (emit's data is JSON and stays as it is).
+_CLI_HUMAN_ARGS = {"note": 0, "emit": 1, "append": 0}
 
 
 def _dotted(node: ast.expr) -> str:
@@ -175,6 +178,9 @@ def _unmarked_texts(path: Path) -> list[int]:
             texts += node.args[:1]
         if in_cli and _dotted(node.func) in _CLICK_TEXT_CALLS:
             texts += node.args[:1]
+        if in_cli and name in _CLI_HUMAN_ARGS and len(node.args) > _CLI_HUMAN_ARGS[name]:
+            human = node.args[_CLI_HUMAN_ARGS[name]]
+            texts += human.elts if isinstance(human, ast.List) else [human]
         for keyword in node.keywords:
             if keyword.arg == "hint" or (in_cli and keyword.arg in _CLICK_TEXT_KEYWORDS):
                 texts.append(keyword.value)
