@@ -68,3 +68,15 @@ def test_an_encrypted_minisign_key_with_unusable_scrypt_limits_is_a_format_error
     data = (CORPUS / "minisign_secret_key" / "crash-scrypt-limits-zero").read_bytes()
     with pytest.raises(MinisignFormatError, match="scrypt parameters"):
         decode_secret_key(data, b"fuzz")
+
+
+def test_a_certificate_with_an_unknown_x509_version_is_a_format_error() -> None:
+    # found by fuzz/targets.py:directory_body (cryptography's InvalidVersion is no ValueError)
+    from sandi.authority.certs import load_pem
+
+    body = (CORPUS / "directory_body" / "crash-x509-version").read_bytes()
+    snapshot = DirectorySnapshot.from_body(body)
+    with pytest.raises(FormatError, match="not valid PEM"):
+        snapshot.root_fingerprint  # noqa: B018
+    with pytest.raises(FormatError, match="not a PEM X.509 certificate"):
+        load_pem(snapshot.root_cert_pem)

@@ -171,11 +171,13 @@ def root_public_key(cert_pem: bytes | str) -> tuple[bytes, str]:
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
     data = cert_pem.encode("ascii") if isinstance(cert_pem, str) else cert_pem
+    from cryptography.exceptions import UnsupportedAlgorithm
+
     try:
         cert = x509.load_pem_x509_certificate(data)
-    except ValueError:
+        key = cert.public_key()
+    except (ValueError, x509.InvalidVersion, UnsupportedAlgorithm):
         raise FormatError(_("the root certificate is not a PEM X.509 certificate")) from None
-    key = cert.public_key()
     if not isinstance(key, Ed25519PublicKey):
         raise VerificationError(_("the root certificate does not hold an Ed25519 key"))
     raw = key.public_bytes(Encoding.Raw, PublicFormat.Raw)

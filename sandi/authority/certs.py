@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -259,14 +260,24 @@ def load_pem(pem: str | bytes, *, what: str = N_("certificate")) -> x509.Certifi
     data = pem.encode("ascii") if isinstance(pem, str) else pem
     try:
         return x509.load_pem_x509_certificate(data)
-    except ValueError:
+    except (ValueError, x509.InvalidVersion):
         raise FormatError(_("{what} is not a PEM X.509 certificate").format(what=_(what))) from None
+
+
+def readable_public_key(cert: x509.Certificate) -> Any:
+    """The certificate's public key; FormatError when cryptography cannot read it."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+
+    try:
+        return cert.public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        raise FormatError(_("the certificate's public key cannot be read")) from None
 
 
 def certificate_purpose(cert: x509.Certificate) -> str:
     """``signing``, ``encryption`` or ``encryption-pq``, from the key type (FormatError for
     anything else)."""
-    key = cert.public_key()
+    key = readable_public_key(cert)
     if isinstance(key, Ed25519PublicKey):
         return "signing"
     if isinstance(key, X25519PublicKey):

@@ -80,7 +80,7 @@ def load_certificate(pem: str) -> x509.Certificate:
 
     try:
         return x509.load_pem_x509_certificate(pem.encode("ascii"))
-    except ValueError:  # UnicodeEncodeError included
+    except (ValueError, x509.InvalidVersion):  # UnicodeEncodeError included
         raise FormatError(_("directory: a certificate is not valid PEM")) from None
 
 

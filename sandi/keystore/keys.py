@@ -161,9 +161,13 @@ def verify_ed25519(public_key: bytes, signature: bytes, data: bytes) -> None:
 def certificate_public_key_bytes(cert: x509.Certificate) -> bytes:
     """The raw public key of a certificate: 32 bytes for Ed25519 or X25519, 1216 for a
     hybrid key (whose X25519 half must be the certificate's subject public key)."""
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
-    key = cert.public_key()
+    try:
+        key = cert.public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        raise FormatError(_("the certificate's public key cannot be read")) from None
     if not isinstance(key, Ed25519PublicKey | X25519PublicKey):
         raise FormatError(_("the certificate's key is neither Ed25519 nor X25519"))
     raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
