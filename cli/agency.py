@@ -9,7 +9,7 @@ import click
 from sandi.i18n import _, ngettext
 
 from .confirm import confirm_change, yes_option
-from .context import CliContext, pass_cli
+from .context import CliContext, pass_cli, state_word
 from .passphrase import passphrase_file_option
 from .policyfiles import POLICY_FILE
 
@@ -109,7 +109,8 @@ def list_cmd(obj: CliContext, json_output: bool) -> None:
 
     _json_flag(obj, json_output)
     agencies = list_agencies(obj.registry())
-    lines = [f"{a.code:<16} {a.status:<10} {a.kind:<8} {a.name}" for a in agencies] or [_("no agencies yet")]
+    lines = [f"{a.code:<16} {state_word(a.status):<10} {a.kind:<8} {a.name}" for a in agencies] or [
+        _("no agencies yet")]
     obj.emit([a.to_json() for a in agencies], lines)
 
 
@@ -140,10 +141,10 @@ def show_cmd(obj: CliContext, code: str, json_output: bool) -> None:
         _("name:    {name}").format(name=info.name),
         _("kind:    {kind}").format(kind=info.kind),
         _("parent:  {parent}").format(parent=info.parent or "-"),
-        _("status:  {status}").format(status=info.status),
+        _("status:  {status}").format(status=state_word(info.status)),
         _("certificates: {count}").format(count=len(certs)),
     ]
-    lines += [f"  {c.purpose:<10} {c.serial}  {c.status(now).value}" for c in certs]
+    lines += [f"  {state_word(c.purpose):<10} {c.serial}  {state_word(c.status(now).value)}" for c in certs]
     obj.emit(data, lines)
 
 

@@ -10,7 +10,7 @@ import click
 
 from sandi.errors import ConfigError, FormatError
 from sandi.home import Home, HomeConfig, resolve_home
-from sandi.i18n import _, translated
+from sandi.i18n import N_, _, translated
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -152,3 +152,17 @@ _NOT_PUBLIC = frozenset({"directory.publish", "audit.checkpoint", "key.export", 
 
 
 pass_cli = click.make_pass_decorator(CliContext)
+
+# States and purposes as tables show them to people (--json keeps the English values).
+_STATE_WORDS = {
+    "active": N_("active"), "suspended": N_("suspended"), "valid": N_("valid"), "due": N_("due"),
+    "retired": N_("retired"), "not yet valid": N_("not yet valid"), "expired": N_("expired"),
+    "revoked": N_("revoked"), "current": N_("current"), "signing": N_("signing"),
+    "encryption": N_("encryption"),
+}
+
+
+def state_word(value: str) -> str:
+    """``value`` (an agency or certificate state, a key purpose) in the current language."""
+    word = _STATE_WORDS.get(value)
+    return _(word) if word is not None else value

@@ -12,7 +12,7 @@ from sandi.errors import SandiError
 from sandi.i18n import _
 from sandi.timefmt import iso_time, show_time
 
-from .context import CliContext, pass_cli
+from .context import CliContext, pass_cli, state_word
 from .passphrase import passphrase_file_option
 
 
@@ -139,7 +139,7 @@ def show_cmd(obj: CliContext) -> None:
         keys = _("{count} current key(s)").format(count=len(current))
         if revoked:
             keys += _(", {count} revoked").format(count=len(revoked))
-        lines.append(f"  {a.code:<14} {a.status:<9} {keys}  {a.name}")
+        lines.append(f"  {a.code:<14} {state_word(a.status):<9} {keys}  {a.name}")
     obj.emit(data, lines)
 
 

@@ -13,7 +13,7 @@ from sandi.i18n import N_, _, ngettext
 from sandi.timefmt import iso_time, show_day, show_time
 
 from .confirm import confirm_change, yes_option
-from .context import CliContext, pass_cli
+from .context import CliContext, pass_cli, state_word
 from .passphrase import (
     ENV_EXPORT_PASSPHRASE,
     check_new_passphrase,
@@ -344,7 +344,8 @@ def list_cmd(obj: CliContext, code: str | None, json_output: bool) -> None:
     overlap = load_profile(None, home=obj.home).overlap_days
     now = datetime.now(UTC)
     lines = [
-        f"{c.agency:<14} {c.purpose:<10} {c.serial}  {c.status(now, overlap_days=overlap).value:<13} "
+        f"{c.agency:<14} {state_word(c.purpose):<10} {c.serial}  "
+        f"{state_word(c.status(now, overlap_days=overlap).value):<13} "
         f"{show_day(c.not_before)} .. {show_day(c.not_after)}"
         for c in certs
     ] or [_("no certificates")]

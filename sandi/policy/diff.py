@@ -30,14 +30,13 @@ class RuleChange:
     fields: dict[str, tuple[Any, Any]] = field(default_factory=dict)
 
     def describe(self) -> str:
+        kind = Message("relation") if self.kind == "relation" else Message("forbid")
         if self.change == "added":
-            return Message("{kind} '{id}' added", kind=self.kind, id=self.id)
+            return Message("{kind} '{id}' added", kind=kind, id=self.id)
         if self.change == "removed":
-            return Message("{kind} '{id}' removed", kind=self.kind, id=self.id)
-        if self.change != "changed":
-            return f"{self.kind} '{self.id}' {self.change}"
+            return Message("{kind} '{id}' removed", kind=kind, id=self.id)
         parts = ", ".join(f"{k}: {_fmt(a)} -> {_fmt(b)}" for k, (a, b) in self.fields.items())
-        return Message("{kind} '{id}' changed ({parts})", kind=self.kind, id=self.id, parts=parts)
+        return Message("{kind} '{id}' changed ({parts})", kind=kind, id=self.id, parts=parts)
 
     def to_dict(self) -> dict[str, Any]:
         return {"change": self.change, "kind": self.kind, "id": self.id,
@@ -54,9 +53,12 @@ class PairChange:
 
     def describe(self) -> str:
         nothing = Message("nothing")
-        return Message("{change} {sender} → {recipient}: {old} -> {new}", change=self.change,
-                       sender=self.sender, recipient=self.recipient, old=self.old or nothing,
-                       new=self.new or nothing)
+        old, new = self.old or nothing, self.new or nothing
+        if self.change == "opens":
+            return Message("opens {sender} → {recipient}: {old} -> {new}", sender=self.sender,
+                           recipient=self.recipient, old=old, new=new)
+        return Message("closes {sender} → {recipient}: {old} -> {new}", sender=self.sender,
+                       recipient=self.recipient, old=old, new=new)
 
     def to_dict(self) -> dict[str, Any]:
         return {"from": self.sender, "to": self.recipient, "old": self.old, "new": self.new,

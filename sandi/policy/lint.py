@@ -98,16 +98,16 @@ def lint_policy(policy: Policy, source_text: str | None = None) -> list[LintWarn
     # -- windows outside the policy's ---------------------------------------------------
     never: set[str] = set()
     for rule in all_rules:
-        kind = "relation" if isinstance(rule, Relation) else "forbid"
+        kind = Message("relation") if isinstance(rule, Relation) else Message("forbid")
         if not _overlaps(rule.window, policy.window):
             never.add(rule.id)
             warn("never-applies", rule.id, Message(
-                "{kind} '{id}' can never apply: its window ({describe}) lies outside the policy's "
-                "({describe2})",
+                "{kind} '{id}' can never apply: its window ({window}) lies outside the policy's "
+                "({policy_window})",
                 kind=kind,
                 id=rule.id,
-                describe=rule.window.describe(),
-                describe2=policy.window.describe(),
+                window=rule.window.describe(),
+                policy_window=policy.window.describe(),
             ),
                  rule.line)
 
