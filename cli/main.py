@@ -17,8 +17,9 @@ import click
 
 from sandi import __version__
 from sandi.errors import EXIT_ERROR, EXIT_USAGE, SandiError
-from sandi.i18n import N_, _
+from sandi.i18n import N_, _, current_language
 
+from .clicktext import bind_click_catalog
 from .context import CliContext
 
 # name -> (module, attribute, one-line help). Modules load only when their command
@@ -199,6 +200,7 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in args or os.environ.get("SANDI_DEBUG") == "1"
     try:
         choose_language(args)
+        bind_click_catalog(current_language())
         choose_zone(args)
         _localise_root()
         if "_SANDI_COMPLETE" in os.environ:

@@ -377,3 +377,92 @@ def test_an_error_given_a_message_keeps_the_english_for_the_audit_log() -> None:
         exc = PolicyDenied(Message("no policy version is in force now: every relation is denied"))
     assert exc.message.startswith("saat ini tidak ada versi kebijakan")
     assert exc.source_message == "no policy version is in force now: every relation is denied"
+
+
+# -- click's own messages (cli/clicktext.py) ------------------------------------------------------
+
+CLICK_TRANSLATED = [p.parent.parent.name for p in LOCALE_DIR.glob("*/LC_MESSAGES/click.po")]
+
+
+def _click_source_messages() -> set[tuple[str, ...]]:
+    import click
+
+    found: set[tuple[str, ...]] = set()
+    for _file, _line, message, _comments, _context in extract_from_dir(
+        str(Path(click.__file__).parent), method_map=[("**.py", "python")]
+    ):
+        found.add(message if isinstance(message, tuple) else (message,))
+    return found
+
+
+def _percent_fields(text: str) -> set[str]:
+    return set(re.findall(r"%\((\w+)\)s", text))
+
+
+def test_click_catalog_exists() -> None:
+    assert CLICK_TRANSLATED == ["id"]
+
+
+@pytest.mark.parametrize("language", CLICK_TRANSLATED)
+def test_click_catalog_matches_the_installed_click(language: str) -> None:
+    """A click upgrade with new or changed messages fails here until scripts/i18n ran
+    and the new messages were translated."""
+    with (LOCALE_DIR / language / "LC_MESSAGES" / "click.po").open("rb") as f:
+        catalog = read_po(f)
+    ids = {m.id if isinstance(m.id, tuple) else (m.id,) for m in catalog if m.id}
+    in_click = _click_source_messages()
+    assert in_click - ids == set(), "click has messages the catalog lacks: run scripts/i18n"
+    assert ids - in_click == set(), "the catalog has messages click no longer has: run scripts/i18n"
+    untranslated = [m.id for m in catalog if m.id and (
+        not m.string or (isinstance(m.string, tuple) and not all(m.string)))]
+    assert untranslated == []
+    assert [m.id for m in catalog if m.id and m.fuzzy] == []
+    for message in catalog:
+        if not message.id:
+            continue
+        ids_ = message.id if isinstance(message.id, tuple) else (message.id,)
+        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        # click formats every plural with all its arguments, so a language with one
+        # plural form may use any of them; none may be invented.
+        wanted = set().union(*(_fields(i) for i in ids_))
+        percent = set().union(*(_percent_fields(i) for i in ids_))
+        for text in strings:
+            assert _fields(text) <= wanted, (message.id, text)
+            assert bool(_fields(text)) == bool(wanted), (message.id, text)
+            assert _percent_fields(text) == percent, message.id
+    with (LOCALE_DIR / language / "LC_MESSAGES" / "click.mo").open("rb") as f:
+        compiled = {_key(m.id): _key(m.string) for m in read_mo(f) if m.id}
+    assert compiled == {_key(m.id): _key(m.string) for m in catalog if m.id}, "click.mo is stale: run scripts/i18n"
+
+
+def _key(value: object) -> object:
+    return tuple(value) if isinstance(value, list | tuple) else value
+
+
+def test_usage_errors_read_in_indonesian(clean_env: dict[str, str]) -> None:
+    indonesian = _sandi("seal", "--bogus", env={**clean_env, "LANG": "id_ID.UTF-8"})
+    assert indonesian.returncode == 2
+    assert indonesian.stderr.splitlines()[:2] == [
+        "Penggunaan: sandi seal [OPTIONS] FILE", "galat: Tidak ada opsi '--bogus'."]
+    english = _sandi("seal", "--bogus", env={**clean_env, "LANG": "C"})
+    assert english.stderr.splitlines()[:2] == ["Usage: sandi seal [OPTIONS] FILE", "error: No such option '--bogus'."]
+    chosen = _sandi("--lang", "en", "seal", env={**clean_env, "LANG": "id_ID.UTF-8"})
+    assert "error: Missing argument 'FILE'." in chosen.stderr
+    missing = _sandi("seal", "x.txt", "--class", "R", env={**clean_env, "SANDI_LANG": "id"})
+    assert "galat: Opsi tidak ada '--to'." in missing.stderr
+    helped = _sandi("policy", "--help", env={**clean_env, "LANG": "id_ID.UTF-8"})
+    assert "Penggunaan: sandi policy" in helped.stdout and "Opsi:" in helped.stdout
+    assert "Tampilkan pesan ini lalu keluar." in helped.stdout and "Options:" not in helped.stdout
+
+
+def test_click_catalog_follows_each_run() -> None:
+    import click.core
+    from sandi_cli.clicktext import bind_click_catalog
+
+    try:
+        bind_click_catalog("id")
+        assert click.core._("Usage:") == "Penggunaan:"
+        bind_click_catalog("en")
+        assert click.core._("Usage:") == "Usage:"
+    finally:
+        bind_click_catalog("en")
