@@ -63,7 +63,8 @@ def _issue_lines(verb: str, result: IssueResult) -> list[str]:
         verb=_(verb), agency=result.agency, profile=result.profile)]
     lines += [
         _("  {purpose:<10} serial {serial}  until {until}  key {key}").format(
-            purpose=c.purpose, serial=c.serial, until=show_day(c.not_after), key=c.key_fingerprint[:16])
+            purpose=state_word(c.purpose), serial=c.serial, until=show_day(c.not_after),
+            key=c.key_fingerprint[:16])
         for c in result.certificates
     ]
     if result.retired:
@@ -314,7 +315,7 @@ def _list_on_workstation(obj: CliContext, code: str | None) -> None:
             {"serial": c.serial, "agency": code, "purpose": c.purpose, "state": c.state, "status": status,
              "key_fingerprint": c.key_fingerprint, "not_before": c.not_before.isoformat(),
              "not_after": c.not_after.isoformat(), "private_key_here": here},
-            f"{code:<14} {c.purpose:<10} {c.serial}  {status:<9} "
+            f"{code:<14} {state_word(c.purpose):<10} {c.serial}  {state_word(status):<9} "
             f"{c.not_before:%Y-%m-%d} .. {c.not_after:%Y-%m-%d}  "
             + (_("private key here") if here else "-"),
         ))
