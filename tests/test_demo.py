@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -53,3 +54,25 @@ def test_demo_refuses_a_non_empty_folder(run_sandi: RunSandi, tmp_path: Path) ->
     assert r.code == 2
     assert "not empty" in r.stderr
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
+
+
+STEPS_ID = [
+    "Buat otoritas",
+    "Segel surat Rahasia dari DISKOMINFO kepada BAPPEDA dan SETDA",
+    "Verifikasi log audit",
+]
+
+
+def test_demo_narrates_in_indonesian(run_sandi: RunSandi, tmp_path: Path,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SANDI_SCRYPT_WORK_FACTOR", "10")
+    r = run_sandi("--lang", "id", "demo", "--dir", tmp_path / "demo")
+    assert r.code == 0, r.stdout[-3000:] + r.stderr
+    for step in STEPS_ID:
+        assert step in r.stdout, step
+    for english in STEPS:
+        assert english not in r.stdout, english
+    assert "galat: ditolak oleh kebijakan banten-phks" in r.stdout
+    # the sealed letter reads as a letter heading, in WIB
+    assert re.search(r"Klasifikasi: +Rahasia \(R\)", r.stdout)
+    assert re.search(r"Disegel pada: +\d{1,2} [A-Z][a-z]+ \d{4} \d\d:\d\d:\d\d WIB", r.stdout)

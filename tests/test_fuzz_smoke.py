@@ -78,5 +78,5 @@ def test_a_certificate_with_an_unknown_x509_version_is_a_format_error() -> None:
     snapshot = DirectorySnapshot.from_body(body)
     with pytest.raises(FormatError, match="not valid PEM"):
         snapshot.root_fingerprint  # noqa: B018
-    with pytest.raises(FormatError, match="not a PEM X.509 certificate"):
+    with pytest.raises(FormatError, match=r"not a PEM X\.509 certificate"):
         load_pem(snapshot.root_cert_pem)
