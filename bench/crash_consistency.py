@@ -314,8 +314,9 @@ def main() -> int:
         args = command(lane, op)
         _, done = run_child(lane, args, delay)
         (finished if done else killed)[op] += 1
-        if op == "open" and not done:
-            lane.last_open = Path(args[-1])
+        opened = Path(args[-1]) / lane.doc.name
+        if op == "open" and not (opened.exists() and opened.stat().st_size == DOC_SIZE):
+            lane.last_open = Path(args[-1])  # not written (a kill after the commit is "done")
         # What the kill left in the outputs (FAT: part files the next write must remove).
         parts_after_kills += sum(1 for p in lane.out.rglob("*") if STALE.match(p.name))
         problems = check(lane, op)
