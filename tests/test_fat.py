@@ -166,7 +166,7 @@ def test_documents_directory_and_request_travel_on_a_fat_stick(
     r = invoke("--home", workstation, "keys", "request", "KOMINFO2", "-o", request, env=ws_env)
     assert r.code == 2 and "exists already" in r.stderr, r
     response = fat_stick / "KOMINFO2.response.json"
-    r = authority.run("keys", "certify", request, "-o", response)
+    r = authority.run("keys", "certify", request, "-o", response, "--yes")
     assert r.code == 0, r
     r = invoke("--home", workstation, "keys", "import-certs", response, env=ws_env)
     assert r.code == 0, r
