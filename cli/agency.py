@@ -9,7 +9,7 @@ import click
 from sandi.i18n import _, ngettext
 
 from .confirm import confirm_change, yes_option
-from .context import CliContext, pass_cli, state_word
+from .context import CliContext, pass_cli, purpose_width, state_word
 from .passphrase import passphrase_file_option
 from .policyfiles import POLICY_FILE
 
@@ -144,7 +144,8 @@ def show_cmd(obj: CliContext, code: str, json_output: bool) -> None:
         _("status:  {status}").format(status=state_word(info.status)),
         _("certificates: {count}").format(count=len(certs)),
     ]
-    lines += [f"  {state_word(c.purpose):<10} {c.serial}  {state_word(c.status(now).value)}" for c in certs]
+    lines += [f"  {state_word(c.purpose):<{purpose_width()}} {c.serial}  {state_word(c.status(now).value)}"
+              for c in certs]
     obj.emit(data, lines)
 
 

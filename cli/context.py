@@ -162,6 +162,11 @@ _STATE_WORDS = {
 }
 
 
+def purpose_width() -> int:
+    """Column width for a key purpose in a table (10 in English, wider if a translation is)."""
+    return max(10, len(state_word("signing")), len(state_word("encryption")))
+
+
 def state_word(value: str) -> str:
     """``value`` (an agency or certificate state, a key purpose) in the current language."""
     word = _STATE_WORDS.get(value)

@@ -13,7 +13,7 @@ from sandi.i18n import N_, _, ngettext
 from sandi.timefmt import iso_time, show_day, show_time
 
 from .confirm import confirm_change, yes_option
-from .context import CliContext, pass_cli, state_word
+from .context import CliContext, pass_cli, purpose_width, state_word
 from .passphrase import (
     ENV_EXPORT_PASSPHRASE,
     check_new_passphrase,
@@ -62,9 +62,9 @@ def _issue_lines(verb: str, result: IssueResult) -> list[str]:
     lines = [_("{verb} {agency} (profile {profile})").format(
         verb=_(verb), agency=result.agency, profile=result.profile)]
     lines += [
-        _("  {purpose:<10} serial {serial}  until {until}  key {key}").format(
-            purpose=state_word(c.purpose), serial=c.serial, until=show_day(c.not_after),
-            key=c.key_fingerprint[:16])
+        _("  {purpose} serial {serial}  until {until}  key {key}").format(
+            purpose=state_word(c.purpose).ljust(purpose_width()), serial=c.serial,
+            until=show_day(c.not_after), key=c.key_fingerprint[:16])
         for c in result.certificates
     ]
     if result.retired:
@@ -315,7 +315,7 @@ def _list_on_workstation(obj: CliContext, code: str | None) -> None:
             {"serial": c.serial, "agency": code, "purpose": c.purpose, "state": c.state, "status": status,
              "key_fingerprint": c.key_fingerprint, "not_before": c.not_before.isoformat(),
              "not_after": c.not_after.isoformat(), "private_key_here": here},
-            f"{code:<14} {state_word(c.purpose):<10} {c.serial}  {state_word(status):<9} "
+            f"{code:<14} {state_word(c.purpose):<{purpose_width()}} {c.serial}  {state_word(status):<9} "
             f"{c.not_before:%Y-%m-%d} .. {c.not_after:%Y-%m-%d}  "
             + (_("private key here") if here else "-"),
         ))
@@ -345,7 +345,7 @@ def list_cmd(obj: CliContext, code: str | None, json_output: bool) -> None:
     overlap = load_profile(None, home=obj.home).overlap_days
     now = datetime.now(UTC)
     lines = [
-        f"{c.agency:<14} {state_word(c.purpose):<10} {c.serial}  "
+        f"{c.agency:<14} {state_word(c.purpose):<{purpose_width()}} {c.serial}  "
         f"{state_word(c.status(now, overlap_days=overlap).value):<13} "
         f"{show_day(c.not_before)} .. {show_day(c.not_after)}"
         for c in certs

@@ -108,7 +108,7 @@ def test_an_unknown_classification_is_a_usage_error(authority: AuthorityHome, tm
     assert "SR (Sangat Rahasia), R (Rahasia), T (Terbatas), B (Biasa)" in r.stderr
     assert not (tmp_path / "surat.txt.sandi").exists()
     r = authority.run("--lang", "id", "seal", doc, "--as", "DISKOMINFO", "--to", "BAPPEDA", "--class", "X")
-    assert r.code == 2 and "klasifikasi tidak dikenal 'X'" in r.stderr
+    assert r.code == 2 and "klasifikasi 'X' tidak dikenal" in r.stderr
 
 
 def test_policy_explain_by_name(policy_authority: AuthorityHome) -> None:

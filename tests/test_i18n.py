@@ -364,7 +364,7 @@ def test_message_is_english_data_and_translated_text() -> None:
     reason = Message("unknown classification {classification!r}", classification="X")
     assert reason == "unknown classification 'X'"
     with use_language("id"):
-        assert translated(reason) == "klasifikasi tidak dikenal 'X'"
+        assert translated(reason) == "klasifikasi 'X' tidak dikenal"
         assert str(reason) == "unknown classification 'X'"  # as data it stays English
     assert translated("plain text") == "plain text"
 
