@@ -248,25 +248,32 @@ def verify_cmd(obj: CliContext, file_: Path | None, root_cert: Path | None,
         raise UsageError(_("--witness checks the registry's log: run it on the authority, "
                            "or with --file and an export of the registry"))
     anchored: list[tuple[str, Path, VerifyReport]] = []
+    trusted: list[bytes] | None = None
     if authority:
         from sandi.audit.verify import verify_registry
         from sandi.directory.local import trusted_fingerprint
 
         if public_key is None:
+            from sandi.authority.rollover import previous_root_public_keys
+
             pem = _root_cert_pem(obj)
             public_key = root_public_key(pem)[0] if pem else None
+            # Checkpoints signed before a root rollover stay valid (ADR 0012).
+            trusted = None if public_key is None else [public_key, *previous_root_public_keys(home)]
         witnesses: list[Witness] = [w for w in [read_anchor(home.registry_audit_anchor_path, "registry")]
                                     if w is not None]
         witnesses += audit_witnesses(home)
         witnesses += [directory_witness(w, trusted_fingerprint(home)) for w in witness_files]
         with obj.registry().reading() as session:
-            report = verify_registry(session, public_key, witnesses=witnesses)
+            report = verify_registry(session, trusted if trusted is not None else public_key,
+                                     witnesses=witnesses)
         results.append(("registry", report))
         anchored.append(("registry", home.registry_audit_anchor_path, report))
     journal = Journal(home.journal_path)
     journal_anchor = read_anchor(home.journal_audit_anchor_path, "journal")
     if journal.exists() or journal_anchor is not None or not results:
-        keys = public_key if authority else _workstation_checkpoint_keys(obj)
+        keys = (trusted if trusted is not None else public_key) if authority \
+            else _workstation_checkpoint_keys(obj)
         report = verify_journal(journal, keys, witnesses=[journal_anchor] if journal_anchor else [])
         results.append(("journal", report))
         anchored.append(("journal", home.journal_audit_anchor_path, report))
@@ -307,7 +314,6 @@ def checkpoint_cmd(obj: CliContext, passphrase_file: Path | None, json_local: bo
     from sandi.audit.journal import Journal
     from sandi.audit.registry_sink import checkpoint_in_session, read_head
     from sandi.authority.root import load_root_signer
-    from sandi.keystore import open_keystore
 
     _use_json(obj, json_local)
     if not _is_authority(obj):
@@ -315,7 +321,7 @@ def checkpoint_cmd(obj: CliContext, passphrase_file: Path | None, json_local: bo
         return
     home = obj.home
     registry = obj.registry()
-    signer = load_root_signer(home, open_keystore(home, obj.store_passphrase(passphrase_file)))
+    signer = load_root_signer(home, obj.keystore(passphrase_file))
     made: dict[str, Any] = {}
     with registry.transaction() as session:
         head = read_head(session)
@@ -350,7 +356,9 @@ def _checkpoint_workstation(obj: CliContext, passphrase_file: Path | None) -> No
     if not journal.exists() or journal.head()[0] == 0:
         obj.emit({}, _("the audit log is empty: nothing to checkpoint"))
         return
-    signer, _unused = Workspace.open(obj.home, obj.store_passphrase(passphrase_file)).signing_key(code)
+    ws = Workspace.open(obj.home, obj.store_passphrase(passphrase_file), pin=obj.token_pin())
+    obj.opened(ws.keystore)
+    signer, _unused = ws.signing_key(code)
     cp = journal.checkpoint(signer)
     assert cp is not None
     raise_anchor(obj.home.journal_audit_anchor_path, "journal", cp)

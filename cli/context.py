@@ -15,7 +15,7 @@ from sandi.i18n import N_, _, translated
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from sandi.keystore import PassphraseSource
+    from sandi.keystore import KeyStore, PassphraseSource
     from sandi.registry import Registry
 
 
@@ -29,6 +29,10 @@ class CliContext:
     _audit_seq_at_open: int | None = field(default=None, repr=False)
     _expiry_checked: bool = field(default=False, repr=False)
     _store_passphrase: PassphraseSource | None = field(default=None, repr=False)
+    #: ``sandi --pin-file FILE``: the PKCS#11 token PIN (else $SANDI_PKCS11_PIN, else a prompt)
+    pin_file: Path | None = None
+    _token_pin: PassphraseSource | None = field(default=None, repr=False)
+    _opened_stores: list[KeyStore] = field(default_factory=list, repr=False)
 
     @property
     def home(self) -> Home:
@@ -141,6 +145,37 @@ class CliContext:
             return self._store_passphrase
         self._store_passphrase = passphrase_source(passphrase_file)
         return self._store_passphrase
+
+    def token_pin(self) -> PassphraseSource:
+        """The PKCS#11 token PIN source for this command (asked once, only if a token key
+        signs)."""
+        from .passphrase import pin_source
+
+        if self._token_pin is None:
+            self._token_pin = pin_source(self.pin_file)
+        return self._token_pin
+
+    def keystore(self, passphrase_file: Path | None = None) -> KeyStore:
+        """The home's key store, unlocked by the passphrase and (for a token) the PIN of
+        this command."""
+        from sandi.keystore import open_keystore
+
+        store = open_keystore(self.home, self.store_passphrase(passphrase_file), pin=self.token_pin())
+        return self.opened(store)
+
+    def opened(self, store: KeyStore) -> KeyStore:
+        """Remember a store this command opened, so :meth:`close_stores` lets go of it."""
+        self._opened_stores.append(store)
+        return store
+
+    def close_stores(self) -> None:
+        """Close every key store this command opened (a token is logged out when the
+        command ends, so nothing outlives it in a long-lived process either)."""
+        import contextlib
+
+        while self._opened_stores:
+            with contextlib.suppress(Exception):
+                self._opened_stores.pop().close()
 
     def note(self, message: str) -> None:
         """A remark for the person at the terminal (stderr, never in JSON output)."""

@@ -150,10 +150,8 @@ def _shorten(token: str) -> str:
 def resolve_agency_identity(code: str, obj: CliContext) -> list[Identity]:
     """The identities of agency ``code`` from the home's key store: every encryption
     key it holds (current and rotated-out keys, so old files still open)."""
-    from sandi.keystore import open_keystore
-
     code = code.upper()
-    keystore = open_keystore(obj.home, obj.store_passphrase(None))
+    keystore = obj.keystore(None)
     refs = [r for r in keystore.refs() if r.startswith(f"{code}.encryption.")]
     if not refs:
         raise CredentialError(

@@ -33,9 +33,7 @@ def republish_home(obj: CliContext, passphrase_file: Path | None, *, output: Pat
     """Sign and publish the next directory of an authority home (used after every change)."""
     from sandi.authority.issuance import load_issuer
     from sandi.directory.publish import republish
-    from sandi.keystore import open_keystore
-
-    keystore = open_keystore(obj.home, obj.store_passphrase(passphrase_file))
+    keystore = obj.keystore(passphrase_file)
     issuer = load_issuer(obj.home, keystore)
     return republish(obj.home, obj.registry(), issuer, output=output,
                      validity=None if days is None else timedelta(days=days))

@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 def open_workspace(obj: CliContext, passphrase_file: Path | None) -> Workspace:
     from sandi.documents import Workspace
 
-    ws = Workspace.open(obj.home, obj.store_passphrase(passphrase_file))
+    ws = Workspace.open(obj.home, obj.store_passphrase(passphrase_file), pin=obj.token_pin())
+    obj.opened(ws.keystore)
     for warning in ws.warnings:
         obj.directory_expiry(warning)
     return ws

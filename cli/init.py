@@ -9,6 +9,7 @@ import contextlib
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -19,6 +20,10 @@ from sandi.timefmt import DEFAULT_ZONE, check_zone
 
 from .context import CliContext, pass_cli
 from .passphrase import check_new_passphrase, passphrase_file_option, weak_passphrase_option
+
+if TYPE_CHECKING:
+    from sandi.keystore import KeyStore
+    from sandi.keystore.pkcs11 import TokenConfig
 
 
 @dataclass(frozen=True)
@@ -57,10 +62,34 @@ def _complete_zone(ctx: click.Context, param: click.Parameter, incomplete: str) 
 @click.option(
     "--keystore",
     "keystore_kind",
+    type=click.Choice(["file", "keyring", "pkcs11"]),
+    default="file",
+    show_default=True,
+    help=_("Where private keys live: encrypted files in the home, the OS keyring, or a PKCS#11 "
+           "token (signing keys) beside one of those."),
+)
+@click.option(
+    "--pkcs11-module",
+    envvar="SANDI_PKCS11_MODULE",
+    help=_("With --keystore pkcs11: the PKCS#11 module (SoftHSM2: /usr/lib/softhsm/libsofthsm2.so) "
+           "[env SANDI_PKCS11_MODULE]."),
+)
+@click.option(
+    "--pkcs11-token",
+    metavar="URI",
+    help=_("With --keystore pkcs11: the token, as an RFC 7512 URI (pkcs11:token=LABEL)."),
+)
+@click.option(
+    "--pkcs11-fallback",
     type=click.Choice(["file", "keyring"]),
     default="file",
     show_default=True,
-    help=_("Where private keys live: encrypted files in the home, or the OS keyring."),
+    help=_("With --keystore pkcs11: where the keys the token does not hold live (encryption keys)."),
+)
+@click.option(
+    "--pin-file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help=_("The token's user PIN from this file (mode 0600) [else $SANDI_PKCS11_PIN, else a prompt]."),
 )
 @click.option("--agency", help=_("Create an agency workstation for this agency code instead of an "
                                  "authority."))
@@ -97,6 +126,10 @@ def init_cmd(
     zone: str,
     passphrase_file: Path | None,
     allow_weak_passphrase: bool,
+    pkcs11_module: str | None,
+    pkcs11_token: str | None,
+    pkcs11_fallback: str,
+    pin_file: Path | None,
 ) -> None:
     home = obj.home
     settings = HomeSettings(language=language.lower() if language else None, timezone=check_zone(zone))
@@ -104,8 +137,11 @@ def init_cmd(
         from sandi.authority.certs import check_base_url
 
         base_url = check_base_url(base_url)
+    if pin_file is not None:
+        obj.pin_file = pin_file
     passphrase = obj.store_passphrase(passphrase_file)
-    if keystore_kind == "file":
+    token = _token_config(obj, keystore_kind, pkcs11_module, pkcs11_token, pkcs11_fallback)
+    if keystore_kind == "file" or (token is not None and token.fallback == "file"):
         # Checked before anything is created; the store asks the same cached source.
         from sandi.i18n import _
 
@@ -115,40 +151,81 @@ def init_cmd(
         if base_url is not None:
             raise click.UsageError(_("--base-url is an authority's setting (a workstation has none)"))
         _init_workstation(obj, home, province, keystore_kind, agency, root_fingerprint, force, passphrase,
-                          settings)
+                          settings, token)
         return
     from sandi.authority.root import create_root
-    from sandi.keystore import create_keystore
 
     before = _snapshot(home.path)
     try:
         home.create(HomeConfig(role="authority", province=province, keystore=keystore_kind,
                                database_url=_url_to_remember(obj.database_url),
                                language=settings.language, timezone=settings.timezone,
-                               extra={"base_url": base_url} if base_url else {}), force=force)
+                               extra={**({"base_url": base_url} if base_url else {}),
+                                      **(token.settings() if token else {})}), force=force)
         registry = obj.registry(require_current=False)
         registry.upgrade()
-        keystore = create_keystore(home, passphrase, kind=keystore_kind)
+        keystore = _create_keystore(obj, home, passphrase, keystore_kind, token)
         root = create_root(home, keystore, province, registry=registry)
     except BaseException:
         _undo(obj, home.path, before)
         raise
-    obj.emit(
-        {
-            "home": str(home.path),
-            "role": "authority",
-            "province": province,
-            "root_fingerprint": root.fingerprint,
-            "keystore": keystore_kind,
-        },
-        [
-            _("created authority home at {path}").format(path=home.path),
-            _("province: {province}").format(province=province),
-            _("key store: {keystore_kind}").format(keystore_kind=keystore_kind),
-            _("root fingerprint: {fingerprint}").format(fingerprint=root.fingerprint),
-            _("give this fingerprint to the agencies: they check the directory against it"),
-        ],
-    )
+    data: dict[str, object] = {
+        "home": str(home.path),
+        "role": "authority",
+        "province": province,
+        "root_fingerprint": root.fingerprint,
+        "keystore": keystore_kind,
+    }
+    lines = [
+        _("created authority home at {path}").format(path=home.path),
+        _("province: {province}").format(province=province),
+        _("key store: {keystore_kind}").format(keystore_kind=keystore_kind),
+        _("root fingerprint: {fingerprint}").format(fingerprint=root.fingerprint),
+        _("give this fingerprint to the agencies: they check the directory against it"),
+    ]
+    if token is not None:
+        from sandi.keystore.pkcs11 import Pkcs11KeyStore
+
+        assert isinstance(keystore, Pkcs11KeyStore)
+        data["root_key_uri"] = keystore.key_uri(root.key_ref)
+        data["fallback"] = token.fallback
+        lines += [
+            _("root key: generated on the token, never leaves it: {uri}").format(
+                uri=keystore.key_uri(root.key_ref)),
+            _("encryption keys and software signing keys: the {fallback} key store in this home").format(
+                fallback=token.fallback),
+        ]
+    obj.emit(data, lines)
+
+
+def _token_config(
+    obj: CliContext, kind: str, module: str | None, uri: str | None, fallback: str
+) -> TokenConfig | None:
+    """The token settings for sandi.toml, pinned to the token found now (label and
+    serial), or None for a file or keyring store; checked before anything is created."""
+    from sandi.errors import UsageError
+
+    if kind != "pkcs11":
+        if module or uri:
+            raise UsageError(_("--pkcs11-module and --pkcs11-token need --keystore pkcs11"))
+        return None
+    from sandi.keystore.pkcs11 import pinned_config
+
+    if not module or not uri:
+        raise UsageError(
+            _("--keystore pkcs11 needs --pkcs11-module PATH and --pkcs11-token URI"),
+            hint=_("e.g. --pkcs11-module /usr/lib/softhsm/libsofthsm2.so "
+                   "--pkcs11-token pkcs11:token=sandi-root"),
+        )
+    return pinned_config(module, uri, fallback, obj.token_pin())
+
+
+def _create_keystore(
+    obj: CliContext, home: Home, passphrase: PassphraseSource, kind: str, token: TokenConfig | None
+) -> KeyStore:
+    from sandi.keystore import create_keystore
+
+    return obj.opened(create_keystore(home, passphrase, kind=kind, token=token, pin=obj.token_pin()))
 
 
 def _init_workstation(
@@ -161,6 +238,7 @@ def _init_workstation(
     force: bool,
     passphrase: PassphraseSource,
     settings: HomeSettings,
+    token: TokenConfig | None,
 ) -> None:
     """An agency workstation: configuration and key store (the keys come from
     'sandi keys request' + 'keys import-certs', or 'sandi keys import').
@@ -171,7 +249,6 @@ def _init_workstation(
     import re
 
     from sandi.errors import UsageError
-    from sandi.keystore import create_keystore
 
     if not agency or not root_fingerprint:
         raise UsageError(_("a workstation needs both --agency CODE and --root-fingerprint FP"))
@@ -195,10 +272,11 @@ def _init_workstation(
                 keystore=keystore_kind,
                 language=settings.language,
                 timezone=settings.timezone,
+                extra=token.settings() if token else {},
             ),
             force=force,
         )
-        create_keystore(home, passphrase, kind=keystore_kind)
+        _create_keystore(obj, home, passphrase, keystore_kind, token)
     except BaseException:
         _undo(obj, home.path, before)
         raise

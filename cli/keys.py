@@ -35,9 +35,7 @@ IN_PATH = click.Path(dir_okay=False, exists=True, path_type=Path)
 
 
 def _keystore(obj: CliContext, passphrase_file: Path | None) -> KeyStore:
-    from sandi.keystore import open_keystore
-
-    return open_keystore(obj.home, obj.store_passphrase(passphrase_file))
+    return obj.keystore(passphrase_file)
 
 
 def _issuer(obj: CliContext, keystore: KeyStore) -> Issuer:
@@ -351,6 +349,106 @@ def list_cmd(obj: CliContext, code: str | None, json_output: bool) -> None:
         for c in certs
     ] or [_("no certificates")]
     obj.emit([c.to_json(now, overlap_days=overlap) for c in certs], lines)
+
+
+@keys.command(
+    "store",
+    help=_("Show the key store: its kind, the token (if any) and what it can do, and where each key "
+           "lives. Asks no passphrase and no PIN."),
+    epilog=_("Example:\n\n  sandi keys store"),
+)
+@click.option("--json", "json_output", is_flag=True, help=_("Machine-readable JSON output."))
+@pass_cli
+def store_cmd(obj: CliContext, json_output: bool) -> None:
+    from sandi.keystore import open_keystore
+    from sandi.keystore.passphrase import NoPassphrase
+
+    if json_output:
+        obj.json_output = True
+    status = open_keystore(obj.home, NoPassphrase(), pin=NoPassphrase()).status()
+    keys_ = [k for k in status["keys"] if isinstance(k, dict)]  # type: ignore[attr-defined]
+    lines = [_("key store: {kind}").format(kind=status["keystore"])]
+    token = status.get("token")
+    if isinstance(token, dict):
+        caps = token["capabilities"]
+        yes, no = _("yes"), _("no")
+        lines += [
+            _("token: {uri} ({manufacturer}, {model})").format(
+                uri=token["uri"], manufacturer=token["manufacturer"], model=token["model"]),
+            _("module: {path}").format(path=status["module"]),
+            _("the token can: make Ed25519 keys {ed}, sign EdDSA {eddsa}, make X25519 keys {x}").format(
+                ed=yes if caps["ed25519_generate"] else no, eddsa=yes if caps["ed25519_sign"] else no,
+                x=yes if caps["x25519_generate"] else no),
+            _("encryption keys are kept in the {fallback} key store of this home, never on the token").format(
+                fallback=status["fallback"]),
+        ]
+    for place in sorted({str(k["location"]) for k in keys_}):
+        lines.append(_("on the token (the keys never leave it):") if place == "token"
+                     else _("in the {place} key store:").format(place=place))
+        lines += [f"  {k['ref']}" + (f"  {k['uri']}" if "uri" in k else "") for k in keys_
+                  if k["location"] == place]
+    if not keys_:
+        lines.append(_("no keys"))
+    obj.emit(status, lines)
+
+
+@keys.command(
+    "move-root",
+    help=_("Move the root onto a PKCS#11 token: a new root made on the token, cross-certified by the "
+           "old one; every current certificate re-issued, the policies re-signed, the old root key "
+           "deleted (ADR 0012). Agencies must then trust the new fingerprint."),
+    epilog=_("Example:\n\n  sandi --pin-file root.pin keys move-root "
+             "--pkcs11-module /usr/lib/softhsm/libsofthsm2.so --pkcs11-token pkcs11:token=sandi-root"),
+)
+@click.option("--pkcs11-module", envvar="SANDI_PKCS11_MODULE", required=True,
+              help=_("The PKCS#11 module (SoftHSM2: /usr/lib/softhsm/libsofthsm2.so) "
+                     "[env SANDI_PKCS11_MODULE]."))
+@click.option("--pkcs11-token", metavar="URI", required=True,
+              help=_("The token, as an RFC 7512 URI (pkcs11:token=LABEL)."))
+@yes_option
+@passphrase_file_option
+@pass_cli
+def move_root_cmd(
+    obj: CliContext, pkcs11_module: str, pkcs11_token: str, assume_yes: bool, passphrase_file: Path | None
+) -> None:
+    from sandi.authority.crl import publish_crl
+    from sandi.authority.rollover import move_root_to_token
+    from sandi.keystore.pkcs11 import pinned_config
+
+    home = obj.home
+    cfg = home.load_config()
+    keystore = _keystore(obj, passphrase_file)
+    if keystore.hardware:
+        raise UsageError(_("the root key of this home is on a PKCS#11 token already"))
+    token = pinned_config(pkcs11_module, pkcs11_token, cfg.keystore, obj.token_pin())
+    registry = obj.registry()
+    confirm_change(
+        [_("Move the root onto the token {uri}: a new root key is made there and certified by the "
+           "current root; every current certificate is re-issued under the new root.").format(
+               uri=token.token),
+         _("The current root key is then deleted: agencies must be given the new fingerprint, and every "
+           "backup of the old key folder destroyed."), _("This cannot be undone.")],
+        _("Move the root?"),
+        assume_yes=assume_yes,
+    )
+    result = move_root_to_token(home, registry, keystore, token, obj.token_pin())
+    crl = publish_crl(registry, _issuer(obj, _keystore(obj, passphrase_file)), home)
+    obj.emit(
+        {"old_root_fingerprint": result.old_fingerprint, "root_fingerprint": result.new_fingerprint,
+         "root_key_uri": result.new_key_uri, "cross_certificate": str(result.cross_certificate),
+         "reissued": result.reissued, "policies_resigned": result.resigned_policies,
+         "crl_number": crl.number},
+        [
+            _("the root is on the token now: {uri}").format(uri=result.new_key_uri),
+            _("new root fingerprint: {fp}").format(fp=result.new_fingerprint),
+            _("old root fingerprint: {fp} (its key was deleted; destroy every backup of the old key "
+              "folder)").format(fp=result.old_fingerprint),
+            _("cross-certificate from the old root: {path}").format(path=result.cross_certificate),
+            _("{count} certificates re-issued, {policies} policy versions re-signed").format(
+                count=len(result.reissued), policies=result.resigned_policies),
+            _("give the agencies the new fingerprint and the cross-certificate (docs/operations.md)"),
+        ],
+    )
 
 
 @keys.command(

@@ -11,6 +11,7 @@ import importlib
 import importlib.util
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -98,6 +99,7 @@ ROOT_OPTION_HELP = {
         "Registry database URL (SQLAlchemy) [env SANDI_DATABASE_URL; default: SQLite in the home]."
     ),
     "lang": N_("Language of messages: en or id [env SANDI_LANG; default: the home's, then the locale]."),
+    "pin_file": N_("PKCS#11 token PIN from this file (mode 0600) [else $SANDI_PKCS11_PIN, else a prompt]."),
     "json_output": N_("Machine-readable JSON output."),
     "debug": N_("Show tracebacks on errors."),
     "version": N_("Show the version and exit."),
@@ -120,15 +122,19 @@ ROOT_OPTION_HELP = {
 # The language was chosen before click parsed anything (see main); the option is
 # declared so that it is accepted and documented.
 @click.option("--lang", metavar="LANG", expose_value=False)
+@click.option("--pin-file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option("--json", "json_output", is_flag=True)
 @click.option("--debug", is_flag=True)
 @click.pass_context
 def cli(
-    ctx: click.Context, home: str | None, database_url: str | None, json_output: bool, debug: bool
+    ctx: click.Context, home: str | None, database_url: str | None, pin_file: Path | None,
+    json_output: bool, debug: bool,
 ) -> None:
     ctx.obj = CliContext(
-        home_option=home, database_url=database_url, json_output=json_output, debug=debug
+        home_option=home, database_url=database_url, json_output=json_output, debug=debug,
+        pin_file=pin_file,
     )
+    ctx.call_on_close(ctx.obj.close_stores)
 
 
 @cli.result_callback()

@@ -119,6 +119,37 @@ def passphrase_source(
 _PROMPTS: dict[str, PassphraseSource] = {}
 
 
+def pin_source(pin_file: Path | None) -> PassphraseSource:
+    """The PKCS#11 token PIN for this invocation: ``--pin-file``, then
+    ``$SANDI_PKCS11_PIN``, then a prompt (asked once, only when a token key is used)."""
+    from sandi.keystore.pkcs11 import ENV_PIN
+
+    if pin_file is not None:
+        return CachedPassphrase(FilePassphrase(pin_file))
+    if EnvPassphrase(ENV_PIN).available():
+        return CachedPassphrase(EnvPassphrase(ENV_PIN))
+    if can_prompt():
+        if "PIN" not in _PROMPTS:
+            _PROMPTS["PIN"] = CachedPassphrase(CallbackPassphrase(_pin_prompt))
+        return _PROMPTS["PIN"]
+    return _NoTerminalPin()
+
+
+def _pin_prompt(purpose: str, confirm: bool) -> str:
+    return str(click.prompt(_("PIN for {purpose}").format(purpose=purpose), hide_input=True, err=True))
+
+
+class _NoTerminalPin(NoPassphrase):
+    def get(self, purpose: str, *, confirm: bool = False) -> bytes:
+        from sandi.errors import CredentialError
+        from sandi.keystore.pkcs11 import ENV_PIN
+
+        raise CredentialError(
+            _("a PIN is needed for {purpose} and there is no terminal to ask on").format(purpose=purpose),
+            hint=_("give --pin-file FILE or set {variable}").format(variable=ENV_PIN),
+        )
+
+
 def can_prompt() -> bool:
     """A person can be asked (see :func:`sandi.portable.can_prompt`): getpass reads the
     terminal itself, so a prompt works even when stdin carries data."""

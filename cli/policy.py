@@ -403,14 +403,13 @@ def graph_cmd(obj: CliContext, policy_file: Path | None, fmt: str, output: Path 
 def apply_cmd(obj: CliContext, file: Path, passphrase_file: Path | None) -> None:
     from sandi.audit.events import current_operator
     from sandi.authority.root import load_root_signer
-    from sandi.keystore import open_keystore
     from sandi.policy import load_policy
     from sandi.policy.store import apply_policy
 
     load_policy(file)  # fail on a bad file before asking for a passphrase
     data = file.read_bytes()
     home = obj.home
-    signer = load_root_signer(home, open_keystore(home, obj.store_passphrase(passphrase_file)))
+    signer = load_root_signer(home, obj.keystore(passphrase_file))
     with obj.registry().transaction() as session:
         record = apply_policy(session, data, signer, current_operator(), source_name=file.name)
     obj.emit(

@@ -3,7 +3,8 @@
 # age, minisign, openssl, gpg, Graphviz and the PostgreSQL server binaries (apt), dosfstools
 # and fusefat for the tests on a real FAT filesystem (tests/fat_fixtures.py), and
 # the reference JavaScript age (npm "age-encryption", the only implementation of the
-# post-quantum age1pq1 type that installs here) under $AGE_JS_DIR.
+# post-quantum age1pq1 type that installs here) under $AGE_JS_DIR, and SoftHSM2 (a
+# software PKCS#11 token for the key store tests).
 # With --demo, only what `sandi demo` checks its files with (age, minisign).
 # Uses apt (as root, or through sudo); does nothing for tools already present.
 set -euo pipefail
@@ -33,6 +34,7 @@ command -v fusermount >/dev/null 2>&1 || command -v fusermount3 >/dev/null 2>&1 
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then need+=(postgresql); fi
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
+command -v softhsm2-util >/dev/null 2>&1 || need+=(softhsm2)
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi

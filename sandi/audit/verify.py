@@ -416,7 +416,8 @@ def verify_journal(
 
 
 def verify_registry(
-    session: Session, public_key_bytes: bytes | None, *, witnesses: Iterable[Witness] = ()
+    session: Session, public_key_bytes: bytes | Collection[bytes] | None, *,
+    witnesses: Iterable[Witness] = (),
 ) -> VerifyReport:
     """Verify the registry chain, its checkpoints and its head row (inside a transaction)."""
     from sandi.audit.registry_sink import iter_entries, read_checkpoints, read_head

@@ -92,7 +92,8 @@ def backup_workstation(
     for ref in sorted(keystore.refs()):
         if not ref.startswith(f"{code}."):
             continue
-        if ref not in certified:
+        if ref not in certified or keystore.location(ref) == "token":
+            # A token key never leaves its token: the token's own backup covers it (ADR 0012).
             left_out.append(ref)
             continue
         purpose = ref.split(".")[1]

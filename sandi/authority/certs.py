@@ -39,7 +39,7 @@ from sandi.i18n import N_, _
 from sandi.keystore.keys import (
     HYBRID_KEY_OID,
     HYBRID_PUBLIC_KEY_SIZE,
-    SigningKey,
+    Signer,
     certificate_public_key_bytes,
     fingerprint,
     hybrid_key_extension,
@@ -84,7 +84,7 @@ def root_subject(province: str) -> x509.Name:
 
 
 def build_root_certificate(
-    key: SigningKey, province: str, *, not_before: datetime, not_after: datetime
+    key: Signer, province: str, *, not_before: datetime, not_after: datetime
 ) -> x509.Certificate:
     subject = root_subject(province)
     public = key.public_key()
@@ -152,7 +152,7 @@ def check_base_url(value: str) -> str:
 
 
 def issue_certificate(
-    root_key: SigningKey,
+    root_key: Signer,
     root_cert: x509.Certificate,
     *,
     purpose: str,

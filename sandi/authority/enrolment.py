@@ -77,13 +77,14 @@ from sandi.errors import AlreadyExistsError, FormatError, NotFoundError, UsageEr
 from sandi.formats.bounded import load_json
 from sandi.i18n import Message, _
 from sandi.keystore.base import KeyStore, generate_identity
-from sandi.keystore.keys import SigningKey, fingerprint, verify_ed25519
+from sandi.keystore.keys import Signer, fingerprint, verify_ed25519
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from sqlalchemy.orm import Session
 
+    from sandi.formats.age import X25519Identity
     from sandi.home import Home
     from sandi.registry import Registry
     from sandi.registry.models import AgencyRow
@@ -192,12 +193,27 @@ def create_request(
         )
     now = whole_seconds(now or datetime.now(UTC))
     current = current_own_signing_key(home, keystore, code, now) if rotate else None
-    signing = SigningKey.generate()
     encryption = generate_identity()
+    writes = KeyWrites(keystore)
+    try:
+        # On a workstation with a PKCS#11 key store the signing key is made on the token.
+        signing_ref, signing = writes.new_signing(code, on_token=keystore.hardware)
+        data = _signed_request(code, cfg.root_fingerprint, now, signing, encryption, current)
+        refs = [signing_ref, writes.encryption(code, encryption)]
+    except BaseException:
+        writes.undo()
+        raise
+    return data, refs
+
+
+def _signed_request(
+    code: str, root_fingerprint: str, now: datetime, signing: Signer, encryption: X25519Identity,
+    current: Signer | None,
+) -> bytes:
     request: dict[str, str] = {
         "agency": code,
         "created": iso_now(now),
-        "root_fingerprint": cfg.root_fingerprint,
+        "root_fingerprint": root_fingerprint,
         "signing_public_key": base64.b64encode(signing.public_key_bytes()).decode(),
         "encryption_recipient": encryption.recipient.to_bech32(),
         "nonce": secrets.token_hex(16),
@@ -215,17 +231,10 @@ def create_request(
         envelope["replacing_signature"] = base64.b64encode(
             current.sign(ROTATION_CONTEXT + _canonical(request))
         ).decode()
-    data = json.dumps(envelope, indent=1).encode() + b"\n"
-    writes = KeyWrites(keystore)
-    try:
-        refs = [writes.signing(code, signing), writes.encryption(code, encryption)]
-    except BaseException:
-        writes.undo()
-        raise
-    return data, refs
+    return json.dumps(envelope, indent=1).encode() + b"\n"
 
 
-def current_own_signing_key(home: Home, keystore: KeyStore, code: str, now: datetime) -> SigningKey:
+def current_own_signing_key(home: Home, keystore: KeyStore, code: str, now: datetime) -> Signer:
     """The signing key of ``code`` this home holds for its newest valid installed certificate."""
     from sandi.authority.certs import load_pem, public_key_of
     from sandi.authority.installed import CERTS_DIR
@@ -251,7 +260,9 @@ def current_own_signing_key(home: Home, keystore: KeyStore, code: str, now: date
                 code=code
             ),
         )
-    return keystore.get_signing_key(key_ref(code, "signing", best[1]))
+    return keystore.signer(key_ref(code, "signing", best[1]))
+
+
 def _not_a_response(reason: str) -> FormatError:
     return FormatError(Message("not a sandi enrolment response ({reason})", reason=reason))
 

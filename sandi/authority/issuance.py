@@ -37,7 +37,7 @@ from sandi.keystore.base import (
     identity_public_bytes,
     key_ref,
 )
-from sandi.keystore.keys import SigningKey
+from sandi.keystore.keys import Signer
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 class Issuer:
     """The root key, its certificate and the province: what signs certificates and CRLs."""
 
-    key: SigningKey
+    key: Signer
     cert: x509.Certificate
     province: str
     #: where certificates say the CRL and the root can be fetched (home's base_url)
@@ -186,11 +186,12 @@ class KeyWrites:
         self.keystore = keystore
         self.refs: list[str] = []
 
-    def signing(self, code: str, key: SigningKey) -> str:
-        ref = key_ref(code, "signing", key.fingerprint)
-        self.keystore.put_signing_key(ref, key)
+    def new_signing(self, code: str, *, on_token: bool) -> tuple[str, Signer]:
+        """A new signing key, generated and stored by the key store (on its token when
+        ``on_token``); removed again by :meth:`undo`."""
+        ref, signer = self.keystore.new_signing_key(code, on_token=on_token)
         self.refs.append(ref)
-        return ref
+        return ref, signer
 
     def encryption(self, code: str, identity: X25519Identity) -> str:
         from sandi.keystore.keys import fingerprint
@@ -257,7 +258,6 @@ def certify_new_keys(
     """
     profile = profile or load_profile()
     now = now or datetime.now(UTC)
-    signing = SigningKey.generate()
     encryption = generate_identity()
     hybrid = generate_hybrid_identity() if "encryption-pq" in profile.purposes else None
 
@@ -266,6 +266,9 @@ def certify_new_keys(
             agency = find_agency(session, code, for_update=True)
             require_active(agency)
             old = prepare(session, agency, now)
+            # After every check; a token key exists from here on, so it is made per
+            # attempt and removed by undo() with the rest.
+            signing_ref, signing = writes.new_signing(code, on_token=profile.signing_on_token)
             rows = certify_keys(
                 session,
                 issuer,
@@ -290,7 +293,7 @@ def certify_new_keys(
                     ],
                 },
             )
-            refs = [writes.signing(code, signing), writes.encryption(code, encryption)]
+            refs = [signing_ref, writes.encryption(code, encryption)]
             if hybrid is not None:
                 refs.append(writes.hybrid(code, hybrid))
             return IssueResult(code, profile.name, [cert_info(r, code) for r in rows], refs, old)

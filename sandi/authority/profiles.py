@@ -133,6 +133,9 @@ class KeyProfile:
         if self.hybrid_validity_days is None:
             return ("signing", "encryption")
         return ("signing", "encryption", "encryption-pq")
+    #: [signing] token = true: agencies' signing keys are generated on the home's
+    #: PKCS#11 token (keystore = "pkcs11"), never in software
+    signing_on_token: bool = False
 
     def validity_days(self, purpose: str) -> int:
         if purpose == "signing":
@@ -191,7 +194,7 @@ def parse_profile(text: str, *, source: str) -> KeyProfile:
     encryption = _table(data, "encryption", source)
     rotation = _table(data, "rotation", source)
     naming = _table(data, "naming", source)
-    _keys(signing, {"algorithm", "validity_days"}, f"{source} [signing]")
+    _keys(signing, {"algorithm", "validity_days", "token"}, f"{source} [signing]")
     _keys(encryption, {"algorithm", "validity_days"}, f"{source} [encryption]")
     _keys(rotation, {"overlap_days"}, f"{source} [rotation]")
     _keys(naming, {"common_name", "organizational_unit"}, f"{source} [naming]")
@@ -216,7 +219,10 @@ def parse_profile(text: str, *, source: str) -> KeyProfile:
         ))
     cn = _template(naming, "common_name", source)
     ou = _template(naming, "organizational_unit", source)
-    return KeyProfile(name, description, sig_days, enc_days, overlap, cn, ou, hybrid_days)
+    on_token = signing.get("token", False)
+    if not isinstance(on_token, bool):
+        raise UsageError(_("{source}: [signing] token must be true or false").format(source=source))
+    return KeyProfile(name, description, sig_days, enc_days, overlap, cn, ou, hybrid_days, on_token)
 
 
 def default_profile() -> KeyProfile:

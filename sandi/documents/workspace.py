@@ -18,7 +18,7 @@ from sandi.i18n import _
 if TYPE_CHECKING:
     from sandi.audit.entry import AuditEntry
     from sandi.formats.age import MLKEM768X25519Identity, X25519Identity
-    from sandi.keystore import KeyStore, PassphraseSource, SigningKey
+    from sandi.keystore import KeyStore, PassphraseSource, Signer
 
 
 def _utcnow() -> datetime:
@@ -36,16 +36,21 @@ class Workspace:
     warnings: list[str] = field(default_factory=list)
     # Keys already read from the store, by key reference: a process that seals many
     # documents decrypts each key file once (the store itself is unlocked already).
-    _signing_keys: dict[str, SigningKey] = field(default_factory=dict, repr=False)
+    _signing_keys: dict[str, Signer] = field(default_factory=dict, repr=False)
 
     @classmethod
     def open(
-        cls, home: Home, passphrase: PassphraseSource, *, clock: Callable[[], datetime] = _utcnow
+        cls,
+        home: Home,
+        passphrase: PassphraseSource,
+        *,
+        clock: Callable[[], datetime] = _utcnow,
+        pin: PassphraseSource | None = None,
     ) -> Workspace:
         from sandi.keystore import open_keystore
 
         snapshot = installed_snapshot(home, now=clock())
-        keystore = open_keystore(home, passphrase)
+        keystore = open_keystore(home, passphrase, pin=pin)
         ws = cls(home=home, snapshot=snapshot, keystore=keystore, clock=clock)
         warning = snapshot.expiry_warning(clock())
         if warning:
@@ -60,8 +65,9 @@ class Workspace:
 
     # -- keys --------------------------------------------------------------------------
 
-    def signing_key(self, code: str) -> tuple[SigningKey, CertEntry]:
-        """The agency's private signing key that matches its current certificate."""
+    def signing_key(self, code: str) -> tuple[Signer, CertEntry]:
+        """What signs with the agency's key that matches its current certificate (the
+        key itself stays in its store: a token key signs on the token)."""
         from sandi.keystore import key_ref
 
         cert = current_signing_cert(self.snapshot, code, self.now())
@@ -78,7 +84,7 @@ class Workspace:
             )
         key = self._signing_keys.get(ref)
         if key is None:
-            key = self.keystore.get_signing_key(ref)
+            key = self.keystore.signer(ref)
             if key.fingerprint != cert.key_fingerprint:
                 raise CredentialError(_("the stored signing key of {code} does not match its "
                                         "certificate").format(

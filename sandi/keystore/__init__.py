@@ -1,8 +1,10 @@
-"""Key stores: private keys behind one interface (file, OS keyring, memory).
+"""Key stores: private keys behind one interface (file, OS keyring, PKCS#11 token, memory).
 
 ``open_keystore(home, passphrase)`` picks the backend named in the home's
-configuration (``keystore = "file" | "keyring"``); ``create_keystore`` makes a new
-one at ``sandi init``. Keys are put and got by reference (:func:`key_ref`).
+configuration (``keystore = "file" | "keyring" | "pkcs11"``); ``create_keystore``
+makes a new one at ``sandi init``. Keys are put and got by reference
+(:func:`key_ref`); everything that signs goes through ``KeyStore.signer(ref)``, so
+the operation goes to where the key lives.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import TYPE_CHECKING
 from sandi.errors import ConfigError
 from sandi.i18n import _
 from sandi.keystore.base import KeyKind, KeyStore, StoredKey, check_ref, key_ref
-from sandi.keystore.keys import SigningKey, fingerprint
+from sandi.keystore.keys import Signer, SigningKey, fingerprint
 from sandi.keystore.memory import MemoryKeyStore
 from sandi.keystore.passphrase import (
     CachedPassphrase,
@@ -26,8 +28,9 @@ from sandi.keystore.passphrase import (
 
 if TYPE_CHECKING:
     from sandi.home import Home, HomeConfig
+    from sandi.keystore.pkcs11 import TokenConfig
 
-KEYSTORE_KINDS = ("file", "keyring")
+KEYSTORE_KINDS = ("file", "keyring", "pkcs11")
 
 __all__ = [
     "KEYSTORE_KINDS",
@@ -41,6 +44,7 @@ __all__ = [
     "MemoryKeyStore",
     "NoPassphrase",
     "PassphraseSource",
+    "Signer",
     "SigningKey",
     "StoredKey",
     "check_ref",
@@ -53,16 +57,37 @@ __all__ = [
 
 def _kind(kind: str) -> str:
     if kind not in KEYSTORE_KINDS:
-        raise ConfigError(_("unknown key store {kind!r}").format(
-            kind=kind,
-        ), hint=_("use keystore = \"file\" or \"keyring\""))
+        raise ConfigError(
+            _("unknown key store {kind!r}").format(kind=kind),
+            hint=_('use keystore = "file", "keyring" or "pkcs11"'),
+        )
     return kind
 
 
-def open_keystore(home: Home, passphrase: PassphraseSource, *, config: HomeConfig | None = None) -> KeyStore:
-    """The key store of ``home``, as its configuration names it. Asks nothing yet."""
+def open_keystore(
+    home: Home,
+    passphrase: PassphraseSource,
+    *,
+    config: HomeConfig | None = None,
+    pin: PassphraseSource | None = None,
+) -> KeyStore:
+    """The key store of ``home``, as its configuration names it. Asks nothing yet.
+
+    ``pin`` unlocks a PKCS#11 token (asked only when a token key signs); without it
+    the PIN comes from ``$SANDI_PKCS11_PIN``."""
     cfg = config or home.load_config()
-    if _kind(cfg.keystore) == "keyring":
+    kind = _kind(cfg.keystore)
+    if kind == "pkcs11":
+        from sandi.keystore.pkcs11 import Pkcs11KeyStore, TokenConfig, default_pin_source
+
+        token = TokenConfig.from_settings(cfg.extra, source=str(home.config_path))
+        fallback = _open_simple(home, token.fallback, passphrase)
+        return Pkcs11KeyStore(home.keys_dir, fallback, token, pin or default_pin_source())
+    return _open_simple(home, kind, passphrase)
+
+
+def _open_simple(home: Home, kind: str, passphrase: PassphraseSource) -> KeyStore:
+    if kind == "keyring":
         from sandi.keystore.keyringstore import KeyringKeyStore
 
         return KeyringKeyStore(home.keys_dir)
@@ -72,10 +97,33 @@ def open_keystore(home: Home, passphrase: PassphraseSource, *, config: HomeConfi
 
 
 def create_keystore(
-    home: Home, passphrase: PassphraseSource, *, kind: str = "file", work_factor: int | None = None
+    home: Home,
+    passphrase: PassphraseSource,
+    *,
+    kind: str = "file",
+    work_factor: int | None = None,
+    token: TokenConfig | None = None,
+    pin: PassphraseSource | None = None,
 ) -> KeyStore:
-    """Create the key store of a new home (asks the passphrase twice for a file store)."""
-    if _kind(kind) == "keyring":
+    """Create the key store of a new home (asks the passphrase twice for a file store).
+
+    ``kind="pkcs11"`` needs ``token`` (module and token URI); its fallback store (for
+    encryption keys) is created beside it, and the token is checked (present, PIN,
+    Ed25519 mechanisms) before anything is written."""
+    if _kind(kind) == "pkcs11":
+        from sandi.keystore.pkcs11 import Pkcs11KeyStore, TokenSession, default_pin_source
+
+        if token is None:
+            raise ConfigError(_("a PKCS#11 key store needs its module and token"),
+                              hint=_("give --pkcs11-module and --pkcs11-token to 'sandi init'"))
+        pin = pin or default_pin_source()
+        # Token first: a missing token or a wrong PIN must not leave a store behind.
+        probe = TokenSession(token, pin)
+        probe.session()
+        probe.close()
+        fallback = create_keystore(home, passphrase, kind=token.fallback, work_factor=work_factor)
+        return Pkcs11KeyStore.create(home.keys_dir, fallback, token, pin)
+    if kind == "keyring":
         from sandi.keystore.keyringstore import KeyringKeyStore
 
         return KeyringKeyStore.create(home.keys_dir)

@@ -25,10 +25,10 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from sandi.errors import CredentialError, FormatError, NotFoundError, UsageError
+from sandi.errors import ConfigError, CredentialError, FormatError, NotFoundError, UsageError
 from sandi.formats.bounded import load_json
 from sandi.i18n import Message, _
-from sandi.keystore.keys import SigningKey, fingerprint
+from sandi.keystore.keys import Signer, SigningKey, fingerprint
 
 if TYPE_CHECKING:
     from sandi.formats.age import MLKEM768X25519Identity, X25519Identity
@@ -171,6 +171,8 @@ class KeyStore(ABC):
     """Private keys by reference. Subclasses implement the four raw operations."""
 
     kind: str = "abstract"
+    #: True for a store whose signing keys are generated on hardware and never leave it
+    hardware: bool = False
 
     # -- raw operations (backends) -------------------------------------------------------
 
@@ -254,6 +256,44 @@ class KeyStore(ABC):
         if identity_fingerprint(identity) != record.public_fingerprint:
             raise CredentialError(_("the key stored as {ref} does not match its record").format(ref=ref))
         return identity
+
+    # -- signing where the key lives ------------------------------------------------------
+
+    def signer(self, ref: str) -> Signer:
+        """What signs with the signing key ``ref``. Signing call sites use this, never
+        :meth:`get_signing_key`: a store whose keys cannot leave it (a PKCS#11 token)
+        returns a signer that asks the token."""
+        return self.get_signing_key(ref)
+
+    def new_signing_key(self, owner: str, *, on_token: bool = False) -> tuple[str, Signer]:
+        """Generate a signing key for ``owner``, store it, and return (reference, signer).
+
+        ``on_token`` asks for a key generated on a hardware token; a store without one
+        refuses rather than quietly making a software key."""
+        if on_token:
+            raise ConfigError(
+                _("this home's key store ({kind}) has no PKCS#11 token for signing keys").format(
+                    kind=self.kind),
+                hint=_("create the home with 'sandi init --keystore pkcs11', or use a key profile "
+                       "without token = true"),
+            )
+        key = SigningKey.generate()
+        ref = key_ref(owner, "signing", key.fingerprint)
+        self.put_signing_key(ref, key)
+        return ref, key
+
+    def location(self, ref: str) -> str:
+        """Where the key ``ref`` lives, in one word: ``file``, ``keyring``, ``memory``, ``token``."""
+        return self.kind
+
+    def close(self) -> None:  # noqa: B027 - most stores hold nothing open
+        """Let go of what the store holds open (a token session: closing the last one
+        logs the process out of the token). The store may be used again afterwards."""
+
+    def status(self) -> dict[str, object]:
+        """What is where (public data only): the store kind and each key's location."""
+        keys = [{"ref": r, "location": self.location(r)} for r in self.refs()]
+        return {"keystore": self.kind, "keys": keys}
 
     def _checked(self, ref: str, kind: KeyKind) -> StoredKey:
         record = self._read(check_ref(ref))

@@ -11,7 +11,12 @@ Invariants:
 * the fingerprint of any public key (signing, encryption or hybrid encryption) is
   ``sha256(raw public key).hexdigest()`` (32 bytes; 1216 for the ML-KEM-768 + X25519
   hybrid key): one rule for the registry, the directory, the documents and the command
-  line.
+  line;
+* everything that signs (certificates, CRLs, policies, the directory, audit
+  checkpoints, seals, detached signatures) takes a :class:`Signer`: the signing
+  operation goes to where the key lives (a :class:`SigningKey` in memory, or a key
+  on a PKCS#11 token that never leaves it), so no signing call site needs the raw
+  private key.
 
 Encryption keys are :class:`sandi.formats.age.X25519Identity` objects, and hybrid
 post-quantum ones :class:`sandi.formats.age.MLKEM768X25519Identity` (the age codec
@@ -25,6 +30,7 @@ must agree, and :func:`certificate_public_key_bytes` returns the whole key.
 from __future__ import annotations
 
 import hashlib
+from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from cryptography.exceptions import InvalidSignature
@@ -57,8 +63,46 @@ def fingerprint(public_key: bytes) -> str:
     return hashlib.sha256(public_key).hexdigest()
 
 
-class SigningKey:
-    """An Ed25519 private key (an agency's or the root's signing key)."""
+class Signer(ABC):
+    """An Ed25519 signing key wherever it lives: sign, and tell the public key.
+
+    Implementations: :class:`SigningKey` (the key in memory) and the PKCS#11 token
+    key (:mod:`sandi.keystore.pkcs11`). ``sign`` is pure Ed25519 (RFC 8032, no
+    prehash, no context) and returns 64 bytes.
+    """
+
+    __slots__ = ()
+
+    @abstractmethod
+    def sign(self, data: bytes) -> bytes:
+        """A 64-byte Ed25519 signature over ``data``."""
+
+    @abstractmethod
+    def public_key_bytes(self) -> bytes:
+        """The raw 32-byte Ed25519 public key."""
+
+    @abstractmethod
+    def sign_x509(self, builder: Any) -> Any:
+        """Sign an ``x509.CertificateBuilder`` or ``CertificateRevocationListBuilder``."""
+
+    def public_key(self) -> Ed25519PublicKey:
+        """The public key as a ``cryptography`` object (for certificates)."""
+        return Ed25519PublicKey.from_public_bytes(self.public_key_bytes())
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.public_key_bytes())
+
+    @property
+    def minisign_key_id(self) -> bytes:
+        """The 8-byte minisign key id derived from the public key."""
+        from sandi.formats.minisign import derive_key_id  # lazy: keeps imports light
+
+        return derive_key_id(self.public_key_bytes())
+
+
+class SigningKey(Signer):
+    """An Ed25519 private key in memory (an agency's or the root's signing key)."""
 
     __slots__ = ("_fingerprint", "_pub", "_sk")
 
