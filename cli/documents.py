@@ -23,7 +23,7 @@ from .passphrase import passphrase_file_option
 
 if TYPE_CHECKING:
     from sandi.audit.events import JSONValue, Outcome
-    from sandi.documents import Workspace
+    from sandi.documents import DirectoryPolicy, Workspace
     from sandi.policy.model import Level
 
 
@@ -83,6 +83,12 @@ def letter_options(f: Any) -> Any:
     for option in reversed(options):
         wrapper = option(wrapper)
     return wrapper
+
+
+def _urgencies(obj: CliContext, gate: DirectoryPolicy, at: datetime) -> tuple[str, ...] | None:
+    """The urgencies a letter may have: the home's (sandi.toml), else the policy's, else
+    the defaults (None)."""
+    return obj.config().urgencies or gate.urgencies(at)
 
 
 def _letter_lines(summary: dict[str, Any]) -> list[tuple[str, str]]:
@@ -178,7 +184,7 @@ def seal_cmd(obj: CliContext, file: Path, sender: str | None, recipients: tuple[
     result = seal(
         file, target, workspace=ws, sender=code, recipients=[r.upper() for r in recipients],
         classification=resolve_class(classification, levels), policy=gate,
-        letter=letter, urgencies=obj.config().urgencies, armor=armor, copy_to_sender=copy_to_self,
+        letter=letter, urgencies=_urgencies(obj, gate, ws.now()), armor=armor, copy_to_sender=copy_to_self,
         name=doc_name, overwrite=force,
     )
     obj.emit(result.summary(), _human(result.summary(), _("sealed {file} -> {target}").format(
@@ -303,7 +309,7 @@ def sign_cmd(obj: CliContext, file: Path, signer: str | None, classification: st
     levels = DirectoryPolicy(ws.snapshot).levels(ws.now())
     result = sign(file, workspace=ws, signer_code=code,
                   classification=resolve_class(classification, levels) if classification else None,
-                  letter=letter, urgencies=obj.config().urgencies,
+                  letter=letter, urgencies=_urgencies(obj, DirectoryPolicy(ws.snapshot), ws.now()),
                   signature_path=target, overwrite=force)
     data = {"signer": code, "document": file.name, "signature": str(target),
             "signed_at": iso_time(result.metadata.signed_at)}

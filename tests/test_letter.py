@@ -16,11 +16,13 @@ from sandi.documents.letter import nip_problem, parse_letter, prepare_letter
 from sandi.errors import UsageError, VerificationError
 from sandi.policy.classification import level_words
 from tests import authority_fixtures as fx
-from tests.authority_fixtures import AuthorityHome
+from tests.authority_fixtures import BANTEN_POLICY, AuthorityHome
 from tests.test_seal_tamper import assert_opens, assert_refused, forge
 
 authority_template = fx.authority_template
 authority = fx.authority
+policy_authority_template = fx.policy_authority_template
+policy_authority = fx.policy_authority
 
 TODAY = date(2026, 12, 2)
 NIP = "197503122002121003"  # born 12 March 1975, appointed December 2002, man, serial 003
@@ -292,3 +294,32 @@ def test_a_malformed_letter_is_refused_at_opening(authority: AuthorityHome, tmp_
                                                   letter: dict[str, object]) -> None:
     raw = forge(authority, authority.workspace(), edit=lambda m: replace(m, letter=letter))
     assert_refused(authority, raw, tmp_path, message="does not carry sandi seal metadata")
+
+
+def test_the_policy_names_the_urgencies(policy_authority: AuthorityHome, tmp_path: Path) -> None:
+    text = BANTEN_POLICY.read_text(encoding="utf-8").replace(
+        "version = 1\n", 'version = 2\nurgencies = ["Kilat", "Sangat Segera", "Segera", "Biasa"]\n', 1)
+    policy = tmp_path / "banten-v2.toml"
+    policy.write_text(text, encoding="utf-8")
+    policy_authority.ok("policy", "apply", policy)
+    doc = tmp_path / "surat.txt"
+    doc.write_text("x\n")
+    seal = ("seal", doc, "--as", "DISKOMINFO", "--to", "BAPPEDA", "--class", "R", "--force")
+    r = policy_authority.run("--json", *seal, "--sifat", "kilat")
+    assert r.code == 0, r
+    assert json.loads(r.stdout)["sifat"] == "Kilat"
+    # the home's own list wins over the policy's
+    config = policy_authority.path / "sandi.toml"
+    config.write_text(config.read_text() + 'urgencies = ["Segera", "Biasa"]\n')
+    r = policy_authority.run(*seal, "--sifat", "Kilat")
+    assert r.code == 2 and "sifat is one of: Segera, Biasa" in r.stderr
+
+
+def test_a_policy_with_bad_urgencies_is_invalid(tmp_path: Path) -> None:
+    from sandi.policy import PolicyFileError, parse_policy
+
+    for bad in ('"Segera"', '["Segera", "segera"]', '["", "Biasa"]', '[1, 2]'):
+        text = BANTEN_POLICY.read_text(encoding="utf-8").replace(
+            "version = 1\n", f"version = 1\nurgencies = {bad}\n", 1)
+        with pytest.raises(PolicyFileError, match="urgencies"):
+            parse_policy(text, "banten.toml")

@@ -127,6 +127,11 @@ class DirectoryPolicy:
         policy = self.in_force(at)
         return DEFAULT_LEVEL_OBJECTS if policy is None else policy.policy.levels
 
+    def urgencies(self, at: datetime) -> tuple[str, ...] | None:
+        """The urgencies (sifat) the policy in force at ``at`` names (None: it names none)."""
+        policy = self.in_force(at)
+        return None if policy is None or not policy.policy.urgencies else policy.policy.urgencies
+
     def before_seal(
         self, sender: str, recipients: Sequence[str], classification: str, at: datetime
     ) -> tuple[str, int] | None:

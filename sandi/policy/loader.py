@@ -55,7 +55,8 @@ ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 TZ_RE = re.compile(r"^([+-])(\d{2}):(\d{2})$")
 
 TOP_KEYS = ("policy", "level", "entities", "groups", "relation", "forbid")
-POLICY_KEYS = ("id", "title", "version", "effective", "expires", "decree", "timezone", "description")
+POLICY_KEYS = ("id", "title", "version", "effective", "expires", "decree", "timezone", "description",
+               "urgencies")
 LEVEL_KEYS = ("code", "name", "description", "post_quantum")
 ENTITY_KEYS = ("name", "kind", "description")
 GROUP_KEYS = ("members", "description")
@@ -250,6 +251,14 @@ def _build(doc: dict[str, Any], r: _Reader) -> Policy | None:
     title = r.string(meta, "title", ("policy",), where)
     decree = r.string(meta, "decree", ("policy",), where)
     description = r.string(meta, "description", ("policy",), where, required=False)
+    urgencies = meta.get("urgencies", [])
+    if (not isinstance(urgencies, list)
+            or not all(isinstance(u, str) and u.strip() and len(u) <= 64 for u in urgencies)
+            or len({u.strip().casefold() for u in urgencies}) != len(urgencies)):
+        r.error(("policy", "urgencies"), where, Message(
+            "urgencies must be a list of distinct short names, "
+            "e.g. [\"Sangat Segera\", \"Segera\", \"Biasa\"]"))
+        urgencies = []
     version = meta.get("version")
     if "version" not in meta:
         r.error(("policy",), where, Message("missing required key 'version'"))
@@ -345,7 +354,7 @@ def _build(doc: dict[str, Any], r: _Reader) -> Policy | None:
         id=pid, title=title, version=int(version), effective=effective, expires=expires,
         decree=decree, levels=levels, entities=entities, groups=groups,
         relations=tuple(relations), forbids=tuple(forbids), source_name=r.source,
-        description=description,
+        description=description, urgencies=tuple(u.strip() for u in urgencies),
     )
 
 

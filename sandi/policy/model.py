@@ -138,6 +138,8 @@ class Policy:
     forbids: tuple[Forbid, ...]
     source_name: str = "<policy>"
     description: str = ""
+    #: the urgencies (sifat) a letter may have under this policy; empty: the defaults
+    urgencies: tuple[str, ...] = ()
 
     @property
     def window(self) -> Window:
@@ -185,6 +187,7 @@ class Policy:
             "effective": self.effective.isoformat(),
             "expires": self.expires.isoformat() if self.expires else None,
             "decree": self.decree,
+            "urgencies": list(self.urgencies),
             "levels": [
                 {"code": lv.code, "name": lv.name, "rank": lv.rank, "post_quantum": lv.post_quantum}
                 for lv in self.levels
