@@ -25,7 +25,7 @@ from sandi.authority.events import record
 from sandi.authority.records import AgencyInfo, agency_info
 from sandi.errors import AlreadyExistsError, NotFoundError, PolicyError, SandiError, UsageError
 from sandi.formats.bounded import load_toml
-from sandi.i18n import Message, _
+from sandi.i18n import N_, Message, _
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from sandi.registry.models import AgencyRow
 
 CODE_RE = re.compile(r"^[A-Z][A-Z0-9-]{0,63}$")
+#: an agency's states, marked for translation: messages show them in the reader's language
+STATUS_WORDS = (N_("active"), N_("suspended"))
 KINDS = ("agency", "leader", "regency", "city", "central")
 MAX_NAME = 300
 MAX_REASON = 500
@@ -179,7 +181,7 @@ def _set_status(
     with registry.transaction() as session:
         row = find_agency(session, code, for_update=True)
         if row.status == status:
-            raise AgencyStateError(_("agency {code} is {status} already").format(code=code, status=status))
+            raise AgencyStateError(_("agency {code} is {status} already").format(code=code, status=_(status)))
         row.status = status
         row.updated_at = now
         record(session, action, code, details)

@@ -87,7 +87,7 @@ def require_active(agency: AgencyRow) -> None:
         raise CredentialError(
             _("agency {code} is {status}: no certificates are issued to it").format(
                 code=agency.code,
-                status=agency.status,
+                status=_(agency.status),  # marked in agencies.STATUS_WORDS
             ),
             hint=_("resume it first with 'sandi agency resume {code}'").format(code=agency.code),
         )

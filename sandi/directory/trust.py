@@ -65,7 +65,7 @@ def current_signing_cert(snapshot: DirectorySnapshot, code: str, now: datetime) 
     if agency.status != "active":
         raise CredentialError(_("agency {code} is {status}").format(
             code=code,
-            status=agency.status,
+            status=_(agency.status),  # marked in agencies.STATUS_WORDS
         ), hint=_("ask the authority to resume it"))
     usable = [
         c for c in agency.current("signing")
@@ -86,7 +86,7 @@ def encryption_certs(
     X25519 key, or with ``post_quantum`` its hybrid ML-KEM-768 + X25519 key."""
     agency = snapshot.agency(code)
     if agency.status != "active":
-        raise CredentialError(_("recipient {code} is {status}").format(code=code, status=agency.status),
+        raise CredentialError(_("recipient {code} is {status}").format(code=code, status=_(agency.status)),
                               hint=_("a suspended agency cannot receive documents"))
     usable = [
         c for c in agency.current("encryption-pq" if post_quantum else "encryption")
