@@ -21,6 +21,7 @@ from sandi.policy.classification import (
 from sandi.policy.model import Level
 from tests import authority_fixtures as fx
 from tests.authority_fixtures import BANTEN_POLICY, AuthorityHome
+from tests.conftest import RunSandi
 
 authority_template = fx.authority_template
 authority = fx.authority
@@ -137,3 +138,27 @@ def test_completion_offers_the_policy_codes(policy_authority: AuthorityHome) -> 
     ctx = click.Context(cli)
     assert [i.help for i in CLASSIFICATION.shell_complete(ctx, cli.params[0], "")] == [
         "Sangat Rahasia", "Rahasia", "Terbatas", "Biasa"]
+
+
+def test_policy_test_cases_may_name_the_classification(tmp_path: Path, run_sandi: RunSandi) -> None:
+    cases = tmp_path / "cases.toml"
+    cases.write_text(f'''policy = "{BANTEN_POLICY.as_posix()}"
+at = 2026-06-01T09:00:00+07:00
+
+[[case]]
+name = "by name"
+from = "DISKOMINFO"
+to = "BAPPEDA"
+class = "Rahasia"
+expect = "allow"
+
+[[case]]
+name = "by another spelling"
+from = "DINSOS"
+to = "KESBANGPOL"
+class = "sangat-rahasia"
+expect = "deny"
+''')
+    r = run_sandi("--home", tmp_path / "none", "--json", "policy", "test", cases)
+    assert r.code == 0, r
+    assert json.loads(r.stdout)["passed"] == 2

@@ -29,6 +29,7 @@ from typing import Any
 
 from sandi.errors import PolicyError
 from sandi.i18n import Message, _
+from sandi.policy.classification import find_level
 from sandi.policy.engine import CompiledPolicy, Decision
 from sandi.policy.loader import (
     MAX_SOURCE_BYTES,
@@ -145,7 +146,10 @@ def parse_cases(data: bytes | str, source: str = "<cases>", base: Path | None = 
 
 
 def run_case(policy: CompiledPolicy, case: Case) -> CaseResult:
-    d = policy.decide(case.sender, case.recipient, case.classification, case.at)
+    # A case may name its classification as people do ("Rahasia", "sangat-rahasia").
+    level = find_level(case.classification, policy.policy.levels)
+    classification = case.classification if level is None else level.code
+    d = policy.decide(case.sender, case.recipient, classification, case.at)
     problems: list[Message] = []
     if d.allowed != case.expect_allowed:
         problems.append(Message("expected {expected}, got {got}",
