@@ -9,8 +9,10 @@ is where keys and passphrases come from, and where the output goes:
   and an existing file is never overwritten without ``--force``;
 * without ``-o`` the output streams to stdout (decryption then releases chunks as they
   authenticate; a failure at the end exits with code 4 after partial output);
-* passphrases come from ``--passphrase-file``, then ``$SANDI_PASSPHRASE``, then a hidden
-  prompt on the terminal, and are asked for only when needed.
+* a *file* passphrase (``encrypt -p``, a passphrase-encrypted file or identity) comes
+  from ``--passphrase-file``, then ``$SANDI_FILE_PASSPHRASE``, then a hidden prompt on
+  the terminal, asked for only when needed; never from ``$SANDI_PASSPHRASE``, which is
+  the key store's: one secret must not silently stand in for the other.
 """
 
 from __future__ import annotations
@@ -43,11 +45,14 @@ from sandi.formats.age import (
 )
 from sandi.fsutil import AtomicOutput
 from sandi.i18n import N_, _
-from sandi.keystore.passphrase import ENV_PASSPHRASE, PassphraseSource
+from sandi.keystore.passphrase import PassphraseSource
 
 from .classes import CLASSIFICATION, resolve_class
 from .context import CliContext, pass_cli
 from .passphrase import passphrase_source
+
+#: the passphrase of an age file, never the key store's (SANDI_PASSPHRASE)
+ENV_FILE_PASSPHRASE = "SANDI_FILE_PASSPHRASE"  # noqa: S105 - a variable name
 
 if TYPE_CHECKING:
     from sandi.audit.events import Outcome
@@ -164,7 +169,7 @@ def resolve_agency_identity(code: str, obj: CliContext) -> list[Identity]:
 def _file_passphrase(passphrase_file: Path | None) -> PassphraseSource:
     """The passphrase of an encrypted file or identity file: asked at most once, only if
     needed (--passphrase-file, else $SANDI_PASSPHRASE, else the terminal)."""
-    return passphrase_source(passphrase_file, label=N_("File passphrase"))
+    return passphrase_source(passphrase_file, env=ENV_FILE_PASSPHRASE, label=N_("File passphrase"))
 
 
 class _PassphraseOnDemand:
@@ -298,7 +303,7 @@ def _open_output(
               help=_("Encrypt with a passphrase instead (it must be the only recipient)."))
 @click.option("--passphrase-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help=_("Read the passphrase from this file (mode 0600) [else ${env_passphrase}, "
-                     "else a prompt].").format(env_passphrase=ENV_PASSPHRASE))
+                     "else a prompt].").format(env_passphrase=ENV_FILE_PASSPHRASE))
 @click.option("--work-factor", type=click.IntRange(1, DEFAULT_MAX_WORK_FACTOR), default=DEFAULT_WORK_FACTOR,
               show_default=True, help=_("scrypt work factor (log2 N) for -p."))
 @click.option("-a", "--armor", is_flag=True, help=_("Write ASCII armor (PEM) instead of binary."))
@@ -460,7 +465,7 @@ def _journal(obj: CliContext, actor: str, action: str, subject: str, outcome: Ou
 @click.option("--passphrase-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help=_("Passphrase for a passphrase-encrypted file or identity file [else "
                      "${env_passphrase}, else a prompt].").format(
-                  env_passphrase=ENV_PASSPHRASE,
+                  env_passphrase=ENV_FILE_PASSPHRASE,
               ))
 @click.option("--max-work-factor", type=click.IntRange(1, DEFAULT_MAX_WORK_FACTOR),
               default=DEFAULT_MAX_WORK_FACTOR, show_default=True,

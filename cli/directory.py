@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from sandi.errors import SandiError
+from sandi.errors import EXIT_NOT_REPUBLISHED, AlreadyExistsError, SandiError
 from sandi.i18n import _
 from sandi.timefmt import iso_time, show_time
 
@@ -29,28 +29,37 @@ def directory() -> None:
     pass
 
 def republish_home(obj: CliContext, passphrase_file: Path | None, *, output: Path | None = None,
+                   overwrite: bool = False,
                    days: int | None = None) -> Any:
     """Sign and publish the next directory of an authority home (used after every change)."""
     from sandi.authority.issuance import load_issuer
     from sandi.directory.publish import republish
     keystore = obj.keystore(passphrase_file)
     issuer = load_issuer(obj.home, keystore)
-    return republish(obj.home, obj.registry(), issuer, output=output,
+    return republish(obj.home, obj.registry(), issuer, output=output, overwrite_output=overwrite,
                      validity=None if days is None else timedelta(days=days))
 
 
+class NotRepublished(SandiError):
+    """A committed change whose directory republish failed (exit code 5)."""
+
+    exit_code = EXIT_NOT_REPUBLISHED
+
+
 def republish_or_warn(obj: CliContext) -> None:
-    """Publish the next directory after a change; if that fails, warn (the change itself
-    is committed and audited, only the derived, signed directory is behind) and say how
-    to catch up, rather than fail the command."""
+    """Publish the next directory after a change. If that fails, the change itself is
+    committed and audited and only the derived, signed directory is behind: the error
+    says so, names the fix, and exits 5 (not 0: a script must notice, not 1: nothing
+    was lost)."""
     try:
         snapshot = republish_home(obj, None)  # unlocks the store as the command did
     except SandiError as exc:
-        obj.note(_("warning: the change is saved, but the directory was not republished: {exc}").format(
-            exc=exc,
-        ))
-        obj.note(_("hint: run 'sandi directory publish' (it needs the key store passphrase)"))
-        return
+        # The change is committed: say so, and exit with a code of its own (5) so that a
+        # script notices that the agencies will not see it until a directory is published.
+        raise NotRepublished(
+            _("the change is saved, but the directory was not republished: {exc}").format(exc=exc),
+            hint=_("run 'sandi directory publish' (it needs the key store passphrase)"),
+        ) from None
     obj.note(_("directory version {version} published").format(version=snapshot.version))
 
 
@@ -67,10 +76,16 @@ def republish_or_warn(obj: CliContext) -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help=_("Also write the snapshot here (to hand to the agencies)."))
 @click.option("--days", type=click.IntRange(1, 366), help=_("Validity in days [default: the home's, 7]."))
+@click.option("--force", is_flag=True, help=_("Replace the -o file if it exists."))
 @passphrase_file_option
 @pass_cli
-def publish_cmd(obj: CliContext, output: Path | None, days: int | None, passphrase_file: Path | None) -> None:
-    snapshot = republish_home(obj, passphrase_file, output=output, days=days)
+def publish_cmd(obj: CliContext, output: Path | None, days: int | None, force: bool,
+                passphrase_file: Path | None) -> None:
+    if output is not None and output.exists() and not force:
+        # Refused before anything is published: one rule for every file sandi writes.
+        raise AlreadyExistsError(_("{path} exists already").format(path=output),
+                                 hint=_("choose another name, or add --force to replace it"))
+    snapshot = republish_home(obj, passphrase_file, output=output, days=days, overwrite=force)
     written = [_("written to {output}").format(output=output)] if output else []
     obj.emit(_describe(snapshot), _lines(snapshot) + written)
 

@@ -6,8 +6,12 @@ registry), so they start fast and work on a workstation, offline.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import shutil
 import sys
+import tempfile
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -25,6 +29,53 @@ if TYPE_CHECKING:
     from sandi.audit.events import JSONValue, Outcome
     from sandi.documents import DirectoryPolicy, Workspace
     from sandi.policy.model import Level
+
+
+def is_dash(path: Path | None) -> bool:
+    """``-`` names standard input or output, as in age and every Unix tool; never a file."""
+    return path is not None and str(path) == "-"
+
+
+def refuse_binary_to_terminal(armor: bool) -> None:
+    if not armor and sys.stdout.isatty():
+        raise UsageError(_("refusing to write binary output to the terminal"),
+                         hint=_("redirect standard output, add --armor, or use -o FILE"))
+
+
+@contextlib.contextmanager
+def stdin_spooled(active: bool) -> Iterator[BinaryIO | None]:
+    """Standard input copied to an anonymous temporary file, so its size is known before
+    sealing (the tar header carries it); removed when the block ends."""
+    if not active:
+        yield None
+        return
+    with tempfile.TemporaryFile() as spool:
+        shutil.copyfileobj(sys.stdin.buffer, spool, 1024 * 1024)
+        spool.seek(0)
+        yield spool
+
+
+def progress_bar(obj: CliContext, label: str) -> Callable[[int, int], None] | None:
+    """A progress callback (done, total) drawing on standard error when it is a terminal;
+    None otherwise (pipes and logs get nothing)."""
+    if obj.json_output or not sys.stderr.isatty():
+        return None
+    state: dict[str, int] = {"shown": -1}
+
+    def update(done: int, total: int) -> None:
+        if total <= 0:
+            return
+        percent = min(100, done * 100 // total)
+        if percent == state["shown"]:
+            return
+        state["shown"] = percent
+        width = 30
+        filled = width * percent // 100
+        end = "\n" if percent >= 100 else ""
+        sys.stderr.write(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {percent:3d}%{end}")
+        sys.stderr.flush()
+
+    return update
 
 
 def open_workspace(obj: CliContext, passphrase_file: Path | None) -> Workspace:
@@ -155,7 +206,7 @@ def _human(summary: dict[str, Any], title: str, levels: tuple[Level, ...] | None
     "  sandi seal surat.pdf --as DISKOMINFO --to BAPPEDA --to SETDA --class R \\\n"
     "      --nomor 005/17/DISKOMINFO/2026 --sifat segera --hal \"Rapat koordinasi\""
 ))
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
 @click.option("--as", "sender", help=_("The sending agency (default: this workstation's agency)."))
 @click.option("--to", "recipients", multiple=True, required=True, help=_("A recipient agency (repeatable)."))
 @click.option("--class", "classification", required=True, type=CLASSIFICATION, help=CLASS_HELP)
@@ -176,20 +227,37 @@ def seal_cmd(obj: CliContext, file: Path, sender: str | None, recipients: tuple[
              doc_name: str | None, output: Path | None, force: bool, passphrase_file: Path | None) -> None:
     from sandi.documents import DirectoryPolicy, seal
 
+    from_stdin = is_dash(file)
+    if from_stdin and not doc_name:
+        raise UsageError(_("sealing standard input needs --name NAME"),
+                         hint=_("the name recipients open the document under, e.g. --name surat.pdf"))
+    to_stdout = is_dash(output) or (output is None and from_stdin)
+    if to_stdout:
+        refuse_binary_to_terminal(armor)
     ws = open_workspace(obj, passphrase_file)
     code = acting_agency(obj, sender)
-    target = output or file.with_name(file.name + (".sandi.asc" if armor else ".sandi"))
+    target: Path | BinaryIO = (sys.stdout.buffer if to_stdout else
+                               output or file.with_name(file.name + (".sandi.asc" if armor else ".sandi")))
     gate = DirectoryPolicy(ws.snapshot)
     levels = gate.levels(ws.now())
-    result = seal(
-        file, target, workspace=ws, sender=code, recipients=[r.upper() for r in recipients],
-        classification=resolve_class(classification, levels), policy=gate,
-        letter=letter, urgencies=_urgencies(obj, gate, ws.now()), armor=armor, copy_to_sender=copy_to_self,
-        name=doc_name, overwrite=force,
-    )
-    obj.emit(result.summary(), _human(result.summary(), _("sealed {file} -> {target}").format(
+    with stdin_spooled(from_stdin) as spooled:
+        result = seal(
+            spooled if spooled is not None else file, target, workspace=ws, sender=code,
+            recipients=[r.upper() for r in recipients],
+            classification=resolve_class(classification, levels), policy=gate,
+            letter=letter, urgencies=_urgencies(obj, gate, ws.now()), armor=armor,
+            copy_to_sender=copy_to_self, name=doc_name, overwrite=force,
+            progress=progress_bar(obj, _("sealing")),
+        )
+    shown = _("standard output") if to_stdout else str(target)
+    summary = result.summary()
+    if to_stdout:
+        obj.note("\n".join(_human(summary, _("sealed {file} -> {target}").format(
+            file=doc_name or file.name, target=shown), levels)))
+        return
+    obj.emit(summary, _human(summary, _("sealed {file} -> {target}").format(
         file=file.name,
-        target=target,
+        target=shown,
     ), levels))
 
 
@@ -204,10 +272,11 @@ def seal_cmd(obj: CliContext, file: Path, sender: str | None, recipients: tuple[
     "Example:\n"
     "  sandi open surat.pdf.sandi --as BAPPEDA --output-dir ./masuk"
 ))
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
 @click.option("--as", "opener", help=_("The receiving agency (default: this workstation's agency)."))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help=_("Write the document to this file."))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+              help=_("Write the document to this file ('-': standard output, only after every check "
+                     "passed)."))
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path),
               help=_("Write the document, under its signed name, into this folder [default: here]."))
 @click.option("--force", is_flag=True, help=_("Overwrite an existing output file."))
@@ -219,16 +288,26 @@ def open_cmd(obj: CliContext, file: Path, opener: str | None, output: Path | Non
 
     if output is not None and output_dir is not None:
         raise UsageError(_("give -o or --output-dir, not both"))
+    to_stdout = is_dash(output)
+    if to_stdout and sys.stdout.isatty():
+        raise UsageError(_("refusing to write the document to the terminal"),
+                         hint=_("redirect standard output to a file or a program, or use -o FILE"))
     ws = open_workspace(obj, passphrase_file)
     code = acting_agency(obj, opener)
-    result = open_sealed(file, workspace=ws, opener=code, policy=DirectoryPolicy(ws.snapshot),
-                         output=output, output_dir=output_dir, overwrite=force)
+    source: Path | BinaryIO = sys.stdin.buffer if is_dash(file) else file
+    result = open_sealed(source, workspace=ws, opener=code, policy=DirectoryPolicy(ws.snapshot),
+                         output=sys.stdout.buffer if to_stdout else output, output_dir=output_dir,
+                         overwrite=force, progress=progress_bar(obj, _("opening")))
     for warning in result.warnings:
         obj.note(_("warning: {warning}").format(warning=translated(warning)))
     levels = DirectoryPolicy(ws.snapshot).levels(result.metadata.sealed_at)
-    obj.emit(result.summary(), _human(result.summary(), _("opened {file}: verified").format(
-        file=file.name,
-    ), levels))
+    lines = _human(result.summary(), _("opened {file}: verified").format(
+        file=_("standard input") if is_dash(file) else file.name,
+    ), levels)
+    if to_stdout:  # the document itself went to standard output
+        obj.note("\n".join(lines))
+        return
+    obj.emit(result.summary(), lines)
 
 
 _PROTECTION = {
@@ -288,33 +367,44 @@ def inspect_cmd(obj: CliContext, file: Path, opener: str | None, passphrase_file
     "  sandi sign pengumuman.pdf --as DISKOMINFO --class B --nomor 045/88/2026\n"
     "  minisign -V -p DISKOMINFO.minisign.pub -m pengumuman.pdf"
 ))
-@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, allow_dash=True, path_type=Path))
 @click.option("--as", "signer", help=_("The signing agency (default: this workstation's agency)."))
 @click.option("--class", "classification", type=CLASSIFICATION, help=CLASS_HELP)
 @letter_options
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help=_("Signature file [default: FILE.minisig]."))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+              help=_("Signature file [default: FILE.minisig; '-': standard output]."))
+@click.option("--name", "doc_name", metavar="NAME",
+              help=_("The document name the signature states [default: FILE's name; needed for '-']."))
 @click.option("--force", is_flag=True, help=_("Overwrite an existing signature file."))
 @passphrase_file_option
 @pass_cli
 def sign_cmd(obj: CliContext, file: Path, signer: str | None, classification: str | None,
-             letter: dict[str, object], output: Path | None, force: bool,
+             letter: dict[str, object], output: Path | None, doc_name: str | None, force: bool,
              passphrase_file: Path | None) -> None:
     from sandi.documents import DirectoryPolicy, sign
     from sandi.timefmt import iso_time
 
     ws = open_workspace(obj, passphrase_file)
     code = acting_agency(obj, signer)
-    target = output or file.with_name(file.name + ".minisig")
+    from_stdin = is_dash(file)
+    if from_stdin and output is None:
+        raise UsageError(_("signing standard input needs -o FILE (or -o - for standard output)"))
+    to_stdout = is_dash(output)
+    target = None if to_stdout else (output or file.with_name(file.name + ".minisig"))
     levels = DirectoryPolicy(ws.snapshot).levels(ws.now())
-    result = sign(file, workspace=ws, signer_code=code,
+    result = sign(sys.stdin.buffer if from_stdin else file, workspace=ws, signer_code=code,
                   classification=resolve_class(classification, levels) if classification else None,
                   letter=letter, urgencies=_urgencies(obj, DirectoryPolicy(ws.snapshot), ws.now()),
-                  signature_path=target, overwrite=force)
-    data = {"signer": code, "document": file.name, "signature": str(target),
+                  signature_path=target, overwrite=force,
+                  name=doc_name or (None if from_stdin else file.name))
+    if to_stdout:
+        sys.stdout.write(result.signature_text)
+        sys.stdout.flush()
+        return
+    data = {"signer": code, "document": result.metadata.document_name, "signature": str(target),
             "signed_at": iso_time(result.metadata.signed_at)}
     obj.emit(data, [_("signed {file} as {code} -> {target}").format(
-        file=file.name,
+        file=result.metadata.document_name,
         code=code,
         target=target,
     )])

@@ -147,9 +147,12 @@ def issue_cmd(obj: CliContext, codes: tuple[str, ...], all_agencies: bool, profi
                     value=', '.join(r.agency for r in results),
                     targets=', '.join(targets[len(results) + 1:]) or 'none',
                 ))
-                from .directory import republish_or_warn
+                from .directory import NotRepublished, republish_or_warn
 
-                republish_or_warn(obj)  # those issued are published, failure or not
+                try:
+                    republish_or_warn(obj)  # those issued are published, failure or not
+                except NotRepublished as missed:
+                    obj.note(_("warning: {message}").format(message=missed.message))
             raise
     if len(codes) == 1:
         _emit_issue(obj, N_("issued keys for"), results[0])
@@ -987,16 +990,20 @@ def profile_show_cmd(obj: CliContext, name: str) -> None:
     show_default=True,
     help=_("When relying parties should expect the next CRL."),
 )
+@click.option("--force", is_flag=True, help=_("Replace the -o file if it exists."))
 @passphrase_file_option
 @pass_cli
 def crl_cmd(
-    obj: CliContext, output: Path | None, next_update_days: int, passphrase_file: Path | None
+    obj: CliContext, output: Path | None, next_update_days: int, force: bool, passphrase_file: Path | None
 ) -> None:
+    if output is not None and output.exists() and not force:
+        raise click.UsageError(_("{path} exists already (add --force to replace it)").format(path=output))
     from sandi.authority.crl import publish_crl
 
     registry = obj.registry()
     ks = _keystore(obj, passphrase_file)
-    info = publish_crl(registry, _issuer(obj, ks), obj.home, output=output, next_update_days=next_update_days)
+    info = publish_crl(registry, _issuer(obj, ks), obj.home, output=output, overwrite_output=force,
+                       next_update_days=next_update_days)
     obj.emit(
         {
             "number": info.number,

@@ -2,7 +2,7 @@
 
 Exit codes (documented in docs/cli.md):
   0 ok, 1 error, 2 usage, 3 denied by policy, 4 verification or decryption failed,
-  130 interrupted.
+  5 the change was saved but the directory could not be republished, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from sandi import __version__
-from sandi.errors import EXIT_ERROR, EXIT_USAGE, SandiError
+from sandi.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, SandiError
 from sandi.i18n import N_, _, current_language
 
 from .clicktext import bind_click_catalog
@@ -214,7 +214,9 @@ def main(argv: list[str] | None = None) -> None:
 
             register()  # PowerShell beside click's bash, zsh and fish
         # Without standalone mode click *returns* the code of ctx.exit(n).
-        code = cli.main(args=args, prog_name="sandi", standalone_mode=False)
+        # NO_COLOR (no-color.org): any non-empty value turns colour off everywhere.
+        color = False if os.environ.get("NO_COLOR") else None
+        code = cli.main(args=args, prog_name="sandi", standalone_mode=False, color=color)
         if isinstance(code, int) and code != 0:
             sys.exit(code)
     except SandiError as exc:
@@ -226,7 +228,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        # click turns Ctrl-C into Abort; an interrupt keeps its documented exit code.
+        if isinstance(exc.__context__, KeyboardInterrupt):
+            click.echo(_("error: interrupted"), err=True)
+            sys.exit(EXIT_INTERRUPTED)
         click.echo(_("error: aborted"), err=True)
         sys.exit(EXIT_ERROR)
     except click.ClickException as exc:
@@ -238,7 +244,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo(_("error: interrupted"), err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except BrokenPipeError:
         # The reader went away (e.g. `sandi audit log | head`): not our error.
         sys.stderr.close()

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from sandi.errors import EXIT_DENIED, NotFoundError, PolicyError, UsageError
+from sandi.errors import EXIT_DENIED, AlreadyExistsError, NotFoundError, PolicyError, UsageError
 from sandi.i18n import _, translated
 from sandi.timefmt import iso_time, show_time
 
@@ -372,10 +372,12 @@ def diff_cmd(obj: CliContext, old: Path, new: Path, at: str | None, json_local: 
 @click.option("--format", "fmt", type=click.Choice(["dot", "svg", "png"]), default="dot", show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help=_("Output file [default for dot: standard output]."))
+@click.option("--force", is_flag=True, help=_("Replace the output file if it exists."))
 @pass_cli
-def graph_cmd(obj: CliContext, policy_file: Path | None, fmt: str, output: Path | None) -> None:
+def graph_cmd(obj: CliContext, policy_file: Path | None, fmt: str, output: Path | None, force: bool) -> None:
     from sandi.policy.graph import render, to_dot
 
+    _refuse_existing(output, force)
     p = _load(policy_file) if policy_file is not None else _active(obj, datetime.now(UTC)).policy
     text = to_dot(p)
     if output is None:
@@ -383,8 +385,15 @@ def graph_cmd(obj: CliContext, policy_file: Path | None, fmt: str, output: Path 
             raise UsageError(_("--format {fmt} needs -o FILE").format(fmt=fmt))
         sys.stdout.write(text)
         return
-    render(text, fmt, output)
+    render(text, fmt, output, overwrite=force)
     obj.note(_("wrote {output}").format(output=output))
+
+
+def _refuse_existing(output: Path | None, force: bool) -> None:
+    """One rule for every command that writes a file: no silent replacement."""
+    if output is not None and output.exists() and not force:
+        raise AlreadyExistsError(_("{path} exists already").format(path=output),
+                                 hint=_("choose another name, or add --force to replace it"))
 
 
 @policy.command("apply", help=_(

@@ -106,3 +106,6 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_DENIED = 3
 EXIT_VERIFICATION = 4
+#: the change is committed and audited, but the signed directory could not be republished
+EXIT_NOT_REPUBLISHED = 5
+EXIT_INTERRUPTED = 130

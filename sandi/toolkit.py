@@ -14,13 +14,26 @@ Invariants:
   :class:`~sandi.documents.UnsafeNoPolicyCheck`;
 * authority operations (:attr:`authority`) run in one registry transaction each,
   record their audit entry in it, and republish the home's directory afterwards,
-  exactly as the command line does.
+  exactly as the command line does;
+* every document method takes ``operator=``: the person the audit entry names for this
+  call (an e-office server acting for many users), default ``$SANDI_OPERATOR`` or the
+  login name;
+* in memory: :meth:`seal_bytes` and :meth:`open_bytes` work on ``bytes``; :meth:`seal`
+  and :meth:`open_sealed` also take binary streams (a ``BytesIO`` needs no ``size``),
+  and an output stream receives a document only after every check passed.
+
+Threads: a :class:`Toolkit` keeps a cache of the directory and unlocked keys and is not
+safe to share between threads; open one per thread (they may share a home: journal
+appends are serialised by a file lock, registry changes by the database). The module
+functions of :mod:`sandi.documents` hold no state of their own.
 """
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
@@ -57,6 +70,21 @@ def _passphrase_source(passphrase: str | bytes | PassphraseSource | None) -> Pas
     if isinstance(passphrase, str | bytes):
         return FixedPassphrase(passphrase)
     return passphrase
+
+
+@dataclass(frozen=True, repr=False)
+class OpenedDocument:
+    """A document opened in memory: its verified content and what was verified."""
+
+    content: bytes
+    result: OpenResult
+
+    @property
+    def name(self) -> str:
+        return self.result.metadata.document_name
+
+    def __repr__(self) -> str:  # never the content: it may be classified
+        return f"OpenedDocument({self.name!r}, {len(self.content)} bytes)"
 
 
 class Toolkit:
@@ -122,46 +150,77 @@ class Toolkit:
         self, src: PathLike | BinaryIO, dst: PathLike | BinaryIO, *, sender: str, recipients: list[str],
         classification: str, policy: PolicyGate, letter: Mapping[str, object] | None = None,
         armor: bool = False, copy_to_sender: bool = False, name: str | None = None,
-        size: int | None = None,
+        size: int | None = None, operator: str | None = None,
     ) -> SealResult:
         """Sign and encrypt ``src`` for ``recipients`` (see :func:`sandi.documents.seal`)."""
+        from sandi.audit.events import acting_operator
         from sandi.documents import seal
 
         target = Path(dst) if isinstance(dst, str | os.PathLike) else dst
-        return seal(src, target, workspace=self.workspace, sender=sender, recipients=recipients,
-                    classification=classification, policy=policy, letter=letter,
-                    urgencies=self.home.load_config().urgencies, armor=armor,
-                    copy_to_sender=copy_to_sender, name=name, size=size)
+        with acting_operator(operator):
+            return seal(src, target, workspace=self.workspace, sender=sender, recipients=recipients,
+                        classification=classification, policy=policy, letter=letter,
+                        urgencies=self.home.load_config().urgencies, armor=armor,
+                        copy_to_sender=copy_to_sender, name=name, size=size)
+
+    def seal_bytes(
+        self, data: bytes, *, name: str, sender: str, recipients: list[str], classification: str,
+        policy: PolicyGate, letter: Mapping[str, object] | None = None, armor: bool = False,
+        copy_to_sender: bool = False, operator: str | None = None,
+    ) -> bytes:
+        """The sealed document of ``data`` (named ``name`` inside), as bytes."""
+        out = io.BytesIO()
+        self.seal(io.BytesIO(data), out, sender=sender, recipients=recipients,
+                  classification=classification, policy=policy, letter=letter, armor=armor,
+                  copy_to_sender=copy_to_sender, name=name, operator=operator)
+        return out.getvalue()
 
     def open_sealed(
         self, src: PathLike | BinaryIO, *, opener: str, policy: PolicyGate,
-        output: PathLike | None = None, output_dir: PathLike | None = None,
-        write_document: bool = True,
+        output: PathLike | BinaryIO | None = None, output_dir: PathLike | None = None,
+        write_document: bool = True, operator: str | None = None,
     ) -> OpenResult:
-        """Decrypt and verify a sealed document (see :func:`sandi.documents.open_sealed`)."""
+        """Decrypt and verify a sealed document (see :func:`sandi.documents.open_sealed`);
+        ``output`` may be a path or a binary stream (written only after every check)."""
+        from sandi.audit.events import acting_operator
         from sandi.documents import open_sealed
 
-        return open_sealed(src, workspace=self.workspace, opener=opener, policy=policy,
-                           output=None if output is None else Path(output),
-                           output_dir=None if output_dir is None else Path(output_dir),
-                           write_document=write_document)
+        with acting_operator(operator):
+            return open_sealed(src, workspace=self.workspace, opener=opener, policy=policy,
+                               output=output, output_dir=output_dir, write_document=write_document)
+
+    def open_bytes(
+        self, data: bytes, *, opener: str, policy: PolicyGate, operator: str | None = None,
+    ) -> OpenedDocument:
+        """Open a sealed document held in memory; the content is returned only after every
+        check passed (a failure raises and returns nothing)."""
+        out = io.BytesIO()
+        result = self.open_sealed(io.BytesIO(data), opener=opener, policy=policy, output=out,
+                                  operator=operator)
+        return OpenedDocument(content=out.getvalue(), result=result)
 
     def sign(
         self, src: PathLike | BinaryIO, *, signer: str, classification: str | None = None,
         letter: Mapping[str, object] | None = None, signature_path: PathLike | None = None,
+        name: str | None = None, operator: str | None = None,
     ) -> SignResult:
+        """Sign ``src``; the signature text is in the result (and at ``signature_path``)."""
+        from sandi.audit.events import acting_operator
         from sandi.documents import sign
 
-        return sign(src, workspace=self.workspace, signer_code=signer, classification=classification,
-                    letter=letter, urgencies=self.home.load_config().urgencies,
-                    signature_path=None if signature_path is None else Path(signature_path))
+        with acting_operator(operator):
+            return sign(src, workspace=self.workspace, signer_code=signer, classification=classification,
+                        letter=letter, urgencies=self.home.load_config().urgencies,
+                        signature_path=signature_path, name=name)
 
-    def verify(self, src: PathLike | BinaryIO, signature: str | bytes | PathLike) -> VerifyResult:
-        """Verify a detached signature (text, or the path of a .minisig file)."""
+    def verify(self, src: PathLike | BinaryIO, signature: str | bytes | os.PathLike[str],
+               *, operator: str | None = None) -> VerifyResult:
+        """Verify a detached signature: its text (``str``/``bytes``) or a ``Path`` to it."""
+        from sandi.audit.events import acting_operator
         from sandi.documents import verify
 
-        text = Path(signature).read_bytes() if isinstance(signature, os.PathLike) else signature
-        return verify(src, text, workspace=self.workspace)
+        with acting_operator(operator):
+            return verify(src, signature, workspace=self.workspace)
 
     # -- the authority -----------------------------------------------------------------
 

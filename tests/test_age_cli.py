@@ -59,7 +59,7 @@ def test_stdin_stdout(run_sandi, tmp_path: Path) -> None:  # type: ignore[no-unt
 
 def test_passphrase_env_and_file(run_sandi, tmp_path: Path, plain: Path) -> None:  # type: ignore[no-untyped-def]
     ct = tmp_path / "p.age"
-    r = run_sandi("encrypt", "-p", "--work-factor", "10", "-o", ct, plain, env={"SANDI_PASSPHRASE": "rahasia"})
+    r = run_sandi("encrypt", "-p", "--work-factor", "10", "-o", ct, plain, env={"SANDI_FILE_PASSPHRASE": "rahasia"})
     assert r.code == 0, r
     [stanza] = parse_header(io.BytesIO(ct.read_bytes())).stanzas
     assert stanza.type == "scrypt" and stanza.args[1] == "10"
@@ -67,7 +67,7 @@ def test_passphrase_env_and_file(run_sandi, tmp_path: Path, plain: Path) -> None
     r = run_sandi("decrypt", "--passphrase-file", secret_file(tmp_path / "pw", "rahasia"), "-o", out, ct)
     assert r.code == 0, r
     assert out.read_bytes() == plain.read_bytes()
-    r = run_sandi("decrypt", "-o", tmp_path / "o2", ct, env={"SANDI_PASSPHRASE": "salah"})
+    r = run_sandi("decrypt", "-o", tmp_path / "o2", ct, env={"SANDI_FILE_PASSPHRASE": "salah"})
     assert r.code == 4 and "no match" in r.stderr
     assert not (tmp_path / "o2").exists()
 
@@ -80,10 +80,10 @@ def test_passphrase_protected_identity_file(run_sandi, tmp_path: Path) -> None: 
     ct = tmp_path / "f.age"
     with open(ct, "wb") as f:
         encrypt(io.BytesIO(b"isi"), f, [ALICE.recipient])
-    r = run_sandi("decrypt", "-i", key_age, ct, env={"SANDI_PASSPHRASE": "kunci"})
+    r = run_sandi("decrypt", "-i", key_age, ct, env={"SANDI_FILE_PASSPHRASE": "kunci"})
     assert r.code == 0, r
     assert r.stdout_bytes == b"isi"
-    r = run_sandi("decrypt", "-i", key_age, ct, env={"SANDI_PASSPHRASE": "bukan"})
+    r = run_sandi("decrypt", "-i", key_age, ct, env={"SANDI_FILE_PASSPHRASE": "bukan"})
     assert r.code == 4 and "no match" in r.stderr
 
 

@@ -59,16 +59,17 @@ def read_all(data: bytes, *, max_members: int = 2, max_member_size: int = 1 << 2
         ('tanya?:*"<>|.doc', "tanya_______.doc"),
         ("bad\udcff.bin", "bad_.bin"),
         ("Surat Édaran Gubernur.pdf", "Surat Édaran Gubernur.pdf"),
-        ("x" * 120 + ".pdf", "x" * 96 + ".pdf"),
-        ("é" * 60, "é" * 50),  # 120 bytes -> 100, never half a character
-        ("é" * 60 + ".pdf", "é" * 48 + ".pdf"),
-        ("y" * 99 + ".verylongextension", "y" * 99),  # no dot left dangling
+        ("x" * 120 + ".pdf", "x" * 120 + ".pdf"),  # long names are kept (pax path)
+        ("x" * 300 + ".pdf", "x" * 251 + ".pdf"),
+        ("é" * 130, "é" * 127),  # 260 bytes -> 254, never half a character
+        ("é" * 130 + ".pdf", "é" * 125 + ".pdf"),
+        ("y" * 254 + ".verylongextension", "y" * 254),  # no dot left dangling
     ],
 )
 def test_sanitise_name(raw: str, safe: str) -> None:
     assert u.sanitise_name(raw) == safe
     assert u.validate_member_name(safe) == safe
-    assert len(safe.encode()) <= 100
+    assert len(safe.encode()) <= 255
 
 
 def test_sanitise_name_leaves_room_for_a_suffix() -> None:
@@ -76,7 +77,7 @@ def test_sanitise_name_leaves_room_for_a_suffix() -> None:
     assert name == "z" * 88 + ".pdf"
     assert u.validate_member_name(name + ".minisig")
     with pytest.raises(UstarError):
-        u.sanitise_name("x", max_bytes=101)
+        u.sanitise_name("x", max_bytes=256)
 
 
 @pytest.mark.parametrize(
@@ -101,8 +102,8 @@ def test_sanitise_name_leaves_room_for_a_suffix() -> None:
         " lead",
         "trail ",
         "-option",
-        "x" * 101,
-        "é" * 51,
+        "x" * 256,
+        "é" * 128,
     ],
 )
 def test_validate_member_name_rejects(bad: str) -> None:
@@ -192,7 +193,7 @@ WRITER_MISUSE: list[tuple[str, Callable[[UstarWriter], None]]] = [
     ("duplicate name", lambda w: (w.add_member("a", b"", MTIME), w.add_member("a", b"", MTIME))),
     ("path name", lambda w: w.begin_member("dir/a", 0, MTIME)),
     ("dot-dot", lambda w: w.begin_member("..", 0, MTIME)),
-    ("101-byte name", lambda w: w.begin_member("n" * 101, 0, MTIME)),
+    ("256-byte name", lambda w: w.begin_member("n" * 256, 0, MTIME)),
     ("size 8 GiB", lambda w: w.begin_member("a", 8**11, MTIME)),
     ("negative size", lambda w: w.begin_member("a", -1, MTIME)),
     ("negative mtime", lambda w: w.begin_member("a", 0, -1)),
@@ -499,3 +500,75 @@ def test_python_tarfile_reads_and_extracts_what_the_writer_writes(tmp_path: Path
     # Strict stream mode agrees.
     with tarfile.open(fileobj=io.BytesIO(data), mode="r|") as tf:
         assert [i.name for i in tf] == ["surat.pdf", "surat.pdf.minisig"]
+
+
+# -- long names: a pax path record past the 100-byte ustar field ------------------------------
+
+LONG = "Surat Edaran Gubernur Banten tentang " + "Penyelenggaraan Persandian " * 4 + "é" * 20 + ".pdf"
+
+
+def _archive(name: str, data: bytes = b"isi surat\n") -> bytes:
+    out = io.BytesIO()
+    w = u.UstarWriter(out)
+    w.add_member(name, data, MTIME)
+    w.finish()
+    return out.getvalue()
+
+
+def test_long_name_round_trip() -> None:
+    assert 100 < len(LONG.encode()) <= 255
+    reader = u.UstarReader(io.BytesIO(_archive(LONG)), max_members=2, max_member_size=1024)
+    member = reader.next_member()
+    assert member is not None and member.name == LONG
+    assert member.stream.read() == b"isi surat\n"
+    assert reader.next_member() is None
+
+
+@pytest.mark.parametrize("tool", ["tar", "bsdtar"])
+def test_long_name_extracts_with_standard_tar(tool: str, tmp_path: Path) -> None:
+
+    if shutil.which(tool) is None:
+        pytest.skip(f"{tool} is not installed")
+    name = "Nota " + "ü" * 95 + "x.pdf"  # 200 bytes of UTF-8
+    assert len(name.encode()) == 200
+    archive = tmp_path / "a.tar"
+    archive.write_bytes(_archive(name))
+    out = tmp_path / "out"
+    out.mkdir()
+    subprocess.run([tool, "-xf", str(archive), "-C", str(out)], check=True, capture_output=True)
+    assert [p.name for p in out.iterdir()] == [name]
+    assert (out / name).read_bytes() == b"isi surat\n"
+
+
+def _pax_variant(change: Callable[[bytes], bytes]) -> bytes:
+    data = bytearray(_archive(LONG))
+    header = bytes(data[:512])
+    record_len = int(header[124:135], 8)
+    body = change(bytes(data[512 : 512 + record_len]))
+    new_header = u._raw_header(b"PaxHeader", len(body), MTIME, 0o644, b"x")
+    return new_header + body + bytes(-len(body) % 512) + bytes(data[1024:])
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda b: b.replace(b" path=", b" linkpath="),  # another key
+        lambda b: b + b"11 uid=123\n",  # a second record
+        lambda b: b"9" + b[b.index(b" "):],  # a wrong length
+        lambda b: b.replace(b"Surat", b"Sur/t"),  # a path, not a base name
+        lambda b: b[:-1] + b"X",  # no newline
+    ],
+)
+def test_pax_headers_are_read_strictly(change: Callable[[bytes], bytes]) -> None:
+    reader = u.UstarReader(io.BytesIO(_pax_variant(change)), max_members=2, max_member_size=1024)
+    with pytest.raises(UstarError):
+        reader.next_member()
+
+
+def test_pax_path_must_match_the_short_name() -> None:
+    data = bytearray(_archive(LONG))
+    second = u.build_header("something else", len(b"isi surat\n"), MTIME)
+    data[1024:1536] = second
+    reader = u.UstarReader(io.BytesIO(bytes(data)), max_members=2, max_member_size=1024)
+    with pytest.raises(UstarError):
+        reader.next_member()

@@ -115,16 +115,19 @@ def publish_crl(
     home: Home,
     *,
     output: Path | None = None,
+    overwrite_output: bool = False,
     next_update_days: int = DEFAULT_NEXT_UPDATE_DAYS,
     now: datetime | None = None,
 ) -> CrlInfo:
-    """Build the CRL, write it to the home (and ``output``), and log ``crl.publish``."""
+    """Build the CRL, write it to the home (and ``output``, replaced only with
+    ``overwrite_output``), and log ``crl.publish``."""
     now = whole_seconds(now or datetime.now(UTC))
     targets = [home.path / CRL_NAME] + ([output] if output is not None else [])
     with registry.transaction() as session:
         pem, number, count = build_crl(session, issuer, now=now, next_update_days=next_update_days)
         record(session, "crl.publish", "crl", {"number": number, "revoked": count})
-        outs = [AtomicOutput(t, mode=0o644, overwrite=True) for t in targets]
+        outs = [AtomicOutput(t, mode=0o644, overwrite=(t == targets[0] or overwrite_output))
+                for t in targets]
         try:
             for out in outs:
                 out.file.write(pem)

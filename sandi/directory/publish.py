@@ -164,9 +164,11 @@ def republish(
     *,
     validity: timedelta | None = None,
     output: Path | None = None,
+    overwrite_output: bool = False,
     now: datetime | None = None,
 ) -> DirectorySnapshot:
-    """Publish the next snapshot with a fresh CRL; write both to the home (and ``output``).
+    """Publish the next snapshot with a fresh CRL; write both to the home (and ``output``,
+    replaced only with ``overwrite_output``).
 
     One transaction: the version, the CRL, the audit entry ``directory.publish``, a
     checkpoint of the registry's audit chain over that entry (carried in the snapshot,
@@ -206,5 +208,5 @@ def republish(
     if journal_checkpoint is not None:
         raise_anchor(home.journal_audit_anchor_path, "journal", journal_checkpoint)
     if output is not None:
-        atomic_write(output, envelope, mode=0o644)
+        atomic_write(output, envelope, mode=0o644, overwrite=overwrite_output)
     return snapshot

@@ -8,6 +8,7 @@ revoked, at the signing time.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from sandi.documents.metadata import KeyRef, SignMetadata
 from sandi.documents.signers import verify_signing_certificate
 from sandi.documents.sources import StreamOrPath, open_input
 from sandi.documents.workspace import Workspace
-from sandi.errors import FormatError, UsageError, VerificationError
+from sandi.errors import FormatError, NotFoundError, UsageError, VerificationError
 from sandi.fsutil import AtomicOutput
 from sandi.i18n import _
 from sandi.policy.classification import level_words
@@ -74,10 +75,16 @@ def sign(
     classification: str | None = None,
     letter: Mapping[str, object] | None = None,
     urgencies: Sequence[str] | None = None,
-    signature_path: Path | None = None,
+    signature_path: str | os.PathLike[str] | None = None,
     overwrite: bool = False,
+    name: str | None = None,
 ) -> SignResult:
-    """Sign ``src`` as ``signer_code``; write ``signature_path`` if given (atomically)."""
+    """Sign ``src`` as ``signer_code``; write ``signature_path`` if given (atomically).
+
+    ``name`` is the document name the signature's metadata states (default: the file's
+    name; needed for a stream that has none). The signature text is always in the result.
+    """
+    signature_path = None if signature_path is None else Path(signature_path)
     from sandi.formats.minisign import sign_digest
 
     ws = workspace
@@ -89,7 +96,8 @@ def sign(
     letter = prepare_letter(letter, today=today(now), urgencies=urgencies,
                             classification_names=level_words())
     key, cert = ws.signing_key(signer_code)
-    stream, name, _unused, opened = open_input(src)
+    stream, src_name, _unused, opened = open_input(src)
+    doc_name = name or src_name
     try:
         doc_digest, size = _digest(stream)
     finally:
@@ -98,7 +106,7 @@ def sign(
     meta = SignMetadata(
         signer=KeyRef(code=signer_code, key=cert.key_fingerprint, serial=cert.serial),
         signed_at=now,
-        document_name=name or "document",
+        document_name=doc_name or "document",
         document_size=size,
         classification=classification,
         letter=letter,
@@ -134,13 +142,30 @@ def _find_by_key_id(ws: Workspace, key_id: bytes) -> tuple[AgencyEntry, CertEntr
 
 def verify(
     src: StreamOrPath,
-    signature_text: str | bytes,
+    signature: str | bytes | os.PathLike[str],
     *,
     workspace: Workspace,
 ) -> VerifyResult:
-    """Verify a detached signature; raises VerificationError on any failure."""
+    """Verify a detached signature; raises VerificationError on any failure.
+
+    ``signature`` is the signature itself (``str`` or ``bytes`` of a ``.minisig`` file)
+    or a path to it (``pathlib.Path``/``os.PathLike``): a plain ``str`` is always taken
+    as the signature text, never as a file name.
+    """
     ws = workspace
-    stream, name, _, opened = open_input(src)
+    if isinstance(signature, os.PathLike):
+        try:
+            signature_text: str | bytes = Path(signature).read_bytes()
+        except FileNotFoundError:
+            raise NotFoundError(_("no signature file {path}").format(path=signature)) from None
+    else:
+        signature_text = signature
+        if isinstance(signature_text, str) and not signature_text.lstrip().startswith("untrusted comment:"):
+            raise UsageError(
+                _("the signature text does not start with 'untrusted comment:'"),
+                hint=_("pass a signature file as a pathlib.Path, its contents as str or bytes"),
+            )
+    stream, name, _size, opened = open_input(src)
     try:
         try:
             return _verify(ws, stream, signature_text)

@@ -21,7 +21,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
-from collections.abc import Sequence
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -33,7 +36,7 @@ from sandi.documents.metadata import KeyRef, SealMetadata, format_time
 from sandi.documents.names import SIGNATURE_SUFFIX, document_name_problem
 from sandi.documents.policygate import PolicyGate
 from sandi.documents.signers import verify_signing_certificate
-from sandi.documents.sources import StreamOrPath, open_input, pump
+from sandi.documents.sources import ProgressCallback, ProgressSink, StreamOrPath, open_input, pump
 from sandi.documents.workspace import Workspace
 from sandi.errors import (
     AlreadyExistsError,
@@ -82,22 +85,33 @@ def open_sealed(
     workspace: Workspace,
     opener: str,
     policy: PolicyGate,
-    output: Path | None = None,
-    output_dir: Path | None = None,
+    output: str | os.PathLike[str] | BinaryIO | None = None,
+    output_dir: str | os.PathLike[str] | None = None,
     overwrite: bool = False,
     max_document_size: int = DEFAULT_MAX_DOCUMENT_SIZE,
     write_document: bool = True,
+    progress: ProgressCallback | None = None,
 ) -> OpenResult:
     """Open a sealed document as ``opener``; write it to ``output`` or into ``output_dir``.
 
+    ``output`` may be a path or a writable binary stream (standard output, a
+    ``BytesIO``): a stream receives the document only after every check passed — until
+    then it sits in an anonymous temporary file (no name on disk where the OS allows,
+    removed when closed), so a failed check writes nothing to the stream.
     With ``write_document=False`` everything is verified and nothing is written
     (``sandi inspect --as``).
     """
     ws = workspace
-    stream, src_name, _, opened = open_input(src)
+    if output is not None and not isinstance(output, str | os.PathLike) and not hasattr(output, "write"):
+        raise UsageError(_("output must be a path or a writable binary stream"))
+    if isinstance(output, str | os.PathLike):
+        output = Path(output)
+    if output_dir is not None:
+        output_dir = Path(output_dir)
+    stream, src_name, _size, opened = open_input(src)
     try:
         return _open(ws, stream, opener, policy, output, output_dir, overwrite, max_document_size,
-                     write_document)
+                     write_document, progress)
     except (VerificationError, FormatError, PolicyDenied) as exc:
         reason = _reason_class(exc)
         ws.record(opener, "verify.fail", src_name or "<stream>", "failed", {"reason": reason, "op": "open"})
@@ -122,11 +136,12 @@ def _open(
     stream: BinaryIO,
     opener: str,
     policy: PolicyGate,
-    output: Path | None,
+    output: Path | BinaryIO | None,
     output_dir: Path | None,
     overwrite: bool,
     max_document_size: int,
     write_document: bool,
+    progress: ProgressCallback | None = None,
 ) -> OpenResult:
     from sandi.formats.age import AgeError, DecryptReader
     from sandi.formats.minisign import MinisignPublicKey, MinisignSignature, Prehasher, verify_digest
@@ -162,9 +177,12 @@ def _open(
         ))
 
     out: AtomicOutput | None = None
+    held: BinaryIO | None = None  # a stream output waits here until every check passed
     created: list[Path] = []
-    if write_document:
-        target = output if output is not None else (output_dir or Path.cwd()) / document.name
+    if write_document and output is not None and not isinstance(output, Path):
+        held = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
+    elif write_document:
+        target = output if isinstance(output, Path) else (output_dir or Path.cwd()) / document.name
         created = _prepare_folder(target.parent, may_create=output is None and output_dir is not None)
         try:
             out = AtomicOutput(target, mode=0o600, overwrite=overwrite)
@@ -175,9 +193,12 @@ def _open(
             ) from None
     committed = False
     try:
-        sink: Any = out.file if out is not None else _Discard()
+        sink: Any = out.file if out is not None else (held if held is not None else _Discard())
         hasher = Prehasher()
-        pump(document.stream, [sink.write], background=hasher.update, size_hint=document.size)
+        sinks: list[Callable[[memoryview], object]] = [sink.write]
+        if progress is not None:
+            sinks.append(ProgressSink(document.size, progress))
+        pump(document.stream, sinks, background=hasher.update, size_hint=document.size)
 
         signature_member = tar.next_member()
         if signature_member is None or signature_member.name != document.name + SIGNATURE_SUFFIX:
@@ -224,12 +245,19 @@ def _open(
         ws.record(opener, "document.open", document.name, "ok", details)
         if out is not None:
             out.commit()
+        if held is not None:
+            assert output is not None and not isinstance(output, Path)
+            held.seek(0)
+            shutil.copyfileobj(held, output, 1024 * 1024)
+            output.flush()
         committed = True
         return OpenResult(metadata=meta, output=out.path if out is not None else None, opener=opener,
                           warnings=warnings)
     finally:
         if out is not None:
             out.discard()
+        if held is not None:
+            held.close()
         if not committed:
             _remove_empty(created)
 

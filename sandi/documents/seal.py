@@ -8,7 +8,7 @@ signature member is written last; a path output appears only when complete.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -18,7 +18,7 @@ from sandi.documents.letter import prepare_letter
 from sandi.documents.metadata import KeyRef, SealMetadata, format_time
 from sandi.documents.names import SIGNATURE_SUFFIX, document_name_problem
 from sandi.documents.policygate import PolicyGate, post_quantum_missing
-from sandi.documents.sources import StreamOrPath, open_input, read_exactly
+from sandi.documents.sources import ProgressCallback, ProgressSink, StreamOrPath, open_input, read_exactly
 from sandi.documents.workspace import Workspace
 from sandi.errors import CredentialError, NotFoundError, PolicyDenied, UsageError
 from sandi.fsutil import AtomicOutput
@@ -54,6 +54,7 @@ def seal(
     armor: bool = False,
     copy_to_sender: bool = False,
     overwrite: bool = False,
+    progress: ProgressCallback | None = None,
 ) -> SealResult:
     """Seal ``src`` for ``recipients``; write the age file to ``dst`` (stream or path).
 
@@ -67,7 +68,7 @@ def seal(
     """
     from sandi.formats.age import EncryptWriter, MLKEM768X25519Recipient, Recipient, X25519Recipient
     from sandi.formats.minisign import MAX_TRUSTED_COMMENT_BYTES, Prehasher, sign_digest
-    from sandi.formats.ustar import MAX_NAME_BYTES, UstarWriter, sanitise_name
+    from sandi.formats.ustar import MAX_LONG_NAME_BYTES, UstarWriter, sanitise_name
 
     ws = workspace
     now = ws.now()
@@ -119,8 +120,16 @@ def seal(
         if size is None:
             raise UsageError(_("the document's size must be known before sealing"),
                              hint=_("seal a file, or pass its size"))
-        doc_name = sanitise_name(name or src_name or "document",
-                                 max_bytes=MAX_NAME_BYTES - len(SIGNATURE_SUFFIX))
+        limit = MAX_LONG_NAME_BYTES - len(SIGNATURE_SUFFIX)  # its .minisig member must fit too
+        doc_name = sanitise_name(name or src_name or "document", max_bytes=MAX_LONG_NAME_BYTES)
+        if len(doc_name.encode("utf-8")) > limit:
+            # Never cut silently: the recipients would open a file under another name.
+            raise UsageError(
+                _("the document name is {length} bytes long; at most {limit} bytes fit "
+                  "(255, the longest file name, minus '.minisig' for its signature)").format(
+                    length=len(doc_name.encode("utf-8")), limit=limit),
+                hint=_("give it a shorter name with --name"),
+            )
         problem = document_name_problem(doc_name)
         if problem is not None:
             raise UsageError(
@@ -158,7 +167,10 @@ def seal(
             tar = UstarWriter(writer)
             tar.begin_member(doc_name, size, mtime)
             hasher = Prehasher()
-            read_exactly(stream, size, [tar.write], background=hasher.update)
+            sinks: list[Callable[[memoryview], object]] = [tar.write]
+            if progress is not None:
+                sinks.append(ProgressSink(size, progress))
+            read_exactly(stream, size, sinks, background=hasher.update)
             tar.end_member()
             signature = sign_digest(signer, hasher.digest(), meta.to_comment(),
                                     f"sandi sealed document from {sender}")
@@ -186,12 +198,12 @@ def seal(
 
 def _suggest(name: str) -> str:
     """A visible name close to ``name``, for the hint (the sender still chooses)."""
-    from sandi.formats.ustar import MAX_NAME_BYTES, sanitise_name
+    from sandi.formats.ustar import MAX_LONG_NAME_BYTES, sanitise_name
 
     candidate = name.strip(".")
     if candidate.endswith(SIGNATURE_SUFFIX):
         candidate = candidate[: -len(SIGNATURE_SUFFIX)] + "_minisig"
     if not candidate or document_name_problem(candidate) is not None:
         candidate = "_" + candidate  # a device name: _CON.txt
-    candidate = sanitise_name(candidate, max_bytes=MAX_NAME_BYTES - len(SIGNATURE_SUFFIX))
+    candidate = sanitise_name(candidate, max_bytes=MAX_LONG_NAME_BYTES - len(SIGNATURE_SUFFIX))
     return candidate if document_name_problem(candidate) is None else "document"

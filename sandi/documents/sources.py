@@ -10,6 +10,7 @@ most a few chunks are in flight, so memory stays constant.
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 from collections import deque
@@ -101,10 +102,25 @@ def open_input(src: StreamOrPath) -> tuple[BinaryIO, str | None, int | None, boo
         st = os.fstat(src.fileno())
         if stat.S_ISREG(st.st_mode):
             size = st.st_size - src.tell()
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
         size = None
+    if size is None:
+        size = _seekable_remaining(src)
     name = getattr(src, "name", None)
     return src, Path(name).name if isinstance(name, str) else None, size, False
+
+
+def _seekable_remaining(src: BinaryIO) -> int | None:
+    """What is left to read of a seekable stream (a ``BytesIO``), without reading it."""
+    try:
+        if not src.seekable():
+            return None
+        here = src.tell()
+        end = src.seek(0, os.SEEK_END)
+        src.seek(here)
+    except (OSError, ValueError, AttributeError):
+        return None
+    return end - here
 
 
 def read_exactly(
@@ -182,3 +198,25 @@ def _pump(
             sink(view[:n])
         done += n
     return done
+
+
+ProgressCallback = Callable[[int, int], None]
+
+
+class ProgressSink:
+    """Counts the bytes that pass and reports (done, total) to ``callback``, at most once
+    per percent, so a progress bar costs nothing measurable on a large document."""
+
+    def __init__(self, total: int, callback: ProgressCallback) -> None:
+        self._total = total
+        self._callback = callback
+        self._done = 0
+        self._next = 0
+        self._step = max(total // 100, 1)
+        callback(0, total)
+
+    def __call__(self, chunk: memoryview) -> None:
+        self._done += len(chunk)
+        if self._done >= self._next or self._done >= self._total:
+            self._next = self._done + self._step
+            self._callback(self._done, self._total)

@@ -5,12 +5,16 @@ joined to a directory here. Invariants:
 
 * **Writer**: every header is deterministic (uid/gid 0, empty uname/gname, devmajor/minor 0,
   ``ustar\\0`` + ``00``, typeflag ``0``, no prefix, no link name), names pass
-  :func:`validate_member_name`, sizes and times fit the 11-digit octal fields (so no member can
-  need a pax or GNU extension), data is padded to 512 bytes, and the archive ends with two zero
-  blocks. :class:`UstarWriter` refuses to write more or fewer bytes than a header announced.
+  :func:`validate_member_name`, sizes and times fit the 11-digit octal fields, data is padded
+  to 512 bytes, and the archive ends with two zero blocks. A name longer than the 100-byte
+  ustar field (up to :data:`MAX_LONG_NAME_BYTES`) is carried by a pax extended header (typeflag
+  ``x``, name ``PaxHeader``) holding exactly one ``path`` record, followed by the regular
+  header with the name cut to 100 bytes (what GNU tar and bsdtar read; both take the pax
+  path). :class:`UstarWriter` refuses to write more or fewer bytes than a header announced.
 * **Reader**: :class:`UstarReader` accepts only what the writer produces (plus zero record
   padding at the end, as other tar writers add): every header checksum is verified; only
-  regular files; ustar magic and version; no pax, GNU long-name or any other extension; names
+  regular files; ustar magic and version; no GNU long-name or other extension, and pax only as
+  the writer uses it (one ``path`` record for a name over 100 bytes, the short form matching); names
   validated and not repeated; member count and size bounded *before* the data is read; padding
   must be zeros; the archive must end with two zero blocks followed by zeros only, and then
   EOF. Members are handed out one at a time as bounded streams; a short read anywhere is an
@@ -33,6 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BLOCK_SIZE",
+    "MAX_LONG_NAME_BYTES",
     "MAX_NAME_BYTES",
     "MAX_SIZE",
     "UstarError",
@@ -50,6 +55,11 @@ __all__ = [
 BLOCK_SIZE: Final = 512
 #: The ustar name field; sandi never uses the prefix field (names are base names).
 MAX_NAME_BYTES: Final = 100
+#: Longest member name (bytes of UTF-8), carried in a pax ``path`` record past 100 bytes:
+#: what file systems allow for one name (NAME_MAX, NTFS, FAT long names).
+MAX_LONG_NAME_BYTES: Final = 255
+_PAX_NAME: Final = b"PaxHeader"
+_PAX_TYPE: Final = b"x"
 #: Largest value an 11-digit octal field holds: members are < 8 GiB, times < year 2242.
 MAX_SIZE: Final = 8**11 - 1
 MAX_MTIME: Final = 8**11 - 1
@@ -100,7 +110,7 @@ def _bad_char(ch: str) -> bool:
 def validate_member_name(name: str) -> str:
     """Return ``name`` if it is a safe base name, else raise :class:`UstarError`.
 
-    Safe: non-empty; at most 100 bytes of UTF-8; no ``/`` or ``\\``; no control, format or
+    Safe: non-empty; at most 255 bytes of UTF-8; no ``/`` or ``\\``; no control, format or
     surrogate character; none of ``<>:"|?*``; not ``.`` or ``..``; no leading or trailing
     whitespace; not starting with ``-`` (so ``minisign -m NAME`` or ``rm NAME`` cannot read it
     as an option). :func:`sanitise_name` returns exactly such names, and leaves them unchanged.
@@ -109,9 +119,9 @@ def validate_member_name(name: str) -> str:
         raise UstarError(_("member name is empty"))
     if any(_bad_char(ch) for ch in name):
         raise UstarError(_("member name contains a path separator or a forbidden character"))
-    if len(name.encode("utf-8")) > MAX_NAME_BYTES:
+    if len(name.encode("utf-8")) > MAX_LONG_NAME_BYTES:
         raise UstarError(_("member name is longer than {max_name_bytes} bytes").format(
-            max_name_bytes=MAX_NAME_BYTES,
+            max_name_bytes=MAX_LONG_NAME_BYTES,
         ))
     if name in (".", ".."):
         raise UstarError(_("member name is '.' or '..'"))
@@ -126,7 +136,7 @@ def _truncate_utf8(text: str, max_bytes: int) -> str:
     return text.encode("utf-8")[:max_bytes].decode("utf-8", "ignore")
 
 
-def sanitise_name(name: str, *, max_bytes: int = MAX_NAME_BYTES) -> str:
+def sanitise_name(name: str, *, max_bytes: int = MAX_LONG_NAME_BYTES) -> str:
     """Turn any input file name into a safe base name (one :func:`validate_member_name` accepts).
 
     Takes the last path component (``/`` and ``\\`` both count), replaces forbidden characters
@@ -136,7 +146,7 @@ def sanitise_name(name: str, *, max_bytes: int = MAX_NAME_BYTES) -> str:
     """
     if not isinstance(name, str):
         raise UstarError(_("file name must be text"))
-    if not 1 <= max_bytes <= MAX_NAME_BYTES:
+    if not 1 <= max_bytes <= MAX_LONG_NAME_BYTES:
         raise UstarError(_("max_bytes out of range"))
     base = name.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
     base = "".join("_" if _bad_char(ch) else ch for ch in base).strip()
@@ -174,9 +184,36 @@ def _octal(value: int, width: int) -> bytes:
     return b"%0*o\x00" % (width - 1, value)
 
 
+def short_name(name: str) -> bytes:
+    """The ustar name field of a member: the name itself, or for a long name its first
+    100 bytes cut at a character boundary (the pax ``path`` record carries the whole)."""
+    raw = name.encode("utf-8")
+    return raw if len(raw) <= MAX_NAME_BYTES else _truncate_utf8(name, MAX_NAME_BYTES).encode("utf-8")
+
+
+def pax_path_record(name: str) -> bytes:
+    """One pax record ``"<len> path=<name>\\n"``, its length counting its own digits."""
+    body = b" path=" + name.encode("utf-8") + b"\n"
+    length = len(body) + 1
+    while len(str(length)) + len(body) != length:
+        length += 1
+    return str(length).encode("ascii") + body
+
+
+def build_pax_header(name: str, mtime: int) -> bytes:
+    """The pax extended header (header block and padded data) that carries a long name."""
+    record = pax_path_record(validate_member_name(name))
+    header = _raw_header(_PAX_NAME, len(record), mtime, 0o644, _PAX_TYPE)
+    return header + record + bytes(_padding(len(record)))
+
+
 def build_header(name: str, size: int, mtime: int, mode: int = 0o644) -> bytes:
     """The 512-byte ustar header of one regular file (deterministic apart from the arguments)."""
-    raw_name = validate_member_name(name).encode("utf-8")
+    raw_name = short_name(validate_member_name(name))
+    return _raw_header(raw_name, size, mtime, mode, b"0")
+
+
+def _raw_header(raw_name: bytes, size: int, mtime: int, mode: int, typeflag: bytes) -> bytes:
     if not isinstance(size, int) or not 0 <= size <= MAX_SIZE:
         raise UstarError(_("member size does not fit a ustar header (must be below 8 GiB)"))
     if not isinstance(mtime, int) or not 0 <= mtime <= MAX_MTIME:
@@ -191,7 +228,7 @@ def build_header(name: str, size: int, mtime: int, mode: int = 0o644) -> bytes:
     header[124:136] = _octal(size, 12)
     header[136:148] = _octal(mtime, 12)
     header[148:156] = b" " * 8  # checksum is computed over spaces here
-    header[156:157] = b"0"
+    header[156:157] = typeflag
     # linkname (157..257) stays zero
     header[257:263] = _MAGIC
     header[263:265] = _VERSION
@@ -241,6 +278,8 @@ class UstarWriter:
             raise UstarError(_("duplicate member name"))
         header = build_header(name, size, mtime, mode)
         self._names.add(name)
+        if len(name.encode("utf-8")) > MAX_NAME_BYTES:
+            self._dst.write(build_pax_header(name, mtime))
         self._dst.write(header)
         self._remaining = size
         self._size = size
@@ -416,6 +455,49 @@ class UstarReader:
         return self._parse_header(header)
 
     def _parse_header(self, header: bytes) -> UstarMember:
+        long_name = None
+        if header[156:157] == _PAX_TYPE:
+            long_name = self._read_pax_path(header)
+            header = self._read_exact(BLOCK_SIZE)
+            if header == _ZERO_BLOCK or header[156:157] == _PAX_TYPE:
+                raise UstarError(_("tar archive: a pax header must be followed by its member"))
+        member = self._parse_plain_header(header, long_name)
+        return member
+
+    def _check_header_block(self, header: bytes) -> None:
+        stored = _parse_octal(header[148:156], "checksum")
+        if stored != sum(header[:148]) + 8 * 0x20 + sum(header[156:]):
+            raise UstarError(_("tar header: checksum mismatch"))
+        if header[257:263] != _MAGIC or header[263:265] != _VERSION:
+            raise UstarError(_("tar header: not a POSIX ustar header"))
+
+    def _read_pax_path(self, header: bytes) -> str:
+        """The long name a pax header carries: one ``path`` record, nothing else."""
+        self._check_header_block(header)
+        if header[0:100].rstrip(b"\x00") != _PAX_NAME or header[345:500].strip(b"\x00"):
+            raise UstarError(_("tar archive: unexpected pax extended header"))
+        size = _parse_octal(header[124:136], "size")
+        if not 0 < size <= BLOCK_SIZE:  # bounded before reading: one record of one name
+            raise UstarError(_("tar archive: pax header of unexpected size"))
+        data = self._read_exact(size)
+        pad = _padding(size)
+        if pad and self._read_exact(pad) != bytes(pad):
+            raise UstarError(_("tar member padding is not zero"))
+        length, space, rest = data.partition(b" ")
+        if not space or not length.isdigit() or length.startswith(b"0") or int(length) != len(data):
+            raise UstarError(_("tar archive: malformed pax record"))
+        if not rest.startswith(b"path=") or not rest.endswith(b"\n") or b"\n" in rest[:-1]:
+            raise UstarError(_("tar archive: a pax header may only carry a path"))
+        try:
+            name = rest[len(b"path="):-1].decode("utf-8")
+        except UnicodeDecodeError:
+            raise UstarError(_("tar header: member name is not UTF-8")) from None
+        name = validate_member_name(name)
+        if len(name.encode("utf-8")) <= MAX_NAME_BYTES:
+            raise UstarError(_("tar archive: pax path for a name that fits the ustar header"))
+        return name
+
+    def _parse_plain_header(self, header: bytes, long_name: str | None) -> UstarMember:
         stored = _parse_octal(header[148:156], "checksum")
         if stored != sum(header[:148]) + 8 * 0x20 + sum(header[156:]):
             raise UstarError(_("tar header: checksum mismatch"))
@@ -431,7 +513,12 @@ class UstarReader:
             raise UstarError(_("tar header: path prefix refused (members are base names)"))
         if header[500:512].strip(b"\x00"):
             raise UstarError(_("tar header: non-zero padding"))
-        name = _parse_name(header[0:100])
+        if long_name is None:
+            name = _parse_name(header[0:100])
+        else:
+            if header[0:100].rstrip(b"\x00") != short_name(long_name):
+                raise UstarError(_("tar archive: the member's name does not match its pax path"))
+            name = long_name
         mode = _parse_octal(header[100:108], "mode")
         if mode > 0o777:
             raise UstarError(_("tar header: special mode bits refused"))

@@ -102,25 +102,34 @@ def to_dot(policy: Policy) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render(dot_text: str, fmt: str, out: str | Path) -> None:
-    """Write ``dot_text`` as ``fmt`` (dot, svg, png) to ``out``."""
+def render(dot_text: str, fmt: str, out: str | Path, *, overwrite: bool = False) -> None:
+    """Write ``dot_text`` as ``fmt`` (dot, svg, png) to ``out``, atomically; an existing
+    ``out`` is replaced only with ``overwrite``."""
+    from sandi.fsutil import AtomicOutput
+
     if fmt not in FORMATS:
         raise UsageError(_("unknown graph format {fmt!r}; formats: {formats}").format(
             fmt=fmt, formats=", ".join(FORMATS)))
-    out = Path(out)
-    if fmt == "dot":
-        out.write_text(dot_text, encoding="utf-8")
-        return
+    with AtomicOutput(Path(out), mode=0o644, overwrite=overwrite) as target:
+        if fmt == "dot":
+            target.file.write(dot_text.encode("utf-8"))
+        else:
+            target.file.write(_run_dot(dot_text, fmt))
+        target.commit()
+
+
+def _run_dot(dot_text: str, fmt: str) -> bytes:
     exe = shutil.which("dot")
     if exe is None:
         raise NotFoundError(_("Graphviz 'dot' is not installed, so no SVG or PNG can be drawn"),
                             hint=_("run scripts/install-tools.sh (or apt install graphviz), or use "
                                    "--format dot"))
     try:
-        proc = subprocess.run([exe, f"-T{fmt}", "-o", str(out)], input=dot_text.encode("utf-8"),
+        proc = subprocess.run([exe, f"-T{fmt}"], input=dot_text.encode("utf-8"),
                               capture_output=True, timeout=120, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise SandiError(_("running Graphviz failed: {exc}").format(exc=exc)) from None
     if proc.returncode != 0:
-        raise SandiError("Graphviz 'dot' failed: "
-                         + proc.stderr.decode("utf-8", "replace").strip()[:500])
+        raise SandiError(_("Graphviz 'dot' failed: {detail}").format(
+            detail=proc.stderr.decode("utf-8", "replace").strip()[:500]))
+    return proc.stdout
