@@ -7,8 +7,9 @@ built in a temporary folder. Each trial starts one of
     directory publish -o F seal DOC -o F (4 MiB)         open SEALED --output-dir D
 
 as a separate process and sends it SIGKILL after a random delay, uniform between 0
-and the command's own duration (measured un-killed first, so kills land anywhere from
-start-up to the last write). Then it checks, in this process:
+and the command's own duration (measured un-killed first, and again whenever a command
+finishes before its kill, so kills land anywhere from start-up to the last write).
+Then it checks, in this process:
 
 1. the registry opens (``keys list``) and ``audit verify`` passes;
 2. the next command works: the same kind of command, with fresh arguments, runs to
@@ -312,8 +313,10 @@ def main() -> int:
             lane = lane_from(template, work / "lane", outputs)
         delay = rng.uniform(0, durations[op])
         args = command(lane, op)
-        _, done = run_child(lane, args, delay)
+        elapsed, done = run_child(lane, args, delay)
         (finished if done else killed)[op] += 1
+        if done:  # the machine got faster than measured: aim the next kills within the real time
+            durations[op] = (durations[op] + elapsed) / 2
         opened = Path(args[-1]) / lane.doc.name
         if op == "open" and not (opened.exists() and opened.stat().st_size == DOC_SIZE):
             lane.last_open = Path(args[-1])  # not written (a kill after the commit is "done")
@@ -326,7 +329,8 @@ def main() -> int:
             print(f"FAIL trial {trial} {op} ({state}): " + "\n    ".join(problems), flush=True)
             lane = lane_from(template, work / "lane", outputs)
         elif trial % 10 == 0:
-            print(f"trial {trial}: ok ({op}, {state})", flush=True)
+            print(f"trial {trial}: ok ({op}, {state}); so far killed mid-way {sum(killed.values())}, "
+                  f"failures {len(failures)}", flush=True)
     print(f"trials: {opts.trials}; killed mid-way: {sum(killed.values())}; finished before the kill: "
           f"{sum(finished.values())}; failures: {len(failures)}; {time.monotonic() - started:.0f}s")
     print(f"part files found right after a kill (removed by the next write): {parts_after_kills}")
