@@ -51,7 +51,7 @@ def test_a_checkpoint_signed_by_another_agency_is_caught(province: Province) -> 
 def test_near_expiry_warns_on_every_workstation_command_once(province: Province) -> None:
     province.hand_directory(province.publish("directory-short.json", "--days", "1"),
                             province.diskominfo, province.bappeda)
-    r = province.bappeda.sandi("keys", "list")  # authority-only: refused, nothing created
+    r = province.bappeda.sandi("agency", "list")  # authority-only: refused, nothing created
     assert r.code == 2 and "workstation" in r.stderr, r
     assert not (province.bappeda.home / "registry.db").exists()
     for args in (["audit", "log"], ["policy", "show"], ["agency", "--help"]):
