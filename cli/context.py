@@ -193,13 +193,13 @@ _STATE_WORDS = {
     "active": N_("active"), "suspended": N_("suspended"), "valid": N_("valid"), "due": N_("due"),
     "retired": N_("retired"), "not yet valid": N_("not yet valid"), "expired": N_("expired"),
     "revoked": N_("revoked"), "current": N_("current"), "signing": N_("signing"),
-    "encryption": N_("encryption"),
+    "encryption": N_("encryption"), "encryption-pq": N_("encryption-pq"),
 }
 
 
 def purpose_width() -> int:
     """Column width for a key purpose in a table (10 in English, wider if a translation is)."""
-    return max(10, len(state_word("signing")), len(state_word("encryption")))
+    return max(10, *(len(state_word(p)) for p in ("signing", "encryption", "encryption-pq")))
 
 
 def state_word(value: str) -> str:
