@@ -229,3 +229,18 @@ def test_an_agency_named_by_its_raw_x25519_key_gets_its_hybrid_key(pq_policy_hom
     out = tmp_path / "raw.age"
     pq_policy_home.ok("encrypt", "-r", raw, "--as", "DISKOMINFO", "--class", "R", "-o", out, _doc(tmp_path))
     assert _stanza_types(out) == [MLKEM768X25519_TYPE]
+
+
+def test_public_export_has_the_age1pq1_recipient(pq_home: AuthorityHome, tmp_path: Path) -> None:
+    from sandi.formats.age import MLKEM768X25519Recipient
+
+    out = tmp_path / "pub"
+    pq_home.ok("keys", "export", "BAPPEDA", "--public", "-o", out)
+    text = (out / "BAPPEDA.age-pq.txt").read_text().strip()
+    entry = pq_home.workspace().snapshot.agency("BAPPEDA").current("encryption-pq")[0]
+    assert MLKEM768X25519Recipient.from_bech32(text).public_bytes == entry.public_key_bytes()
+    assert (out / "BAPPEDA.encryption-pq.pem").read_text() == entry.pem
+    # An agency without a hybrid key exports what it always did.
+    classic = tmp_path / "setda"
+    pq_home.ok("keys", "export", "SETDA", "--public", "-o", classic)
+    assert not (classic / "SETDA.age-pq.txt").exists()

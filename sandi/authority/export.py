@@ -117,7 +117,11 @@ def write_public_files(outdir: Path, files: dict[str, str]) -> list[str]:
 
 
 def export_public(registry: Registry, code: str, outdir: Path) -> ExportResult:
-    """Write CODE.signing.pem, CODE.encryption.pem, CODE.age.txt, CODE.minisign.pub, root.pem."""
+    """Write CODE.signing.pem, CODE.encryption.pem, CODE.age.txt, CODE.minisign.pub, root.pem,
+    and for an agency with a hybrid post-quantum key CODE.encryption-pq.pem and
+    CODE.age-pq.txt (its ``age1pq1...`` recipient, for age >= 1.3)."""
+    from sandi.formats.age import MLKEM768X25519Recipient
+
     with registry.transaction() as session:
         certs = _certs(session, code)
         signing = _current(certs, code, "signing")
@@ -127,9 +131,15 @@ def export_public(registry: Registry, code: str, outdir: Path) -> ExportResult:
             encryption_pem=encryption.cert_pem, encryption_public=encryption.public_key,
             root_pem=_root_pem(session),
         )
-        record(
-            session, "key.export", code, {"what": "public", "serials": [signing.serial, encryption.serial]}
-        )
+        serials = [signing.serial, encryption.serial]
+        hybrid = [c for c in certs
+                  if c.purpose == "encryption-pq" and c.state == "current" and c.revocation is None]
+        if hybrid:
+            files[f"{code}.encryption-pq.pem"] = hybrid[0].cert_pem
+            files[f"{code}.age-pq.txt"] = MLKEM768X25519Recipient.from_public_bytes(
+                hybrid[0].public_key).to_bech32() + "\n"
+            serials.append(hybrid[0].serial)
+        record(session, "key.export", code, {"what": "public", "serials": serials})
         written = write_public_files(outdir, files)
     return ExportResult(code, written, [])
 
