@@ -56,9 +56,9 @@ def _work_factor(obj: CliContext) -> int:
     return scrypt_work_factor(obj.config().extra.get("scrypt_work_factor"))
 
 
-def _issue_lines(verb: str, result: IssueResult) -> list[str]:
-    lines = [_("{verb} {agency} (profile {profile})").format(
-        verb=_(verb), agency=result.agency, profile=result.profile)]
+def _issue_lines(headline: str, result: IssueResult) -> list[str]:
+    """``headline``: an N_-marked sentence with {agency} and {profile}."""
+    lines = [_(headline).format(agency=result.agency, profile=result.profile)]
     lines += [
         _("  {purpose} serial {serial}  until {until}  key {key}").format(
             purpose=state_word(c.purpose).ljust(purpose_width()), serial=c.serial,
@@ -81,8 +81,8 @@ def _issue_json(result: IssueResult) -> dict[str, object]:
     }
 
 
-def _emit_issue(obj: CliContext, verb: str, result: IssueResult) -> None:
-    obj.emit(_issue_json(result), _issue_lines(verb, result))
+def _emit_issue(obj: CliContext, headline: str, result: IssueResult) -> None:
+    obj.emit(_issue_json(result), _issue_lines(headline, result))
 
 
 profile_option = click.option(
@@ -155,10 +155,11 @@ def issue_cmd(obj: CliContext, codes: tuple[str, ...], all_agencies: bool, profi
                     obj.note(_("warning: {message}").format(message=missed.message))
             raise
     if len(codes) == 1:
-        _emit_issue(obj, N_("issued keys for"), results[0])
+        _emit_issue(obj, N_("issued keys for {agency} (profile {profile})"), results[0])
         return
     obj.emit([_issue_json(r) for r in results],
-             [line for r in results for line in _issue_lines(N_("issued keys for"), r)]
+             [line for r in results
+              for line in _issue_lines(N_("issued keys for {agency} (profile {profile})"), r)]
              + [ngettext("issued keys for {count} agency", "issued keys for {count} agencies",
                          len(results)).format(count=len(results))])
 
@@ -180,7 +181,8 @@ def renew_cmd(obj: CliContext, code: str, profile: str | None, passphrase_file: 
     registry = obj.registry()
     prof = _profile(obj, profile)
     ks = _keystore(obj, passphrase_file)
-    _emit_issue(obj, N_("renewed"), renew_keys(registry, _issuer(obj, ks), code, profile=prof))
+    _emit_issue(obj, N_("renewed {agency} (profile {profile})"),
+                renew_keys(registry, _issuer(obj, ks), code, profile=prof))
 
 
 @keys.command(
@@ -218,7 +220,8 @@ def rotate_cmd(
         _("Rotate the keys?"),
         assume_yes=assume_yes,
     )
-    _emit_issue(obj, N_("rotated"), rotate_keys(registry, ks, _issuer(obj, ks), code, profile=prof))
+    _emit_issue(obj, N_("rotated {agency} (profile {profile})"),
+                rotate_keys(registry, ks, _issuer(obj, ks), code, profile=prof))
 
 
 @keys.command("revoke", help=_(
@@ -555,7 +558,7 @@ def certify_cmd(
         registry, issuer, data, expected_agency=expected, profile=prof, replace=replace
     )
     atomic_write(output, response, mode=0o644, overwrite=False)
-    _emit_issue(obj, N_("certified"), result)
+    _emit_issue(obj, N_("certified {agency} (profile {profile})"), result)
     obj.note(_("wrote {path}: give it to {code} ('sandi keys import-certs {name}')").format(
         path=output, code=result.agency, name=output.name))
 
