@@ -134,6 +134,29 @@ class CliContext:
         finally:
             self.directory_expiry(warning)
 
+    def refresh_directory(self) -> None:
+        """On a workstation that names its authority's server, fetch a fresh directory
+        when the installed one is near its expiry (or missing). When the server does
+        not answer, say so and carry on with the installed one (which warns as usual)."""
+        from sandi.errors import SandiError
+
+        home = self.home
+        if not home.exists():
+            return
+        try:
+            from sandi.directory.online import refresh_if_due
+
+            fetched = refresh_if_due(home)
+        except ConfigError:
+            return  # the command itself reports a broken configuration
+        except SandiError as exc:
+            self.note(_("warning: the directory could not be refreshed from the server: {reason}").format(
+                reason=exc))
+            return
+        if fetched is not None and fetched.changed:
+            self.note(_("directory version {version} fetched from the server").format(
+                version=fetched.snapshot.version))
+
     def store_passphrase(self, passphrase_file: Path | None) -> PassphraseSource:
         """The key store passphrase for this command (``--passphrase-file``, else the
         environment, else a prompt). Remembered for the rest of the invocation, so the

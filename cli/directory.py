@@ -122,6 +122,37 @@ def import_cmd(obj: CliContext, file: Path) -> None:
     obj.emit(_describe(snapshot), [_("installed:"), *_lines(snapshot)])
 
 
+@directory.command("fetch", help=_(
+    "Fetch the newest directory from the authority's server and install it.\n"
+    "\n"
+    "Checked exactly as 'directory import' checks a file: the root's signature, the\n"
+    "expiry, no rollback. An unchanged directory costs one short answer.\n"
+    "\n"
+    "\b\n"
+    "Example:\n"
+    "  sandi directory fetch\n"
+    "  sandi directory fetch --server https://pki.bantenprov.go.id/sandi"
+))
+@click.option("--server", "server", metavar="URL",
+              help=_("The authority's base URL [default: the home's, from 'init --server']."))
+@pass_cli
+def fetch_cmd(obj: CliContext, server: str | None) -> None:
+    from sandi.authority.certs import check_base_url
+    from sandi.directory.online import fetch_directory, server_url
+    from sandi.errors import UsageError
+
+    home = obj.home
+    base = check_base_url(server) if server else server_url(home)
+    if base is None:
+        raise UsageError(_("this home names no server"),
+                         hint=_("give --server URL, or set server_url in sandi.toml"))
+    fetched = fetch_directory(home, base)
+    data = _describe(fetched.snapshot)
+    data["changed"] = fetched.changed
+    head = _("installed:") if fetched.changed else _("the installed directory is current:")
+    obj.emit(data, [head, *_lines(fetched.snapshot)])
+
+
 @directory.command("show", help=_(
     "Show the installed directory: version, expiry, agencies and their keys.\n"
     "\n"

@@ -103,6 +103,13 @@ def _complete_zone(ctx: click.Context, param: click.Parameter, incomplete: str) 
            "CRL distribution point and BASE/root.der as their issuer."),
 )
 @click.option(
+    "--server",
+    "server_url",
+    metavar="URL",
+    help=_("With --agency: the authority's base URL; 'directory fetch' and every document command "
+           "then fetch the directory from it."),
+)
+@click.option(
     "--force",
     is_flag=True,
     help=_("Use an existing non-empty folder that holds no home yet. Never overwrites a home."),
@@ -121,6 +128,7 @@ def init_cmd(
     agency: str | None,
     root_fingerprint: str | None,
     base_url: str | None,
+    server_url: str | None,
     force: bool,
     language: str | None,
     zone: str,
@@ -139,19 +147,23 @@ def init_cmd(
         base_url = check_base_url(base_url)
     if pin_file is not None:
         obj.pin_file = pin_file
+    if server_url is not None:
+        from sandi.authority.certs import check_base_url
+
+        if agency is None:
+            raise click.UsageError(_("--server is a workstation's setting (with --agency)"))
+        server_url = check_base_url(server_url)
     passphrase = obj.store_passphrase(passphrase_file)
     token = _token_config(obj, keystore_kind, pkcs11_module, pkcs11_token, pkcs11_fallback)
     if keystore_kind == "file" or (token is not None and token.fallback == "file"):
         # Checked before anything is created; the store asks the same cached source.
-        from sandi.i18n import _
-
         check_new_passphrase(passphrase.get(_("the new key store"), confirm=True), what=_("the key store"),
                              allow_weak=allow_weak_passphrase, known_words=[province, agency or ""])
     if agency is not None or root_fingerprint is not None:
         if base_url is not None:
             raise click.UsageError(_("--base-url is an authority's setting (a workstation has none)"))
         _init_workstation(obj, home, province, keystore_kind, agency, root_fingerprint, force, passphrase,
-                          settings, token)
+                          settings, token, server_url)
         return
     from sandi.authority.root import create_root
 
@@ -239,6 +251,7 @@ def _init_workstation(
     passphrase: PassphraseSource,
     settings: HomeSettings,
     token: TokenConfig | None,
+    server_url: str | None = None,
 ) -> None:
     """An agency workstation: configuration and key store (the keys come from
     'sandi keys request' + 'keys import-certs', or 'sandi keys import').
@@ -272,7 +285,8 @@ def _init_workstation(
                 keystore=keystore_kind,
                 language=settings.language,
                 timezone=settings.timezone,
-                extra=token.settings() if token else {},
+                extra={**(token.settings() if token else {}),
+                       **({"server_url": server_url} if server_url else {})},
             ),
             force=force,
         )
@@ -287,6 +301,7 @@ def _init_workstation(
             "agency": agency,
             "root_fingerprint": fp,
             "keystore": keystore_kind,
+            "server_url": server_url,
         },
         [
             _("created workstation home for {agency} at {path}").format(agency=agency, path=home.path),
@@ -295,6 +310,7 @@ def _init_workstation(
             _("  your keys are made here (enrolment):  sandi keys request {code} -o {file}").format(
                 code=agency, file=f"{agency.lower()}-request.json"),
             _("  the authority made your keys:         sandi keys import BUNDLE"),
+            _("then fetch the authority's directory:   sandi directory fetch") if server_url else
             _("then import the authority's directory:  sandi directory import FILE"),
         ],
     )

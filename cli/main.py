@@ -41,8 +41,14 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "audit": ("sandi_cli.audit", "audit", N_("Read, verify, checkpoint and export the audit log.")),
     "directory": ("sandi_cli.directory", "directory", N_("Publish, import and show the directory.")),
     "db": ("sandi_cli.db", "db", N_("Registry database schema: status and upgrade.")),
+    "serve": ("sandi_cli.serve", "serve_cmd", N_("Serve the directory, CRL and root over HTTP (authority).")),
     "demo": ("sandi_cli.demo", "demo_cmd", N_("Run the whole product end to end in a fresh home.")),
 }
+
+
+# Commands that read the directory: on a workstation with a server, each refreshes a
+# directory near its expiry first (sandi.directory.online).
+REFRESHING_COMMANDS = frozenset({"seal", "open", "sign", "verify", "encrypt", "decrypt", "inspect"})
 
 
 class LazyGroup(click.Group):
@@ -135,6 +141,8 @@ def cli(
         pin_file=pin_file,
     )
     ctx.call_on_close(ctx.obj.close_stores)
+    if ctx.invoked_subcommand in REFRESHING_COMMANDS and not {"--help", "-h"} & set(ctx.args):
+        ctx.obj.refresh_directory()
 
 
 @cli.result_callback()

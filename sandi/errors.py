@@ -101,6 +101,10 @@ class CommitOutcomeUnknown(RegistryError):
     have been saved, and only a look at the registry afterwards can tell."""
 
 
+class ServerError(SandiError):
+    """The authority's server could not be reached, or answered with an error."""
+
+
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2

@@ -109,8 +109,14 @@ def highest_version(home: Home) -> int | None:
 
 def import_snapshot(home: Home, source: Path, *, now: datetime | None = None) -> DirectorySnapshot:
     """Verify ``source`` and install it in the home; returns the snapshot installed."""
+    return import_envelope(home, read_envelope_file(source), now=now)
+
+
+def import_envelope(home: Home, data: bytes, *, now: datetime | None = None) -> DirectorySnapshot:
+    """Verify the envelope ``data`` (a file's or a server's answer) and install it, with
+    the same checks as :func:`import_snapshot`: root fingerprint, signature, expiry,
+    no rollback below the installed version or the anchor."""
     now = now or datetime.now(UTC)
-    data = read_envelope_file(source)
     snapshot = parse_envelope(data, trusted_fingerprint(home))
     with _locked(home):
         check_fresh(snapshot, now, highest_version(home))

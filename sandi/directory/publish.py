@@ -14,7 +14,7 @@ Invariants:
 from __future__ import annotations
 
 import hashlib
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -151,10 +151,36 @@ def sign_and_record(
             issued_at=snapshot.issued_at,
             expires_at=snapshot.expires_at,
             sha256=hashlib.sha256(envelope).hexdigest(),
+            envelope=envelope,
         )
     )
     session.flush()
     return verified, envelope
+
+
+@dataclass(frozen=True)
+class Publication:
+    """The newest directory the registry holds, as published (``sandi serve`` answers
+    from it): the signed envelope, its SHA-256 (hex, the HTTP entity tag) and expiry."""
+
+    version: int
+    envelope: bytes
+    sha256: str
+    expires_at: datetime
+
+
+def latest_publication(session: Session) -> Publication | None:
+    """The newest publication that kept its envelope (none before migration 0003)."""
+    row = session.scalars(
+        select(DirectoryVersionRow)
+        .where(DirectoryVersionRow.envelope.is_not(None))
+        .order_by(DirectoryVersionRow.version.desc())
+        .limit(1)
+    ).first()
+    if row is None or row.envelope is None:
+        return None
+    return Publication(version=row.version, envelope=bytes(row.envelope), sha256=row.sha256,
+                       expires_at=row.expires_at)
 
 
 def republish(

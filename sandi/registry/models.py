@@ -163,3 +163,5 @@ class DirectoryVersionRow(Base):
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sha256: Mapped[str] = mapped_column(String(64))
+    #: the signed envelope as published (``sandi serve`` answers from it); None before 0003
+    envelope: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, default=None)

@@ -1,0 +1,81 @@
+"""``sandi serve``: start the authority's HTTP front end (``sandi_server``) under uvicorn.
+
+A thin starter: it checks the home and the registry the way every command does (so a
+mistake is reported here, in the person's language, not in a worker's log), refuses to
+run as root, and hands the rest to uvicorn. The web framework is imported only here
+and in ``sandi_server``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from sandi.errors import ConfigError, UsageError
+from sandi.i18n import _
+
+from .context import CliContext, pass_cli
+
+
+@click.command("serve", help=_(
+    "Serve the directory, CRL and root certificate over HTTP (authority).\n"
+    "\n"
+    "Reads the registry the other commands write (SQLite here, or PostgreSQL for\n"
+    "replicas behind a load balancer). Needs no private key; run it as an\n"
+    "unprivileged user. TLS: --ssl-certfile/--ssl-keyfile\n"
+    "or a reverse proxy (docs/operations.md).\n"
+    "\n"
+    "\b\n"
+    "Example:\n"
+    "  sandi serve --host 0.0.0.0 --port 8080 --workers 2"
+))
+@click.option("--host", default="127.0.0.1", show_default=True, help=_("Address to listen on."))
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True,
+              help=_("Port to listen on."))
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help=_("Worker processes."))
+@click.option("--ssl-certfile", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help=_("TLS certificate chain (PEM); without it, plain HTTP."))
+@click.option("--ssl-keyfile", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help=_("TLS private key (PEM) for --ssl-certfile."))
+@click.option("--forwarded-allow-ips", default="127.0.0.1", show_default=True,
+              help=_("Reverse proxies whose X-Forwarded-For is trusted (comma-separated)."))
+@click.option("--allow-root", is_flag=True,
+              help=_("Serve even as root (a container whose root is not the host's)."))
+@pass_cli
+def serve_cmd(obj: CliContext, host: str, port: int, workers: int, ssl_certfile: Path | None,
+              ssl_keyfile: Path | None, forwarded_allow_ips: str, allow_root: bool) -> None:
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and not allow_root:
+        raise UsageError(_("refusing to serve as root"),
+                         hint=_("run 'sandi serve' as an unprivileged user (docs/operations.md has a "
+                                "systemd unit)"))
+    if (ssl_certfile is None) != (ssl_keyfile is None):
+        raise UsageError(_("--ssl-certfile and --ssl-keyfile go together"))
+    if obj.config().role != "authority":
+        raise ConfigError(_("{path} is an agency workstation: only the authority serves").format(
+            path=obj.home.path))
+    obj.registry()  # the schema is current, the database reachable: else an error here
+    try:
+        import uvicorn
+    except ImportError:
+        raise ConfigError(_("the server is not installed"),
+                          hint=_("install it with: pip install 'sandi[server]'")) from None
+    # The workers find the home and the registry as every command does.
+    os.environ["SANDI_HOME"] = str(obj.home.path)
+    if obj.database_url:
+        os.environ["SANDI_DATABASE_URL"] = obj.database_url
+    obj.note(_("serving {home} on {scheme}://{host}:{port} ({workers} worker(s))").format(
+        home=obj.home.path, scheme="https" if ssl_certfile else "http", host=host, port=port,
+        workers=workers))
+    uvicorn.run(
+        "sandi_server:create_app", factory=True, host=host, port=port, workers=workers,
+        ssl_certfile=None if ssl_certfile is None else str(ssl_certfile),
+        ssl_keyfile=None if ssl_keyfile is None else str(ssl_keyfile),
+        forwarded_allow_ips=forwarded_allow_ips, proxy_headers=True,
+        server_header=False, date_header=True,
+        # header bytes per request (h11), idle keep-alive, and a ceiling on connections
+        h11_max_incomplete_event_size=16 * 1024, timeout_keep_alive=5, limit_concurrency=1024,
+        log_level="info", access_log=False,
+    )

@@ -1,0 +1,188 @@
+"""Fetching the directory from the authority's server (workstation side).
+
+Invariants:
+
+* what a server sends is installed only through :func:`sandi.directory.local.import_envelope`,
+  the very checks ``directory import`` makes (root fingerprint, signature, expiry, no
+  rollback below the installed version or the anchor): the channel is not trusted;
+* a response is read up to the directory's size limit and no further, within a
+  timeout; a server that is down, slow or wrong is a :class:`ServerError`, never a
+  crash, and never changes the installed directory;
+* the request is conditional (``If-None-Match`` with the SHA-256 of the installed
+  envelope, the server's entity tag), so an unchanged directory costs a 304;
+* every install and every refusal of what a server sent is written to the home's
+  audit journal (``directory.fetch``); an unreachable server is not a security event
+  and is not.
+
+The HTTP client is the standard library's (urllib): a workstation needs no other
+dependency, and the document commands, which refresh a directory near its expiry, keep
+their start-up time.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sandi.directory.snapshot import EXPIRY_WARNING, MAX_DIRECTORY_BYTES, DirectorySnapshot
+from sandi.errors import FormatError, ServerError, VerificationError
+from sandi.home import Home
+from sandi.i18n import _
+
+#: seconds to wait for the server when a command refreshes on its own
+REFRESH_TIMEOUT = 3.0
+#: seconds for an explicit ``directory fetch``
+FETCH_TIMEOUT = 15.0
+#: a document command refreshes a directory that expires within this time (the same
+#: window in which it would warn)
+REFRESH_WITHIN = EXPIRY_WARNING
+USER_AGENT = "sandi"
+
+
+@dataclass(frozen=True)
+class Fetched:
+    snapshot: DirectorySnapshot
+    #: False when the server said the installed directory is current (304)
+    changed: bool
+
+
+def server_url(home: Home) -> str | None:
+    """The authority's base URL this home remembers (``init --server``), or None."""
+    value = home.load_config().extra.get("server_url")
+    return value if isinstance(value, str) and value else None
+
+
+def directory_url(base: str) -> str:
+    return base.rstrip("/") + "/directory.json"
+
+
+def installed_etag(home: Home) -> str | None:
+    try:
+        data = home.directory_path.read_bytes()
+    except OSError:
+        return None
+    return '"' + hashlib.sha256(data).hexdigest() + '"'
+
+
+def fetch_directory(home: Home, base: str, *, timeout: float = FETCH_TIMEOUT,
+                    now: datetime | None = None) -> Fetched:
+    """Fetch the newest directory from ``base`` and install it (verified) if it is new."""
+    from sandi.directory.local import import_envelope, installed_snapshot
+
+    url = directory_url(base)
+    headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+    etag = installed_etag(home)
+    if etag is not None:
+        headers["If-None-Match"] = etag
+    status, data = http_request(url, headers=headers, timeout=timeout, limit=MAX_DIRECTORY_BYTES)
+    if status == 304:
+        return Fetched(installed_snapshot(home, now=now), changed=False)
+    try:
+        snapshot = import_envelope(home, data, now=now)
+    except (FormatError, VerificationError) as exc:
+        _journal(home, "failed", url, {"reason": type(exc).__name__})
+        raise
+    _journal(home, "ok", f"v{snapshot.version}",
+             {"version": snapshot.version, "sha256": snapshot.body_sha256, "url": url})
+    return Fetched(snapshot, changed=True)
+
+
+def needs_refresh(home: Home, now: datetime | None = None) -> bool:
+    """True on a workstation with a server whose installed directory is missing,
+    unreadable or expires within REFRESH_WITHIN. Reads the expiry without verifying
+    (it only decides whether to ask; what arrives is verified in full)."""
+    from sandi.formats.bounded import load_json
+
+    now = now or datetime.now(UTC)
+    try:
+        envelope = load_json(home.directory_path.read_bytes(), max_bytes=MAX_DIRECTORY_BYTES,
+                             error=FormatError)
+        body = load_json(base64.b64decode(envelope["body"]), max_bytes=MAX_DIRECTORY_BYTES,
+                         error=FormatError)
+        expires = datetime.fromisoformat(str(body["expires_at"]).replace("Z", "+00:00"))
+    except (OSError, ValueError, KeyError, TypeError, FormatError):
+        return True
+    return bool(expires - now <= REFRESH_WITHIN)
+
+
+def refresh_if_due(home: Home, *, timeout: float = REFRESH_TIMEOUT) -> Fetched | None:
+    """Refresh the installed directory from the home's server when it is near its expiry.
+
+    None when nothing was due (no server, not a workstation, a fresh directory). Raises
+    ServerError (or a verification error) when it was due and failed: the caller
+    carries on with the installed directory and says so.
+    """
+    config = home.load_config()
+    base = server_url(home)
+    if config.role != "workstation" or base is None or not needs_refresh(home):
+        return None
+    return fetch_directory(home, base, timeout=timeout)
+
+
+def http_request(url: str, *, headers: dict[str, str], timeout: float, limit: int,
+                 data: bytes | None = None) -> tuple[int, bytes]:
+    """(status, body) of one request; the body read up to ``limit`` bytes. 2xx and 304
+    are answers; anything else, and every network failure, is a ServerError."""
+    if not url.startswith(("http://", "https://")):
+        raise ServerError(_("{url} is not an http(s) URL").format(url=url))
+    request = urllib.request.Request(url, data=data, headers=headers,  # noqa: S310 (scheme checked)
+                                     method="POST" if data is not None else "GET")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            return response.status, _read_limited(response, limit, url)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 304:
+            return 304, b""
+        reason = _error_message(exc)
+        raise ServerError(
+            _("the server at {url} answered {status}: {reason}").format(url=url, status=exc.code,
+                                                                        reason=reason),
+            hint=_("check the server URL in sandi.toml (server_url) and ask the authority"),
+        ) from None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        why = getattr(exc, "reason", None) or exc
+        raise ServerError(
+            _("cannot reach the server at {url}: {reason}").format(url=url, reason=why),
+            hint=_("check the network and the server URL; files still work: "
+                   "'sandi directory import FILE'"),
+        ) from None
+
+
+def _read_limited(response: Any, limit: int, url: str) -> bytes:
+    declared = response.headers.get("Content-Length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ServerError(_("the server at {url} sent more than {limit} bytes").format(url=url, limit=limit))
+    data: bytes = response.read(limit + 1)
+    if len(data) > limit:
+        raise ServerError(_("the server at {url} sent more than {limit} bytes").format(url=url, limit=limit))
+    return data
+
+
+def _error_message(exc: urllib.error.HTTPError) -> str:
+    """The server's JSON error message (bounded), else the HTTP reason phrase."""
+    try:
+        body = exc.read(4096)
+        value = json.loads(body.decode("utf-8"))
+        message = value.get("message") if isinstance(value, dict) else None
+        if isinstance(message, str) and message.isprintable():
+            return message[:300]
+    except (OSError, ValueError, UnicodeDecodeError):
+        pass
+    return str(exc.reason)[:300]
+
+
+def _journal(home: Home, outcome: Literal["ok", "failed"], subject: str, details: dict[str, Any]) -> None:
+    from sandi.audit.events import AuditEvent
+    from sandi.audit.journal import Journal
+
+    actor = home.load_config().agency or "authority"
+    Journal(home.journal_path).append(AuditEvent(
+        actor=actor, action="directory.fetch", subject=subject, outcome=outcome, details=details))
+
+
