@@ -143,7 +143,7 @@ def test_powershell_completes_commands_options_and_shipped_policies() -> None:
     commands = _complete({"_SANDI_COMPLETE": "powershell_complete", "COMP_WORDS": "sandi se",
                           "COMP_CWORD": "se"})
     values = [line.split("\t")[1] for line in commands.stdout.splitlines()]
-    assert values == ["seal"]
+    assert values == ["seal", "serve"]
     options = _complete({"_SANDI_COMPLETE": "powershell_complete", "COMP_WORDS": "sandi policy example --f",
                          "COMP_CWORD": "--f"})
     assert [line.split("\t")[1] for line in options.stdout.splitlines()] == ["--force"]
