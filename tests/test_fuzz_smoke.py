@@ -80,3 +80,17 @@ def test_a_certificate_with_an_unknown_x509_version_is_a_format_error() -> None:
         snapshot.root_fingerprint  # noqa: B018
     with pytest.raises(FormatError, match=r"not a PEM X\.509 certificate"):
         load_pem(snapshot.root_cert_pem)
+
+
+def test_a_certificate_with_a_malformed_extension_is_a_format_error() -> None:
+    # found by fuzz/targets.py:directory_body (cryptography parses extensions on first use)
+    body = (CORPUS / "directory_body" / "crash-x509-extension-length").read_bytes()
+    snapshot = DirectorySnapshot.from_body(body)
+    refused = 0
+    for agency in snapshot.agencies:
+        for cert in agency.certificates:
+            try:
+                cert.public_key_bytes()
+            except FormatError:
+                refused += 1
+    assert refused  # the damaged ones, and nothing but FormatError

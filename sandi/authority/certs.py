@@ -44,6 +44,7 @@ from sandi.keystore.keys import (
     fingerprint,
     hybrid_key_extension,
     hybrid_key_extension_value,
+    parsed_in_full,
 )
 
 PURPOSES = ("signing", "encryption", "encryption-pq")
@@ -259,7 +260,7 @@ def to_pem(cert: x509.Certificate) -> str:
 def load_pem(pem: str | bytes, *, what: str = N_("certificate")) -> x509.Certificate:
     data = pem.encode("ascii") if isinstance(pem, str) else pem
     try:
-        return x509.load_pem_x509_certificate(data)
+        return parsed_in_full(x509.load_pem_x509_certificate(data))
     except (ValueError, x509.InvalidVersion):
         raise FormatError(_("{what} is not a PEM X.509 certificate").format(what=_(what))) from None
 

@@ -78,8 +78,10 @@ def load_certificate(pem: str) -> x509.Certificate:
     """A certificate from the directory's PEM text; FormatError for anything else."""
     from cryptography import x509
 
+    from sandi.keystore.keys import parsed_in_full
+
     try:
-        return x509.load_pem_x509_certificate(pem.encode("ascii"))
+        return parsed_in_full(x509.load_pem_x509_certificate(pem.encode("ascii")))
     except (ValueError, x509.InvalidVersion):  # UnicodeEncodeError included
         raise FormatError(_("directory: a certificate is not valid PEM")) from None
 

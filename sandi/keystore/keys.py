@@ -223,6 +223,17 @@ def certificate_public_key_bytes(cert: x509.Certificate) -> bytes:
     return hybrid
 
 
+def parsed_in_full(cert: x509.Certificate) -> x509.Certificate:
+    """``cert`` once the fields cryptography parses lazily have parsed (ValueError if not),
+    so that no later use of a certificate from outside fails with cryptography's error."""
+    cert.extensions  # noqa: B018 - each raises ValueError when its DER is malformed
+    cert.subject  # noqa: B018
+    cert.issuer  # noqa: B018
+    cert.not_valid_before_utc  # noqa: B018
+    cert.not_valid_after_utc  # noqa: B018
+    return cert
+
+
 def hybrid_key_extension(cert: x509.Certificate) -> bytes | None:
     """The 1216-byte hybrid public key a certificate carries, or None if it has none."""
     from cryptography import x509 as _x509
@@ -231,6 +242,8 @@ def hybrid_key_extension(cert: x509.Certificate) -> bytes | None:
         ext = cert.extensions.get_extension_for_oid(_x509.ObjectIdentifier(HYBRID_KEY_OID))
     except _x509.ExtensionNotFound:
         return None
+    except ValueError:  # cryptography parses extensions on first use
+        raise FormatError(_("the certificate's extensions are malformed")) from None
     value = ext.value
     data = value.value if isinstance(value, _x509.UnrecognizedExtension) else b""
     # DER OCTET STRING with a two-byte long-form length: 04 82 04 C0 <1216 bytes>.
