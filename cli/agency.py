@@ -196,3 +196,39 @@ def resume_cmd(obj: CliContext, code: str, passphrase_file: Path | None) -> None
     obj.store_passphrase(passphrase_file)  # for the directory republish afterwards
     info = resume_agency(obj.registry(), code)
     obj.emit(info.to_json(), _("resumed {code}").format(code=info.code))
+
+
+@agency.command("token", help=_(
+    "Make a one-time token with which the agency's workstation enrols online.\n"
+    "\n"
+    "Give the token to the agency by a channel you trust (in person, by phone); its\n"
+    "workstation runs 'sandi keys request CODE --server URL --token TOKEN'. The token is\n"
+    "shown once and kept only as a hash; it expires and works for one request.\n"
+    "\n"
+    "\b\n"
+    "Example:\n"
+    "  sandi agency token BAPPEDA --hours 4"
+))
+@click.argument("code")
+@click.option("--hours", type=click.IntRange(1, 720), default=24, show_default=True,
+              help=_("How long the token is valid."))
+@click.option("--auto-approve", is_flag=True,
+              help=_("'sandi keys certify --pending' certifies this token's request without asking."))
+@pass_cli
+def token_cmd(obj: CliContext, code: str, hours: int, auto_approve: bool) -> None:
+    from datetime import timedelta
+
+    from sandi.authority.online import create_token
+    from sandi.timefmt import iso_time, show_time
+
+    made = create_token(obj.registry(), code, lifetime=timedelta(hours=hours), auto_approve=auto_approve)
+    obj.emit(
+        {"agency": made.agency, "token": made.token, "expires_at": iso_time(made.expires_at),
+         "auto_approve": made.auto_approve},
+        [
+            _("enrolment token for {code} (valid until {until}, one use):").format(
+                code=made.agency, until=show_time(made.expires_at)),
+            f"  {made.token}",
+            _("on the workstation: sandi keys request {code} --server URL --token TOKEN").format(code=code),
+        ],
+    )

@@ -206,7 +206,8 @@ class CliContext:
 
 
 # Audit actions that change nothing the directory publishes.
-_NOT_PUBLIC = frozenset({"directory.publish", "audit.checkpoint", "key.export", "crl.publish"})
+_NOT_PUBLIC = frozenset({"directory.publish", "audit.checkpoint", "key.export", "crl.publish",
+                         "enrolment.token", "enrolment.submit"})
 
 
 pass_cli = click.make_pass_decorator(CliContext)

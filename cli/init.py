@@ -107,7 +107,7 @@ def _complete_zone(ctx: click.Context, param: click.Parameter, incomplete: str) 
     "server_url",
     metavar="URL",
     help=_("With --agency: the authority's base URL; 'directory fetch' and every document command "
-           "then fetch the directory from it."),
+           "then fetch the directory from it, and 'keys request --token' enrols there."),
 )
 @click.option(
     "--force",

@@ -464,20 +464,49 @@ def move_root_cmd(
              "  sandi --home ./bappeda keys request BAPPEDA --rotate -o bappeda-rotation.json"),
 )
 @click.argument("code")
-@click.option("-o", "--output", type=OUT_PATH, required=True, help=_("Where to write the request."))
+@click.option("-o", "--output", type=OUT_PATH, help=_("Where to write the request."))
 @click.option("--rotate", is_flag=True,
               help=_("New keys to replace this home's current ones; the request is signed by the "
                      "current signing key too, so the authority retires the old certificates."))
+@click.option("--token", metavar="TOKEN",
+              help=_("Enrol online with this one-time token from the authority ('sandi agency token')."))
+@click.option("--server", "server", metavar="URL",
+              help=_("With --token: the authority's base URL [default: the home's, from 'init --server']."))
+@click.option("--wait", type=click.IntRange(0, 86400), default=600, show_default=True,
+              help=_("With --token or --resume: seconds to wait for the authority's approval."))
+@click.option("--resume", is_flag=True,
+              help=_("Wait again for the certificates of the request posted online before."))
 @passphrase_file_option
 @pass_cli
-def request_cmd(obj: CliContext, code: str, output: Path, rotate: bool, passphrase_file: Path | None) -> None:
+def request_cmd(obj: CliContext, code: str, output: Path | None, rotate: bool, token: str | None,
+                server: str | None, wait: int, resume: bool, passphrase_file: Path | None) -> None:
     from sandi.authority.enrolment import create_request, request_fingerprint
     from sandi.fsutil import atomic_write
 
-    if output.exists():
+    if resume:
+        _enrol_online(obj, code, None, None, None, wait, passphrase_file)
+        return
+    if token is None and output is None:
+        raise click.UsageError(_("give -o FILE, or --token TOKEN to enrol online"))
+    if token is None and server is not None:
+        raise click.UsageError(_("--server goes with --token"))
+    if output is not None and output.exists():
         raise click.UsageError(_("{path} exists already").format(path=output))
+    base = None
+    if token is not None:
+        from sandi.authority.certs import check_base_url
+        from sandi.directory.online import server_url
+
+        base = check_base_url(server) if server else server_url(obj.home)
+        if base is None:
+            raise click.UsageError(_("--token needs the authority's server: --server URL"))
     data, refs = create_request(obj.home, _keystore(obj, passphrase_file), code, rotate=rotate)
-    atomic_write(output, data, mode=0o644, overwrite=False)
+    if output is not None:
+        atomic_write(output, data, mode=0o644, overwrite=False)
+    if token is not None and base is not None:
+        _enrol_online(obj, code, base, token, data, wait, passphrase_file)
+        return
+    assert output is not None
     fp = request_fingerprint(data)
     obj.emit(
         {"agency": code, "request": str(output), "key_refs": refs, "fingerprint": fp,
@@ -495,6 +524,37 @@ def request_cmd(obj: CliContext, code: str, output: Path, rotate: bool, passphra
     )
 
 
+def _enrol_online(obj: CliContext, code: str, base: str | None, token: str | None, data: bytes | None,
+                  wait: int, passphrase_file: Path | None) -> None:
+    """Post the request (or resume the one posted), wait for the approval, install."""
+    from sandi.authority.enrolment import import_response
+    from sandi.authority.online_client import finished, load_pending, post_request, wait_for_response
+
+    home = obj.home
+    if base is not None and token is not None and data is not None:
+        posted = post_request(home, base, token, data)
+        obj.note(_("request posted to {server}; request fingerprint: {fingerprint}").format(
+            server=base, fingerprint=posted.fingerprint))
+        obj.note(_("read this fingerprint to the authority's operator by phone; they compare it before "
+                   "certifying"))
+    else:
+        posted = load_pending(home)
+        if posted.agency != code:
+            raise click.UsageError(_("the request waiting here is for {agency}, not {code}").format(
+                agency=posted.agency, code=code))
+    response = wait_for_response(posted, wait)
+    if response is None:
+        obj.emit({"agency": code, "status": "pending", "fingerprint": posted.fingerprint},
+                 [_("not approved yet; wait again with 'sandi keys request {code} --resume'").format(
+                     code=code)])
+        return
+    written = import_response(home, _keystore(obj, passphrase_file), response)
+    finished(home)
+    obj.emit({"agency": code, "status": "certified", "fingerprint": posted.fingerprint,
+              "installed": [str(p) for p in written]},
+             [_("certified: installed {name}").format(name=p.name) for p in written])
+
+
 @keys.command(
     "certify",
     help=_("Authority side of enrolment: check a request, show what it will do, and issue its "
@@ -503,10 +563,12 @@ def request_cmd(obj: CliContext, code: str, output: Path, rotate: bool, passphra
              "  sandi keys certify bappeda-request.json -o bappeda-certs.json --agency BAPPEDA\n\n"
              "  sandi keys certify req.json -o certs.json --expect-fingerprint '3F2A 91C0 ...' --yes"),
 )
-@click.argument("request", type=IN_PATH)
+@click.argument("request", type=IN_PATH, required=False)
 @click.option(
-    "-o", "--output", type=OUT_PATH, required=True, help=_("Where to write the certificates for the agency.")
+    "-o", "--output", type=OUT_PATH, help=_("Where to write the certificates for the agency.")
 )
+@click.option("--pending", is_flag=True,
+              help=_("Certify the requests workstations posted online ('sandi serve'), one by one."))
 @click.option("--agency", "expected", help=_("Refuse the request unless it is for this agency."))
 @click.option("--expect-fingerprint", "expected_fingerprint", metavar="FP",
               help=_("Refuse the request unless its fingerprint is FP (as the agency read it to you)."))
@@ -518,8 +580,9 @@ def request_cmd(obj: CliContext, code: str, output: Path, rotate: bool, passphra
 @pass_cli
 def certify_cmd(
     obj: CliContext,
-    request: Path,
-    output: Path,
+    request: Path | None,
+    output: Path | None,
+    pending: bool,
     expected: str | None,
     expected_fingerprint: str | None,
     replace: bool,
@@ -536,6 +599,13 @@ def certify_cmd(
     from sandi.errors import VerificationError
     from sandi.fsutil import atomic_write
 
+    if pending:
+        if request is not None or output is not None:
+            raise click.UsageError(_("--pending takes no request file and no -o"))
+        _certify_pending(obj, expected, expected_fingerprint, replace, assume_yes, profile, passphrase_file)
+        return
+    if request is None or output is None:
+        raise click.UsageError(_("give a request file and -o FILE, or --pending"))
     if output.exists():
         raise click.UsageError(_("{path} exists already").format(path=output))
     with open(request, "rb") as f:
@@ -561,6 +631,49 @@ def certify_cmd(
     _emit_issue(obj, N_("certified {agency} (profile {profile})"), result)
     obj.note(_("wrote {path}: give it to {code} ('sandi keys import-certs {name}')").format(
         path=output, code=result.agency, name=output.name))
+
+
+def _certify_pending(obj: CliContext, expected: str | None, expected_fingerprint: str | None, replace: bool,
+                     assume_yes: bool, profile: str | None, passphrase_file: Path | None) -> None:
+    """Each request posted online: the same checks, summary and question as a file; the
+    certificates go back to the workstation that polls. A token made with
+    --auto-approve needs no answer."""
+    from sandi.authority.enrolment import certify_request, normalise_fingerprint, plan_certification
+    from sandi.authority.online import mark_certified, pending_requests
+    from sandi.errors import SandiError
+
+    registry = obj.registry()
+    waiting = [p for p in pending_requests(registry) if expected is None or p.agency == expected]
+    if not waiting:
+        obj.note(_("no enrolment requests are waiting"))
+        return
+    prof = _profile(obj, profile)
+    ks = _keystore(obj, passphrase_file)
+    issuer = _issuer(obj, ks)
+    wanted = None if expected_fingerprint is None else normalise_fingerprint(expected_fingerprint)
+    done = 0
+    for item in waiting:
+        try:
+            plan = plan_certification(registry, issuer, item.request, expected_agency=item.agency,
+                                      replace=replace)
+        except SandiError as exc:
+            obj.note(_("request {id} for {code} cannot be certified: {reason}").format(
+                id=item.id, code=item.agency, reason=exc))
+            continue
+        if wanted is not None and wanted != plan.request.fingerprint:
+            obj.note(_("request {id} for {code}: fingerprint {actual}, not the one expected; skipped").format(
+                id=item.id, code=item.agency, actual=plan.request.fingerprint))
+            continue
+        summary = _certify_summary(plan)
+        if item.auto_approve:
+            summary.append(_("The token of this request was made with --auto-approve."))
+        confirm_change(summary, _("Certify this request?"), assume_yes=assume_yes or item.auto_approve)
+        response, result = certify_request(registry, issuer, item.request, expected_agency=item.agency,
+                                           profile=prof, replace=replace)
+        mark_certified(registry, item.id, response)
+        _emit_issue(obj, N_("certified {agency} (profile {profile})"), result)
+        done += 1
+    obj.note(_("{count} request(s) certified; the workstations fetch their certificates").format(count=done))
 
 
 def _certify_summary(plan: CertificationPlan) -> list[str]:

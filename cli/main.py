@@ -41,7 +41,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "audit": ("sandi_cli.audit", "audit", N_("Read, verify, checkpoint and export the audit log.")),
     "directory": ("sandi_cli.directory", "directory", N_("Publish, import and show the directory.")),
     "db": ("sandi_cli.db", "db", N_("Registry database schema: status and upgrade.")),
-    "serve": ("sandi_cli.serve", "serve_cmd", N_("Serve the directory, CRL and root over HTTP (authority).")),
+    "serve": ("sandi_cli.serve", "serve_cmd",
+              N_("Serve the directory, CRL, root and enrolment over HTTP (authority).")),
     "demo": ("sandi_cli.demo", "demo_cmd", N_("Run the whole product end to end in a fresh home.")),
 }
 

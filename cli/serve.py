@@ -20,7 +20,7 @@ from .context import CliContext, pass_cli
 
 
 @click.command("serve", help=_(
-    "Serve the directory, CRL and root certificate over HTTP (authority).\n"
+    "Serve the directory, CRL, root certificate and online enrolment over HTTP (authority).\n"
     "\n"
     "Reads the registry the other commands write (SQLite here, or PostgreSQL for\n"
     "replicas behind a load balancer). Needs no private key; run it as an\n"

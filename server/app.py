@@ -42,6 +42,7 @@ from sandi.errors import SandiError
 from sandi.home import Home, resolve_home
 from sandi.registry import Registry
 
+from . import enrol
 from .limits import ClientError, HeaderLimit, error_response
 from .metrics import Metrics, MetricsMiddleware
 
@@ -260,6 +261,8 @@ def build_app(home: Home, registry: Registry) -> Starlette:
         Route(f"{prefix}/root.pem", root, methods=["GET", "HEAD"]),
         Route(f"{prefix}/healthz", health, methods=["GET", "HEAD"]),
         Route(f"{prefix}/metrics", metrics, methods=["GET"]),
+        Route(f"{prefix}/enrol", enrol.submit, methods=["POST"]),
+        Route(f"{prefix}/enrol/{{handle}}", enrol.status, methods=["GET"]),
     ]
     app = Starlette(
         routes=routes,
@@ -272,6 +275,7 @@ def build_app(home: Home, registry: Registry) -> Starlette:
     )
     app.state.authority = Authority(registry)
     app.state.metrics = Metrics()
+    app.state.limiter = enrol.FailureLimiter()
     app.state.home = home
     app.add_middleware(HeaderLimit)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

@@ -22,7 +22,8 @@ T = TypeVar("T")
 
 TABLES = {
     "authority", "agencies", "certificates", "revocations", "policy_versions", "audit_entries",
-    "audit_head", "audit_checkpoints", "directory_versions", "crl_counter",
+    "audit_head", "audit_checkpoints", "directory_versions", "crl_counter", "enrolment_tokens",
+    "enrolment_requests",
 }
 
 # An extra migration after the real head, to see a real "older" schema upgraded.

@@ -23,17 +23,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sandi.directory.snapshot import EXPIRY_WARNING, MAX_DIRECTORY_BYTES, DirectorySnapshot
-from sandi.errors import FormatError, ServerError, VerificationError
+from sandi.errors import FormatError, VerificationError
 from sandi.home import Home
-from sandi.i18n import _
+from sandi.httpclient import http_request
 
 #: seconds to wait for the server when a command refreshes on its own
 REFRESH_TIMEOUT = 3.0
@@ -42,7 +39,6 @@ FETCH_TIMEOUT = 15.0
 #: a document command refreshes a directory that expires within this time (the same
 #: window in which it would warn)
 REFRESH_WITHIN = EXPIRY_WARNING
-USER_AGENT = "sandi"
 
 
 @dataclass(frozen=True)
@@ -76,7 +72,7 @@ def fetch_directory(home: Home, base: str, *, timeout: float = FETCH_TIMEOUT,
     from sandi.directory.local import import_envelope, installed_snapshot
 
     url = directory_url(base)
-    headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+    headers = {"Accept": "application/json", "User-Agent": "sandi"}
     etag = installed_etag(home)
     if etag is not None:
         headers["If-None-Match"] = etag
@@ -123,58 +119,6 @@ def refresh_if_due(home: Home, *, timeout: float = REFRESH_TIMEOUT) -> Fetched |
     if config.role != "workstation" or base is None or not needs_refresh(home):
         return None
     return fetch_directory(home, base, timeout=timeout)
-
-
-def http_request(url: str, *, headers: dict[str, str], timeout: float, limit: int,
-                 data: bytes | None = None) -> tuple[int, bytes]:
-    """(status, body) of one request; the body read up to ``limit`` bytes. 2xx and 304
-    are answers; anything else, and every network failure, is a ServerError."""
-    if not url.startswith(("http://", "https://")):
-        raise ServerError(_("{url} is not an http(s) URL").format(url=url))
-    request = urllib.request.Request(url, data=data, headers=headers,  # noqa: S310 (scheme checked)
-                                     method="POST" if data is not None else "GET")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            return response.status, _read_limited(response, limit, url)
-    except urllib.error.HTTPError as exc:
-        if exc.code == 304:
-            return 304, b""
-        reason = _error_message(exc)
-        raise ServerError(
-            _("the server at {url} answered {status}: {reason}").format(url=url, status=exc.code,
-                                                                        reason=reason),
-            hint=_("check the server URL in sandi.toml (server_url) and ask the authority"),
-        ) from None
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        why = getattr(exc, "reason", None) or exc
-        raise ServerError(
-            _("cannot reach the server at {url}: {reason}").format(url=url, reason=why),
-            hint=_("check the network and the server URL; files still work: "
-                   "'sandi directory import FILE'"),
-        ) from None
-
-
-def _read_limited(response: Any, limit: int, url: str) -> bytes:
-    declared = response.headers.get("Content-Length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ServerError(_("the server at {url} sent more than {limit} bytes").format(url=url, limit=limit))
-    data: bytes = response.read(limit + 1)
-    if len(data) > limit:
-        raise ServerError(_("the server at {url} sent more than {limit} bytes").format(url=url, limit=limit))
-    return data
-
-
-def _error_message(exc: urllib.error.HTTPError) -> str:
-    """The server's JSON error message (bounded), else the HTTP reason phrase."""
-    try:
-        body = exc.read(4096)
-        value = json.loads(body.decode("utf-8"))
-        message = value.get("message") if isinstance(value, dict) else None
-        if isinstance(message, str) and message.isprintable():
-            return message[:300]
-    except (OSError, ValueError, UnicodeDecodeError):
-        pass
-    return str(exc.reason)[:300]
 
 
 def _journal(home: Home, outcome: Literal["ok", "failed"], subject: str, details: dict[str, Any]) -> None:

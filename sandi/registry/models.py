@@ -10,6 +10,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     ForeignKey,
     Integer,
     LargeBinary,
@@ -165,3 +166,38 @@ class DirectoryVersionRow(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     #: the signed envelope as published (``sandi serve`` answers from it); None before 0003
     envelope: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, default=None)
+
+
+# --- online enrolment (owner: sandi.authority.online) ---------------------------------
+
+
+class EnrolmentTokenRow(Base):
+    """A one-time enrolment token: only its SHA-256 is kept."""
+
+    __tablename__ = "enrolment_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    auto_approve: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class EnrolmentRequestRow(Base):
+    """A request a workstation posted with a token; polled by the SHA-256 of its handle."""
+
+    __tablename__ = "enrolment_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    handle_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    token_id: Mapped[int] = mapped_column(ForeignKey("enrolment_tokens.id"), unique=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"))
+    request: Mapped[bytes] = mapped_column(LargeBinary)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20))  # pending | certified
+    auto_approve: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    response: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
