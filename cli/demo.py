@@ -186,8 +186,12 @@ def _run(demo: _Demo) -> None:
     letter.write_text(LETTER, encoding="utf-8")
     sealed = demo.work / "surat-koordinasi.txt.sandi"
     demo.sandi("seal", str(letter), "--as", "DISKOMINFO", "--to", "BAPPEDA", "--to", "SETDA",
-               "--class", "R", "--nomor", "005/117/DISKOMINFO/2026", "--sifat", "segera",
-               "--hal", "Koordinasi pengamanan informasi", "-o", str(sealed))
+               "--class", "Rahasia", "--nomor", "005/117/DISKOMINFO/2026", "--sifat", "Segera",
+               "--lampiran", "1 (satu) berkas", "--hal", "Koordinasi pengamanan informasi",
+               "--kepada", "Kepala BAPPEDA Provinsi Banten",
+               "--tembusan", "Gubernur Banten", "--tembusan", "Sekretaris Daerah Provinsi Banten",
+               "--penandatangan", "Dr. Ahmad Fauzi", "--jabatan", "Kepala Dinas", "--nip",
+               "19750312 200212 1 003", "-o", str(sealed))
     demo.sandi("inspect", str(sealed))
 
     demo.step(_("Open it as BAPPEDA: decrypt, verify signature, certificate, recipients, policy"))

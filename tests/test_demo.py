@@ -76,3 +76,5 @@ def test_demo_narrates_in_indonesian(run_sandi: RunSandi, tmp_path: Path,
     # the sealed letter reads as a letter heading, in WIB
     assert re.search(r"Klasifikasi: +Rahasia \(R\)", r.stdout)
     assert re.search(r"Disegel pada: +\d{1,2} [A-Z][a-z]+ \d{4} \d\d:\d\d:\d\d WIB", r.stdout)
+    assert re.search(r"Kepada Yth\.: +Kepala BAPPEDA Provinsi Banten", r.stdout)
+    assert "NIP 19750312 200212 1 003" in r.stdout and "1. Gubernur Banten" in r.stdout
