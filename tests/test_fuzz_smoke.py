@@ -94,3 +94,17 @@ def test_a_certificate_with_a_malformed_extension_is_a_format_error() -> None:
             except FormatError:
                 refused += 1
     assert refused  # the damaged ones, and nothing but FormatError
+
+
+def test_a_certificate_with_an_odd_name_attribute_is_a_format_error() -> None:
+    # found by fuzz/targets.py:directory_body (cryptography raised TypeError reading the issuer)
+    body = (CORPUS / "directory_body" / "crash-x509-name-type").read_bytes()
+    snapshot = DirectorySnapshot.from_body(body)
+    refused = 0
+    for agency in snapshot.agencies:
+        for cert in agency.certificates:
+            try:
+                cert.public_key_bytes()
+            except FormatError:
+                refused += 1
+    assert refused

@@ -224,13 +224,20 @@ def certificate_public_key_bytes(cert: x509.Certificate) -> bytes:
 
 
 def parsed_in_full(cert: x509.Certificate) -> x509.Certificate:
-    """``cert`` once the fields cryptography parses lazily have parsed (ValueError if not),
-    so that no later use of a certificate from outside fails with cryptography's error."""
-    cert.extensions  # noqa: B018 - each raises ValueError when its DER is malformed
-    cert.subject  # noqa: B018
-    cert.issuer  # noqa: B018
-    cert.not_valid_before_utc  # noqa: B018
-    cert.not_valid_after_utc  # noqa: B018
+    """``cert`` once the fields cryptography parses lazily have parsed, so that no later
+    use of a certificate from outside fails with cryptography's error. Raises ValueError
+    (what the loaders catch) for anything cryptography refuses: it also raises TypeError
+    (an odd name attribute) and UnsupportedAlgorithm for some malformed DER."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+
+    try:
+        cert.extensions  # noqa: B018 - each parses on first use
+        cert.subject  # noqa: B018
+        cert.issuer  # noqa: B018
+        cert.not_valid_before_utc  # noqa: B018
+        cert.not_valid_after_utc  # noqa: B018
+    except (TypeError, UnsupportedAlgorithm) as exc:
+        raise ValueError(str(exc)) from None
     return cert
 
 
