@@ -358,6 +358,7 @@ def _checkpoint_workstation(obj: CliContext, passphrase_file: Path | None) -> No
         return
     ws = Workspace.open(obj.home, obj.store_passphrase(passphrase_file), pin=obj.token_pin())
     obj.opened(ws.keystore)
+    obj.directory_read(ws.warnings)
     signer, _unused = ws.signing_key(code)
     cp = journal.checkpoint(signer)
     assert cp is not None

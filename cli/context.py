@@ -105,6 +105,18 @@ class CliContext:
             self.note(_("warning: {warning}").format(warning=translated(warning)))
         self._expiry_checked = True
 
+    def directory_read(self, warnings: list[str]) -> None:
+        """The command read and verified the installed directory: print its warnings
+        and skip the unverified expiry read after the command (one read, not two)."""
+        for warning in warnings:
+            self.directory_expiry(warning)
+        self._expiry_checked = True
+
+    def directory_not_needed(self) -> None:
+        """The command reads no directory (``inspect`` without ``--as``): nothing after
+        it reads one only to warn about its expiry."""
+        self._expiry_checked = True
+
     def check_directory_expiry(self) -> None:
         """On a workstation, warn when the installed directory is near its expiry.
 

@@ -83,8 +83,7 @@ def open_workspace(obj: CliContext, passphrase_file: Path | None) -> Workspace:
 
     ws = Workspace.open(obj.home, obj.store_passphrase(passphrase_file), pin=obj.token_pin())
     obj.opened(ws.keystore)
-    for warning in ws.warnings:
-        obj.directory_expiry(warning)
+    obj.directory_read(ws.warnings)
     return ws
 
 
@@ -356,6 +355,8 @@ def inspect_cmd(obj: CliContext, file: Path, opener: str | None, passphrase_file
             info["warnings"] = list(result.warnings)
         levels = DirectoryPolicy(ws.snapshot).levels(result.metadata.sealed_at)
         lines += _human(result.metadata.summary(), _("  verified metadata:"), levels)[1:]
+    else:
+        obj.directory_not_needed()
     obj.emit(info, lines)
 
 
@@ -491,8 +492,7 @@ def verify_cmd(obj: CliContext, file: Path, signature: Path | None, public_key_f
         return
     # Verifying needs no private key: the key store stays locked.
     ws = Workspace.open(obj.home, NoPassphrase())
-    for warning in ws.warnings:
-        obj.directory_expiry(warning)
+    obj.directory_read(ws.warnings)
     sig_path = signature or Path(str(file) + ".minisig")
     try:
         sig_text = sig_path.read_bytes()

@@ -372,3 +372,29 @@ def test_a_fresh_directory_gives_no_warning(province: Province) -> None:
     sealed = _seal_letter(province)
     r = province.bappeda.ok("open", sealed, "-o", province.bappeda.folder / "o.pdf")
     assert "warning" not in r.stderr
+
+
+def test_document_commands_read_the_directory_once(province: Province, monkeypatch: pytest.MonkeyPatch) -> None:
+    """seal, open, sign and verify read directory.json once (verified, expiry included,
+    not again unverified for the warning); inspect without --as reads it not at all."""
+    reads: list[str] = []
+    original = Path.read_bytes
+
+    def counting(self: Path) -> bytes:
+        if self.name == "directory.json":
+            reads.append(str(self))
+        return original(self)
+
+    monkeypatch.setattr(Path, "read_bytes", counting)
+    sealed = _seal_letter(province)
+    assert len(reads) == 1, reads
+    notice, sig = _sign_notice(province)
+    for args in (["open", sealed, "-o", province.bappeda.folder / "opened.pdf"],
+                 ["verify", notice, "--sig", sig], ["inspect", sealed, "--as", "BAPPEDA"]):
+        reads.clear()
+        province.bappeda.ok(*args)
+        assert len(reads) == 1, (args, reads)
+    reads.clear()
+    r = province.bappeda.ok("inspect", sealed)
+    assert "age v1 file" in r.stdout
+    assert reads == []
