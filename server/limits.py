@@ -5,7 +5,8 @@ Invariants:
 * a request whose declared body is over its route's limit is refused (413) before one
   byte of the body is read; a body sent without a length is counted while read and
   refused at the limit; reading a body has a deadline (a slow client gets 408);
-* too many header fields get 431 (uvicorn/h11 already bounds their total size);
+* more than 64 header fields or 16 KiB of them get 431 (h11 bounds what it buffers
+  before a request is complete; this bounds what reaches the application);
 * every error a client causes is a 4xx with ``{"error": CODE, "message": TEXT}``;
   only a fault of the server itself (the registry unreachable: 503) is a 5xx, and an
   unexpected exception becomes a JSON 500 and is logged, never a traceback to the
@@ -24,8 +25,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 #: the largest request body any route accepts (enrolment requests are a few KiB)
 MAX_BODY_BYTES = 64 * 1024
-#: header fields per request
+#: header fields per request, and their bytes (names and values)
 MAX_HEADER_FIELDS = 64
+MAX_HEADER_BYTES = 16 * 1024
 #: seconds a client has to send its whole body
 BODY_DEADLINE_SECONDS = 10.0
 
@@ -91,9 +93,10 @@ class HeaderLimit:
             await self.app(scope, receive, send)
             return
         headers = scope.get("headers", [])
-        if len(headers) > MAX_HEADER_FIELDS:
-            await error_response(431, "too-many-headers",
-                                 f"more than {MAX_HEADER_FIELDS} header fields")(scope, receive, send)
+        if len(headers) > MAX_HEADER_FIELDS or sum(len(n) + len(v) for n, v in headers) > MAX_HEADER_BYTES:
+            await error_response(431, "headers-too-large",
+                                 f"more than {MAX_HEADER_FIELDS} header fields or {MAX_HEADER_BYTES} bytes"
+                                 )(scope, receive, send)
             return
         for name, value in headers:
             if name == b"content-length" and value.isdigit() and len(value) < 13 \

@@ -121,6 +121,9 @@ def _raw(served: Served, request: bytes) -> bytes:
      b"Connection: close\r\n\r\n", b"413"),
     (b"GET /sandi/directory.json HTTP/1.1\r\nHost: x\r\n" + b"".join(
         b"X-H%d: v\r\n" % i for i in range(80)) + b"Connection: close\r\n\r\n", b"431"),
+    # one read's worth (h11 accepts a request that arrives complete), over 16 KiB of headers
+    (b"GET /sandi/directory.json HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 60000
+     + b"\r\nConnection: close\r\n\r\n", b"431"),
 ])
 def test_bad_requests_get_a_json_4xx(served: Served, request_bytes: bytes, status: bytes) -> None:
     answer = _raw(served, request_bytes)
