@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import click
 
 from sandi.errors import UsageError
-from sandi.i18n import _, translated
+from sandi.i18n import _, ngettext, translated
 
 from .classes import CLASS_HELP, CLASSIFICATION, class_label, resolve_class
 from .context import CliContext, pass_cli
@@ -377,17 +377,27 @@ def inspect_cmd(obj: CliContext, file: Path, opener: str | None, passphrase_file
 @click.option("--name", "doc_name", metavar="NAME",
               help=_("The document name the signature states [default: FILE's name; needed for '-']."))
 @click.option("--force", is_flag=True, help=_("Overwrite an existing signature file."))
+@click.option("--pdf/--detached", "pdf", default=None,
+              help=_("Sign inside the PDF (PAdES), writing FILE.signed.pdf or -o [default: for files that "
+                     "start with %PDF]; --detached always writes a .minisig."))
 @passphrase_file_option
 @pass_cli
 def sign_cmd(obj: CliContext, file: Path, signer: str | None, classification: str | None,
              letter: dict[str, object], output: Path | None, doc_name: str | None, force: bool,
-             passphrase_file: Path | None) -> None:
+             pdf: bool | None, passphrase_file: Path | None) -> None:
     from sandi.documents import DirectoryPolicy, sign
     from sandi.timefmt import iso_time
 
+    from_stdin = is_dash(file)
+    if pdf is None:
+        from sandi.documents.pdf import is_pdf
+
+        pdf = not from_stdin and is_pdf(file)
+    if pdf:
+        _sign_pdf(obj, file, signer, output, force, passphrase_file, classification, letter, doc_name)
+        return
     ws = open_workspace(obj, passphrase_file)
     code = acting_agency(obj, signer)
-    from_stdin = is_dash(file)
     if from_stdin and output is None:
         raise UsageError(_("signing standard input needs -o FILE (or -o - for standard output)"))
     to_stdout = is_dash(output)
@@ -409,6 +419,53 @@ def sign_cmd(obj: CliContext, file: Path, signer: str | None, classification: st
         code=code,
         target=target,
     )])
+
+
+def _sign_pdf(obj: CliContext, file: Path, signer: str | None, output: Path | None, force: bool,
+              passphrase_file: Path | None, classification: str | None, letter: dict[str, object],
+              doc_name: str | None) -> None:
+    from sandi.documents.pdf import require_pyhanko, sign_pdf
+
+    if is_dash(file) or is_dash(output):
+        raise UsageError(_("a signed PDF is read from and written to files, not standard input or output"))
+    if classification or doc_name or any(v for v in letter.values()):
+        raise UsageError(_("--class, --name and the letter options apply to detached signatures, not to "
+                           "signatures inside a PDF"))
+    require_pyhanko()
+    ws = open_workspace(obj, passphrase_file)
+    code = acting_agency(obj, signer)
+    target = output or file.with_name(file.stem + ".signed.pdf")
+    result = sign_pdf(file, target, workspace=ws, signer_code=code, overwrite=force)
+    obj.emit(dict(result.summary(), document=file.name), [_("signed {file} as {code} -> {target}").format(
+        file=file.name, code=code, target=target)])
+
+
+def _verify_pdf(obj: CliContext, file: Path) -> None:
+    from sandi.documents import Workspace
+    from sandi.documents.pdf import check_pdf, verify_pdf
+    from sandi.errors import VerificationError
+    from sandi.keystore import NoPassphrase
+    from sandi.timefmt import show_time
+
+    ws = Workspace.open(obj.home, NoPassphrase())
+    for warning in ws.warnings:
+        obj.directory_expiry(warning)
+    try:
+        result = verify_pdf(file, workspace=ws)
+    except VerificationError:
+        if obj.json_output:
+            # the report says which signature failed and why; the exit code is still 4
+            obj.emit(check_pdf(file, workspace=ws).summary(), [])
+        raise
+    count = len(result.signatures)
+    lines = [ngettext("{file}: {count} signature verified", "{file}: {count} signatures verified", count).format(
+        file=file.name, count=count)]
+    for s in result.signatures:
+        what = _("whole document") if s.coverage == "document" else _("revision {n}").format(n=s.revision)
+        lines.append(_("  {field}: {code} ({name}), signed {time}, covers the {what}").format(
+            field=s.field, code=s.signer, name=s.signer_name,
+            time=show_time(s.signed_at) if s.signed_at else "-", what=what))
+    obj.emit(result.summary(), lines)
 
 
 def _verify_with_key(
@@ -490,6 +547,12 @@ def verify_cmd(obj: CliContext, file: Path, signature: Path | None, public_key_f
     if public_key_file is not None or public_key is not None:
         _verify_with_key(obj, file, signature, public_key_file, public_key)
         return
+    if signature is None and not is_dash(file) and not Path(str(file) + ".minisig").exists():
+        from sandi.documents.pdf import is_pdf
+
+        if is_pdf(file):
+            _verify_pdf(obj, file)
+            return
     # Verifying needs no private key: the key store stays locked.
     ws = Workspace.open(obj.home, NoPassphrase())
     obj.directory_read(ws.warnings)

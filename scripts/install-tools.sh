@@ -4,7 +4,8 @@
 # and fusefat for the tests on a real FAT filesystem (tests/fat_fixtures.py), and
 # the reference JavaScript age (npm "age-encryption", the only implementation of the
 # post-quantum age1pq1 type that installs here) under $AGE_JS_DIR, and SoftHSM2 (a
-# software PKCS#11 token for the key store tests).
+# software PKCS#11 token for the key store tests), poppler-utils, libnss3-tools and
+# zbar-tools (signed PDFs checked with pdfsig, pdftoppm and zbarimg).
 # With --demo, only what `sandi demo` checks its files with (age, minisign).
 # Uses apt (as root, or through sudo); does nothing for tools already present.
 set -euo pipefail
@@ -36,6 +37,10 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then need+=(postgresql
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
 command -v softhsm2-util >/dev/null 2>&1 || need+=(softhsm2)
+# signed PDFs (tests/test_pdf.py): pdfsig/pdftoppm, NSS's certutil, zbarimg
+command -v pdfsig >/dev/null 2>&1 || need+=(poppler-utils)
+command -v certutil >/dev/null 2>&1 || need+=(libnss3-tools)
+command -v zbarimg >/dev/null 2>&1 || need+=(zbar-tools)
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi

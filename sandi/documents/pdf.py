@@ -1,0 +1,334 @@
+"""Signatures inside a PDF (PAdES), made and checked with pyHanko.
+
+Invariants:
+
+* the private key never leaves sandi's key store: pyHanko signs through
+  :class:`StoreSigner`, a pyHanko ``Signer`` whose raw signature comes from
+  :meth:`sandi.keystore.KeyStore.signer` (file, keyring and PKCS#11 keys alike);
+* a signature is added as an incremental update, so earlier signatures stay valid;
+* the output is written atomically and only after the audit entry was recorded;
+* a PDF verifies only if *every* signature does: the cryptographic signature,
+  the chain to the province's root from the installed directory (pyHanko's
+  validator, offline, with the directory's CRL), the signer's certificate in the
+  directory (not revoked at the signing time, sandi's own rule for every signature),
+  and no later revision changing more than signature fields (pyHanko's difference
+  analysis).
+
+pyHanko is an optional dependency (``sandi[pdf]``): :func:`require_pyhanko` turns
+its absence into a clear :class:`ConfigError`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sandi.documents.signers import verify_signing_certificate
+from sandi.documents.workspace import Workspace
+from sandi.errors import ConfigError, FormatError, SandiError, UsageError, VerificationError
+from sandi.fsutil import AtomicOutput
+from sandi.i18n import _
+from sandi.timefmt import iso_time
+
+if TYPE_CHECKING:
+    from sandi.keystore import Signer
+
+PDF_MAGIC = b"%PDF-"
+#: A letter is small; a bigger file is refused before it is parsed.
+MAX_PDF_BYTES = 64 * 1024 * 1024
+#: Room reserved in the file for the CMS signature (chain and CRL included).
+SIGNATURE_SIZE = 32 * 1024
+
+
+def require_pyhanko() -> None:
+    """ConfigError (with the install hint) when pyHanko is not installed."""
+    try:
+        import pyhanko  # noqa: F401
+        import pyhanko_certvalidator  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            _("signing and verifying PDFs needs pyHanko, which is not installed"),
+            hint=_("install it with: pip install 'sandi[pdf]'"),
+        ) from None
+
+
+def is_pdf(path: str | os.PathLike[str]) -> bool:
+    """True if the file starts with the PDF header ``%PDF-``."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(PDF_MAGIC)) == PDF_MAGIC
+    except OSError:
+        return False
+
+
+def _read_pdf(path: Path) -> bytes:
+    try:
+        size = path.stat().st_size
+        if size > MAX_PDF_BYTES:
+            raise UsageError(_("{path} is larger than {limit} MiB").format(
+                path=path, limit=MAX_PDF_BYTES // (1024 * 1024)))
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(_("no such file: {path}").format(path=path)) from None
+    if not data.startswith(PDF_MAGIC):
+        raise FormatError(_("{path} is not a PDF file").format(path=path))
+    return data
+
+
+def _make_store_signer(key: Signer, cert_pem: str, chain_pems: list[str]) -> Any:
+    """A pyHanko ``Signer`` whose raw signatures come from sandi's ``key``."""
+    from asn1crypto import algos
+    from asn1crypto import x509 as asn1_x509
+    from pyhanko.sign.signers import Signer as HankoSigner
+    from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+    def load(pem: str) -> Any:
+        from cryptography import x509
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        der = x509.load_pem_x509_certificate(pem.encode()).public_bytes(Encoding.DER)
+        return asn1_x509.Certificate.load(der)
+
+    class StoreSigner(HankoSigner):
+        """pyHanko asks for a raw signature over the signed attributes; the key store
+        makes it (pure Ed25519: the data itself, RFC 8419)."""
+
+        async def async_sign_raw(self, data: bytes, digest_algorithm: str, dry_run: bool = False) -> bytes:
+            if dry_run:
+                return bytes(64)
+            return key.sign(data)
+
+    return StoreSigner(
+        signing_cert=load(cert_pem),
+        cert_registry=SimpleCertificateStore.from_certs([load(p) for p in chain_pems]),  # type: ignore[no-untyped-call]
+        signature_mechanism=algos.SignedDigestAlgorithm({"algorithm": "ed25519"}),
+        embed_roots=True,
+    )
+
+
+def _validation_context(ws: Workspace, *, at: datetime | None = None) -> Any:
+    """Offline: the directory's root as the only trust anchor, its CRL as revocation data."""
+    from asn1crypto import crl as asn1_crl
+    from asn1crypto import x509 as asn1_x509
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from pyhanko_certvalidator import ValidationContext
+
+    root = asn1_x509.Certificate.load(ws.snapshot.root_certificate.public_bytes(Encoding.DER))
+    crls = []
+    if ws.snapshot.crl_pem:
+        crls.append(asn1_crl.CertificateList.load(
+            x509.load_pem_x509_crl(ws.snapshot.crl_pem.encode()).public_bytes(Encoding.DER)))
+    return ValidationContext(trust_roots=[root], crls=crls, allow_fetching=False,
+                             revocation_mode="soft-fail", moment=at)
+
+
+@dataclass(frozen=True)
+class PdfSignResult:
+    signer: str
+    serial: str
+    signed_at: datetime
+    output: Path
+
+    def summary(self) -> dict[str, Any]:
+        return {"signer": self.signer, "certificate": self.serial, "signed_at": iso_time(self.signed_at),
+                "output": str(self.output), "format": "pades"}
+
+
+def sign_pdf(
+    src: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    workspace: Workspace,
+    signer_code: str,
+    overwrite: bool = False,
+) -> PdfSignResult:
+    """Add a PAdES signature by ``signer_code`` to the PDF ``src``, written to ``output``.
+
+    The signature is an incremental update (earlier signatures stay valid) and embeds
+    the agency certificate, the root and the directory's CRL."""
+    require_pyhanko()
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.pdf_utils.misc import PdfError
+    from pyhanko.sign import fields, signers
+
+    ws = workspace
+    src, output = Path(src), Path(output)
+    data = _read_pdf(src)
+    key, cert = ws.signing_key(signer_code)
+    signer = _make_store_signer(key, cert.pem, [])
+    now = ws.now()
+    existing = _signature_count(data)
+    meta = signers.PdfSignatureMetadata(
+        field_name=f"sandi-{signer_code}-{existing + 1}",
+        subfilter=fields.SigSeedSubFilter.PADES,
+        embed_validation_info=True,
+        validation_context=_validation_context(ws),
+        name=signer_code,
+    )
+    try:
+        writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
+        signed = signers.PdfSigner(meta, signer=signer).sign_pdf(writer, bytes_reserved=SIGNATURE_SIZE)
+    except SandiError:
+        raise
+    except (PdfError, ValueError, KeyError, TypeError) as exc:
+        raise FormatError(_("cannot sign {path}: {reason}").format(path=src, reason=str(exc))) from None
+    out = AtomicOutput(output, overwrite=overwrite)
+    try:
+        out.file.write(signed.getvalue())
+        ws.record(signer_code, "document.sign", src.name, "ok",
+                  {"format": "pades", "size": len(data), "signatures_before": existing})
+        out.commit()
+    finally:
+        out.discard()
+    return PdfSignResult(signer=signer_code, serial=cert.serial, signed_at=now, output=output)
+
+
+def _signature_count(data: bytes) -> int:
+    from pyhanko.pdf_utils.misc import PdfError
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    try:
+        return len(PdfFileReader(io.BytesIO(data), strict=False).embedded_signatures)
+    except (PdfError, ValueError, KeyError, TypeError) as exc:
+        raise FormatError(_("not a readable PDF: {reason}").format(reason=str(exc))) from None
+
+
+@dataclass(frozen=True)
+class PdfSignatureReport:
+    field: str
+    signer: str | None
+    signer_name: str | None
+    subject: str
+    signed_at: datetime | None
+    #: "document": the signature covers the document as it is (later revisions, if
+    #: any, only add validation data); "revision": a later revision added more
+    #: (another signature)
+    coverage: str
+    revision: int
+    valid: bool
+    problem: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "field": self.field, "signer": self.signer, "signer_name": self.signer_name,
+            "subject": self.subject,
+            "signed_at": None if self.signed_at is None else iso_time(self.signed_at),
+            "coverage": self.coverage, "revision": self.revision,
+            "status": "valid" if self.valid else "invalid", "problem": self.problem,
+        }
+
+
+@dataclass(frozen=True)
+class PdfVerifyResult:
+    document: str
+    signatures: tuple[PdfSignatureReport, ...]
+
+    @property
+    def valid(self) -> bool:
+        return bool(self.signatures) and all(s.valid for s in self.signatures)
+
+    def summary(self) -> dict[str, Any]:
+        return {"verified": self.valid, "document": self.document, "format": "pades",
+                "signatures": [s.to_json() for s in self.signatures]}
+
+
+#: pyHanko's difference analysis: what a later revision may have done and still
+#: leave an earlier signature standing (added signatures, validation data)
+_ALLOWED_CHANGES = ("NONE", "LTA_UPDATES", "FORM_FILLING")
+
+
+def check_pdf(src: str | os.PathLike[str], *, workspace: Workspace) -> PdfVerifyResult:
+    """Every signature of the PDF, each judged (never raises for a bad signature)."""
+    require_pyhanko()
+    from pyhanko.pdf_utils.misc import PdfError
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    ws = workspace
+    path = Path(src)
+    data = _read_pdf(path)
+    try:
+        reader = PdfFileReader(io.BytesIO(data), strict=False)
+        embedded = list(reader.embedded_signatures)
+    except (PdfError, ValueError, KeyError, TypeError) as exc:
+        raise FormatError(_("not a readable PDF: {reason}").format(reason=str(exc))) from None
+    reports = [_check_one(ws, sig) for sig in embedded]
+    return PdfVerifyResult(document=path.name, signatures=tuple(reports))
+
+
+def _check_one(ws: Workspace, sig: Any) -> PdfSignatureReport:
+    from pyhanko.sign.validation import validate_pdf_signature
+    from pyhanko.sign.validation.status import SignatureCoverageLevel
+
+    from sandi.authority.certs import serial_hex
+    from sandi.keystore.keys import certificate_public_key_bytes, fingerprint
+
+    field = str(sig.field_name)
+    revision = int(sig.signed_revision)
+    coverage = "document" if sig.coverage == SignatureCoverageLevel.ENTIRE_FILE else "revision"
+    subject = ""
+    signer: tuple[str, str] | None = None
+    signed_at: datetime | None = None
+
+    def report(valid: bool, problem: str | None) -> PdfSignatureReport:
+        return PdfSignatureReport(field, signer[0] if signer else None, signer[1] if signer else None,
+                                  subject, signed_at, coverage, revision, valid, problem)
+
+    try:
+        cert = sig.signer_cert
+        subject = cert.subject.human_friendly
+        signed_at = sig.self_reported_timestamp
+        status = validate_pdf_signature(sig, signer_validation_context=_validation_context(ws, at=signed_at))
+    except Exception as exc:  # pyHanko raises many types on hostile input: all mean "invalid"
+        return report(False, _("the signature cannot be read ({reason})").format(reason=type(exc).__name__))
+    if not status.intact or not status.valid:
+        return report(False, _("the signature does not match the document"))
+    if sig.coverage not in (SignatureCoverageLevel.ENTIRE_FILE, SignatureCoverageLevel.ENTIRE_REVISION):
+        return report(False, _("the signature does not cover a whole revision"))
+    level = getattr(status.modification_level, "name", "OTHER")
+    if level in ("NONE", "LTA_UPDATES"):
+        coverage = "document"  # later revisions, if any, only add validation data
+    if level not in _ALLOWED_CHANGES or not status.docmdp_ok:
+        return report(False, _("the document was changed after it was signed"))
+    if not status.trusted:
+        return report(False, _("the signer's certificate does not chain to the province's root"))
+    try:
+        from cryptography import x509
+
+        crypto_cert = x509.load_der_x509_certificate(cert.dump())
+        key_fp = fingerprint(certificate_public_key_bytes(crypto_cert))
+        agency = next((a for a in ws.snapshot.agencies for c in a.certificates
+                       if c.key_fingerprint == key_fp), None)
+        if agency is None:
+            return report(False, _("the signing key is not in the directory"))
+        identity = verify_signing_certificate(
+            ws.snapshot, agency.code, key_fp, signed_at or ws.now(),
+            serial_hex(crypto_cert.serial_number), now=ws.now())
+    except (VerificationError, FormatError) as exc:
+        return report(False, exc.message)
+    signer = (identity.agency.code, identity.agency.name)
+    return report(True, None)
+
+
+def verify_pdf(src: str | os.PathLike[str], *, workspace: Workspace) -> PdfVerifyResult:
+    """Verify every signature of a PDF; VerificationError (exit 4) unless all are valid."""
+    ws = workspace
+    result = check_pdf(src, workspace=ws)
+    name = Path(src).name
+    if not result.valid:
+        ws.record("-", "verify.fail", name, "failed", {"op": "verify-pdf",
+                  "signatures": len(result.signatures)})
+        if not result.signatures:
+            raise VerificationError(_("{name} carries no signature").format(name=name))
+        bad = next(s for s in result.signatures if not s.valid)
+        raise VerificationError(_("signature {field}: {problem}").format(
+            field=bad.field, problem=bad.problem))
+    for s in result.signatures:
+        ws.record(s.signer or "-", "document.verify", name, "ok",
+                  {"format": "pades", "field": s.field,
+                   "signed_at": None if s.signed_at is None else iso_time(s.signed_at)})
+    return result
