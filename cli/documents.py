@@ -361,11 +361,13 @@ def inspect_cmd(obj: CliContext, file: Path, opener: str | None, passphrase_file
 
 
 @click.command("sign", help=_(
-    "Write a detached minisign signature FILE.minisig (checkable with `minisign -V`).\n"
+    "Write a detached minisign signature FILE.minisig (checkable with `minisign -V`),\n"
+    "or with --pdf a signed copy of a PDF (PAdES, shown by PDF viewers).\n"
     "\n"
     "\b\n"
     "Example:\n"
     "  sandi sign pengumuman.pdf --as DISKOMINFO --class B --nomor 045/88/2026\n"
+    "  sandi sign surat.pdf --pdf --as DISKOMINFO    # writes surat.signed.pdf\n"
     "  minisign -V -p DISKOMINFO.minisign.pub -m pengumuman.pdf"
 ))
 @click.argument("file", type=click.Path(dir_okay=False, exists=True, allow_dash=True, path_type=Path))
@@ -377,22 +379,19 @@ def inspect_cmd(obj: CliContext, file: Path, opener: str | None, passphrase_file
 @click.option("--name", "doc_name", metavar="NAME",
               help=_("The document name the signature states [default: FILE's name; needed for '-']."))
 @click.option("--force", is_flag=True, help=_("Overwrite an existing signature file."))
-@click.option("--pdf/--detached", "pdf", default=None,
-              help=_("Sign inside the PDF (PAdES), writing FILE.signed.pdf or -o [default: for files that "
-                     "start with %PDF]; --detached always writes a .minisig."))
+@click.option("--pdf", "pdf", is_flag=True,
+              help=_("Sign inside the PDF (PAdES), writing FILE.signed.pdf (or -o) instead of a detached "
+                     "FILE.minisig."))
 @passphrase_file_option
 @pass_cli
 def sign_cmd(obj: CliContext, file: Path, signer: str | None, classification: str | None,
              letter: dict[str, object], output: Path | None, doc_name: str | None, force: bool,
-             pdf: bool | None, passphrase_file: Path | None) -> None:
+             pdf: bool, passphrase_file: Path | None) -> None:
     from sandi.documents import DirectoryPolicy, sign
     from sandi.timefmt import iso_time
 
     from_stdin = is_dash(file)
-    if pdf is None:
-        from sandi.documents.pdf import is_pdf
-
-        pdf = not from_stdin and is_pdf(file)
+    # Explicit: a PDF signed without --pdf keeps getting its detached .minisig, as before.
     if pdf:
         _sign_pdf(obj, file, signer, output, force, passphrase_file, classification, letter, doc_name)
         return
@@ -458,8 +457,8 @@ def _verify_pdf(obj: CliContext, file: Path) -> None:
             obj.emit(check_pdf(file, workspace=ws).summary(), [])
         raise
     count = len(result.signatures)
-    lines = [ngettext("{file}: {count} signature verified", "{file}: {count} signatures verified", count).format(
-        file=file.name, count=count)]
+    lines = [ngettext("{file}: {count} signature verified", "{file}: {count} signatures verified",
+                      count).format(file=file.name, count=count)]
     for s in result.signatures:
         what = _("whole document") if s.coverage == "document" else _("revision {n}").format(n=s.revision)
         lines.append(_("  {field}: {code} ({name}), signed {time}, covers the {what}").format(
@@ -520,7 +519,8 @@ def _journal(
 
 @click.command("verify", help=_(
     "Verify a detached signature: the signature, the signer's certificate chain,\n"
-    "its validity at the signing time and its revocation status.\n"
+    "its validity at the signing time and its revocation status. A PDF without a\n"
+    "FILE.minisig beside it is checked for signatures inside it (every one must pass).\n"
     "\n"
     "Exit code 4 if anything does not verify.\n"
     "\n"

@@ -52,7 +52,7 @@ def letter(tmp_path: Path) -> Path:
 
 
 def test_sign_and_verify_a_pdf(authority: AuthorityHome, letter: Path, tmp_path: Path) -> None:
-    r = authority.run("--json", "sign", letter, "--as", "SETDA")
+    r = authority.run("--json", "sign", letter, "--pdf", "--as", "SETDA")
     assert r.code == 0, r
     signed = json.loads(r.stdout)
     out = tmp_path / "surat.signed.pdf"
@@ -71,7 +71,7 @@ def test_sign_and_verify_a_pdf(authority: AuthorityHome, letter: Path, tmp_path:
 
 
 def sign(authority: AuthorityHome, src: Path, code: str, out: Path) -> Path:
-    r = authority.run("sign", src, "--as", code, "-o", out)
+    r = authority.run("sign", src, "--pdf", "--as", code, "-o", out)
     assert r.code == 0, r
     return out
 
@@ -145,3 +145,21 @@ def test_pdfsig_sees_the_signature_but_its_nss_cannot_check_ed25519(authority: A
     assert "Signature Type: ETSI.CAdES.detached" in out.stdout
     assert "Total document signed" in out.stdout or "Signed Ranges" in out.stdout
     assert "Signature is Valid" not in out.stdout
+
+
+def test_detached_options_are_refused_with_pdf(authority: AuthorityHome, letter: Path, tmp_path: Path) -> None:
+    r = authority.run("sign", letter, "--pdf", "--as", "SETDA", "--class", "B")
+    assert r.code == 2 and "detached signatures" in r.stderr, r
+    assert not (tmp_path / "surat.signed.pdf").exists()
+
+
+def test_without_pyhanko_the_error_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from sandi.documents.pdf import require_pyhanko
+    from sandi.errors import ConfigError
+
+    monkeypatch.setitem(sys.modules, "pyhanko", None)
+    with pytest.raises(ConfigError) as caught:
+        require_pyhanko()
+    assert "pyHanko" in caught.value.message and "sandi[pdf]" in str(caught.value.hint)
