@@ -13,6 +13,7 @@ import io
 import os
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -135,14 +136,34 @@ def test_round_trip_paths(ws: Workspace, authority: AuthorityHome, tmp_path: Pat
     assert opened.summary()["opened_by"] == "BAPPEDA" and opened.summary()["nomor"] == "005/1/2026"
 
 
+class _Unseekable(io.RawIOBase):
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def readinto(self, buffer: Any) -> int:
+        chunk = self._data.read(len(buffer))
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+
 def test_round_trip_streams(ws: Workspace, tmp_path: Path) -> None:
     data = content(200 * KIB + 3)
     sink = io.BytesIO()
-    # A BytesIO has no file descriptor: its size must be given.
+    # A stream that can neither tell nor seek (a pipe): its size must be given.
     with pytest.raises(UsageError, match="size"):
-        seal(io.BytesIO(data), sink, workspace=ws, sender="DISKOMINFO", recipients=["BAPPEDA"],
+        seal(_Unseekable(data), sink, workspace=ws, sender="DISKOMINFO", recipients=["BAPPEDA"],
              classification="T", policy=UnsafeNoPolicyCheck())
     assert sink.getvalue() == b""  # refused before writing
+    # A BytesIO tells its size by seeking: no size= needed (issue 14).
+    whole = seal(io.BytesIO(data), io.BytesIO(), workspace=ws, sender="DISKOMINFO", recipients=["BAPPEDA"],
+                 classification="T", policy=UnsafeNoPolicyCheck(), name="laporan.txt")
+    assert whole.metadata.document_size == len(data)
     result = seal(io.BytesIO(data), sink, workspace=ws, sender="DISKOMINFO", recipients=["BAPPEDA"],
                   classification="T", policy=UnsafeNoPolicyCheck(), size=len(data), name="../../etc/laporan.txt")
     assert result.output is None
