@@ -156,3 +156,21 @@ def test_mutated_banten_never_crashes(mutations: list[tuple[int, str]]) -> None:
 def test_random_bytes_never_crash(data: bytes) -> None:
     with contextlib.suppress(PolicyError):
         parse_policy(data, "random.toml")
+
+
+def _policy_with_entities(count: int) -> str:
+    entities = "\n".join(f'E{i:06d} = {{ name = "Perangkat Daerah {i}", kind = "agency" }}' for i in range(count))
+    return ('[policy]\nid = "national"\ntitle = "National"\nversion = 1\neffective = 2026-01-01\n'
+            'expires = 2027-01-01\ndecree = "Keputusan 1/2026"\n\n'
+            f'[entities]\n{entities}\n\n[[relation]]\nid = "r1"\nfrom = "E000000"\n'
+            'to = "E000001"\nmax = "R"\ndirection = "one-way"\n')
+
+
+def test_national_scale_entity_count_loads_and_the_cap_still_holds() -> None:
+    from sandi.policy import loader
+
+    assert loader.MAX_ENTITIES >= 100_000
+    big = parse_policy(_policy_with_entities(20_001), "national.toml")  # refused at the old cap of 20,000
+    assert len(big.entities) == 20_001
+    with pytest.raises(PolicyFileError, match="the limit is"):
+        parse_policy(_policy_with_entities(loader.MAX_ENTITIES + 1), "too-many.toml")

@@ -41,7 +41,8 @@ from sandi.policy.model import (
 )
 
 MAX_SOURCE_BYTES = 32 * 1024 * 1024
-MAX_ENTITIES = 20_000
+#: a national deployment: 38 provinces, 514 regencies and cities and their agencies (issue 20)
+MAX_ENTITIES = 100_000
 MAX_GROUPS = 5_000
 MAX_RELATIONS = 500_000
 MAX_LEVELS = 16
