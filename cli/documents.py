@@ -379,6 +379,8 @@ def inspect_cmd(obj: CliContext, file: Path, opener: str | None, passphrase_file
 @click.option("--name", "doc_name", metavar="NAME",
               help=_("The document name the signature states [default: FILE's name; needed for '-']."))
 @click.option("--force", is_flag=True, help=_("Overwrite an existing signature file."))
+@click.option("--stamp", is_flag=True,
+              help=_("With --pdf: draw a visible stamp (agency, time, QR code) on the last page."))
 @click.option("--pdf", "pdf", is_flag=True,
               help=_("Sign inside the PDF (PAdES), writing FILE.signed.pdf (or -o) instead of a detached "
                      "FILE.minisig."))
@@ -386,15 +388,17 @@ def inspect_cmd(obj: CliContext, file: Path, opener: str | None, passphrase_file
 @pass_cli
 def sign_cmd(obj: CliContext, file: Path, signer: str | None, classification: str | None,
              letter: dict[str, object], output: Path | None, doc_name: str | None, force: bool,
-             pdf: bool, passphrase_file: Path | None) -> None:
+             stamp: bool, pdf: bool, passphrase_file: Path | None) -> None:
     from sandi.documents import DirectoryPolicy, sign
     from sandi.timefmt import iso_time
 
     from_stdin = is_dash(file)
     # Explicit: a PDF signed without --pdf keeps getting its detached .minisig, as before.
     if pdf:
-        _sign_pdf(obj, file, signer, output, force, passphrase_file, classification, letter, doc_name)
+        _sign_pdf(obj, file, signer, output, force, passphrase_file, classification, letter, doc_name, stamp)
         return
+    if stamp:
+        raise UsageError(_("--stamp draws on a PDF: add --pdf"))
     ws = open_workspace(obj, passphrase_file)
     code = acting_agency(obj, signer)
     if from_stdin and output is None:
@@ -422,7 +426,7 @@ def sign_cmd(obj: CliContext, file: Path, signer: str | None, classification: st
 
 def _sign_pdf(obj: CliContext, file: Path, signer: str | None, output: Path | None, force: bool,
               passphrase_file: Path | None, classification: str | None, letter: dict[str, object],
-              doc_name: str | None) -> None:
+              doc_name: str | None, stamp: bool) -> None:
     from sandi.documents.pdf import require_pyhanko, sign_pdf
 
     if is_dash(file) or is_dash(output):
@@ -434,7 +438,7 @@ def _sign_pdf(obj: CliContext, file: Path, signer: str | None, output: Path | No
     ws = open_workspace(obj, passphrase_file)
     code = acting_agency(obj, signer)
     target = output or file.with_name(file.stem + ".signed.pdf")
-    result = sign_pdf(file, target, workspace=ws, signer_code=code, overwrite=force)
+    result = sign_pdf(file, target, workspace=ws, signer_code=code, overwrite=force, stamp=stamp)
     obj.emit(dict(result.summary(), document=file.name), [_("signed {file} as {code} -> {target}").format(
         file=file.name, code=code, target=target)])
 

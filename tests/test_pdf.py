@@ -163,3 +163,27 @@ def test_without_pyhanko_the_error_says_what_to_install(monkeypatch: pytest.Monk
     with pytest.raises(ConfigError) as caught:
         require_pyhanko()
     assert "pyHanko" in caught.value.message and "sandi[pdf]" in str(caught.value.hint)
+
+
+@pytest.mark.skipif(shutil.which("pdftoppm") is None or shutil.which("zbarimg") is None,
+                    reason="poppler-utils / zbar-tools not installed (scripts/install-tools.sh)")
+def test_the_stamp_renders_with_a_qr_code_naming_the_signature(authority: AuthorityHome, letter: Path,
+                                                                tmp_path: Path) -> None:
+    pytest.importorskip("qrcode")
+    r = authority.run("sign", letter, "--pdf", "--stamp", "--as", "SETDA", "-o", tmp_path / "stamped.pdf")
+    assert r.code == 0, r
+    r = authority.run("--json", "verify", tmp_path / "stamped.pdf")
+    assert r.code == 0, r
+    (verified,) = json.loads(r.stdout)["signatures"]
+    subprocess.run(["pdftoppm", "-png", "-r", "200", "-singlefile", str(tmp_path / "stamped.pdf"),
+                    str(tmp_path / "page")], check=True)
+    decoded = subprocess.run(["zbarimg", "-q", "--raw", str(tmp_path / "page.png")], capture_output=True,
+                             text=True, check=True).stdout.strip()
+    # the QR code names exactly the signature sandi verified
+    assert decoded == f"sandi-pdf/v1 signer=SETDA serial={verified['certificate']} key={verified['key']}"
+    ws = authority.workspace()
+    assert verified["certificate"] == next(c.serial for a in ws.snapshot.agencies if a.code == "SETDA"
+                                           for c in a.certificates if c.purpose == "signing")
+    text = subprocess.run(["pdftotext", str(tmp_path / "stamped.pdf"), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    assert "Signed electronically by SETDA" in text and "Sekretariat Daerah" in text

@@ -42,6 +42,12 @@ PDF_MAGIC = b"%PDF-"
 MAX_PDF_BYTES = 64 * 1024 * 1024
 #: Room reserved in the file for the CMS signature (chain and CRL included).
 SIGNATURE_SIZE = 32 * 1024
+#: The visible stamp: a box at the signature block (bottom right of the last page, in
+#: points on A4), moved up by one stamp height for each earlier signature.
+STAMP_BOX = (300, 60, 565, 140)
+#: What the QR code carries, a line a phone shows and 'sandi verify' recomputes:
+#: the signer, the certificate serial and the key fingerprint of the signature.
+QR_FORMAT = "sandi-pdf/v1 signer={code} serial={serial} key={key}"
 
 
 def require_pyhanko() -> None:
@@ -146,11 +152,14 @@ def sign_pdf(
     workspace: Workspace,
     signer_code: str,
     overwrite: bool = False,
+    stamp: bool = False,
 ) -> PdfSignResult:
     """Add a PAdES signature by ``signer_code`` to the PDF ``src``, written to ``output``.
 
     The signature is an incremental update (earlier signatures stay valid) and embeds
-    the agency certificate, the root and the directory's CRL."""
+    the agency certificate, the root and the directory's CRL. ``stamp`` draws a visible
+    stamp on the last page: the agency, the time (local zone, WIB by default) and a QR
+    code with :data:`QR_FORMAT`."""
     require_pyhanko()
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.pdf_utils.misc import PdfError
@@ -170,9 +179,15 @@ def sign_pdf(
         validation_context=_validation_context(ws),
         name=signer_code,
     )
+    pdf_signer = signers.PdfSigner(meta, signer=signer)
+    text_params: dict[str, str] | None = None
+    if stamp:
+        pdf_signer, text_params = _stamped(meta, signer, ws, signer_code, cert.serial, cert.key_fingerprint,
+                                           now, existing)
     try:
         writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
-        signed = signers.PdfSigner(meta, signer=signer).sign_pdf(writer, bytes_reserved=SIGNATURE_SIZE)
+        signed = pdf_signer.sign_pdf(writer, bytes_reserved=SIGNATURE_SIZE,
+                                     appearance_text_params=text_params)
     except SandiError:
         raise
     except (PdfError, ValueError, KeyError, TypeError) as exc:
@@ -186,6 +201,38 @@ def sign_pdf(
     finally:
         out.discard()
     return PdfSignResult(signer=signer_code, serial=cert.serial, signed_at=now, output=output)
+
+
+def _stamped(meta: Any, signer: Any, ws: Workspace, code: str, serial: str, key_fingerprint: str,
+             now: datetime, existing: int) -> tuple[Any, dict[str, str]]:
+    """A PdfSigner drawing the visible stamp, and the stamp's text parameters."""
+    try:
+        import qrcode  # noqa: F401 - pyHanko draws the QR code with it
+    except ImportError:
+        raise ConfigError(_("the signature stamp needs the qrcode package, which is not installed"),
+                          hint=_("install it with: pip install 'sandi[pdf]'")) from None
+    from pyhanko.sign import fields, signers
+    from pyhanko.stamp import QRStampStyle
+
+    from sandi.timefmt import show_time
+
+    agency = next((a for a in ws.snapshot.agencies if a.code == code), None)
+    name = agency.name if agency is not None else code
+    x1, y1, x2, y2 = STAMP_BOX
+    shift = (y2 - y1 + 10) * existing
+    style = QRStampStyle(
+        stamp_text="%(signed_by)s\n%(agency)s\n%(when)s",
+        border_width=1,
+    )
+    spec = fields.SigFieldSpec(sig_field_name=meta.field_name, on_page=-1,
+                               box=(x1, y1 + shift, x2, y2 + shift))
+    params = {
+        "signed_by": _("Signed electronically by {code}").format(code=code),
+        "agency": name[:60],
+        "when": show_time(now),
+        "url": QR_FORMAT.format(code=code, serial=serial, key=key_fingerprint),
+    }
+    return signers.PdfSigner(meta, signer=signer, stamp_style=style, new_field_spec=spec), params
 
 
 def _signature_count(data: bytes) -> int:
@@ -212,6 +259,9 @@ class PdfSignatureReport:
     revision: int
     valid: bool
     problem: str | None
+    #: the signer's certificate serial and key fingerprint (what the stamp's QR code names)
+    serial: str | None = None
+    key_fingerprint: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -220,6 +270,7 @@ class PdfSignatureReport:
             "signed_at": None if self.signed_at is None else iso_time(self.signed_at),
             "coverage": self.coverage, "revision": self.revision,
             "status": "valid" if self.valid else "invalid", "problem": self.problem,
+            "certificate": self.serial, "key": self.key_fingerprint,
         }
 
 
@@ -273,10 +324,12 @@ def _check_one(ws: Workspace, sig: Any) -> PdfSignatureReport:
     subject = ""
     signer: tuple[str, str] | None = None
     signed_at: datetime | None = None
+    serial: str | None = None
+    key_fp: str | None = None
 
     def report(valid: bool, problem: str | None) -> PdfSignatureReport:
         return PdfSignatureReport(field, signer[0] if signer else None, signer[1] if signer else None,
-                                  subject, signed_at, coverage, revision, valid, problem)
+                                  subject, signed_at, coverage, revision, valid, problem, serial, key_fp)
 
     try:
         cert = sig.signer_cert
@@ -311,6 +364,7 @@ def _check_one(ws: Workspace, sig: Any) -> PdfSignatureReport:
     except (VerificationError, FormatError) as exc:
         return report(False, exc.message)
     signer = (identity.agency.code, identity.agency.name)
+    serial = identity.certificate.serial
     return report(True, None)
 
 
