@@ -445,7 +445,7 @@ def _sign_pdf(obj: CliContext, file: Path, signer: str | None, output: Path | No
 
 def _verify_pdf(obj: CliContext, file: Path) -> None:
     from sandi.documents import Workspace
-    from sandi.documents.pdf import check_pdf, verify_pdf
+    from sandi.documents.pdf import check_pdf, judge_pdf
     from sandi.errors import VerificationError
     from sandi.keystore import NoPassphrase
     from sandi.timefmt import show_time
@@ -453,12 +453,13 @@ def _verify_pdf(obj: CliContext, file: Path) -> None:
     ws = Workspace.open(obj.home, NoPassphrase())
     for warning in ws.warnings:
         obj.directory_expiry(warning)
+    result = check_pdf(file, workspace=ws)
     try:
-        result = verify_pdf(file, workspace=ws)
+        judge_pdf(result, workspace=ws)
     except VerificationError:
         if obj.json_output:
             # the report says which signature failed and why; the exit code is still 4
-            obj.emit(check_pdf(file, workspace=ws).summary(), [])
+            obj.emit(result.summary(), [])
         raise
     count = len(result.signatures)
     lines = [ngettext("{file}: {count} signature verified", "{file}: {count} signatures verified",

@@ -187,3 +187,25 @@ def test_the_stamp_renders_with_a_qr_code_naming_the_signature(authority: Author
     text = subprocess.run(["pdftotext", str(tmp_path / "stamped.pdf"), "-"], capture_output=True, text=True,
                           check=True).stdout
     assert "Signed electronically by SETDA" in text and "Sekretariat Daerah" in text
+
+
+@pytest.mark.parametrize(("reason", "verifies"), [("superseded", True), ("keyCompromise", False)])
+def test_revocation_after_signing(authority: AuthorityHome, letter: Path, tmp_path: Path, reason: str,
+                                  verifies: bool) -> None:
+    """A certificate revoked after the signature leaves it valid, unless the key was
+    compromised (sandi's rule for every signature); the embedded CRL predates the
+    revocation, so the directory's newer CRL is what counts."""
+    import time
+
+    signed = sign(authority, letter, "SETDA", tmp_path / "signed.pdf")
+    time.sleep(1.1)  # revoked in a later second than the signing time
+    listed = json.loads(authority.ok("keys", "list", "SETDA", "--json").stdout)
+    (serial,) = [c["serial"] for c in listed if c["purpose"] == "signing" and c["state"] == "current"]
+    authority.ok("keys", "revoke", "--yes", serial, "--reason", reason)
+    r = authority.run("--json", "verify", signed)
+    assert r.code == (0 if verifies else 4), r
+    assert json.loads(r.stdout)["signatures"][0]["status"] == ("valid" if verifies else "invalid")
+    if not verifies:
+        assert "key compromise" in r.stderr
+    r = authority.run("sign", letter, "--pdf", "--as", "SETDA", "-o", tmp_path / "after.pdf")
+    assert r.code == 1 and not (tmp_path / "after.pdf").exists(), r

@@ -370,9 +370,15 @@ def _check_one(ws: Workspace, sig: Any) -> PdfSignatureReport:
 
 def verify_pdf(src: str | os.PathLike[str], *, workspace: Workspace) -> PdfVerifyResult:
     """Verify every signature of a PDF; VerificationError (exit 4) unless all are valid."""
+    result = check_pdf(src, workspace=workspace)
+    judge_pdf(result, workspace=workspace)
+    return result
+
+
+def judge_pdf(result: PdfVerifyResult, *, workspace: Workspace) -> None:
+    """Audit the outcome of :func:`check_pdf`; VerificationError unless every signature is valid."""
     ws = workspace
-    result = check_pdf(src, workspace=ws)
-    name = Path(src).name
+    name = result.document
     if not result.valid:
         ws.record("-", "verify.fail", name, "failed", {"op": "verify-pdf",
                   "signatures": len(result.signatures)})
@@ -385,4 +391,3 @@ def verify_pdf(src: str | os.PathLike[str], *, workspace: Workspace) -> PdfVerif
         ws.record(s.signer or "-", "document.verify", name, "ok",
                   {"format": "pades", "field": s.field,
                    "signed_at": None if s.signed_at is None else iso_time(s.signed_at)})
-    return result
