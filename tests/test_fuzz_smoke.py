@@ -108,3 +108,11 @@ def test_a_certificate_with_an_odd_name_attribute_is_a_format_error() -> None:
             except FormatError:
                 refused += 1
     assert refused
+
+
+def test_a_root_certificate_with_a_duplicate_extension_is_a_format_error() -> None:
+    # found by fuzz/targets.py:directory_body (cryptography's DuplicateExtension is no ValueError);
+    # parse_envelope computes this fingerprint before it checks the signature
+    body = (CORPUS / "directory_body" / "crash-x509-duplicate-extension").read_bytes()
+    with pytest.raises(FormatError, match="not valid PEM"):
+        DirectorySnapshot.from_body(body).root_fingerprint  # noqa: B018

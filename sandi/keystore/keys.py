@@ -227,7 +227,9 @@ def parsed_in_full(cert: x509.Certificate) -> x509.Certificate:
     """``cert`` once the fields cryptography parses lazily have parsed, so that no later
     use of a certificate from outside fails with cryptography's error. Raises ValueError
     (what the loaders catch) for anything cryptography refuses: it also raises TypeError
-    (an odd name attribute) and UnsupportedAlgorithm for some malformed DER."""
+    (an odd name attribute), UnsupportedAlgorithm and DuplicateExtension for some
+    malformed DER."""
+    from cryptography import x509 as _x509
     from cryptography.exceptions import UnsupportedAlgorithm
 
     try:
@@ -236,7 +238,7 @@ def parsed_in_full(cert: x509.Certificate) -> x509.Certificate:
         cert.issuer  # noqa: B018
         cert.not_valid_before_utc  # noqa: B018
         cert.not_valid_after_utc  # noqa: B018
-    except (TypeError, UnsupportedAlgorithm) as exc:
+    except (TypeError, UnsupportedAlgorithm, _x509.DuplicateExtension) as exc:
         raise ValueError(str(exc)) from None
     return cert
 
