@@ -21,6 +21,7 @@ its absence into a clear :class:`ConfigError`.
 from __future__ import annotations
 
 import io
+import logging
 import os
 from dataclasses import dataclass
 from datetime import datetime
@@ -60,6 +61,12 @@ def require_pyhanko() -> None:
             _("signing and verifying PDFs needs pyHanko, which is not installed"),
             hint=_("install it with: pip install 'sandi[pdf]'"),
         ) from None
+    # The library never prints: without a handler, Python's last-resort handler would
+    # write pyHanko's warnings to standard error. An application may still attach one.
+    for name in ("pyhanko", "pyhanko_certvalidator"):
+        logger = logging.getLogger(name)
+        if not logger.handlers:
+            logger.addHandler(logging.NullHandler())
 
 
 def is_pdf(path: str | os.PathLike[str]) -> bool:
