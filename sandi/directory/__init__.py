@@ -8,7 +8,11 @@ Invariants:
 * document commands (seal, open, sign, verify, encrypt, decrypt, inspect) read
   public data only from the installed snapshot, on authority and workstation homes
   alike, so they never need the registry (nor SQLAlchemy);
-* the authority republishes its own home's snapshot after every registry change.
+* the authority republishes its own home's snapshot after every registry change;
+* the one way to read a home's installed snapshot is
+  :func:`sandi.directory.local.installed_snapshot`, which also refuses a rollback below the
+  highest version the home has seen (its anchor); nothing here reads ``directory.json``
+  around that check.
 
 This package's snapshot module imports no SQLAlchemy; ``publish`` (authority side)
 does.
@@ -20,7 +24,6 @@ from sandi.directory.snapshot import (
     DirectorySnapshot,
     PolicyEntry,
     RevocationEntry,
-    load_installed,
     parse_envelope,
     sign_snapshot,
 )
@@ -31,7 +34,6 @@ __all__ = [
     "DirectorySnapshot",
     "PolicyEntry",
     "RevocationEntry",
-    "load_installed",
     "parse_envelope",
     "sign_snapshot",
 ]

@@ -551,10 +551,3 @@ def read_envelope_file(path: Path) -> bytes:
             _("no directory at {path}").format(path=path),
             hint=_("import one from the authority: 'sandi directory import FILE'"),
         ) from None
-
-
-def load_installed(path: Path, trusted_root_fingerprint: str, now: datetime) -> DirectorySnapshot:
-    """The home's installed snapshot, verified again and checked for expiry."""
-    snapshot = parse_envelope(read_envelope_file(path), trusted_root_fingerprint)
-    check_fresh(snapshot, now, None)
-    return snapshot
