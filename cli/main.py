@@ -187,11 +187,15 @@ def choose_language(args: list[str]) -> None:
     """Settle the language before any command module is imported, so their help
     texts, built at import, are already in it: ``--lang``, ``SANDI_LANG``, the
     home's default, the locale, English."""
-    from sandi.i18n import language_from_environment, set_language
+    from sandi.errors import UsageError
+    from sandi.i18n import UnknownLanguage, language_from_environment, set_language
 
     explicit = _option_value(args, "--lang")
     if explicit is not None:
-        set_language(explicit)
+        try:
+            set_language(explicit)
+        except UnknownLanguage as exc:
+            raise UsageError(exc.message, hint=exc.hint) from None
         return
     from sandi.home import read_home_language
 

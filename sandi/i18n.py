@@ -92,17 +92,30 @@ def language_from_environment(environ: Mapping[str, str], home_default: str | No
     return SOURCE_LANGUAGE
 
 
+class UnknownLanguage(ValueError):
+    """A language sandi has no catalog for."""
+
+    def __init__(self, language: str) -> None:
+        super().__init__(language)
+        self.language = language
+
+    @property
+    def message(self) -> str:
+        return _("unknown language {language!r}").format(language=self.language)
+
+    @property
+    def hint(self) -> str:
+        return _("choose one of: {choices}").format(choices=", ".join(SUPPORTED_LANGUAGES))
+
+
 def set_language(language: str) -> None:
     """Make ``language`` the process default (the command line calls this once)."""
     global _default_language
     lang = normalise_language(language)
     if lang is None:
-        from sandi.errors import UsageError
-
-        raise UsageError(
-            _("unknown language {language!r}").format(language=language),
-            hint=_("choose one of: {choices}").format(choices=", ".join(SUPPORTED_LANGUAGES)),
-        )
+        # A ValueError, not a SandiError: this module sits below sandi.errors (which
+        # translates through it); the command line turns it into a usage error.
+        raise UnknownLanguage(language)
     _catalog(lang)  # load now: a broken catalog fails here, not halfway through
     _default_language = lang
 
@@ -182,6 +195,7 @@ __all__ = [
     "N_",
     "SUPPORTED_LANGUAGES",
     "Message",
+    "UnknownLanguage",
     "_",
     "current_language",
     "gettext",

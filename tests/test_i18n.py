@@ -235,12 +235,14 @@ def test_use_language_is_scoped() -> None:
     assert _("Commands") == "Commands"
 
 
-def test_unknown_language_is_a_usage_error() -> None:
-    from sandi.errors import UsageError
+def test_unknown_language_is_refused() -> None:
+    # i18n sits below sandi.errors, so the library raises a ValueError subclass; the
+    # command line turns it into a usage error (exit 2, tested below).
+    from sandi.i18n import UnknownLanguage
 
-    with pytest.raises(UsageError) as info:
+    with pytest.raises(UnknownLanguage) as info:
         set_language("klingon")
-    assert "klingon" in str(info.value)
+    assert "klingon" in info.value.message and "id" in info.value.hint
 
 
 def _sandi(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

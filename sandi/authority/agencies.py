@@ -15,15 +15,15 @@ Invariants:
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sandi.authority.events import record
+from sandi.authority.lookup import CODE_RE, find_agency, validate_code
 from sandi.authority.records import AgencyInfo, agency_info
-from sandi.errors import AlreadyExistsError, NotFoundError, PolicyError, SandiError, UsageError
+from sandi.errors import AlreadyExistsError, PolicyError, SandiError, UsageError
 from sandi.formats.bounded import load_toml
 from sandi.i18n import N_, Message, _
 
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from sandi.registry import Registry
     from sandi.registry.models import AgencyRow
 
-CODE_RE = re.compile(r"^[A-Z][A-Z0-9-]{0,63}$")
 #: an agency's states, marked for translation: messages show them in the reader's language
 STATUS_WORDS = (N_("active"), N_("suspended"))
 KINDS = ("agency", "leader", "regency", "city", "central")
@@ -44,15 +43,6 @@ MAX_POLICY_BYTES = 1024 * 1024
 
 class AgencyStateError(SandiError):
     """The agency is not in the state the operation needs (suspended, already active...)."""
-
-
-def validate_code(code: str) -> str:
-    if not isinstance(code, str) or not CODE_RE.fullmatch(code):
-        raise UsageError(
-            _("not a valid agency code: {code!r}").format(code=code),
-            hint=_("codes are 1-64 characters: an upper-case letter, then upper-case letters, digits or '-'"),
-        )
-    return code
 
 
 def _validate_name(name: str) -> str:
@@ -70,25 +60,6 @@ def _validate_kind(kind: str) -> str:
             kinds=', '.join(KINDS),
         ))
     return kind
-
-
-def find_agency(session: Session, code: str, *, for_update: bool = False) -> AgencyRow:
-    """The agency row for ``code`` (NotFoundError if unknown); locked if ``for_update``."""
-    from sqlalchemy import select
-
-    from sandi.registry.models import AgencyRow
-
-    stmt = select(AgencyRow).where(AgencyRow.code == validate_code(code))
-    if for_update:
-        stmt = stmt.with_for_update()
-    row = session.execute(stmt).scalar_one_or_none()
-    if row is None:
-        raise NotFoundError(
-            _("unknown agency {code}").format(
-                code=code,
-            ), hint=_("see 'sandi agency list', or add it with 'sandi agency add'")
-        )
-    return row
 
 
 def _parent_code(session: Session, row: AgencyRow) -> str | None:

@@ -56,7 +56,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sandi.authority.agencies import find_agency, validate_code
 from sandi.authority.bundle import iso_now
 from sandi.authority.certs import whole_seconds
 from sandi.authority.events import record
@@ -70,6 +69,7 @@ from sandi.authority.issuance import (
     require_active,
     retire,
 )
+from sandi.authority.lookup import find_agency, validate_code
 from sandi.authority.profiles import KeyProfile, load_profile
 from sandi.authority.records import cert_info
 from sandi.authority.validity import CLOCK_SKEW

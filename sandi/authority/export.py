@@ -23,9 +23,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sandi.authority.agencies import find_agency
 from sandi.authority.bundle import BundleCert, BundleKey, KeyBundle, iso_now, seal_bundle
 from sandi.authority.events import record
+from sandi.authority.lookup import find_agency
 from sandi.authority.records import CertificateInfo, cert_info
 from sandi.errors import AlreadyExistsError, NotFoundError
 from sandi.fsutil import AtomicOutput, ensure_private_dir, write_new_secret

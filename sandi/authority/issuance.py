@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sandi.authority.agencies import find_agency
 from sandi.authority.certs import check_base_url, issue_certificate, publication_urls, whole_seconds
 from sandi.authority.events import record
+from sandi.authority.lookup import find_agency
 from sandi.authority.profiles import KeyProfile, load_profile
 from sandi.authority.records import CertificateInfo, cert_info
 from sandi.errors import AlreadyExistsError, CommitOutcomeUnknown, CredentialError

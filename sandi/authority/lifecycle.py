@@ -23,7 +23,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
-from sandi.authority.agencies import find_agency
 from sandi.authority.events import record
 from sandi.authority.issuance import (
     Issuer,
@@ -34,6 +33,7 @@ from sandi.authority.issuance import (
     require_active,
     retire,
 )
+from sandi.authority.lookup import find_agency
 from sandi.authority.profiles import KeyProfile, load_profile
 from sandi.authority.records import cert_info
 from sandi.errors import CredentialError, NotFoundError

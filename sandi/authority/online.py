@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sandi.audit.events import AuditEvent, current_operator
-from sandi.authority.agencies import find_agency
+from sandi.authority.lookup import find_agency
 from sandi.errors import NotFoundError, VerificationError
 from sandi.i18n import _
 

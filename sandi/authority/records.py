@@ -139,7 +139,7 @@ def list_certificates(registry: Registry, code: str | None = None) -> list[Certi
             .order_by(CertificateRow.issued_at, CertificateRow.purpose, CertificateRow.serial)
         )
         if code is not None:
-            from sandi.authority.agencies import find_agency
+            from sandi.authority.lookup import find_agency
 
             agency: AgencyRow = find_agency(session, code)
             stmt = stmt.where(CertificateRow.agency_id == agency.id)

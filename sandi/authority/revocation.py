@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING
 from cryptography import x509
 
 from sandi.audit.events import current_operator
-from sandi.authority.agencies import CODE_RE, find_agency
 from sandi.authority.certs import normalize_serial, whole_seconds
 from sandi.authority.events import record
+from sandi.authority.lookup import CODE_RE, find_agency
 from sandi.errors import AlreadyExistsError, NotFoundError, UsageError
 from sandi.i18n import _
 
