@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from sandi.authority.enrolment import normalise_fingerprint, request_fingerprint
+from tests import test_authority_enrolment as enrolment_tests
 from tests import test_authority_support as support
 from tests.conftest import RunSandi
 from tests.test_authority_enrolment import make_request, root_fp
@@ -27,13 +28,7 @@ from tests.test_authority_support import db_rows, ok
 authority = support.authority
 fast_env = support.fast_env
 
-
-@pytest.fixture
-def workstation(run_sandi: RunSandi, authority: Path, tmp_path: Path) -> Path:
-    ok(run_sandi, "--home", authority, "agency", "add", "BAPPEDA", "--name", "Badan Perencanaan")
-    home = tmp_path / "bappeda"
-    ok(run_sandi, "--home", home, "init", "--agency", "BAPPEDA", "--root-fingerprint", root_fp(authority))
-    return home
+workstation = enrolment_tests.workstation  # BAPPEDA registered, its workstation home made
 
 
 def enrolled(run_sandi: RunSandi, authority: Path, workstation: Path, tmp_path: Path) -> None:
