@@ -38,7 +38,7 @@ import errno
 import os
 import stat
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 try:  # POSIX
@@ -163,20 +163,38 @@ def private_file_hint(path: Path) -> str:
 
 
 @contextlib.contextmanager
-def exclusive_lock(lock_path: Path) -> Iterator[None]:
+def exclusive_lock(
+    lock_path: Path, *, failure: Callable[[OSError], Exception] | None = None
+) -> Iterator[None]:
     """Hold an exclusive lock on the lock file ``lock_path`` (created 0600 if missing).
 
-    Raises OSError (TimeoutError after :data:`LOCK_WAIT_SECONDS` on the lock-file
-    fallback, where a crashed holder leaves the file behind).
+    Taking the lock raises OSError (TimeoutError after :data:`LOCK_WAIT_SECONDS` on the
+    lock-file fallback, where a crashed holder leaves the file behind), or, with
+    ``failure``, the error ``failure`` makes of it; errors of the locked block pass through
+    unchanged either way.
     """
+    try:
+        release = _acquire(lock_path)
+    except OSError as exc:
+        if failure is None:
+            raise
+        raise failure(exc) from None
+    try:
+        yield
+    finally:
+        release()
+
+
+def _acquire(lock_path: Path) -> Callable[[], None]:
+    """Take the lock; returns what releases it."""
     if _fcntl is not None:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | NOFOLLOW | CLOEXEC, 0o600)
         try:
             _fcntl.flock(fd, _fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)  # closing releases the lock
-        return
+        except BaseException:
+            os.close(fd)
+            raise
+        return lambda: os.close(fd)  # closing releases the lock
     import warnings
 
     with warnings.catch_warnings():
@@ -192,10 +210,7 @@ def exclusive_lock(lock_path: Path) -> Iterator[None]:
         lock.acquire()
     except filelock.Timeout as exc:
         raise TimeoutError(errno.ETIMEDOUT, "lock held too long", str(lock_path)) from exc
-    try:
-        yield
-    finally:
-        lock.release()
+    return lock.release
 
 
 def try_lock(fd: int) -> bool | None:

@@ -127,15 +127,8 @@ def _locked(path: Path) -> Iterator[None]:
     from sandi import portable
 
     lock = path.with_name(f".{path.name}.lock")
-    held = portable.exclusive_lock(lock)
-    try:
-        held.__enter__()
-    except OSError as exc:
-        raise _lock_failed(lock, exc) from None
-    try:
+    with portable.exclusive_lock(lock, failure=lambda exc: _lock_failed(lock, exc)):
         yield
-    finally:
-        held.__exit__(None, None, None)
 
 
 def _lock_failed(path: Path, exc: OSError) -> SandiError:

@@ -246,15 +246,8 @@ def _record_rollback(home: Home, version: int, highest: int) -> None:
 @contextlib.contextmanager
 def _locked(home: Home) -> Iterator[None]:
     path = home.path / LOCK_NAME
-    lock = portable.exclusive_lock(path)
-    try:
-        lock.__enter__()
-    except OSError as exc:
-        raise _lock_error(path, exc) from None
-    try:
+    with portable.exclusive_lock(path, failure=lambda exc: _lock_error(path, exc)):
         yield
-    finally:
-        lock.__exit__(None, None, None)
 
 
 class _LockFailed(SandiError):
