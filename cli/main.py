@@ -183,10 +183,10 @@ def _option_value(args: list[str], name: str) -> str | None:
     return None
 
 
-def choose_language(args: list[str]) -> None:
+def choose_language(args: list[str], home_default: str | None) -> None:
     """Settle the language before any command module is imported, so their help
     texts, built at import, are already in it: ``--lang``, ``SANDI_LANG``, the
-    home's default, the locale, English."""
+    home's default (``home_default``), the locale, English."""
     from sandi.errors import UsageError
     from sandi.i18n import UnknownLanguage, language_from_environment, set_language
 
@@ -197,19 +197,14 @@ def choose_language(args: list[str]) -> None:
         except UnknownLanguage as exc:
             raise UsageError(exc.message, hint=exc.hint) from None
         return
-    from sandi.home import read_home_language
-
-    home_default = read_home_language(_option_value(args, "--home"))
     set_language(language_from_environment(os.environ, home_default))
 
 
-def choose_zone(args: list[str]) -> None:
+def choose_zone(configured: str | None) -> None:
     """The zone times are shown and read in: the home's (sandi.toml ``timezone``), else
     WIB. An unknown zone in the configuration is reported by the command that loads it."""
-    from sandi.home import read_home_zone
     from sandi.timefmt import DEFAULT_ZONE, normalise_zone, set_zone
 
-    configured = read_home_zone(_option_value(args, "--home"))
     set_zone(normalise_zone(configured or "") or DEFAULT_ZONE)
 
 
@@ -218,9 +213,13 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args or os.environ.get("SANDI_DEBUG") == "1"
     try:
-        choose_language(args)
+        from sandi.home import read_home_settings
+
+        # The home's configuration, read once for both, before any command module loads.
+        settings = read_home_settings(_option_value(args, "--home"), "language", "timezone")
+        choose_language(args, settings.get("language"))
         bind_click_catalog(current_language())
-        choose_zone(args)
+        choose_zone(settings.get("timezone"))
         _localise_root()
         if "_SANDI_COMPLETE" in os.environ:
             from .completion import register

@@ -62,29 +62,19 @@ def resolve_home(explicit: str | os.PathLike[str] | None = None) -> Path:
     return default_home()
 
 
-def read_home_setting(explicit: str | os.PathLike[str] | None, key: str) -> str | None:
-    """A string setting of a home's configuration, or None (no home, unreadable, unset).
+def read_home_settings(explicit: str | os.PathLike[str] | None, *keys: str) -> dict[str, str]:
+    """The string settings ``keys`` of a home's configuration that are set (one read).
 
     Read before the command line parses anything (the language, the time zone), so it
-    never raises: a broken configuration is reported later, in the chosen language,
-    by the command itself.
+    never raises: no home, an unreadable or broken configuration give ``{}``, and the
+    command reports a broken configuration later, in the chosen language.
     """
     try:
         data = (resolve_home(explicit) / CONFIG_NAME).read_bytes()
-        value = load_toml(data, max_bytes=MAX_CONFIG_BYTES, error=ConfigError).get(key)
+        config = load_toml(data, max_bytes=MAX_CONFIG_BYTES, error=ConfigError)
     except (OSError, ConfigError):
-        return None
-    return value if isinstance(value, str) else None
-
-
-def read_home_language(explicit: str | os.PathLike[str] | None = None) -> str | None:
-    """The language a home's configuration names, or None."""
-    return read_home_setting(explicit, "language")
-
-
-def read_home_zone(explicit: str | os.PathLike[str] | None = None) -> str | None:
-    """The time zone a home's configuration names, or None (then WIB)."""
-    return read_home_setting(explicit, "timezone")
+        return {}
+    return {key: value for key in keys if isinstance(value := config.get(key), str)}
 
 
 @dataclass(frozen=True)
