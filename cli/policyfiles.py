@@ -12,13 +12,18 @@ from pathlib import Path
 import click
 
 from sandi.i18n import _
-from sandi.policy.shipped import shipped_policy_names, shipped_policy_path
+
+# sandi.policy.shipped is imported where a value is converted: importing it loads the
+# whole policy package, which commands that merely declare a policy option (agency add,
+# on every authority change) need not pay for.
 
 
 class PolicyFileType(click.ParamType[Path]):
     name = "policy"
 
     def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> Path:
+        from sandi.policy.shipped import shipped_policy_names, shipped_policy_path
+
         candidate = value if isinstance(value, Path) else Path(str(value))
         if candidate.is_file():
             return candidate
@@ -39,6 +44,8 @@ class PolicyFileType(click.ParamType[Path]):
         self, ctx: click.Context, param: click.Parameter, incomplete: str
     ) -> list[click.shell_completion.CompletionItem]:
         from click.shell_completion import CompletionItem
+
+        from sandi.policy.shipped import shipped_policy_names
 
         shipped = [CompletionItem(n) for n in shipped_policy_names() if n.startswith(incomplete)]
         return [*shipped, CompletionItem(incomplete, type="file")]

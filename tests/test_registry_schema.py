@@ -217,3 +217,13 @@ def test_first_connections_to_a_fresh_sqlite_file_wait_instead_of_failing(tmp_pa
             r.dispose()
         assert errors == []
         assert modes == ["wal"] * 6
+
+
+def test_revisions_from_file_names_are_alembics_chain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The schema check reads revisions from the migration files' names (no alembic at
+    start-up); that list must be exactly the chain alembic runs, in order, also with a
+    later migration added."""
+    assert registry_db.migration_revisions() == registry_db.alembic_revisions()
+    monkeypatch.setattr(registry_db, "MIGRATIONS_DIR", _later_migrations(tmp_path))
+    assert registry_db.migration_revisions() == registry_db.alembic_revisions()
+    assert registry_db.migration_revisions()[-1] == "9001"

@@ -126,6 +126,28 @@ def test_the_probe_would_see_a_leak(province: Province, tmp_path: Path) -> None:
     assert "sqlalchemy" in _leaks(modules)
 
 
+# An authority command opens the registry and checks its schema version: that check
+# reads the revisions from the migration files' names, so alembic (and mako, which it
+# pulls in) load only for 'sandi db upgrade' and 'sandi init'; a command that merely
+# declares a policy option does not load the policy package.
+AUTHORITY_FORBIDDEN = ("alembic", "mako", "sandi.policy", "sandi.documents", "pyhanko", "starlette")
+
+AUTHORITY_COMMANDS: list[tuple[str, list[str]]] = [
+    ("agency list", ["agency", "list"]),
+    ("db status", ["db", "status"]),
+    ("agency add", ["agency", "add", "STARTUP-PROBE", "--name", "Startup probe"]),
+    ("keys issue", ["keys", "issue", "STARTUP-PROBE"]),
+]
+
+
+def test_authority_commands_do_not_load_the_migration_machinery(province: Province, tmp_path: Path) -> None:
+    for name, args in AUTHORITY_COMMANDS:  # in order: the agency is added, then its keys issued
+        _, modules = _probe(tmp_path, province.authority.home, *args)
+        assert "sqlalchemy" in modules  # it really opened the registry
+        loaded = [m for m in modules if any(m == f or m.startswith(f + ".") for f in AUTHORITY_FORBIDDEN)]
+        assert loaded == [], f"{name} imported {loaded}"
+
+
 def test_installed_script_under_importtime(province: Province, tmp_path: Path) -> None:
     script = Path(sys.executable).with_name("sandi")
     if not script.exists():
