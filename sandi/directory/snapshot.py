@@ -40,7 +40,9 @@ if TYPE_CHECKING:
 
 FORMAT = "sandi-directory/v1"
 SIGNING_CONTEXT = b"sandi-directory/v1\n"
-MAX_DIRECTORY_BYTES = 64 * 1024 * 1024
+#: 30,000 agencies are ~87 MB in v1, ~65 MB in v2; only import (and the fallback without an
+#: index) parses the whole file, at ~8-10x its size in memory (ADR 0015, decision 9)
+MAX_DIRECTORY_BYTES = 128 * 1024 * 1024
 #: a snapshot this close to its expiry makes every command that reads it warn
 EXPIRY_WARNING = timedelta(days=2)
 
