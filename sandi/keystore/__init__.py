@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from sandi.errors import ConfigError
 from sandi.i18n import _
 from sandi.keystore.base import KeyKind, KeyStore, StoredKey, check_ref, key_ref
-from sandi.keystore.keys import Signer, SigningKey, fingerprint
+from sandi.keystore.keys import P256Key, P256Signer, Signer, SigningKey, fingerprint
 from sandi.keystore.memory import MemoryKeyStore
 from sandi.keystore.passphrase import (
     CachedPassphrase,
@@ -43,6 +43,8 @@ __all__ = [
     "KeyStore",
     "MemoryKeyStore",
     "NoPassphrase",
+    "P256Key",
+    "P256Signer",
     "PassphraseSource",
     "Signer",
     "SigningKey",

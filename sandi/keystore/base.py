@@ -28,15 +28,18 @@ from typing import TYPE_CHECKING, Literal
 from sandi.errors import ConfigError, CredentialError, FormatError, NotFoundError, UsageError
 from sandi.formats.bounded import load_json
 from sandi.i18n import Message, _
-from sandi.keystore.keys import Signer, SigningKey, fingerprint
+from sandi.keystore.keys import P256Key, P256Signer, Signer, SigningKey, fingerprint
 
 if TYPE_CHECKING:
     from sandi.formats.age import MLKEM768X25519Identity, X25519Identity
 
 #: ``encryption-pq`` is the hybrid post-quantum (age1pq1) key; its secret is the
-#: 32-byte seed, like the others
-KeyKind = Literal["signing", "encryption", "encryption-pq"]
-KINDS: tuple[KeyKind, ...] = ("signing", "encryption", "encryption-pq")
+#: 32-byte seed, like the others. ``ecdsa-p256`` is an ECDSA P-256 key (the PDF root and
+#: ``pdf-signing`` keys, ADR 0014); its secret is the 32-byte big-endian private scalar.
+KeyKind = Literal["signing", "encryption", "encryption-pq", "ecdsa-p256"]
+KINDS: tuple[KeyKind, ...] = ("signing", "encryption", "encryption-pq", "ecdsa-p256")
+#: certificate purposes whose key kind is not the purpose's own word
+_PURPOSE_KINDS: dict[str, KeyKind] = {"pdf-signing": "ecdsa-p256"}
 RECORD_FORMAT = "sandi-key/v1"
 MAX_RECORD_BYTES = 4096
 
@@ -150,8 +153,11 @@ def generate_hybrid_identity() -> MLKEM768X25519Identity:
 
 
 def kind_of_purpose(purpose: str) -> KeyKind:
-    """The key-store kind of a certificate purpose (they are the same words)."""
-    if purpose not in KINDS:
+    """The key-store kind of a certificate purpose (the same words, except that a
+    ``pdf-signing`` certificate's key is an ``ecdsa-p256`` key)."""
+    if purpose in _PURPOSE_KINDS:
+        return _PURPOSE_KINDS[purpose]
+    if purpose not in KINDS or purpose == "ecdsa-p256":
         raise FormatError(_("unknown key purpose {purpose}").format(purpose=repr(purpose)))
     return purpose
 
@@ -160,6 +166,8 @@ def secret_fingerprint(kind: KeyKind, secret: bytes) -> str:
     """The public fingerprint of a raw 32-byte secret of ``kind`` (for backups)."""
     if kind == "signing":
         return SigningKey.from_private_bytes_unsafe(secret).fingerprint
+    if kind == "ecdsa-p256":
+        return P256Key.from_private_bytes_unsafe(secret).fingerprint
     if kind == "encryption-pq":
         from sandi.formats.age import MLKEM768X25519Identity
 
@@ -228,6 +236,8 @@ class KeyStore(ABC):
         """Store a raw secret of ``kind`` (a backup being restored); checked like any key."""
         if kind == "signing":
             self.put_signing_key(ref, SigningKey.from_private_bytes_unsafe(secret))
+        elif kind == "ecdsa-p256":
+            self.put_p256_key(ref, P256Key.from_private_bytes_unsafe(secret))
         elif kind == "encryption-pq":
             from sandi.formats.age import MLKEM768X25519Identity
 
@@ -239,6 +249,8 @@ class KeyStore(ABC):
         """The raw secret of ``ref`` (for an encrypted backup only), checked as ``kind``."""
         if kind == "signing":
             return self.get_signing_key(ref).private_bytes_unsafe()
+        if kind == "ecdsa-p256":
+            return self.get_p256_key(ref).private_bytes_unsafe()
         if kind == "encryption-pq":
             return self.get_hybrid_key(ref).private_bytes_unsafe()
         return self.get_encryption_key(ref).private_bytes_unsafe()
@@ -246,6 +258,17 @@ class KeyStore(ABC):
     def get_signing_key(self, ref: str) -> SigningKey:
         record = self._checked(ref, "signing")
         key = SigningKey.from_private_bytes_unsafe(record.secret)
+        if key.fingerprint != record.public_fingerprint:
+            raise CredentialError(_("the key stored as {ref} does not match its record").format(ref=ref))
+        return key
+
+    def put_p256_key(self, ref: str, key: P256Key) -> None:
+        self._write(StoredKey(check_ref(ref), "ecdsa-p256", key.fingerprint, key.private_bytes_unsafe()))
+
+    def get_p256_key(self, ref: str) -> P256Key:
+        """The P-256 key ``ref`` in memory (backups only; signing goes through :meth:`p256_signer`)."""
+        record = self._checked(ref, "ecdsa-p256")
+        key = P256Key.from_private_bytes_unsafe(record.secret)
         if key.fingerprint != record.public_fingerprint:
             raise CredentialError(_("the key stored as {ref} does not match its record").format(ref=ref))
         return key
@@ -280,6 +303,24 @@ class KeyStore(ABC):
         key = SigningKey.generate()
         ref = key_ref(owner, "signing", key.fingerprint)
         self.put_signing_key(ref, key)
+        return ref, key
+
+    def p256_signer(self, ref: str) -> P256Signer:
+        """What signs with the ECDSA P-256 key ``ref`` (the PDF root, a ``pdf-signing`` key)."""
+        return self.get_p256_key(ref)
+
+    def new_p256_key(self, owner: str, *, on_token: bool = False) -> tuple[str, P256Signer]:
+        """Generate an ECDSA P-256 key for ``owner``, store it, and return (reference, signer).
+
+        ``on_token``: as for :meth:`new_signing_key`, a store without a token refuses."""
+        if on_token:
+            raise ConfigError(
+                _("this home's key store ({kind}) has no PKCS#11 token for P-256 keys").format(kind=self.kind),
+                hint=_("create the home with 'sandi init --keystore pkcs11'"),
+            )
+        key = P256Key.generate()
+        ref = key_ref(owner, "ecdsa-p256", key.fingerprint)
+        self.put_p256_key(ref, key)
         return ref, key
 
     def location(self, ref: str) -> str:

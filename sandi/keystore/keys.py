@@ -10,8 +10,12 @@ Invariants:
   passphrase-protected exports, each of which encrypts it at once);
 * the fingerprint of any public key (signing, encryption or hybrid encryption) is
   ``sha256(raw public key).hexdigest()`` (32 bytes; 1216 for the ML-KEM-768 + X25519
-  hybrid key): one rule for the registry, the directory, the documents and the command
-  line;
+  hybrid key; 65 for an ECDSA P-256 key, its uncompressed X9.62 point): one rule for
+  the registry, the directory, the documents and the command line;
+* an ECDSA P-256 key (PDF signatures that viewers validate, ADR 0014) is a
+  :class:`P256Signer`, a type of its own: it is never accepted where an Ed25519
+  :class:`Signer` is expected, and its signatures are ECDSA with SHA-256, DER-encoded
+  (what CMS and X.509 carry);
 * everything that signs (certificates, CRLs, policies, the directory, audit
   checkpoints, seals, detached signatures) takes a :class:`Signer`: the signing
   operation goes to where the key lives (a :class:`SigningKey` in memory, or a key
@@ -34,7 +38,8 @@ from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from sandi.errors import FormatError, VerificationError
@@ -47,6 +52,10 @@ PUBLIC_KEY_SIZE = 32
 #: an ML-KEM-768 encapsulation key (1184 bytes) and an X25519 public key (32 bytes)
 HYBRID_PUBLIC_KEY_SIZE = 1216
 SEED_SIZE = 32
+#: an uncompressed P-256 point (0x04, X, Y): what a P-256 key's fingerprint hashes
+P256_PUBLIC_KEY_SIZE = 65
+#: a P-256 private scalar, big-endian, as the key stores keep it
+P256_SECRET_SIZE = 32
 #: the certificate extension that carries a hybrid (age1pq1) public key: a private
 #: OID under the UUID arc (ITU-T X.667), since no X.509 encoding of X-Wing keys is
 #: settled yet. Its value is a DER OCTET STRING of the 1216 raw bytes.
@@ -55,7 +64,7 @@ HYBRID_KEY_OID = "2.25.145100229766638737691016862335717181800"
 
 def fingerprint(public_key: bytes) -> str:
     """The sandi fingerprint of a raw public key (Ed25519, X25519 or hybrid)."""
-    if len(public_key) not in (PUBLIC_KEY_SIZE, HYBRID_PUBLIC_KEY_SIZE):
+    if len(public_key) not in (PUBLIC_KEY_SIZE, HYBRID_PUBLIC_KEY_SIZE, P256_PUBLIC_KEY_SIZE):
         raise FormatError(_("a public key is {public_key_size} bytes, not {count}").format(
             public_key_size=PUBLIC_KEY_SIZE,
             count=len(public_key),
@@ -194,6 +203,127 @@ class SigningKey(Signer):
         raise TypeError("a SigningKey is not copied")
 
 
+# -- ECDSA P-256 (PDF signatures, ADR 0014) -----------------------------------------------------
+
+
+class P256Signer(ABC):
+    """An ECDSA P-256 key wherever it lives: the PDF root and the ``pdf-signing`` keys.
+
+    Implementations: :class:`P256Key` (in memory, from a file or keyring store) and the
+    PKCS#11 token key. ``sign`` hashes ``data`` with SHA-256 and returns the DER
+    ``ECDSA-Sig-Value`` (what CMS signatures and X.509 carry).
+    """
+
+    __slots__ = ()
+
+    @abstractmethod
+    def sign(self, data: bytes) -> bytes:
+        """A DER ECDSA signature (SHA-256) over ``data``."""
+
+    @abstractmethod
+    def public_key(self) -> ec.EllipticCurvePublicKey:
+        """The public key as a ``cryptography`` object (for certificates)."""
+
+    @abstractmethod
+    def sign_x509(self, builder: Any) -> Any:
+        """Sign an ``x509.CertificateBuilder`` or ``CertificateRevocationListBuilder``
+        (ecdsa-with-SHA256)."""
+
+    def public_key_bytes(self) -> bytes:
+        """The 65-byte uncompressed point."""
+        return p256_public_bytes(self.public_key())
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.public_key_bytes())
+
+
+def p256_public_bytes(key: ec.EllipticCurvePublicKey) -> bytes:
+    """The uncompressed X9.62 point of a P-256 public key (FormatError for another curve)."""
+    if not isinstance(key.curve, ec.SECP256R1):
+        raise FormatError(_("the key is not on the P-256 curve"))
+    return key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+
+
+class P256Key(P256Signer):
+    """An ECDSA P-256 private key in memory."""
+
+    __slots__ = ("_fingerprint", "_pub", "_sk")
+
+    def __init__(self, private_key: ec.EllipticCurvePrivateKey) -> None:
+        if not isinstance(private_key, ec.EllipticCurvePrivateKey) or not isinstance(
+                private_key.curve, ec.SECP256R1):
+            raise TypeError("P256Key wraps a P-256 private key")
+        self._sk = private_key
+        self._pub = p256_public_bytes(private_key.public_key())
+        self._fingerprint = hashlib.sha256(self._pub).hexdigest()
+
+    @classmethod
+    def generate(cls) -> P256Key:
+        return cls(ec.generate_private_key(ec.SECP256R1()))
+
+    @classmethod
+    def from_private_bytes_unsafe(cls, secret: bytes) -> P256Key:
+        """Rebuild a key from its 32-byte big-endian private scalar (key stores only)."""
+        if len(secret) != P256_SECRET_SIZE:
+            raise FormatError(_("a P-256 private key is 32 bytes"))
+        try:
+            return cls(ec.derive_private_key(int.from_bytes(secret, "big"), ec.SECP256R1()))
+        except ValueError:  # zero, or not below the group order
+            raise FormatError(_("not a valid P-256 private key")) from None
+
+    def public_key_bytes(self) -> bytes:
+        return self._pub
+
+    def public_key(self) -> ec.EllipticCurvePublicKey:
+        return self._sk.public_key()
+
+    @property
+    def fingerprint(self) -> str:
+        return self._fingerprint
+
+    def sign(self, data: bytes) -> bytes:
+        return self._sk.sign(data, ec.ECDSA(hashes.SHA256()))
+
+    def sign_x509(self, builder: Any) -> Any:
+        return builder.sign(self._sk, hashes.SHA256())
+
+    def private_bytes_unsafe(self) -> bytes:
+        """The 32-byte private scalar. Only for code that encrypts it immediately."""
+        return self._sk.private_numbers().private_value.to_bytes(P256_SECRET_SIZE, "big")
+
+    def __repr__(self) -> str:
+        return f"P256Key(fingerprint={self._fingerprint[:16]}…)"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, P256Key):
+            return NotImplemented
+        return self._pub == other._pub
+
+    def __hash__(self) -> int:
+        return hash(self._pub)
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("a P256Key cannot be pickled; export it through the key store")
+
+    def __copy__(self) -> NoReturn:
+        raise TypeError("a P256Key is not copied")
+
+    def __deepcopy__(self, memo: object) -> NoReturn:
+        raise TypeError("a P256Key is not copied")
+
+
+def verify_p256(public_key: bytes, signature: bytes, data: bytes) -> None:
+    """Check a DER ECDSA P-256 / SHA-256 signature; VerificationError if it is not valid."""
+    try:
+        key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), public_key)
+        key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
+    except (InvalidSignature, ValueError):
+        raise VerificationError(_("signature verification failed")) from None
+
+
 def verify_ed25519(public_key: bytes, signature: bytes, data: bytes) -> None:
     """Check an Ed25519 signature; raise :class:`VerificationError` if it is not valid."""
     try:
@@ -204,7 +334,8 @@ def verify_ed25519(public_key: bytes, signature: bytes, data: bytes) -> None:
 
 def certificate_public_key_bytes(cert: x509.Certificate) -> bytes:
     """The raw public key of a certificate: 32 bytes for Ed25519 or X25519, 1216 for a
-    hybrid key (whose X25519 half must be the certificate's subject public key)."""
+    hybrid key (whose X25519 half must be the certificate's subject public key), 65 (the
+    uncompressed point) for ECDSA P-256."""
     from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
@@ -212,6 +343,8 @@ def certificate_public_key_bytes(cert: x509.Certificate) -> bytes:
         key = cert.public_key()
     except (ValueError, UnsupportedAlgorithm):
         raise FormatError(_("the certificate's public key cannot be read")) from None
+    if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1):
+        return p256_public_bytes(key)  # a PDF root or pdf-signing certificate
     if not isinstance(key, Ed25519PublicKey | X25519PublicKey):
         raise FormatError(_("the certificate's key is neither Ed25519 nor X25519"))
     raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
