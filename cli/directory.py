@@ -33,10 +33,13 @@ def republish_home(obj: CliContext, passphrase_file: Path | None, *, output: Pat
                    days: int | None = None) -> Any:
     """Sign and publish the next directory of an authority home (used after every change)."""
     from sandi.authority.issuance import load_issuer
+    from sandi.authority.pdfroot import pdf_issuer_if_any
     from sandi.directory.publish import republish
     keystore = obj.keystore(passphrase_file)
     issuer = load_issuer(obj.home, keystore)
-    return republish(obj.home, obj.registry(), issuer, output=output, overwrite_output=overwrite,
+    registry = obj.registry()
+    return republish(obj.home, registry, issuer, output=output, overwrite_output=overwrite,
+                     pdf_issuer=pdf_issuer_if_any(obj.home, registry, keystore),
                      validity=None if days is None else timedelta(days=days))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -88,6 +88,17 @@ def _emit_issue(obj: CliContext, headline: str, result: IssueResult) -> None:
 profile_option = click.option(
     "--profile", help=_("Key profile (default: 'default'; the home's profiles/ override it).")
 )
+purpose_option = click.option(
+    "--purpose", type=click.Choice(["pdf-signing"]), default=None,
+    help=_("pdf-signing: the agency's ECDSA P-256 key and certificate from the PDF root, for "
+           "signatures inside PDFs that viewers validate (needs 'sandi pdf-root init' first)."),
+)
+
+
+def _pdf_issuer(obj: CliContext, keystore: KeyStore) -> Any:
+    from sandi.authority.pdfroot import load_pdf_issuer
+
+    return load_pdf_issuer(obj.home, obj.registry(), keystore)
 
 
 @click.group("keys", help=_(
@@ -113,16 +124,18 @@ def keys() -> None:
     "\b\n"
     "Example:\n"
     "  sandi keys issue BAPPEDA --profile default\n"
-    "  sandi agency add --from-policy policies/banten.toml && sandi keys issue --all"
+    "  sandi agency add --from-policy policies/banten.toml && sandi keys issue --all\n"
+    "  sandi keys issue SETDA --purpose pdf-signing"
 ))
 @click.argument("codes", metavar="[CODE]...", nargs=-1)
 @click.option("--all", "all_agencies", is_flag=True,
               help=_("Every active agency that has never been issued keys."))
 @profile_option
+@purpose_option
 @passphrase_file_option
 @pass_cli
 def issue_cmd(obj: CliContext, codes: tuple[str, ...], all_agencies: bool, profile: str | None,
-              passphrase_file: Path | None) -> None:
+              purpose: str | None, passphrase_file: Path | None) -> None:
     from sandi.authority.issuance import agencies_without_keys, issue_keys
 
     if all_agencies == bool(codes):
@@ -130,6 +143,11 @@ def issue_cmd(obj: CliContext, codes: tuple[str, ...], all_agencies: bool, profi
                          else _("give an agency CODE (or --all)"))
     registry = obj.registry()
     prof = _profile(obj, profile)
+    if purpose == "pdf-signing":
+        if all_agencies:
+            raise UsageError(_("--purpose pdf-signing takes agency codes, not --all"))
+        _issue_pdf_signing(obj, codes, prof, passphrase_file, replace=False)
+        return
     targets = list(codes) if codes else agencies_without_keys(registry)
     if not targets:
         obj.emit([], _("every active agency has keys already; nothing to issue"))
@@ -164,6 +182,23 @@ def issue_cmd(obj: CliContext, codes: tuple[str, ...], all_agencies: bool, profi
                          len(results)).format(count=len(results))])
 
 
+def _issue_pdf_signing(obj: CliContext, codes: tuple[str, ...], prof: KeyProfile,
+                       passphrase_file: Path | None, *, replace: bool) -> None:
+    from sandi.authority.pdfroot import issue_pdf_signing
+
+    registry = obj.registry()
+    ks = _keystore(obj, passphrase_file)
+    pdf_issuer = _pdf_issuer(obj, ks)
+    headline = N_("rotated the PDF signing key of {agency} (profile {profile})") if replace else \
+        N_("issued a PDF signing key for {agency} (profile {profile})")
+    results = [issue_pdf_signing(registry, ks, pdf_issuer, code, profile=prof, replace=replace)
+               for code in codes]
+    if len(results) == 1:
+        _emit_issue(obj, headline, results[0])
+        return
+    obj.emit([_issue_json(r) for r in results], [line for r in results for line in _issue_lines(headline, r)])
+
+
 @keys.command("renew", help=_(
     "New certificates for an agency's current keys (the old certificates are retired).\n"
     "\n"
@@ -195,18 +230,29 @@ def renew_cmd(obj: CliContext, code: str, profile: str | None, passphrase_file: 
 @click.argument("code")
 @yes_option
 @profile_option
+@purpose_option
 @passphrase_file_option
 @pass_cli
 def rotate_cmd(
-    obj: CliContext, code: str, assume_yes: bool, profile: str | None, passphrase_file: Path | None
+    obj: CliContext, code: str, assume_yes: bool, profile: str | None, purpose: str | None,
+    passphrase_file: Path | None,
 ) -> None:
     from sandi.authority.lifecycle import require_keys_held_here, rotate_keys
     from sandi.authority.records import list_certificates
+    from sandi.authority.validity import PDF_PURPOSES
 
     registry = obj.registry()
     prof = _profile(obj, profile)
+    if purpose == "pdf-signing":
+        confirm_change(
+            [_("Rotate {code}'s PDF signing key: a new P-256 key is made here and certified by the "
+               "PDF root; the current one is retired (it still verifies what it signed).").format(code=code)],
+            _("Rotate the keys?"), assume_yes=assume_yes)
+        _issue_pdf_signing(obj, (code,), prof, passphrase_file, replace=True)
+        return
     ks = _keystore(obj, passphrase_file)
-    current = [c for c in list_certificates(registry, code) if c.state == "current"]
+    current = [c for c in list_certificates(registry, code)
+               if c.state == "current" and c.purpose not in PDF_PURPOSES]
     require_keys_held_here(ks, code, current)  # before asking: a refusal needs no "yes"
     confirm_change(
         [_("Rotate {code}'s keys: new signing and encryption keys are made here and certified.").format(

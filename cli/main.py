@@ -30,6 +30,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "agency": ("sandi_cli.agency", "agency", N_("Register and manage agencies (authority).")),
     "keys": ("sandi_cli.keys", "keys", N_("Issue, enrol, renew, rotate, revoke and export keys.")),
     "crl": ("sandi_cli.keys", "crl_cmd", N_("Write the certificate revocation list signed by the root.")),
+    "pdf-root": ("sandi_cli.pdfroot", "pdf_root",
+                 N_("The PDF root: the P-256 CA for PDF signatures that viewers validate.")),
     "encrypt": ("sandi_cli.crypt", "encrypt_cmd", N_("Encrypt a file to agencies or a passphrase (age).")),
     "decrypt": ("sandi_cli.crypt", "decrypt_cmd", N_("Decrypt an age file with an agency key or identity.")),
     "sign": ("sandi_cli.documents", "sign_cmd", N_("Write a detached minisign signature for a file.")),

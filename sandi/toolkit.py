@@ -288,9 +288,11 @@ class AuthorityOperations:
     def publish_directory(
         self, *, output: PathLike | None = None, days: int | None = None
     ) -> DirectorySnapshot:
+        from sandi.authority.pdfroot import pdf_issuer_if_any
         from sandi.directory.publish import republish
 
         snapshot = republish(self.home, self.registry, self.issuer,
+                             pdf_issuer=pdf_issuer_if_any(self.home, self.registry, self.keystore),
                              output=None if output is None else Path(output),
                              validity=None if days is None else timedelta(days=days))
         self._tk.refresh()

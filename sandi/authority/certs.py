@@ -15,6 +15,11 @@ Invariants:
   private extension (``HYBRID_KEY_OID``) carries the whole key, so a verifier that
   does not know the extension refuses the certificate instead of taking it for a
   plain X25519 key (ADR 0011);
+* the PDF root (ADR 0014) is a self-signed ECDSA P-256 CA: C=ID, O=<province>,
+  CN="<province> PDF Root CA", the same constraints and key usage as the root, signed
+  ecdsa-with-SHA256; it issues only ``pdf-signing`` certificates (P-256 keys,
+  digitalSignature + nonRepudiation, emailProtection, as the agency signing ones), which
+  viewers (Acrobat, poppler/NSS) validate once the PDF root is installed as a trust anchor;
 * serials are random positive 159-bit numbers (``x509.random_serial_number``),
   written as 40 lower-case hex digits everywhere sandi stores or shows them;
 * times are whole seconds in UTC (X.509 has no fractions), so the registry and the
@@ -30,6 +35,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
@@ -39,6 +45,7 @@ from sandi.i18n import N_, _
 from sandi.keystore.keys import (
     HYBRID_KEY_OID,
     HYBRID_PUBLIC_KEY_SIZE,
+    P256Signer,
     Signer,
     certificate_public_key_bytes,
     fingerprint,
@@ -47,7 +54,7 @@ from sandi.keystore.keys import (
     parsed_in_full,
 )
 
-PURPOSES = ("signing", "encryption", "encryption-pq")
+PURPOSES = ("signing", "encryption", "encryption-pq", "pdf-signing")
 COUNTRY = "ID"
 SERIAL_HEX_DIGITS = 40
 _SERIAL_RE = re.compile(r"^(?:0x)?[0-9a-fA-F:]{1,64}$")
@@ -84,10 +91,25 @@ def root_subject(province: str) -> x509.Name:
     )
 
 
+def pdf_root_subject(province: str) -> x509.Name:
+    if not 1 <= len(province) <= 64:
+        raise UsageError(_("the province name must be 1..64 characters (X.520 organisation name)"))
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, COUNTRY),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, province),
+            x509.NameAttribute(NameOID.COMMON_NAME, f"{province} PDF Root CA"[:64]),
+        ]
+    )
+
+
 def build_root_certificate(
-    key: Signer, province: str, *, not_before: datetime, not_after: datetime
+    key: Signer | P256Signer, province: str, *, not_before: datetime, not_after: datetime,
+    subject: x509.Name | None = None,
 ) -> x509.Certificate:
-    subject = root_subject(province)
+    """A self-signed CA certificate: the root (Ed25519 ``key``) or, with a P-256 ``key``
+    and :func:`pdf_root_subject`, the PDF root."""
+    subject = subject or root_subject(province)
     public = key.public_key()
     ski = x509.SubjectKeyIdentifier.from_public_key(public)
     builder = (
@@ -153,7 +175,7 @@ def check_base_url(value: str) -> str:
 
 
 def issue_certificate(
-    root_key: Signer,
+    root_key: Signer | P256Signer,
     root_cert: x509.Certificate,
     *,
     purpose: str,
@@ -167,7 +189,8 @@ def issue_certificate(
     crl_url: str | None = None,
     ca_issuers_url: str | None = None,
 ) -> IssuedCertificate:
-    """Issue one agency certificate for a raw public key (32 bytes; 1216 for encryption-pq).
+    """Issue one agency certificate for a raw public key (32 bytes; 1216 for encryption-pq;
+    the 65-byte uncompressed point for pdf-signing, issued by the PDF root).
 
     ``full_name``: the agency's name when the OU had to shorten it; it goes into the
     subject's ``description`` attribute (X.520 allows 1024 characters there).
@@ -177,9 +200,15 @@ def issue_certificate(
     """
     if purpose not in PURPOSES:
         raise UsageError(_("unknown certificate purpose {purpose!r}").format(purpose=purpose))
-    subject_key: Ed25519PublicKey | X25519PublicKey
+    subject_key: Ed25519PublicKey | X25519PublicKey | ec.EllipticCurvePublicKey
     hybrid: x509.UnrecognizedExtension | None = None
-    if purpose == "signing":
+    if purpose == "pdf-signing":
+        try:
+            subject_key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), public_key)
+        except ValueError:
+            raise UsageError(_("a pdf-signing public key is an uncompressed P-256 point")) from None
+        usage = _key_usage(digital_signature=True, non_repudiation=True)
+    elif purpose == "signing":
         subject_key = Ed25519PublicKey.from_public_bytes(public_key)
         usage = _key_usage(digital_signature=True, non_repudiation=True)
     elif purpose == "encryption":
@@ -276,11 +305,13 @@ def readable_public_key(cert: x509.Certificate) -> Any:
 
 
 def certificate_purpose(cert: x509.Certificate) -> str:
-    """``signing``, ``encryption`` or ``encryption-pq``, from the key type (FormatError for
-    anything else)."""
+    """``signing``, ``encryption``, ``encryption-pq`` or ``pdf-signing``, from the key type
+    (FormatError for anything else)."""
     key = readable_public_key(cert)
     if isinstance(key, Ed25519PublicKey):
         return "signing"
+    if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1):
+        return "pdf-signing"
     if isinstance(key, X25519PublicKey):
         return "encryption" if hybrid_key_extension(cert) is None else "encryption-pq"
     raise FormatError(_("not a sandi agency certificate (neither Ed25519 nor X25519)"))

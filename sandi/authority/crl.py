@@ -2,7 +2,9 @@
 
 Invariants:
 
-* the CRL lists every revoked agency certificate (expired ones too: a
+* the root's CRL lists every revoked agency certificate it issued, and the PDF root's
+  CRL every revoked certificate of :data:`PDF_PURPOSES` (ADR 0014: each issuer
+  publishes its own), expired ones too (a
   keyCompromise must keep voiding old signatures), each with its revocation time
   and reason code (RFC 5280: no reasonCode entry for ``unspecified``);
 * it carries the root's authority key identifier and a CRL number that strictly
@@ -28,6 +30,7 @@ from cryptography.hazmat.primitives import serialization
 from sandi.authority.certs import whole_seconds
 from sandi.authority.events import record
 from sandi.authority.revocation import REASONS
+from sandi.authority.validity import PDF_PURPOSES
 from sandi.fsutil import AtomicOutput
 from sandi.i18n import _
 
@@ -35,6 +38,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from sandi.authority.issuance import Issuer
+    from sandi.authority.pdfroot import PdfIssuer
     from sandi.home import Home
     from sandi.registry import Registry
 
@@ -53,11 +57,13 @@ class CrlInfo:
 
 
 def build_crl(
-    session: Session, issuer: Issuer, *, now: datetime, next_update_days: int
+    session: Session, issuer: Issuer | PdfIssuer, *, now: datetime, next_update_days: int,
 ) -> tuple[bytes, int, int]:
-    """(PEM, CRL number, count of revoked entries) from the registry's revocations."""
+    """(PEM, CRL number, count of revoked entries) from the registry's revocations of the
+    certificates ``issuer`` issued (the root, or the PDF root: :class:`PdfIssuer`)."""
     from sqlalchemy import select
 
+    from sandi.authority.pdfroot import PdfIssuer
     from sandi.registry.models import CertificateRow, RevocationRow
 
     now = whole_seconds(now)
@@ -76,6 +82,8 @@ def build_crl(
     rows = session.execute(
         select(CertificateRow.serial, RevocationRow.reason, RevocationRow.revoked_at)
         .join(RevocationRow, RevocationRow.certificate_id == CertificateRow.id)
+        .where(CertificateRow.purpose.in_(PDF_PURPOSES) if isinstance(issuer, PdfIssuer)
+               else CertificateRow.purpose.not_in(PDF_PURPOSES))
         .order_by(RevocationRow.revoked_at, CertificateRow.serial)
     ).all()
     for serial, reason, revoked_at in rows:

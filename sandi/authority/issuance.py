@@ -37,7 +37,7 @@ from sandi.keystore.base import (
     identity_public_bytes,
     key_ref,
 )
-from sandi.keystore.keys import Signer
+from sandi.keystore.keys import P256Signer, Signer
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -94,14 +94,18 @@ def require_active(agency: AgencyRow) -> None:
 
 
 def current_certificates(session: Session, agency: AgencyRow) -> list[CertificateRow]:
+    """The agency's current certificates from the root (what renew, rotate and enrolment
+    replace); its PDF root certificates (``pdf-signing``) have their own flows."""
     from sqlalchemy import select
 
+    from sandi.authority.validity import PDF_PURPOSES
     from sandi.registry.models import CertificateRow
 
     return list(
         session.scalars(
             select(CertificateRow)
-            .where(CertificateRow.agency_id == agency.id, CertificateRow.state == "current")
+            .where(CertificateRow.agency_id == agency.id, CertificateRow.state == "current",
+                   CertificateRow.purpose.not_in(PDF_PURPOSES))
             .order_by(CertificateRow.purpose)
         ).all()
     )
@@ -190,6 +194,12 @@ class KeyWrites:
         """A new signing key, generated and stored by the key store (on its token when
         ``on_token``); removed again by :meth:`undo`."""
         ref, signer = self.keystore.new_signing_key(code, on_token=on_token)
+        self.refs.append(ref)
+        return ref, signer
+
+    def new_p256(self, code: str) -> tuple[str, P256Signer]:
+        """A new ECDSA P-256 key (a ``pdf-signing`` key), removed again by :meth:`undo`."""
+        ref, signer = self.keystore.new_p256_key(code)
         self.refs.append(ref)
         return ref, signer
 

@@ -28,6 +28,11 @@ from typing import Protocol
 
 #: the purposes of certificates whose keys documents are encrypted to (X25519, hybrid)
 ENCRYPTION_PURPOSES = frozenset({"encryption", "encryption-pq"})
+#: the purposes of certificates the PDF root issues (ECDSA P-256 keys, ADR 0014): they
+#: chain to the PDF root, not to the Ed25519 root, and its CRL lists their revocations
+PDF_PURPOSES = frozenset({"pdf-signing"})
+#: the purposes of certificates whose keys make signatures
+SIGNING_PURPOSES = frozenset({"signing"}) | PDF_PURPOSES
 VOIDS_ALL_SIGNATURES = frozenset({"keyCompromise", "cACompromise"})
 #: How far another machine's clock may run ahead of ours: a time claimed by a signer,
 #: a directory or a request further in the future than this is refused.
@@ -73,7 +78,7 @@ def _revoked_by(revocation: RevocationLike | None, at: datetime) -> bool:
 
 def is_valid_for_signing(cert: CertLike, revocation: RevocationLike | None, at: datetime) -> bool:
     """Whether a signature dated ``at`` made with ``cert``'s key counts."""
-    if cert.purpose != "signing" or not _within(cert, at):
+    if cert.purpose not in SIGNING_PURPOSES or not _within(cert, at):
         return False
     if revocation is not None and revocation.reason in VOIDS_ALL_SIGNATURES:
         return False

@@ -33,7 +33,7 @@ from sandi.directory.snapshot import (
     parse_envelope,
     sign_snapshot,
 )
-from sandi.errors import NotFoundError
+from sandi.errors import ConfigError, NotFoundError
 from sandi.fsutil import atomic_write
 from sandi.home import Home
 from sandi.i18n import _
@@ -41,6 +41,7 @@ from sandi.registry import Registry
 
 if TYPE_CHECKING:
     from sandi.authority.issuance import Issuer
+    from sandi.authority.pdfroot import PdfIssuer
 from sandi.registry.models import (
     AgencyRow,
     AuthorityRow,
@@ -56,8 +57,11 @@ def build_snapshot(
     crl_pem: str | None,
     validity: timedelta,
     now: datetime | None = None,
+    pdf_crl_pem: str | None = None,
 ) -> DirectorySnapshot:
-    """Read the registry and allocate the next directory version (in ``session``)."""
+    """Read the registry and allocate the next directory version (in ``session``).
+
+    The PDF root certificate comes from the registry; ``pdf_crl_pem`` is its CRL."""
     now = now or datetime.now(UTC)
     authority = session.get(AuthorityRow, 1)
     if authority is None:
@@ -121,6 +125,8 @@ def build_snapshot(
         agencies=tuple(entries),
         crl_pem=crl_pem,
         policies=policies,
+        pdf_root_cert_pem=authority.pdf_root_cert_pem,
+        pdf_crl_pem=pdf_crl_pem if authority.pdf_root_cert_pem is not None else None,
     )
     return snapshot
 
@@ -192,8 +198,10 @@ def republish(
     output: Path | None = None,
     overwrite_output: bool = False,
     now: datetime | None = None,
+    pdf_issuer: PdfIssuer | None = None,
 ) -> DirectorySnapshot:
-    """Publish the next snapshot with a fresh CRL; write both to the home (and ``output``,
+    """Publish the next snapshot with a fresh CRL (and, with ``pdf_issuer``, a fresh CRL of
+    the PDF root); write both to the home (and ``output``,
     replaced only with ``overwrite_output``).
 
     One transaction: the version, the CRL, the audit entry ``directory.publish``, a
@@ -214,8 +222,18 @@ def republish(
     validity = validity or timedelta(days=days)
     now = now or datetime.now(UTC)
     with registry.transaction() as session:
-        crl_pem, _, _ = build_crl(session, issuer, now=now, next_update_days=validity.days or 1)
-        draft = build_snapshot(session, crl_pem=crl_pem.decode("ascii"), validity=validity, now=now)
+        authority = session.get(AuthorityRow, 1)
+        if pdf_issuer is None and authority is not None and authority.pdf_root_cert_pem is not None:
+            # The PDF root's CRL must be as fresh as the root's: refuse rather than publish
+            # a directory whose PDF certificates' revocations are missing.
+            raise ConfigError(_("this authority has a PDF root: publishing needs its key for its CRL"))
+        crl_pem, _n, _c = build_crl(session, issuer, now=now, next_update_days=validity.days or 1)
+        pdf_crl = None
+        if pdf_issuer is not None:
+            pdf_crl_pem, _n, _c = build_crl(session, pdf_issuer, now=now, next_update_days=validity.days or 1)
+            pdf_crl = pdf_crl_pem.decode("ascii")
+        draft = build_snapshot(session, crl_pem=crl_pem.decode("ascii"), validity=validity, now=now,
+                               pdf_crl_pem=pdf_crl)
         append_in_session(session, AuditEvent(
             actor=current_operator(), action="directory.publish", subject=f"v{draft.version}",
             details={"version": draft.version, "expires_at": draft.body_json()["expires_at"],

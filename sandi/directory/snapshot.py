@@ -13,6 +13,13 @@ verifies the signature with that certificate's key. Everything in the body is
 public: certificates, revocations, the CRL, signed policy versions, and the registry
 audit chain's checkpoint made with the publication (``audit_checkpoint``, ADR 0010), so
 that every workstation holding the file witnesses the authority's signed audit past.
+
+The PDF hierarchy (ADR 0014) is carried additively: ``pdf_root_certificate`` (the
+province's ECDSA P-256 PDF root, trusted only because this signed body names it) and
+``pdf_crl`` (its CRL) are present only once the authority created a PDF root, and
+agencies' certificates may have the purpose ``pdf-signing`` (issued by the PDF root).
+A certificate whose purpose this reader does not know is ignored, not refused, so a
+later purpose does not stop older readers.
 """
 
 from __future__ import annotations
@@ -48,8 +55,9 @@ EXPIRY_WARNING = timedelta(days=2)
 
 #: ``encryption-pq``: a hybrid post-quantum (age1pq1) key; a reader older than this
 #: refuses a directory that has one (ADR 0011: upgrade workstations first)
-Purpose = Literal["signing", "encryption", "encryption-pq"]
-PURPOSES: tuple[Purpose, ...] = ("signing", "encryption", "encryption-pq")
+#: ``pdf-signing``: an ECDSA P-256 key certified by the PDF root (ADR 0014)
+Purpose = Literal["signing", "encryption", "encryption-pq", "pdf-signing"]
+PURPOSES: tuple[Purpose, ...] = ("signing", "encryption", "encryption-pq", "pdf-signing")
 
 
 def directory_purpose(purpose: str) -> Purpose:
@@ -193,8 +201,8 @@ class CertEntry:
     def from_json(cls, obj: Mapping[str, Any], where: str) -> CertEntry:
         purpose = obj.get("purpose")
         if purpose not in PURPOSES:
-            raise FormatError(_("directory: {where}.purpose must be signing, encryption or "
-                                "encryption-pq").format(where=where))
+            raise FormatError(_("directory: {where}.purpose must be signing, encryption, "
+                                "encryption-pq or pdf-signing").format(where=where))
         rev = obj.get("revocation")
         revocation = None
         if rev is not None:
@@ -213,6 +221,12 @@ class CertEntry:
             pem=_str(obj, "pem", where),
             revocation=revocation,
         )
+
+
+def _unknown_purpose(obj: object) -> bool:
+    """True for a certificate entry of a purpose a later sandi added: ignored here."""
+    purpose = obj.get("purpose") if isinstance(obj, dict) else None
+    return isinstance(purpose, str) and purpose not in PURPOSES
 
 
 @dataclass(frozen=True)
@@ -250,6 +264,7 @@ class AgencyEntry:
             parent=_str(obj, "parent", where, optional=True),
             certificates=tuple(
                 CertEntry.from_json(c, f"{where}.certificates[{i}]") for i, c in enumerate(certs)
+                if not _unknown_purpose(c)
             ),
         )
 
@@ -313,6 +328,9 @@ class DirectorySnapshot:
     policies: tuple[PolicyEntry, ...] = ()
     #: the registry audit chain's checkpoint as of this publication (None: none yet)
     audit_checkpoint: Checkpoint | None = None
+    #: the PDF root (ECDSA P-256, ADR 0014) and its CRL; None until the authority made one
+    pdf_root_cert_pem: str | None = None
+    pdf_crl_pem: str | None = None
     #: SHA-256 of the signed body; set when parsed from or signed into an envelope
     body_sha256: str = field(default="", compare=False)
 
@@ -356,6 +374,18 @@ class DirectorySnapshot:
     def root_fingerprint(self) -> str:
         return cert_fingerprint(self.root_cert_pem)
 
+    @cached_property
+    def pdf_root_certificate(self) -> x509.Certificate | None:
+        """The PDF root this directory vouches for (None if the authority has none)."""
+        return None if self.pdf_root_cert_pem is None else load_certificate(self.pdf_root_cert_pem)
+
+    def issuer_certificate(self, purpose: str) -> x509.Certificate | None:
+        """The CA that issues certificates of ``purpose``: the PDF root for ``pdf-signing``,
+        else the root (None: there is no PDF root)."""
+        from sandi.authority.validity import PDF_PURPOSES
+
+        return self.pdf_root_certificate if purpose in PDF_PURPOSES else self.root_certificate
+
     def policy(self, policy_id: str, version: int) -> PolicyEntry:
         for entry in self.policies:
             if entry.policy_id == policy_id and entry.version == version:
@@ -396,6 +426,9 @@ class DirectorySnapshot:
             "crl": self.crl_pem,
             "policies": [p.to_json() for p in sorted(self.policies, key=lambda p: (p.policy_id, p.version))],
             "audit_checkpoint": None if self.audit_checkpoint is None else self.audit_checkpoint.to_dict(),
+            # additive (ADR 0014): absent without a PDF root, so such bodies are as before
+            **({} if self.pdf_root_cert_pem is None else {"pdf_root_certificate": self.pdf_root_cert_pem}),
+            **({} if self.pdf_crl_pem is None else {"pdf_crl": self.pdf_crl_pem}),
         }
 
     def body_bytes(self) -> bytes:
@@ -433,8 +466,23 @@ class DirectorySnapshot:
             crl_pem=_str(obj, "crl", "body", optional=True),
             policies=tuple(PolicyEntry.from_json(p, f"policies[{i}]") for i, p in enumerate(policies)),
             audit_checkpoint=checkpoint,
+            pdf_root_cert_pem=_pdf_root(obj),
+            pdf_crl_pem=_str(obj, "pdf_crl", "body", optional=True),
             body_sha256=hashlib.sha256(body).hexdigest(),
         )
+
+
+def _pdf_root(obj: Mapping[str, Any]) -> str | None:
+    """The body's PDF root certificate, checked to be a P-256 certificate (or None)."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    pem = _str(obj, "pdf_root_certificate", "body", optional=True)
+    if pem is None:
+        return None
+    key = certificate_key(load_certificate(pem))
+    if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
+        raise FormatError(_("directory: the PDF root certificate does not hold a P-256 key"))
+    return str(pem)
 
 
 def _b64(text: str, where: str) -> bytes:

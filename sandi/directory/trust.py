@@ -32,11 +32,15 @@ class SignerIdentity:
 
 
 def chains_to_root(cert: CertEntry, snapshot: DirectorySnapshot) -> bool:
-    """True if the root key signed ``cert`` (and the issuer names match)."""
+    """True if the root key signed ``cert`` (and the issuer names match); for a
+    ``pdf-signing`` certificate, the PDF root the directory names (ADR 0014)."""
     from cryptography.exceptions import InvalidSignature
 
+    issuer = snapshot.issuer_certificate(cert.purpose)
+    if issuer is None:
+        return False
     try:
-        cert.certificate.verify_directly_issued_by(snapshot.root_certificate)
+        cert.certificate.verify_directly_issued_by(issuer)
     except (InvalidSignature, ValueError, TypeError):
         return False
     return True
@@ -77,6 +81,20 @@ def current_signing_cert(snapshot: DirectorySnapshot, code: str, now: datetime) 
             hint=_("ask the authority to issue or renew its keys, then import the new directory"),
         )
     return max(usable, key=lambda c: c.not_before)
+
+
+def current_pdf_signing_cert(snapshot: DirectorySnapshot, code: str, now: datetime) -> CertEntry | None:
+    """The ``pdf-signing`` certificate an agency signs PDFs with now, or None if it has
+    none (it then signs with its Ed25519 key, which viewers do not validate)."""
+    agency = snapshot.agency(code)
+    if agency.status != "active":
+        raise CredentialError(_("agency {code} is {status}").format(code=code, status=_(agency.status)),
+                              hint=_("ask the authority to resume it"))
+    usable = [
+        c for c in agency.current("pdf-signing")
+        if c.revocation is None and c.not_before <= now <= c.not_after
+    ]
+    return max(usable, key=lambda c: c.not_before) if usable else None
 
 
 def encryption_certs(

@@ -315,7 +315,8 @@ class KeyStore(ABC):
         ``on_token``: as for :meth:`new_signing_key`, a store without a token refuses."""
         if on_token:
             raise ConfigError(
-                _("this home's key store ({kind}) has no PKCS#11 token for P-256 keys").format(kind=self.kind),
+                _("this home's key store ({kind}) has no PKCS#11 token for P-256 keys").format(
+                    kind=self.kind),
                 hint=_("create the home with 'sandi init --keystore pkcs11'"),
             )
         key = P256Key.generate()

@@ -36,6 +36,9 @@ class AuthorityRow(Base):
     root_fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
     root_key_ref: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: the PDF root (ECDSA P-256, ADR 0014): None until 'sandi pdf-root init' (migration 0005)
+    pdf_root_cert_pem: Mapped[str | None] = mapped_column(Text, nullable=True, default=None)
+    pdf_root_key_ref: Mapped[str | None] = mapped_column(String(200), nullable=True, default=None)
 
 
 class AgencyRow(Base):
