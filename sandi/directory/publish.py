@@ -113,6 +113,8 @@ def build_snapshot(
             effective_from=p.effective_from,
             expires_at=p.expires_at,
             applied_at=p.applied_at,
+            compiled=p.compiled,
+            compiled_signature=None if p.compiled_signature is None else bytes(p.compiled_signature),
         )
         for p in session.scalars(select(PolicyVersionRow)).all()
     )

@@ -282,6 +282,11 @@ class PolicyEntry:
     #: when the authority applied it: a version applied later cannot have been
     #: the one a sender checked earlier, whatever its effective date says
     applied_at: datetime | None = None
+    #: the compiled form made at apply (sandi.policy.compiled) and the root's signature
+    #: over it; absent from versions applied before sandi had one. Additive: readers
+    #: that do not know these keys ignore them, and the body's signature covers them.
+    compiled: str | None = None
+    compiled_signature: bytes | None = None
 
     @property
     def sha256(self) -> str:
@@ -296,7 +301,10 @@ class PolicyEntry:
             "effective_from": _fmt_time(self.effective_from),
             "expires_at": None if self.expires_at is None else _fmt_time(self.expires_at),
             "applied_at": None if self.applied_at is None else _fmt_time(self.applied_at),
-        }
+        } | ({} if self.compiled is None or self.compiled_signature is None else {
+            "compiled": self.compiled,
+            "compiled_signature": base64.b64encode(self.compiled_signature).decode("ascii"),
+        })
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any], where: str) -> PolicyEntry:
@@ -305,6 +313,11 @@ class PolicyEntry:
             raise FormatError(_("directory: {where}.version must be an integer").format(where=where))
         expires = obj.get("expires_at")
         applied = obj.get("applied_at")
+        compiled = _str(obj, "compiled", where, optional=True)
+        compiled_signature = _str(obj, "compiled_signature", where, optional=True)
+        if (compiled is None) != (compiled_signature is None):
+            raise FormatError(_("directory: {where} has a compiled policy without its signature, or "
+                                "a signature without it").format(where=where))
         return cls(
             policy_id=_str(obj, "policy_id", where),
             version=version,
@@ -313,6 +326,9 @@ class PolicyEntry:
             effective_from=_time(obj.get("effective_from"), f"{where}.effective_from"),
             expires_at=None if expires is None else _time(expires, f"{where}.expires_at"),
             applied_at=None if applied is None else _time(applied, f"{where}.applied_at"),
+            compiled=compiled,
+            compiled_signature=None if compiled_signature is None
+            else _b64(compiled_signature, f"{where}.compiled_signature"),
         )
 
 

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from sandi.directory.snapshot import DirectorySnapshot, PolicyEntry
     from sandi.documents.metadata import SealMetadata
     from sandi.formats.age import Stanza
-    from sandi.policy.engine import CompiledPolicy
+    from sandi.policy.engine import PolicyIndex
     from sandi.policy.model import Level
 
 DEFAULT_LEVELS = ("B", "T", "R", "SR")
@@ -100,22 +100,24 @@ class DirectoryPolicy:
 
     def __init__(self, snapshot: DirectorySnapshot) -> None:
         self.snapshot = snapshot
-        self._compiled: dict[tuple[str, int], CompiledPolicy] = {}
+        self._compiled: dict[tuple[str, int], PolicyIndex] = {}
 
     def _root_key(self) -> bytes:
         from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
         return self.snapshot.root_certificate.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
-    def compiled(self, entry: PolicyEntry) -> CompiledPolicy:
+    def compiled(self, entry: PolicyEntry) -> PolicyIndex:
+        """The version's decision index: its compiled form when the directory carries one
+        (signature verified, no TOML parsed), else its source compiled here."""
         key = (entry.policy_id, entry.version)
         if key not in self._compiled:
-            from sandi.policy.versions import compile_verified
+            from sandi.policy.versions import load_verified
 
-            self._compiled[key] = compile_verified(entry, self._root_key())
+            self._compiled[key] = load_verified(entry, self._root_key())
         return self._compiled[key]
 
-    def in_force(self, at: datetime) -> CompiledPolicy | None:
+    def in_force(self, at: datetime) -> PolicyIndex | None:
         entry = self.snapshot.policy_in_force(at)
         return None if entry is None else self.compiled(entry)
 
@@ -125,12 +127,12 @@ class DirectoryPolicy:
         from sandi.policy.classification import DEFAULT_LEVEL_OBJECTS
 
         policy = self.in_force(at)
-        return DEFAULT_LEVEL_OBJECTS if policy is None else policy.policy.levels
+        return DEFAULT_LEVEL_OBJECTS if policy is None else policy.levels
 
     def urgencies(self, at: datetime) -> tuple[str, ...] | None:
         """The urgencies (sifat) the policy in force at ``at`` names (None: it names none)."""
         policy = self.in_force(at)
-        return None if policy is None or not policy.policy.urgencies else policy.policy.urgencies
+        return None if policy is None or not policy.urgencies else policy.urgencies
 
     def before_seal(
         self, sender: str, recipients: Sequence[str], classification: str, at: datetime
@@ -166,7 +168,7 @@ class DirectoryPolicy:
         entry = check_in_force(self.snapshot.policies_known_at(at), at, metadata.policy_id,
                                metadata.policy_version)
         policy = self.compiled(entry)
-        _require_level(metadata.classification, [level.code for level in policy.policy.levels])
+        _require_level(metadata.classification, [level.code for level in policy.levels])
         if opener == metadata.sender.code:
             return  # the sender's own copy: it holds what the sender wrote
         decision = policy.decide(metadata.sender.code, opener, metadata.classification, at)

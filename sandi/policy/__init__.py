@@ -17,6 +17,7 @@ from sandi.policy.engine import (
     CompiledPolicy,
     Decision,
     PolicyDecisionDenied,
+    PolicyIndex,
     compile_policy,
     compile_source,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "Policy",
     "PolicyDecisionDenied",
     "PolicyFileError",
+    "PolicyIndex",
     "PolicyVersionRecord",
     "Problem",
     "Relation",

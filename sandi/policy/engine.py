@@ -27,11 +27,11 @@ from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, Protocol
 
 from sandi.errors import PolicyDenied, UsageError
 from sandi.i18n import Message, _
-from sandi.policy.model import WILDCARD, Policy, Window
+from sandi.policy.model import WILDCARD, Level, Policy, Window
 
 Basis = Literal["relation", "forbid", "no-rule", "unknown-entity", "unknown-level", "not-in-force"]
 
@@ -107,6 +107,18 @@ def _bounds(window: Window) -> tuple[float, float]:
             window.end.timestamp() if window.end else math.inf)
 
 
+class RuleTable(Protocol):
+    """Rules by order: a list when compiled from source, filled lazily when loaded."""
+
+    def __getitem__(self, order: int, /) -> _Rule: ...
+
+
+class RowIndex(Protocol):
+    """From-principal -> its row (to-principal -> rule orders); None if it has none."""
+
+    def get(self, principal: str, /) -> dict[str, list[int]] | None: ...
+
+
 class _Pair(NamedTuple):
     forbids: tuple[_Rule, ...]
     allows: tuple[_Rule, ...]
@@ -115,62 +127,54 @@ class _Pair(NamedTuple):
 _EMPTY = _Pair((), ())
 
 
-class CompiledPolicy:
-    """A validated policy indexed for fast decisions. Thread-safe for reads."""
+class PolicyIndex:
+    """What a decision reads: levels, principals and rules indexed by principal pair.
 
-    def __init__(self, policy: Policy) -> None:
-        self.policy = policy
-        self.id = policy.id
-        self.version = policy.version
-        self._start = policy.effective
-        self._end = policy.expires
-        self._start_ts, self._end_ts = _bounds(policy.window)
-        self._rank = {lv.code: lv.rank for lv in policy.levels}
-        self._level_name = {lv.code: lv.name for lv in policy.levels}
-        self._post_quantum = frozenset(lv.code for lv in policy.levels if lv.post_quantum)
-        self._codes = [lv.code for lv in policy.levels]
-        self._labels = [f"{lv.code} ({lv.name})" for lv in policy.levels]  # by rank
-        # principals: entity -> (entity, groups containing it..., "*")
-        member_of: dict[str, list[str]] = {code: [code] for code in policy.entities}
-        for gname in policy.groups:
-            for code in policy.expand([gname]):
-                member_of[code].append(gname)
-        self._principals: dict[str, tuple[str, ...]] = {
-            code: (*names, WILDCARD) for code, names in member_of.items()
-        }
-        # Rules by file order: relations first, then forbids (orders >= _first_forbid).
-        # The index holds orders (ints), so merging, de-duplicating and ordering a pair's
-        # rules is set/sort work on ints, done in C.
-        self._rules: list[_Rule] = []
-        # principal -> principal -> rule orders (allows and forbids together)
-        self._rules_from: dict[str, dict[str, list[int]]] = {}
-        for rel in policy.relations:
-            rule = _Rule(len(self._rules), rel.id, self._rank[rel.max_level], rel.window,
-                         *_bounds(rel.window), rel.network, rel.channel, False)
-            self._rules.append(rule)
-            self._index(rel.sources, rel.targets, rel.direction == "both", rule.order)
-        self._first_forbid = len(self._rules)
-        for fb in policy.forbids:
-            rank = self._rank[fb.above] if fb.above is not None else -1
-            rule = _Rule(len(self._rules), fb.id, rank, fb.window, *_bounds(fb.window), "", "", True)
-            self._rules.append(rule)
-            self._index(fb.sources, fb.targets, fb.direction == "both", rule.order)
+    Built from source by :class:`CompiledPolicy`, or from the compiled form the
+    authority publishes by :func:`sandi.policy.compiled.load_compiled`; both answer
+    every query identically. Thread-safe for reads.
+    """
+
+    id: str
+    version: int
+    #: the classification levels, lowest first
+    levels: tuple[Level, ...]
+    #: the urgencies (sifat) the policy names; empty: the defaults
+    urgencies: tuple[str, ...]
+    _start: datetime
+    _end: datetime | None
+    _start_ts: float
+    _end_ts: float
+    _rank: dict[str, int]
+    _level_name: dict[str, str]
+    _post_quantum: frozenset[str]
+    _codes: list[str]
+    _labels: list[str]
+    _principals: dict[str, tuple[str, ...]]
+    #: rules by order (file order: relations first, then forbids from ``_first_forbid``)
+    _rules: RuleTable
+    #: from-principal -> to-principal -> rule orders (allows and forbids together)
+    _rules_from: RowIndex
+    _first_forbid: int
+
+    def _set_header(self, policy_id: str, version: int, effective: datetime, expires: datetime | None,
+                    levels: tuple[Level, ...], urgencies: tuple[str, ...]) -> None:
+        self.id = policy_id
+        self.version = version
+        self.levels = levels
+        self.urgencies = urgencies
+        self._start = effective
+        self._end = expires
+        self._start_ts, self._end_ts = _bounds(Window(effective, expires))
+        self._rank = {lv.code: lv.rank for lv in levels}
+        self._level_name = {lv.code: lv.name for lv in levels}
+        self._post_quantum = frozenset(lv.code for lv in levels if lv.post_quantum)
+        self._codes = [lv.code for lv in levels]
+        self._labels = [f"{lv.code} ({lv.name})" for lv in levels]  # by rank
         # memos, filled on first use: per sender (its principals' rules merged by target
         # principal) and per pair (the pair's rules, split and ordered). Bounded.
         self._senders: dict[str, dict[str, list[int]]] = {}
         self._pairs: dict[tuple[str, str], _Pair] = {}
-
-    def _index(self, sources: Iterable[str], targets: Iterable[str], both: bool, order: int) -> None:
-        targets = tuple(targets)
-        index = self._rules_from
-        for s in sources:
-            row = index.get(s)
-            if row is None:
-                row = index[s] = {}
-            for t in targets:
-                row.setdefault(t, []).append(order)
-                if both and s != t:
-                    index.setdefault(t, {}).setdefault(s, []).append(order)
 
     def _sender(self, sender: str, principals: tuple[str, ...]) -> dict[str, list[int]]:
         merged: dict[str, list[int]] = {}
@@ -352,6 +356,54 @@ class CompiledPolicy:
             if t is None or rule.start <= t < rule.end:
                 best = min(best, rule.rank)
         return self._codes[best] if best >= 0 else None
+
+
+class CompiledPolicy(PolicyIndex):
+    """A validated policy compiled from its source; ``.policy`` is the source model."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self._set_header(policy.id, policy.version, policy.effective, policy.expires, policy.levels,
+                         policy.urgencies)
+        # principals: entity -> (entity, groups containing it..., "*")
+        member_of: dict[str, list[str]] = {code: [code] for code in policy.entities}
+        for gname in policy.groups:
+            for code in policy.expand([gname]):
+                member_of[code].append(gname)
+        self._principals = {code: (*names, WILDCARD) for code, names in member_of.items()}
+        # The index holds orders (ints), so merging, de-duplicating and ordering a pair's
+        # rules is set/sort work on ints, done in C.
+        rules: list[_Rule] = []
+        index: dict[str, dict[str, list[int]]] = {}
+        #: the whole index, as built (what :mod:`sandi.policy.compiled` writes out)
+        self.rule_list: list[_Rule] = rules
+        self.row_table: dict[str, dict[str, list[int]]] = index
+        self._rules = rules
+        self._rules_from = index
+        for rel in policy.relations:
+            rule = _Rule(len(rules), rel.id, self._rank[rel.max_level], rel.window,
+                         *_bounds(rel.window), rel.network, rel.channel, False)
+            rules.append(rule)
+            _add(index, rel.sources, rel.targets, rel.direction == "both", rule.order)
+        self._first_forbid = len(rules)
+        for fb in policy.forbids:
+            rank = self._rank[fb.above] if fb.above is not None else -1
+            rule = _Rule(len(rules), fb.id, rank, fb.window, *_bounds(fb.window), "", "", True)
+            rules.append(rule)
+            _add(index, fb.sources, fb.targets, fb.direction == "both", rule.order)
+
+
+def _add(index: dict[str, dict[str, list[int]]], sources: Iterable[str], targets: Iterable[str],
+         both: bool, order: int) -> None:
+    targets = tuple(targets)
+    for s in sources:
+        row = index.get(s)
+        if row is None:
+            row = index[s] = {}
+        for t in targets:
+            row.setdefault(t, []).append(order)
+            if both and s != t:
+                index.setdefault(t, {}).setdefault(s, []).append(order)
 
 
 def compile_policy(policy: Policy) -> CompiledPolicy:

@@ -11,7 +11,10 @@ Invariants:
 * the version row and its ``policy.apply`` audit entry are written in the caller's
   transaction, so both land or neither does;
 * the signature is checked against the signer's own public key before anything is
-  stored (a broken signer cannot store an unverifiable version).
+  stored (a broken signer cannot store an unverifiable version);
+* the version is compiled once, here: its canonical compiled form
+  (:mod:`sandi.policy.compiled`) and the root's signature over it are stored beside the
+  source and published with it.
 
 This module imports SQLAlchemy (through the registry); the decision engine does not.
 """
@@ -27,9 +30,16 @@ from sqlalchemy.orm import Session
 from sandi.audit.events import AuditEvent
 from sandi.errors import NotFoundError, PolicyError
 from sandi.i18n import _
+from sandi.policy.compiled import dump_compiled
 from sandi.policy.engine import CompiledPolicy
 from sandi.policy.loader import decode_source, parse_policy
-from sandi.policy.signature import Signer, sign_policy, verify_policy_signature
+from sandi.policy.signature import (
+    Signer,
+    sign_compiled,
+    sign_policy,
+    verify_compiled_signature,
+    verify_policy_signature,
+)
 from sandi.policy.versions import PolicyVersionRecord, check_in_force, select_active
 from sandi.registry.models import PolicyVersionRow
 
@@ -43,6 +53,8 @@ def _record(row: PolicyVersionRow) -> PolicyVersionRecord:
         policy_id=row.policy_id, version=row.version, source=row.source,
         signature=bytes(row.signature), sha256=row.sha256, effective_from=row.effective_from,
         expires_at=row.expires_at, applied_at=row.applied_at, applied_by=row.applied_by,
+        compiled=row.compiled,
+        compiled_signature=None if row.compiled_signature is None else bytes(row.compiled_signature),
     )
 
 
@@ -66,10 +78,14 @@ def apply_policy(session: Session, source_text: str | bytes, signer: Signer, act
     verify_policy_signature(text, signature, signer.public_key_bytes())
     when = now or datetime.now(UTC)
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    # compiled once, here: workstations decide from this text without parsing TOML
+    compiled = dump_compiled(CompiledPolicy(policy), digest)
+    compiled_signature = sign_compiled(compiled, signer)
+    verify_compiled_signature(compiled, compiled_signature, signer.public_key_bytes())
     row = PolicyVersionRow(
         policy_id=policy.id, version=policy.version, sha256=digest, source=text,
         signature=signature, effective_from=policy.effective, expires_at=policy.expires,
-        applied_at=when, applied_by=actor,
+        applied_at=when, applied_by=actor, compiled=compiled, compiled_signature=compiled_signature,
     )
     session.add(row)
     session.flush()
@@ -77,6 +93,7 @@ def apply_policy(session: Session, source_text: str | bytes, signer: Signer, act
         actor=actor, action="policy.apply", subject=f"{policy.id} v{policy.version}",
         details={
             "policy_id": policy.id, "version": policy.version, "sha256": digest,
+            "compiled_sha256": hashlib.sha256(compiled.encode("utf-8")).hexdigest(),
             "effective": policy.effective.isoformat(),
             "expires": policy.expires.isoformat() if policy.expires else None,
             "relations": len(policy.relations), "forbids": len(policy.forbids),

@@ -25,8 +25,8 @@ from typing import Protocol, TypeVar
 
 from sandi.errors import VerificationError
 from sandi.i18n import _
-from sandi.policy.engine import CompiledPolicy
-from sandi.policy.signature import verify_policy_signature
+from sandi.policy.engine import CompiledPolicy, PolicyIndex
+from sandi.policy.signature import verify_compiled_signature, verify_policy_signature
 
 
 class VersionLike(Protocol):
@@ -51,6 +51,16 @@ class SignedVersionLike(VersionLike, Protocol):
     def signature(self) -> bytes: ...
 
 
+class CompiledVersionLike(SignedVersionLike, Protocol):
+    """A signed version that may also carry its compiled form and the root's signature."""
+
+    @property
+    def compiled(self) -> str | None: ...
+
+    @property
+    def compiled_signature(self) -> bytes | None: ...
+
+
 V = TypeVar("V", bound=VersionLike)
 
 
@@ -67,6 +77,9 @@ class PolicyVersionRecord:
     expires_at: datetime | None
     applied_at: datetime | None = None
     applied_by: str = ""
+    #: the compiled form made at apply and the root's signature over it (None: older)
+    compiled: str | None = None
+    compiled_signature: bytes | None = None
 
     def __repr__(self) -> str:
         return f"PolicyVersionRecord({self.policy_id!r} v{self.version}, sha256={self.sha256[:16]}...)"
@@ -123,3 +136,22 @@ def compile_verified(record: SignedVersionLike, root_public_key_bytes: bytes) ->
             record.policy_id, record.version, record.effective_from, record.expires_at):
         raise VerificationError(_("policy record does not match its signed source"))
     return CompiledPolicy(policy)
+
+
+def load_verified(record: CompiledVersionLike, root_public_key_bytes: bytes) -> PolicyIndex:
+    """The policy a workstation decides from: the compiled form when the record has one
+    (the root's signature over it verified; no TOML parsed), else the source compiled.
+
+    Either way the labels the record carries (id, version, dates) must be the ones the
+    signed text states; a mismatch is a forgery and fails like a bad signature.
+    """
+    if record.compiled is None or record.compiled_signature is None:
+        return compile_verified(record, root_public_key_bytes)
+    from sandi.policy.compiled import load_compiled
+
+    verify_compiled_signature(record.compiled, record.compiled_signature, root_public_key_bytes)
+    policy = load_compiled(record.compiled)
+    if (policy.id, policy.version, policy._start, policy._end) != (
+            record.policy_id, record.version, record.effective_from, record.expires_at):
+        raise VerificationError(_("policy record does not match its signed source"))
+    return policy

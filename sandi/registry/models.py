@@ -103,6 +103,10 @@ class PolicyVersionRow(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(Text)  # the TOML text, byte for byte as applied
     signature: Mapped[bytes] = mapped_column(LargeBinary)  # root key over the source
+    #: the compiled form made at apply (sandi.policy.compiled) and the root's signature
+    #: over it; None for versions applied before sandi had one
+    compiled: Mapped[str | None] = mapped_column(Text, nullable=True)
+    compiled_signature: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     effective_from: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     applied_at: Mapped[datetime] = mapped_column(UTCDateTime)

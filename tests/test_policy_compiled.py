@@ -1,0 +1,348 @@
+"""The compiled policy: decisions identical to the source's, strict, canonical, signed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sandi.directory.snapshot import PolicyEntry
+from sandi.errors import FormatError, VerificationError
+from sandi.policy import CompiledPolicy, PolicyIndex, parse_policy
+from sandi.policy.compiled import MAGIC, MAX_COMPILED_BYTES, LoadedPolicy, dump_compiled, load_compiled
+from sandi.policy.loader import PolicyFileError
+from sandi.policy.signature import sign_compiled
+from sandi.policy.store import apply_policy, get_version
+from sandi.policy.versions import load_verified
+from sandi.registry import Registry
+from tests.test_policy_engine import POLICY as UNIT_POLICY
+from tests.test_policy_store import TestSigner
+
+ROOT = Path(__file__).resolve().parent.parent
+BANTEN = (ROOT / "policies" / "banten.toml").read_text()
+CORPUS_BAD = sorted((ROOT / "tests" / "policy_corpus" / "bad").glob("*.toml"))
+WIB = timezone(timedelta(hours=7))
+
+
+def compiled_text(source: str) -> str:
+    return dump_compiled(CompiledPolicy(parse_policy(source)), hashlib.sha256(source.encode()).hexdigest())
+
+
+def both(source: str) -> tuple[CompiledPolicy, LoadedPolicy]:
+    return CompiledPolicy(parse_policy(source)), load_compiled(compiled_text(source).encode("utf-8"))
+
+
+def times(policy: CompiledPolicy) -> list[datetime]:
+    """Instants around every bound the policy and its rules name, and the policy's window."""
+    p = policy.policy
+    bounds = {p.effective, *([p.expires] if p.expires else [])}
+    for rule in (*p.relations, *p.forbids):
+        bounds.update(b for b in (rule.window.start, rule.window.end) if b is not None)
+    out = [p.effective - timedelta(days=1)]
+    for b in sorted(bounds):
+        out += [b - timedelta(seconds=1), b, b + timedelta(seconds=1)]
+    return out
+
+
+def assert_same(source_compiled: CompiledPolicy, loaded: PolicyIndex, extra_names: tuple[str, ...] = ()) -> None:
+    """Every query answers the same, over every pair, level and interesting instant."""
+    p = source_compiled.policy
+    names = [*p.entities, "NOBODY", *extra_names]
+    levels = [lv.code for lv in p.levels] + ["ZZ"]
+    assert loaded.levels == p.levels
+    assert loaded.urgencies == p.urgencies
+    assert (loaded.id, loaded.version) == (p.id, p.version)
+    for code in levels:
+        assert loaded.requires_post_quantum(code) == source_compiled.requires_post_quantum(code)
+        assert loaded.level_label(code) == source_compiled.level_label(code)
+    instants = times(source_compiled)
+    for when in instants:
+        assert loaded.in_force(when) == source_compiled.in_force(when)
+    for sender in names:
+        assert loaded.knows(sender) == source_compiled.knows(sender)
+        for recipient in names:
+            assert loaded.matching_rules(sender, recipient) == source_compiled.matching_rules(sender, recipient)
+            assert loaded.ceiling(sender, recipient) == source_compiled.ceiling(sender, recipient)
+            for when in instants:
+                assert loaded.ceiling(sender, recipient, when) == source_compiled.ceiling(sender, recipient, when)
+                for level in levels:
+                    expected = source_compiled.decide(sender, recipient, level, when)
+                    assert loaded.decide(sender, recipient, level, when) == expected
+
+
+# -- equivalence ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("source", [BANTEN, UNIT_POLICY], ids=["banten", "unit"])
+def test_shipped_and_unit_policies_decide_identically(source: str) -> None:
+    compiled, loaded = both(source)
+    assert_same(compiled, loaded)
+
+
+@pytest.mark.parametrize("path", CORPUS_BAD, ids=lambda p: p.name)
+def test_the_bad_corpus_never_reaches_a_compiled_form(path: Path, tmp_path: Path) -> None:
+    """apply compiles only what the loader accepts: each bad file is refused before."""
+    registry = Registry(f"sqlite:///{tmp_path / 'registry.db'}")
+    registry.upgrade()
+    with pytest.raises(PolicyFileError), registry.transaction() as session:
+        apply_policy(session, path.read_bytes(), TestSigner(), "operator")
+
+
+CODES = [f"E{i}" for i in range(8)]
+GROUPS = ["GA", "GB", "GC"]
+LEVEL_SETS = [None, [("B", False), ("R", False), ("SR", True)], [("X", False), ("Y", True)]]
+DAYS = ["2026-01-01", "2026-03-01", "2026-06-01T08:30:00+07:00", "2026-09-01T00:00:00Z"]
+
+
+@st.composite
+def policies(draw: st.DrawFn) -> str:
+    """A valid policy: entities, nested acyclic groups, relations and forbids with
+    windows, both directions, several names per side, levels with post-quantum rules."""
+    entities = CODES[: draw(st.integers(2, len(CODES)))]
+    level_set = draw(st.sampled_from(LEVEL_SETS))
+    codes = [c for c, _pq in level_set] if level_set else ["B", "T", "R", "SR"]
+    lines = ["[policy]", 'id = "prop"', 'title = "Ujicoba"', "version = 2", "effective = 2026-01-01",
+             'decree = "x"', f'timezone = "{draw(st.sampled_from(["+07:00", "+00:00", "-03:30"]))}"']
+    if draw(st.booleans()):
+        lines.append("expires = 2027-01-01")
+    if draw(st.booleans()):
+        lines.append('urgencies = ["Segera", "Biasa"]')
+    for code, pq in level_set or []:
+        lines += ["[[level]]", f'code = "{code}"', f'name = "Tingkat {code}"', f"post_quantum = {str(pq).lower()}"]
+    lines.append("[entities]")
+    lines += [f'{c} = {{ name = "Entitas {c}", kind = "agency" }}' for c in entities]
+    groups: list[str] = []
+    for g in GROUPS[: draw(st.integers(0, len(GROUPS)))]:
+        pool = entities + groups  # only earlier groups: acyclic
+        members = draw(st.lists(st.sampled_from(pool), min_size=1, max_size=4, unique=True))
+        lines += [f"[groups.{g}]", "members = [" + ", ".join(f'"{m}"' for m in members) + "]"]
+        groups.append(g)
+    names = [*entities, *groups, "*"]
+    side = st.lists(st.sampled_from(names), min_size=1, max_size=3, unique=True)
+
+    def window() -> list[str]:
+        picked = sorted(draw(st.lists(st.sampled_from(range(len(DAYS))), max_size=2, unique=True)))
+        if not picked:
+            return []
+        if len(picked) == 1:
+            key = draw(st.sampled_from(["valid_from", "valid_until"]))
+            return [f"{key} = {DAYS[picked[0]]}"]
+        return [f"valid_from = {DAYS[picked[0]]}", f"valid_until = {DAYS[picked[1]]}"]
+
+    def names_of(chosen: list[str]) -> str:
+        return "[" + ", ".join(f'"{n}"' for n in chosen) + "]"
+
+    for i in range(draw(st.integers(0, 8))):
+        lines += ["[[relation]]", f'id = "r{i}"', f"from = {names_of(draw(side))}", f"to = {names_of(draw(side))}",
+                  f'max = "{draw(st.sampled_from(codes))}"',
+                  f'direction = "{draw(st.sampled_from(["one-way", "both"]))}"',
+                  f'network = "{draw(st.sampled_from(["", "JKS"]))}"', *window()]
+    for i in range(draw(st.integers(0, 4))):
+        above = draw(st.sampled_from([None, *codes]))
+        lines += ["[[forbid]]", f'id = "f{i}"', f"from = {names_of(draw(side))}", f"to = {names_of(draw(side))}",
+                  f'direction = "{draw(st.sampled_from(["one-way", "both"]))}"', *window(),
+                  *([f'above = "{above}"'] if above else [])]
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(policies())
+def test_loaded_policies_decide_like_source_compiled_ones(source: str) -> None:
+    compiled, loaded = both(source)
+    assert_same(compiled, loaded, extra_names=("GA", "*"))
+    assert compiled_text(source) == compiled_text(source)  # one policy, one text
+
+
+# -- canonical, strict, bounded ---------------------------------------------------------------
+
+
+def test_every_line_is_canonical_json_and_rows_are_sorted() -> None:
+    text = compiled_text(BANTEN)
+    lines = text.splitlines()
+    assert lines[0] == MAGIC and text.endswith("\n")
+    for line in lines[1:]:
+        assert json.dumps(json.loads(line), sort_keys=True, separators=(",", ":"), ensure_ascii=False) == line
+    keys = [json.loads(line)[0] for line in lines[2:]]
+    assert keys == sorted(set(keys))
+    header = json.loads(lines[1])
+    assert header["source_sha256"] == hashlib.sha256(BANTEN.encode()).hexdigest()
+    assert header["rows"] == len(keys)
+
+
+def test_a_decision_decodes_only_the_senders_rows() -> None:
+    loaded = load_compiled(compiled_text(BANTEN))
+    assert loaded._rules_from._decoded == {}  # type: ignore[attr-defined]
+    loaded.decide("DISKOMINFO", "BAPPEDA", "R", datetime(2026, 6, 1, tzinfo=WIB))
+    decoded = set(loaded._rules_from._decoded)  # type: ignore[attr-defined]
+    assert decoded <= set(loaded._principals["DISKOMINFO"])
+    assert len(decoded) < loaded._rule_count
+
+
+def _header_edit(text: str, **changes: object) -> str:
+    lines = text.split("\n")
+    header = json.loads(lines[1])
+    header.update(changes)
+    lines[1] = json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "\n".join(lines)
+
+
+def _mutations(text: str) -> Iterator[tuple[str, str]]:
+    lines = text.split("\n")
+    yield "no final newline", text[:-1]
+    yield "other magic", text.replace(MAGIC, "sandi-policy-compiled/v9", 1)
+    yield "spaces in the header", text.replace('","', '", "', 1)
+    yield "unknown header key", _header_edit(text, extra=1)
+    yield "rows miscounted", _header_edit(text, rows=len(lines) - 2)
+    yield "a level twice", _header_edit(text, levels=[{"code": "B", "description": "", "name": "B",
+                                                        "post_quantum": False}] * 2)
+    yield "version zero", _header_edit(text, version=0)
+    yield "expires before effective", _header_edit(text, expires="2020-01-01T00:00:00+07:00")
+    yield "naive time", _header_edit(text, effective="2026-01-01T00:00:00")
+    yield "rows out of order", "\n".join([*lines[:2], lines[3], lines[2], *lines[4:]])
+    yield "a row twice", "\n".join([*lines[:3], lines[2], *lines[3:]])
+    yield "a row of an unknown principal", text.replace('["DISKOMINFO",', '["NOBODY",', 1)
+    yield "an entity that is a group too", _header_edit(
+        text, entities=[["AGENCIES", []], *json.loads(lines[1])["entities"]])
+
+
+@pytest.mark.parametrize("name", [name for name, _text in _mutations(compiled_text(BANTEN))])
+def test_malformed_compiled_text_is_refused_at_load(name: str) -> None:
+    mutated = dict(_mutations(compiled_text(BANTEN)))[name]
+    with pytest.raises(FormatError, match="compiled policy"):
+        load_compiled(mutated)
+
+
+def _row_edit(text: str, principal: str, edit: object) -> str:
+    lines = text.split("\n")
+    for i, line in enumerate(lines[2:], 2):
+        if line.startswith(f'["{principal}",'):
+            row = json.loads(line)
+            edit(row)  # type: ignore[operator]
+            lines[i] = json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "\n".join(lines)
+
+
+def _set(path: tuple[int | slice, ...], value: object) -> object:
+    def edit(row: list[object]) -> None:
+        target: object = row
+        for step in path[:-1]:
+            target = target[step]  # type: ignore[index]
+        target[path[-1]] = value  # type: ignore[index]
+    return edit
+
+
+@pytest.mark.parametrize(("name", "edit"), [
+    ("order past the table", _set((1, 0, 1, 0, 0), 10**6)),
+    ("rank above the levels", _set((1, 0, 1, 0, 2), 9)),
+    ("a relation with rank -1", _set((1, 0, 1, 0, 2), -1)),
+    ("a bad rule id", _set((1, 0, 1, 0, 1), "no spaces allowed")),
+    ("a window ending before it starts", _set((1, 0, 1, 0, slice(3, 5)),
+                                              ["2999-01-01T00:00:00+07:00", "2998-01-01T00:00:00+07:00"])),
+    ("an unknown target", _set((1, 0, 0), "NOBODY")),
+    ("a boolean for an order", _set((1, 0, 1, 0, 0), True)),
+    ("a short rule", _set((1, 0, 1, 0), [0, "x"])),
+])
+def test_a_malformed_row_is_refused_when_a_decision_reads_it(name: str, edit: object) -> None:
+    text = _row_edit(compiled_text(BANTEN), "DISKOMINFO", edit)
+    loaded = load_compiled(text)  # rows are checked when read
+    with pytest.raises(FormatError, match="compiled policy"):
+        loaded.decide("DISKOMINFO", "BAPPEDA", "R", datetime(2026, 6, 1, tzinfo=WIB))
+
+
+def test_a_rule_read_differently_in_two_rows_is_refused() -> None:
+    source = UNIT_POLICY
+    text = compiled_text(source)
+    rows = {json.loads(line)[0]: json.loads(line) for line in text.splitlines()[2:]}
+    # r-gub is "both": it sits in GUB's row and in AG's row; relabel it in one of them
+    text = _row_edit(text, "AG", lambda row: [spec.__setitem__(1, "r-other") for _to, specs in row[1]
+                                              for spec in specs if spec[1] == "r-gub"])
+    assert "GUB" in rows and "AG" in rows
+    loaded = load_compiled(text)
+    at = datetime(2026, 6, 1, 9, 0, tzinfo=WIB)
+    # A1's decisions read AG's row (rule 0 as "r-other"); only the signature vouches for a
+    # row's content, so the conflict shows when a second row reads rule 0 as "r-gub"
+    loaded.decide("A1", "GUB", "B", at)
+    with pytest.raises(FormatError, match="compiled policy"):
+        loaded.decide("GUB", "A1", "B", at)
+
+
+def test_size_and_encoding_are_checked_first() -> None:
+    with pytest.raises(FormatError, match="limit"):
+        load_compiled(b" " * (MAX_COMPILED_BYTES + 1))
+    with pytest.raises(FormatError, match="compiled policy"):
+        load_compiled(compiled_text(BANTEN).encode("utf-8") + b"\xff\n")
+
+
+# -- signed, applied, published -----------------------------------------------------------------
+
+
+def _entry(signer: TestSigner, source: str = BANTEN) -> PolicyEntry:
+    from sandi.policy.signature import sign_policy
+
+    policy = parse_policy(source)
+    text = compiled_text(source)
+    return PolicyEntry(policy.id, policy.version, source, sign_policy(source, signer), policy.effective,
+                       policy.expires, None, text, sign_compiled(text, signer))
+
+
+def test_load_verified_uses_the_compiled_form_and_checks_its_signature_and_labels() -> None:
+    signer = TestSigner()
+    key = signer.public_key_bytes()
+    entry = _entry(signer)
+    assert isinstance(load_verified(entry, key), LoadedPolicy)
+    without = replace(entry, compiled=None, compiled_signature=None)
+    assert isinstance(load_verified(without, key), CompiledPolicy)  # older directories: the source
+    with pytest.raises(VerificationError):
+        load_verified(replace(entry, compiled_signature=TestSigner().sign(b"x")), key)
+    with pytest.raises(VerificationError):  # the source's signature does not pass for the compiled form
+        load_verified(replace(entry, compiled_signature=entry.signature), key)
+    assert entry.compiled is not None
+    tampered = entry.compiled.replace("Rahasia", "Rahasya", 1)
+    with pytest.raises(VerificationError):
+        load_verified(replace(entry, compiled=tampered), key)
+    with pytest.raises(VerificationError, match="does not match"):
+        load_verified(replace(entry, version=7), key)
+    with pytest.raises(VerificationError, match="does not match"):
+        load_verified(replace(entry, expires_at=None), key)
+
+
+def test_policy_entry_round_trips_and_stays_byte_identical_without_a_compiled_form() -> None:
+    signer = TestSigner()
+    entry = _entry(signer)
+    assert PolicyEntry.from_json(entry.to_json(), "p") == entry
+    old = replace(entry, compiled=None, compiled_signature=None)
+    assert set(old.to_json()) == {"policy_id", "version", "source", "signature", "effective_from",
+                                  "expires_at", "applied_at"}  # what readers before 0.x wrote and signed
+    half = entry.to_json()
+    del half["compiled_signature"]
+    with pytest.raises(FormatError, match="without its signature"):
+        PolicyEntry.from_json(half, "policies[0]")
+    half = entry.to_json() | {"compiled_signature": "bm90IGJhc2U2NA"}
+    with pytest.raises(FormatError, match="base64"):
+        PolicyEntry.from_json(half, "policies[0]")
+
+
+def test_apply_compiles_once_and_signs_the_compiled_form(tmp_path: Path) -> None:
+    from sandi.audit.registry_sink import iter_entries
+
+    registry = Registry(f"sqlite:///{tmp_path / 'registry.db'}")
+    registry.upgrade()
+    signer = TestSigner()
+    with registry.transaction() as session:
+        apply_policy(session, BANTEN, signer, "operator", source_name="banten.toml",
+                     now=datetime(2026, 1, 2, tzinfo=UTC))
+    with registry.transaction() as session:
+        record = get_version(session, "banten-phks", 1)
+        details = next(e.details for e in iter_entries(session) if e.action == "policy.apply")
+    assert record.compiled == compiled_text(BANTEN)
+    assert details["compiled_sha256"] == hashlib.sha256(record.compiled.encode()).hexdigest()
+    loaded = load_verified(record, signer.public_key_bytes())
+    assert isinstance(loaded, LoadedPolicy)
+    assert_same(CompiledPolicy(parse_policy(BANTEN)), loaded)
