@@ -29,7 +29,7 @@ from sandi.formats.age import (
     parse_header,
     parse_identities,
 )
-from sandi.formats.age.header import encode_header
+from sandi.formats.age.header import DEFAULT_MAX_STANZAS, encode_header
 
 KAT_IDENTITY = "AGE-SECRET-KEY-1EGTZVFFV20835NWYV6270LXYVK2VKNX2MMDKWYKLMGR48UAWX40Q2P2LM0"
 KAT_RECIPIENT = "age1xmwwc06ly3ee5rytxm9mflaz2u56jjj36s0mypdrwsvlul66mv4q47ryef"
@@ -336,15 +336,21 @@ def _many_stanza_file(count: int) -> bytes:
 
 
 def test_stanza_count_limit() -> None:
-    ok = _many_stanza_file(999)  # 1000 with the real one
+    assert DEFAULT_MAX_STANZAS == 2000  # docs/format.md 1.3 and 3.1.2 (circulars)
+    ok = _many_stanza_file(1999)  # 2000 with the real one
     with pytest.raises(AgeError) as info:
         DecryptReader(io.BytesIO(ok), [ALICE])
     assert info.value.kind == "header" and "nonce" in str(info.value)  # got past the header
-    assert len(parse_header(io.BytesIO(ok)).stanzas) == 1000
+    assert len(parse_header(io.BytesIO(ok)).stanzas) == 2000
     with pytest.raises(AgeError) as info:
-        parse_header(io.BytesIO(_many_stanza_file(1000)))
+        parse_header(io.BytesIO(_many_stanza_file(2000)))
+    assert info.value.kind == "header" and "2000 stanzas" in str(info.value)
+    assert len(parse_header(io.BytesIO(_many_stanza_file(2000)), max_stanzas=2001).stanzas) == 2001
+    with pytest.raises(AgeError) as info:
+        parse_header(io.BytesIO(ok), max_stanzas=1000)
     assert info.value.kind == "header" and "1000 stanzas" in str(info.value)
-    assert len(parse_header(io.BytesIO(_many_stanza_file(1000)), max_stanzas=1001).stanzas) == 1001
+    with pytest.raises(UsageError, match="more than 2000 recipients"):
+        EncryptWriter(io.BytesIO(), [ALICE.recipient] * 2001)
 
 
 def test_header_size_limit() -> None:

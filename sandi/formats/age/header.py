@@ -40,7 +40,7 @@ BODY_COLUMNS = 64
 #: default bound on the binary header size (bytes, MAC line included)
 DEFAULT_MAX_HEADER_SIZE = 1024 * 1024
 #: default bound on the number of stanzas (recipients) in one header
-DEFAULT_MAX_STANZAS = 1000
+DEFAULT_MAX_STANZAS = 2000  # a circular to every agency of a province (docs/format.md 3.1.2)
 
 
 @dataclass(frozen=True)
