@@ -169,6 +169,17 @@ def _letter_lines(summary: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
+#: a circular's recipients are summed up after this many codes (--json lists them all)
+_SHOWN_RECIPIENTS = 10
+
+
+def _listed(codes: list[str]) -> str:
+    if len(codes) <= _SHOWN_RECIPIENTS:
+        return ", ".join(codes)
+    return _("{codes}, ... ({count} agencies)").format(
+        codes=", ".join(codes[:_SHOWN_RECIPIENTS]), count=len(codes))
+
+
 def _human(summary: dict[str, Any], title: str, levels: tuple[Level, ...] | None = None) -> list[str]:
     from sandi.timefmt import show_time
 
@@ -176,7 +187,7 @@ def _human(summary: dict[str, Any], title: str, levels: tuple[Level, ...] | None
     for key, label in (("sender", _("From")), ("signer", _("Signer")), ("recipients", _("Recipients"))):
         value = summary.get(key)
         if value:
-            rows.append((label, ", ".join(value) if isinstance(value, list) else str(value)))
+            rows.append((label, _listed(value) if isinstance(value, list) else str(value)))
     if summary.get("classification"):
         rows.append((_("Classification"), class_label(summary["classification"], levels)))
     rows += _letter_lines(summary)
@@ -200,14 +211,23 @@ def _human(summary: dict[str, Any], title: str, levels: tuple[Level, ...] | None
     "The policy in force (PHKS) must allow the sender to send this classification\n"
     "to every recipient; otherwise nothing is written and the exit code is 3.\n"
     "\n"
+    "A circular (surat edaran) goes to every agency with --to-all, or to the codes\n"
+    "of a list file with --to-file; up to 2,000 recipients.\n"
+    "\n"
     "\b\n"
     "Example:\n"
     "  sandi seal surat.pdf --as DISKOMINFO --to BAPPEDA --to SETDA --class R \\\n"
-    "      --nomor 005/17/DISKOMINFO/2026 --sifat segera --hal \"Rapat koordinasi\""
+    "      --nomor 005/17/DISKOMINFO/2026 --sifat segera --hal \"Rapat koordinasi\"\n"
+    "  sandi seal edaran.pdf --to-all --class B --hal \"Libur nasional\""
 ))
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
 @click.option("--as", "sender", help=_("The sending agency (default: this workstation's agency)."))
-@click.option("--to", "recipients", multiple=True, required=True, help=_("A recipient agency (repeatable)."))
+@click.option("--to", "recipients", multiple=True, help=_("A recipient agency (repeatable)."))
+@click.option("--to-file", "recipient_file", type=click.Path(dir_okay=False, path_type=Path),
+              help=_("A file of recipient agency codes, one per line ('#' starts a comment)."))
+@click.option("--to-all", is_flag=True,
+              help=_("Every active agency in the directory that has an encryption key, except the "
+                     "sender: a circular."))
 @click.option("--class", "classification", required=True, type=CLASSIFICATION, help=CLASS_HELP)
 @letter_options
 @click.option("--armor", is_flag=True, help=_("ASCII-armored output (PEM-like text)."))
@@ -222,10 +242,13 @@ def _human(summary: dict[str, Any], title: str, levels: tuple[Level, ...] | None
 @passphrase_file_option
 @pass_cli
 def seal_cmd(obj: CliContext, file: Path, sender: str | None, recipients: tuple[str, ...],
-             classification: str, letter: dict[str, object], armor: bool, copy_to_self: bool,
-             doc_name: str | None, output: Path | None, force: bool, passphrase_file: Path | None) -> None:
-    from sandi.documents import DirectoryPolicy, seal
+             recipient_file: Path | None, to_all: bool, classification: str, letter: dict[str, object],
+             armor: bool, copy_to_self: bool, doc_name: str | None, output: Path | None, force: bool,
+             passphrase_file: Path | None) -> None:
+    from sandi.documents import DirectoryPolicy, circular_recipients, read_recipient_list, seal
 
+    if not recipients and recipient_file is None and not to_all:
+        raise UsageError(_("name the recipients with --to, --to-file or --to-all"))
     from_stdin = is_dash(file)
     if from_stdin and not doc_name:
         raise UsageError(_("sealing standard input needs --name NAME"),
@@ -237,12 +260,17 @@ def seal_cmd(obj: CliContext, file: Path, sender: str | None, recipients: tuple[
     code = acting_agency(obj, sender)
     target: Path | BinaryIO = (sys.stdout.buffer if to_stdout else
                                output or file.with_name(file.name + (".sandi.asc" if armor else ".sandi")))
+    addressees = [r.upper() for r in recipients]
+    if recipient_file is not None:
+        addressees += read_recipient_list(recipient_file)
+    if to_all:
+        addressees += circular_recipients(ws, code)
     gate = DirectoryPolicy(ws.snapshot)
     levels = gate.levels(ws.now())
     with stdin_spooled(from_stdin) as spooled:
         result = seal(
             spooled if spooled is not None else file, target, workspace=ws, sender=code,
-            recipients=[r.upper() for r in recipients],
+            recipients=addressees,
             classification=resolve_class(classification, levels), policy=gate,
             letter=letter, urgencies=_urgencies(obj, gate, ws.now()), armor=armor,
             copy_to_sender=copy_to_self, name=doc_name, overwrite=force,

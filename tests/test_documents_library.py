@@ -246,7 +246,8 @@ def test_copy_to_sender(ws: Workspace, tmp_path: Path) -> None:
         ("DISKOMINFO", [], UsageError, "at least one recipient"),
         ("DISKOMINFO", ["NOPE"], NotFoundError, "agency NOPE is not in the directory"),
         ("NOPE", ["BAPPEDA"], NotFoundError, "agency NOPE is not in the directory"),
-        ("DISKOMINFO", [f"A{i}" for i in range(60)], UsageError, "at most 50 recipients"),
+        # counted before any lookup (none of these codes is in the directory)
+        ("DISKOMINFO", [f"A{i}" for i in range(2001)], UsageError, "at most 2000 recipients"),
     ],
     ids=["no-recipient", "unknown-recipient", "unknown-sender", "too-many"],
 )

@@ -450,8 +450,8 @@ def test_usage_errors_read_in_indonesian(clean_env: dict[str, str]) -> None:
     assert english.stderr.splitlines()[:2] == ["Usage: sandi seal [OPTIONS] FILE", "error: No such option '--bogus'."]
     chosen = _sandi("--lang", "en", "seal", env={**clean_env, "LANG": "id_ID.UTF-8"})
     assert "error: Missing argument 'FILE'." in chosen.stderr
-    missing = _sandi("seal", "x.txt", "--class", "R", env={**clean_env, "SANDI_LANG": "id"})
-    assert "galat: Opsi tidak ada '--to'." in missing.stderr
+    missing = _sandi("seal", "x.txt", "--to", "BAPPEDA", env={**clean_env, "SANDI_LANG": "id"})
+    assert "galat: Opsi tidak ada '--class'." in missing.stderr
     helped = _sandi("policy", "--help", env={**clean_env, "LANG": "id_ID.UTF-8"})
     assert "Penggunaan: sandi policy" in helped.stdout and "Opsi:" in helped.stdout
     assert "Tampilkan pesan ini lalu keluar." in helped.stdout and "Options:" not in helped.stdout

@@ -383,7 +383,7 @@ INNER: list[tuple[str, Callable[[Sealed], bytes], str]] = [
     ("comment-json", lambda s: flip(s.plaintext, s.plaintext.index(b'"age_header_sha256"') + 2),
      "does not carry sandi seal metadata"),
     # the members
-    ("third-member", _third_member, "more than 2 members"),
+    ("third-member", _third_member, "exactly two members"),
     ("second-member-misnamed", lambda s: _renamed(s, DOC_NAME, "other.pdf.minisig"), "second member"),
     ("second-member-missing", lambda s: rebuild_tar([(DOC_NAME, DOC)]), "second member"),
     ("members-swapped", _members_swapped, "must start with the document"),

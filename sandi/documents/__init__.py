@@ -15,15 +15,17 @@ Invariants (see docs/format.md, section 3):
   to the home's audit journal; if that write fails, the operation fails.
 """
 
+from sandi.documents.circular import circular_recipients, read_recipient_list
 from sandi.documents.detached import SignResult, VerifyResult, sign, verify
 from sandi.documents.inspect import InspectResult, inspect
-from sandi.documents.metadata import SealMetadata, SignMetadata
+from sandi.documents.metadata import MAX_RECIPIENTS, SealMetadata, SignMetadata
 from sandi.documents.open import OpenResult, open_sealed
 from sandi.documents.policygate import DirectoryPolicy, PolicyGate, UnsafeNoPolicyCheck
 from sandi.documents.seal import SealResult, seal
 from sandi.documents.workspace import Workspace
 
 __all__ = [
+    "MAX_RECIPIENTS",
     "DirectoryPolicy",
     "InspectResult",
     "OpenResult",
@@ -35,8 +37,10 @@ __all__ = [
     "UnsafeNoPolicyCheck",
     "VerifyResult",
     "Workspace",
+    "circular_recipients",
     "inspect",
     "open_sealed",
+    "read_recipient_list",
     "seal",
     "sign",
     "verify",

@@ -5,10 +5,19 @@ It travels as a minisign trusted comment: ``sandi-seal/v1 {json}`` or
 docs/format.md, section 3). Parsing is strict: unknown keys, wrong types or a
 different prefix are a :class:`VerificationError` (the comment is authenticated, so a
 malformed one means a foreign or broken producer, never something to guess about).
+
+A circular's recipient list does not fit in a trusted comment: it travels as the
+archive member ``sandi-recipients.json`` (the *manifest*), and the comment carries its
+entry count and SHA-256 instead (``recipients_manifest``). :meth:`SealMetadata.from_comment`
+compares that hash (in constant time) before it parses a byte of the manifest, so the
+list a :class:`SealMetadata` holds is always the one the comment names; whether the
+comment itself is the sender's is the signature check's job, as for inline lists.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import re
 from dataclasses import dataclass, field
@@ -26,6 +35,16 @@ SEAL_PREFIX = "sandi-seal/v1 "
 SIGN_PREFIX = "sandi-sign/v1 "
 #: the metadata is a minisign trusted comment, which is never longer than this
 MAX_METADATA_BYTES = MAX_TRUSTED_COMMENT_BYTES
+#: at most this many recipient stanzas per sealed document, the sender's copy included:
+#: every opener pays an X25519 exchange per stanza and key (docs/format.md, 3.1.2)
+MAX_RECIPIENTS = 2000
+#: up to this many stanzas the list stays inline in the comment (the format earlier
+#: releases read); more go to the manifest
+MAX_INLINE_RECIPIENTS = 50
+MANIFEST_NAME = "sandi-recipients.json"
+MANIFEST_FORMAT = "sandi-recipients/v1"
+#: 2,000 entries of 64-character codes with the copy flag take about 350 KB
+MAX_MANIFEST_BYTES = 512 * 1024
 _CODE = re.compile(r"^[A-Z][A-Z0-9-]{0,63}$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -76,6 +95,59 @@ class KeyRef:
         return cls(code=code, key=key, serial=serial, copy=copy)
 
 
+class RecipientListError(VerificationError):
+    """The manifest is missing, unnamed by the signature, changed, or malformed."""
+
+
+@dataclass(frozen=True)
+class ManifestRef:
+    """What the trusted comment says of the manifest: its entry count and SHA-256."""
+
+    count: int
+    sha256: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"count": self.count, "sha256": self.sha256}
+
+
+def encode_manifest(recipients: tuple[KeyRef, ...]) -> bytes:
+    """The ``sandi-recipients.json`` member: one line of compact JSON and a newline."""
+    return (_compact({"format": MANIFEST_FORMAT, "recipients": [r.to_json() for r in recipients]})
+            + "\n").encode("ascii")
+
+
+def manifest_ref(manifest: bytes, count: int) -> ManifestRef:
+    return ManifestRef(count=count, sha256=hashlib.sha256(manifest).hexdigest())
+
+
+def _manifest_malformed(reason: str) -> RecipientListError:
+    return RecipientListError(Message("malformed recipient list ({reason})", reason=reason))
+
+
+def _manifest_recipients(ref: ManifestRef, manifest: bytes | None) -> tuple[KeyRef, ...]:
+    """The list the manifest holds, once its bytes are the ones the comment names."""
+    if manifest is None:
+        raise RecipientListError(
+            _("the signature names a recipient list ({name}) that the document does not hold").format(
+                name=MANIFEST_NAME),
+            hint=_("the file was damaged or changed after sealing: do not trust it"),
+        )
+    if len(manifest) > MAX_MANIFEST_BYTES:
+        raise _manifest_malformed("size")
+    if not hmac.compare_digest(hashlib.sha256(manifest).hexdigest(), ref.sha256):
+        raise RecipientListError(
+            _("the recipient list ({name}) is not the one the sender signed").format(name=MANIFEST_NAME),
+            hint=_("the file was changed after sealing: do not trust it"),
+        )
+    obj = load_json(manifest, max_bytes=MAX_MANIFEST_BYTES, error=_manifest_malformed)
+    if not isinstance(obj, dict) or set(obj) != {"format", "recipients"} or obj["format"] != MANIFEST_FORMAT:
+        raise _manifest_malformed("fields")
+    entries = obj["recipients"]
+    if not isinstance(entries, list) or len(entries) != ref.count:
+        raise _manifest_malformed("count")
+    return tuple(KeyRef.from_json(r, with_serial=False) for r in entries)
+
+
 @dataclass(frozen=True)
 class SealMetadata:
     """What the sender signed about a sealed document."""
@@ -90,12 +162,18 @@ class SealMetadata:
     policy_id: str | None = None
     policy_version: int | None = None
     letter: dict[str, Any] = field(default_factory=dict)
+    #: set when the list travels in the manifest member (a circular), not in the comment
+    manifest: ManifestRef | None = None
 
     def to_json(self) -> dict[str, Any]:
+        listed: dict[str, Any] = (
+            {"recipients": [r.to_json() for r in self.recipients]} if self.manifest is None
+            else {"recipients_manifest": self.manifest.to_json()}
+        )
         return {
             "v": 1,
             "sender": self.sender.to_json(),
-            "recipients": [r.to_json() for r in self.recipients],
+            **listed,
             "class": self.classification,
             "letter": dict(self.letter),
             "sealed_at": format_time(self.sealed_at),
@@ -109,15 +187,23 @@ class SealMetadata:
         return SEAL_PREFIX + _compact(self.to_json())
 
     @classmethod
-    def from_comment(cls, comment: str) -> SealMetadata:
+    def from_comment(cls, comment: str, manifest: bytes | None = None) -> SealMetadata:
+        """Parse the trusted comment; ``manifest``: the bytes of the archive's
+        ``sandi-recipients.json`` member, if it has one (raises
+        :class:`RecipientListError` unless the comment names exactly those bytes)."""
         obj = _load(comment, SEAL_PREFIX)
-        expected = {"v", "sender", "recipients", "class", "letter", "sealed_at", "policy",
-                    "age_header_sha256", "document"}
-        if set(obj) != expected or obj["v"] != 1:
+        common = {"v", "sender", "class", "letter", "sealed_at", "policy", "age_header_sha256", "document"}
+        if set(obj) not in (common | {"recipients"}, common | {"recipients_manifest"}) or obj["v"] != 1:
             raise VerificationError(_("malformed signed metadata (fields)"))
-        recipients = obj["recipients"]
-        if not isinstance(recipients, list) or not recipients:
-            raise VerificationError(_("malformed signed metadata (recipients)"))
+        ref: ManifestRef | None = None
+        if "recipients_manifest" in obj:
+            ref = _manifest_ref(obj["recipients_manifest"])
+        elif manifest is not None:
+            raise RecipientListError(
+                _("the document holds a recipient list ({name}) that the signature does not name").format(
+                    name=MANIFEST_NAME),
+                hint=_("the file was changed after sealing: do not trust it"),
+            )
         policy = obj["policy"]
         policy_id = policy_version = None
         if policy is not None:
@@ -133,9 +219,18 @@ class SealMetadata:
         if not isinstance(classification, str) or not classification:
             raise VerificationError(_("malformed signed metadata (class)"))
         sealed_at = parse_time(obj["sealed_at"])
+        sender = KeyRef.from_json(obj["sender"], with_serial=True)
+        letter = parse_letter(obj["letter"], signed_on=_latest_date(sealed_at))
+        if ref is None:
+            listed = obj["recipients"]
+            if not isinstance(listed, list) or not listed:
+                raise VerificationError(_("malformed signed metadata (recipients)"))
+            recipients = tuple(KeyRef.from_json(r, with_serial=False) for r in listed)
+        else:
+            recipients = _manifest_recipients(ref, manifest)
         return cls(
-            sender=KeyRef.from_json(obj["sender"], with_serial=True),
-            recipients=tuple(KeyRef.from_json(r, with_serial=False) for r in recipients),
+            sender=sender,
+            recipients=recipients,
             classification=classification,
             sealed_at=sealed_at,
             age_header_sha256=header,
@@ -143,7 +238,8 @@ class SealMetadata:
             document_size=size,
             policy_id=policy_id,
             policy_version=policy_version,
-            letter=parse_letter(obj["letter"], signed_on=_latest_date(sealed_at)),
+            letter=letter,
+            manifest=ref,
         )
 
     def summary(self) -> dict[str, Any]:
@@ -228,6 +324,14 @@ def _load(comment: str, prefix: str) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise VerificationError(_("malformed signed metadata (JSON)"))
     return obj
+
+
+def _manifest_ref(obj: object) -> ManifestRef:
+    if (not isinstance(obj, dict) or set(obj) != {"count", "sha256"} or not isinstance(obj["count"], int)
+            or isinstance(obj["count"], bool) or not 1 <= obj["count"] <= MAX_RECIPIENTS
+            or not isinstance(obj["sha256"], str) or not _HEX64.match(obj["sha256"])):
+        raise VerificationError(_("malformed signed metadata (recipient list)"))
+    return ManifestRef(count=obj["count"], sha256=obj["sha256"])
 
 
 def _document(obj: object) -> tuple[str, int]:

@@ -10,6 +10,11 @@ The policy is the opener's own check: it runs for every opener but the sender
 itself, whatever the signed metadata says; a copy entry (``"copy": true``) may name
 only the sender.
 
+A circular carries its recipient list as the first member, ``sandi-recipients.json``
+(the manifest): its size is checked at its ustar header before it is read, its
+SHA-256 against the signed comment before it is parsed, and from then on its list is
+checked exactly as an inline one (count, order and the opener's stanzas, copy entries).
+
 A document sealed to a key of the opener's that was revoked (or outside its
 certificate's validity) at the sealing time still opens, since the key is the
 opener's own, but with a warning: a sender with an old directory encrypted it to a
@@ -32,7 +37,14 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from sandi.audit.events import JSONValue
 from sandi.authority.validity import is_valid_for_opening
 from sandi.directory.snapshot import DirectorySnapshot
-from sandi.documents.metadata import KeyRef, SealMetadata, format_time
+from sandi.documents.metadata import (
+    MANIFEST_NAME,
+    MAX_MANIFEST_BYTES,
+    KeyRef,
+    RecipientListError,
+    SealMetadata,
+    format_time,
+)
 from sandi.documents.names import SIGNATURE_SUFFIX, document_name_problem
 from sandi.documents.policygate import PolicyGate
 from sandi.documents.signers import verify_signing_certificate
@@ -158,10 +170,18 @@ def _open(
             ) from None
         raise
     header_sha256 = hashlib.sha256(reader.header_bytes).hexdigest()
-    tar = UstarReader(reader, max_members=2, max_member_size=max(max_document_size, MAX_SIGNATURE_SIZE))
+    tar = UstarReader(reader, max_members=3, max_member_size=max(max_document_size, MAX_SIGNATURE_SIZE,
+                                                                 MAX_MANIFEST_BYTES))
 
     document = tar.next_member()
-    if document is None or document.name.endswith(SIGNATURE_SUFFIX):
+    manifest: bytes | None = None
+    if document is not None and document.name == MANIFEST_NAME:
+        if document.size > MAX_MANIFEST_BYTES:
+            raise FormatError(_("the recipient list is larger than the limit of {limit} bytes").format(
+                limit=MAX_MANIFEST_BYTES))
+        manifest = document.stream.read(document.size)
+        document = tar.next_member()
+    if document is None or document.name.endswith(SIGNATURE_SUFFIX) or document.name == MANIFEST_NAME:
         raise FormatError(_("a sealed document must start with the document member"))
     problem = document_name_problem(document.name)
     if problem is not None:
@@ -207,11 +227,14 @@ def _open(
             raise FormatError(_("the signature member is too large"))
         signature_text = signature_member.stream.read(signature_member.size)
         if tar.next_member() is not None:  # also drives the age stream to its authenticated end
-            raise FormatError(_("a sealed document holds exactly two members"))
+            raise FormatError(_("a sealed document holds exactly two members (three with its recipient "
+                                "list)"))
 
         signature = MinisignSignature.from_text(signature_text)
         try:
-            meta = SealMetadata.from_comment(signature.trusted_comment)
+            meta = SealMetadata.from_comment(signature.trusted_comment, manifest)
+        except RecipientListError:
+            raise
         except VerificationError:
             raise VerificationError(_("the signature does not carry sandi seal metadata")) from None
         signer = verify_signing_certificate(ws.snapshot, meta.sender.code, meta.sender.key, meta.sealed_at,

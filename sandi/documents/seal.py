@@ -1,21 +1,37 @@
 """Sealing: sign and encrypt a document to one or more agencies in one pass.
 
-Invariants: every check (agencies, certificates, policy, metadata size) runs before
-the first byte is written; the document is hashed while it is encrypted and the
-signature member is written last; a path output appears only when complete.
+Invariants: every check (recipient count, agencies, certificates, policy, metadata
+size) runs before the first byte is written, the count before any other; the document
+is hashed while it is encrypted and the signature member is written last; a path
+output appears only when complete. A list of more than 50 stanzas (or one that does
+not fit in the trusted comment) goes to the ``sandi-recipients.json`` member, written
+first, whose hash the comment carries; at most 50 stay inline, the format earlier
+releases read.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from sandi.audit.events import JSONValue
 from sandi.directory.trust import chains_to_root, encryption_certs, has_post_quantum_key
 from sandi.documents.letter import prepare_letter
-from sandi.documents.metadata import KeyRef, SealMetadata, format_time
+from sandi.documents.metadata import (
+    MANIFEST_NAME,
+    MAX_INLINE_RECIPIENTS,
+    MAX_RECIPIENTS,
+    KeyRef,
+    ManifestRef,
+    SealMetadata,
+    encode_manifest,
+    format_time,
+    manifest_ref,
+)
 from sandi.documents.names import SIGNATURE_SUFFIX, document_name_problem
 from sandi.documents.policygate import PolicyGate, post_quantum_missing
 from sandi.documents.sources import ProgressCallback, ProgressSink, StreamOrPath, open_input, read_exactly
@@ -26,7 +42,11 @@ from sandi.i18n import _
 from sandi.policy.classification import level_words
 from sandi.timefmt import today
 
-MAX_RECIPIENTS = 50  # what fits in minisign's trusted comment with room to spare
+#: audit details hold at most 16 KiB: the codes of a circular are listed up to this size,
+#: the manifest's hash (which names the whole list) always
+_AUDITED_CODES_BYTES = 12 * 1024
+
+__all__ = ["MAX_RECIPIENTS", "SealResult", "seal"]
 
 
 @dataclass(frozen=True)
@@ -80,7 +100,7 @@ def seal(
     if len(targets) + copy_to_sender > MAX_RECIPIENTS:
         raise UsageError(_("at most {max_recipients} recipients per sealed document").format(
             max_recipients=MAX_RECIPIENTS,
-        ))
+        ), hint=_("split the list and seal the document once per part"))
 
     signer, sender_cert = ws.signing_key(sender)
     stanza_refs: list[KeyRef] = []
@@ -105,8 +125,8 @@ def seal(
         if required_pq and lacking_pq:
             raise post_quantum_missing(classification, lacking_pq)
     except PolicyDenied as exc:
-        ws.record(sender, "policy.deny", ",".join(targets), "denied",
-                  {"class": classification, "reason": exc.source_message})
+        ws.record(sender, "policy.deny", _denied_subject(exc, targets), "denied",
+                  {"class": classification, "reason": exc.source_message, "recipients_count": len(targets)})
         raise
 
     if isinstance(dst, Path) and not dst.parent.is_dir():
@@ -139,10 +159,13 @@ def seal(
                     suggestion=_suggest(doc_name)),
             )
 
+        listed_in: ManifestRef | None = None  # set below when the list goes to the manifest
+
         def metadata(header_sha256: str) -> SealMetadata:
             return SealMetadata(
                 sender=KeyRef(code=sender, key=sender_cert.key_fingerprint, serial=sender_cert.serial),
                 recipients=tuple(stanza_refs),
+                manifest=listed_in,
                 classification=classification,
                 sealed_at=now,
                 age_header_sha256=header_sha256,
@@ -154,9 +177,20 @@ def seal(
             )
 
         # The header hash has a fixed length, so the comment's size is known now.
-        if len(metadata("0" * 64).to_comment().encode()) > MAX_TRUSTED_COMMENT_BYTES:
-            raise UsageError(_("the letter fields and recipients do not fit in one signature comment"),
-                             hint=_("shorten the letter fields or seal for fewer recipients"))
+        manifest: bytes | None = None
+        if (len(stanza_refs) > MAX_INLINE_RECIPIENTS
+                or len(metadata("0" * 64).to_comment().encode()) > MAX_TRUSTED_COMMENT_BYTES):
+            manifest = encode_manifest(tuple(stanza_refs))
+            listed_in = manifest_ref(manifest, len(stanza_refs))
+            if doc_name == MANIFEST_NAME:
+                raise UsageError(
+                    _("a document sealed to many agencies cannot be named {name}: its recipient list "
+                      "travels under that name").format(name=MANIFEST_NAME),
+                    hint=_("give it another name with --name"),
+                )
+            if len(metadata("0" * 64).to_comment().encode()) > MAX_TRUSTED_COMMENT_BYTES:
+                raise UsageError(_("the letter fields do not fit in one signature comment"),
+                                 hint=_("shorten the letter fields (the copies list, for example)"))
 
         out = AtomicOutput(dst, overwrite=overwrite) if isinstance(dst, Path) else None
         try:
@@ -165,6 +199,8 @@ def seal(
             meta = metadata(hashlib.sha256(writer.header_bytes).hexdigest())
             mtime = int(meta.sealed_at.timestamp())
             tar = UstarWriter(writer)
+            if manifest is not None:
+                tar.add_member(MANIFEST_NAME, manifest, mtime)
             tar.begin_member(doc_name, size, mtime)
             hasher = Prehasher()
             sinks: list[Callable[[memoryview], object]] = [tar.write]
@@ -178,7 +214,7 @@ def seal(
             tar.finish()
             writer.close()
             ws.record(sender, "document.seal", doc_name, "ok", {
-                "recipients": [r.code for r in stanza_refs],
+                **_audited_recipients(stanza_refs, listed_in),
                 "class": classification,
                 "size": size,
                 "nomor": letter.get("nomor"),
@@ -194,6 +230,30 @@ def seal(
         if opened:
             stream.close()
     return SealResult(metadata=meta, output=dst if isinstance(dst, Path) else None)
+
+
+def _audited_recipients(refs: Sequence[KeyRef], listed_in: ManifestRef | None) -> dict[str, JSONValue]:
+    """The audit entry's account of the recipients: the codes (while they fit in the entry),
+    and for a circular the count and the manifest's hash, which names every one of them."""
+    codes: list[JSONValue] = [r.code for r in refs]
+    if listed_in is None:
+        return {"recipients": codes}
+    out: dict[str, JSONValue] = {"recipients_count": listed_in.count, "recipients_sha256": listed_in.sha256}
+    if len(json.dumps(codes, separators=(",", ":"))) <= _AUDITED_CODES_BYTES:
+        out["recipients"] = codes
+    return out
+
+
+def _denied_subject(exc: PolicyDenied, targets: Sequence[str]) -> str:
+    """The audit subject of a refused seal: the recipient the policy denied when it says
+    which and the whole list does not fit in a subject (a circular's), else the count."""
+    from sandi.audit.entry import MAX_SUBJECT
+
+    joined = ",".join(targets)
+    if len(joined) <= MAX_SUBJECT:
+        return joined
+    denied = getattr(getattr(exc, "decision", None), "recipient", None)
+    return denied if isinstance(denied, str) else f"{len(targets)} recipients"
 
 
 def _suggest(name: str) -> str:
