@@ -407,3 +407,17 @@ def test_document_named_like_the_manifest_is_refused(province: Province, tmp_pat
              recipients=province.addressees[:60], classification="B", policy=UnsafeNoPolicyCheck())
     assert not (tmp_path / "out.sandi").exists()
     os.unlink(doc)
+
+
+@pytest.mark.slow
+def test_bench_circular_smoke(tmp_path: Path) -> None:
+    """A short pass of bench/bench_circular.py (the figures are the script's; this keeps it working)."""
+    import sys
+
+    script = Path(__file__).resolve().parent.parent / "bench" / "bench_circular.py"
+    done = subprocess.run([sys.executable, str(script), "--counts", "2,51", "--repeat", "1", "--dir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [line.split() for line in done.stdout.splitlines() if line.strip().split(" ")[0].isdigit()]
+    assert [row[0] for row in rows] == ["2", "51"]
+    assert rows[0][-2] == "0" and int(rows[1][-2]) > 0  # inline at 2, a manifest at 51
