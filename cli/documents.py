@@ -467,6 +467,8 @@ def _sign_pdf(obj: CliContext, file: Path, signer: str | None, output: Path | No
     code = acting_agency(obj, signer)
     target = output or file.with_name(file.stem + ".signed.pdf")
     result = sign_pdf(file, target, workspace=ws, signer_code=code, overwrite=force, stamp=stamp)
+    for warning in result.warnings:
+        obj.note(_("warning: {warning}").format(warning=translated(warning)))
     obj.emit(dict(result.summary(), document=file.name), [_("signed {file} as {code} -> {target}").format(
         file=file.name, code=code, target=target)])
 

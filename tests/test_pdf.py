@@ -136,8 +136,11 @@ def test_pdfsig_sees_the_signature_but_its_nss_cannot_check_ed25519(authority: A
                                                                      tmp_path: Path) -> None:
     """The finding behind ADR 0014: Debian 12's poppler/NSS reads the PAdES structure
     but cannot verify an Ed25519 signature nor import the Ed25519 root. When this test
-    starts failing, the readers caught up (revisit the ADR)."""
-    signed = sign(authority, letter, "SETDA", tmp_path / "signed.pdf")
+    starts failing, the readers caught up (revisit the ADR). Since part 2, an agency
+    without a pdf-signing certificate still signs this way, and sandi says so."""
+    r = authority.run("sign", letter, "--pdf", "--as", "SETDA", "-o", tmp_path / "signed.pdf")
+    assert r.code == 0 and "PDF viewers (Acrobat, pdfsig) show as not validated" in r.stderr, r
+    signed = tmp_path / "signed.pdf"
     nss = tmp_path / "nss"
     nss.mkdir()
     subprocess.run(["certutil", "-N", "-d", f"sql:{nss}", "--empty-password"], check=True)
@@ -209,3 +212,144 @@ def test_revocation_after_signing(authority: AuthorityHome, letter: Path, tmp_pa
         assert "key compromise" in r.stderr
     r = authority.run("sign", letter, "--pdf", "--as", "SETDA", "-o", tmp_path / "after.pdf")
     assert r.code == 1 and not (tmp_path / "after.pdf").exists(), r
+
+
+# -- P-256 signatures under the PDF root (ADR 0014, decision 3) ---------------------------------
+
+needs_pdfsig = pytest.mark.skipif(shutil.which("pdfsig") is None or shutil.which("certutil") is None,
+                                  reason="poppler-utils / libnss3-tools not installed (scripts/install-tools.sh)")
+
+
+@pytest.fixture
+def pdf_authority(authority: AuthorityHome) -> AuthorityHome:
+    """The authority with a PDF root, and pdf-signing keys for SETDA and DISKOMINFO."""
+    authority.ok("pdf-root", "init")
+    authority.ok("keys", "issue", "SETDA", "--purpose", "pdf-signing")
+    authority.ok("keys", "issue", "DISKOMINFO", "--purpose", "pdf-signing")
+    return authority
+
+
+def nss_with_pdf_root(authority: AuthorityHome, tmp_path: Path) -> Path:
+    """An NSS database (as pdfsig reads) trusting the PDF root the directory names.
+
+    Trusted as an S/MIME CA (",C,"): poppler checks a signer for e-mail signing, so an SSL-only
+    trust ("C,,") leaves it "Certificate issuer isn't Trusted" (measured: poppler 22.12, NSS 3.87)."""
+    nss = tmp_path / "nss"
+    nss.mkdir()
+    subprocess.run(["certutil", "-N", "-d", f"sql:{nss}", "--empty-password"], check=True)
+    authority.ok("pdf-root", "show", "-o", tmp_path / "pdf-root.pem")
+    subprocess.run(["certutil", "-A", "-d", f"sql:{nss}", "-n", "Banten PDF Root", "-t", ",C,",
+                    "-a", "-i", str(tmp_path / "pdf-root.pem")], check=True)
+    return nss
+
+
+def pdfsig(nss: Path, pdf: Path) -> str:
+    return subprocess.run(["pdfsig", "-nssdir", f"sql:{nss}", str(pdf)], capture_output=True,
+                          text=True).stdout
+
+
+@needs_pdfsig
+def test_a_pdf_signing_key_makes_a_signature_pdfsig_validates(pdf_authority: AuthorityHome, letter: Path,
+                                                              tmp_path: Path) -> None:
+    authority = pdf_authority
+    r = authority.run("--json", "sign", letter, "--pdf", "--as", "SETDA", "-o", tmp_path / "signed.pdf")
+    assert r.code == 0, r
+    made = json.loads(r.stdout)
+    assert made["algorithm"] == "ecdsa-p256" and made["warnings"] == [] and "warning" not in r.stderr
+    nss = nss_with_pdf_root(authority, tmp_path)
+    out = pdfsig(nss, tmp_path / "signed.pdf")
+    assert "Signature is Valid." in out and "Certificate is Trusted." in out, out
+    # "Not total document signed": the B-LT validation data (DSS) is a later revision
+    assert "Signing Hash Algorithm: SHA-256" in out and "Signed Ranges" in out, out
+    assert fx.AGENCIES["SETDA"] in out  # the viewer names the agency
+    r = authority.run("--json", "verify", tmp_path / "signed.pdf")
+    assert r.code == 0, r
+    (sig,) = json.loads(r.stdout)["signatures"]
+    assert (sig["signer"], sig["status"], sig["coverage"]) == ("SETDA", "valid", "document")
+    listed = json.loads(authority.ok("keys", "list", "SETDA", "--json").stdout)
+    assert sig["certificate"] == next(c["serial"] for c in listed if c["purpose"] == "pdf-signing")
+
+    # a changed byte: both refuse
+    data = (tmp_path / "signed.pdf").read_bytes()
+    assert data.count(b"045/1") == 1
+    (tmp_path / "tampered.pdf").write_bytes(data.replace(b"045/1", b"045/9"))
+    out = pdfsig(nss, tmp_path / "tampered.pdf")
+    assert "Signature is Valid." not in out and "Digest Mismatch" in out, out
+    r = authority.run("--json", "verify", tmp_path / "tampered.pdf")
+    assert r.code == 4 and json.loads(r.stdout)["signatures"][0]["status"] == "invalid", r
+
+    # without the PDF root in NSS the signature is intact but its signer unknown
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    subprocess.run(["certutil", "-N", "-d", f"sql:{bare}", "--empty-password"], check=True)
+    out = pdfsig(bare, tmp_path / "signed.pdf")
+    assert "Signature is Valid." in out and "Certificate is Trusted." not in out, out
+
+
+@needs_pdfsig
+def test_paraf_then_head_both_valid_for_pdfsig_and_sandi(pdf_authority: AuthorityHome, letter: Path,
+                                                         tmp_path: Path) -> None:
+    authority = pdf_authority
+    first = sign(authority, letter, "DISKOMINFO", tmp_path / "paraf.pdf")
+    second = sign(authority, first, "SETDA", tmp_path / "ttd.pdf")
+    assert second.read_bytes().startswith(first.read_bytes())
+    out = pdfsig(nss_with_pdf_root(authority, tmp_path), second)
+    assert out.count("Signature is Valid.") == 2 and out.count("Certificate is Trusted.") == 2, out
+    r = authority.run("--json", "verify", second)
+    assert r.code == 0, r
+    assert [(s["signer"], s["status"], s["coverage"]) for s in json.loads(r.stdout)["signatures"]] == [
+        ("DISKOMINFO", "valid", "revision"), ("SETDA", "valid", "document")]
+
+
+def test_a_signature_after_the_pdf_certificate_was_revoked_is_refused(pdf_authority: AuthorityHome,
+                                                                       letter: Path, tmp_path: Path) -> None:
+    """sandi's rule for every signature: made after the revocation -> refused; made
+    before (and not a key compromise) -> still valid. A home that still has the old
+    directory can sign after the revocation; the verifier with the new one refuses."""
+    import time
+
+    from sandi.documents.pdf import sign_pdf
+
+    authority = pdf_authority
+    before = sign(authority, letter, "SETDA", tmp_path / "before.pdf")
+    stale = authority.workspace()  # the directory as it was before the revocation
+    time.sleep(1.1)
+    listed = json.loads(authority.ok("keys", "list", "SETDA", "--json").stdout)
+    (serial,) = [c["serial"] for c in listed if c["purpose"] == "pdf-signing"]
+    authority.ok("keys", "revoke", "--yes", serial, "--reason", "superseded")
+    time.sleep(1.1)
+    sign_pdf(letter, tmp_path / "after.pdf", workspace=stale, signer_code="SETDA")
+    r = authority.run("--json", "verify", tmp_path / "after.pdf")
+    assert r.code == 4, r
+    assert json.loads(r.stdout)["signatures"][0]["status"] == "invalid"
+    assert "revoked" in r.stderr
+    r = authority.run("--json", "verify", before)
+    assert r.code == 0, r
+    # the home with the current directory refuses to sign with it, and does not fall back
+    r = authority.run("sign", letter, "--pdf", "--as", "SETDA", "-o", tmp_path / "refused.pdf")
+    assert r.code == 1 and "revoked or expired" in r.stderr and not (tmp_path / "refused.pdf").exists(), r
+
+
+def test_without_a_pdf_signing_key_the_ed25519_key_signs_with_a_warning(pdf_authority: AuthorityHome,
+                                                                        letter: Path, tmp_path: Path) -> None:
+    r = pdf_authority.run("--json", "sign", letter, "--pdf", "--as", "BAPPEDA", "-o", tmp_path / "s.pdf")
+    assert r.code == 0, r
+    assert json.loads(r.stdout)["algorithm"] == "ed25519"
+    assert "no PDF signing certificate" in r.stderr and "--purpose pdf-signing" in r.stderr
+    r = pdf_authority.run("verify", tmp_path / "s.pdf")
+    assert r.code == 0, r
+
+
+def test_a_p256_signature_needs_the_pdf_root_of_the_directory(pdf_authority: AuthorityHome, letter: Path,
+                                                              tmp_path: Path) -> None:
+    """The PDF root is trusted only because the verified directory names it: a workstation
+    whose directory has none refuses the signature."""
+    from dataclasses import replace
+
+    from sandi.documents.pdf import check_pdf
+
+    signed = sign(pdf_authority, letter, "SETDA", tmp_path / "signed.pdf")
+    ws = pdf_authority.workspace()
+    ws.snapshot = replace(ws.snapshot, pdf_root_cert_pem=None, pdf_crl_pem=None)
+    (report,) = check_pdf(signed, workspace=ws).signatures
+    assert not report.valid and report.problem == "the directory names no PDF root"

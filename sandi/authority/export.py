@@ -154,10 +154,16 @@ def export_private_bundle(
     work_factor: int,
     now: datetime | None = None,
 ) -> ExportResult:
-    """Every key of the agency the store holds (current and retired), with the certificates."""
+    """Every key of the agency the store holds (current and retired), with the certificates.
+
+    Not yet the ``pdf-signing`` keys (ADR 0014): the bundle carries the root only, and its
+    readers check every certificate against it, so those keys stay in the authority's
+    store for now."""
+    from sandi.authority.validity import PDF_PURPOSES
+
     now = now or datetime.now(UTC)
     with registry.transaction() as session:
-        certs = _certs(session, code)
+        certs = [c for c in _certs(session, code) if c.purpose not in PDF_PURPOSES]
         if not certs:
             raise NotFoundError(
                 _("agency {code} has no keys").format(

@@ -7,12 +7,17 @@ Invariants:
   :meth:`sandi.keystore.KeyStore.signer` (file, keyring and PKCS#11 keys alike);
 * a signature is added as an incremental update, so earlier signatures stay valid;
 * the output is written atomically and only after the audit entry was recorded;
+* an agency with a ``pdf-signing`` certificate signs with its ECDSA P-256 key under
+  the PDF root (ADR 0014: what Acrobat and poppler validate); one without signs with its
+  Ed25519 key and is told that viewers will not validate it; one whose ``pdf-signing``
+  certificate is revoked or expired is refused (never a silent fallback);
 * a PDF verifies only if *every* signature does: the cryptographic signature,
-  the chain to the province's root from the installed directory (pyHanko's
-  validator, offline, with the directory's CRL), the signer's certificate in the
-  directory (not revoked at the signing time, sandi's own rule for every signature),
-  and no later revision changing more than signature fields (pyHanko's difference
-  analysis).
+  the chain to the province's root from the installed directory — the PDF root the
+  directory names for a P-256 signature — (pyHanko's validator, offline, with that
+  root's CRL from the directory), the signer's certificate in the directory with the
+  purpose of its key (not revoked at the signing time, sandi's own rule for every
+  signature), and no later revision changing more than signature fields (pyHanko's
+  difference analysis).
 
 pyHanko is an optional dependency (``sandi[pdf]``): :func:`require_pyhanko` turns
 its absence into a clear :class:`ConfigError`.
@@ -36,7 +41,8 @@ from sandi.i18n import _
 from sandi.timefmt import iso_time
 
 if TYPE_CHECKING:
-    from sandi.keystore import Signer
+    from sandi.directory.snapshot import CertEntry
+    from sandi.keystore import P256Signer, Signer
 
 PDF_MAGIC = b"%PDF-"
 #: A letter is small; a bigger file is refused before it is parsed.
@@ -92,8 +98,16 @@ def _read_pdf(path: Path) -> bytes:
     return data
 
 
-def _make_store_signer(key: Signer, cert_pem: str, chain_pems: list[str]) -> Any:
-    """A pyHanko ``Signer`` whose raw signatures come from sandi's ``key``."""
+#: room for a DER ECDSA P-256 signature (two 33-byte integers and their headers)
+_ECDSA_P256_MAX_SIGNATURE = 72
+
+
+def _make_store_signer(key: Signer | P256Signer, cert_pem: str, chain_pems: list[str]) -> Any:
+    """A pyHanko ``Signer`` whose raw signatures come from sandi's ``key`` (Ed25519, or
+    ECDSA P-256 with SHA-256 for a ``pdf-signing`` key)."""
+    from sandi.keystore.keys import P256Signer
+
+    ecdsa = isinstance(key, P256Signer)
     from asn1crypto import algos
     from asn1crypto import x509 as asn1_x509
     from pyhanko.sign.signers import Signer as HankoSigner
@@ -108,34 +122,45 @@ def _make_store_signer(key: Signer, cert_pem: str, chain_pems: list[str]) -> Any
 
     class StoreSigner(HankoSigner):
         """pyHanko asks for a raw signature over the signed attributes; the key store
-        makes it (pure Ed25519: the data itself, RFC 8419)."""
+        makes it (pure Ed25519: the data itself, RFC 8419; ECDSA: SHA-256 of the data,
+        the signature DER-encoded as CMS wants it)."""
 
         async def async_sign_raw(self, data: bytes, digest_algorithm: str, dry_run: bool = False) -> bytes:
             if dry_run:
-                return bytes(64)
+                return bytes(_ECDSA_P256_MAX_SIGNATURE if ecdsa else 64)
             return key.sign(data)
 
     return StoreSigner(
         signing_cert=load(cert_pem),
         cert_registry=SimpleCertificateStore.from_certs([load(p) for p in chain_pems]),  # type: ignore[no-untyped-call]
-        signature_mechanism=algos.SignedDigestAlgorithm({"algorithm": "ed25519"}),
+        signature_mechanism=algos.SignedDigestAlgorithm(
+            {"algorithm": "sha256_ecdsa" if ecdsa else "ed25519"}),
         embed_roots=True,
     )
 
 
-def _validation_context(ws: Workspace, *, at: datetime | None = None) -> Any:
-    """Offline: the directory's root as the only trust anchor, its CRL as revocation data."""
+def _validation_context(ws: Workspace, *, at: datetime | None = None, pdf_root: bool = False) -> Any:
+    """Offline: the directory's root as the only trust anchor, its CRL as revocation data;
+    with ``pdf_root``, the PDF root the directory names and its CRL."""
     from asn1crypto import crl as asn1_crl
     from asn1crypto import x509 as asn1_x509
     from cryptography import x509
     from cryptography.hazmat.primitives.serialization import Encoding
     from pyhanko_certvalidator import ValidationContext
 
-    root = asn1_x509.Certificate.load(ws.snapshot.root_certificate.public_bytes(Encoding.DER))
+    anchor = ws.snapshot.pdf_root_certificate if pdf_root else ws.snapshot.root_certificate
+    crl_pem = ws.snapshot.pdf_crl_pem if pdf_root else ws.snapshot.crl_pem
+    if anchor is None:
+        raise VerificationError(_("the directory names no PDF root"),
+                                hint=_("import a newer directory from the authority"))
+    root = asn1_x509.Certificate.load(anchor.public_bytes(Encoding.DER))
     crls = []
-    if ws.snapshot.crl_pem:
-        crls.append(asn1_crl.CertificateList.load(
-            x509.load_pem_x509_crl(ws.snapshot.crl_pem.encode()).public_bytes(Encoding.DER)))
+    if crl_pem:
+        try:
+            crls.append(asn1_crl.CertificateList.load(
+                x509.load_pem_x509_crl(crl_pem.encode()).public_bytes(Encoding.DER)))
+        except ValueError:
+            raise FormatError(_("directory: a CRL is not valid PEM")) from None
     return ValidationContext(trust_roots=[root], crls=crls, allow_fetching=False,
                              revocation_mode="soft-fail", moment=at)
 
@@ -146,10 +171,36 @@ class PdfSignResult:
     serial: str
     signed_at: datetime
     output: Path
+    #: "ecdsa-p256" (a pdf-signing key: viewers validate it) or "ed25519"
+    algorithm: str = "ed25519"
+    warnings: tuple[str, ...] = ()
 
     def summary(self) -> dict[str, Any]:
         return {"signer": self.signer, "certificate": self.serial, "signed_at": iso_time(self.signed_at),
-                "output": str(self.output), "format": "pades"}
+                "output": str(self.output), "format": "pades", "algorithm": self.algorithm,
+                "warnings": list(self.warnings)}
+
+
+def _pdf_key(ws: Workspace, code: str) -> tuple[Signer | P256Signer, CertEntry, tuple[str, ...]]:
+    """The key and certificate a PDF signature of ``code`` is made with, and the warnings."""
+    from sandi.directory.trust import current_pdf_signing_cert
+    from sandi.errors import CredentialError
+    from sandi.i18n import Message
+
+    pdf_cert = current_pdf_signing_cert(ws.snapshot, code, ws.now())
+    if pdf_cert is not None:
+        return ws.pdf_signing_key(code, pdf_cert), pdf_cert, ()
+    if ws.snapshot.agency(code).current("pdf-signing"):
+        raise CredentialError(
+            _("the PDF signing certificate of {code} is revoked or expired").format(code=code),
+            hint=_("ask the authority for a new one ('sandi keys rotate {code} --purpose pdf-signing'), "
+                   "then import the new directory and keys").format(code=code),
+        )
+    key, cert = ws.signing_key(code)
+    return key, cert, (Message(
+        "{code} has no PDF signing certificate: the PDF is signed with its Ed25519 key, which sandi "
+        "verifies but PDF viewers (Acrobat, pdfsig) show as not validated; the authority issues one with "
+        "'sandi keys issue {code} --purpose pdf-signing'", code=code),)
 
 
 def sign_pdf(
@@ -175,15 +226,17 @@ def sign_pdf(
     ws = workspace
     src, output = Path(src), Path(output)
     data = _read_pdf(src)
-    key, cert = ws.signing_key(signer_code)
+    key, cert, warnings = _pdf_key(ws, signer_code)
+    p256 = cert.purpose == "pdf-signing"
     signer = _make_store_signer(key, cert.pem, [])
     now = ws.now()
     existing = _signature_count(data)
     meta = signers.PdfSignatureMetadata(
         field_name=f"sandi-{signer_code}-{existing + 1}",
+        md_algorithm="sha256" if p256 else None,
         subfilter=fields.SigSeedSubFilter.PADES,
         embed_validation_info=True,
-        validation_context=_validation_context(ws),
+        validation_context=_validation_context(ws, pdf_root=p256),
         name=signer_code,
     )
     pdf_signer = signers.PdfSigner(meta, signer=signer)
@@ -203,11 +256,13 @@ def sign_pdf(
     try:
         out.file.write(signed.getvalue())
         ws.record(signer_code, "document.sign", src.name, "ok",
-                  {"format": "pades", "size": len(data), "signatures_before": existing})
+                  {"format": "pades", "size": len(data), "signatures_before": existing,
+                   "algorithm": "ecdsa-p256" if p256 else "ed25519", "certificate": cert.serial})
         out.commit()
     finally:
         out.discard()
-    return PdfSignResult(signer=signer_code, serial=cert.serial, signed_at=now, output=output)
+    return PdfSignResult(signer=signer_code, serial=cert.serial, signed_at=now, output=output,
+                         algorithm="ecdsa-p256" if p256 else "ed25519", warnings=warnings)
 
 
 def _stamped(meta: Any, signer: Any, ws: Workspace, code: str, serial: str, key_fingerprint: str,
@@ -342,7 +397,13 @@ def _check_one(ws: Workspace, sig: Any) -> PdfSignatureReport:
         cert = sig.signer_cert
         subject = cert.subject.human_friendly
         signed_at = sig.self_reported_timestamp
-        status = validate_pdf_signature(sig, signer_validation_context=_validation_context(ws, at=signed_at))
+        # a P-256 signer is judged under the PDF root the directory names, an Ed25519 one
+        # under the root: a certificate never chains through the other hierarchy
+        p256 = cert.public_key.algorithm == "ec"
+        if p256 and ws.snapshot.pdf_root_certificate is None:
+            return report(False, _("the directory names no PDF root"))
+        status = validate_pdf_signature(
+            sig, signer_validation_context=_validation_context(ws, at=signed_at, pdf_root=p256))
     except Exception as exc:  # pyHanko raises many types on hostile input: all mean "invalid"
         return report(False, _("the signature cannot be read ({reason})").format(reason=type(exc).__name__))
     if not status.intact or not status.valid:
@@ -367,7 +428,8 @@ def _check_one(ws: Workspace, sig: Any) -> PdfSignatureReport:
             return report(False, _("the signing key is not in the directory"))
         identity = verify_signing_certificate(
             ws.snapshot, agency.code, key_fp, signed_at or ws.now(),
-            serial_hex(crypto_cert.serial_number), now=ws.now())
+            serial_hex(crypto_cert.serial_number), now=ws.now(),
+            purpose="pdf-signing" if p256 else "signing")
     except (VerificationError, FormatError) as exc:
         return report(False, exc.message)
     signer = (identity.agency.code, identity.agency.name)

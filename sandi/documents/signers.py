@@ -38,8 +38,12 @@ def verify_signing_certificate(
     serial: str | None = None,
     *,
     now: datetime,
+    purpose: str = "signing",
 ) -> SignerIdentity:
-    """The certificate that makes this signature count, or :class:`VerificationError`."""
+    """The certificate that makes this signature count, or :class:`VerificationError`.
+
+    ``purpose``: the certificate purpose the signature's key must have (``pdf-signing``
+    for a P-256 signature inside a PDF)."""
     found = [
         (agency, cert)
         for agency in snapshot.agencies
@@ -51,7 +55,7 @@ def verify_signing_certificate(
             _("the signing key is not in the directory"),
             hint=_("the signer may be unknown to this authority, or your directory is old"),
         )
-    if any(agency.code != agency_code or cert.purpose != "signing" for agency, cert in found):
+    if any(agency.code != agency_code or cert.purpose != purpose for agency, cert in found):
         raise VerificationError(_("the signing key does not belong to the named sender"))
     if any(c.revocation is not None and c.revocation.reason in VOIDS_ALL_SIGNATURES for _, c in found):
         raise VerificationError(_("the signing key was revoked for key compromise"))

@@ -18,7 +18,7 @@ from sandi.i18n import _
 if TYPE_CHECKING:
     from sandi.audit.entry import AuditEntry
     from sandi.formats.age import MLKEM768X25519Identity, X25519Identity
-    from sandi.keystore import KeyStore, PassphraseSource, Signer
+    from sandi.keystore import KeyStore, P256Signer, PassphraseSource, Signer
 
 
 def _utcnow() -> datetime:
@@ -92,6 +92,24 @@ class Workspace:
                 ))
             self._signing_keys[ref] = key
         return key, cert
+
+    def pdf_signing_key(self, code: str, cert: CertEntry) -> P256Signer:
+        """What signs with the agency's P-256 ``pdf-signing`` key of ``cert`` (ADR 0014)."""
+        from sandi.keystore import key_ref
+
+        ref = key_ref(code, "ecdsa-p256", cert.key_fingerprint)
+        if not self.keystore.contains(ref):
+            raise NotFoundError(
+                _("this home holds no private PDF signing key of {code} for its current certificate").format(
+                    code=code),
+                hint=_("if the authority made a PDF signing key for {code}, import its bundle "
+                       "('sandi keys import FILE')").format(code=code),
+            )
+        key = self.keystore.p256_signer(ref)
+        if key.fingerprint != cert.key_fingerprint:
+            raise CredentialError(_("the stored PDF signing key of {code} does not match its "
+                                    "certificate").format(code=code))
+        return key
 
     def opening_identities(self, code: str) -> list[tuple[str, X25519Identity | MLKEM768X25519Identity]]:
         """Every encryption key of ``code`` in the store (current and retired; X25519 and
