@@ -23,7 +23,7 @@ T = TypeVar("T")
 TABLES = {
     "authority", "agencies", "certificates", "revocations", "policy_versions", "audit_entries",
     "audit_head", "audit_checkpoints", "directory_versions", "crl_counter", "enrolment_tokens",
-    "enrolment_requests",
+    "enrolment_requests", "officials",
 }
 
 # An extra migration after the real head, to see a real "older" schema upgraded.

@@ -188,6 +188,7 @@ def issue_certificate(
     full_name: str | None = None,
     crl_url: str | None = None,
     ca_issuers_url: str | None = None,
+    subject: x509.Name | None = None,
 ) -> IssuedCertificate:
     """Issue one agency certificate for a raw public key (32 bytes; 1216 for encryption-pq;
     the 65-byte uncompressed point for pdf-signing, issued by the PDF root).
@@ -196,7 +197,8 @@ def issue_certificate(
     subject's ``description`` attribute (X.520 allows 1024 characters there).
     ``crl_url`` / ``ca_issuers_url``: where relying parties fetch the CRL and the root
     (CRL distribution point, authority information access), when the authority
-    publishes at a base URL.
+    publishes at a base URL. ``subject``: a whole subject instead of the agency's (an
+    official's personal certificate, :func:`official_subject`).
     """
     if purpose not in PURPOSES:
         raise UsageError(_("unknown certificate purpose {purpose!r}").format(purpose=purpose))
@@ -233,7 +235,8 @@ def issue_certificate(
         if len(full_name) > MAX_DESCRIPTION:
             raise UsageError(_("an agency name is at most {limit} characters").format(limit=MAX_DESCRIPTION))
         attributes.append(x509.NameAttribute(DESCRIPTION_OID, full_name))
-    subject = x509.Name(attributes)
+    if subject is None:
+        subject = x509.Name(attributes)
     serial = x509.random_serial_number()
     nb, na = whole_seconds(not_before), whole_seconds(not_after)
     builder = (
@@ -280,6 +283,30 @@ def issue_certificate(
         not_before=nb,
         not_after=na,
     )
+
+
+#: X.520 upper bounds (RFC 5280 appendix A): name, title and organisation are at most 64
+UB_NAME = 64
+
+
+def official_subject(*, name: str, title: str, nip: str, agency_code: str, agency_name: str,
+                     province: str) -> x509.Name:
+    """The subject of an official's personal certificate: C=ID, O=<agency name>,
+    OU=<agency code>, title=<jabatan>, CN=<nama>, serialNumber=<NIP> (X.520 attributes),
+    and the agency's full name and the province in ``description`` when O had to shorten it."""
+    org = agency_name[:UB_NAME]
+    attributes = [
+        x509.NameAttribute(NameOID.COUNTRY_NAME, COUNTRY),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, org),
+        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, agency_code),
+        x509.NameAttribute(NameOID.TITLE, title),
+        x509.NameAttribute(NameOID.COMMON_NAME, name),
+        x509.NameAttribute(NameOID.SERIAL_NUMBER, nip),
+    ]
+    description = f"{agency_name}, {province}"
+    if len(description) <= MAX_DESCRIPTION:
+        attributes.append(x509.NameAttribute(DESCRIPTION_OID, description))
+    return x509.Name(attributes)
 
 
 def to_pem(cert: x509.Certificate) -> str:

@@ -52,7 +52,9 @@ def _certs(session: Session, code: str) -> list[CertificateInfo]:
 
     agency = find_agency(session, code)
     rows = session.scalars(
-        select(CertificateRow).where(CertificateRow.agency_id == agency.id).order_by(CertificateRow.issued_at)
+        select(CertificateRow)
+        .where(CertificateRow.agency_id == agency.id, CertificateRow.official_id.is_(None))
+        .order_by(CertificateRow.issued_at)
     ).all()
     return [cert_info(r, code) for r in rows]
 

@@ -105,7 +105,8 @@ def current_certificates(session: Session, agency: AgencyRow) -> list[Certificat
         session.scalars(
             select(CertificateRow)
             .where(CertificateRow.agency_id == agency.id, CertificateRow.state == "current",
-                   CertificateRow.purpose.not_in(PDF_PURPOSES))
+                   CertificateRow.purpose.not_in(PDF_PURPOSES),
+                   CertificateRow.official_id.is_(None))  # officials' certificates are theirs
             .order_by(CertificateRow.purpose)
         ).all()
     )

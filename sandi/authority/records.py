@@ -15,7 +15,7 @@ from sandi.authority import validity
 
 if TYPE_CHECKING:
     from sandi.registry import Registry
-    from sandi.registry.models import AgencyRow, CertificateRow
+    from sandi.registry.models import AgencyRow, CertificateRow, OfficialRow
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,8 @@ class CertificateInfo:
     profile: str
     cert_pem: str
     revocation: RevocationInfo | None
+    #: the NIP of the official this personal certificate names (None: the agency's own)
+    official: str | None = None
 
     def status(self, at: datetime, *, overlap_days: int = 0) -> validity.CertStatus:
         return validity.status(self, self.revocation, at, overlap_days=overlap_days)
@@ -66,6 +68,7 @@ class CertificateInfo:
             "issued_at": _iso(self.issued_at),
             "retired_at": _iso(self.retired_at) if self.retired_at else None,
             "profile": self.profile,
+            **({"official": self.official} if self.official else {}),
             "revocation": None
             if self.revocation is None
             else {
@@ -114,7 +117,39 @@ def cert_info(row: CertificateRow, agency_code: str | None = None) -> Certificat
         profile=row.profile,
         cert_pem=row.cert_pem,
         revocation=None if rev is None else RevocationInfo(rev.reason, rev.revoked_at, rev.revoked_by),
+        official=None if row.official is None else row.official.nip,
     )
+
+
+@dataclass(frozen=True)
+class OfficialInfo:
+    """A named official of an agency, with their personal certificates (oldest first)."""
+
+    agency: str
+    nip: str
+    name: str
+    title: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    certificates: tuple[CertificateInfo, ...] = ()
+
+    def to_json(self, at: datetime) -> dict[str, Any]:
+        return {
+            "agency": self.agency,
+            "nip": self.nip,
+            "name": self.name,
+            "title": self.title,
+            "status": self.status,
+            "created_at": _iso(self.created_at),
+            "updated_at": _iso(self.updated_at),
+            "certificates": [c.to_json(at) for c in self.certificates],
+        }
+
+
+def official_info(row: OfficialRow, agency_code: str, certificates: list[CertificateRow]) -> OfficialInfo:
+    return OfficialInfo(agency_code, row.nip, row.name, row.title, row.status, row.created_at, row.updated_at,
+                        tuple(cert_info(c, agency_code) for c in certificates))
 
 
 def agency_info(row: AgencyRow, parent_code: str | None) -> AgencyInfo:
@@ -135,7 +170,8 @@ def list_certificates(registry: Registry, code: str | None = None) -> list[Certi
     with registry.reading() as session:
         stmt = (
             select(CertificateRow)
-            .options(selectinload(CertificateRow.revocation), selectinload(CertificateRow.agency))
+            .options(selectinload(CertificateRow.revocation), selectinload(CertificateRow.agency),
+                     selectinload(CertificateRow.official))
             .order_by(CertificateRow.issued_at, CertificateRow.purpose, CertificateRow.serial)
         )
         if code is not None:

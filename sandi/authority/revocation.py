@@ -11,7 +11,12 @@ Invariants:
 * ``keyCompromise`` revokes every unrevoked certificate of the same key (a
   renewed certificate of a compromised key is no better), and voids every
   signature of that key (see :mod:`sandi.authority.validity`);
-* revoking an agency revokes all its unrevoked certificates, current and retired;
+* revoking an agency revokes all its unrevoked certificates, current and retired,
+  its officials' personal certificates included; revoking the agency's *current signing*
+  certificate revokes its officials' certificates too (a personal certificate never
+  outlives its agency's, ADR 0016). Officials' certificates go with the same reason,
+  except ``keyCompromise``, which becomes ``privilegeWithdrawn`` for them: their own keys
+  are not known to be compromised, so what they signed before stays valid;
 * the revocations and their audit event (``key.revoke``) commit together.
 """
 
@@ -34,6 +39,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from sandi.registry import Registry
+    from sandi.registry.models import CertificateRow
 
 REASONS: dict[str, x509.ReasonFlags] = {
     "unspecified": x509.ReasonFlags.unspecified,
@@ -55,6 +61,11 @@ def check_reason(reason: str) -> str:
     return reason
 
 
+#: what an official's certificates are revoked with when their agency's go for key
+#: compromise (see the module's invariants)
+CASCADE_FOR_KEY_COMPROMISE = "privilegeWithdrawn"
+
+
 @dataclass(frozen=True)
 class Revoked:
     serial: str
@@ -62,6 +73,28 @@ class Revoked:
     purpose: str
     reason: str
     revoked_at: datetime
+    #: the NIP of the official whose personal certificate this was (None: the agency's)
+    official: str | None = None
+
+
+def official_cascade_reason(reason: str) -> str:
+    return CASCADE_FOR_KEY_COMPROMISE if reason == "keyCompromise" else reason
+
+
+def revoke_rows(session: Session, rows: list[CertificateRow], reason: str, now: datetime,
+                actor: str) -> list[Revoked]:
+    """Revoke each unrevoked row with ``reason`` (no audit here: the caller records it)."""
+    from sandi.registry.models import RevocationRow
+
+    done = []
+    for row in rows:
+        if row.revocation is not None:
+            continue
+        session.add(RevocationRow(certificate_id=row.id, reason=reason, revoked_at=now, revoked_by=actor))
+        done.append(Revoked(row.serial, row.agency.code, row.purpose, reason, now,
+                            None if row.official is None else row.official.nip))
+    session.flush()
+    return done
 
 
 def revoke(
@@ -70,7 +103,7 @@ def revoke(
     """Revoke the certificate with serial ``target``, or every certificate of agency ``target``."""
     from sqlalchemy import select
 
-    from sandi.registry.models import AgencyRow, CertificateRow, RevocationRow
+    from sandi.registry.models import AgencyRow, CertificateRow
 
     check_reason(reason)
     now = whole_seconds(now or datetime.now(UTC))
@@ -87,8 +120,9 @@ def revoke(
             certs = list(session.scalars(select(CertificateRow).where(CertificateRow.agency_id == agency.id)))
             if not certs:
                 raise NotFoundError(_("agency {target} has no certificates to revoke").format(target=target))
-            todo = [c for c in certs if c.revocation is None]
-            if not todo:
+            todo = [c for c in certs if c.revocation is None and c.official_id is None]
+            cascaded = [c for c in certs if c.revocation is None and c.official_id is not None]
+            if not todo and not cascaded:
                 raise AlreadyExistsError(
                     _("every certificate of {target} is revoked already").format(target=target),
                     hint=_("see 'sandi keys list {target}'").format(target=target),
@@ -128,19 +162,20 @@ def revoke(
                     hint=_("a revocation is final; nothing was changed"),
                 )
             todo = [cert]
+            cascaded = []
             if reason == "keyCompromise":
                 # Every certificate of the compromised key goes, not just this one.
                 same_key = session.scalars(
                     select(CertificateRow).where(CertificateRow.key_fingerprint == cert.key_fingerprint)
                 ).all()
                 todo += [c for c in same_key if c.id != cert.id and c.revocation is None]
-        done = []
-        for cert in todo:
-            session.add(
-                RevocationRow(certificate_id=cert.id, reason=reason, revoked_at=now, revoked_by=actor)
-            )
-            done.append(Revoked(cert.serial, cert.agency.code, cert.purpose, reason, now))
-        session.flush()
+            if cert.official_id is None and cert.purpose == "signing" and cert.state == "current":
+                # The agency's signing certificate goes: so do its officials' (ADR 0016).
+                cascaded = [c for c in session.scalars(select(CertificateRow).where(
+                    CertificateRow.agency_id == cert.agency_id, CertificateRow.official_id.is_not(None)))
+                    if c.revocation is None and c not in todo]
+        done = revoke_rows(session, todo, reason, now, actor)
+        done += revoke_rows(session, cascaded, official_cascade_reason(reason), now, actor)
         record(
             session,
             "key.revoke",
@@ -148,6 +183,8 @@ def revoke(
             {
                 "reason": reason,
                 "serials": [d.serial for d in done],
+                **({"officials": [f"{d.official}:{d.serial}" for d in done if d.official]}
+                   if any(d.official for d in done) else {}),
             },
         )
         return done

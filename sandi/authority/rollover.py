@@ -247,13 +247,15 @@ def _reissue(session: Session, signer: Signer, root_cert: x509.Certificate, prov
             signer, root_cert, purpose=row.purpose, public_key=bytes(row.public_key),
             common_name=str(cn), organizational_unit=str(ou), province=province,
             not_before=now, not_after=row.not_after,
+            # an official's personal certificate keeps its whole subject (nama, jabatan, NIP)
+            subject=old.subject if row.official_id is not None else None,
         )
         retire([row], now)
         session.add(CertificateRow(
             serial=issued.serial, agency_id=row.agency_id, purpose=row.purpose,
             key_fingerprint=issued.key_fingerprint, public_key=issued.public_key, cert_pem=issued.pem,
             not_before=issued.not_before, not_after=issued.not_after, issued_at=now, state="current",
-            retired_at=None, profile=row.profile,
+            retired_at=None, profile=row.profile, official_id=row.official_id,
         ))
         serials.append(issued.serial)
     session.flush()

@@ -56,6 +56,24 @@ class AgencyRow(Base):
     certificates: Mapped[list[CertificateRow]] = relationship(back_populates="agency")
 
 
+class OfficialRow(Base):
+    """A named official of an agency (pejabat): personal signing certificates name them."""
+
+    __tablename__ = "officials"
+    __table_args__ = (UniqueConstraint("agency_id", "nip"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"))
+    nip: Mapped[str] = mapped_column(String(18))  # Nomor Induk Pegawai: 18 digits
+    name: Mapped[str] = mapped_column(String(200))  # nama, as the certificate's CN
+    title: Mapped[str] = mapped_column(String(200))  # jabatan, as the certificate's title
+    status: Mapped[str] = mapped_column(String(20), default="active")  # active | retired
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    agency: Mapped[AgencyRow] = relationship()
+
+
 class CertificateRow(Base):
     __tablename__ = "certificates"
 
@@ -73,8 +91,11 @@ class CertificateRow(Base):
     state: Mapped[str] = mapped_column(String(20), default="current")
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     profile: Mapped[str] = mapped_column(String(64), default="default")
+    #: a personal certificate of one of the agency's officials (None: the agency's own)
+    official_id: Mapped[int | None] = mapped_column(ForeignKey("officials.id"), nullable=True, default=None)
 
     agency: Mapped[AgencyRow] = relationship(back_populates="certificates")
+    official: Mapped[OfficialRow | None] = relationship()
     revocation: Mapped[RevocationRow | None] = relationship(back_populates="certificate")
 
 

@@ -1,0 +1,567 @@
+"""Officials (pejabat) of an agency and their personal signing certificates (ADR 0016).
+
+An official is registered under an agency by NIP (Nomor Induk Pegawai, 18 digits), nama
+and jabatan. The official's workstation makes a signing key and a request signed by it
+(the same proof of possession as an agency's enrolment); the operator certifies it after
+comparing the request fingerprint read aloud. The certificate is a row of
+``certificates`` whose ``official_id`` names the official.
+
+Request (official's workstation -> authority), UTF-8 JSON::
+
+    {"format": "sandi-official-request/v1",
+     "request": {"agency": "SETDA", "nip": "196801011990031001",
+                 "created": "2026-01-01T00:00:00Z", "root_fingerprint": "<hex>",
+                 "signing_public_key": "<base64 raw Ed25519>", "nonce": "<32 hex>"},
+     "signature": "<base64 Ed25519 signature by that key over
+                   b'sandi-official-request/v1\\n' + canonical JSON of 'request'>"}
+
+Invariants:
+
+* a NIP is 18 ASCII digits; nama and jabatan are 1..64 printable characters (the X.520
+  bounds of CN and title); (agency, NIP) is unique;
+* a personal certificate never outlives its agency's: its ``not_after`` is clamped to
+  the agency's current signing certificate's, and an agency that is not active or has no
+  valid signing certificate gets no personal certificates for its officials;
+* it never outranks it: an end-entity signing certificate (``CA=false``), issued by the
+  same root, with the official in the subject (:func:`sandi.authority.certs.official_subject`);
+* a new certificate for an official retires the official's current one (it still
+  verifies what it signed); retiring an official revokes every unrevoked certificate of
+  theirs (``affiliationChanged``: earlier signatures stay valid);
+* revoking the agency, or its current signing certificate, revokes its officials'
+  certificates (:mod:`sandi.authority.revocation`);
+* every change and its audit event (``official.add``, ``official.retire``,
+  ``official.certify``, ``key.revoke``) commit in one transaction.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sandi.authority.bundle import iso_now
+from sandi.authority.certs import (
+    UB_NAME,
+    issue_certificate,
+    official_subject,
+    publication_urls,
+    whole_seconds,
+)
+from sandi.authority.enrolment import MAX_REQUEST_AGE, normalise_fingerprint, request_fingerprint
+from sandi.authority.events import record
+from sandi.authority.issuance import Issuer, KeyWrites, require_active, retire
+from sandi.authority.lookup import find_agency, validate_code
+from sandi.authority.profiles import KeyProfile, load_profile
+from sandi.authority.records import CertificateInfo, OfficialInfo, cert_info, official_info
+from sandi.authority.revocation import Revoked, check_reason, revoke_rows
+from sandi.authority.validity import CLOCK_SKEW
+from sandi.errors import (
+    AlreadyExistsError,
+    CredentialError,
+    FormatError,
+    NotFoundError,
+    SandiError,
+    UsageError,
+    VerificationError,
+)
+from sandi.formats.bounded import load_json
+from sandi.i18n import N_, Message, _
+from sandi.keystore.keys import fingerprint, verify_ed25519
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from sandi.home import Home
+    from sandi.keystore.base import KeyStore
+    from sandi.registry import Registry
+    from sandi.registry.models import AgencyRow, CertificateRow, OfficialRow
+
+#: an official's states, marked for translation
+STATUS_WORDS = (N_("active"), N_("retired"))
+NIP_RE = re.compile(r"^[0-9]{18}$")
+REQUEST_FORMAT = "sandi-official-request/v1"
+SIGNATURE_CONTEXT = b"sandi-official-request/v1\n"
+MAX_REQUEST_BYTES = 8 * 1024
+_REQUEST_FIELDS = {"agency", "nip", "created", "root_fingerprint", "signing_public_key", "nonce"}
+
+
+class OfficialStateError(SandiError):
+    """The official is not in the state the operation needs (retired already...)."""
+
+
+def validate_nip(nip: str) -> str:
+    """A NIP: 18 digits (spaces and dots as people write them are dropped)."""
+    compact = "".join(ch for ch in nip if ch not in " .") if isinstance(nip, str) else ""
+    if not NIP_RE.fullmatch(compact):
+        raise UsageError(
+            _("not a valid NIP: {nip!r}").format(nip=nip),
+            hint=_("a NIP (Nomor Induk Pegawai) is 18 digits, e.g. 196801011990031001"),
+        )
+    return compact
+
+
+def _validate_text(value: str, what: str) -> str:
+    """``what``: an N_-marked field name."""
+    value = " ".join(value.split()) if isinstance(value, str) else ""
+    if not value or len(value) > UB_NAME or any(ord(c) < 32 for c in value):
+        raise UsageError(_("{what} is 1..{limit} printable characters").format(what=_(what), limit=UB_NAME))
+    return value
+
+
+def find_official(session: Session, agency: AgencyRow, nip: str, *, for_update: bool = False) -> OfficialRow:
+    from sqlalchemy import select
+
+    from sandi.registry.models import OfficialRow
+
+    stmt = select(OfficialRow).where(OfficialRow.agency_id == agency.id, OfficialRow.nip == nip)
+    if for_update:
+        stmt = stmt.with_for_update()
+    row = session.execute(stmt).scalar_one_or_none()
+    if row is None:
+        raise NotFoundError(
+            _("{code} has no official with NIP {nip}").format(code=agency.code, nip=nip),
+            hint=_("see 'sandi official list {code}'").format(code=agency.code),
+        )
+    return row
+
+
+def _certificates_of(session: Session, official: OfficialRow) -> list[CertificateRow]:
+    from sqlalchemy import select
+
+    from sandi.registry.models import CertificateRow
+
+    return list(
+        session.scalars(
+            select(CertificateRow)
+            .where(CertificateRow.official_id == official.id)
+            .order_by(CertificateRow.issued_at, CertificateRow.serial)
+        ).all()
+    )
+
+
+def add_official(
+    registry: Registry, code: str, nip: str, name: str, title: str, *, now: datetime | None = None
+) -> OfficialInfo:
+    """Register an official of the agency ``code``."""
+    from sqlalchemy import select
+
+    from sandi.registry.models import OfficialRow
+
+    code = validate_code(code)
+    nip = validate_nip(nip)
+    name = _validate_text(name, N_("a name (nama)"))
+    title = _validate_text(title, N_("a position (jabatan)"))
+    now = now or datetime.now(UTC)
+    with registry.transaction() as session:
+        agency = find_agency(session, code, for_update=True)
+        taken = session.execute(
+            select(OfficialRow.id).where(OfficialRow.agency_id == agency.id, OfficialRow.nip == nip)
+        ).first()
+        if taken is not None:
+            raise AlreadyExistsError(
+                _("{code} has an official with NIP {nip} already").format(code=code, nip=nip),
+                hint=_("see 'sandi official list {code}'").format(code=code),
+            )
+        row = OfficialRow(
+            agency_id=agency.id,
+            nip=nip,
+            name=name,
+            title=title,
+            status="active",
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(row)
+        session.flush()
+        record(session, "official.add", f"{code}/{nip}", {"name": name, "title": title})
+        return official_info(row, code, [])
+
+
+def list_officials(registry: Registry, code: str | None = None) -> list[OfficialInfo]:
+    """The officials (of one agency if ``code``), by agency and NIP, with their certificates."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import selectinload
+
+    from sandi.registry.models import AgencyRow, CertificateRow, OfficialRow
+
+    with registry.reading() as session:
+        stmt = select(OfficialRow, AgencyRow.code).join(AgencyRow, AgencyRow.id == OfficialRow.agency_id)
+        if code is not None:
+            stmt = stmt.where(OfficialRow.agency_id == find_agency(session, code).id)
+        rows = session.execute(stmt.order_by(AgencyRow.code, OfficialRow.nip)).all()
+        certs: dict[int, list[CertificateRow]] = {}
+        for c in session.scalars(
+            select(CertificateRow)
+            .where(CertificateRow.official_id.is_not(None))
+            .options(selectinload(CertificateRow.revocation), selectinload(CertificateRow.official))
+            .order_by(CertificateRow.issued_at, CertificateRow.serial)
+        ).all():
+            assert c.official_id is not None
+            certs.setdefault(c.official_id, []).append(c)
+        return [official_info(row, agency_code, certs.get(row.id, [])) for row, agency_code in rows]
+
+
+def get_official(registry: Registry, code: str, nip: str) -> OfficialInfo:
+    nip = validate_nip(nip)
+    for info in list_officials(registry, code):
+        if info.nip == nip:
+            return info
+    raise NotFoundError(
+        _("{code} has no official with NIP {nip}").format(code=code, nip=nip),
+        hint=_("see 'sandi official list {code}'").format(code=code),
+    )
+
+
+def retire_official(registry: Registry, code: str, nip: str, *, now: datetime | None = None) -> list[str]:
+    """Mark the official retired (left the post) and revoke their certificates
+    (``affiliationChanged``: what they signed before stays valid). Returns the serials."""
+    from sandi.audit.events import current_operator
+
+    nip = validate_nip(nip)
+    now = whole_seconds(now or datetime.now(UTC))
+    with registry.transaction() as session:
+        agency = find_agency(session, code, for_update=True)
+        row = find_official(session, agency, nip, for_update=True)
+        if row.status == "retired":
+            raise OfficialStateError(
+                _("official {nip} of {code} is retired already").format(nip=nip, code=code)
+            )
+        row.status = "retired"
+        row.updated_at = now
+        done = revoke_rows(
+            session, _certificates_of(session, row), "affiliationChanged", now, current_operator()
+        )
+        record(
+            session,
+            "official.retire",
+            f"{code}/{nip}",
+            {"revoked": [d.serial for d in done], "reason": "affiliationChanged"},
+        )
+        return [d.serial for d in done]
+
+
+def revoke_official(
+    registry: Registry, code: str, nip: str, reason: str, *, now: datetime | None = None
+) -> list[Revoked]:
+    """Revoke every unrevoked certificate of the official (``keyCompromise`` voids what
+    their key ever signed; any other reason keeps earlier signatures valid)."""
+    from sandi.audit.events import current_operator
+
+    check_reason(reason)
+    nip = validate_nip(nip)
+    now = whole_seconds(now or datetime.now(UTC))
+    with registry.transaction() as session:
+        agency = find_agency(session, code, for_update=True)
+        row = find_official(session, agency, nip, for_update=True)
+        done = revoke_rows(session, _certificates_of(session, row), reason, now, current_operator())
+        if not done:
+            raise AlreadyExistsError(
+                _("official {nip} of {code} has no unrevoked certificate").format(nip=nip, code=code),
+                hint=_("a revocation is final; nothing was changed"),
+            )
+        record(
+            session, "key.revoke", f"{code}/{nip}", {"reason": reason, "serials": [d.serial for d in done]}
+        )
+        return done
+
+
+# -- enrolment of an official's key ---------------------------------------------------
+
+
+def _canonical(obj: dict[str, Any]) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def create_official_request(
+    home: Home, keystore: KeyStore, code: str, nip: str, *, now: datetime | None = None
+) -> tuple[bytes, str]:
+    """A new signing key for the official ``nip`` of ``code`` in this home's key store
+    (owner: the NIP, so it never mixes with the agency's keys), and the signed request.
+    Returns (request bytes, key reference)."""
+    validate_code(code)
+    nip = validate_nip(nip)
+    cfg = home.load_config()
+    if cfg.agency is not None and cfg.agency != code:
+        raise UsageError(_("this home belongs to {agency}, not {code}").format(agency=cfg.agency, code=code))
+    if not cfg.root_fingerprint:
+        raise UsageError(
+            _("this home does not know its authority's root fingerprint"),
+            hint=_("create it with 'sandi init --agency CODE --root-fingerprint FP'"),
+        )
+    now = whole_seconds(now or datetime.now(UTC))
+    writes = KeyWrites(keystore)
+    try:
+        ref, signing = writes.new_signing(nip, on_token=keystore.hardware)
+        request = {
+            "agency": code,
+            "nip": nip,
+            "created": iso_now(now),
+            "root_fingerprint": cfg.root_fingerprint,
+            "signing_public_key": base64.b64encode(signing.public_key_bytes()).decode(),
+            "nonce": secrets.token_hex(16),
+        }
+        signature = signing.sign(SIGNATURE_CONTEXT + _canonical(request))
+    except BaseException:
+        writes.undo()
+        raise
+    envelope = {
+        "format": REQUEST_FORMAT,
+        "request": request,
+        "signature": base64.b64encode(signature).decode(),
+    }
+    return json.dumps(envelope, indent=1).encode() + b"\n", ref
+
+
+@dataclass(frozen=True)
+class OfficialRequest:
+    agency: str
+    nip: str
+    created: datetime
+    root_fingerprint: str
+    signing_public_key: bytes
+    raw: bytes
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.raw).hexdigest()
+
+    @property
+    def fingerprint(self) -> str:
+        return request_fingerprint(self.raw)
+
+
+def _not_a_request(reason: str) -> FormatError:
+    return FormatError(Message("not a sandi official's key request ({reason})", reason=reason))
+
+
+def parse_official_request(data: bytes) -> OfficialRequest:
+    """Parse strictly and check the signature (proof of possession of the key)."""
+    if len(data) > MAX_REQUEST_BYTES:
+        raise FormatError(
+            _("an official's key request is at most {limit} bytes").format(limit=MAX_REQUEST_BYTES)
+        )
+    try:
+        obj = load_json(data, max_bytes=MAX_REQUEST_BYTES, error=_not_a_request)
+        if not isinstance(obj, dict) or set(obj) != {"format", "request", "signature"}:
+            raise ValueError
+        if obj["format"] != REQUEST_FORMAT:
+            raise ValueError
+        req = obj["request"]
+        if not isinstance(req, dict) or set(req) != _REQUEST_FIELDS:
+            raise ValueError
+        if not all(isinstance(v, str) for v in req.values()) or not isinstance(obj["signature"], str):
+            raise ValueError
+        signature = base64.b64decode(obj["signature"], validate=True)
+        public = base64.b64decode(req["signing_public_key"], validate=True)
+        if len(public) != 32 or len(signature) != 64:
+            raise ValueError
+        created = datetime.strptime(req["created"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        if not re.fullmatch(r"[0-9a-f]{64}", req["root_fingerprint"]) or not NIP_RE.fullmatch(req["nip"]):
+            raise ValueError
+        validate_code(req["agency"])
+    except (ValueError, KeyError, TypeError, binascii.Error, UsageError, RecursionError):
+        raise FormatError(_("not a sandi official's key request (or a damaged one)")) from None
+    try:
+        verify_ed25519(public, signature, SIGNATURE_CONTEXT + _canonical(req))
+    except VerificationError:
+        raise VerificationError(
+            _("the request's signature is not valid"),
+            hint=_("the request was altered after it was made; ask the official for a fresh one"),
+        ) from None
+    return OfficialRequest(req["agency"], req["nip"], created, req["root_fingerprint"], public, bytes(data))
+
+
+@dataclass(frozen=True)
+class OfficialPlan:
+    """What certifying an official's request will do; nothing has changed yet."""
+
+    request: OfficialRequest
+    agency_name: str
+    name: str
+    title: str
+    key_fingerprint: str
+    not_after: datetime
+    #: True when the profile's lifetime was cut to the agency's signing certificate's
+    clamped: bool
+    #: serials of the official's current certificates this one retires
+    retires: list[str]
+
+
+def _plan(
+    session: Session, issuer: Issuer, req: OfficialRequest, profile: KeyProfile, now: datetime
+) -> tuple[OfficialPlan, AgencyRow, OfficialRow]:
+    from sqlalchemy import select
+
+    from sandi.authority.issuance import current_certificates
+    from sandi.registry.models import CertificateRow
+
+    if req.root_fingerprint != issuer.key.fingerprint:
+        raise VerificationError(
+            _("the request was made for another authority (root fingerprint differs)"),
+            hint=_("the agency must be set up with this authority's root fingerprint"),
+        )
+    if req.created > now + CLOCK_SKEW:
+        raise VerificationError(_("the request is dated in the future"), hint=_("check the agency's clock"))
+    if now - req.created > MAX_REQUEST_AGE:
+        raise VerificationError(
+            _("the request is older than {days} days").format(days=MAX_REQUEST_AGE.days),
+            hint=_("ask the official for a fresh request"),
+        )
+    agency = find_agency(session, req.agency)
+    require_active(agency)
+    official = find_official(session, agency, req.nip)
+    if official.status != "active":
+        raise CredentialError(
+            _("official {nip} of {code} is retired: no certificates are issued to them").format(
+                nip=req.nip, code=req.agency
+            )
+        )
+    key_fp = fingerprint(req.signing_public_key)
+    if session.execute(select(CertificateRow.id).where(CertificateRow.key_fingerprint == key_fp)).first():
+        raise AlreadyExistsError(
+            _("this key was certified before"),
+            hint=_("a request is certified once; the official makes a new one for a new key"),
+        )
+    agency_signing = [
+        c
+        for c in current_certificates(session, agency)
+        if c.purpose == "signing"
+        and c.revocation is None
+        and _aware(c.not_before) <= now < _aware(c.not_after)
+    ]
+    if not agency_signing:
+        raise CredentialError(
+            _(
+                "agency {code} has no valid signing certificate: an official's certificate never outlives "
+                "its agency's"
+            ).format(code=req.agency),
+            hint=_("issue or renew the agency's keys first ('sandi keys issue {code}')").format(
+                code=req.agency
+            ),
+        )
+    limit = max(_aware(c.not_after) for c in agency_signing)
+    wanted = now + timedelta(days=profile.validity_days("signing"))
+    retires = [c.serial for c in _certificates_of(session, official) if c.state == "current"]
+    plan = OfficialPlan(
+        req, agency.name, official.name, official.title, key_fp, min(wanted, limit), wanted > limit, retires
+    )
+    return plan, agency, official
+
+
+def _aware(t: datetime) -> datetime:
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
+
+
+def plan_official_certification(
+    registry: Registry,
+    issuer: Issuer,
+    data: bytes,
+    *,
+    profile: KeyProfile | None = None,
+    now: datetime | None = None,
+) -> OfficialPlan:
+    """Every check of :func:`certify_official_request`, no change."""
+    now = whole_seconds(now or datetime.now(UTC))
+    req = parse_official_request(data)
+    with registry.reading() as session:
+        return _plan(session, issuer, req, profile or load_profile(), now)[0]
+
+
+def certify_official_request(
+    registry: Registry,
+    issuer: Issuer,
+    data: bytes,
+    *,
+    profile: KeyProfile | None = None,
+    now: datetime | None = None,
+) -> tuple[OfficialPlan, CertificateInfo]:
+    """Issue the official's personal signing certificate for a checked request."""
+    profile = profile or load_profile()
+    now = whole_seconds(now or datetime.now(UTC))
+    req = parse_official_request(data)
+
+    def work(session: Session) -> tuple[OfficialPlan, CertificateInfo]:
+        from sandi.registry.models import CertificateRow
+
+        find_agency(session, req.agency, for_update=True)  # serialise with renewals and revocations
+        plan, agency, official = _plan(session, issuer, req, profile, now)
+        old = retire([c for c in _certificates_of(session, official) if c.state == "current"], now)
+        crl_url, root_url = publication_urls(issuer.base_url)
+        subject = official_subject(
+            name=official.name,
+            title=official.title,
+            nip=official.nip,
+            agency_code=agency.code,
+            agency_name=agency.name,
+            province=issuer.province,
+        )
+        issued = issue_certificate(
+            issuer.key,
+            issuer.cert,
+            purpose="signing",
+            public_key=req.signing_public_key,
+            common_name=official.name,
+            organizational_unit=agency.code,
+            province=issuer.province,
+            not_before=now,
+            not_after=plan.not_after,
+            crl_url=crl_url,
+            ca_issuers_url=root_url,
+            subject=subject,
+        )
+        row = CertificateRow(
+            serial=issued.serial,
+            agency_id=agency.id,
+            purpose="signing",
+            key_fingerprint=issued.key_fingerprint,
+            public_key=issued.public_key,
+            cert_pem=issued.pem,
+            not_before=issued.not_before,
+            not_after=issued.not_after,
+            issued_at=now,
+            state="current",
+            retired_at=None,
+            profile=profile.name,
+            official_id=official.id,
+        )
+        session.add(row)
+        session.flush()
+        record(
+            session,
+            "official.certify",
+            f"{agency.code}/{official.nip}",
+            {
+                "request_sha256": req.sha256,
+                "serial": row.serial,
+                "key_fingerprint": row.key_fingerprint,
+                "not_after": iso_now(issued.not_after),
+                "clamped": plan.clamped,
+                "retired": old,
+            },
+        )
+        return plan, cert_info(row, agency.code)
+
+    return registry.run(work)
+
+
+__all__ = [
+    "OfficialPlan",
+    "OfficialRequest",
+    "add_official",
+    "certify_official_request",
+    "create_official_request",
+    "get_official",
+    "list_officials",
+    "normalise_fingerprint",
+    "parse_official_request",
+    "plan_official_certification",
+    "retire_official",
+    "revoke_official",
+    "validate_nip",
+]
