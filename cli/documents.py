@@ -412,21 +412,26 @@ def inspect_cmd(obj: CliContext, file: Path, opener: str | None, passphrase_file
 @click.option("--pdf", "pdf", is_flag=True,
               help=_("Sign inside the PDF (PAdES), writing FILE.signed.pdf (or -o) instead of a detached "
                      "FILE.minisig."))
+@click.option("--as-official", "official", metavar="NIP",
+              help=_("With --pdf: sign as this named official of the agency, with their personal key."))
 @passphrase_file_option
 @pass_cli
 def sign_cmd(obj: CliContext, file: Path, signer: str | None, classification: str | None,
              letter: dict[str, object], output: Path | None, doc_name: str | None, force: bool,
-             stamp: bool, pdf: bool, passphrase_file: Path | None) -> None:
+             stamp: bool, pdf: bool, official: str | None, passphrase_file: Path | None) -> None:
     from sandi.documents import DirectoryPolicy, sign
     from sandi.timefmt import iso_time
 
     from_stdin = is_dash(file)
     # Explicit: a PDF signed without --pdf keeps getting its detached .minisig, as before.
     if pdf:
-        _sign_pdf(obj, file, signer, output, force, passphrase_file, classification, letter, doc_name, stamp)
+        _sign_pdf(obj, file, signer, output, force, passphrase_file, classification, letter, doc_name, stamp,
+                  official)
         return
     if stamp:
         raise UsageError(_("--stamp draws on a PDF: add --pdf"))
+    if official is not None:
+        raise UsageError(_("an official signs inside a PDF: add --pdf"))
     ws = open_workspace(obj, passphrase_file)
     code = acting_agency(obj, signer)
     if from_stdin and output is None:
@@ -454,7 +459,8 @@ def sign_cmd(obj: CliContext, file: Path, signer: str | None, classification: st
 
 def _sign_pdf(obj: CliContext, file: Path, signer: str | None, output: Path | None, force: bool,
               passphrase_file: Path | None, classification: str | None, letter: dict[str, object],
-              doc_name: str | None, stamp: bool) -> None:
+              doc_name: str | None, stamp: bool, official: str | None) -> None:
+    from sandi.authority.officials import validate_nip
     from sandi.documents.pdf import require_pyhanko, sign_pdf
 
     if is_dash(file) or is_dash(output):
@@ -462,15 +468,21 @@ def _sign_pdf(obj: CliContext, file: Path, signer: str | None, output: Path | No
     if classification or doc_name or any(v for v in letter.values()):
         raise UsageError(_("--class, --name and the letter options apply to detached signatures, not to "
                            "signatures inside a PDF"))
+    nip = None if official is None else validate_nip(official)
     require_pyhanko()
     ws = open_workspace(obj, passphrase_file)
     code = acting_agency(obj, signer)
     target = output or file.with_name(file.stem + ".signed.pdf")
-    result = sign_pdf(file, target, workspace=ws, signer_code=code, overwrite=force, stamp=stamp)
+    result = sign_pdf(file, target, workspace=ws, signer_code=code, overwrite=force, stamp=stamp,
+                      official=nip)
     for warning in result.warnings:
         obj.note(_("warning: {warning}").format(warning=translated(warning)))
-    obj.emit(dict(result.summary(), document=file.name), [_("signed {file} as {code} -> {target}").format(
-        file=file.name, code=code, target=target)])
+    if result.official is not None:
+        line = _("signed {file} as {name}, {title} ({code}) -> {target}").format(
+            file=file.name, name=result.official.name, title=result.official.title, code=code, target=target)
+    else:
+        line = _("signed {file} as {code} -> {target}").format(file=file.name, code=code, target=target)
+    obj.emit(dict(result.summary(), document=file.name), [line])
 
 
 def _verify_pdf(obj: CliContext, file: Path) -> None:
@@ -499,6 +511,9 @@ def _verify_pdf(obj: CliContext, file: Path) -> None:
         lines.append(_("  {field}: {code} ({name}), signed {time}, covers the {what}").format(
             field=s.field, code=s.signer, name=s.signer_name,
             time=show_time(s.signed_at) if s.signed_at else "-", what=what))
+        if s.official is not None:
+            lines.append(_("    signed by the official {name}, {title} (NIP {nip})").format(
+                name=s.official.name, title=s.official.title, nip=s.official.nip))
     obj.emit(result.summary(), lines)
 
 

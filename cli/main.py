@@ -28,6 +28,8 @@ from .context import CliContext
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "init": ("sandi_cli.init", "init_cmd", N_("Create a home: an authority, or an agency workstation.")),
     "agency": ("sandi_cli.agency", "agency", N_("Register and manage agencies (authority).")),
+    "official": ("sandi_cli.official", "official",
+                 N_("Named officials of an agency and their personal signing keys.")),
     "keys": ("sandi_cli.keys", "keys", N_("Issue, enrol, renew, rotate, revoke and export keys.")),
     "crl": ("sandi_cli.keys", "crl_cmd", N_("Write the certificate revocation list signed by the root.")),
     "pdf-root": ("sandi_cli.pdfroot", "pdf_root",

@@ -27,6 +27,7 @@ from sandi.directory.snapshot import (
     CertEntry,
     DirectorySnapshot,
     Ed25519Signer,
+    OfficialEntry,
     PolicyEntry,
     RevocationEntry,
     directory_purpose,
@@ -47,6 +48,7 @@ from sandi.registry.models import (
     AuthorityRow,
     CertificateRow,
     DirectoryVersionRow,
+    OfficialRow,
     PolicyVersionRow,
 )
 
@@ -77,22 +79,33 @@ def build_snapshot(
         )
     ).all()
     by_id = {a.id: a.code for a in agencies}
+    officials: dict[int, list[OfficialRow]] = {}
+    for official in session.scalars(select(OfficialRow).order_by(OfficialRow.nip)).all():
+        officials.setdefault(official.agency_id, []).append(official)
+
+    def entry(c: CertificateRow) -> CertEntry:
+        return CertEntry(
+            serial=c.serial,
+            purpose=directory_purpose(c.purpose),
+            state=c.state,
+            key_fingerprint=c.key_fingerprint,
+            not_before=c.not_before,
+            not_after=c.not_after,
+            pem=c.cert_pem,
+            revocation=None
+            if c.revocation is None
+            else RevocationEntry(reason=c.revocation.reason, revoked_at=c.revocation.revoked_at),
+        )
+
     entries = []
     for agency in agencies:
-        certs = tuple(
-            CertEntry(
-                serial=c.serial,
-                purpose=directory_purpose(c.purpose),
-                state=c.state,
-                key_fingerprint=c.key_fingerprint,
-                not_before=c.not_before,
-                not_after=c.not_after,
-                pem=c.cert_pem,
-                revocation=None
-                if c.revocation is None
-                else RevocationEntry(reason=c.revocation.reason, revoked_at=c.revocation.revoked_at),
-            )
-            for c in sorted(agency.certificates, key=lambda c: (c.issued_at, c.serial))
+        ordered = sorted(agency.certificates, key=lambda c: (c.issued_at, c.serial))
+        # The agency's own certificates, and apart from them its officials' (ADR 0016).
+        certs = tuple(entry(c) for c in ordered if c.official_id is None)
+        people = tuple(
+            OfficialEntry(nip=o.nip, name=o.name, title=o.title, status=o.status,
+                          certificates=tuple(entry(c) for c in ordered if c.official_id == o.id))
+            for o in officials.get(agency.id, [])
         )
         entries.append(
             AgencyEntry(
@@ -102,6 +115,7 @@ def build_snapshot(
                 status=agency.status,
                 parent=by_id.get(agency.parent_id) if agency.parent_id else None,
                 certificates=certs,
+                officials=people,
             )
         )
     policies = tuple(

@@ -230,6 +230,41 @@ def _unknown_purpose(obj: object) -> bool:
 
 
 @dataclass(frozen=True)
+class OfficialEntry:
+    """A named official of an agency and their personal signing certificates (ADR 0016).
+
+    Published under the agency (``officials``, left out when there are none), apart from
+    the agency's own ``certificates``: a reader that predates officials ignores the field,
+    so it never takes an official's key for the agency's."""
+
+    nip: str
+    name: str
+    title: str
+    status: str  # active | retired
+    certificates: tuple[CertEntry, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"nip": self.nip, "name": self.name, "title": self.title, "status": self.status,
+                "certificates": [c.to_json() for c in self.certificates]}
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any], where: str) -> OfficialEntry:
+        if not isinstance(obj, dict):
+            raise FormatError(_("directory: {where} must be an object").format(where=where))
+        certs = obj.get("certificates", [])
+        if not isinstance(certs, list):
+            raise FormatError(_("directory: {where}.certificates must be a list").format(where=where))
+        return cls(
+            nip=_str(obj, "nip", where), name=_str(obj, "name", where), title=_str(obj, "title", where),
+            status=_str(obj, "status", where),
+            certificates=tuple(
+                CertEntry.from_json(c, f"{where}.certificates[{i}]") for i, c in enumerate(certs)
+                if not _unknown_purpose(c)
+            ),
+        )
+
+
+@dataclass(frozen=True)
 class AgencyEntry:
     code: str
     name: str
@@ -237,12 +272,22 @@ class AgencyEntry:
     status: str  # active | suspended
     parent: str | None = None
     certificates: tuple[CertEntry, ...] = ()
+    officials: tuple[OfficialEntry, ...] = ()
 
     def current(self, purpose: Purpose) -> list[CertEntry]:
         return [c for c in self.certificates if c.purpose == purpose and c.state == "current"]
 
+    def official(self, nip: str) -> OfficialEntry:
+        for entry in self.officials:
+            if entry.nip == nip:
+                return entry
+        raise NotFoundError(
+            _("{code} has no official with NIP {nip} in the directory").format(code=self.code, nip=nip),
+            hint=_("check the NIP, or import a newer directory"),
+        )
+
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "code": self.code,
             "name": self.name,
             "kind": self.kind,
@@ -250,12 +295,18 @@ class AgencyEntry:
             "parent": self.parent,
             "certificates": [c.to_json() for c in self.certificates],
         }
+        if self.officials:  # additive: a directory without officials is byte for byte as before
+            out["officials"] = [o.to_json() for o in sorted(self.officials, key=lambda o: o.nip)]
+        return out
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any], where: str) -> AgencyEntry:
         certs = obj.get("certificates", [])
         if not isinstance(certs, list):
             raise FormatError(_("directory: {where}.certificates must be a list").format(where=where))
+        officials = obj.get("officials", [])
+        if not isinstance(officials, list):
+            raise FormatError(_("directory: {where}.officials must be a list").format(where=where))
         return cls(
             code=_str(obj, "code", where),
             name=_str(obj, "name", where),
@@ -265,6 +316,9 @@ class AgencyEntry:
             certificates=tuple(
                 CertEntry.from_json(c, f"{where}.certificates[{i}]") for i, c in enumerate(certs)
                 if not _unknown_purpose(c)
+            ),
+            officials=tuple(
+                OfficialEntry.from_json(o, f"{where}.officials[{i}]") for i, o in enumerate(officials)
             ),
         )
 
@@ -378,6 +432,20 @@ class DirectorySnapshot:
 
     def find_key(self, key_fingerprint: str) -> tuple[AgencyEntry, CertEntry] | None:
         return self._by_key.get(key_fingerprint)
+
+    @cached_property
+    def _by_official_key(self) -> dict[str, list[tuple[AgencyEntry, OfficialEntry, CertEntry]]]:
+        index: dict[str, list[tuple[AgencyEntry, OfficialEntry, CertEntry]]] = {}
+        for agency in self.agencies:
+            for official in agency.officials:
+                for cert in official.certificates:
+                    index.setdefault(cert.key_fingerprint, []).append((agency, official, cert))
+        return index
+
+    def find_official_key(self, key_fingerprint: str) -> list[tuple[AgencyEntry, OfficialEntry, CertEntry]]:
+        """Every personal certificate of this key (a key has one owner; a root rollover
+        gives it a second certificate)."""
+        return list(self._by_official_key.get(key_fingerprint, ()))
 
     def certs_of(self, code: str, purpose: Purpose) -> Iterator[CertEntry]:
         return (c for c in self.agency(code).certificates if c.purpose == purpose)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sandi.authority.validity import ENCRYPTION_PURPOSES, VOIDS_ALL_SIGNATURES, is_valid_for_signing
-from sandi.directory.snapshot import AgencyEntry, CertEntry, DirectorySnapshot
+from sandi.directory.snapshot import AgencyEntry, CertEntry, DirectorySnapshot, OfficialEntry
 from sandi.errors import CredentialError
 from sandi.i18n import Message, _
 
@@ -28,6 +28,15 @@ class SignerIdentity:
     """A verified signer: who, with which certificate."""
 
     agency: AgencyEntry
+    certificate: CertEntry
+
+
+@dataclass(frozen=True)
+class OfficialIdentity:
+    """A verified signer who is a named official of an agency (ADR 0016)."""
+
+    agency: AgencyEntry
+    official: OfficialEntry
     certificate: CertEntry
 
 
@@ -169,3 +178,28 @@ def has_post_quantum_key(snapshot: DirectorySnapshot, code: str, now: datetime) 
         for c in snapshot.agency(code).current("encryption-pq")
     )
 
+
+
+def current_official_signing_cert(snapshot: DirectorySnapshot, code: str, nip: str,
+                                  now: datetime) -> tuple[OfficialEntry, CertEntry]:
+    """The personal certificate the official ``nip`` of ``code`` signs with now: the
+    agency active and able to sign itself, the official active, the certificate current,
+    unrevoked and valid (it never outranks the agency's)."""
+    current_signing_cert(snapshot, code, now)  # a suspended or keyless agency: no one signs for it
+    official = snapshot.agency(code).official(nip)
+    if official.status != "active":
+        raise CredentialError(_("official {nip} of {code} is {status}").format(
+            nip=nip, code=code, status=_(official.status)),  # marked in officials.STATUS_WORDS
+            hint=_("only an active official signs for the agency"))
+    usable = [
+        c for c in official.certificates
+        if c.purpose == "signing" and c.state == "current" and c.revocation is None
+        and c.not_before <= now <= c.not_after
+    ]
+    if not usable:
+        raise CredentialError(
+            _("official {nip} of {code} has no valid signing certificate").format(nip=nip, code=code),
+            hint=_("request one ('sandi official request {code} --nip {nip}'), then import the new "
+                   "directory").format(code=code, nip=nip),
+        )
+    return official, max(usable, key=lambda c: c.not_before)

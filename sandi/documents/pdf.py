@@ -33,7 +33,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sandi.documents.signers import verify_signing_certificate
+from sandi.documents.signers import verify_official_certificate, verify_signing_certificate
 from sandi.documents.workspace import Workspace
 from sandi.errors import ConfigError, FormatError, SandiError, UsageError, VerificationError
 from sandi.fsutil import AtomicOutput
@@ -41,7 +41,7 @@ from sandi.i18n import _
 from sandi.timefmt import iso_time
 
 if TYPE_CHECKING:
-    from sandi.directory.snapshot import CertEntry
+    from sandi.directory.snapshot import CertEntry, OfficialEntry
     from sandi.keystore import P256Signer, Signer
 
 PDF_MAGIC = b"%PDF-"
@@ -166,6 +166,18 @@ def _validation_context(ws: Workspace, *, at: datetime | None = None, pdf_root: 
 
 
 @dataclass(frozen=True)
+class OfficialSigner:
+    """The named official who signed (nama, jabatan, NIP), for reports."""
+
+    nip: str
+    name: str
+    title: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"nip": self.nip, "name": self.name, "title": self.title}
+
+
+@dataclass(frozen=True)
 class PdfSignResult:
     signer: str
     serial: str
@@ -174,11 +186,16 @@ class PdfSignResult:
     #: "ecdsa-p256" (a pdf-signing key: viewers validate it) or "ed25519"
     algorithm: str = "ed25519"
     warnings: tuple[str, ...] = ()
+    official: OfficialSigner | None = None
 
     def summary(self) -> dict[str, Any]:
-        return {"signer": self.signer, "certificate": self.serial, "signed_at": iso_time(self.signed_at),
-                "output": str(self.output), "format": "pades", "algorithm": self.algorithm,
-                "warnings": list(self.warnings)}
+        out: dict[str, Any] = {"signer": self.signer, "certificate": self.serial,
+                               "signed_at": iso_time(self.signed_at), "output": str(self.output),
+                               "format": "pades", "algorithm": self.algorithm,
+                               "warnings": list(self.warnings)}
+        if self.official is not None:
+            out["official"] = self.official.to_json()
+        return out
 
 
 def _pdf_key(ws: Workspace, code: str) -> tuple[Signer | P256Signer, CertEntry, tuple[str, ...]]:
@@ -203,6 +220,18 @@ def _pdf_key(ws: Workspace, code: str) -> tuple[Signer | P256Signer, CertEntry, 
         "'sandi keys issue {code} --purpose pdf-signing'", code=code),)
 
 
+def _official_pdf_key(ws: Workspace, code: str, nip: str
+                      ) -> tuple[Signer | P256Signer, CertEntry, OfficialEntry, tuple[str, ...]]:
+    """The personal key and certificate a PDF signature of the official ``nip`` is made
+    with (their Ed25519 signing key, ADR 0016), and the warnings."""
+    from sandi.i18n import Message
+
+    key, cert, official = ws.official_signing_key(code, nip)
+    return key, cert, official, (Message(
+        "the PDF is signed with the official's Ed25519 key, which sandi verifies but PDF viewers "
+        "(Acrobat, pdfsig) show as not validated"),)
+
+
 def sign_pdf(
     src: str | os.PathLike[str],
     output: str | os.PathLike[str],
@@ -211,13 +240,16 @@ def sign_pdf(
     signer_code: str,
     overwrite: bool = False,
     stamp: bool = False,
+    official: str | None = None,
 ) -> PdfSignResult:
     """Add a PAdES signature by ``signer_code`` to the PDF ``src``, written to ``output``.
 
     The signature is an incremental update (earlier signatures stay valid) and embeds
     the agency certificate, the root and the directory's CRL. ``stamp`` draws a visible
     stamp on the last page: the agency, the time (local zone, WIB by default) and a QR
-    code with :data:`QR_FORMAT`."""
+    code with :data:`QR_FORMAT`. ``official``: the NIP of a named official of the agency
+    who signs with their personal key and certificate (ADR 0016); the stamp then shows
+    their nama and jabatan above the agency."""
     require_pyhanko()
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.pdf_utils.misc import PdfError
@@ -226,24 +258,30 @@ def sign_pdf(
     ws = workspace
     src, output = Path(src), Path(output)
     data = _read_pdf(src)
-    key, cert, warnings = _pdf_key(ws, signer_code)
+    person: OfficialSigner | None = None
+    if official is None:
+        key, cert, warnings = _pdf_key(ws, signer_code)
+    else:
+        key, cert, entry, warnings = _official_pdf_key(ws, signer_code, official)
+        person = OfficialSigner(entry.nip, entry.name, entry.title)
     p256 = cert.purpose == "pdf-signing"
     signer = _make_store_signer(key, cert.pem, [])
     now = ws.now()
     existing = _signature_count(data)
     meta = signers.PdfSignatureMetadata(
-        field_name=f"sandi-{signer_code}-{existing + 1}",
+        field_name=f"sandi-{signer_code}-{existing + 1}" if person is None
+        else f"sandi-{signer_code}-{person.nip}-{existing + 1}",
         md_algorithm="sha256" if p256 else None,
         subfilter=fields.SigSeedSubFilter.PADES,
         embed_validation_info=True,
         validation_context=_validation_context(ws, pdf_root=p256),
-        name=signer_code,
+        name=signer_code if person is None else person.name,
     )
     pdf_signer = signers.PdfSigner(meta, signer=signer)
     text_params: dict[str, str] | None = None
     if stamp:
         pdf_signer, text_params = _stamped(meta, signer, ws, signer_code, cert.serial, cert.key_fingerprint,
-                                           now, existing)
+                                           now, existing, person)
     try:
         writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
         signed = pdf_signer.sign_pdf(writer, bytes_reserved=SIGNATURE_SIZE,
@@ -257,16 +295,18 @@ def sign_pdf(
         out.file.write(signed.getvalue())
         ws.record(signer_code, "document.sign", src.name, "ok",
                   {"format": "pades", "size": len(data), "signatures_before": existing,
-                   "algorithm": "ecdsa-p256" if p256 else "ed25519", "certificate": cert.serial})
+                   "algorithm": "ecdsa-p256" if p256 else "ed25519", "certificate": cert.serial,
+                   **({"official": person.nip} if person else {})})
         out.commit()
     finally:
         out.discard()
     return PdfSignResult(signer=signer_code, serial=cert.serial, signed_at=now, output=output,
-                         algorithm="ecdsa-p256" if p256 else "ed25519", warnings=warnings)
+                         algorithm="ecdsa-p256" if p256 else "ed25519", warnings=warnings, official=person)
 
 
 def _stamped(meta: Any, signer: Any, ws: Workspace, code: str, serial: str, key_fingerprint: str,
-             now: datetime, existing: int) -> tuple[Any, dict[str, str]]:
+             now: datetime, existing: int,
+             person: OfficialSigner | None = None) -> tuple[Any, dict[str, str]]:
     """A PdfSigner drawing the visible stamp, and the stamp's text parameters."""
     try:
         import qrcode  # noqa: F401 - pyHanko draws the QR code with it
@@ -288,8 +328,12 @@ def _stamped(meta: Any, signer: Any, ws: Workspace, code: str, serial: str, key_
     )
     spec = fields.SigFieldSpec(sig_field_name=meta.field_name, on_page=-1,
                                box=(x1, y1 + shift, x2, y2 + shift))
+    signed_by = _("Signed electronically by {code}").format(code=code)
+    if person is not None:
+        # nama and jabatan (each at most 64 characters, the certificate's bounds), above the agency
+        signed_by = _("Signed electronically by {name}, {title}").format(name=person.name, title=person.title)
     params = {
-        "signed_by": _("Signed electronically by {code}").format(code=code),
+        "signed_by": signed_by,
         "agency": name[:60],
         "when": show_time(now),
         "url": QR_FORMAT.format(code=code, serial=serial, key=key_fingerprint),
@@ -324,6 +368,8 @@ class PdfSignatureReport:
     #: the signer's certificate serial and key fingerprint (what the stamp's QR code names)
     serial: str | None = None
     key_fingerprint: str | None = None
+    #: the named official who signed with a personal certificate (None: the agency's key)
+    official: OfficialSigner | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -333,6 +379,7 @@ class PdfSignatureReport:
             "coverage": self.coverage, "revision": self.revision,
             "status": "valid" if self.valid else "invalid", "problem": self.problem,
             "certificate": self.serial, "key": self.key_fingerprint,
+            "official": None if self.official is None else self.official.to_json(),
         }
 
 
@@ -388,10 +435,12 @@ def _check_one(ws: Workspace, sig: Any) -> PdfSignatureReport:
     signed_at: datetime | None = None
     serial: str | None = None
     key_fp: str | None = None
+    person: OfficialSigner | None = None
 
     def report(valid: bool, problem: str | None) -> PdfSignatureReport:
         return PdfSignatureReport(field, signer[0] if signer else None, signer[1] if signer else None,
-                                  subject, signed_at, coverage, revision, valid, problem, serial, key_fp)
+                                  subject, signed_at, coverage, revision, valid, problem, serial, key_fp,
+                                  person)
 
     try:
         cert = sig.signer_cert
@@ -425,7 +474,15 @@ def _check_one(ws: Workspace, sig: Any) -> PdfSignatureReport:
         agency = next((a for a in ws.snapshot.agencies for c in a.certificates
                        if c.key_fingerprint == key_fp), None)
         if agency is None:
-            return report(False, _("the signing key is not in the directory"))
+            # A named official's personal key (ADR 0016): the same checks, against their
+            # certificates in the directory.
+            found = verify_official_certificate(ws.snapshot, key_fp, signed_at or ws.now(),
+                                                serial_hex(crypto_cert.serial_number), now=ws.now(),
+                                                purpose="pdf-signing" if p256 else "signing")
+            person = OfficialSigner(found.official.nip, found.official.name, found.official.title)
+            signer = (found.agency.code, found.agency.name)
+            serial = found.certificate.serial
+            return report(True, None)
         identity = verify_signing_certificate(
             ws.snapshot, agency.code, key_fp, signed_at or ws.now(),
             serial_hex(crypto_cert.serial_number), now=ws.now(),
@@ -459,4 +516,5 @@ def judge_pdf(result: PdfVerifyResult, *, workspace: Workspace) -> None:
     for s in result.signatures:
         ws.record(s.signer or "-", "document.verify", name, "ok",
                   {"format": "pades", "field": s.field,
-                   "signed_at": None if s.signed_at is None else iso_time(s.signed_at)})
+                   "signed_at": None if s.signed_at is None else iso_time(s.signed_at),
+                   **({"official": s.official.nip} if s.official else {})})

@@ -25,7 +25,7 @@ from datetime import datetime
 
 from sandi.authority.validity import CLOCK_SKEW, VOIDS_ALL_SIGNATURES
 from sandi.directory.snapshot import DirectorySnapshot
-from sandi.directory.trust import SignerIdentity, chains_to_root, signature_valid_at
+from sandi.directory.trust import OfficialIdentity, SignerIdentity, chains_to_root, signature_valid_at
 from sandi.errors import VerificationError
 from sandi.i18n import Message, _
 
@@ -79,4 +79,50 @@ def verify_signing_certificate(
                            "wrong and the document should not be trusted"),
                 )
             return SignerIdentity(agency, cert)
+    raise VerificationError(why)
+
+
+def verify_official_certificate(
+    snapshot: DirectorySnapshot,
+    key_fingerprint: str,
+    signed_at: datetime,
+    serial: str | None = None,
+    *,
+    now: datetime,
+    purpose: str = "signing",
+) -> OfficialIdentity:
+    """The official's personal certificate that makes this signature count (the same
+    rules as an agency's: chain, validity and revocation at the signing time, key
+    compromise voids all), or :class:`VerificationError`."""
+    found = snapshot.find_official_key(key_fingerprint)
+    if not found:
+        raise VerificationError(
+            _("the signing key is not in the directory"),
+            hint=_("the signer may be unknown to this authority, or your directory is old"),
+        )
+    owners = {(a.code, o.nip) for a, o, _c in found}
+    if len(owners) != 1 or any(c.purpose != purpose for _a, _o, c in found):
+        raise VerificationError(_("the signing key does not belong to one official"))
+    if any(c.revocation is not None and c.revocation.reason in VOIDS_ALL_SIGNATURES for _a, _o, c in found):
+        raise VerificationError(_("the signing key was revoked for key compromise"))
+    if serial is not None:
+        found = [(a, o, c) for a, o, c in found if c.serial == serial]
+        if not found:
+            raise VerificationError(_("the signer's certificate named in the signature is not in the "
+                                      "directory"),
+                                    hint=_("your directory may be old: import a newer one"))
+    why: str = ""
+    for agency, official, cert in sorted(found, key=lambda aoc: aoc[2].not_before, reverse=True):
+        if not chains_to_root(cert, snapshot):
+            why = Message("the signer's certificate was not issued by this authority")
+            continue
+        ok, why = signature_valid_at(cert, signed_at)
+        if ok:
+            if signed_at > now + CLOCK_SKEW:
+                raise VerificationError(
+                    _("the signature claims a signing time in the future"),
+                    hint=_("check this machine's clock; if it is right, the signer's clock or software is "
+                           "wrong and the document should not be trusted"),
+                )
+            return OfficialIdentity(agency, official, cert)
     raise VerificationError(why)

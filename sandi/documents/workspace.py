@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 from sandi.audit.events import JSONValue, Outcome
 from sandi.directory.local import installed_snapshot
-from sandi.directory.snapshot import CertEntry, DirectorySnapshot
-from sandi.directory.trust import current_signing_cert
+from sandi.directory.snapshot import CertEntry, DirectorySnapshot, OfficialEntry
+from sandi.directory.trust import current_official_signing_cert, current_signing_cert
 from sandi.errors import CredentialError, NotFoundError
 from sandi.home import Home
 from sandi.i18n import _
@@ -110,6 +110,29 @@ class Workspace:
             raise CredentialError(_("the stored PDF signing key of {code} does not match its "
                                     "certificate").format(code=code))
         return key
+
+    def official_signing_key(self, code: str, nip: str) -> tuple[Signer, CertEntry, OfficialEntry]:
+        """What signs with the personal key of the official ``nip`` of ``code`` (ADR 0016):
+        the key this home's store holds under the NIP for the official's current certificate."""
+        from sandi.keystore import key_ref
+
+        official, cert = current_official_signing_cert(self.snapshot, code, nip, self.now())
+        ref = key_ref(nip, "signing", cert.key_fingerprint)
+        if not self.keystore.contains(ref):
+            raise NotFoundError(
+                _("this home holds no private signing key of official {nip} for their current "
+                  "certificate").format(nip=nip),
+                hint=_("an official signs on the workstation where they made their request ('sandi "
+                       "official request {code} --nip {nip}')").format(code=code, nip=nip),
+            )
+        key = self._signing_keys.get(ref)
+        if key is None:
+            key = self.keystore.signer(ref)
+            if key.fingerprint != cert.key_fingerprint:
+                raise CredentialError(_("the stored signing key of official {nip} does not match their "
+                                        "certificate").format(nip=nip))
+            self._signing_keys[ref] = key
+        return key, cert, official
 
     def opening_identities(self, code: str) -> list[tuple[str, X25519Identity | MLKEM768X25519Identity]]:
         """Every encryption key of ``code`` in the store (current and retired; X25519 and

@@ -1,0 +1,408 @@
+"""``sandi official``: named officials of an agency and their personal signing keys (ADR 0016)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from sandi.i18n import _
+from sandi.timefmt import iso_time, show_day, show_time
+
+from .confirm import confirm_change, yes_option
+from .context import CliContext, pass_cli, state_word
+from .passphrase import passphrase_file_option
+
+if TYPE_CHECKING:
+    from sandi.authority.officials import OfficialPlan
+    from sandi.authority.records import OfficialInfo
+
+OUT_PATH = click.Path(dir_okay=False, path_type=Path)
+IN_PATH = click.Path(dir_okay=False, exists=True, path_type=Path)
+REASONS = [
+    "unspecified",
+    "keyCompromise",
+    "affiliationChanged",
+    "superseded",
+    "cessationOfOperation",
+    "privilegeWithdrawn",
+]
+json_option = click.option("--json", "json_output", is_flag=True, help=_("Machine-readable JSON output."))
+
+
+def _json_flag(obj: CliContext, json_output: bool) -> None:
+    if json_output:
+        obj.json_output = True
+
+
+@click.group(
+    "official",
+    help=_(
+        "Named officials of an agency (nama, jabatan, NIP) and their personal signing keys.\n"
+        "\n"
+        "\b\n"
+        "Example:\n"
+        '  sandi official add SETDA --nip 196801011990031001 --nama "Budi Santoso" --jabatan Sekda\n'
+        "  sandi official request SETDA --nip 196801011990031001 -o budi.json  # on their workstation\n"
+        "  sandi official certify budi.json                                    # at the authority\n"
+        "  sandi sign surat.pdf --pdf --as-official 196801011990031001"
+    ),
+)
+def official() -> None:
+    pass
+
+
+@official.command(
+    "add",
+    help=_(
+        "Register an official of an agency.\n"
+        "\n"
+        "\b\n"
+        "Example:\n"
+        '  sandi official add SETDA --nip 196801011990031001 --nama "Budi Santoso" --jabatan Sekda'
+    ),
+)
+@click.argument("code")
+@click.option("--nip", required=True, help=_("The official's NIP (Nomor Induk Pegawai, 18 digits)."))
+@click.option("--nama", "name", required=True, help=_("The official's name as it appears on letters."))
+@click.option("--jabatan", "title", required=True, help=_("The official's position (jabatan)."))
+@json_option
+@passphrase_file_option
+@pass_cli
+def add_cmd(
+    obj: CliContext,
+    code: str,
+    nip: str,
+    name: str,
+    title: str,
+    json_output: bool,
+    passphrase_file: Path | None,
+) -> None:
+    from sandi.authority.officials import add_official
+
+    _json_flag(obj, json_output)
+    obj.store_passphrase(passphrase_file)  # for the directory republish afterwards
+    info = add_official(obj.registry(), code, nip, name, title)
+    obj.emit(
+        info.to_json(datetime.now(UTC)),
+        _("registered official {nip} of {code}: {name}, {title}").format(
+            nip=info.nip, code=info.agency, name=info.name, title=info.title
+        ),
+    )
+
+
+def _lines(info: OfficialInfo, now: datetime) -> list[str]:
+    lines = [f"{info.agency:<14} {info.nip}  {state_word(info.status):<9} {info.name}, {info.title}"]
+    lines += [
+        _("  signing {serial}  {status}  until {until}").format(
+            serial=c.serial, status=state_word(c.status(now).value), until=show_day(c.not_after)
+        )
+        for c in info.certificates
+    ]
+    return lines
+
+
+@official.command(
+    "list",
+    help=_(
+        "List officials (of one agency) and their personal certificates.\n"
+        "\n"
+        "\b\n"
+        "Example:\n"
+        "  sandi official list SETDA --json"
+    ),
+)
+@click.argument("code", required=False)
+@json_option
+@pass_cli
+def list_cmd(obj: CliContext, code: str | None, json_output: bool) -> None:
+    from sandi.authority.officials import list_officials
+
+    _json_flag(obj, json_output)
+    now = datetime.now(UTC)
+    found = list_officials(obj.registry(), code)
+    lines = [line for info in found for line in _lines(info, now)] or [_("no officials yet")]
+    obj.emit([info.to_json(now) for info in found], lines)
+
+
+@official.command(
+    "retire",
+    help=_(
+        "Retire an official who left the post: their certificates are revoked\n"
+        "(affiliationChanged), what they signed before stays valid.\n"
+        "\n"
+        "\b\n"
+        "Example:\n"
+        "  sandi official retire SETDA 196801011990031001"
+    ),
+)
+@click.argument("code")
+@click.argument("nip")
+@yes_option
+@json_option
+@passphrase_file_option
+@pass_cli
+def retire_cmd(
+    obj: CliContext, code: str, nip: str, assume_yes: bool, json_output: bool, passphrase_file: Path | None
+) -> None:
+    from sandi.authority.officials import get_official, retire_official
+
+    _json_flag(obj, json_output)
+    obj.store_passphrase(passphrase_file)
+    registry = obj.registry()
+    info = get_official(registry, code, nip)  # unknown: fails before the question
+    doomed = [c.serial for c in info.certificates if c.revocation is None]
+    confirm_change(
+        [
+            _("Retire official {nip} of {code} ({name}, {title}).").format(
+                nip=info.nip, code=info.agency, name=info.name, title=info.title
+            )
+        ]
+        + [_("  revokes personal certificate {serial} (affiliationChanged)").format(serial=s) for s in doomed]
+        + [_("Signatures made before now stay valid; nothing new can be signed with these keys.")],
+        _("Retire the official?"),
+        assume_yes=assume_yes,
+    )
+    serials = retire_official(registry, code, nip)
+    obj.emit(
+        {"agency": code, "nip": info.nip, "status": "retired", "revoked": serials},
+        [_("retired official {nip} of {code}").format(nip=info.nip, code=code)]
+        + [_("  revoked {serial}").format(serial=s) for s in serials],
+    )
+
+
+@official.command(
+    "revoke",
+    help=_(
+        "Revoke every personal certificate of an official.\n"
+        "\n"
+        "\b\n"
+        "Example:\n"
+        "  sandi official revoke SETDA 196801011990031001 --reason keyCompromise"
+    ),
+)
+@click.argument("code")
+@click.argument("nip")
+@click.option(
+    "--reason",
+    required=True,
+    type=click.Choice(REASONS),
+    help=_("RFC 5280 reason. keyCompromise voids every signature of the key."),
+)
+@yes_option
+@json_option
+@passphrase_file_option
+@pass_cli
+def revoke_cmd(
+    obj: CliContext,
+    code: str,
+    nip: str,
+    reason: str,
+    assume_yes: bool,
+    json_output: bool,
+    passphrase_file: Path | None,
+) -> None:
+    from sandi.authority.officials import get_official, revoke_official
+
+    _json_flag(obj, json_output)
+    obj.store_passphrase(passphrase_file)
+    registry = obj.registry()
+    info = get_official(registry, code, nip)
+    consequence = (
+        _("keyCompromise: every signature these keys ever made stops verifying, old ones too.")
+        if reason == "keyCompromise"
+        else _("signatures made before now stay valid; nothing new can be signed or sealed to these keys.")
+    )
+    confirm_change(
+        [
+            _("Revoke ({reason}) the personal certificates of {name} ({nip}, {code}):").format(
+                reason=reason, name=info.name, nip=info.nip, code=info.agency
+            )
+        ]
+        + [f"  {c.serial}" for c in info.certificates if c.revocation is None]
+        + [consequence, _("Revocation cannot be undone.")],
+        _("Revoke?"),
+        assume_yes=assume_yes,
+    )
+    done = revoke_official(registry, code, nip, reason)
+    obj.emit(
+        [
+            {
+                "serial": d.serial,
+                "agency": code,
+                "nip": info.nip,
+                "reason": d.reason,
+                "revoked_at": iso_time(d.revoked_at),
+            }
+            for d in done
+        ],
+        [
+            _("revoked {serial} of official {nip} ({reason})").format(
+                serial=d.serial, nip=info.nip, reason=d.reason
+            )
+            for d in done
+        ],
+    )
+
+
+@official.command(
+    "request",
+    help=_(
+        "On the official's workstation: make their personal signing key in this home's key\n"
+        "store and write a request signed by it for the authority.\n"
+        "\n"
+        "\b\n"
+        "Example:\n"
+        "  sandi official request SETDA --nip 196801011990031001 -o budi-request.json"
+    ),
+)
+@click.argument("code")
+@click.option("--nip", required=True, help=_("The official's NIP (Nomor Induk Pegawai, 18 digits)."))
+@click.option("-o", "--output", type=OUT_PATH, required=True, help=_("Where to write the request."))
+@json_option
+@passphrase_file_option
+@pass_cli
+def request_cmd(
+    obj: CliContext, code: str, nip: str, output: Path, json_output: bool, passphrase_file: Path | None
+) -> None:
+    from sandi.authority.enrolment import request_fingerprint
+    from sandi.authority.officials import create_official_request, validate_nip
+    from sandi.fsutil import atomic_write
+
+    _json_flag(obj, json_output)
+    nip = validate_nip(nip)
+    if output.exists():
+        raise click.UsageError(_("{path} exists already").format(path=output))
+    store = obj.keystore(passphrase_file)
+    data, ref = create_official_request(obj.home, store, code, nip)
+    try:
+        atomic_write(output, data, mode=0o644, overwrite=False)
+    except BaseException:
+        store.delete(ref)  # no request, no key waiting for one
+        raise
+    fp = request_fingerprint(data)
+    obj.emit(
+        {"agency": code, "nip": nip, "request": str(output), "key_ref": ref, "fingerprint": fp},
+        [
+            _("wrote the request of official {nip} of {code}: {path}").format(
+                nip=nip, code=code, path=output
+            ),
+            _("request fingerprint: {fingerprint}").format(fingerprint=fp),
+            _(
+                "read this fingerprint to the authority's operator by phone; they compare it before "
+                "certifying"
+            ),
+            _(
+                "the private key stays in this home's key store; the official signs once the new "
+                "directory is imported"
+            ),
+        ],
+    )
+
+
+def _summary(plan: OfficialPlan) -> list[str]:
+    req = plan.request
+    lines = [
+        _("Agency:               {code} ({name})").format(code=req.agency, name=plan.agency_name),
+        _("Official:             {name}, {title} (NIP {nip})").format(
+            name=plan.name, title=plan.title, nip=req.nip
+        ),
+        _("Request made:         {created}").format(created=show_time(req.created)),
+        _("Request fingerprint:  {fingerprint}").format(fingerprint=req.fingerprint),
+        _("New signing key:      {fingerprint}").format(fingerprint=plan.key_fingerprint[:16]),
+        _("Valid until:          {until}").format(until=show_time(plan.not_after)),
+    ]
+    if plan.clamped:
+        lines.append(
+            _(
+                "  (cut to the agency's signing certificate: a personal certificate never outlives "
+                "its agency's)"
+            )
+        )
+    if plan.retires:
+        lines.append(_("Retires:              {serials}").format(serials=", ".join(plan.retires)))
+    lines.append(_("Compare the request fingerprint with the one the official reads to you."))
+    return lines
+
+
+@official.command(
+    "certify",
+    help=_(
+        "At the authority: check an official's key request, show what it will do, and issue\n"
+        "their personal signing certificate (published with the next directory).\n"
+        "\n"
+        "\b\n"
+        "Example:\n"
+        "  sandi official certify budi-request.json --expect-fingerprint '3F2A 91C0 ...'"
+    ),
+)
+@click.argument("request", type=IN_PATH)
+@click.option(
+    "--expect-fingerprint",
+    "expected_fingerprint",
+    metavar="FP",
+    help=_("Refuse the request unless its fingerprint is FP (as the official read it to you)."),
+)
+@click.option("--profile", help=_("Key profile (default: 'default'; the home's profiles/ override it)."))
+@yes_option
+@json_option
+@passphrase_file_option
+@pass_cli
+def certify_cmd(
+    obj: CliContext,
+    request: Path,
+    expected_fingerprint: str | None,
+    profile: str | None,
+    assume_yes: bool,
+    json_output: bool,
+    passphrase_file: Path | None,
+) -> None:
+    from sandi.authority.issuance import load_issuer
+    from sandi.authority.officials import (
+        MAX_REQUEST_BYTES,
+        certify_official_request,
+        normalise_fingerprint,
+        plan_official_certification,
+    )
+    from sandi.authority.profiles import load_profile
+    from sandi.errors import VerificationError
+
+    _json_flag(obj, json_output)
+    with open(request, "rb") as f:
+        data = f.read(MAX_REQUEST_BYTES + 1)
+    registry = obj.registry()
+    prof = load_profile(profile, home=obj.home)
+    issuer = load_issuer(obj.home, obj.keystore(passphrase_file))
+    plan = plan_official_certification(registry, issuer, data, profile=prof)
+    if (
+        expected_fingerprint is not None
+        and normalise_fingerprint(expected_fingerprint) != plan.request.fingerprint
+    ):
+        raise VerificationError(
+            _("the request's fingerprint is {actual}, not {expected}").format(
+                actual=plan.request.fingerprint, expected=normalise_fingerprint(expected_fingerprint)
+            ),
+            hint=_("the file is not the request the official made: ask for the file again"),
+        )
+    confirm_change(_summary(plan), _("Certify this request?"), assume_yes=assume_yes)
+    plan, cert = certify_official_request(registry, issuer, data, profile=prof)
+    now = datetime.now(UTC)
+    obj.emit(
+        {
+            "agency": plan.request.agency,
+            "nip": plan.request.nip,
+            "clamped": plan.clamped,
+            "certificate": cert.to_json(now),
+        },
+        [
+            _("certified official {nip} of {code}: signing {serial} until {until}").format(
+                nip=plan.request.nip,
+                code=plan.request.agency,
+                serial=cert.serial,
+                until=show_time(cert.not_after),
+            ),
+            _("the official signs once their workstation imports the new directory"),
+        ],
+    )
