@@ -4,7 +4,7 @@ Registering a thousand agencies through the registry (keys, certificates, key st
 entries, audit) takes minutes; a circular's tests only need what the *documents* read:
 a directory signed by the real root in which every agency has a real X25519 encryption
 certificate issued by that root, and a policy version, signed by the root, that names
-them. :func:`add_circular_agencies` builds exactly that for a copy of the authority
+them (levels R and SR require post-quantum sealing). :func:`add_circular_agencies` builds exactly that for a copy of the authority
 template in about a second: fresh keys and certificates (``issue_certificate``, the
 authority's own code), a policy naming every agency in a group ``OPD`` that
 DISKOMINFO may send to up to ``T``, the enlarged snapshot signed with the root key and
@@ -53,7 +53,8 @@ def policy_source(codes: list[str], *, denied: str | None = None) -> str:
         'decree = "Keputusan uji coba surat edaran"', "",
     ]
     for code, name in (("B", "Biasa"), ("T", "Terbatas"), ("R", "Rahasia"), ("SR", "Sangat Rahasia")):
-        lines += ["[[level]]", f'code = "{code}"', f'name = "{name}"', ""]
+        lines += ["[[level]]", f'code = "{code}"', f'name = "{name}"']
+        lines += ["post_quantum = true", ""] if code in ("R", "SR") else [""]
     lines.append("[entities]")
     lines.append(f'{SENDER} = {{ name = "Dinas Komunikasi dan Informatika", kind = "agency" }}')
     lines += [f'{code} = {{ name = "Perangkat Daerah {code}", kind = "agency" }}' for code in codes]

@@ -421,3 +421,25 @@ def test_bench_circular_smoke(tmp_path: Path) -> None:
     rows = [line.split() for line in done.stdout.splitlines() if line.strip().split(" ")[0].isdigit()]
     assert [row[0] for row in rows] == ["2", "51"]
     assert rows[0][-2] == "0" and int(rows[1][-2]) > 0  # inline at 2, a manifest at 51
+
+
+def test_post_quantum_circular_is_bounded_by_the_header_before_any_encapsulation(province: Province,
+                                                                                  tmp_path: Path) -> None:
+    """Hybrid stanzas are 1,557 bytes: 673 fit in the 1 MiB age header. The policy requires
+    post-quantum sealing at R, so a circular at R to 1,000 is refused by count, at once."""
+    from sandi.documents.seal import _max_post_quantum_recipients, _post_quantum_header_size
+    from sandi.formats.age import DEFAULT_MAX_HEADER_SIZE, MLKEM768X25519Identity
+
+    assert _max_post_quantum_recipients() == 673
+    recipient = MLKEM768X25519Identity.generate().recipient
+    written = EncryptWriter(io.BytesIO(), [recipient] * 673)  # the codec's own header, exactly
+    assert len(written.header_bytes) == _post_quantum_header_size(673) <= DEFAULT_MAX_HEADER_SIZE
+    with pytest.raises(UsageError, match="larger than"):
+        EncryptWriter(io.BytesIO(), [recipient] * 674)
+    doc = tmp_path / DOC_NAME
+    doc.write_bytes(DOC)
+    listing = tmp_path / "list.txt"
+    listing.write_text("\n".join(province.addressees))
+    r = province.home.run("seal", doc, "--as", "DISKOMINFO", "--to-file", listing, "--class", "R")
+    assert r.code == 2 and "a post-quantum document can go to at most 673 recipients" in r.stderr, r
+    assert sorted(p.name for p in tmp_path.iterdir()) == [DOC_NAME, "list.txt"]

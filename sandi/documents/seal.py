@@ -86,7 +86,13 @@ def seal(
     one of ``urgencies`` (default Sangat Segera, Segera, Biasa) and its ``tanggal``
     defaults to today in the active zone (:mod:`sandi.timefmt`).
     """
-    from sandi.formats.age import EncryptWriter, MLKEM768X25519Recipient, Recipient, X25519Recipient
+    from sandi.formats.age import (
+        DEFAULT_MAX_HEADER_SIZE,
+        EncryptWriter,
+        MLKEM768X25519Recipient,
+        Recipient,
+        X25519Recipient,
+    )
     from sandi.formats.minisign import MAX_TRUSTED_COMMENT_BYTES, Prehasher, sign_digest
     from sandi.formats.ustar import MAX_LONG_NAME_BYTES, UstarWriter, sanitise_name
 
@@ -109,6 +115,14 @@ def seal(
     required_pq = policy.requires_post_quantum(classification, now)
     lacking_pq = [c for c, _ in parties if not has_post_quantum_key(ws.snapshot, c, now)]
     post_quantum = required_pq or not lacking_pq
+    if post_quantum and _post_quantum_header_size(len(parties)) > DEFAULT_MAX_HEADER_SIZE:
+        # Checked before a single encapsulation: hybrid stanzas are about 1.6 KB each.
+        raise UsageError(
+            _("a post-quantum document can go to at most {count} recipients (its age header "
+              "would be larger than {limit} bytes)").format(
+                count=_max_post_quantum_recipients(), limit=DEFAULT_MAX_HEADER_SIZE),
+            hint=_("split the list and seal the document once per part"),
+        )
     for code, copy in parties:
         if code in lacking_pq and post_quantum:
             continue  # refused below, once the policy has judged the relations
@@ -230,6 +244,26 @@ def seal(
         if opened:
             stream.close()
     return SealResult(metadata=meta, output=dst if isinstance(dst, Path) else None)
+
+
+def _post_quantum_header_size(stanzas: int) -> int:
+    """The exact size of an age header of ``stanzas`` hybrid stanzas (their size is fixed),
+    formatted by the age codec itself: no encapsulation is made."""
+    from sandi.formats.age import MLKEM768X25519_TYPE, Stanza
+    from sandi.formats.age.b64 import encode as b64encode
+    from sandi.formats.age.header import encode_header
+    from sandi.formats.age.pq import ENC_SIZE
+
+    probe = Stanza(MLKEM768X25519_TYPE, (b64encode(bytes(ENC_SIZE)).decode("ascii"),), bytes(32))
+    return len(encode_header([probe] * stanzas, bytes(16)).header_bytes)
+
+
+def _max_post_quantum_recipients() -> int:
+    from sandi.formats.age import DEFAULT_MAX_HEADER_SIZE
+
+    one = _post_quantum_header_size(1)
+    per_stanza = _post_quantum_header_size(2) - one
+    return (DEFAULT_MAX_HEADER_SIZE - one) // per_stanza + 1
 
 
 def _audited_recipients(refs: Sequence[KeyRef], listed_in: ManifestRef | None) -> dict[str, JSONValue]:
