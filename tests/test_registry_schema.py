@@ -23,7 +23,7 @@ T = TypeVar("T")
 TABLES = {
     "authority", "agencies", "certificates", "revocations", "policy_versions", "audit_entries",
     "audit_head", "audit_checkpoints", "directory_versions", "crl_counter", "enrolment_tokens",
-    "enrolment_requests", "officials",
+    "enrolment_requests", "officials", "directory_leaves", "directory_key_leaves", "directory_pending",
 }
 
 # An extra migration after the real head, to see a real "older" schema upgraded.

@@ -22,15 +22,11 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+from sandi.directory.leaves import agency_entry, refresh_leaves
 from sandi.directory.snapshot import (
-    AgencyEntry,
-    CertEntry,
     DirectorySnapshot,
     Ed25519Signer,
-    OfficialEntry,
     PolicyEntry,
-    RevocationEntry,
-    directory_purpose,
     parse_envelope,
     sign_snapshot,
 )
@@ -72,6 +68,9 @@ def build_snapshot(
     # transaction instead of publishing two snapshots under one number.
     latest = session.scalar(select(func.max(DirectoryVersionRow.version))) or 0
     version = latest + 1
+    # The changed agencies' leaves (and only theirs) are brought up to date with every
+    # publication, in its transaction (sandi.directory.leaves).
+    refresh_leaves(session, version)
 
     agencies = session.scalars(
         select(AgencyRow).options(
@@ -82,42 +81,9 @@ def build_snapshot(
     officials: dict[int, list[OfficialRow]] = {}
     for official in session.scalars(select(OfficialRow).order_by(OfficialRow.nip)).all():
         officials.setdefault(official.agency_id, []).append(official)
-
-    def entry(c: CertificateRow) -> CertEntry:
-        return CertEntry(
-            serial=c.serial,
-            purpose=directory_purpose(c.purpose),
-            state=c.state,
-            key_fingerprint=c.key_fingerprint,
-            not_before=c.not_before,
-            not_after=c.not_after,
-            pem=c.cert_pem,
-            revocation=None
-            if c.revocation is None
-            else RevocationEntry(reason=c.revocation.reason, revoked_at=c.revocation.revoked_at),
-        )
-
-    entries = []
-    for agency in agencies:
-        ordered = sorted(agency.certificates, key=lambda c: (c.issued_at, c.serial))
-        # The agency's own certificates, and apart from them its officials' (ADR 0016).
-        certs = tuple(entry(c) for c in ordered if c.official_id is None)
-        people = tuple(
-            OfficialEntry(nip=o.nip, name=o.name, title=o.title, status=o.status,
-                          certificates=tuple(entry(c) for c in ordered if c.official_id == o.id))
-            for o in officials.get(agency.id, [])
-        )
-        entries.append(
-            AgencyEntry(
-                code=agency.code,
-                name=agency.name,
-                kind=agency.kind,
-                status=agency.status,
-                parent=by_id.get(agency.parent_id) if agency.parent_id else None,
-                certificates=certs,
-                officials=people,
-            )
-        )
+    entries = [agency_entry(agency, by_id.get(agency.parent_id) if agency.parent_id else None,
+                            officials.get(agency.id, ()))
+               for agency in agencies]
     policies = tuple(
         PolicyEntry(
             policy_id=p.policy_id,

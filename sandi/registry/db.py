@@ -80,6 +80,9 @@ class Registry:
         self.url = url
         self.engine = engine or _make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        from sandi.registry.changes import track_changes
+
+        track_changes(self._sessions)  # agencies changed -> their directory leaves are due
         # Read-only transactions: a deferred BEGIN on SQLite (see _configure_sqlite), a
         # READ ONLY REPEATABLE READ snapshot on PostgreSQL.
         read_options: dict[str, Any] = (

@@ -196,6 +196,40 @@ class DirectoryVersionRow(Base):
     envelope: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, default=None)
 
 
+class DirectoryLeafRow(Base):
+    """An agency's leaf of the published directory: its entry as canonical JSON and the
+    Merkle leaf hash of it (owner: sandi.directory.leaves). ``version`` is the directory
+    version that last changed the leaf."""
+
+    __tablename__ = "directory_leaves"
+
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"), primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    leaf: Mapped[bytes] = mapped_column(LargeBinary)
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    version: Mapped[int] = mapped_column(BigInteger)
+
+
+class DirectoryKeyLeafRow(Base):
+    """A leaf of the directory's key tree: one agency key (``{code, key_fingerprint}``)."""
+
+    __tablename__ = "directory_key_leaves"
+
+    key_fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"), index=True)
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class DirectoryPendingRow(Base):
+    """An agency changed since its leaf was last computed (written by the registry's
+    flush hook, :mod:`sandi.registry.changes`, in the transaction of the change)."""
+
+    __tablename__ = "directory_pending"
+
+    agency_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+
+
 # --- online enrolment (owner: sandi.authority.online) ---------------------------------
 
 

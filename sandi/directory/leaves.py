@@ -1,0 +1,227 @@
+"""The directory's per-agency leaves, kept in the registry (authority side; issue 20).
+
+A ``sandi-directory/v2`` header signs two Merkle roots (docs/format.md §4.A): one over
+the agencies' leaves (the canonical JSON of each agency entry, sorted by code) and one
+over the key leaves (``{code, key_fingerprint}`` per certificate, sorted by fingerprint
+then code). Computing every leaf from the registry on every change is what made each
+publication cost the whole registry. This module keeps each leaf and its hash in the
+registry and recomputes only the leaves of agencies a transaction changed.
+
+Invariants:
+
+* a change to an agency, its certificates or their revocations marks the agency in
+  ``directory_pending`` in the change's own transaction (sandi.registry.changes), and
+  :func:`refresh_leaves` recomputes exactly the marked agencies' leaves and clears the
+  marks in the publication's transaction: stored leaves are never older than a committed
+  change once a publication has run;
+* a stored leaf is byte for byte what :func:`leaf_of` computes from the registry now;
+  :func:`stale_leaves` recomputes every leaf and names any that differ (the full
+  rebuild is always possible and checkable, ``sandi directory publish --check``);
+* the roots are computed from the stored leaf hashes only (32 bytes per leaf read,
+  no entry parsed, no certificate touched).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, selectinload
+
+from sandi.directory.snapshot import AgencyEntry, CertEntry, OfficialEntry, RevocationEntry, directory_purpose
+from sandi.formats import merkle
+from sandi.registry.models import (
+    AgencyRow,
+    CertificateRow,
+    DirectoryKeyLeafRow,
+    DirectoryLeafRow,
+    DirectoryPendingRow,
+    OfficialRow,
+)
+
+
+def canonical_json(value: Any) -> bytes:
+    """docs/format.md §4.A: sorted keys, no whitespace, UTF-8 as itself."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def leaf_hash(leaf: bytes) -> bytes:
+    return merkle.leaf_hash(leaf)
+
+
+@dataclass(frozen=True)
+class TreeHead:
+    count: int
+    root: bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return {"count": self.count, "root": self.root.hex()}
+
+
+@dataclass(frozen=True)
+class LeafChanges:
+    """What one refresh changed: codes whose leaf is new or different, codes removed."""
+
+    upserted: tuple[str, ...]
+    removed: tuple[str, ...]
+
+
+def _load(session: Session, agency_ids: Iterable[int]) -> list[AgencyRow]:
+    ids = sorted(set(agency_ids))
+    out: list[AgencyRow] = []
+    for start in range(0, len(ids), 500):  # bounded IN lists
+        out.extend(session.scalars(
+            select(AgencyRow).where(AgencyRow.id.in_(ids[start:start + 500])).options(
+                selectinload(AgencyRow.certificates).selectinload(CertificateRow.revocation))))
+    return out
+
+
+def _parent_codes(session: Session, agencies: Sequence[AgencyRow]) -> dict[int, str]:
+    parent_ids = sorted({a.parent_id for a in agencies if a.parent_id is not None})
+    if not parent_ids:
+        return {}
+    return {i: code for i, code in session.execute(
+        select(AgencyRow.id, AgencyRow.code).where(AgencyRow.id.in_(parent_ids)))}
+
+
+def _cert_entry(c: CertificateRow) -> CertEntry:
+    return CertEntry(
+        serial=c.serial,
+        purpose=directory_purpose(c.purpose),
+        state=c.state,
+        key_fingerprint=c.key_fingerprint,
+        not_before=c.not_before,
+        not_after=c.not_after,
+        pem=c.cert_pem,
+        revocation=None
+        if c.revocation is None
+        else RevocationEntry(reason=c.revocation.reason, revoked_at=c.revocation.revoked_at),
+    )
+
+
+def agency_entry(agency: AgencyRow, parent_code: str | None,
+                 officials: Sequence[OfficialRow] = ()) -> AgencyEntry:
+    """An agency's directory entry from its row (certificates and revocations loaded) and
+    its officials (ADR 0016: their certificates apart from the agency's own)."""
+    ordered = sorted(agency.certificates, key=lambda c: (c.issued_at, c.serial))
+    people = tuple(
+        OfficialEntry(nip=o.nip, name=o.name, title=o.title, status=o.status,
+                      certificates=tuple(_cert_entry(c) for c in ordered if c.official_id == o.id))
+        for o in sorted(officials, key=lambda o: o.nip)
+    )
+    return AgencyEntry(code=agency.code, name=agency.name, kind=agency.kind, status=agency.status,
+                       parent=parent_code, certificates=tuple(_cert_entry(c) for c in ordered
+                                                              if c.official_id is None),
+                       officials=people)
+
+
+def _officials(session: Session, agency_ids: Sequence[int]) -> dict[int, list[OfficialRow]]:
+    out: dict[int, list[OfficialRow]] = {}
+    for start in range(0, len(agency_ids), 500):
+        for official in session.scalars(select(OfficialRow).where(
+                OfficialRow.agency_id.in_(agency_ids[start:start + 500]))):
+            out.setdefault(official.agency_id, []).append(official)
+    return out
+
+
+def leaf_of(agency: AgencyRow, parent_code: str | None, officials: Sequence[OfficialRow] = ()) -> bytes:
+    """The agency's leaf: the canonical JSON of its directory entry."""
+    return canonical_json(agency_entry(agency, parent_code, officials).to_json())
+
+
+def key_fingerprints(leaf: bytes) -> list[str]:
+    """The key fingerprints the key tree takes from an agency leaf: those of the agency's
+    own certificates (docs/format.md §4.A, key leaves)."""
+    return sorted({str(c["key_fingerprint"]) for c in json.loads(leaf).get("certificates", [])})
+
+
+def key_leaf(code: str, key_fingerprint: str) -> bytes:
+    return canonical_json({"code": code, "key_fingerprint": key_fingerprint})
+
+
+def refresh_leaves(session: Session, version: int) -> LeafChanges:
+    """Recompute the leaves of the agencies marked as changed; ``version`` is the
+    directory version being published (recorded on each leaf it changes)."""
+    pending = list(session.scalars(select(DirectoryPendingRow.agency_id)))
+    if not pending:
+        return LeafChanges((), ())
+    agencies = _load(session, pending)
+    parents = _parent_codes(session, agencies)
+    officials = _officials(session, sorted(a.id for a in agencies))
+    stored = {row.agency_id: row for row in session.scalars(
+        select(DirectoryLeafRow).where(DirectoryLeafRow.agency_id.in_(pending)))}
+    upserted: list[str] = []
+    for agency in agencies:
+        leaf = leaf_of(agency, parents.get(agency.parent_id) if agency.parent_id else None,
+                       officials.get(agency.id, ()))
+        row = stored.pop(agency.id, None)
+        if row is not None and row.leaf == leaf:
+            continue  # marked but unchanged (an update that wrote the same values)
+        if row is None:
+            session.add(DirectoryLeafRow(agency_id=agency.id, code=agency.code, leaf=leaf,
+                                         leaf_hash=leaf_hash(leaf), version=version))
+        else:
+            row.code, row.leaf, row.leaf_hash, row.version = agency.code, leaf, leaf_hash(leaf), version
+        session.execute(delete(DirectoryKeyLeafRow).where(DirectoryKeyLeafRow.agency_id == agency.id))
+        for fingerprint in key_fingerprints(leaf):
+            session.add(DirectoryKeyLeafRow(
+                key_fingerprint=fingerprint, code=agency.code, agency_id=agency.id,
+                leaf_hash=leaf_hash(key_leaf(agency.code, fingerprint))))
+        upserted.append(agency.code)
+    removed = [row.code for row in stored.values()]  # marked, and the agency is gone
+    for row in stored.values():
+        session.execute(delete(DirectoryKeyLeafRow).where(DirectoryKeyLeafRow.agency_id == row.agency_id))
+        session.delete(row)
+    session.execute(delete(DirectoryPendingRow).where(DirectoryPendingRow.agency_id.in_(pending)))
+    session.flush()
+    return LeafChanges(tuple(sorted(upserted)), tuple(sorted(removed)))
+
+
+def agencies_head(session: Session) -> TreeHead:
+    """The agency tree's head from the stored leaf hashes, in code order."""
+    rows = sorted((code, h) for code, h in session.execute(
+        select(DirectoryLeafRow.code, DirectoryLeafRow.leaf_hash)))
+    return TreeHead(len(rows), merkle.root([h for _, h in rows]))
+
+
+def keys_head(session: Session) -> TreeHead:
+    """The key tree's head from the stored key leaf hashes, in (fingerprint, code) order."""
+    rows = sorted((fp, code, h) for fp, code, h in session.execute(
+        select(DirectoryKeyLeafRow.key_fingerprint, DirectoryKeyLeafRow.code, DirectoryKeyLeafRow.leaf_hash)))
+    return TreeHead(len(rows), merkle.root([h for _, _, h in rows]))
+
+
+def stored_leaves(session: Session, codes: Iterable[str] | None = None) -> list[bytes]:
+    """Stored agency leaves in code order (all, or those of ``codes``)."""
+    stmt = select(DirectoryLeafRow.code, DirectoryLeafRow.leaf)
+    if codes is not None:
+        stmt = stmt.where(DirectoryLeafRow.code.in_(sorted(set(codes))))
+    return [leaf for _, leaf in sorted((code, leaf) for code, leaf in session.execute(stmt))]
+
+
+def stale_leaves(session: Session) -> list[str]:
+    """Recompute every agency's leaf from the registry and name those whose stored leaf
+    (or key leaves) differ or are missing, and stored leaves of agencies that are gone.
+    Empty when the store is exactly what a full rebuild would produce."""
+    agencies = session.scalars(select(AgencyRow).options(
+        selectinload(AgencyRow.certificates).selectinload(CertificateRow.revocation))).all()
+    by_id = {a.id: a.code for a in agencies}
+    officials = _officials(session, sorted(by_id))
+    stored = {code: leaf for code, leaf in session.execute(
+        select(DirectoryLeafRow.code, DirectoryLeafRow.leaf))}
+    keys: dict[str, set[tuple[str, bytes]]] = {}
+    for fp, code, h in session.execute(select(DirectoryKeyLeafRow.key_fingerprint, DirectoryKeyLeafRow.code,
+                                              DirectoryKeyLeafRow.leaf_hash)):
+        keys.setdefault(code, set()).add((fp, h))
+    bad = []
+    for agency in agencies:
+        leaf = leaf_of(agency, by_id.get(agency.parent_id) if agency.parent_id else None,
+                       officials.get(agency.id, ()))
+        want_keys = {(fp, leaf_hash(key_leaf(agency.code, fp))) for fp in key_fingerprints(leaf)}
+        stored_leaf, stored_keys = stored.pop(agency.code, None), keys.pop(agency.code, set())
+        if stored_leaf != leaf or stored_keys != want_keys:
+            bad.append(agency.code)
+    return sorted({*bad, *stored, *keys})
