@@ -117,7 +117,7 @@ def test_a_change_is_pending_until_published_and_the_check_sees_drift(authority:
 
 
 def test_marking_everything_rebuilds_the_same_leaves(authority: AuthorityHome) -> None:
-    """What migration 0007 does to an existing registry (every agency pending): the
+    """What migration 0008 does to an existing registry (every agency pending): the
     first refresh computes every leaf, and they are the ones kept incrementally."""
     registry = _registry(authority)
     with registry.reading() as s:
