@@ -109,7 +109,7 @@ def ustar_seeds() -> None:
 
 
 def metadata_seeds() -> None:
-    from sandi.documents.metadata import KeyRef, SealMetadata, SignMetadata
+    from sandi.documents.metadata import KeyRef, SealMetadata, SignMetadata, encode_manifest
 
     sender = KeyRef(code="DISKOMINFO", key="ab" * 32, serial="0a" * 20)
     at = datetime(2026, 12, 2, 7, 0, tzinfo=UTC)
@@ -122,6 +122,7 @@ def metadata_seeds() -> None:
     sign = SignMetadata(signer=sender, signed_at=at, document_name="pengumuman.txt", document_size=12,
                         classification="B", letter={"nomor": "1"})
     put("seal_metadata", "sign", sign.to_comment())
+    put("recipient_manifest", "circular", encode_manifest(seal.recipients))
 
 
 def cli_seeds(scratch: Path) -> None:

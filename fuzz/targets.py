@@ -136,6 +136,22 @@ def seal_metadata(data: bytes) -> None:
         SealMetadata.from_comment(text).summary()
 
 
+#: the trusted comment around a fuzzed manifest: its hash is the input's, so the parser runs
+_MANIFEST_COMMENT = (
+    'sandi-seal/v1 {{"age_header_sha256":"{h}","class":"B","document":{{"name":"edaran.pdf","size":1}},'
+    '"letter":{{}},"policy":null,"recipients_manifest":{{"count":2,"sha256":"{m}"}},"sealed_at":'
+    '"2026-12-02T00:00:00.000000Z","sender":{{"code":"DISKOMINFO","key":"{h}","serial":"0a"}},"v":1}}'
+)
+
+
+def recipient_manifest(data: bytes) -> None:
+    """A circular's ``sandi-recipients.json`` member, named by a comment carrying its hash."""
+    from sandi.documents.metadata import SealMetadata
+
+    comment = _MANIFEST_COMMENT.format(h="12" * 32, m=hashlib.sha256(data).hexdigest())
+    SealMetadata.from_comment(comment, data).summary()
+
+
 def directory_envelope(data: bytes) -> None:
     from sandi.directory.snapshot import parse_envelope
 
@@ -229,6 +245,7 @@ TARGETS: dict[str, Target] = {t.name: t for t in [
     Target("minisign_secret_key", minisign_secret_key, (FormatError, CredentialError)),
     Target("ustar", ustar, (FormatError,)),
     Target("seal_metadata", seal_metadata, (VerificationError,)),
+    Target("recipient_manifest", recipient_manifest, (VerificationError,)),
     Target("directory_envelope", directory_envelope, (FormatError, VerificationError)),
     Target("directory_body", directory_body, (FormatError, VerificationError)),
     Target("enrolment_request", enrolment_request, (FormatError, VerificationError)),
