@@ -276,15 +276,16 @@ def request_cmd(
     if output.exists():
         raise click.UsageError(_("{path} exists already").format(path=output))
     store = obj.keystore(passphrase_file)
-    data, ref = create_official_request(obj.home, store, code, nip)
+    data, refs = create_official_request(obj.home, store, code, nip)
     try:
         atomic_write(output, data, mode=0o644, overwrite=False)
     except BaseException:
-        store.delete(ref)  # no request, no key waiting for one
+        for ref in refs:  # no request, no keys waiting for one
+            store.delete(ref)
         raise
     fp = request_fingerprint(data)
     obj.emit(
-        {"agency": code, "nip": nip, "request": str(output), "key_ref": ref, "fingerprint": fp},
+        {"agency": code, "nip": nip, "request": str(output), "key_refs": refs, "fingerprint": fp},
         [
             _("wrote the request of official {nip} of {code}: {path}").format(
                 nip=nip, code=code, path=output
@@ -312,6 +313,9 @@ def _summary(plan: OfficialPlan) -> list[str]:
         _("Request made:         {created}").format(created=show_time(req.created)),
         _("Request fingerprint:  {fingerprint}").format(fingerprint=req.fingerprint),
         _("New signing key:      {fingerprint}").format(fingerprint=plan.key_fingerprint[:16]),
+        _("New PDF signing key:  {fingerprint}").format(fingerprint=plan.pdf_key_fingerprint[:16])
+        if plan.pdf_key_fingerprint
+        else _("New PDF signing key:  none (this authority has no PDF root, or the request has no PDF key)"),
         _("Valid until:          {until}").format(until=show_time(plan.not_after)),
     ]
     if plan.clamped:
@@ -366,6 +370,7 @@ def certify_cmd(
         normalise_fingerprint,
         plan_official_certification,
     )
+    from sandi.authority.pdfroot import pdf_issuer_if_any
     from sandi.authority.profiles import load_profile
     from sandi.errors import VerificationError
 
@@ -374,8 +379,10 @@ def certify_cmd(
         data = f.read(MAX_REQUEST_BYTES + 1)
     registry = obj.registry()
     prof = load_profile(profile, home=obj.home)
-    issuer = load_issuer(obj.home, obj.keystore(passphrase_file))
-    plan = plan_official_certification(registry, issuer, data, profile=prof)
+    store = obj.keystore(passphrase_file)
+    issuer = load_issuer(obj.home, store)
+    pdf_issuer = pdf_issuer_if_any(obj.home, registry, store)
+    plan = plan_official_certification(registry, issuer, data, profile=prof, pdf_issuer=pdf_issuer)
     if (
         expected_fingerprint is not None
         and normalise_fingerprint(expected_fingerprint) != plan.request.fingerprint
@@ -387,22 +394,24 @@ def certify_cmd(
             hint=_("the file is not the request the official made: ask for the file again"),
         )
     confirm_change(_summary(plan), _("Certify this request?"), assume_yes=assume_yes)
-    plan, cert = certify_official_request(registry, issuer, data, profile=prof)
+    plan, certs = certify_official_request(registry, issuer, data, profile=prof, pdf_issuer=pdf_issuer)
     now = datetime.now(UTC)
     obj.emit(
         {
             "agency": plan.request.agency,
             "nip": plan.request.nip,
             "clamped": plan.clamped,
-            "certificate": cert.to_json(now),
+            "certificates": [c.to_json(now) for c in certs],
         },
         [
-            _("certified official {nip} of {code}: signing {serial} until {until}").format(
+            _("certified official {nip} of {code}: {purpose} {serial} until {until}").format(
                 nip=plan.request.nip,
                 code=plan.request.agency,
-                serial=cert.serial,
-                until=show_time(cert.not_after),
-            ),
-            _("the official signs once their workstation imports the new directory"),
-        ],
+                purpose=state_word(c.purpose),
+                serial=c.serial,
+                until=show_time(c.not_after),
+            )
+            for c in certs
+        ]
+        + [_("the official signs once their workstation imports the new directory")],
     )

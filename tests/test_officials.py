@@ -190,7 +190,8 @@ def test_the_certificate_never_outlives_the_agencys(authority: AuthorityHome, tm
     assert "never outlives its agency's" in r.stderr
     out = json.loads(r.stdout)
     assert out["clamped"] is True
-    assert out["certificate"]["not_after"] == agency_signing(authority)["not_after"]
+    (cert,) = out["certificates"]  # no PDF root here: the Ed25519 certificate only
+    assert cert["purpose"] == "signing" and cert["not_after"] == agency_signing(authority)["not_after"]
 
 
 def test_revoking_the_agency_revokes_its_officials(authority: AuthorityHome, tmp_path: Path) -> None:
@@ -296,3 +297,48 @@ def test_a_tampered_request_is_refused(authority: AuthorityHome, tmp_path: Path)
     assert "official.certify" not in _registry_actions(authority)
     r = ws.run("sign", make_letter(tmp_path / "s.pdf"), "--as-official", NIP)
     assert r.code == 2 and "--pdf" in r.stderr, r
+
+
+@pytest.mark.skipif(shutil.which("pdfsig") is None or shutil.which("certutil") is None,
+                    reason="poppler-utils / libnss3-tools not installed (scripts/install-tools.sh)")
+def test_with_a_pdf_root_the_official_signs_with_p256_and_pdfsig_validates(authority: AuthorityHome,
+                                                                           tmp_path: Path) -> None:
+    """With a PDF root, the request's P-256 key gets a pdf-signing certificate in the
+    official's name; pdfsig (with the PDF root in NSS) says valid and trusted and names
+    the official; sandi verifies it, and refuses a signature made after its revocation."""
+    from tests.test_pdf import nss_with_pdf_root, pdfsig
+
+    authority.ok("pdf-root", "init")
+    ws = enrol_official(authority, tmp_path)
+    (entry,) = json.loads(authority.ok("official", "list", "--json").stdout)
+    by_purpose = {c["purpose"]: c for c in entry["certificates"]}
+    assert set(by_purpose) == {"signing", "pdf-signing"}
+    assert by_purpose["pdf-signing"]["not_after"] == by_purpose["signing"]["not_after"]
+    store = open_keystore(Home(ws.path), FixedPassphrase(PASSPHRASE))
+    assert [r for r in store.refs() if r.startswith(f"{NIP}.ecdsa-p256.")]
+
+    letter = make_letter(tmp_path / "surat.pdf")
+    before = tmp_path / "before.pdf"
+    r = ws.run("--json", "sign", letter, "--pdf", "--stamp", "--as-official", NIP, "-o", before)
+    assert r.code == 0, r
+    made = json.loads(r.stdout)
+    assert (made["algorithm"], made["warnings"], made["certificate"]) == (
+        "ecdsa-p256", [], by_purpose["pdf-signing"]["serial"])
+    out = pdfsig(nss_with_pdf_root(authority, tmp_path), before)
+    assert "Signature is Valid." in out and "Certificate is Trusted." in out, out
+    assert NAMA in out  # the viewer names the official
+    r = ws.run("--json", "verify", before)
+    assert r.code == 0, r
+    (sig,) = json.loads(r.stdout)["signatures"]
+    assert sig["official"] == {"nip": NIP, "name": NAMA, "title": JABATAN}
+    assert sig["certificate"] == by_purpose["pdf-signing"]["serial"]
+
+    time.sleep(1.1)
+    r = authority.ok("--json", "official", "revoke", "--yes", "SETDA", NIP, "--reason", "affiliationChanged")
+    assert {d["serial"] for d in json.loads(r.stdout)} == {c["serial"] for c in by_purpose.values()}
+    after = tmp_path / "after.pdf"
+    ws.ok("sign", letter, "--pdf", "--as-official", NIP, "-o", after)  # the stale directory
+    ws.import_directory(tmp_path)
+    r = ws.run("--json", "verify", after)
+    assert r.code == 4 and "revoked before the signing time" in r.stderr, r
+    assert ws.run("verify", before).code == 0

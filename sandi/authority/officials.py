@@ -15,6 +15,12 @@ Request (official's workstation -> authority), UTF-8 JSON::
      "signature": "<base64 Ed25519 signature by that key over
                    b'sandi-official-request/v1\\n' + canonical JSON of 'request'>"}
 
+``request`` may also carry ``"pdf_signing_public_key"`` (base64 of the 65-byte
+uncompressed P-256 point), and the envelope then carries ``"pdf_signature"`` (base64 DER
+ECDSA-SHA256 by that key over the same bytes): the official's PDF key, which the PDF root
+certifies (``pdf-signing``) when the authority has one (ADR 0014, 0016). The Ed25519 key is
+what detached signatures and, without a PDF root, PDFs are signed with.
+
 Invariants:
 
 * a NIP is 18 ASCII digits; nama and jabatan are 1..64 printable characters (the X.520
@@ -57,6 +63,7 @@ from sandi.authority.enrolment import MAX_REQUEST_AGE, normalise_fingerprint, re
 from sandi.authority.events import record
 from sandi.authority.issuance import Issuer, KeyWrites, require_active, retire
 from sandi.authority.lookup import find_agency, validate_code
+from sandi.authority.pdfroot import PDF_SIGNING, PdfIssuer
 from sandi.authority.profiles import KeyProfile, load_profile
 from sandi.authority.records import CertificateInfo, OfficialInfo, cert_info, official_info
 from sandi.authority.revocation import Revoked, check_reason, revoke_rows
@@ -72,7 +79,7 @@ from sandi.errors import (
 )
 from sandi.formats.bounded import load_json
 from sandi.i18n import N_, Message, _
-from sandi.keystore.keys import fingerprint, verify_ed25519
+from sandi.keystore.keys import fingerprint, verify_ed25519, verify_p256
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -89,6 +96,8 @@ REQUEST_FORMAT = "sandi-official-request/v1"
 SIGNATURE_CONTEXT = b"sandi-official-request/v1\n"
 MAX_REQUEST_BYTES = 8 * 1024
 _REQUEST_FIELDS = {"agency", "nip", "created", "root_fingerprint", "signing_public_key", "nonce"}
+PDF_KEY_FIELD = "pdf_signing_public_key"
+P256_PUBLIC_KEY_SIZE = 65
 
 
 class OfficialStateError(SandiError):
@@ -280,10 +289,10 @@ def _canonical(obj: dict[str, Any]) -> bytes:
 
 def create_official_request(
     home: Home, keystore: KeyStore, code: str, nip: str, *, now: datetime | None = None
-) -> tuple[bytes, str]:
-    """A new signing key for the official ``nip`` of ``code`` in this home's key store
-    (owner: the NIP, so it never mixes with the agency's keys), and the signed request.
-    Returns (request bytes, key reference)."""
+) -> tuple[bytes, list[str]]:
+    """New keys for the official ``nip`` of ``code`` in this home's key store (an Ed25519
+    signing key and a P-256 PDF key; owner: the NIP, so they never mix with the agency's
+    keys), and the request they sign. Returns (request bytes, key references)."""
     validate_code(code)
     nip = validate_nip(nip)
     cfg = home.load_config()
@@ -298,15 +307,20 @@ def create_official_request(
     writes = KeyWrites(keystore)
     try:
         ref, signing = writes.new_signing(nip, on_token=keystore.hardware)
+        # The PDF key too (P-256: what PDF viewers validate); both keys are owned by the NIP.
+        pdf_ref, pdf_key = writes.new_p256(nip)
         request = {
             "agency": code,
             "nip": nip,
             "created": iso_now(now),
             "root_fingerprint": cfg.root_fingerprint,
             "signing_public_key": base64.b64encode(signing.public_key_bytes()).decode(),
+            PDF_KEY_FIELD: base64.b64encode(pdf_key.public_key_bytes()).decode(),
             "nonce": secrets.token_hex(16),
         }
-        signature = signing.sign(SIGNATURE_CONTEXT + _canonical(request))
+        payload = SIGNATURE_CONTEXT + _canonical(request)
+        signature = signing.sign(payload)
+        pdf_signature = pdf_key.sign(payload)
     except BaseException:
         writes.undo()
         raise
@@ -314,8 +328,9 @@ def create_official_request(
         "format": REQUEST_FORMAT,
         "request": request,
         "signature": base64.b64encode(signature).decode(),
+        "pdf_signature": base64.b64encode(pdf_signature).decode(),
     }
-    return json.dumps(envelope, indent=1).encode() + b"\n", ref
+    return json.dumps(envelope, indent=1).encode() + b"\n", [ref, pdf_ref]
 
 
 @dataclass(frozen=True)
@@ -326,6 +341,8 @@ class OfficialRequest:
     root_fingerprint: str
     signing_public_key: bytes
     raw: bytes
+    #: the official's P-256 PDF key (65-byte uncompressed point), its possession proven
+    pdf_public_key: bytes | None = None
 
     @property
     def sha256(self) -> str:
@@ -348,12 +365,14 @@ def parse_official_request(data: bytes) -> OfficialRequest:
         )
     try:
         obj = load_json(data, max_bytes=MAX_REQUEST_BYTES, error=_not_a_request)
-        if not isinstance(obj, dict) or set(obj) != {"format", "request", "signature"}:
+        if not isinstance(obj, dict) or set(obj) - {"pdf_signature"} != {"format", "request", "signature"}:
             raise ValueError
         if obj["format"] != REQUEST_FORMAT:
             raise ValueError
         req = obj["request"]
-        if not isinstance(req, dict) or set(req) != _REQUEST_FIELDS:
+        if not isinstance(req, dict) or set(req) - {PDF_KEY_FIELD} != _REQUEST_FIELDS:
+            raise ValueError
+        if (PDF_KEY_FIELD in req) != ("pdf_signature" in obj):
             raise ValueError
         if not all(isinstance(v, str) for v in req.values()) or not isinstance(obj["signature"], str):
             raise ValueError
@@ -361,6 +380,14 @@ def parse_official_request(data: bytes) -> OfficialRequest:
         public = base64.b64decode(req["signing_public_key"], validate=True)
         if len(public) != 32 or len(signature) != 64:
             raise ValueError
+        pdf_public = pdf_signature = None
+        if PDF_KEY_FIELD in req:
+            if not isinstance(obj["pdf_signature"], str):
+                raise ValueError
+            pdf_public = base64.b64decode(req[PDF_KEY_FIELD], validate=True)
+            pdf_signature = base64.b64decode(obj["pdf_signature"], validate=True)
+            if len(pdf_public) != P256_PUBLIC_KEY_SIZE or not 8 <= len(pdf_signature) <= 72:
+                raise ValueError
         created = datetime.strptime(req["created"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
         if not re.fullmatch(r"[0-9a-f]{64}", req["root_fingerprint"]) or not NIP_RE.fullmatch(req["nip"]):
             raise ValueError
@@ -369,12 +396,16 @@ def parse_official_request(data: bytes) -> OfficialRequest:
         raise FormatError(_("not a sandi official's key request (or a damaged one)")) from None
     try:
         verify_ed25519(public, signature, SIGNATURE_CONTEXT + _canonical(req))
-    except VerificationError:
+        if pdf_public is not None and pdf_signature is not None:
+            verify_p256(pdf_public, pdf_signature, SIGNATURE_CONTEXT + _canonical(req))
+    except (VerificationError, FormatError):
         raise VerificationError(
             _("the request's signature is not valid"),
             hint=_("the request was altered after it was made; ask the official for a fresh one"),
         ) from None
-    return OfficialRequest(req["agency"], req["nip"], created, req["root_fingerprint"], public, bytes(data))
+    return OfficialRequest(
+        req["agency"], req["nip"], created, req["root_fingerprint"], public, bytes(data), pdf_public
+    )
 
 
 @dataclass(frozen=True)
@@ -391,10 +422,18 @@ class OfficialPlan:
     clamped: bool
     #: serials of the official's current certificates this one retires
     retires: list[str]
+    #: the P-256 PDF key's fingerprint when the PDF root certifies it too (None: no PDF
+    #: key in the request, or no PDF root at this authority)
+    pdf_key_fingerprint: str | None = None
 
 
 def _plan(
-    session: Session, issuer: Issuer, req: OfficialRequest, profile: KeyProfile, now: datetime
+    session: Session,
+    issuer: Issuer,
+    req: OfficialRequest,
+    profile: KeyProfile,
+    now: datetime,
+    pdf_issuer: PdfIssuer | None = None,
 ) -> tuple[OfficialPlan, AgencyRow, OfficialRow]:
     from sqlalchemy import select
 
@@ -423,7 +462,11 @@ def _plan(
             )
         )
     key_fp = fingerprint(req.signing_public_key)
-    if session.execute(select(CertificateRow.id).where(CertificateRow.key_fingerprint == key_fp)).first():
+    pdf_fp = None
+    if pdf_issuer is not None and req.pdf_public_key is not None:
+        pdf_fp = fingerprint(req.pdf_public_key)
+    fps = [key_fp] + ([pdf_fp] if pdf_fp else [])
+    if session.execute(select(CertificateRow.id).where(CertificateRow.key_fingerprint.in_(fps))).first():
         raise AlreadyExistsError(
             _("this key was certified before"),
             hint=_("a request is certified once; the official makes a new one for a new key"),
@@ -447,9 +490,20 @@ def _plan(
         )
     limit = max(_aware(c.not_after) for c in agency_signing)
     wanted = now + timedelta(days=profile.validity_days("signing"))
-    retires = [c.serial for c in _certificates_of(session, official) if c.state == "current"]
+    issuing = {"signing"} | ({PDF_SIGNING} if pdf_fp else set())
+    retires = [
+        c.serial for c in _certificates_of(session, official) if c.state == "current" and c.purpose in issuing
+    ]
     plan = OfficialPlan(
-        req, agency.name, official.name, official.title, key_fp, min(wanted, limit), wanted > limit, retires
+        req,
+        agency.name,
+        official.name,
+        official.title,
+        key_fp,
+        min(wanted, limit),
+        wanted > limit,
+        retires,
+        pdf_fp,
     )
     return plan, agency, official
 
@@ -464,13 +518,14 @@ def plan_official_certification(
     data: bytes,
     *,
     profile: KeyProfile | None = None,
+    pdf_issuer: PdfIssuer | None = None,
     now: datetime | None = None,
 ) -> OfficialPlan:
     """Every check of :func:`certify_official_request`, no change."""
     now = whole_seconds(now or datetime.now(UTC))
     req = parse_official_request(data)
     with registry.reading() as session:
-        return _plan(session, issuer, req, profile or load_profile(), now)[0]
+        return _plan(session, issuer, req, profile or load_profile(), now, pdf_issuer)[0]
 
 
 def certify_official_request(
@@ -479,19 +534,21 @@ def certify_official_request(
     data: bytes,
     *,
     profile: KeyProfile | None = None,
+    pdf_issuer: PdfIssuer | None = None,
     now: datetime | None = None,
-) -> tuple[OfficialPlan, CertificateInfo]:
-    """Issue the official's personal signing certificate for a checked request."""
+) -> tuple[OfficialPlan, list[CertificateInfo]]:
+    """Issue the official's personal signing certificate for a checked request, and with
+    ``pdf_issuer`` (the authority's PDF root) their ``pdf-signing`` certificate too."""
     profile = profile or load_profile()
     now = whole_seconds(now or datetime.now(UTC))
     req = parse_official_request(data)
 
-    def work(session: Session) -> tuple[OfficialPlan, CertificateInfo]:
+    def work(session: Session) -> tuple[OfficialPlan, list[CertificateInfo]]:
         from sandi.registry.models import CertificateRow
 
         find_agency(session, req.agency, for_update=True)  # serialise with renewals and revocations
-        plan, agency, official = _plan(session, issuer, req, profile, now)
-        old = retire([c for c in _certificates_of(session, official) if c.state == "current"], now)
+        plan, agency, official = _plan(session, issuer, req, profile, now, pdf_issuer)
+        old = retire([c for c in _certificates_of(session, official) if c.serial in plan.retires], now)
         crl_url, root_url = publication_urls(issuer.base_url)
         subject = official_subject(
             name=official.name,
@@ -531,6 +588,40 @@ def certify_official_request(
             official_id=official.id,
         )
         session.add(row)
+        rows = [row]
+        if plan.pdf_key_fingerprint is not None and pdf_issuer is not None and req.pdf_public_key is not None:
+            # No CRL distribution point: the PDF root's CRL travels in the directory (as for
+            # the agencies' pdf-signing certificates).
+            pdf = issue_certificate(
+                pdf_issuer.key,
+                pdf_issuer.cert,
+                purpose=PDF_SIGNING,
+                public_key=req.pdf_public_key,
+                common_name=official.name,
+                organizational_unit=agency.code,
+                province=pdf_issuer.province,
+                not_before=now,
+                not_after=plan.not_after,
+                subject=subject,
+            )
+            rows.append(
+                CertificateRow(
+                    serial=pdf.serial,
+                    agency_id=agency.id,
+                    purpose=PDF_SIGNING,
+                    key_fingerprint=pdf.key_fingerprint,
+                    public_key=pdf.public_key,
+                    cert_pem=pdf.pem,
+                    not_before=pdf.not_before,
+                    not_after=pdf.not_after,
+                    issued_at=now,
+                    state="current",
+                    retired_at=None,
+                    profile=profile.name,
+                    official_id=official.id,
+                )
+            )
+            session.add(rows[-1])
         session.flush()
         record(
             session,
@@ -538,14 +629,16 @@ def certify_official_request(
             f"{agency.code}/{official.nip}",
             {
                 "request_sha256": req.sha256,
-                "serial": row.serial,
-                "key_fingerprint": row.key_fingerprint,
+                "certificates": [
+                    {"serial": r.serial, "purpose": r.purpose, "key_fingerprint": r.key_fingerprint}
+                    for r in rows
+                ],
                 "not_after": iso_now(issued.not_after),
                 "clamped": plan.clamped,
                 "retired": old,
             },
         )
-        return plan, cert_info(row, agency.code)
+        return plan, [cert_info(r, agency.code) for r in rows]
 
     return registry.run(work)
 

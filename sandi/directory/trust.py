@@ -181,10 +181,12 @@ def has_post_quantum_key(snapshot: DirectorySnapshot, code: str, now: datetime) 
 
 
 def current_official_signing_cert(snapshot: DirectorySnapshot, code: str, nip: str,
-                                  now: datetime) -> tuple[OfficialEntry, CertEntry]:
-    """The personal certificate the official ``nip`` of ``code`` signs with now: the
-    agency active and able to sign itself, the official active, the certificate current,
-    unrevoked and valid (it never outranks the agency's)."""
+                                  now: datetime, *, purpose: str = "signing",
+                                  required: bool = True) -> tuple[OfficialEntry, CertEntry | None]:
+    """The personal certificate of ``purpose`` the official ``nip`` of ``code`` signs with
+    now: the agency active and able to sign itself, the official active, the certificate
+    current, unrevoked and valid (it never outranks the agency's). None if there is none
+    and not ``required``."""
     current_signing_cert(snapshot, code, now)  # a suspended or keyless agency: no one signs for it
     official = snapshot.agency(code).official(nip)
     if official.status != "active":
@@ -193,9 +195,11 @@ def current_official_signing_cert(snapshot: DirectorySnapshot, code: str, nip: s
             hint=_("only an active official signs for the agency"))
     usable = [
         c for c in official.certificates
-        if c.purpose == "signing" and c.state == "current" and c.revocation is None
+        if c.purpose == purpose and c.state == "current" and c.revocation is None
         and c.not_before <= now <= c.not_after
     ]
+    if not usable and not required:
+        return official, None
     if not usable:
         raise CredentialError(
             _("official {nip} of {code} has no valid signing certificate").format(nip=nip, code=code),

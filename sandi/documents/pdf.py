@@ -223,9 +223,13 @@ def _pdf_key(ws: Workspace, code: str) -> tuple[Signer | P256Signer, CertEntry, 
 def _official_pdf_key(ws: Workspace, code: str, nip: str
                       ) -> tuple[Signer | P256Signer, CertEntry, OfficialEntry, tuple[str, ...]]:
     """The personal key and certificate a PDF signature of the official ``nip`` is made
-    with (their Ed25519 signing key, ADR 0016), and the warnings."""
+    with (their P-256 PDF key when the PDF root certified one, else their Ed25519 signing
+    key, ADR 0016), and the warnings."""
     from sandi.i18n import Message
 
+    pdf = ws.official_pdf_key(code, nip)
+    if pdf is not None:
+        return pdf[0], pdf[1], pdf[2], ()
     key, cert, official = ws.official_signing_key(code, nip)
     return key, cert, official, (Message(
         "the PDF is signed with the official's Ed25519 key, which sandi verifies but PDF viewers "

@@ -111,12 +111,36 @@ class Workspace:
                                     "certificate").format(code=code))
         return key
 
+    def official_pdf_key(self, code: str, nip: str) -> tuple[P256Signer, CertEntry, OfficialEntry] | None:
+        """The official's P-256 ``pdf-signing`` key and certificate (ADR 0014, 0016), or None
+        if the directory gives them none (they then sign PDFs with their Ed25519 key)."""
+        from sandi.keystore import key_ref
+
+        official, cert = current_official_signing_cert(self.snapshot, code, nip, self.now(),
+                                                       purpose="pdf-signing", required=False)
+        if cert is None:
+            return None
+        ref = key_ref(nip, "ecdsa-p256", cert.key_fingerprint)
+        if not self.keystore.contains(ref):
+            raise NotFoundError(
+                _("this home holds no private PDF signing key of official {nip} for their current "
+                  "certificate").format(nip=nip),
+                hint=_("an official signs on the workstation where they made their request ('sandi "
+                       "official request {code} --nip {nip}')").format(code=code, nip=nip),
+            )
+        key = self.keystore.p256_signer(ref)
+        if key.fingerprint != cert.key_fingerprint:
+            raise CredentialError(_("the stored PDF signing key of official {nip} does not match their "
+                                    "certificate").format(nip=nip))
+        return key, cert, official
+
     def official_signing_key(self, code: str, nip: str) -> tuple[Signer, CertEntry, OfficialEntry]:
         """What signs with the personal key of the official ``nip`` of ``code`` (ADR 0016):
         the key this home's store holds under the NIP for the official's current certificate."""
         from sandi.keystore import key_ref
 
         official, cert = current_official_signing_cert(self.snapshot, code, nip, self.now())
+        assert cert is not None  # required
         ref = key_ref(nip, "signing", cert.key_fingerprint)
         if not self.keystore.contains(ref):
             raise NotFoundError(
