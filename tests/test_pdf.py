@@ -353,3 +353,45 @@ def test_a_p256_signature_needs_the_pdf_root_of_the_directory(pdf_authority: Aut
     ws.snapshot = replace(ws.snapshot, pdf_root_cert_pem=None, pdf_crl_pem=None)
     (report,) = check_pdf(signed, workspace=ws).signatures
     assert not report.valid and report.problem == "the directory names no PDF root"
+
+
+@needs_pdfsig
+def test_a_workstation_signs_with_the_pdf_key_from_its_bundle(pdf_authority: AuthorityHome, letter: Path,
+                                                              tmp_path: Path) -> None:
+    """Central issuance: the bundle carries the pdf-signing key and certificate (with the PDF
+    root that issued it); the workstation signs letters viewers validate."""
+    from sandi.home import Home
+    from tests.conftest import invoke
+
+    bundle = tmp_path / "setda.keys.age"
+    pdf_authority.ok("keys", "export", "SETDA", "--include-private-keys", "-o", bundle)
+    ws = tmp_path / "ws"
+    fp = Home(pdf_authority.path).load_config().root_fingerprint
+    assert fp
+
+    def run(*args: str | Path) -> fx.CliResult:
+        return invoke("--home", ws, *args, env=fx.ENV)
+
+    assert run("init", "--agency", "SETDA", "--root-fingerprint", fp).code == 0
+    imported = run("--json", "keys", "import", bundle)
+    assert imported.code == 0, imported
+    assert any(ref.startswith("SETDA.ecdsa-p256.") for ref in json.loads(imported.stdout)["added"])
+    assert run("directory", "import", pdf_authority.path / "directory.json").code == 0
+    r = run("--json", "sign", letter, "--pdf", "-o", tmp_path / "signed.pdf")
+    assert r.code == 0 and json.loads(r.stdout)["algorithm"] == "ecdsa-p256", r
+    assert run("verify", tmp_path / "signed.pdf").code == 0
+    out = pdfsig(nss_with_pdf_root(pdf_authority, tmp_path), tmp_path / "signed.pdf")
+    assert "Signature is Valid." in out and "Certificate is Trusted." in out, out
+    # a bundle whose pdf-signing certificate does not come from the PDF root it names is refused
+    from dataclasses import replace
+
+    from sandi.authority.bundle import KeyBundle, open_bundle, seal_bundle
+
+    opened = open_bundle(bundle.read_bytes(), fx.EXPORT_PASSPHRASE.encode())
+    forged = replace(opened, pdf_root_certificate=opened.root_certificate)
+    assert isinstance(forged, KeyBundle)
+    (tmp_path / "forged.keys.age").write_bytes(seal_bundle(forged, fx.EXPORT_PASSPHRASE.encode(), 10))
+    other = tmp_path / "ws2"
+    assert invoke("--home", other, "init", "--agency", "SETDA", "--root-fingerprint", fp, env=fx.ENV).code == 0
+    r = invoke("--home", other, "keys", "import", tmp_path / "forged.keys.age", env=fx.ENV)
+    assert r.code == 4 and "not issued by the authority" in r.stderr, r

@@ -7,7 +7,12 @@ UTF-8 JSON::
      "root_certificate": "<PEM>",
      "keys": [{"purpose": "signing", "ref": "BAPPEDA.signing.<fp16>",
                "public_fingerprint": "<hex>", "secret": "<base64 raw 32 bytes>"}, ...],
-     "certificates": [{"purpose": "signing", "serial": "<hex>", "pem": "<PEM>"}, ...]}
+     "certificates": [{"purpose": "signing", "serial": "<hex>", "pem": "<PEM>"}, ...],
+     "pdf_root_certificate": "<PEM>"}
+
+``pdf_root_certificate`` is present only when the bundle holds a ``pdf-signing`` key
+(an ECDSA P-256 key, whose secret is its 32-byte scalar, ADR 0014): its certificate is
+checked against that PDF root, which a home trusts only through its directory.
 
 Invariants:
 
@@ -32,6 +37,10 @@ from sandi.i18n import N_, Message, _
 
 BUNDLE_FORMAT = "sandi-key-bundle/v1"
 MAX_BUNDLE_BYTES = 1024 * 1024
+
+
+#: the purposes of the keys a bundle may hold (``pdf-signing``: a P-256 key, ADR 0014)
+KEY_PURPOSES = ("signing", "encryption", "encryption-pq", "pdf-signing")
 
 
 def _not_a_bundle(reason: str) -> FormatError:
@@ -63,6 +72,8 @@ class KeyBundle:
     root_certificate: str
     keys: list[BundleKey]
     certificates: list[BundleCert]
+    #: the PDF root that issued the bundle's pdf-signing certificates (None: there are none)
+    pdf_root_certificate: str | None = None
 
     def __repr__(self) -> str:
         return f"KeyBundle({self.agency!r}, {len(self.keys)} keys)"
@@ -86,6 +97,8 @@ class KeyBundle:
                 "certificates": [
                     {"purpose": c.purpose, "serial": c.serial, "pem": c.pem} for c in self.certificates
                 ],
+                **({} if self.pdf_root_certificate is None
+                   else {"pdf_root_certificate": self.pdf_root_certificate}),
             },
             indent=1,
         ).encode()
@@ -109,11 +122,12 @@ class KeyBundle:
                 BundleCert(_s(c, "purpose"), _s(c, "serial"), _s(c, "pem"))
                 for c in _list(obj, "certificates")
             ]
-            bundle = cls(_s(obj, "agency"), _s(obj, "created"), _s(obj, "root_certificate"), keys, certs)
+            pdf_root = None if obj.get("pdf_root_certificate") is None else _s(obj, "pdf_root_certificate")
+            bundle = cls(_s(obj, "agency"), _s(obj, "created"), _s(obj, "root_certificate"), keys, certs,
+                         pdf_root)
         except (ValueError, KeyError, TypeError, binascii.Error):
             raise FormatError(_("not a sandi key bundle (or a damaged one)")) from None
-        if any(len(k.secret) != 32 or k.purpose not in ("signing", "encryption", "encryption-pq")
-               for k in bundle.keys):
+        if any(len(k.secret) != 32 or k.purpose not in KEY_PURPOSES for k in bundle.keys):
             raise FormatError(_("not a sandi key bundle (or a damaged one)"))
         return bundle
 

@@ -156,16 +156,14 @@ def export_private_bundle(
     work_factor: int,
     now: datetime | None = None,
 ) -> ExportResult:
-    """Every key of the agency the store holds (current and retired), with the certificates.
-
-    Not yet the ``pdf-signing`` keys (ADR 0014): the bundle carries the root only, and its
-    readers check every certificate against it, so those keys stay in the authority's
-    store for now."""
+    """Every key of the agency the store holds (current and retired), with the certificates
+    (``pdf-signing`` ones with the PDF root that issued them, ADR 0014)."""
+    from sandi.authority.pdfroot import pdf_root_pem
     from sandi.authority.validity import PDF_PURPOSES
 
     now = now or datetime.now(UTC)
     with registry.transaction() as session:
-        certs = [c for c in _certs(session, code) if c.purpose not in PDF_PURPOSES]
+        certs = _certs(session, code)
         if not certs:
             raise NotFoundError(
                 _("agency {code} has no keys").format(
@@ -197,6 +195,8 @@ def export_private_bundle(
                 for c in certs
                 if c.revocation is None or c.revocation.reason != "keyCompromise"
             ],
+            pdf_root_certificate=pdf_root_pem(session) if any(c.purpose in PDF_PURPOSES for c in certs)
+            else None,
         )
         record(session, "key.export", code, {"what": "private-bundle", "refs": list(keys), "encrypted": True})
         _ensure_parent(out)

@@ -20,6 +20,7 @@ from sandi.audit.events import AuditEvent, current_operator
 from sandi.authority.bundle import KeyBundle, open_bundle
 from sandi.authority.certs import certificate_purpose, issued_by, load_pem, public_key_of
 from sandi.authority.installed import CertToInstall, check_root, install_certificates
+from sandi.authority.validity import PDF_PURPOSES
 from sandi.errors import UsageError, VerificationError
 from sandi.i18n import N_, _
 from sandi.keystore.base import KeyStore, key_ref, kind_of_purpose, secret_fingerprint
@@ -55,10 +56,15 @@ def import_opened_bundle(home: Home, keystore: KeyStore, bundle: KeyBundle) -> I
         )
     check_root(cfg.root_fingerprint, bundle.root_certificate)
     root = load_pem(bundle.root_certificate, what=N_("the root certificate"))
+    # pdf-signing certificates come from the PDF root (ADR 0014); the home trusts it only
+    # through its directory, so here it only has to match what the bundle says
+    pdf_root = None if bundle.pdf_root_certificate is None else load_pem(
+        bundle.pdf_root_certificate, what=N_("the PDF root certificate"))
     cert_fps = set()
     for c in bundle.certificates:
         cert = load_pem(c.pem)
-        if not issued_by(cert, root) or certificate_purpose(cert) != c.purpose:
+        issuer = pdf_root if c.purpose in PDF_PURPOSES else root
+        if issuer is None or not issued_by(cert, issuer) or certificate_purpose(cert) != c.purpose:
             raise VerificationError(
                 _("a certificate in the bundle was not issued by the authority for its purpose")
             )
@@ -85,6 +91,7 @@ def import_opened_bundle(home: Home, keystore: KeyStore, bundle: KeyBundle) -> I
             bundle.root_certificate,
             cfg.root_fingerprint,
             [CertToInstall(c.purpose, c.pem) for c in bundle.certificates],
+            pdf_root_pem=bundle.pdf_root_certificate,
         )
         Journal(home.journal_path).append(
             AuditEvent(

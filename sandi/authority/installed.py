@@ -60,13 +60,21 @@ def install_certificates(
     root_pem: str,
     root_fingerprint: str | None,
     certs: list[CertToInstall],
+    *,
+    pdf_root_pem: str | None = None,
 ) -> list[Path]:
+    """Check and write an agency's certificates into the home; ``pdf_root_pem`` is the PDF
+    root its ``pdf-signing`` certificates must come from (ADR 0014)."""
+    from sandi.authority.validity import PDF_PURPOSES
+
     check_root(root_fingerprint, root_pem)
     root = load_pem(root_pem, what=N_("the root certificate"))
+    pdf_root = None if pdf_root_pem is None else load_pem(pdf_root_pem, what=N_("the PDF root certificate"))
     checked = []
     for item in certs:
         cert = load_pem(item.pem)
-        if not issued_by(cert, root):
+        issuer = pdf_root if item.purpose in PDF_PURPOSES else root
+        if issuer is None or not issued_by(cert, issuer):
             raise VerificationError(_("a certificate was not issued by the authority's root"))
         if certificate_purpose(cert) != item.purpose:
             raise VerificationError(_("a certificate's key does not match its stated purpose"))
