@@ -28,6 +28,9 @@ class CliContext:
     _registry: Registry | None = field(default=None, repr=False)
     _audit_seq_at_open: int | None = field(default=None, repr=False)
     _expiry_checked: bool = field(default=False, repr=False)
+    #: the opened directory's warnings (shared: a notice may be added during the command)
+    _directory_warnings: list[str] = field(default_factory=list, repr=False)
+    _directory_warnings_shown: int = field(default=0, repr=False)
     _store_passphrase: PassphraseSource | None = field(default=None, repr=False)
     #: ``sandi --pin-file FILE``: the PKCS#11 token PIN (else $SANDI_PKCS11_PIN, else a prompt)
     pin_file: Path | None = None
@@ -108,9 +111,15 @@ class CliContext:
     def directory_read(self, warnings: list[str]) -> None:
         """The command read and verified the installed directory: print its warnings
         and skip the unverified expiry read after the command (one read, not two)."""
-        for warning in warnings:
-            self.directory_expiry(warning)
+        self._directory_warnings = warnings
+        self._show_directory_warnings()
         self._expiry_checked = True
+
+    def _show_directory_warnings(self) -> None:
+        """Print the directory warnings not printed yet (each once)."""
+        for warning in self._directory_warnings[self._directory_warnings_shown:]:
+            self.note(_("warning: {warning}").format(warning=translated(warning)))
+        self._directory_warnings_shown = len(self._directory_warnings)
 
     def directory_not_needed(self) -> None:
         """The command reads no directory (``inspect`` without ``--as``): nothing after
@@ -123,6 +132,7 @@ class CliContext:
         Reads the expiry without verifying the signature: it only decides whether to
         warn; every command that relies on the directory verifies it in full.
         """
+        self._show_directory_warnings()  # e.g. the index failed a check during the command
         if self._expiry_checked:
             return
         warning = None
@@ -130,17 +140,14 @@ class CliContext:
         try:
             if not home.directory_path.is_file() or home.load_config().role != "workstation":
                 return
-            import base64
             from datetime import UTC, datetime
 
-            from sandi.directory.snapshot import MAX_DIRECTORY_BYTES, expiry_warning
-            from sandi.formats.bounded import load_json
+            from sandi.directory.local import peek_expiry
+            from sandi.directory.snapshot import expiry_warning
 
-            limit = MAX_DIRECTORY_BYTES
-            envelope = load_json(home.directory_path.read_bytes(), max_bytes=limit, error=FormatError)
-            body = load_json(base64.b64decode(envelope["body"]), max_bytes=limit, error=FormatError)
-            expires = datetime.fromisoformat(str(body["expires_at"]).replace("Z", "+00:00"))
-            warning = expiry_warning(int(body["version"]), expires, datetime.now(UTC))
+            found = peek_expiry(home)
+            if found is not None:
+                warning = expiry_warning(found[0], found[1], datetime.now(UTC))
         except (OSError, ValueError, KeyError, TypeError, FormatError):
             pass  # an unreadable directory is reported by the commands that use it
         finally:

@@ -85,7 +85,10 @@ class _Directory:
 
             now = datetime.now(UTC)
             self._snapshot = installed_snapshot(self._obj.home, now=now)
-            self._obj.directory_expiry(self._snapshot.expiry_warning(now))
+            warning = self._snapshot.expiry_warning(now)
+            if warning:
+                self._snapshot.notices.append(warning)
+            self._obj.directory_read(self._snapshot.notices)
         return self._snapshot
 
 

@@ -169,7 +169,10 @@ def show_cmd(obj: CliContext) -> None:
     from sandi.directory.local import installed_snapshot
 
     snapshot = installed_snapshot(obj.home)
-    obj.directory_expiry(snapshot.expiry_warning(datetime.now(UTC)))
+    warning = snapshot.expiry_warning(datetime.now(UTC))
+    if warning:
+        snapshot.notices.append(warning)
+    obj.directory_read(snapshot.notices)
     data = _describe(snapshot)
     data["agencies"] = [
         {"code": a.code, "name": a.name, "kind": a.kind, "status": a.status,

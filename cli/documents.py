@@ -493,8 +493,7 @@ def _verify_pdf(obj: CliContext, file: Path) -> None:
     from sandi.timefmt import show_time
 
     ws = Workspace.open(obj.home, NoPassphrase())
-    for warning in ws.warnings:
-        obj.directory_expiry(warning)
+    obj.directory_read(ws.warnings)
     result = check_pdf(file, workspace=ws)
     try:
         judge_pdf(result, workspace=ws)

@@ -7,10 +7,12 @@ platform's user data folder. A home holds:
 * ``registry.db``: the registry (authority homes, SQLite default);
 * ``keys/`` (0700): the encrypted key files of the file key store;
 * ``directory.json``: the signed public directory (root, certificates, CRL, policies);
+* ``directory.index``: its index (SQLite), which document commands read (ADR 0015);
 * ``audit.journal``: the audit journal of document operations;
 * ``directory.anchor.json``, ``audit.registry.anchor``, ``audit.journal.anchor``: the
   highest directory and audit checkpoints this home has seen (ADR 0010), so that a
-  rolled-back directory or a cut or rewritten audit log is noticed.
+  rolled-back directory or a cut or rewritten audit log is noticed;
+  ``directory.anchor-header.json`` is the highest directory's signed header.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ DIRECTORY_NAME = "directory.json"
 JOURNAL_NAME = "audit.journal"
 #: a copy of the highest directory this home installed (rollback guard, ADR 0010)
 DIRECTORY_ANCHOR_NAME = "directory.anchor.json"
+#: the signed header of that highest directory (v2), and the index of the installed one (ADR 0015)
+DIRECTORY_ANCHOR_HEADER_NAME = "directory.anchor-header.json"
+DIRECTORY_INDEX_NAME = "directory.index"
 #: the highest checkpoint of the registry's / the journal's audit chain seen (ADR 0010)
 REGISTRY_AUDIT_ANCHOR_NAME = "audit.registry.anchor"
 JOURNAL_AUDIT_ANCHOR_NAME = "audit.journal.anchor"
@@ -206,6 +211,14 @@ class Home:
     @property
     def directory_anchor_path(self) -> Path:
         return self.path / DIRECTORY_ANCHOR_NAME
+
+    @property
+    def directory_anchor_header_path(self) -> Path:
+        return self.path / DIRECTORY_ANCHOR_HEADER_NAME
+
+    @property
+    def directory_index_path(self) -> Path:
+        return self.path / DIRECTORY_INDEX_NAME
 
     @property
     def registry_audit_anchor_path(self) -> Path:

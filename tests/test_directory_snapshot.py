@@ -21,6 +21,7 @@ from sandi.directory.snapshot import (
     check_fresh,
     parse_envelope,
     sign_snapshot,
+    sign_snapshot_v1,
 )
 from sandi.errors import ConfigError, FormatError, NotFoundError, VerificationError
 from sandi.home import Home, HomeConfig
@@ -106,8 +107,9 @@ def _flip_signature(envelope: bytes) -> bytes:
     ],
 )
 def test_tampered_envelope_is_refused(root: _Signer, mutate: object, error: type[Exception]) -> None:
+    """Version 1 (still read; v2 tampering is tests/test_directory_v2.py)."""
     snap = _snapshot(root, 1)
-    envelope = sign_snapshot(snap, root)
+    envelope = sign_snapshot_v1(snap, root)
     with pytest.raises(error):
         parse_envelope(mutate(envelope), snap.root_fingerprint)  # type: ignore[operator]
 

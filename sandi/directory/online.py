@@ -21,7 +21,6 @@ their start-up time.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -93,18 +92,13 @@ def needs_refresh(home: Home, now: datetime | None = None) -> bool:
     """True on a workstation with a server whose installed directory is missing,
     unreadable or expires within REFRESH_WITHIN. Reads the expiry without verifying
     (it only decides whether to ask; what arrives is verified in full)."""
-    from sandi.formats.bounded import load_json
+    from sandi.directory.local import peek_expiry
 
     now = now or datetime.now(UTC)
-    try:
-        envelope = load_json(home.directory_path.read_bytes(), max_bytes=MAX_DIRECTORY_BYTES,
-                             error=FormatError)
-        body = load_json(base64.b64decode(envelope["body"]), max_bytes=MAX_DIRECTORY_BYTES,
-                         error=FormatError)
-        expires = datetime.fromisoformat(str(body["expires_at"]).replace("Z", "+00:00"))
-    except (OSError, ValueError, KeyError, TypeError, FormatError):
+    found = peek_expiry(home)
+    if found is None:
         return True
-    return bool(expires - now <= REFRESH_WITHIN)
+    return bool(found[1] - now <= REFRESH_WITHIN)
 
 
 def refresh_if_due(home: Home, *, timeout: float = REFRESH_TIMEOUT) -> Fetched | None:

@@ -28,8 +28,8 @@ import base64
 import binascii
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
@@ -44,6 +44,8 @@ from sandi.timefmt import iso_time, show_time
 
 if TYPE_CHECKING:
     from cryptography import x509
+
+    from sandi.directory import v2
 
 FORMAT = "sandi-directory/v1"
 SIGNING_CONTEXT = b"sandi-directory/v1\n"
@@ -386,6 +388,17 @@ class PolicyEntry:
         )
 
 
+class AgencySource(Protocol):
+    """Where an installed snapshot's agencies come from when they are not all in memory
+    (the index, ADR 0015): each answer checked against the signed header."""
+
+    def agency(self, code: str) -> AgencyEntry | None: ...
+
+    def key_owners(self, key_fingerprint: str) -> list[AgencyEntry]:
+        """Every agency with a certificate for this key (complete: none left out)."""
+        ...
+
+
 @dataclass(frozen=True)
 class DirectorySnapshot:
     version: int
@@ -393,7 +406,9 @@ class DirectorySnapshot:
     expires_at: datetime
     province: str
     root_cert_pem: str
-    agencies: tuple[AgencyEntry, ...] = ()
+    #: all agencies; from an index, a sequence that reads (and checks) each on demand:
+    #: look-ups go through :meth:`agency` and :meth:`key_owners`, which read only what they need
+    agencies: Sequence[AgencyEntry] = ()
     crl_pem: str | None = None
     policies: tuple[PolicyEntry, ...] = ()
     #: the registry audit chain's checkpoint as of this publication (None: none yet)
@@ -401,8 +416,19 @@ class DirectorySnapshot:
     #: the PDF root (ECDSA P-256, ADR 0014) and its CRL; None until the authority made one
     pdf_root_cert_pem: str | None = None
     pdf_crl_pem: str | None = None
-    #: SHA-256 of the signed body; set when parsed from or signed into an envelope
+    #: SHA-256 of the signed body (v1) or header (v2); set when parsed or signed
     body_sha256: str = field(default="", compare=False)
+    #: the format it was read from (a home that has seen v2 refuses v1: ADR 0015)
+    format: str = field(default="", compare=False)
+    #: the compiled policy forms a v2 directory carries, canonical JSON by (id, version),
+    #: each checked against its hash in the signed header
+    compiled_policies: Mapping[tuple[str, int], bytes] = field(default_factory=dict, compare=False,
+                                                               repr=False)
+    #: set when read from the installed index: agencies are looked up there
+    source: AgencySource | None = field(default=None, compare=False, repr=False)
+    #: what the reader wants the person told (the index could not be used, say); shared
+    #: with the source, which may add to it when it falls back during a command
+    notices: list[str] = field(default_factory=list, compare=False, repr=False)
 
     # -- look-ups --------------------------------------------------------------------
 
@@ -411,27 +437,42 @@ class DirectorySnapshot:
         return {a.code: a for a in self.agencies}
 
     @cached_property
-    def _by_key(self) -> dict[str, tuple[AgencyEntry, CertEntry]]:
-        index: dict[str, tuple[AgencyEntry, CertEntry]] = {}
+    def _by_key(self) -> dict[str, list[AgencyEntry]]:
+        index: dict[str, list[AgencyEntry]] = {}
         for agency in self.agencies:
-            for cert in agency.certificates:
-                index[cert.key_fingerprint] = (agency, cert)
+            for fingerprint in {cert.key_fingerprint for cert in agency.certificates}:
+                index.setdefault(fingerprint, []).append(agency)
         return index
 
+    def agency_or_none(self, code: str) -> AgencyEntry | None:
+        if self.source is not None:
+            return self.source.agency(code)
+        return self._by_code.get(code)
+
     def agency(self, code: str) -> AgencyEntry:
-        try:
-            return self._by_code[code]
-        except KeyError:
+        found = self.agency_or_none(code)
+        if found is None:
             raise NotFoundError(
                 _("agency {code} is not in the directory (version {version})").format(
                     code=code,
                     version=self.version,
                 ),
                 hint=_("check the code ('sandi directory show'), or import a newer directory"),
-            ) from None
+            )
+        return found
+
+    def key_owners(self, key_fingerprint: str) -> list[tuple[AgencyEntry, CertEntry]]:
+        """Every certificate (with its agency) for this key, whatever its purpose or state."""
+        if self.source is not None:
+            agencies = self.source.key_owners(key_fingerprint)
+        else:
+            agencies = self._by_key.get(key_fingerprint, [])
+        return [(agency, cert) for agency in agencies for cert in agency.certificates
+                if cert.key_fingerprint == key_fingerprint]
 
     def find_key(self, key_fingerprint: str) -> tuple[AgencyEntry, CertEntry] | None:
-        return self._by_key.get(key_fingerprint)
+        owners = self.key_owners(key_fingerprint)
+        return owners[-1] if owners else None
 
     @cached_property
     def _by_official_key(self) -> dict[str, list[tuple[AgencyEntry, OfficialEntry, CertEntry]]]:
@@ -445,6 +486,10 @@ class DirectorySnapshot:
     def find_official_key(self, key_fingerprint: str) -> list[tuple[AgencyEntry, OfficialEntry, CertEntry]]:
         """Every personal certificate of this key (a key has one owner; a root rollover
         gives it a second certificate)."""
+        if self.source is not None:  # the v2 key tree covers officials' keys too
+            return [(agency, official, cert) for agency in self.source.key_owners(key_fingerprint)
+                    for official in agency.officials for cert in official.certificates
+                    if cert.key_fingerprint == key_fingerprint]
         return list(self._by_official_key.get(key_fingerprint, ()))
 
     def certs_of(self, code: str, purpose: Purpose) -> Iterator[CertEntry]:
@@ -579,8 +624,9 @@ def _b64(text: str, where: str) -> bytes:
     return raw
 
 
-def sign_snapshot(snapshot: DirectorySnapshot, signer: Ed25519Signer) -> bytes:
-    """The envelope bytes of ``snapshot`` signed by the root ``signer``."""
+def sign_snapshot_v1(snapshot: DirectorySnapshot, signer: Ed25519Signer) -> bytes:
+    """The ``sandi-directory/v1`` envelope of ``snapshot`` (what releases before ADR 0015
+    published; kept to test that such files are still read)."""
     body = snapshot.body_bytes()
     signature = signer.sign(SIGNING_CONTEXT + body)
     envelope = {
@@ -591,48 +637,170 @@ def sign_snapshot(snapshot: DirectorySnapshot, signer: Ed25519Signer) -> bytes:
     return (json.dumps(envelope, indent=1) + "\n").encode("ascii")
 
 
+def sign_snapshot(snapshot: DirectorySnapshot, signer: Ed25519Signer) -> bytes:
+    """The ``sandi-directory/v2`` envelope of ``snapshot``, its header signed by the root
+    ``signer`` (docs/format.md §4.A)."""
+    from sandi.directory import v2
+
+    agencies, policies, members = _v2_parts(snapshot)
+    header = v2.header_bytes(
+        version=snapshot.version, issued_at=snapshot.issued_at, expires_at=snapshot.expires_at,
+        province=snapshot.province, root_certificate=snapshot.root_cert_pem, agencies=agencies,
+        policies=policies, members=members,
+        audit_checkpoint=None if snapshot.audit_checkpoint is None else snapshot.audit_checkpoint.to_dict(),
+    )
+    signature = signer.sign(v2.SIGNING_CONTEXT + header)
+    return v2.envelope_bytes(header, signature, agencies, policies, members)
+
+
+def _v2_parts(snapshot: DirectorySnapshot) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
+                                                  dict[str, Any]]:
+    """The agency entries (sorted by code), policy entries and side members of ``snapshot``."""
+    body = snapshot.body_json()
+    members: dict[str, Any] = {}
+    if snapshot.crl_pem is not None:
+        members["crl"] = snapshot.crl_pem
+    if snapshot.pdf_root_cert_pem is not None:
+        members["pdf_root_certificate"] = snapshot.pdf_root_cert_pem
+    if snapshot.pdf_crl_pem is not None:
+        members["pdf_crl"] = snapshot.pdf_crl_pem
+    return body["agencies"], body["policies"], members
+
+
 def parse_envelope(data: bytes, trusted_root_fingerprint: str) -> DirectorySnapshot:
-    """Check the envelope's signature against the trusted root and return the snapshot.
+    """Check the envelope (v1 or v2) against the trusted root and return the snapshot.
 
     Raises :class:`FormatError` for a malformed file and :class:`VerificationError`
-    when the root does not match or the signature does not verify. Freshness
-    (expiry, rollback) is the caller's check: see :func:`check_fresh`.
+    when the root does not match or the signature does not verify, or (v2) a leaf,
+    policy or member does not match the signed header. Freshness (expiry, rollback) is
+    the caller's check: see :func:`check_fresh`.
     """
+    envelope = _load_envelope(data)
+    if envelope.get("format") == V2_FORMAT:
+        return parse_v2(envelope, trusted_root_fingerprint)[0]
+    return _parse_v1(envelope, trusted_root_fingerprint)
+
+
+V2_FORMAT = "sandi-directory/v2"
+
+
+def _load_envelope(data: bytes) -> dict[str, Any]:
     if len(data) > MAX_DIRECTORY_BYTES:
         raise FormatError(_("directory: larger than {max_directory_bytes} bytes").format(
             max_directory_bytes=MAX_DIRECTORY_BYTES,
         ))
     envelope = load_json(data, max_bytes=MAX_DIRECTORY_BYTES, error=lambda reason: FormatError(
         Message("directory: the file is not valid ({reason})", reason=reason)))
-    if not isinstance(envelope, dict) or envelope.get("format") != FORMAT or set(envelope) != {
+    if not isinstance(envelope, dict) or envelope.get("format") not in (FORMAT, V2_FORMAT):
+        raise FormatError(_("directory: not a {format} file").format(format=V2_FORMAT))
+    return envelope
+
+
+def parse_v2(envelope: dict[str, Any], trusted_root_fingerprint: str) -> tuple[
+        DirectorySnapshot, v2.Envelope, v2.CheckedBody]:
+    """A loaded v2 envelope verified in full: header signature by the trusted root, then
+    every agency, key, policy and member against the header."""
+    from sandi.directory import v2
+
+    decoded = v2.decode_envelope(envelope)
+    header = verify_header(decoded.header, decoded.signature, trusted_root_fingerprint)
+    checked = v2.check_body(header, decoded)
+    return snapshot_from_v2(header, decoded.agencies, decoded.policies, decoded.members), decoded, checked
+
+
+def parse_v2_file(data: bytes, trusted_root_fingerprint: str) -> tuple[
+        DirectorySnapshot, v2.Envelope | None, v2.CheckedBody | None]:
+    """Like :func:`parse_envelope`, also returning a v2 file's verified parts (None, None
+    for a v1 file): what an import needs to build the index without hashing twice."""
+    envelope = _load_envelope(data)
+    if envelope.get("format") == V2_FORMAT:
+        return parse_v2(envelope, trusted_root_fingerprint)
+    return _parse_v1(envelope, trusted_root_fingerprint), None, None
+
+
+def snapshot_from_v2(header: v2.Header, agencies: Sequence[Mapping[str, Any]],
+                     policies: Sequence[Mapping[str, Any]], members: Mapping[str, Any], *,
+                     compiled: Mapping[tuple[str, int], bytes] | None = None) -> DirectorySnapshot:
+    """The model of a verified v2 directory (``compiled``: the compiled policy forms when
+    ``policies`` come without them, as from the index)."""
+    if compiled is None:
+        from sandi.directory import v2
+
+        compiled = {(p["policy_id"], p["version"]): v2.canonical(p["compiled"])
+                    for p in policies if p.get("compiled") is not None}
+    checkpoint = None
+    if header.audit_checkpoint is not None:
+        from sandi.errors import AuditError
+
+        try:
+            checkpoint = Checkpoint.from_dict(dict(header.audit_checkpoint))
+        except AuditError as exc:
+            raise FormatError(_("directory: {reason}").format(reason=exc.message)) from None
+    crl = _str(members, "crl", "members", optional=True)
+    return DirectorySnapshot(
+        version=header.version,
+        issued_at=header.issued_at,
+        expires_at=header.expires_at,
+        province=header.province,
+        root_cert_pem=header.root_certificate,
+        agencies=tuple(AgencyEntry.from_json(a, f"agencies[{i}]") for i, a in enumerate(agencies)),
+        crl_pem=crl,
+        policies=tuple(PolicyEntry.from_json(p, f"policies[{i}]") for i, p in enumerate(policies)),
+        audit_checkpoint=checkpoint,
+        pdf_root_cert_pem=_pdf_root(members),
+        pdf_crl_pem=_str(members, "pdf_crl", "members", optional=True),
+        body_sha256=header.sha256,
+        format=V2_FORMAT,
+        compiled_policies=compiled,
+    )
+
+
+def verify_header(header_bytes: bytes, signature: bytes, trusted_root_fingerprint: str) -> v2.Header:
+    """A v2 header signed by the trusted root (constant cost: what every command checks)."""
+    from sandi.directory import v2
+
+    header = v2.parse_header(header_bytes)
+    _verify_root_signature(header.root_certificate, trusted_root_fingerprint, signature,
+                           v2.SIGNING_CONTEXT + header_bytes)
+    return header
+
+
+def _verify_root_signature(root_pem: str, trusted_root_fingerprint: str, signature: bytes,
+                           message: bytes) -> None:
+    import hmac
+
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    trusted = normalise_fingerprint(trusted_root_fingerprint)
+    if not hmac.compare_digest(cert_fingerprint(root_pem), trusted):
+        raise VerificationError(
+            _("the directory was not published by this home's authority (root fingerprint differs)"),
+            hint=_("import a directory from your own authority"),
+        )
+    root_key = certificate_key(load_certificate(root_pem))
+    if not isinstance(root_key, Ed25519PublicKey):
+        raise VerificationError(_("the directory's root certificate does not hold an Ed25519 key"))
+    try:
+        root_key.verify(signature, message)
+    except InvalidSignature:
+        raise VerificationError(
+            _("the directory's signature does not verify"),
+            hint=_("the file was altered or not signed by the authority; get a fresh copy"),
+        ) from None
+
+
+def _parse_v1(envelope: dict[str, Any], trusted_root_fingerprint: str) -> DirectorySnapshot:
+    if envelope.get("format") != FORMAT or set(envelope) != {
         "format", "body", "signature"
     }:
         raise FormatError(_("directory: not a {format} file").format(format=FORMAT))
     body = _b64(_str(envelope, "body", "envelope"), "body")
     signature = _b64(_str(envelope, "signature", "envelope"), "signature")
     snapshot = DirectorySnapshot.from_body(body)
-    trusted = normalise_fingerprint(trusted_root_fingerprint)
-    import hmac
-
-    if not hmac.compare_digest(snapshot.root_fingerprint, trusted):
-        raise VerificationError(
-            _("the directory was not published by this home's authority (root fingerprint differs)"),
-            hint=_("import a directory from your own authority"),
-        )
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-    root_key = certificate_key(snapshot.root_certificate)
-    if not isinstance(root_key, Ed25519PublicKey):
-        raise VerificationError(_("the directory's root certificate does not hold an Ed25519 key"))
-    try:
-        root_key.verify(signature, SIGNING_CONTEXT + body)
-    except InvalidSignature:
-        raise VerificationError(
-            _("the directory's signature does not verify"),
-            hint=_("the file was altered or not signed by the authority; get a fresh copy"),
-        ) from None
-    return snapshot
+    _verify_root_signature(snapshot.root_cert_pem, trusted_root_fingerprint, signature,
+                           SIGNING_CONTEXT + body)
+    return replace(snapshot, format=FORMAT)
 
 
 def expiry_warning(version: int, expires_at: datetime, now: datetime) -> str | None:
@@ -650,16 +818,7 @@ def expiry_warning(version: int, expires_at: datetime, now: datetime) -> str | N
 
 def check_fresh(snapshot: DirectorySnapshot, now: datetime, installed_version: int | None) -> None:
     """Refuse an expired snapshot (freeze) or one older than the installed one (rollback)."""
-    if now >= snapshot.expires_at:
-        raise VerificationError(
-            _("the directory (version {version}) expired at {fmt_time}").format(
-                version=snapshot.version,
-                fmt_time=show_time(snapshot.expires_at),
-            ),
-            hint=_("ask the authority for a fresh one ('sandi directory publish') and import it"),
-        )
-    if snapshot.issued_at > now + CLOCK_SKEW:
-        raise VerificationError(_("the directory was issued in the future; check this machine's clock"))
+    check_fresh_header(snapshot.version, snapshot.issued_at, snapshot.expires_at, now)
     if installed_version is not None and snapshot.version < installed_version:
         raise VerificationError(
             _("the directory version {version} is older than the installed version "
@@ -669,6 +828,20 @@ def check_fresh(snapshot: DirectorySnapshot, now: datetime, installed_version: i
             ),
             hint=_("import the newest directory the authority published"),
         )
+
+
+def check_fresh_header(version: int, issued_at: datetime, expires_at: datetime, now: datetime) -> None:
+    """Refuse an expired directory (freeze) or one issued in the future."""
+    if now >= expires_at:
+        raise VerificationError(
+            _("the directory (version {version}) expired at {fmt_time}").format(
+                version=version,
+                fmt_time=show_time(expires_at),
+            ),
+            hint=_("ask the authority for a fresh one ('sandi directory publish') and import it"),
+        )
+    if issued_at > now + CLOCK_SKEW:
+        raise VerificationError(_("the directory was issued in the future; check this machine's clock"))
 
 
 def read_envelope_file(path: Path) -> bytes:

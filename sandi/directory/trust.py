@@ -147,8 +147,8 @@ def encryption_key_owner(snapshot: DirectorySnapshot, public_key: bytes, now: da
     import hashlib
 
     fingerprint = hashlib.sha256(public_key).hexdigest()
-    owners = sorted({agency.code for agency in snapshot.agencies for cert in agency.certificates
-                     if cert.purpose in ENCRYPTION_PURPOSES and cert.key_fingerprint == fingerprint})
+    owners = sorted({agency.code for agency, cert in snapshot.key_owners(fingerprint)
+                     if cert.purpose in ENCRYPTION_PURPOSES})
     if not owners:
         return None
     if len(owners) > 1:  # the authority never issues one key twice; a directory that does is wrong

@@ -347,7 +347,8 @@ def _check_recipient_stanzas(meta: SealMetadata, stanzas: Sequence[Stanza],
 def _recipient_key_warnings(snapshot: DirectorySnapshot, opener: str, keys: set[str],
                             meta: SealMetadata) -> tuple[str, ...]:
     """A warning when none of the opener's keys the document names was valid for it then."""
-    certs = [cert for agency in snapshot.agencies if agency.code == opener for cert in agency.certificates
+    agency = snapshot.agency_or_none(opener)
+    certs = [cert for cert in (agency.certificates if agency is not None else ())
              if cert.key_fingerprint in keys]
     if any(is_valid_for_opening(cert, cert.revocation, meta.sealed_at) for cert in certs):
         return ()

@@ -322,7 +322,7 @@ def _stamped(meta: Any, signer: Any, ws: Workspace, code: str, serial: str, key_
 
     from sandi.timefmt import show_time
 
-    agency = next((a for a in ws.snapshot.agencies if a.code == code), None)
+    agency = ws.snapshot.agency_or_none(code)
     name = agency.name if agency is not None else code
     x1, y1, x2, y2 = STAMP_BOX
     shift = (y2 - y1 + 10) * existing
@@ -475,8 +475,7 @@ def _check_one(ws: Workspace, sig: Any) -> PdfSignatureReport:
 
         crypto_cert = x509.load_der_x509_certificate(cert.dump())
         key_fp = fingerprint(certificate_public_key_bytes(crypto_cert))
-        agency = next((a for a in ws.snapshot.agencies for c in a.certificates
-                       if c.key_fingerprint == key_fp), None)
+        agency = next((a for a, _c in ws.snapshot.key_owners(key_fp)), None)
         if agency is None:
             # A named official's personal key (ADR 0016): the same checks, against their
             # certificates in the directory.

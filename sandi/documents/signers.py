@@ -44,12 +44,7 @@ def verify_signing_certificate(
 
     ``purpose``: the certificate purpose the signature's key must have (``pdf-signing``
     for a P-256 signature inside a PDF)."""
-    found = [
-        (agency, cert)
-        for agency in snapshot.agencies
-        for cert in agency.certificates
-        if cert.key_fingerprint == key_fingerprint
-    ]
+    found = snapshot.key_owners(key_fingerprint)
     if not found:
         raise VerificationError(
             _("the signing key is not in the directory"),

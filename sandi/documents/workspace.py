@@ -51,7 +51,9 @@ class Workspace:
 
         snapshot = installed_snapshot(home, now=clock())
         keystore = open_keystore(home, passphrase, pin=pin)
-        ws = cls(home=home, snapshot=snapshot, keystore=keystore, clock=clock)
+        # The snapshot's notices list is shared: a notice added during the command (the
+        # index failed a check and the command fell back to directory.json) is in it too.
+        ws = cls(home=home, snapshot=snapshot, keystore=keystore, clock=clock, warnings=snapshot.notices)
         warning = snapshot.expiry_warning(clock())
         if warning:
             ws.warnings.append(warning)
