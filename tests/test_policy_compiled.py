@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 
 from sandi.directory.snapshot import PolicyEntry
 from sandi.errors import FormatError, VerificationError
-from sandi.policy import CompiledPolicy, PolicyIndex, parse_policy
+from sandi.policy import CompiledPolicy, Forbid, PolicyIndex, Relation, parse_policy
 from sandi.policy.compiled import MAGIC, MAX_COMPILED_BYTES, LoadedPolicy, dump_compiled, load_compiled
 from sandi.policy.loader import PolicyFileError
 from sandi.policy.signature import sign_compiled
@@ -43,7 +44,8 @@ def times(policy: CompiledPolicy) -> list[datetime]:
     """Instants around every bound the policy and its rules name, and the policy's window."""
     p = policy.policy
     bounds = {p.effective, *([p.expires] if p.expires else [])}
-    for rule in (*p.relations, *p.forbids):
+    rules: list[Relation | Forbid] = [*p.relations, *p.forbids]
+    for rule in rules:
         bounds.update(b for b in (rule.window.start, rule.window.end) if b is not None)
     out = [p.effective - timedelta(days=1)]
     for b in sorted(bounds):
@@ -163,53 +165,85 @@ def test_loaded_policies_decide_like_source_compiled_ones(source: str) -> None:
 # -- canonical, strict, bounded ---------------------------------------------------------------
 
 
-def test_every_line_is_canonical_json_and_rows_are_sorted() -> None:
+def _sections(text: str) -> tuple[dict[str, Any], list[str], list[str], list[str]]:
+    lines = text.split("\n")[:-1]
+    header = json.loads(lines[1])
+    entities, rows = header["entities"], header["rows"]
+    return header, lines[2:2 + entities], lines[2 + entities:2 + entities + rows], lines[2 + entities + rows:]
+
+
+def _canonical(value: object) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def test_every_line_is_canonical_json_and_sections_are_sorted() -> None:
     text = compiled_text(BANTEN)
     lines = text.splitlines()
     assert lines[0] == MAGIC and text.endswith("\n")
     for line in lines[1:]:
-        assert json.dumps(json.loads(line), sort_keys=True, separators=(",", ":"), ensure_ascii=False) == line
-    keys = [json.loads(line)[0] for line in lines[2:]]
-    assert keys == sorted(set(keys))
-    header = json.loads(lines[1])
+        assert _canonical(json.loads(line)) == line
+    header, entities, rows, rules = _sections(text)
+    for section in (entities, rows):
+        keys = [json.loads(line)[0] for line in section]
+        assert keys == sorted(set(keys))
     assert header["source_sha256"] == hashlib.sha256(BANTEN.encode()).hexdigest()
-    assert header["rows"] == len(keys)
+    policy = parse_policy(BANTEN)
+    assert len(entities) == len(policy.entities) and header["groups"] == sorted(policy.groups)
+    assert [json.loads(line)[0] for line in rules] == [r.id for r in policy.relations] + [
+        f.id for f in policy.forbids]
 
 
-def test_a_decision_decodes_only_the_senders_rows() -> None:
+def test_a_decision_reads_only_the_lines_it_needs() -> None:
     loaded = load_compiled(compiled_text(BANTEN))
-    assert loaded._rules_from._decoded == {}  # type: ignore[attr-defined]
+    rows = loaded._rules_from._decoded  # type: ignore[attr-defined]
+    rules = loaded._rules._decoded  # type: ignore[attr-defined]
+    entities = loaded._principals._decoded  # type: ignore[attr-defined]
+    assert rows == rules == entities == {}
     loaded.decide("DISKOMINFO", "BAPPEDA", "R", datetime(2026, 6, 1, tzinfo=WIB))
-    decoded = set(loaded._rules_from._decoded)  # type: ignore[attr-defined]
-    assert decoded <= set(loaded._principals["DISKOMINFO"])
-    assert len(decoded) < loaded._rule_count
+    assert set(entities) == {"DISKOMINFO", "BAPPEDA"}
+    assert set(rows) <= set(loaded._principals.get("DISKOMINFO") or ())
+    assert 0 < len(rules) < loaded._rule_count
+
+
+def _edit(text: str, section: int, key: object, edit: Callable[[Any], None]) -> str:
+    """``edit`` applied to the parsed line of ``section`` (1 entities, 2 rows, 3 rules)
+    whose first item is ``key`` (rules: whose order is ``key``)."""
+    header, *parts = _sections(text)
+    lines = parts[section - 1]
+    for i, line in enumerate(lines):
+        value = json.loads(line)
+        if (i == key) if section == 3 else (value[0] == key):
+            edit(value)
+            lines[i] = _canonical(value)
+    return "\n".join([MAGIC, _canonical(header), *parts[0], *parts[1], *parts[2]]) + "\n"
 
 
 def _header_edit(text: str, **changes: object) -> str:
     lines = text.split("\n")
     header = json.loads(lines[1])
     header.update(changes)
-    lines[1] = json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    lines[1] = _canonical(header)
     return "\n".join(lines)
 
 
 def _mutations(text: str) -> Iterator[tuple[str, str]]:
+    header, entities, _rows, _rules = _sections(text)
     lines = text.split("\n")
+    first_row = 2 + len(entities)
     yield "no final newline", text[:-1]
     yield "other magic", text.replace(MAGIC, "sandi-policy-compiled/v9", 1)
     yield "spaces in the header", text.replace('","', '", "', 1)
     yield "unknown header key", _header_edit(text, extra=1)
-    yield "rows miscounted", _header_edit(text, rows=len(lines) - 2)
+    yield "counts that do not add up", _header_edit(text, rules=header["rules"] - 1)
     yield "a level twice", _header_edit(text, levels=[{"code": "B", "description": "", "name": "B",
                                                         "post_quantum": False}] * 2)
     yield "version zero", _header_edit(text, version=0)
     yield "expires before effective", _header_edit(text, expires="2020-01-01T00:00:00+07:00")
     yield "naive time", _header_edit(text, effective="2026-01-01T00:00:00")
-    yield "rows out of order", "\n".join([*lines[:2], lines[3], lines[2], *lines[4:]])
-    yield "a row twice", "\n".join([*lines[:3], lines[2], *lines[3:]])
-    yield "a row of an unknown principal", text.replace('["DISKOMINFO",', '["NOBODY",', 1)
-    yield "an entity that is a group too", _header_edit(
-        text, entities=[["AGENCIES", []], *json.loads(lines[1])["entities"]])
+    yield "groups unsorted", _header_edit(text, groups=list(reversed(header["groups"])))
+    yield "entities out of order", "\n".join([*lines[:2], lines[3], lines[2], *lines[4:]])
+    yield "rows out of order", "\n".join([*lines[:first_row], lines[first_row + 1], lines[first_row],
+                                         *lines[first_row + 2:]])
 
 
 @pytest.mark.parametrize("name", [name for name, _text in _mutations(compiled_text(BANTEN))])
@@ -219,58 +253,70 @@ def test_malformed_compiled_text_is_refused_at_load(name: str) -> None:
         load_compiled(mutated)
 
 
-def _row_edit(text: str, principal: str, edit: object) -> str:
-    lines = text.split("\n")
-    for i, line in enumerate(lines[2:], 2):
-        if line.startswith(f'["{principal}",'):
-            row = json.loads(line)
-            edit(row)  # type: ignore[operator]
-            lines[i] = json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "\n".join(lines)
-
-
-def _set(path: tuple[int | slice, ...], value: object) -> object:
-    def edit(row: list[object]) -> None:
-        target: object = row
-        for step in path[:-1]:
-            target = target[step]  # type: ignore[index]
-        target[path[-1]] = value  # type: ignore[index]
+def _set(index: int | slice, value: Any) -> Callable[[Any], None]:
+    def edit(line: Any) -> None:
+        line[index] = value
     return edit
 
 
-@pytest.mark.parametrize(("name", "edit"), [
-    ("order past the table", _set((1, 0, 1, 0, 0), 10**6)),
-    ("rank above the levels", _set((1, 0, 1, 0, 2), 9)),
-    ("a relation with rank -1", _set((1, 0, 1, 0, 2), -1)),
-    ("a bad rule id", _set((1, 0, 1, 0, 1), "no spaces allowed")),
-    ("a window ending before it starts", _set((1, 0, 1, 0, slice(3, 5)),
-                                              ["2999-01-01T00:00:00+07:00", "2998-01-01T00:00:00+07:00"])),
-    ("an unknown target", _set((1, 0, 0), "NOBODY")),
-    ("a boolean for an order", _set((1, 0, 1, 0, 0), True)),
-    ("a short rule", _set((1, 0, 1, 0), [0, "x"])),
+def _set_pair(index: int, value: object) -> Callable[[Any], None]:
+    def edit(line: Any) -> None:
+        line[1][0][index] = value
+    return edit
+
+
+def _diskominfo_rule(text: str) -> int:
+    row = next(json.loads(line) for line in _sections(text)[2] if line.startswith('["DISKOMINFO",'))
+    return int(row[1][0][1][0])
+
+
+@pytest.mark.parametrize(("name", "section", "edit"), [
+    ("order past the table", 2, _set_pair(1, [10**6])),
+    ("orders not increasing", 2, _set_pair(1, [5, 5])),
+    ("a boolean for an order", 2, _set_pair(1, [True])),
+    ("an unknown target", 2, _set_pair(0, "NOBODY")),
+    ("an unknown group", 1, _set(1, ["NOGROUP"])),
+    ("a group twice in its principals", 1, _set(1, ["AGENCIES", "AGENCIES"])),
+    ("rank above the levels", 3, _set(1, 9)),
+    ("a relation with rank -1", 3, _set(1, -1)),
+    ("a bad rule id", 3, _set(0, "no spaces allowed")),
+    ("a window ending before it starts", 3, _set(slice(2, 4), ["2999-01-01T00:00:00+07:00",
+                                                                 "2998-01-01T00:00:00+07:00"])),
+    ("a window time without offset", 3, _set(2, "2026-01-01T00:00:00")),
+    ("a short rule", 3, _set(slice(2, 6), [])),
 ])
-def test_a_malformed_row_is_refused_when_a_decision_reads_it(name: str, edit: object) -> None:
-    text = _row_edit(compiled_text(BANTEN), "DISKOMINFO", edit)
-    loaded = load_compiled(text)  # rows are checked when read
+def test_a_malformed_line_is_refused_when_a_decision_reads_it(name: str, section: int,
+                                                              edit: Callable[[Any], None]) -> None:
+    text = compiled_text(BANTEN)
+    text = _edit(text, section, _diskominfo_rule(text) if section == 3 else "DISKOMINFO", edit)
+    loaded = load_compiled(text)  # lines are checked when read
     with pytest.raises(FormatError, match="compiled policy"):
         loaded.decide("DISKOMINFO", "BAPPEDA", "R", datetime(2026, 6, 1, tzinfo=WIB))
 
 
-def test_a_rule_read_differently_in_two_rows_is_refused() -> None:
-    source = UNIT_POLICY
-    text = compiled_text(source)
-    rows = {json.loads(line)[0]: json.loads(line) for line in text.splitlines()[2:]}
-    # r-gub is "both": it sits in GUB's row and in AG's row; relabel it in one of them
-    text = _row_edit(text, "AG", lambda row: [spec.__setitem__(1, "r-other") for _to, specs in row[1]
-                                              for spec in specs if spec[1] == "r-gub"])
-    assert "GUB" in rows and "AG" in rows
+def test_a_forbid_with_a_network_is_refused() -> None:
+    text = compiled_text(UNIT_POLICY)
+    header = json.loads(text.split("\n")[1])
+    for order in range(header["first_forbid"], header["rules"]):
+        text = _edit(text, 3, order, _set(4, "JKS"))
     loaded = load_compiled(text)
-    at = datetime(2026, 6, 1, 9, 0, tzinfo=WIB)
-    # A1's decisions read AG's row (rule 0 as "r-other"); only the signature vouches for a
-    # row's content, so the conflict shows when a second row reads rule 0 as "r-gub"
-    loaded.decide("A1", "GUB", "B", at)
+    compiled = CompiledPolicy(parse_policy(UNIT_POLICY))
+    pairs = [(s, r) for s in compiled.policy.entities for r in compiled.policy.entities
+             if compiled.matching_rules(s, r)[0]]
+    assert pairs
     with pytest.raises(FormatError, match="compiled policy"):
-        loaded.decide("GUB", "A1", "B", at)
+        loaded.decide(*pairs[0], "SR", datetime(2026, 6, 1, 9, 0, tzinfo=WIB))
+
+
+def test_an_entity_line_repeated_is_refused_when_looked_up() -> None:
+    text = compiled_text(BANTEN)
+    _header, entities, _rows, _rules = _sections(text)
+    line = next(e for e in entities if e.startswith('["DISKOMINFO",'))
+    twice = text.replace(line + "\n", line + "\n" + line.replace('",["', '",["LEADERS","', 1) + "\n", 1)
+    loaded = load_compiled(_header_edit(twice, entities=len(entities) + 1))
+    assert loaded.knows("BAPPEDA")
+    with pytest.raises(FormatError, match="compiled policy"):
+        loaded.knows("DISKOMINFO")
 
 
 def test_size_and_encoding_are_checked_first() -> None:

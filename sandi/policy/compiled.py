@@ -1,30 +1,38 @@
-"""The compiled policy: what the engine decides from, as canonical text (docs/format.md).
+"""The compiled policy: what the engine decides from, as canonical text (docs/policy.md).
 
 The authority compiles a policy once, at ``policy apply``, and publishes this form
 beside the TOML source, signed by the root; workstations decide from it without
-parsing TOML (ADR 0016). Layout — UTF-8, lines ending in ``\\n``::
+parsing TOML (ADR 0016). Layout — UTF-8, one JSON value per line, each line ending in
+``\n``, in four sections whose sizes the header states::
 
     sandi-policy-compiled/v1
-    {header: id, version, window, levels, urgencies, entities and their principals}
-    ["FROM", [["TO", [[order, id, rank, valid_from, valid_until, network, channel], ...]], ...]]
-    ...  (one line per from-principal that has rules, sorted by principal)
+    {header: id, version, title, window, source_sha256, levels, urgencies, groups, counts}
+    ["CODE", ["GROUP", ...]]                       one per entity, sorted by code
+    ["FROM", [["TO", [order, ...]], ...]]          one per from-principal, sorted
+    ["rule-id", rank, valid_from, valid_until, network, channel]   one per rule, by order
+
+Rules are numbered by their line: relations in file order, then forbids (from
+``first_forbid``). A from-principal is an entity, a group or ``*``; an entity's line
+lists the groups that contain it (directly or not), so its principals are itself, those
+groups and ``*``.
 
 Invariants:
 
-* canonical: the header and every row are JSON as :func:`json.dumps` writes them with
-  sorted keys, ``(",", ":")`` separators and ``ensure_ascii=False``; rows are sorted by
-  principal, to-principals within a row sorted, rule orders within a pair strictly
+* canonical: every line after the first is JSON as :func:`json.dumps` writes it with
+  sorted keys, ``(",", ":")`` separators and ``ensure_ascii=False``; entity and row
+  lines are sorted and unique, to-principals in a row sorted, orders in a pair strictly
   increasing; anything else is refused, so one policy has exactly one compiled text;
-* strict and bounded: the size, the counts (entities, levels, rows, rules) and every
-  field's type and range are checked before use; an unknown or missing key, an unknown
-  principal, an order outside the rule table, a rule that reads differently in two rows
-  is a :class:`~sandi.errors.FormatError`, never a different decision;
-* lazy: loading checks the first two lines and where each row starts; a row is decoded
-  and checked the first time a decision needs it (the sender's principals), so a
-  decision touches a few rows, not the whole policy;
+* strict and bounded: the size and the counts are checked before the work they bound,
+  then every line the loader reads is checked field by field (types, ranges, names it
+  refers to); a malformed line is a :class:`~sandi.errors.FormatError`, never a
+  different decision;
+* lazy: loading reads the header and checks the order of the entity and row lines;
+  an entity, a row or a rule is decoded and checked the first time a decision needs it
+  (binary search on the sorted lines), so a decision touches a few lines, whatever the
+  policy's size;
 * faithful: :func:`dump_compiled` writes a :class:`~sandi.policy.engine.CompiledPolicy`'s
-  own index, and :func:`load_compiled` rebuilds it, so every query (decisions with their
-  reasons, matching rules, ceilings, levels, post-quantum rules) answers identically
+  own index, and :class:`LoadedPolicy` answers every query (decisions with their
+  reasons, matching rules, ceilings, levels, post-quantum rules) identically
   (tests/test_policy_compiled.py checks this by property).
 
 The root's signature over this text (:mod:`sandi.policy.signature`) is what makes it
@@ -35,6 +43,8 @@ from __future__ import annotations
 
 import json
 import re
+from bisect import bisect_left
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -51,13 +61,11 @@ MAX_COMPILED_BYTES = 128 * 1024 * 1024
 MAX_ROWS = MAX_ENTITIES + MAX_GROUPS + 1
 #: relations and forbids together
 MAX_RULES = 2 * MAX_RELATIONS
-#: a name is at most 64 characters; an urgency too
 MAX_NAME = 64
 MAX_TEXT = 4096
-_HEADER_DEPTH = 5
-_ROW_DEPTH = 5
+_DEPTH = 5
 
-HEADER_KEYS = ("effective", "entities", "expires", "first_forbid", "id", "levels", "rows", "rules",
+HEADER_KEYS = ("effective", "entities", "expires", "first_forbid", "groups", "id", "levels", "rows", "rules",
                "source_sha256", "title", "urgencies", "version")
 LEVEL_KEYS = ("code", "description", "name", "post_quantum")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -77,7 +85,7 @@ def _iso(when: datetime | None) -> str | None:
 def dump_compiled(compiled: CompiledPolicy, source_sha256: str) -> str:
     """The canonical compiled text of ``compiled`` (from the source whose SHA-256 is given)."""
     policy = compiled.policy
-    rules = compiled.rule_list
+    principals = {code: compiled._principals.get(code) or () for code in policy.entities}
     header = {
         "id": policy.id,
         "version": policy.version,
@@ -88,25 +96,21 @@ def dump_compiled(compiled: CompiledPolicy, source_sha256: str) -> str:
         "levels": [{"code": lv.code, "name": lv.name, "description": lv.description,
                     "post_quantum": lv.post_quantum} for lv in policy.levels],
         "urgencies": list(policy.urgencies),
-        # principals after the entity itself, before "*": the groups containing it
-        "entities": [[code, list(principals[1:-1])] for code, principals in compiled._principals.items()],
-        "first_forbid": compiled._first_forbid,
-        "rules": len(policy.relations) + len(policy.forbids),
+        "entities": len(principals),
+        "groups": sorted(policy.groups),
         "rows": len(compiled.row_table),
+        "rules": len(compiled.rule_list),
+        "first_forbid": compiled._first_forbid,
     }
     lines = [MAGIC, _canonical(header)]
+    # between the entity and "*": the groups containing it
+    lines += [_canonical([code, list(principals[code][1:-1])]) for code in sorted(principals)]
     for source in sorted(compiled.row_table):
         row = compiled.row_table[source]
-        pairs = []
-        for target in sorted(row):
-            pairs.append([target, [_rule_json(rules[order]) for order in sorted(set(row[target]))]])
-        lines.append(_canonical([source, pairs]))
+        lines.append(_canonical([source, [[target, sorted(set(row[target]))] for target in sorted(row)]]))
+    lines += [_canonical([rule.id, rule.rank, _iso(rule.window.start), _iso(rule.window.end), rule.network,
+                          rule.channel]) for rule in compiled.rule_list]
     return "\n".join(lines) + "\n"
-
-
-def _rule_json(rule: _Rule) -> list[object]:
-    return [rule.order, rule.id, rule.rank, _iso(rule.window.start), _iso(rule.window.end),
-            rule.network, rule.channel]
 
 
 # -- reading ------------------------------------------------------------------------------
@@ -118,8 +122,8 @@ def _malformed(where: str) -> FormatError:
                               "from the authority"))
 
 
-def _json_line(line: str, where: str, depth: int) -> Any:
-    value = load_json(line, max_bytes=MAX_COMPILED_BYTES, max_depth=depth,
+def _json_line(line: str, where: str) -> Any:
+    value = load_json(line, max_bytes=MAX_COMPILED_BYTES, max_depth=_DEPTH,
                       error=lambda reason: _malformed(where))
     if _canonical(value) != line:
         raise _malformed(where)
@@ -158,8 +162,38 @@ def _list(value: object, where: str, low: int, high: int) -> list[Any]:
     return value
 
 
+class _SortedLines:
+    """A section of lines ``["KEY", ...]`` sorted by key: found by binary search.
+
+    Lines sorted as strings are sorted by key too (the ``"`` closing a key sorts below
+    every character a name may hold), so a key's line is where ``["KEY"`` would go; a
+    repeated key would sit right after it and is refused when its key is looked up.
+    """
+
+    def __init__(self, lines: list[str], start: int, end: int, section: str) -> None:
+        for i in range(start + 1, end):
+            if lines[i - 1] >= lines[i]:
+                raise _malformed(f"{section} line {i - start + 1}")
+        self._lines, self._start, self._end = lines, start, end
+
+    def find(self, key: str) -> str | None:
+        prefix = f'["{key}",'
+        lines = self._lines
+        i = bisect_left(lines, prefix, self._start, self._end)
+        if i == self._end or not lines[i].startswith(prefix):
+            return None
+        if i + 1 < self._end and lines[i + 1].startswith(prefix):
+            raise _malformed(f"the line of {key!r}")
+        return lines[i]
+
+    def keys(self) -> Iterator[str]:
+        for line in self._lines[self._start:self._end]:
+            end = line.find('"', 2)
+            yield line[2:end]
+
+
 class LoadedPolicy(PolicyIndex):
-    """A policy index read from its compiled text; rows are decoded on first use."""
+    """A policy index read from its compiled text; lines are decoded on first use."""
 
     def __init__(self, text: str) -> None:
         if not text.endswith("\n"):
@@ -168,7 +202,7 @@ class LoadedPolicy(PolicyIndex):
         lines.pop()  # the empty string after the final newline
         if len(lines) < 2 or lines[0] != MAGIC:
             raise _malformed("the first line")
-        header = _json_line(lines[1], "the header", _HEADER_DEPTH)
+        header = _json_line(lines[1], "the header")
         if not isinstance(header, dict) or tuple(sorted(header)) != HEADER_KEYS:
             raise _malformed("the header")
         levels = self._levels(header["levels"])
@@ -185,28 +219,24 @@ class LoadedPolicy(PolicyIndex):
                          effective, expires, levels, urgencies)
         self.title = _string(header["title"], "header.title")
         self.source_sha256 = _string(header["source_sha256"], "header.source_sha256", _SHA256)
-        self._principals = self._entities(header["entities"])
-        groups = {p for principals in self._principals.values() for p in principals[1:-1]}
-        self._names = frozenset(self._principals) | groups | {WILDCARD}
+        entities = _integer(header["entities"], "header.entities", 1, MAX_ENTITIES)
+        groups = [_string(g, "header.groups", CODE_RE)
+                  for g in _list(header["groups"], "header.groups", 0, MAX_GROUPS)]
+        if groups != sorted(set(groups)):
+            raise _malformed("header.groups")
+        self._groups = frozenset(groups)
+        rows = _integer(header["rows"], "header.rows", 0, MAX_ROWS)
         self._rule_count = _integer(header["rules"], "header.rules", 0, MAX_RULES)
-        self._first_forbid = _integer(header["first_forbid"], "header.first_forbid", 0,
-                                      self._rule_count)
-        rows = lines[2:]
-        if len(rows) != _integer(header["rows"], "header.rows", 0, MAX_ROWS):
-            raise _malformed("header.rows")
-        # where each from-principal's row is; rows sorted, unique, each a known principal
-        self._lines: dict[str, str] = {}
-        previous = ""
-        for line in rows:
-            end = line.find('"', 2)
-            principal = line[2:end] if line.startswith('["') and end > 2 else ""
-            if principal <= previous or principal not in self._names:
-                raise _malformed(f"row {principal!r}")
-            self._lines[principal] = line
-            previous = principal
-        self._table: dict[int, _Rule] = {}
-        self._rules = self._table
+        self._first_forbid = _integer(header["first_forbid"], "header.first_forbid", 0, self._rule_count)
+        if len(lines) != 2 + entities + rows + self._rule_count:
+            raise _malformed("the header's counts")
+        self._lines = lines
+        self._first_rule = 2 + entities + rows
+        self._entity_lines = _SortedLines(lines, 2, 2 + entities, "entity")
+        self._principals = _Entities(self._entity_lines, self._groups)
+        self._rows = _SortedLines(lines, 2 + entities, self._first_rule, "row")
         self._rules_from = _Rows(self)
+        self._rules = _Rules(self)
 
     @staticmethod
     def _levels(raw: object) -> tuple[Level, ...]:
@@ -225,65 +255,84 @@ class LoadedPolicy(PolicyIndex):
                              _string(spec["description"], where), post_quantum))
         return tuple(out)
 
-    @staticmethod
-    def _entities(raw: object) -> dict[str, tuple[str, ...]]:
-        principals: dict[str, tuple[str, ...]] = {}
-        for item in _list(raw, "header.entities", 1, MAX_ENTITIES):
-            pair = _list(item, "header.entities", 2, 2)
-            code = _string(pair[0], "header.entities", CODE_RE)
-            where = f"entity {code!r}"
-            groups = tuple(_string(g, where, CODE_RE) for g in _list(pair[1], where, 0, MAX_GROUPS))
-            if code in principals or len(set(groups)) != len(groups):
-                raise _malformed(where)
-            principals[code] = (code, *groups, WILDCARD)
-        if not principals.keys().isdisjoint(g for p in principals.values() for g in p[1:-1]):
-            raise _malformed("header.entities")
-        return principals
+    def _known(self, name: str) -> bool:
+        """An entity, a group or ``*``."""
+        return name == WILDCARD or name in self._groups or self._entity_lines.find(name) is not None
 
     def _row(self, principal: str) -> dict[str, list[int]] | None:
-        line = self._lines.get(principal)
+        line = self._rows.find(principal)
         if line is None:
             return None
         where = f"row {principal!r}"
-        value = _list(_json_line(line, where, _ROW_DEPTH), where, 2, 2)
-        if value[0] != principal:
+        value = _list(_json_line(line, where), where, 2, 2)
+        if value[0] != principal or not self._known(principal):
             raise _malformed(where)
         row: dict[str, list[int]] = {}
         previous = ""
-        rules = self._table
-        for pair in _list(value[1], where, 1, len(self._names)):
-            target, specs = _list(pair, where, 2, 2)
-            if not isinstance(target, str) or target <= previous or target not in self._names:
+        for pair in _list(value[1], where, 1, MAX_ROWS):
+            target, orders = _list(pair, where, 2, 2)
+            if not isinstance(target, str) or target <= previous or not self._known(target):
                 raise _malformed(where)
             previous = target
-            orders: list[int] = []
-            for spec in _list(specs, where, 1, self._rule_count):
-                rule = self._rule(spec, where)
-                if orders and rule.order <= orders[-1]:
+            checked: list[int] = []
+            for order in _list(orders, where, 1, self._rule_count):
+                order = _integer(order, where, 0, self._rule_count - 1)
+                if checked and order <= checked[-1]:
                     raise _malformed(where)
-                known = rules.get(rule.order)
-                if known is None:
-                    rules[rule.order] = rule
-                elif known != rule:  # one rule, two readings
-                    raise _malformed(where)
-                orders.append(rule.order)
-            row[target] = orders
+                checked.append(order)
+            row[target] = checked
         return row
 
-    def _rule(self, spec: object, where: str) -> _Rule:
-        order, rid, rank, start, end, network, channel = _list(spec, where, 7, 7)
-        order = _integer(order, where, 0, self._rule_count - 1)
+    def _rule(self, order: int) -> _Rule:
+        where = f"rule {order + 1}"
+        if not 0 <= order < self._rule_count:
+            raise _malformed(where)
+        value = _list(_json_line(self._lines[self._first_rule + order], where), where, 6, 6)
+        rid, rank, start, end, network, channel = value
         forbid = order >= self._first_forbid
         rank = _integer(rank, where, -1 if forbid else 0, len(self.levels) - 1)
         window = Window(_time(start, where), _time(end, where))
         if window.start is not None and window.end is not None and window.end <= window.start:
             raise _malformed(where)
-        network = _string(network, where, limit=MAX_TEXT)
-        channel = _string(channel, where, limit=MAX_TEXT)
+        network = _string(network, where)
+        channel = _string(channel, where)
         if forbid and (network or channel):
             raise _malformed(where)
         return _Rule(order, _string(rid, where, ID_RE), rank, window, *_bounds(window), network,
                      channel, forbid)
+
+
+class _Entities:
+    """Entity -> principals, read from the entity lines on first use."""
+
+    def __init__(self, lines: _SortedLines, groups: frozenset[str]) -> None:
+        self._lines = lines
+        self._groups = groups
+        self._decoded: dict[str, tuple[str, ...] | None] = {}
+
+    def get(self, code: str, /) -> tuple[str, ...] | None:
+        try:
+            return self._decoded[code]
+        except KeyError:
+            pass
+        line = self._lines.find(code) if CODE_RE.match(code) else None
+        principals = None
+        if line is not None:
+            where = f"entity {code!r}"
+            value = _list(_json_line(line, where), where, 2, 2)
+            groups = tuple(_list(value[1], where, 0, MAX_GROUPS))
+            if (value[0] != code or code in self._groups or len(set(groups)) != len(groups)
+                    or not self._groups.issuperset(groups)):
+                raise _malformed(where)
+            principals = (code, *groups, WILDCARD)
+        self._decoded[code] = principals
+        return principals
+
+    def __contains__(self, code: object, /) -> bool:
+        return isinstance(code, str) and self.get(code) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return self._lines.keys()
 
 
 class _Rows:
@@ -301,8 +350,23 @@ class _Rows:
             return row
 
 
+class _Rules:
+    """The rule table of a :class:`LoadedPolicy`: decodes a rule the first time it is asked."""
+
+    def __init__(self, policy: LoadedPolicy) -> None:
+        self._policy = policy
+        self._decoded: dict[int, _Rule] = {}
+
+    def __getitem__(self, order: int, /) -> _Rule:
+        try:
+            return self._decoded[order]
+        except KeyError:
+            rule = self._decoded[order] = self._policy._rule(order)
+            return rule
+
+
 def load_compiled(data: str | bytes) -> LoadedPolicy:
-    """Check the compiled text's form and index its rows (rows are checked when read)."""
+    """Check the compiled text's header and order, and index it (lines are checked when read)."""
     if len(data) > MAX_COMPILED_BYTES:
         raise FormatError(_("compiled policy: {size} bytes; the limit is {limit}").format(
             size=len(data), limit=MAX_COMPILED_BYTES))

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, NamedTuple, Protocol
@@ -113,6 +113,16 @@ class RuleTable(Protocol):
     def __getitem__(self, order: int, /) -> _Rule: ...
 
 
+class PrincipalTable(Protocol):
+    """Entity -> its principals: a dict when compiled from source, read lazily when loaded."""
+
+    def get(self, code: str, /) -> tuple[str, ...] | None: ...
+
+    def __contains__(self, code: object, /) -> bool: ...
+
+    def __iter__(self) -> Iterator[str]: ...
+
+
 class RowIndex(Protocol):
     """From-principal -> its row (to-principal -> rule orders); None if it has none."""
 
@@ -150,7 +160,8 @@ class PolicyIndex:
     _post_quantum: frozenset[str]
     _codes: list[str]
     _labels: list[str]
-    _principals: dict[str, tuple[str, ...]]
+    #: entity -> (entity, groups containing it..., "*")
+    _principals: PrincipalTable
     #: rules by order (file order: relations first, then forbids from ``_first_forbid``)
     _rules: RuleTable
     #: from-principal -> to-principal -> rule orders (allows and forbids together)
