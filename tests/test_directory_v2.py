@@ -47,7 +47,8 @@ def _snapshot(root: _Signer, version: int, *, suspended: str = "", days: int = 7
         for code in reversed(CODES)  # the writer sorts
     )
     policy = PolicyEntry(policy_id="phks", version=1, source="format = 1\n", signature=b"s" * 64,
-                         effective_from=NOW - timedelta(days=3), expires_at=None, applied_at=NOW)
+                         effective_from=NOW - timedelta(days=3), expires_at=None, applied_at=NOW,
+                         compiled='{"rules":[]}', compiled_signature=b"c" * 64)
     return DirectorySnapshot(
         version=version, issued_at=NOW, expires_at=NOW + timedelta(days=days), province="Provinsi Banten",
         root_cert_pem=root.root_pem(), agencies=agencies, crl_pem="-----BEGIN X509 CRL-----\n",
@@ -180,7 +181,8 @@ def test_import_builds_the_index_and_reads_come_from_it(root: _Signer, tmp_path:
     assert snap.key_owners("00" * 32) == [] and snap.key_owners("ff" * 32) == []
     assert [a.code for a in snap.agencies] == sorted(CODES)  # the whole, checked in one pass
     assert snap.agencies[3].code == sorted(CODES)[3] and len(snap.agencies) == len(CODES)
-    assert snap.policies[0].policy_id == "phks" and snap.crl_pem is not None
+    assert snap.policies == _snapshot(root, 2).policies and snap.crl_pem is not None
+    assert snap.policies[0].compiled == '{"rules":[]}'  # kept apart in the index, put back
     assert peek_expiry(home) == (2, NOW + timedelta(days=7))
     assert "directory.index" not in _journal_actions(home)
 

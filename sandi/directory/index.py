@@ -275,15 +275,14 @@ class IndexReader:
     def key_codes(self, key_fingerprint: str) -> list[str]:
         return [str(leaf.get("code")) for leaf in self._matching("keys", key_fingerprint)]
 
-    def policies(self) -> tuple[list[dict[str, Any]], dict[tuple[str, int], bytes]]:
-        """Every policy entry (as in the envelope, without ``compiled``) and the compiled
-        forms by (id, version), each checked against the header."""
+    def policies(self) -> list[dict[str, Any]]:
+        """Every policy entry as in the envelope (the compiled form put back in), each part
+        checked against its hash in the header."""
         rows = self._all("SELECT policy_id, version, entry, compiled FROM policies "
                          "ORDER BY policy_id, version")
         if len(rows) != len(self.header.policies):
             raise _unusable(Message("the directory index is damaged"))
         entries: list[dict[str, Any]] = []
-        compiled_forms: dict[tuple[str, int], bytes] = {}
         for (policy_id, version, entry, compiled), digest in zip(rows, self.header.policies, strict=True):
             compiled_sha256 = None if compiled is None else v2.sha256_hex(bytes(compiled))
             if (not isinstance(entry, bytes) or (policy_id, version) != (digest.policy_id, digest.version)
@@ -291,10 +290,12 @@ class IndexReader:
                 raise _unusable(Message("a policy in the directory index does not match the signed "
                                         "directory (it was edited)"))
             value = self._json(entry)
-            entries.append(value)
+            if not isinstance(value, dict):
+                raise _unusable(Message("the directory index is damaged"))
             if compiled is not None:
-                compiled_forms[(policy_id, version)] = bytes(compiled)
-        return entries, compiled_forms
+                value["compiled"] = self._json(bytes(compiled))
+            entries.append(value)
+        return entries
 
     def members(self) -> dict[str, Any]:
         rows = self._all("SELECT name, value FROM members")
@@ -465,9 +466,7 @@ def open_indexed(home: Home, trusted_root_fingerprint: str, now: datetime, *,
         if stamp is None or stamp != reader.stamp():
             raise _unusable(Message("directory.json changed since the index was built"))
         check_fresh_header(reader.header.version, reader.header.issued_at, reader.header.expires_at, now)
-        entries, compiled = reader.policies()
-        members = reader.members()
-        base = snapshot_from_v2(reader.header, (), entries, members, compiled=compiled)
+        base = snapshot_from_v2(reader.header, (), reader.policies(), reader.members())
     except BaseException:
         reader.close()
         raise

@@ -420,10 +420,6 @@ class DirectorySnapshot:
     body_sha256: str = field(default="", compare=False)
     #: the format it was read from (a home that has seen v2 refuses v1: ADR 0015)
     format: str = field(default="", compare=False)
-    #: the compiled policy forms a v2 directory carries, canonical JSON by (id, version),
-    #: each checked against its hash in the signed header
-    compiled_policies: Mapping[tuple[str, int], bytes] = field(default_factory=dict, compare=False,
-                                                               repr=False)
     #: set when read from the installed index: agencies are looked up there
     source: AgencySource | None = field(default=None, compare=False, repr=False)
     #: what the reader wants the person told (the index could not be used, say); shared
@@ -719,15 +715,8 @@ def parse_v2_file(data: bytes, trusted_root_fingerprint: str) -> tuple[
 
 
 def snapshot_from_v2(header: v2.Header, agencies: Sequence[Mapping[str, Any]],
-                     policies: Sequence[Mapping[str, Any]], members: Mapping[str, Any], *,
-                     compiled: Mapping[tuple[str, int], bytes] | None = None) -> DirectorySnapshot:
-    """The model of a verified v2 directory (``compiled``: the compiled policy forms when
-    ``policies`` come without them, as from the index)."""
-    if compiled is None:
-        from sandi.directory import v2
-
-        compiled = {(p["policy_id"], p["version"]): v2.canonical(p["compiled"])
-                    for p in policies if p.get("compiled") is not None}
+                     policies: Sequence[Mapping[str, Any]], members: Mapping[str, Any]) -> DirectorySnapshot:
+    """The model of a verified v2 directory."""
     checkpoint = None
     if header.audit_checkpoint is not None:
         from sandi.errors import AuditError
@@ -751,7 +740,6 @@ def snapshot_from_v2(header: v2.Header, agencies: Sequence[Mapping[str, Any]],
         pdf_crl_pem=_str(members, "pdf_crl", "members", optional=True),
         body_sha256=header.sha256,
         format=V2_FORMAT,
-        compiled_policies=compiled,
     )
 
 
