@@ -101,6 +101,18 @@ _LETTER_PARAMS = ("nomor", "sifat", "lampiran", "hal", "tanggal", "kepada", "tem
                   "penandatangan", "jabatan", "nip")
 
 
+timestamp_option = click.option(
+    "--timestamp/--no-timestamp", "timestamp", default=None,
+    help=_("Ask the authority's server for an RFC 3161 time-stamp and carry it in the signature; "
+           "with --timestamp a failure is an error [default: the home's 'timestamps' setting, else "
+           "whenever the directory publishes a time-stamp authority and the home has a server]."))
+
+
+def _note_warnings(obj: CliContext, warnings: tuple[str, ...]) -> None:
+    for warning in warnings:
+        obj.note(_("warning: {warning}").format(warning=translated(warning)))
+
+
 def letter_options(f: Any) -> Any:
     """The letter fields (naskah dinas) as options; the command gets them as ``letter``."""
 
@@ -194,6 +206,10 @@ def _human(summary: dict[str, Any], title: str, levels: tuple[Level, ...] | None
     for key, label in (("sealed_at", _("Sealed at")), ("signed_at", _("Signed at"))):
         if summary.get(key):
             rows.append((label, show_time(datetime.fromisoformat(summary[key]))))
+    stamp = summary.get("timestamp")
+    if stamp:
+        rows.append((_("Time-stamped"), _("{time} (verified, time-stamp authority {tsa})").format(
+            time=show_time(datetime.fromisoformat(stamp["time"])), tsa=stamp["tsa"][:16])))
     for key, label in (("document", _("Document")), ("size", _("Size")), ("policy", _("Policy")),
                        ("output", _("Written to"))):
         if summary.get(key) is not None:
@@ -239,12 +255,13 @@ def _human(summary: dict[str, Any], title: str, levels: tuple[Level, ...] | None
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help=_("Output file [default: FILE.sandi]."))
 @click.option("--force", is_flag=True, help=_("Overwrite an existing output file."))
+@timestamp_option
 @passphrase_file_option
 @pass_cli
 def seal_cmd(obj: CliContext, file: Path, sender: str | None, recipients: tuple[str, ...],
              recipient_file: Path | None, to_all: bool, classification: str, letter: dict[str, object],
              armor: bool, copy_to_self: bool, doc_name: str | None, output: Path | None, force: bool,
-             passphrase_file: Path | None) -> None:
+             timestamp: bool | None, passphrase_file: Path | None) -> None:
     from sandi.documents import DirectoryPolicy, circular_recipients, read_recipient_list, seal
 
     if not recipients and recipient_file is None and not to_all:
@@ -274,8 +291,9 @@ def seal_cmd(obj: CliContext, file: Path, sender: str | None, recipients: tuple[
             classification=resolve_class(classification, levels), policy=gate,
             letter=letter, urgencies=_urgencies(obj, gate, ws.now()), armor=armor,
             copy_to_sender=copy_to_self, name=doc_name, overwrite=force,
-            progress=progress_bar(obj, _("sealing")),
+            progress=progress_bar(obj, _("sealing")), timestamp=timestamp,
         )
+    _note_warnings(obj, result.warnings)
     shown = _("standard output") if to_stdout else str(target)
     summary = result.summary()
     if to_stdout:
@@ -379,10 +397,12 @@ def inspect_cmd(obj: CliContext, file: Path, opener: str | None, passphrase_file
         for warning in result.warnings:
             obj.note(_("warning: {warning}").format(warning=translated(warning)))
         info["verified"] = result.metadata.summary()
+        if result.timestamp is not None:
+            info["verified"]["timestamp"] = result.timestamp.summary()
         if result.warnings:
             info["warnings"] = list(result.warnings)
         levels = DirectoryPolicy(ws.snapshot).levels(result.metadata.sealed_at)
-        lines += _human(result.metadata.summary(), _("  verified metadata:"), levels)[1:]
+        lines += _human(info["verified"], _("  verified metadata:"), levels)[1:]
     else:
         obj.directory_not_needed()
     obj.emit(info, lines)
@@ -414,17 +434,22 @@ def inspect_cmd(obj: CliContext, file: Path, opener: str | None, passphrase_file
                      "FILE.minisig."))
 @click.option("--as-official", "official", metavar="NIP",
               help=_("With --pdf: sign as this named official of the agency, with their personal key."))
+@timestamp_option
 @passphrase_file_option
 @pass_cli
 def sign_cmd(obj: CliContext, file: Path, signer: str | None, classification: str | None,
              letter: dict[str, object], output: Path | None, doc_name: str | None, force: bool,
-             stamp: bool, pdf: bool, official: str | None, passphrase_file: Path | None) -> None:
+             stamp: bool, pdf: bool, official: str | None, timestamp: bool | None,
+             passphrase_file: Path | None) -> None:
     from sandi.documents import DirectoryPolicy, sign
     from sandi.timefmt import iso_time
 
     from_stdin = is_dash(file)
     # Explicit: a PDF signed without --pdf keeps getting its detached .minisig, as before.
     if pdf:
+        if timestamp:
+            raise UsageError(_("--timestamp applies to detached signatures, not yet to signatures inside "
+                               "a PDF"))
         _sign_pdf(obj, file, signer, output, force, passphrase_file, classification, letter, doc_name, stamp,
                   official)
         return
@@ -443,18 +468,23 @@ def sign_cmd(obj: CliContext, file: Path, signer: str | None, classification: st
                   classification=resolve_class(classification, levels) if classification else None,
                   letter=letter, urgencies=_urgencies(obj, DirectoryPolicy(ws.snapshot), ws.now()),
                   signature_path=target, overwrite=force,
-                  name=doc_name or (None if from_stdin else file.name))
+                  name=doc_name or (None if from_stdin else file.name), timestamp=timestamp)
+    _note_warnings(obj, result.warnings)
     if to_stdout:
         sys.stdout.write(result.signature_text)
         sys.stdout.flush()
         return
-    data = {"signer": code, "document": result.metadata.document_name, "signature": str(target),
-            "signed_at": iso_time(result.metadata.signed_at)}
-    obj.emit(data, [_("signed {file} as {code} -> {target}").format(
+    data: dict[str, Any] = {"signer": code, "document": result.metadata.document_name,
+                            "signature": str(target), "signed_at": iso_time(result.metadata.signed_at)}
+    lines = [_("signed {file} as {code} -> {target}").format(
         file=result.metadata.document_name,
         code=code,
         target=target,
-    )])
+    )]
+    if result.timestamp is not None:
+        data["timestamp"] = result.timestamp.summary()
+        lines.append("  " + result.timestamp.line())
+    obj.emit(data, lines)
 
 
 def _sign_pdf(obj: CliContext, file: Path, signer: str | None, output: Path | None, force: bool,

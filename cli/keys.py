@@ -313,6 +313,7 @@ def revoke_cmd(
         if c.revocation is None
         and (c.serial == target.lower() or (c.agency == target and c.state == "current"))
     ]
+    tsa_doomed = _tsa_serials(obj, target)
     consequence = (
         _("keyCompromise: every signature these keys ever made stops verifying, old ones too.")
         if reason == "keyCompromise"
@@ -322,6 +323,8 @@ def revoke_cmd(
         [_("Revoke ({reason}):").format(reason=reason)]
         + [_("  {agency} {purpose} certificate {serial}").format(
             agency=c.agency, purpose=c.purpose, serial=c.serial) for c in doomed]
+        + [_("  time-stamp authority certificate {serial} (its tokens stop verifying only for "
+             "keyCompromise)").format(serial=serial) for serial in tsa_doomed]
         + [consequence, _("Revocation cannot be undone.")],
         _("Revoke?"),
         assume_yes=assume_yes,
@@ -343,6 +346,19 @@ def revoke_cmd(
         + [_("agencies learn of it from the next directory you hand out "
              "('sandi directory publish -o FILE')")],
     )
+
+
+def _tsa_serials(obj: CliContext, target: str) -> list[str]:
+    """The unrevoked time-stamp authority certificate ``target`` names, if it is one."""
+    from sandi.authority.certs import normalize_serial
+    from sandi.authority.tsa import tsa_rows
+
+    try:
+        serial = normalize_serial(target)
+    except UsageError:
+        return []
+    with obj.registry().reading() as session:
+        return [r.serial for r in tsa_rows(session) if r.serial == serial and r.revoked_at is None]
 
 
 def _list_on_workstation(obj: CliContext, code: str | None) -> None:
@@ -1132,6 +1148,43 @@ def profile_show_cmd(obj: CliContext, name: str) -> None:
         obj.emit({"name": name, "source": origin, "toml": text}, [])
         return
     click.echo(text, nl=False)
+
+
+@keys.command("tsa", help=_(
+    "Create the time-stamp authority's key and certificate (RFC 3161) for 'sandi serve'.\n"
+    "\n"
+    "Writes DIR/tsa.key (ECDSA P-256, PKCS#8 PEM, mode 0600, never overwritten) and\n"
+    "DIR/tsa.pem, a certificate from the root (extended key usage timeStamping). The TSA\n"
+    "key is the only private key the server holds: make DIR belong to the server's user\n"
+    "and start it with 'sandi serve --tsa DIR'. The certificate is published in the\n"
+    "directory, so workstations know it; revoke it with 'sandi keys revoke SERIAL'.\n"
+    "\n"
+    "\b\n"
+    "Example:\n"
+    "  sandi keys tsa --out /etc/sandi/tsa\n"
+    "  openssl ts -verify -data FILE -in token.tsr -CAfile root.pem -untrusted tsa.pem"
+))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help=_("Folder for tsa.key and tsa.pem (it must exist; neither file may)."))
+@click.option("--days", type=click.IntRange(1, 3650), default=730, show_default=True,
+              help=_("Validity of the TSA certificate (never beyond the root's)."))
+@passphrase_file_option
+@pass_cli
+def tsa_cmd(obj: CliContext, out_dir: Path, days: int, passphrase_file: Path | None) -> None:
+    from sandi.authority.tsa import issue_tsa
+
+    registry = obj.registry()
+    issued = issue_tsa(registry, _issuer(obj, _keystore(obj, passphrase_file)), out_dir, days=days)
+    obj.emit(
+        {"serial": issued.serial, "key_fingerprint": issued.key_fingerprint,
+         "not_before": iso_time(issued.not_before), "not_after": iso_time(issued.not_after),
+         "key": str(issued.key_path), "certificate": str(issued.cert_path)},
+        [_("time-stamp authority certificate {serial} until {until}").format(
+            serial=issued.serial, until=show_day(issued.not_after)),
+         _("wrote {file} (private key, mode 0600) and {cert}").format(
+             file=issued.key_path, cert=issued.cert_path),
+         _("serve it with: sandi serve --tsa {folder}").format(folder=out_dir)],
+    )
 
 
 @click.command("crl", help=_(

@@ -28,6 +28,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -45,9 +46,12 @@ from sandi.registry import Registry
 from . import enrol
 from .limits import ClientError, HeaderLimit, error_response
 from .metrics import Metrics, MetricsMiddleware
+from .timestamp import TimeStampAuthority, timestamp
 
 log = logging.getLogger("sandi.server")
 
+#: the folder of the TSA's key and certificate (``sandi serve --tsa DIR`` sets it)
+ENV_TSA_DIR = "SANDI_TSA_DIR"
 #: seconds a worker keeps the newest publication before asking the registry again
 CACHE_SECONDS = 1.0
 
@@ -248,8 +252,9 @@ def base_path(base_url: str | None) -> str:
     return urlsplit(base_url).path.rstrip("/")
 
 
-def build_app(home: Home, registry: Registry) -> Starlette:
-    """The application over ``registry``, at the paths ``home``'s base URL names."""
+def build_app(home: Home, registry: Registry, tsa: TimeStampAuthority | None = None) -> Starlette:
+    """The application over ``registry``, at the paths ``home``'s base URL names;
+    ``tsa``: the time-stamp authority (``POST /timestamp``), if this server has one."""
     config = home.load_config()
     base = config.extra.get("base_url")
     prefix = base_path(base if isinstance(base, str) else None)
@@ -263,6 +268,7 @@ def build_app(home: Home, registry: Registry) -> Starlette:
         Route(f"{prefix}/metrics", metrics, methods=["GET"]),
         Route(f"{prefix}/enrol", enrol.submit, methods=["POST"]),
         Route(f"{prefix}/enrol/{{handle}}", enrol.status, methods=["GET"]),
+        Route(f"{prefix}/timestamp", timestamp, methods=["POST"]),
     ]
     app = Starlette(
         routes=routes,
@@ -277,6 +283,7 @@ def build_app(home: Home, registry: Registry) -> Starlette:
     app.state.metrics = Metrics()
     app.state.limiter = enrol.FailureLimiter()
     app.state.home = home
+    app.state.tsa = tsa
     app.add_middleware(HeaderLimit)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app
@@ -288,4 +295,6 @@ def create_app() -> Starlette:
     home = Home(resolve_home(os.environ.get("SANDI_HOME")))
     registry = Registry(home.database_url())
     registry.require_current()
-    return build_app(home, registry)
+    folder = os.environ.get(ENV_TSA_DIR)
+    tsa = TimeStampAuthority.from_folder(Path(folder), registry) if folder else None
+    return build_app(home, registry, tsa)

@@ -223,3 +223,15 @@ def test_a_workstation_does_not_serve(served: Served, tmp_path: Path) -> None:
     r = site.sandi("serve", "--allow-root")
     assert r.code == 2, r
     assert "only the authority serves" in r.stderr
+
+
+def test_timestamps_without_a_tsa_are_a_json_404(served: Served) -> None:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(served.base + "/timestamp", data=b"\x30\x00", method="POST",
+                                     headers={"Content-Type": "application/timestamp-query"})
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request, timeout=10)
+    assert caught.value.code == 404
+    assert json.loads(caught.value.read())["error"] == "no-tsa"

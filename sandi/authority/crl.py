@@ -2,7 +2,8 @@
 
 Invariants:
 
-* the root's CRL lists every revoked agency certificate it issued, and the PDF root's
+* the root's CRL lists every revoked agency and time-stamp authority certificate it
+  issued, and the PDF root's
   CRL every revoked certificate of :data:`PDF_PURPOSES` (ADR 0014: each issuer
   publishes its own), expired ones too (a
   keyCompromise must keep voiding old signatures), each with its revocation time
@@ -86,14 +87,24 @@ def build_crl(
                else CertificateRow.purpose.not_in(PDF_PURPOSES))
         .order_by(RevocationRow.revoked_at, CertificateRow.serial)
     ).all()
-    for serial, reason, revoked_at in rows:
+    from sandi.registry.models import TsaCertificateRow
+
+    # The TSA certificate is the root's (not the PDF root's): only on the root's CRL.
+    tsa_rows = [] if isinstance(issuer, PdfIssuer) else session.execute(
+        select(TsaCertificateRow.serial, TsaCertificateRow.revocation_reason, TsaCertificateRow.revoked_at)
+        .where(TsaCertificateRow.revoked_at.is_not(None))
+    ).all()
+    entries: list[tuple[str, str, datetime]] = [(s, r, t) for s, r, t in rows]
+    entries += [(s, r or "unspecified", t) for s, r, t in tsa_rows if t is not None]
+    entries.sort(key=lambda e: (e[2], e[0]))
+    for serial, reason, revoked_at in entries:
         entry = x509.RevokedCertificateBuilder().serial_number(int(serial, 16)).revocation_date(revoked_at)
         if reason != "unspecified":
             entry = entry.add_extension(x509.CRLReason(REASONS[reason]), critical=False)
         builder = builder.add_revoked_certificate(entry.build())
     crl = issuer.key.sign_x509(builder)
     assert isinstance(crl, x509.CertificateRevocationList)
-    return crl.public_bytes(serialization.Encoding.PEM), number, len(rows)
+    return crl.public_bytes(serialization.Encoding.PEM), number, len(entries)
 
 
 def next_crl_number(session: Session, now: datetime) -> int:

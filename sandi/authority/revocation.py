@@ -147,6 +147,9 @@ def revoke(
                 select(CertificateRow).where(CertificateRow.serial == serial).with_for_update()
             ).scalar_one_or_none()
             if cert is None:
+                tsa = _revoke_tsa(session, serial, reason, now, actor)
+                if tsa is not None:
+                    return [tsa]
                 raise NotFoundError(
                     _("no agency or certificate {target!r}").format(target=target),
                     hint=_("give an agency code or a certificate serial (see 'sandi keys list')"),
@@ -190,3 +193,27 @@ def revoke(
         return done
 
     return registry.run(work)
+
+
+def _revoke_tsa(session: Session, serial: str, reason: str, now: datetime, actor: str) -> Revoked | None:
+    """Revoke the time-stamp authority's certificate ``serial`` (None: no such TSA
+    certificate). keyCompromise voids every token it signed (sandi.documents.timestamps)."""
+    from sqlalchemy import select
+
+    from sandi.registry.models import TsaCertificateRow
+
+    row = session.execute(
+        select(TsaCertificateRow).where(TsaCertificateRow.serial == serial).with_for_update()
+    ).scalar_one_or_none()
+    if row is None:
+        return None
+    if row.revoked_at is not None:
+        raise AlreadyExistsError(
+            _("certificate {serial} is revoked already ({reason}, {revoked_at:%Y-%m-%d "
+              "%H:%M:%S}Z)").format(serial=serial, reason=row.revocation_reason, revoked_at=row.revoked_at),
+            hint=_("a revocation is final; nothing was changed"),
+        )
+    row.revoked_at, row.revocation_reason, row.revoked_by = now, reason, actor
+    session.flush()
+    record(session, "key.revoke", serial, {"reason": reason, "serials": [serial], "purpose": "timestamping"})
+    return Revoked(serial, "-", "timestamping", reason, now)

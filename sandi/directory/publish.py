@@ -27,6 +27,8 @@ from sandi.directory.snapshot import (
     DirectorySnapshot,
     Ed25519Signer,
     PolicyEntry,
+    RevocationEntry,
+    TsaEntry,
     parse_envelope,
     sign_snapshot,
 )
@@ -98,6 +100,14 @@ def build_snapshot(
         )
         for p in session.scalars(select(PolicyVersionRow)).all()
     )
+    from sandi.authority.tsa import tsa_rows
+
+    tsas = tuple(
+        TsaEntry(serial=t.serial, not_before=t.not_before, not_after=t.not_after, pem=t.cert_pem,
+                 revocation=None if t.revoked_at is None or t.revocation_reason is None
+                 else RevocationEntry(reason=t.revocation_reason, revoked_at=t.revoked_at))
+        for t in tsa_rows(session)
+    )
     snapshot = DirectorySnapshot(
         version=version,
         issued_at=now,
@@ -109,6 +119,7 @@ def build_snapshot(
         policies=policies,
         pdf_root_cert_pem=authority.pdf_root_cert_pem,
         pdf_crl_pem=pdf_crl_pem if authority.pdf_root_cert_pem is not None else None,
+        timestamp_authorities=tsas,
     )
     return snapshot
 

@@ -267,6 +267,47 @@ class OfficialEntry:
 
 
 @dataclass(frozen=True)
+class TsaEntry:
+    """A certificate of the authority's time-stamp key (RFC 3161; ECDSA P-256, issued by
+    the root, extended key usage timeStamping). Tokens it signed are checked against it."""
+
+    serial: str
+    not_before: datetime
+    not_after: datetime
+    pem: str
+    revocation: RevocationEntry | None = None
+
+    @cached_property
+    def certificate(self) -> x509.Certificate:
+        return load_certificate(self.pem)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "serial": self.serial,
+            "not_before": _fmt_time(self.not_before),
+            "not_after": _fmt_time(self.not_after),
+            "pem": self.pem,
+            "revocation": None if self.revocation is None else self.revocation.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, obj: object, where: str) -> TsaEntry:
+        if not isinstance(obj, dict):
+            raise FormatError(_("directory: {where} must be an object").format(where=where))
+        rev = obj.get("revocation")
+        if rev is not None and not isinstance(rev, dict):
+            raise FormatError(_("directory: {where}.revocation must be an object").format(where=where))
+        return cls(
+            serial=_str(obj, "serial", where),
+            not_before=_time(obj.get("not_before"), f"{where}.not_before"),
+            not_after=_time(obj.get("not_after"), f"{where}.not_after"),
+            pem=_str(obj, "pem", where),
+            revocation=None if rev is None else RevocationEntry(
+                reason=_str(rev, "reason", where), revoked_at=_time(rev.get("revoked_at"), where)),
+        )
+
+
+@dataclass(frozen=True)
 class AgencyEntry:
     code: str
     name: str
@@ -416,6 +457,9 @@ class DirectorySnapshot:
     #: the PDF root (ECDSA P-256, ADR 0014) and its CRL; None until the authority made one
     pdf_root_cert_pem: str | None = None
     pdf_crl_pem: str | None = None
+    #: the time-stamp authority's certificates, old and current (optional in the body:
+    #: written only when there is one; readers before it ignore the key)
+    timestamp_authorities: tuple[TsaEntry, ...] = ()
     #: SHA-256 of the signed body (v1) or header (v2); set when parsed or signed
     body_sha256: str = field(default="", compare=False)
     #: the format it was read from (a home that has seen v2 refuses v1: ADR 0015)
@@ -540,7 +584,7 @@ class DirectorySnapshot:
     # -- encoding --------------------------------------------------------------------
 
     def body_json(self) -> dict[str, Any]:
-        return {
+        body = {
             "format": FORMAT,
             "version": self.version,
             "issued_at": _fmt_time(self.issued_at),
@@ -555,6 +599,9 @@ class DirectorySnapshot:
             **({} if self.pdf_root_cert_pem is None else {"pdf_root_certificate": self.pdf_root_cert_pem}),
             **({} if self.pdf_crl_pem is None else {"pdf_crl": self.pdf_crl_pem}),
         }
+        if self.timestamp_authorities:
+            body["timestamp_authorities"] = [t.to_json() for t in self.timestamp_authorities]
+        return body
 
     def body_bytes(self) -> bytes:
         return json.dumps(self.body_json(), sort_keys=True, separators=(",", ":"),
@@ -593,6 +640,7 @@ class DirectorySnapshot:
             audit_checkpoint=checkpoint,
             pdf_root_cert_pem=_pdf_root(obj),
             pdf_crl_pem=_str(obj, "pdf_crl", "body", optional=True),
+            timestamp_authorities=_tsa_entries(obj.get("timestamp_authorities", [])),
             body_sha256=hashlib.sha256(body).hexdigest(),
         )
 
@@ -649,6 +697,13 @@ def sign_snapshot(snapshot: DirectorySnapshot, signer: Ed25519Signer) -> bytes:
     return v2.envelope_bytes(header, signature, agencies, policies, members)
 
 
+def _tsa_entries(value: object) -> tuple[TsaEntry, ...]:
+    """The optional ``timestamp_authorities`` (v1 body key, v2 side member)."""
+    if not isinstance(value, list):
+        raise FormatError(_("directory: timestamp_authorities must be a list"))
+    return tuple(TsaEntry.from_json(t, f"timestamp_authorities[{i}]") for i, t in enumerate(value))
+
+
 def _v2_parts(snapshot: DirectorySnapshot) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
                                                   dict[str, Any]]:
     """The agency entries (sorted by code), policy entries and side members of ``snapshot``."""
@@ -660,6 +715,8 @@ def _v2_parts(snapshot: DirectorySnapshot) -> tuple[list[dict[str, Any]], list[d
         members["pdf_root_certificate"] = snapshot.pdf_root_cert_pem
     if snapshot.pdf_crl_pem is not None:
         members["pdf_crl"] = snapshot.pdf_crl_pem
+    if snapshot.timestamp_authorities:
+        members["timestamp_authorities"] = body["timestamp_authorities"]
     return body["agencies"], body["policies"], members
 
 
@@ -738,6 +795,7 @@ def snapshot_from_v2(header: v2.Header, agencies: Sequence[Mapping[str, Any]],
         audit_checkpoint=checkpoint,
         pdf_root_cert_pem=_pdf_root(members),
         pdf_crl_pem=_str(members, "pdf_crl", "members", optional=True),
+        timestamp_authorities=_tsa_entries(members.get("timestamp_authorities", [])),
         body_sha256=header.sha256,
         format=V2_FORMAT,
     )

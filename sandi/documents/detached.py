@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from sandi.documents.letter import prepare_letter
 from sandi.documents.metadata import KeyRef, SignMetadata
 from sandi.documents.signers import verify_signing_certificate
 from sandi.documents.sources import StreamOrPath, open_input
+from sandi.documents.timestamps import VerifiedTimestamp, obtain_token, stamper_for, verify_timestamp
 from sandi.documents.workspace import Workspace
 from sandi.errors import FormatError, NotFoundError, UsageError, VerificationError
 from sandi.fsutil import AtomicOutput
@@ -36,6 +37,9 @@ class SignResult:
     metadata: SignMetadata
     signature_path: Path | None
     signature_text: str
+    timestamp: VerifiedTimestamp | None = None
+    #: e.g. "no time-stamp (the server did not answer)": the signature is complete without it
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,7 @@ class VerifyResult:
     signed_at: datetime | None
     trusted_comment: str
     metadata: SignMetadata | None
+    timestamp: VerifiedTimestamp | None = None
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -64,6 +69,8 @@ class VerifyResult:
             out.update(self.metadata.letter)
         else:
             out["trusted_comment"] = self.trusted_comment
+        if self.timestamp is not None:
+            out["timestamp"] = self.timestamp.summary()
         return out
 
 
@@ -78,11 +85,14 @@ def sign(
     signature_path: str | os.PathLike[str] | None = None,
     overwrite: bool = False,
     name: str | None = None,
+    timestamp: bool | None = None,
 ) -> SignResult:
     """Sign ``src`` as ``signer_code``; write ``signature_path`` if given (atomically).
 
     ``name`` is the document name the signature's metadata states (default: the file's
     name; needed for a stream that has none). The signature text is always in the result.
+    ``timestamp``: as for :func:`sandi.documents.seal.seal` (the token covers SHA-256 of
+    the document).
     """
     signature_path = None if signature_path is None else Path(signature_path)
     from sandi.formats.minisign import sign_digest
@@ -96,13 +106,17 @@ def sign(
     letter = prepare_letter(letter, today=today(now), urgencies=urgencies,
                             classification_names=level_words())
     key, cert = ws.signing_key(signer_code)
+    stamper = stamper_for(ws.home, ws.snapshot, timestamp, now)
     stream, src_name, _unused, opened = open_input(src)
     doc_name = name or src_name
     try:
-        doc_digest, size = _digest(stream)
+        doc_digest, doc_sha256, size = _digest(stream)
     finally:
         if opened:
             stream.close()
+    warnings: list[str] = []
+    got = None if stamper is None else obtain_token(stamper, doc_sha256, ws.snapshot, claimed=now,
+                                                    now=ws.now(), warnings=warnings)
     meta = SignMetadata(
         signer=KeyRef(code=signer_code, key=cert.key_fingerprint, serial=cert.serial),
         signed_at=now,
@@ -110,7 +124,19 @@ def sign(
         document_size=size,
         classification=classification,
         letter=letter,
+        timestamp=None if got is None else got[0],
     )
+    from sandi.formats.minisign import MAX_TRUSTED_COMMENT_BYTES
+
+    if got is not None and len(meta.to_comment().encode()) > MAX_TRUSTED_COMMENT_BYTES:
+        assert stamper is not None
+        if stamper.required:
+            raise UsageError(_("the letter fields leave no room for a time-stamp"),
+                             hint=_("shorten the letter fields"))
+        warnings.append(_("no time-stamp (no room left in the signature comment); carrying on "
+                          "without one"))
+        got = None
+        meta = replace(meta, timestamp=None)
     signature = sign_digest(key, doc_digest, meta.to_comment(), f"signature from sandi agency {signer_code}")
     text = signature.to_text()
     out = AtomicOutput(signature_path, overwrite=overwrite) if signature_path is not None else None
@@ -118,13 +144,15 @@ def sign(
         if out is not None:
             out.file.write(text.encode("utf-8"))
         ws.record(signer_code, "document.sign", meta.document_name, "ok",
-                  {"size": size, "class": classification, "nomor": letter.get("nomor")})
+                  {"size": size, "class": classification, "nomor": letter.get("nomor"),
+                   **({"timestamp": iso_time(got[1].gen_time)} if got is not None else {})})
         if out is not None:
             out.commit()
     finally:
         if out is not None:
             out.discard()
-    return SignResult(metadata=meta, signature_path=signature_path, signature_text=text)
+    return SignResult(metadata=meta, signature_path=signature_path, signature_text=text,
+                      timestamp=None if got is None else got[1], warnings=tuple(warnings))
 
 
 def _find_by_key_id(ws: Workspace, key_id: bytes) -> tuple[AgencyEntry, CertEntry]:
@@ -182,7 +210,7 @@ def _verify(ws: Workspace, stream: Any, signature_text: str | bytes) -> VerifyRe
     from sandi.formats.minisign import MinisignPublicKey, MinisignSignature, verify_digest
 
     signature = MinisignSignature.from_text(signature_text)
-    doc_digest, doc_size = _digest(stream)
+    doc_digest, doc_sha256, doc_size = _digest(stream)
 
     def digest() -> bytes:
         return doc_digest
@@ -194,8 +222,15 @@ def _verify(ws: Workspace, stream: Any, signature_text: str | bytes) -> VerifyRe
                                               meta.signed_at, meta.signer.serial, now=ws.now())
         public = MinisignPublicKey.from_raw(identity.certificate.public_key_bytes())
         verify_digest(public, signature, digest())
+        stamped = None
+        if meta.timestamp is not None:
+            stamped = verify_timestamp(ws.snapshot, meta.timestamp, digest=doc_sha256, claimed=meta.signed_at,
+                                       now=ws.now())
+            # The time-stamped time, too, must be one at which the certificate could sign.
+            verify_signing_certificate(ws.snapshot, meta.signer.code, meta.signer.key, stamped.gen_time,
+                                       meta.signer.serial, now=ws.now())
         result = VerifyResult(identity.agency.code, identity.agency.name, identity.certificate.serial,
-                              meta.signed_at, comment, meta)
+                              meta.signed_at, comment, meta, stamped)
     else:
         agency, cert = _find_by_key_id(ws, signature.key_id)
         # Verify first: only then is the comment (and its timestamp) the signer's word.
@@ -210,16 +245,22 @@ def _verify(ws: Workspace, stream: Any, signature_text: str | bytes) -> VerifyRe
     if result.metadata is not None and result.metadata.document_size != doc_size:
         raise VerificationError(_("the document's size differs from what was signed"))
     ws.record(result.signer, "document.verify", result.metadata.document_name if result.metadata else "-",
-              "ok", {"signed_at": result.summary()["signed_at"]})
+              "ok", {"signed_at": result.summary()["signed_at"],
+                     **({"timestamp": iso_time(result.timestamp.gen_time)} if result.timestamp else {})})
     return result
 
 
-def _digest(stream: Any) -> tuple[bytes, int]:
+def _digest(stream: Any) -> tuple[bytes, bytes, int]:
+    """(minisign's BLAKE2b-512 prehash, SHA-256 for a time-stamp, size) of the document."""
+    import hashlib
+
     from sandi.formats.minisign import Prehasher
 
     hasher = Prehasher()
+    sha256 = hashlib.sha256()
     size = 0
     while chunk := stream.read(1024 * 1024):
         hasher.update(chunk)
+        sha256.update(chunk)
         size += len(chunk)
-    return hasher.digest(), size
+    return hasher.digest(), sha256.digest(), size

@@ -45,6 +45,8 @@ MANIFEST_NAME = "sandi-recipients.json"
 MANIFEST_FORMAT = "sandi-recipients/v1"
 #: 2,000 entries of 64-character codes with the copy flag take about 350 KB
 MAX_MANIFEST_BYTES = 512 * 1024
+#: the ``timestamp`` field: base64 of at most 1,024 DER bytes
+MAX_TIMESTAMP_TEXT = 1368
 _CODE = re.compile(r"^[A-Z][A-Z0-9-]{0,63}$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -164,13 +166,15 @@ class SealMetadata:
     letter: dict[str, Any] = field(default_factory=dict)
     #: set when the list travels in the manifest member (a circular), not in the comment
     manifest: ManifestRef | None = None
+    #: an RFC 3161 token (DER) over SHA-256(age header || document), optional
+    timestamp: bytes | None = None
 
     def to_json(self) -> dict[str, Any]:
         listed: dict[str, Any] = (
             {"recipients": [r.to_json() for r in self.recipients]} if self.manifest is None
             else {"recipients_manifest": self.manifest.to_json()}
         )
-        return {
+        out: dict[str, Any] = {
             "v": 1,
             "sender": self.sender.to_json(),
             **listed,
@@ -182,6 +186,9 @@ class SealMetadata:
             "age_header_sha256": self.age_header_sha256,
             "document": {"name": self.document_name, "size": self.document_size},
         }
+        if self.timestamp is not None:
+            out["timestamp"] = _token_text(self.timestamp)
+        return out
 
     def to_comment(self) -> str:
         return SEAL_PREFIX + _compact(self.to_json())
@@ -193,7 +200,8 @@ class SealMetadata:
         :class:`RecipientListError` unless the comment names exactly those bytes)."""
         obj = _load(comment, SEAL_PREFIX)
         common = {"v", "sender", "class", "letter", "sealed_at", "policy", "age_header_sha256", "document"}
-        if set(obj) not in (common | {"recipients"}, common | {"recipients_manifest"}) or obj["v"] != 1:
+        fields = set(obj) - {"timestamp"}  # optional (docs/format.md 3.8)
+        if fields not in (common | {"recipients"}, common | {"recipients_manifest"}) or obj["v"] != 1:
             raise VerificationError(_("malformed signed metadata (fields)"))
         ref: ManifestRef | None = None
         if "recipients_manifest" in obj:
@@ -240,6 +248,7 @@ class SealMetadata:
             policy_version=policy_version,
             letter=letter,
             manifest=ref,
+            timestamp=_token_bytes(obj),
         )
 
     def summary(self) -> dict[str, Any]:
@@ -266,6 +275,8 @@ class SignMetadata:
     document_size: int
     classification: str | None = None
     letter: dict[str, Any] = field(default_factory=dict)
+    #: an RFC 3161 token (DER) over SHA-256(document), optional
+    timestamp: bytes | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -277,6 +288,8 @@ class SignMetadata:
         }
         if self.classification is not None:
             out["class"] = self.classification
+        if self.timestamp is not None:
+            out["timestamp"] = _token_text(self.timestamp)
         return out
 
     def to_comment(self) -> str:
@@ -286,7 +299,7 @@ class SignMetadata:
     def from_comment(cls, comment: str) -> SignMetadata:
         obj = _load(comment, SIGN_PREFIX)
         required = {"v", "signer", "signed_at", "document", "letter"}
-        if not required <= set(obj) <= required | {"class"} or obj["v"] != 1:
+        if not required <= set(obj) <= required | {"class", "timestamp"} or obj["v"] != 1:
             raise VerificationError(_("malformed signed metadata (fields)"))
         name, size = _document(obj["document"])
         classification = obj.get("class")
@@ -300,7 +313,31 @@ class SignMetadata:
             document_size=size,
             classification=classification,
             letter=parse_letter(obj["letter"], signed_on=_latest_date(signed_at)),
+            timestamp=_token_bytes(obj),
         )
+
+
+def _token_text(token: bytes) -> str:
+    import base64
+
+    return base64.b64encode(token).decode("ascii")
+
+
+def _token_bytes(obj: dict[str, Any]) -> bytes | None:
+    """The ``timestamp`` field's token (DER), checked only as base64 here; what it says
+    is checked by sandi.documents.timestamps."""
+    import base64
+    import binascii
+
+    text = obj.get("timestamp")
+    if text is None:
+        return None
+    if not isinstance(text, str) or not text or len(text) > MAX_TIMESTAMP_TEXT:
+        raise VerificationError(_("malformed signed metadata (timestamp)"))
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise VerificationError(_("malformed signed metadata (timestamp)")) from None
 
 
 def _latest_date(at: datetime) -> date:

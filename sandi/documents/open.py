@@ -49,6 +49,7 @@ from sandi.documents.names import SIGNATURE_SUFFIX, document_name_problem
 from sandi.documents.policygate import PolicyGate
 from sandi.documents.signers import verify_signing_certificate
 from sandi.documents.sources import ProgressCallback, ProgressSink, StreamOrPath, open_input, pump
+from sandi.documents.timestamps import VerifiedTimestamp, verify_timestamp
 from sandi.documents.workspace import Workspace
 from sandi.errors import (
     AlreadyExistsError,
@@ -77,10 +78,14 @@ class OpenResult:
     output: Path | None
     opener: str
     warnings: tuple[str, ...] = ()
+    #: the verified RFC 3161 time-stamp, when the document carries one
+    timestamp: VerifiedTimestamp | None = None
 
     def summary(self) -> dict[str, Any]:
         out = {**self.metadata.summary(), "opened_by": self.opener,
                "output": None if self.output is None else str(self.output)}
+        if self.timestamp is not None:
+            out["timestamp"] = self.timestamp.summary()
         if self.warnings:
             out["warnings"] = list(self.warnings)
         return out
@@ -215,10 +220,18 @@ def _open(
     try:
         sink: Any = out.file if out is not None else (held if held is not None else _Discard())
         hasher = Prehasher()
+        # What a time-stamp token covers (sandi.documents.timestamps): known to be
+        # needed only at the end, so always computed.
+        imprint = hashlib.sha256(reader.header_bytes)
+
+        def digest_both(chunk: memoryview) -> None:
+            hasher.update(chunk)
+            imprint.update(chunk)
+
         sinks: list[Callable[[memoryview], object]] = [sink.write]
         if progress is not None:
             sinks.append(ProgressSink(document.size, progress))
-        pump(document.stream, sinks, background=hasher.update, size_hint=document.size)
+        pump(document.stream, sinks, background=digest_both, size_hint=document.size)
 
         signature_member = tar.next_member()
         if signature_member is None or signature_member.name != document.name + SIGNATURE_SUFFIX:
@@ -248,6 +261,14 @@ def _open(
             raise VerificationError(
                 _("the encryption header is not the one the sender signed (re-wrapped or forwarded)")
             )
+        stamped: VerifiedTimestamp | None = None
+        if meta.timestamp is not None:
+            stamped = verify_timestamp(ws.snapshot, meta.timestamp, digest=imprint.digest(),
+                                       claimed=meta.sealed_at, now=ws.now())
+            # The time-stamped time, not only the claimed one, must fall within the
+            # sender certificate's validity and before any revocation.
+            verify_signing_certificate(ws.snapshot, meta.sender.code, meta.sender.key, stamped.gen_time,
+                                       meta.sender.serial, now=ws.now())
         _check_copy_entries(meta)
         addressed = _check_recipient_stanzas(meta, reader.header.stanzas, identities, opener)
         if not addressed:
@@ -265,6 +286,8 @@ def _open(
         }
         if warnings:
             details["sealed_to_invalid_key"] = True
+        if stamped is not None:
+            details["timestamp"] = format_time(stamped.gen_time)
         ws.record(opener, "document.open", document.name, "ok", details)
         if out is not None:
             out.commit()
@@ -275,7 +298,7 @@ def _open(
             output.flush()
         committed = True
         return OpenResult(metadata=meta, output=out.path if out is not None else None, opener=opener,
-                          warnings=warnings)
+                          warnings=warnings, timestamp=stamped)
     finally:
         if out is not None:
             out.discard()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -25,6 +25,7 @@ from sandi.documents.metadata import (
     MANIFEST_NAME,
     MAX_INLINE_RECIPIENTS,
     MAX_RECIPIENTS,
+    MAX_TIMESTAMP_TEXT,
     KeyRef,
     ManifestRef,
     SealMetadata,
@@ -35,6 +36,7 @@ from sandi.documents.metadata import (
 from sandi.documents.names import SIGNATURE_SUFFIX, document_name_problem
 from sandi.documents.policygate import PolicyGate, post_quantum_missing
 from sandi.documents.sources import ProgressCallback, ProgressSink, StreamOrPath, open_input, read_exactly
+from sandi.documents.timestamps import VerifiedTimestamp, obtain_token, stamper_for
 from sandi.documents.workspace import Workspace
 from sandi.errors import CredentialError, NotFoundError, PolicyDenied, UsageError
 from sandi.fsutil import AtomicOutput
@@ -53,9 +55,17 @@ __all__ = ["MAX_RECIPIENTS", "SealResult", "seal"]
 class SealResult:
     metadata: SealMetadata
     output: Path | None
+    timestamp: VerifiedTimestamp | None = None
+    #: e.g. "no time-stamp (the server did not answer)": the seal is complete without it
+    warnings: tuple[str, ...] = ()
 
     def summary(self) -> dict[str, Any]:
-        return {**self.metadata.summary(), "output": None if self.output is None else str(self.output)}
+        out = {**self.metadata.summary(), "output": None if self.output is None else str(self.output)}
+        if self.timestamp is not None:
+            out["timestamp"] = self.timestamp.summary()
+        if self.warnings:
+            out["warnings"] = list(self.warnings)
+        return out
 
 
 def seal(
@@ -75,6 +85,7 @@ def seal(
     copy_to_sender: bool = False,
     overwrite: bool = False,
     progress: ProgressCallback | None = None,
+    timestamp: bool | None = None,
 ) -> SealResult:
     """Seal ``src`` for ``recipients``; write the age file to ``dst`` (stream or path).
 
@@ -85,6 +96,11 @@ def seal(
     ``letter`` holds the letter fields (docs/format.md, section 3); its ``sifat`` must be
     one of ``urgencies`` (default Sangat Segera, Segera, Biasa) and its ``tanggal``
     defaults to today in the active zone (:mod:`sandi.timefmt`).
+
+    ``timestamp``: True asks the authority's server for an RFC 3161 token and fails
+    (nothing written to a path) without one; False never asks; None follows the home
+    (:func:`sandi.documents.timestamps.stamper_for`) and carries on, with a warning in
+    the result, when the server does not answer.
     """
     from sandi.formats.age import (
         DEFAULT_MAX_HEADER_SIZE,
@@ -205,6 +221,17 @@ def seal(
             if len(metadata("0" * 64).to_comment().encode()) > MAX_TRUSTED_COMMENT_BYTES:
                 raise UsageError(_("the letter fields do not fit in one signature comment"),
                                  hint=_("shorten the letter fields (the copies list, for example)"))
+        warnings: list[str] = []
+        stamper = stamper_for(ws.home, ws.snapshot, timestamp, now)
+        # Room for the largest token the metadata carries (its base64 length is fixed).
+        stamped = replace(metadata("0" * 64), timestamp=bytes(MAX_TIMESTAMP_TEXT * 3 // 4))
+        if stamper is not None and len(stamped.to_comment().encode()) > MAX_TRUSTED_COMMENT_BYTES:
+            if stamper.required:
+                raise UsageError(_("the letter fields and recipients leave no room for a time-stamp"),
+                                 hint=_("shorten the letter fields or seal for fewer recipients"))
+            warnings.append(_("no time-stamp (no room left in the signature comment); carrying on "
+                              "without one"))
+            stamper = None
 
         out = AtomicOutput(dst, overwrite=overwrite) if isinstance(dst, Path) else None
         try:
@@ -220,8 +247,23 @@ def seal(
             sinks: list[Callable[[memoryview], object]] = [tar.write]
             if progress is not None:
                 sinks.append(ProgressSink(size, progress))
-            read_exactly(stream, size, sinks, background=hasher.update)
+            # The token's imprint: SHA-256 over the fresh header, then the document.
+            imprint = hashlib.sha256(writer.header_bytes) if stamper is not None else None
+
+            def digest_both(chunk: memoryview) -> None:
+                hasher.update(chunk)
+                if imprint is not None:
+                    imprint.update(chunk)
+
+            read_exactly(stream, size, sinks, background=digest_both)
             tar.end_member()
+            verified: VerifiedTimestamp | None = None
+            if stamper is not None and imprint is not None:
+                got = obtain_token(stamper, imprint.digest(), ws.snapshot, claimed=now, now=ws.now(),
+                                   warnings=warnings)
+                if got is not None:
+                    token, verified = got
+                    meta = replace(meta, timestamp=token)
             signature = sign_digest(signer, hasher.digest(), meta.to_comment(),
                                     f"sandi sealed document from {sender}")
             tar.add_member(doc_name + SIGNATURE_SUFFIX, signature.to_bytes(), mtime)
@@ -234,6 +276,7 @@ def seal(
                 "nomor": letter.get("nomor"),
                 "policy": None if used_policy is None else f"{used_policy[0]} v{used_policy[1]}",
                 "sealed_at": format_time(meta.sealed_at),
+                **({"timestamp": format_time(verified.gen_time)} if verified is not None else {}),
             })
             if out is not None:
                 out.commit()
@@ -243,7 +286,8 @@ def seal(
     finally:
         if opened:
             stream.close()
-    return SealResult(metadata=meta, output=dst if isinstance(dst, Path) else None)
+    return SealResult(metadata=meta, output=dst if isinstance(dst, Path) else None, timestamp=verified,
+                      warnings=tuple(warnings))
 
 
 def _post_quantum_header_size(stanzas: int) -> int:

@@ -263,3 +263,24 @@ class EnrolmentRequestRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     response: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+
+
+# --- the time-stamp authority (owner: sandi.authority.tsa) -----------------------------
+
+
+class TsaCertificateRow(Base):
+    """A certificate of the authority's RFC 3161 time-stamp key (ECDSA P-256), issued by
+    the root. Its private key lives with the server, never in the registry."""
+
+    __tablename__ = "tsa_certificates"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    serial: Mapped[str] = mapped_column(String(64), unique=True)  # lower-case hex
+    key_fingerprint: Mapped[str] = mapped_column(String(64))  # sha256(uncompressed point) hex
+    cert_pem: Mapped[str] = mapped_column(Text)
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime)
+    not_after: Mapped[datetime] = mapped_column(UTCDateTime)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revocation_reason: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    revoked_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
