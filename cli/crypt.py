@@ -166,7 +166,7 @@ def resolve_agency_identity(code: str, obj: CliContext) -> list[Identity]:
             _("this home holds no encryption key of {code}").format(code=code),
             hint=_("decrypt as an agency whose keys are in this home ('sandi keys list'), or use -i"),
         )
-    return [keystore.get_encryption_key(ref) for ref in refs]
+    return [keystore.opening_key(ref)[1] for ref in refs]
 
 
 def _file_passphrase(passphrase_file: Path | None) -> PassphraseSource:

@@ -31,6 +31,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "official": ("sandi_cli.official", "official",
                  N_("Named officials of an agency and their personal signing keys.")),
     "keys": ("sandi_cli.keys", "keys", N_("Issue, enrol, renew, rotate, revoke and export keys.")),
+    "agent": ("sandi_cli.agent", "agent",
+              N_("Unlock the key store once for the day (a key agent, like ssh-agent).")),
     "crl": ("sandi_cli.keys", "crl_cmd", N_("Write the certificate revocation list signed by the root.")),
     "pdf-root": ("sandi_cli.pdfroot", "pdf_root",
                  N_("The PDF root: the P-256 CA for PDF signatures that viewers validate.")),

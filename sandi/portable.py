@@ -40,6 +40,10 @@ import stat
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import subprocess
 
 try:  # POSIX
     import fcntl as _fcntl
@@ -250,3 +254,106 @@ def can_prompt() -> bool:
             return True
     except OSError:
         return False
+
+
+# -- the key agent's transport ---------------------------------------------------
+
+#: a Unix socket path is at most 107 bytes on Linux (sun_path), 103 on the BSDs
+MAX_SOCKET_PATH = 100
+
+
+def agent_unsupported_reason() -> str | None:
+    """Why this OS cannot run the key agent safely, or None if it can.
+
+    The agent needs a Unix domain socket in a folder only the user can enter, which is
+    what POSIX owners and ``AF_UNIX`` give. Windows has neither in CPython (its named
+    pipes would need a DACL that ``multiprocessing`` does not set), so it gets no agent
+    (ADR 0016: the keyring key store is its fast path)."""
+    import socket
+
+    from sandi.i18n import _
+
+    if not hasattr(socket, "AF_UNIX") or not has_posix_owners():
+        return _("this system has no private local sockets for a key agent")
+    return None
+
+
+def agent_runtime_dir() -> Path:
+    """The user's private folder for the agent's socket and token, created 0700.
+
+    ``$XDG_RUNTIME_DIR/sandi`` where the session has one (a tmpfs only the user enters,
+    emptied at logout), else ``<temp>/sandi-<uid>``. Raises PermissionError naming the
+    path when the folder exists but is not the user's own private, real folder (another
+    user could have planted it in the shared temporary folder)."""
+    import tempfile
+
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    uid = os.getuid()
+    if runtime and os.path.isabs(runtime):
+        folder = Path(runtime) / "sandi"
+    else:
+        folder = Path(tempfile.gettempdir()) / f"sandi-{uid}"
+    with contextlib.suppress(FileExistsError):
+        folder.mkdir(mode=0o700)
+    check_private_runtime_dir(folder)
+    return folder
+
+
+def check_private_runtime_dir(folder: Path) -> None:
+    """Raise PermissionError unless ``folder`` is a real folder of this user, mode 0700."""
+    st = os.lstat(folder)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or stat.S_IMODE(st.st_mode) & 0o077:
+        raise PermissionError(errno.EPERM, "not a private folder of this user", str(folder))
+
+
+def check_own_socket(path: Path) -> None:
+    """Raise PermissionError unless ``path`` is a socket owned by this user (FileNotFoundError
+    if there is none)."""
+    st = os.lstat(path)
+    if not stat.S_ISSOCK(st.st_mode) or st.st_uid != os.getuid():
+        raise PermissionError(errno.EPERM, "not a socket of this user", str(path))
+
+
+def peer_credentials(sock: object) -> tuple[int, int] | None:
+    """(pid, uid) of the process at the other end of the Unix socket ``sock``, where the OS
+    tells (Linux ``SO_PEERCRED``); None elsewhere."""
+    import socket
+    import struct
+
+    option = getattr(socket, "SO_PEERCRED", None)
+    if option is None or not isinstance(sock, socket.socket):
+        return None
+    raw = sock.getsockopt(socket.SOL_SOCKET, option, struct.calcsize("3i"))
+    pid, uid, _gid = struct.unpack("3i", raw)
+    return pid, uid
+
+
+def own_uid() -> int:
+    return os.getuid()
+
+
+def harden_secret_process() -> None:
+    """Keep this process's memory out of core dumps and away from other processes of the
+    same user where the OS allows (Linux ``PR_SET_DUMPABLE`` 0 also stops ptrace and
+    ``/proc/PID/mem`` reads): the key agent holds unlocked keys."""
+    with contextlib.suppress(ImportError, ValueError, OSError):
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            import ctypes
+
+            pr_set_dumpable = 4
+            ctypes.CDLL(None, use_errno=True).prctl(pr_set_dumpable, 0, 0, 0, 0)
+
+
+def spawn_detached(argv: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
+    """Start ``argv`` as a background process that outlives this one and its terminal
+    (a new session), with pipes on stdin and stdout; returns the ``subprocess.Popen``."""
+    import subprocess
+
+    return subprocess.Popen(
+        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        env=env, cwd=cwd, close_fds=True, start_new_session=True,
+    )

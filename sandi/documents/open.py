@@ -66,7 +66,7 @@ from sandi.i18n import Message, _
 from sandi.timefmt import iso_time
 
 if TYPE_CHECKING:
-    from sandi.formats.age import MLKEM768X25519Identity, Stanza, X25519Identity
+    from sandi.formats.age import Identity, Stanza
 
 DEFAULT_MAX_DOCUMENT_SIZE = 8 * 1024**3 - 1  # ustar's own limit
 MAX_SIGNATURE_SIZE = 16 * 1024
@@ -324,7 +324,7 @@ def _check_copy_entries(meta: SealMetadata) -> None:
 
 
 def _check_recipient_stanzas(meta: SealMetadata, stanzas: Sequence[Stanza],
-                             identities: Sequence[tuple[str, X25519Identity | MLKEM768X25519Identity]],
+                             identities: Sequence[tuple[str, Identity]],
                              opener: str) -> list[KeyRef]:
     """The signed list has one entry per agency-key stanza (X25519, or hybrid post-quantum
     mlkem768x25519; never both, the age layer refuses mixed headers), and lists the

@@ -17,7 +17,7 @@ from sandi.i18n import _
 
 if TYPE_CHECKING:
     from sandi.audit.entry import AuditEntry
-    from sandi.formats.age import MLKEM768X25519Identity, X25519Identity
+    from sandi.formats.age import Identity
     from sandi.keystore import KeyStore, P256Signer, PassphraseSource, Signer
 
 
@@ -160,9 +160,10 @@ class Workspace:
             self._signing_keys[ref] = key
         return key, cert, official
 
-    def opening_identities(self, code: str) -> list[tuple[str, X25519Identity | MLKEM768X25519Identity]]:
+    def opening_identities(self, code: str) -> list[tuple[str, Identity]]:
         """Every encryption key of ``code`` in the store (current and retired; X25519 and
-        hybrid post-quantum), newest first."""
+        hybrid post-quantum) as (public fingerprint, identity): hybrid keys first. The
+        identity unwraps where the key lives (in a key agent, when one holds it)."""
         prefix = f"{code}.encryption."
         hybrid_prefix = f"{code}.encryption-pq."
         all_refs = self.keystore.refs()
@@ -173,16 +174,7 @@ class Workspace:
                 _("this home holds no encryption key of {code}").format(code=code),
                 hint=_("open as an agency whose keys are in this home, or import its key bundle"),
             )
-        from sandi.keystore.base import hybrid_identity_fingerprint, identity_fingerprint
-
-        out: list[tuple[str, X25519Identity | MLKEM768X25519Identity]] = []
-        for ref in hybrid_refs:
-            hybrid = self.keystore.get_hybrid_key(ref)
-            out.append((hybrid_identity_fingerprint(hybrid), hybrid))
-        for ref in refs:
-            identity = self.keystore.get_encryption_key(ref)
-            out.append((identity_fingerprint(identity), identity))
-        return out
+        return [self.keystore.opening_key(ref) for ref in hybrid_refs + refs]
 
     # -- audit -------------------------------------------------------------------------
 

@@ -72,30 +72,39 @@ def open_keystore(
     *,
     config: HomeConfig | None = None,
     pin: PassphraseSource | None = None,
+    agent: bool = True,
 ) -> KeyStore:
     """The key store of ``home``, as its configuration names it. Asks nothing yet.
 
     ``pin`` unlocks a PKCS#11 token (asked only when a token key signs); without it
-    the PIN comes from ``$SANDI_PKCS11_PIN``."""
+    the PIN comes from ``$SANDI_PKCS11_PIN``. With ``agent`` (the default), a file
+    store (also a token's fallback store) signs and unwraps through the home's key agent
+    while one runs and holds the key (:mod:`sandi.keystore.agent`); otherwise it unlocks
+    with ``passphrase`` as usual."""
     cfg = config or home.load_config()
     kind = _kind(cfg.keystore)
     if kind == "pkcs11":
         from sandi.keystore.pkcs11 import Pkcs11KeyStore, TokenConfig, default_pin_source
 
         token = TokenConfig.from_settings(cfg.extra, source=str(home.config_path))
-        fallback = _open_simple(home, token.fallback, passphrase)
+        fallback = _open_simple(home, token.fallback, passphrase, agent=agent)
         return Pkcs11KeyStore(home.keys_dir, fallback, token, pin or default_pin_source())
-    return _open_simple(home, kind, passphrase)
+    return _open_simple(home, kind, passphrase, agent=agent)
 
 
-def _open_simple(home: Home, kind: str, passphrase: PassphraseSource) -> KeyStore:
+def _open_simple(home: Home, kind: str, passphrase: PassphraseSource, *, agent: bool = False) -> KeyStore:
     if kind == "keyring":
         from sandi.keystore.keyringstore import KeyringKeyStore
 
         return KeyringKeyStore(home.keys_dir)
     from sandi.keystore.filestore import FileKeyStore
 
-    return FileKeyStore(home.keys_dir, passphrase)
+    store = FileKeyStore(home.keys_dir, passphrase)
+    if not agent:
+        return store
+    from sandi.keystore.agent import with_agent
+
+    return with_agent(store, home.keys_dir)
 
 
 def create_keystore(

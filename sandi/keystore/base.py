@@ -31,7 +31,7 @@ from sandi.i18n import Message, _
 from sandi.keystore.keys import P256Key, P256Signer, Signer, SigningKey, fingerprint
 
 if TYPE_CHECKING:
-    from sandi.formats.age import MLKEM768X25519Identity, X25519Identity
+    from sandi.formats.age import Identity, MLKEM768X25519Identity, X25519Identity
 
 #: ``encryption-pq`` is the hybrid post-quantum (age1pq1) key; its secret is the
 #: 32-byte seed, like the others. ``ecdsa-p256`` is an ECDSA P-256 key (the PDF root and
@@ -287,6 +287,17 @@ class KeyStore(ABC):
         :meth:`get_signing_key`: a store whose keys cannot leave it (a PKCS#11 token)
         returns a signer that asks the token."""
         return self.get_signing_key(ref)
+
+    def opening_key(self, ref: str) -> tuple[str, Identity]:
+        """(public fingerprint, what unwraps age stanzas) of the encryption key ``ref``
+        (X25519 or hybrid, as its reference says). Opening call sites use this: a store
+        in front of a key agent (:mod:`sandi.keystore.agent`) returns an identity whose
+        unwrap happens in the agent."""
+        if check_ref(ref).split(".")[1:2] == ["encryption-pq"]:
+            hybrid = self.get_hybrid_key(ref)
+            return hybrid_identity_fingerprint(hybrid), hybrid
+        identity = self.get_encryption_key(ref)
+        return identity_fingerprint(identity), identity
 
     def new_signing_key(self, owner: str, *, on_token: bool = False) -> tuple[str, Signer]:
         """Generate a signing key for ``owner``, store it, and return (reference, signer).
