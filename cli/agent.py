@@ -1,4 +1,4 @@
-"""``sandi agent``: unlock the key store once for a working day (ADR 0016).
+"""``sandi agent``: unlock the key store once for a working day (ADR 0018).
 
 ``start`` asks the passphrase here, in the foreground, and hands it to a background
 process (``sandi agent serve``, hidden) on its standard input; that process unlocks the

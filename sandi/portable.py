@@ -268,7 +268,7 @@ def agent_unsupported_reason() -> str | None:
     The agent needs a Unix domain socket in a folder only the user can enter, which is
     what POSIX owners and ``AF_UNIX`` give. Windows has neither in CPython (its named
     pipes would need a DACL that ``multiprocessing`` does not set), so it gets no agent
-    (ADR 0016: the keyring key store is its fast path)."""
+    (ADR 0018: the keyring key store is its fast path)."""
     import socket
 
     from sandi.i18n import _
@@ -278,8 +278,9 @@ def agent_unsupported_reason() -> str | None:
     return None
 
 
-def agent_runtime_dir() -> Path:
-    """The user's private folder for the agent's socket and token, created 0700.
+def agent_runtime_dir(*, create: bool = True) -> Path:
+    """The user's private folder for the agent's socket and token, created 0700 (unless
+    ``create`` is false: then it may not exist, and FileNotFoundError says so).
 
     ``$XDG_RUNTIME_DIR/sandi`` where the session has one (a tmpfs only the user enters,
     emptied at logout), else ``<temp>/sandi-<uid>``. Raises PermissionError naming the
@@ -293,8 +294,9 @@ def agent_runtime_dir() -> Path:
         folder = Path(runtime) / "sandi"
     else:
         folder = Path(tempfile.gettempdir()) / f"sandi-{uid}"
-    with contextlib.suppress(FileExistsError):
-        folder.mkdir(mode=0o700)
+    if create:
+        with contextlib.suppress(FileExistsError):
+            folder.mkdir(mode=0o700)
     check_private_runtime_dir(folder)
     return folder
 

@@ -1,4 +1,4 @@
-"""The key agent (ADR 0016): a real agent process, real sockets, the real command line.
+"""The key agent (ADR 0018): a real agent process, real sockets, the real command line.
 
 Each test starts an agent through ``sandi agent start`` (a background process of its
 own) or, where a timeout must pass in seconds, the library's :class:`AgentServer` in a

@@ -1,6 +1,6 @@
 """The key agent: a home's file key store unlocked once, its keys held by one process.
 
-Like ``ssh-agent`` / ``gpg-agent`` (ADR 0016): ``sandi agent start`` asks the passphrase
+Like ``ssh-agent`` / ``gpg-agent`` (ADR 0018): ``sandi agent start`` asks the passphrase
 once and starts a background process (:class:`AgentServer`) that unlocks the store, reads
 every key into its memory and then serves signatures and age unwraps over a Unix socket;
 document commands use it (:class:`AgentKeyStore`) instead of paying the scrypt unlock
@@ -123,13 +123,19 @@ class AgentPaths:
     name: str
 
     @classmethod
-    def of(cls, keys_dir: Path, folder: Path | None = None) -> AgentPaths:
-        """The agent of the key folder ``keys_dir`` (one agent per home); creates and
-        checks the private runtime folder."""
+    def of(cls, keys_dir: Path, folder: Path | None = None, *, create: bool = True) -> AgentPaths | None:
+        """The agent of the key folder ``keys_dir`` (one agent per home); checks the
+        private runtime folder, and creates it with ``create`` (else None if it is not
+        there: no agent ever ran)."""
         digest = hashlib.sha256(str(keys_dir.resolve()).encode("utf-8", "surrogateescape")).hexdigest()
         try:
-            runtime = folder if folder is not None else portable.agent_runtime_dir()
+            runtime = folder if folder is not None else portable.agent_runtime_dir(create=create)
             portable.check_private_runtime_dir(runtime)
+        except FileNotFoundError:
+            if not create:
+                return None
+            raise CredentialError(_("the key agent's folder {path} is not private to this user").format(
+                path=folder)) from None
         except OSError as exc:
             raise CredentialError(
                 _("the key agent's folder {path} is not private to this user").format(
@@ -279,6 +285,7 @@ class AgentServer:
 
         require_agent_support()
         paths = AgentPaths.of(keys_dir, runtime_dir)
+        assert paths is not None
         portable.harden_secret_process()
         store = FileKeyStore(keys_dir, passphrase)
         try:
@@ -585,8 +592,8 @@ class AgentClient:
         no connection yet). None too where the OS runs no agent."""
         if agent_support_problem() is not None:
             return None
-        paths = AgentPaths.of(keys_dir, runtime_dir)
-        if not (paths.socket.exists() or paths.socket.is_symlink()):
+        paths = AgentPaths.of(keys_dir, runtime_dir, create=False)
+        if paths is None or not (paths.socket.exists() or paths.socket.is_symlink()):
             return None
         return cls(paths)
 
