@@ -16,7 +16,7 @@ Invariants:
   unlocked store identity right after reading the keys;
 * only the user reaches the agent: its socket and token lie in the user's private
   runtime folder (0700, checked by both sides), the server checks the peer's user id
-  (``SO_PEERCRED``, Linux) before reading a byte, and every request carries the 256-bit
+  (``SO_PEERCRED``, Linux) before it acts on a request, and every request carries the 256-bit
   token from the 0600 token file, compared in constant time; the client also checks the
   folder, the socket's owner and the token file before it connects;
 * one request per connection, a 4-byte length and a JSON object of at most
@@ -438,12 +438,14 @@ class AgentServer:
     def _answer(self, conn: socket.socket) -> None:
         peer = portable.peer_credentials(conn)
         peer_pid = peer[0] if peer is not None else None
+        try:
+            request = recv_frame(conn)  # bounded; read even from a stranger, so it sees the answer
+        except _Malformed:
+            request = None
         if peer is not None and peer[1] != portable.own_uid():
             self._refuse(conn, "peer user", {"peer_uid": peer[1], "peer_pid": peer_pid})
             return
-        try:
-            request = recv_frame(conn)
-        except _Malformed:
+        if request is None:
             self._reply(conn, {"ok": False, "error": MALFORMED})
             return
         token = request.get("token")
