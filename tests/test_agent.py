@@ -528,3 +528,19 @@ def test_a_keyring_home_needs_no_agent(tmp_path: Path, runtime: Path) -> None:
                                       'keystore = "keyring"\nagency = "BAPPEDA"\n')
     r = invoke("--home", home, "agent", "start", env={"SANDI_PASSPHRASE": PASSPHRASE})
     assert r.code == 2 and "asks for no passphrase: a key agent has nothing to hold" in r.stderr, r
+
+
+def test_a_pdf_signed_with_a_p256_key_through_the_agent(authority: AuthorityHome, runtime: Path,
+                                                        tmp_path: Path) -> None:
+    pytest.importorskip("pyhanko")
+    from tests.test_pdf import make_letter
+
+    authority.ok("pdf-root", "init")
+    authority.ok("keys", "issue", "SETDA", "--purpose", "pdf-signing")
+    letter = make_letter(tmp_path / "surat.pdf")
+    start(authority)
+    r = authority.ok("--json", "sign", letter, "--pdf", "--as", "SETDA", env=NO_PASSPHRASE)
+    assert json.loads(r.stdout)["signer"] == "SETDA"
+    authority.ok("verify", tmp_path / "surat.signed.pdf", env=NO_PASSPHRASE)
+    p256_ref = next(r for r in _refs(authority) if r.startswith("SETDA.ecdsa-p256."))
+    assert p256_ref in [e["subject"] for e in journal_actions(authority) if e["action"] == "agent.sign"]

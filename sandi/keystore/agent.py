@@ -65,7 +65,7 @@ from sandi.errors import (
 )
 from sandi.i18n import _
 from sandi.keystore.base import KeyKind, KeyStore, StoredKey, check_ref
-from sandi.keystore.keys import Signer, fingerprint, verify_ed25519
+from sandi.keystore.keys import P256Signer, Signer, fingerprint, verify_ed25519
 
 if TYPE_CHECKING:
     from sandi.formats.age import Identity, Stanza
@@ -289,7 +289,7 @@ class AgentServer:
         portable.harden_secret_process()
         store = FileKeyStore(keys_dir, passphrase)
         try:
-            keys = {ref: _read_key(store, ref) for ref in store.refs()}
+            keys = {ref: _read_key(store, ref) for ref in store.refs() if _served_kind(ref) is not None}
         finally:
             forget_unlocked()  # the agent holds the keys, not the store identity
         if not keys:
@@ -500,7 +500,7 @@ class AgentServer:
             if held is None:
                 return {"ok": False, "error": UNKNOWN_KEY}
             if op == "sign":
-                if held.kind != "signing":
+                if held.kind not in SIGNING_KINDS:
                     return {"ok": False, "error": UNKNOWN_KEY}
                 data = _unb64(request.get("data"), max_bytes=MAX_SIGN_DATA)
                 if len(data) > MAX_SIGN_DATA:
@@ -508,13 +508,27 @@ class AgentServer:
                 # Audited before the signature leaves: no entry, no signature.
                 self._audit("agent.sign", ref, details={"bytes": len(data), "peer_pid": peer_pid})
                 return {"ok": True, "signature": _b64(held.key.sign(data))}
-            if held.kind == "signing":
+            if held.kind in SIGNING_KINDS:
                 return {"ok": False, "error": UNKNOWN_KEY}
             file_key = held.key.unwrap(_stanzas(request.get("stanzas")))
             if file_key is None:
                 return {"ok": True, "file_key": None}
             self._audit("agent.unwrap", ref, details={"peer_pid": peer_pid})
             return {"ok": True, "file_key": _b64(file_key)}
+
+
+#: what the agent holds: Ed25519 and ECDSA P-256 keys sign, X25519 and hybrid keys unwrap
+SIGNING_KINDS: tuple[KeyKind, ...] = ("signing", "ecdsa-p256")
+SERVED_KINDS: tuple[KeyKind, ...] = ("signing", "ecdsa-p256", "encryption", "encryption-pq")
+
+
+def _served_kind(ref: str) -> KeyKind | None:
+    """The kind of ``ref`` if the agent serves it (a kind added later stays in the store)."""
+    try:
+        kind = _kind_of_ref(ref)
+    except SandiError:
+        return None
+    return kind if kind in SERVED_KINDS else None
 
 
 def _read_key(store: KeyStore, ref: str) -> _HeldKey:
@@ -524,6 +538,9 @@ def _read_key(store: KeyStore, ref: str) -> _HeldKey:
     if kind == "signing":
         key = store.get_signing_key(ref)
         return _HeldKey("signing", key.public_key_bytes(), key)
+    if kind == "ecdsa-p256":
+        p256 = store.get_p256_key(ref)
+        return _HeldKey(kind, p256.public_key_bytes(), p256)
     if kind == "encryption-pq":
         hybrid = store.get_hybrid_key(ref)
         return _HeldKey(kind, hybrid.recipient.public_bytes, hybrid)
@@ -767,9 +784,15 @@ class AgentKeyStore(KeyStore):
             return self.inner.signer(ref)
         return AgentSigner(self, ref, held[1])
 
+    def p256_signer(self, ref: str) -> P256Signer:
+        held = self.held(check_ref(ref))
+        if held is None or held[0] != "ecdsa-p256":
+            return self.inner.p256_signer(ref)
+        return AgentP256Signer(self, ref, held[1])
+
     def opening_key(self, ref: str) -> tuple[str, Identity]:
         held = self.held(check_ref(ref))
-        if held is None or held[0] == "signing":
+        if held is None or held[0] in SIGNING_KINDS:
             return self.inner.opening_key(ref)
         return fingerprint(held[1]), AgentIdentity(self, ref)
 
@@ -809,6 +832,50 @@ class AgentSigner(Signer):
 
     def sign_x509(self, builder: Any) -> Any:
         return builder.sign(_AgentPrivateKey(self), None)
+
+
+class AgentP256Signer(P256Signer):
+    """Signs (ECDSA P-256, SHA-256) with a key the agent holds; without the agent, with the
+    store's own key. Certificates and CRLs (the PDF root's work) are signed by the store."""
+
+    __slots__ = ("_public", "_ref", "_store")
+
+    def __init__(self, store: AgentKeyStore, ref: str, public: bytes) -> None:
+        self._store = store
+        self._ref = ref
+        self._public = public
+
+    def __repr__(self) -> str:
+        return f"AgentP256Signer({self._ref!r})"
+
+    def public_key_bytes(self) -> bytes:
+        return self._public
+
+    def public_key(self) -> Any:
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), self._public)
+
+    def sign(self, data: bytes) -> bytes:
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        client = self._store.client
+        if client is not None and len(data) <= MAX_SIGN_DATA:
+            try:
+                signature = client.sign(self._ref, bytes(data))
+                self.public_key().verify(signature, bytes(data), ec.ECDSA(hashes.SHA256()))
+            except AgentUnavailable:
+                self._store.forget_agent()
+            except (InvalidSignature, ValueError):
+                self._store.forget_agent()  # not a valid signature: do not use this agent
+            else:
+                return signature
+        return self._store.inner.p256_signer(self._ref).sign(data)
+
+    def sign_x509(self, builder: Any) -> Any:
+        return self._store.inner.p256_signer(self._ref).sign_x509(builder)
 
 
 def _agent_private_key_class() -> type:
