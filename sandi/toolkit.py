@@ -150,9 +150,10 @@ class Toolkit:
         self, src: PathLike | BinaryIO, dst: PathLike | BinaryIO, *, sender: str, recipients: list[str],
         classification: str, policy: PolicyGate, letter: Mapping[str, object] | None = None,
         armor: bool = False, copy_to_sender: bool = False, name: str | None = None,
-        size: int | None = None, operator: str | None = None,
+        size: int | None = None, operator: str | None = None, timestamp: bool | None = None,
     ) -> SealResult:
-        """Sign and encrypt ``src`` for ``recipients`` (see :func:`sandi.documents.seal`)."""
+        """Sign and encrypt ``src`` for ``recipients`` (see :func:`sandi.documents.seal`;
+        ``timestamp``: ask for an RFC 3161 time-stamp, True/False, None as the home says)."""
         from sandi.audit.events import acting_operator
         from sandi.documents import seal
 
@@ -161,18 +162,18 @@ class Toolkit:
             return seal(src, target, workspace=self.workspace, sender=sender, recipients=recipients,
                         classification=classification, policy=policy, letter=letter,
                         urgencies=self.home.load_config().urgencies, armor=armor,
-                        copy_to_sender=copy_to_sender, name=name, size=size)
+                        copy_to_sender=copy_to_sender, name=name, size=size, timestamp=timestamp)
 
     def seal_bytes(
         self, data: bytes, *, name: str, sender: str, recipients: list[str], classification: str,
         policy: PolicyGate, letter: Mapping[str, object] | None = None, armor: bool = False,
-        copy_to_sender: bool = False, operator: str | None = None,
+        copy_to_sender: bool = False, operator: str | None = None, timestamp: bool | None = None,
     ) -> bytes:
         """The sealed document of ``data`` (named ``name`` inside), as bytes."""
         out = io.BytesIO()
         self.seal(io.BytesIO(data), out, sender=sender, recipients=recipients,
                   classification=classification, policy=policy, letter=letter, armor=armor,
-                  copy_to_sender=copy_to_sender, name=name, operator=operator)
+                  copy_to_sender=copy_to_sender, name=name, operator=operator, timestamp=timestamp)
         return out.getvalue()
 
     def open_sealed(
@@ -202,16 +203,17 @@ class Toolkit:
     def sign(
         self, src: PathLike | BinaryIO, *, signer: str, classification: str | None = None,
         letter: Mapping[str, object] | None = None, signature_path: PathLike | None = None,
-        name: str | None = None, operator: str | None = None,
+        name: str | None = None, operator: str | None = None, timestamp: bool | None = None,
     ) -> SignResult:
-        """Sign ``src``; the signature text is in the result (and at ``signature_path``)."""
+        """Sign ``src``; the signature text is in the result (and at ``signature_path``);
+        ``timestamp`` as for :meth:`seal`."""
         from sandi.audit.events import acting_operator
         from sandi.documents import sign
 
         with acting_operator(operator):
             return sign(src, workspace=self.workspace, signer_code=signer, classification=classification,
                         letter=letter, urgencies=self.home.load_config().urgencies,
-                        signature_path=signature_path, name=name)
+                        signature_path=signature_path, name=name, timestamp=timestamp)
 
     def verify(self, src: PathLike | BinaryIO, signature: str | bytes | os.PathLike[str],
                *, operator: str | None = None) -> VerifyResult:
