@@ -16,7 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.x509.oid import NameOID
 
-from sandi.errors import ConfigError, CredentialError, NotFoundError
+from sandi.errors import ConfigError, CredentialError, FormatError, NotFoundError
 from sandi.formats.age import X25519Identity
 from sandi.keystore import FixedPassphrase, key_ref
 from sandi.keystore.filestore import FileKeyStore, forget_unlocked
@@ -216,3 +216,51 @@ def test_token_folder_deleted_is_a_clear_error(tmp_path: Path, softhsm: Path) ->
     fresh = Pkcs11KeyStore(tmp_path / "keys", store.fallback, store.config, FixedPassphrase(gone.pin))
     with pytest.raises(NotFoundError, match=r"removed|not present"):
         fresh.signer(ref).sign(b"x")
+
+
+def test_a_p256_key_is_made_on_the_token_and_signs_there(tmp_path: Path, token: Token) -> None:
+    """The PDF root and pdf-signing keys (ADR 0014): CKM_EC_KEY_PAIR_GEN on P-256, CKM_ECDSA
+    over the SHA-256 digest, the raw r || s DER-encoded; checked by cryptography."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    store = make_store(tmp_path, token)
+    ref, signer = store.new_p256_key("pdf-root", on_token=True)
+    assert ref == key_ref("pdf-root", "ecdsa-p256", signer.fingerprint) and store.location(ref) == "token"
+    signature = signer.sign(b"surat")
+    signer.public_key().verify(signature, b"surat", ec.ECDSA(hashes.SHA256()))  # DER, SHA-256
+    attrs = token_objects(token, ref)
+    assert attrs["EXTRACTABLE"] is False and attrs["SENSITIVE"] is True and attrs["LOCAL"] is True
+    with pytest.raises(CredentialError, match="never leaves"):
+        store.get_p256_key(ref)
+    with pytest.raises(CredentialError, match="not a signing key"):
+        store.signer(ref)  # a P-256 key is never an Ed25519 signer
+    ed_ref, _ed = store.new_signing_key("root", on_token=True)
+    with pytest.raises(CredentialError, match="not a ecdsa-p256 key"):
+        store.p256_signer(ed_ref)
+    # a new store object (a new process) finds it, and certificates and CRLs sign on the token
+    again = Pkcs11KeyStore(tmp_path / "keys", store.fallback, store.config, FixedPassphrase(token.pin))
+    key = again.p256_signer(ref)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "token PDF root")])
+    now = datetime.now(UTC)
+    cert = key.sign_x509(
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now)
+        .not_valid_after(now + timedelta(days=1)))
+    cert.verify_directly_issued_by(cert)
+    crl = key.sign_x509(x509.CertificateRevocationListBuilder().issuer_name(name).last_update(now)
+                        .next_update(now + timedelta(days=1)))
+    assert crl.is_signature_valid(key.public_key())
+    soft_ref, _soft = again.new_p256_key("SETDA")  # not on_token: the fallback store
+    assert again.location(soft_ref) == "file"
+    again.delete(ref)
+    assert not again.contains(ref)
+
+
+def test_p256_point_forms() -> None:
+    from sandi.keystore.pkcs11 import p256_point_bytes
+
+    point = b"\x04" + bytes(range(64))
+    assert p256_point_bytes(b"\x04\x41" + point) == point == p256_point_bytes(point)
+    with pytest.raises(FormatError):
+        p256_point_bytes(b"\x04\x20" + bytes(32))

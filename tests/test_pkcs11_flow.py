@@ -191,3 +191,27 @@ def test_init_on_a_missing_token_leaves_nothing(tmp_path: Path, token: Token) ->
                env={"SANDI_PASSPHRASE": "kunci toko sandi banten rahasia", "SANDI_PKCS11_MODULE": None})
     assert r.code == 2 and "--pkcs11-module" in r.stderr, r
     assert not home.exists()
+
+
+def test_pdf_root_and_pdf_signing_keys_on_the_token(tmp_path: Path, token: Token) -> None:
+    """ADR 0014 on a PKCS#11 home: the PDF root is generated on the token like the root,
+    an agency's pdf-signing key too under a profile with token = true; a PDF signed with
+    it verifies."""
+    pytest.importorskip("pyhanko")
+    from tests.test_pdf import make_letter
+
+    auth = make_authority(tmp_path, token)
+    (auth.path / "profiles").mkdir()
+    (auth.path / "profiles" / "token.toml").write_text(TOKEN_PROFILE)
+    auth.ok("agency", "add", "SETDA", "--name", "Sekretariat Daerah")
+    auth.ok("keys", "issue", "SETDA")
+    created = json.loads(auth.ok("--json", "pdf-root", "init").stdout)
+    assert created["key_location"] == "token"
+    auth.ok("keys", "issue", "SETDA", "--purpose", "pdf-signing", "--profile", "token")
+    status = json.loads(auth.ok("--json", "keys", "store").stdout)
+    assert {k["ref"].rsplit(".", 1)[0]: k["location"] for k in status["keys"]
+            if ".ecdsa-p256." in k["ref"]} == {"pdf-root.ecdsa-p256": "token", "SETDA.ecdsa-p256": "token"}
+    letter = make_letter(auth.work / "surat.pdf")
+    r = auth.ok("--json", "sign", letter, "--pdf", "--as", "SETDA", "-o", auth.work / "signed.pdf")
+    assert json.loads(r.stdout)["algorithm"] == "ecdsa-p256"
+    auth.ok("verify", auth.work / "signed.pdf")

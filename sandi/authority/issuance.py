@@ -198,9 +198,10 @@ class KeyWrites:
         self.refs.append(ref)
         return ref, signer
 
-    def new_p256(self, code: str) -> tuple[str, P256Signer]:
-        """A new ECDSA P-256 key (a ``pdf-signing`` key), removed again by :meth:`undo`."""
-        ref, signer = self.keystore.new_p256_key(code)
+    def new_p256(self, code: str, *, on_token: bool = False) -> tuple[str, P256Signer]:
+        """A new ECDSA P-256 key (a ``pdf-signing`` key; on the store's token when
+        ``on_token``), removed again by :meth:`undo`."""
+        ref, signer = self.keystore.new_p256_key(code, on_token=on_token)
         self.refs.append(ref)
         return ref, signer
 

@@ -7,8 +7,8 @@ Invariants:
 
 * there is at most one PDF root per registry (``authority.pdf_root_cert_pem``); creating a
   second one is refused. Its key lives only in the authority's key store, under
-  ``pdf-root.ecdsa-p256.<fp16>`` (a PKCS#11 home keeps it in the token's fallback store:
-  P-256 keys are not generated on the token yet);
+  ``pdf-root.ecdsa-p256.<fp16>`` (on a PKCS#11 home: generated on the token, like the
+  root key; an agency's ``pdf-signing`` key too when its profile says ``token = true``);
 * the Ed25519 root cannot certify the PDF root (its pathLen is 0); it vouches for it by
   signing the directory that publishes the PDF root's certificate, so sandi trusts the
   PDF root only through a verified directory;
@@ -111,7 +111,7 @@ def create_pdf_root(
             raise AlreadyExistsError(_("this authority has a PDF root already"),
                                      hint=_("'sandi pdf-root show' prints its certificate"))
         province = existing.province
-    ref, key = keystore.new_p256_key(PDF_ROOT_OWNER)
+    ref, key = keystore.new_p256_key(PDF_ROOT_OWNER, on_token=keystore.hardware)
     try:
         cert = build_root_certificate(key, province, not_before=now,
                                       not_after=now + timedelta(days=validity_days),
@@ -231,7 +231,7 @@ def issue_pdf_signing(
                     hint=_("'sandi keys rotate {code} --purpose pdf-signing' replaces it").format(code=code),
                 )
             old = retire(current, now)
-            ref, key = writes.new_p256(code)
+            ref, key = writes.new_p256(code, on_token=profile.signing_on_token)
             _cn, ou = profile.subject_fields(code=code, name=agency.name, purpose=PDF_SIGNING,
                                            province=pdf_issuer.province)
             issued = issue_certificate(

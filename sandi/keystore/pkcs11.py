@@ -18,6 +18,12 @@ Invariants:
   with ``CKA_SENSITIVE=true``, ``CKA_EXTRACTABLE=false``, ``CKA_TOKEN=true``; sandi
   reads only its public key and asks the token to sign (``CKM_EDDSA``); no private
   byte of it is ever in this process, and ``get_signing_key`` on it is refused;
+* an ECDSA P-256 key (the PDF root, ``pdf-signing`` keys; ADR 0014) asked for on the
+  token is generated there likewise (``CKM_EC_KEY_PAIR_GEN`` on secp256r1) and signs
+  with ``CKM_ECDSA`` over the SHA-256 digest sandi computes; the token's raw ``r || s``
+  is DER-encoded with ``cryptography``'s ``encode_dss_signature``. Its reference
+  (``OWNER.ecdsa-p256.<fp16>``) tells its kind, so an Ed25519 signer is never asked
+  of it, nor a P-256 signer of an Ed25519 key;
 * the token objects are named ``CKA_LABEL = <sandi key reference>`` and
   ``CKA_ID = <first 8 bytes of the public fingerprint>``; ``keys/pkcs11.json`` (public
   data only) lists them with their fingerprints, so listing needs no token and no
@@ -39,6 +45,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from sandi.errors import (
@@ -51,8 +59,8 @@ from sandi.errors import (
 )
 from sandi.fsutil import atomic_write, ensure_private_dir
 from sandi.i18n import _
-from sandi.keystore.base import KeyStore, StoredKey, check_ref, key_ref
-from sandi.keystore.keys import Signer, SigningKey, fingerprint
+from sandi.keystore.base import KeyKind, KeyStore, StoredKey, check_ref, key_ref
+from sandi.keystore.keys import P256Signer, Signer, SigningKey, fingerprint
 from sandi.keystore.passphrase import ENV_PASSPHRASE, PassphraseSource
 
 if TYPE_CHECKING:
@@ -72,6 +80,8 @@ CKM_EC_MONTGOMERY_KEY_PAIR_GEN = 0x1056
 CKM_EDDSA = 0x1057
 CKM_ECDH1_DERIVE = 0x1050
 ED25519_OID = "1.3.101.112"
+#: secp256r1 (NIST P-256), the curve of the PDF keys
+P256_OID = "1.2.840.10045.3.1.7"
 
 _PATH_ATTRS = {
     "token", "manufacturer", "serial", "model", "library-manufacturer", "library-description",
@@ -457,6 +467,30 @@ class TokenSession:
                 raise token_error(exc, self.uri, _("to generate an Ed25519 key")) from None
         return public, private, raw
 
+    def generate_p256(self, label: str, key_id: bytes) -> tuple[Any, Any, bytes]:
+        """A new ECDSA P-256 key pair on the token: (public object, private object, the
+        65-byte uncompressed point)."""
+        pkcs11 = _pkcs11()
+        from pkcs11 import Attribute, KeyType, Mechanism
+        from pkcs11.util.ec import encode_named_curve_parameters
+
+        session = self.session()
+        with self.lock:
+            try:
+                public, private = session.generate_keypair(
+                    KeyType.EC, 0, store=True, label=label, id=key_id,
+                    mechanism=Mechanism.EC_KEY_PAIR_GEN,
+                    public_template={Attribute.EC_PARAMS: encode_named_curve_parameters(P256_OID),
+                                     Attribute.VERIFY: True, Attribute.TOKEN: True},
+                    private_template={Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False,
+                                      Attribute.SIGN: True, Attribute.TOKEN: True,
+                                      Attribute.PRIVATE: True},
+                )
+                raw = p256_point_bytes(public[Attribute.EC_POINT])
+            except pkcs11.PKCS11Error as exc:
+                raise token_error(exc, self.uri, _("to generate a P-256 key")) from None
+        return public, private, raw
+
     def capabilities(self) -> TokenCapabilities:
         pkcs11 = _pkcs11()
         try:
@@ -507,6 +541,23 @@ def ec_point_bytes(value: bytes) -> bytes:
     if len(data) == 32:
         return data
     raise FormatError(_("the token gave an Ed25519 public key in a form sandi does not know"))
+
+
+def p256_point_bytes(value: bytes) -> bytes:
+    """The 65-byte uncompressed P-256 point from ``CKA_EC_POINT`` (a DER OCTET STRING, or
+    raw as some tokens give it)."""
+    data = bytes(value)
+    if len(data) == 67 and data[:3] == b"\x04\x41\x04":
+        return data[2:]
+    if len(data) == 65 and data[0] == 0x04:
+        return data
+    raise FormatError(_("the token gave a P-256 public key in a form sandi does not know"))
+
+
+def _ref_kind(ref: str) -> str:
+    """The key kind a reference names (``OWNER.KIND.<fp16>``, see :func:`key_ref`)."""
+    parts = ref.rsplit(".", 2)
+    return parts[1] if len(parts) == 3 else ""
 
 
 # -- signing on the token ---------------------------------------------------------------------
@@ -581,6 +632,94 @@ class TokenSigner(Signer):
         raise TypeError(_NOT_COPIED)
 
 
+class _TokenEcPrivateKey(ec.EllipticCurvePrivateKey):
+    """The ``cryptography`` face of a token P-256 key for certificate and CRL builders
+    (they call ``sign``); every way to read the private key raises."""
+
+    def __init__(self, signer: TokenP256Signer) -> None:
+        self._signer = signer
+
+    @property
+    def curve(self) -> ec.EllipticCurve:
+        return ec.SECP256R1()
+
+    @property
+    def key_size(self) -> int:
+        return 256
+
+    def public_key(self) -> ec.EllipticCurvePublicKey:
+        return self._signer.public_key()
+
+    def sign(self, data: bytes | bytearray | memoryview,
+             signature_algorithm: ec.EllipticCurveSignatureAlgorithm) -> bytes:
+        algorithm = getattr(signature_algorithm, "algorithm", None)
+        if not isinstance(signature_algorithm, ec.ECDSA) or not isinstance(algorithm, hashes.SHA256):
+            raise TypeError("a token P-256 key signs ECDSA with SHA-256 only")
+        return self._signer.sign(bytes(data))
+
+    def exchange(self, algorithm: ec.ECDH, peer_public_key: ec.EllipticCurvePublicKey) -> NoReturn:
+        raise TypeError(_NEVER_LEAVES)
+
+    def private_numbers(self) -> NoReturn:
+        raise TypeError(_NEVER_LEAVES)
+
+    def private_bytes(self, *args: object, **kwargs: object) -> NoReturn:
+        raise TypeError(_NEVER_LEAVES)
+
+    def __copy__(self) -> NoReturn:
+        raise TypeError(_NOT_COPIED)
+
+    def __deepcopy__(self, memo: object) -> NoReturn:
+        raise TypeError(_NOT_COPIED)
+
+
+class TokenP256Signer(P256Signer):
+    """An ECDSA P-256 key on a PKCS#11 token: the token signs the SHA-256 digest."""
+
+    __slots__ = ("_private", "_pub", "_session", "ref")
+
+    def __init__(self, session: TokenSession, ref: str, private: Any, public_raw: bytes) -> None:
+        self._session = session
+        self.ref = ref
+        self._private = private
+        self._pub = public_raw
+
+    def sign(self, data: bytes) -> bytes:
+        import hashlib
+
+        from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+        pkcs11 = _pkcs11()
+        from pkcs11 import Mechanism
+
+        digest = hashlib.sha256(bytes(data)).digest()
+        with self._session.lock:
+            try:
+                raw = bytes(self._private.sign(digest, mechanism=Mechanism.ECDSA))
+            except pkcs11.PKCS11Error as exc:
+                raise token_error(exc, self._session.uri, _("to sign")) from None
+        if len(raw) != 64:
+            raise CredentialError(_("the PKCS#11 token gave a signature of {size} bytes, not 64").format(
+                size=len(raw)))
+        # PKCS#11 gives r || s (32 bytes each); CMS and X.509 carry the DER SEQUENCE
+        return encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
+
+    def public_key(self) -> ec.EllipticCurvePublicKey:
+        return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), self._pub)
+
+    def public_key_bytes(self) -> bytes:
+        return self._pub
+
+    def sign_x509(self, builder: Any) -> Any:
+        return builder.sign(_TokenEcPrivateKey(self), hashes.SHA256())
+
+    def __repr__(self) -> str:
+        return f"TokenP256Signer({self.ref!r})"
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError(_NOT_COPIED)
+
+
 # -- the store --------------------------------------------------------------------------------
 
 
@@ -602,6 +741,7 @@ class Pkcs11KeyStore(KeyStore):
         self.config = config
         self.token = TokenSession(config, pin)
         self._signers: dict[str, TokenSigner] = {}
+        self._p256_signers: dict[str, TokenP256Signer] = {}
         self._load_index()
 
     def __repr__(self) -> str:
@@ -701,9 +841,11 @@ class Pkcs11KeyStore(KeyStore):
         index["keys"].pop(ref, None)
         self._save_index(index)
         self._signers.pop(ref, None)
+        self._p256_signers.pop(ref, None)
 
     def close(self) -> None:
         self._signers.clear()
+        self._p256_signers.clear()
         self.token.close()
 
     def location(self, ref: str) -> str:
@@ -713,6 +855,9 @@ class Pkcs11KeyStore(KeyStore):
         fp = self._token_fingerprint(check_ref(ref))
         if fp is None:
             return self.fallback.signer(ref)
+        if _ref_kind(ref) != "signing":
+            raise CredentialError(_("{ref} is a {kind} key, not a {kind2} key").format(
+                ref=ref, kind=_ref_kind(ref), kind2="signing"))
         cached = self._signers.get(ref)
         if cached is not None:
             return cached
@@ -732,14 +877,58 @@ class Pkcs11KeyStore(KeyStore):
         self._signers[ref] = signer
         return signer
 
+    def p256_signer(self, ref: str) -> P256Signer:
+        fp = self._token_fingerprint(check_ref(ref))
+        if fp is None:
+            return self.fallback.p256_signer(ref)
+        if _ref_kind(ref) != "ecdsa-p256":
+            raise CredentialError(_("{ref} is a {kind} key, not a {kind2} key").format(
+                ref=ref, kind=_ref_kind(ref), kind2="ecdsa-p256"))
+        cached = self._p256_signers.get(ref)
+        if cached is not None:
+            return cached
+        from pkcs11 import Attribute
+
+        public, private = self.token.find(ref, object_id(fp))
+        try:
+            raw = p256_point_bytes(public[Attribute.EC_POINT])
+        except _pkcs11().PKCS11Error as exc:
+            raise token_error(exc, self.config.token) from None
+        if fingerprint(raw) != fp:
+            raise CredentialError(
+                _("the token object {ref} is not the key sandi made under that name").format(ref=ref),
+                hint=_("the token was changed by other tools; restore it from its backup"),
+            )
+        signer = TokenP256Signer(self.token, ref, private, raw)
+        self._p256_signers[ref] = signer
+        return signer
+
+    def new_p256_key(self, owner: str, *, on_token: bool = False) -> tuple[str, P256Signer]:
+        if not on_token:
+            return self.fallback.new_p256_key(owner)
+        temporary = f"sandi-new-{secrets.token_hex(8)}"
+        public, private, raw = self.token.generate_p256(temporary, b"\0" * 8)
+        ref = self._name_token_key(owner, "ecdsa-p256", public, private, raw)
+        signer = TokenP256Signer(self.token, ref, private, raw)
+        self._p256_signers[ref] = signer
+        return ref, signer
+
     def new_signing_key(self, owner: str, *, on_token: bool = False) -> tuple[str, Signer]:
         if not on_token:
             return self.fallback.new_signing_key(owner)
         # A temporary label until the public key (and so the reference) is known.
         temporary = f"sandi-new-{secrets.token_hex(8)}"
         public, private, raw = self.token.generate_ed25519(temporary, b"\0" * 8)
+        ref = self._name_token_key(owner, "signing", public, private, raw)
+        signer = TokenSigner(self.token, ref, private, raw)
+        self._signers[ref] = signer
+        return ref, signer
+
+    def _name_token_key(self, owner: str, kind: KeyKind, public: Any, private: Any, raw: bytes) -> str:
+        """Label a freshly generated token key with its reference and index it (the key is
+        destroyed again if that fails)."""
         fp = fingerprint(raw)
-        ref = key_ref(owner, "signing", fp)
+        ref = key_ref(owner, kind, fp)
         try:
             if self.contains(ref):
                 raise AlreadyExistsError(_("key {ref} exists already").format(ref=ref))
@@ -760,9 +949,7 @@ class Pkcs11KeyStore(KeyStore):
                 private.destroy()
                 public.destroy()
             raise
-        signer = TokenSigner(self.token, ref, private, raw)
-        self._signers[ref] = signer
-        return ref, signer
+        return ref
 
     def put_signing_key(self, ref: str, key: SigningKey) -> None:
         # A software key is never imported onto the token: it existed outside it.
