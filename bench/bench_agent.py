@@ -171,6 +171,7 @@ def main() -> None:
         ("peak RSS of one seal (MiB)", w["peak_rss_mib"], a["peak_rss_mib"]),
         ("peak RSS of the agent (MiB)", "-", a["agent_peak_rss_mib"]),
         ("RSS of the agent after the day (MiB)", "-", a["agent_rss_after_day_mib"]),
+        ("CPU of the agent process (s)", "-", a["agent_cpu_s"]),
         ("agent start: wall (s) / RSS (MiB)", "-",
          f"{a['agent_start_wall_s']} / {a['agent_start_peak_rss_mib']}"),
     ]
