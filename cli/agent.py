@@ -174,10 +174,12 @@ def _spawn(obj: CliContext, keys_dir: Path, lifetime: int, idle: int, passphrase
 def serve_cmd(obj: CliContext, lifetime: int, idle: int) -> None:
     """The agent process itself (started by 'sandi agent start'): reads the passphrase on
     stdin, answers one JSON line on stdout (ready, or the error), then serves."""
+    from sandi import portable
     from sandi.keystore import FixedPassphrase
     from sandi.keystore.agent import AgentServer, check_settings
     from sandi.keystore.passphrase import MAX_PASSPHRASE_BYTES
 
+    portable.harden_secret_process()  # before any key is in memory
     out = sys.stdout
     try:
         line = sys.stdin.buffer.read(MAX_PASSPHRASE_BYTES + 2).split(b"\n", 1)[0].rstrip(b"\r")

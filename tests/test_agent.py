@@ -133,6 +133,9 @@ def test_seal_open_sign_decrypt_through_the_agent(authority: AuthorityHome, runt
 
     status = json.loads(authority.ok("--json", "agent", "status").stdout)
     assert status["running"] is True and status["locked"] is False and status["pid"] == started["pid"]
+    limits = Path(f"/proc/{started['pid']}/limits").read_text()
+    assert [line.split()[-3:-1] for line in limits.splitlines() if line.startswith("Max core file size")] == [
+        ["0", "0"]]  # no core dump of the keys
     authority.ok("agent", "stop")
     _wait_gone(int(started["pid"]))  # type: ignore[call-overload]
     assert json.loads(authority.ok("--json", "agent", "status").stdout) == {"running": False}

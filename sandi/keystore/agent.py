@@ -255,12 +255,15 @@ class AgentServer:
     """The agent process's state and loop. Build with :meth:`unlock`, then :meth:`serve`."""
 
     def __init__(self, home_path: Path, journal: Path, paths: AgentPaths, keys: dict[str, _HeldKey],
-                 settings: AgentSettings, clock: Callable[[], float] = time.time) -> None:
+                 settings: AgentSettings, clock: Callable[[], float] = time.monotonic) -> None:
         self.home_path = home_path
         self.journal = journal
         self.paths = paths
         self.settings = settings
+        # Timeouts run on a monotonic clock (a changed wall clock neither ends nor
+        # prolongs the agent); wall-clock times are only for status.
         self._clock = clock
+        self._wall_offset = time.time() - clock()
         self._keys = keys
         self._lock = threading.Lock()
         self._started = clock()
@@ -280,13 +283,15 @@ class AgentServer:
     def unlock(cls, home_path: Path, keys_dir: Path, journal: Path, passphrase: PassphraseSource,
                settings: AgentSettings, *, runtime_dir: Path | None = None) -> AgentServer:
         """Unlock the file store of ``keys_dir``, read every key, bind the socket, write
-        the token and audit the unlock; nothing is left behind if any step fails."""
+        the token and audit the unlock; nothing is left behind if any step fails.
+
+        The agent process calls :func:`sandi.portable.harden_secret_process` first (a
+        process-wide setting, so its entry point does, not this)."""
         from sandi.keystore.filestore import FileKeyStore, forget_unlocked
 
         require_agent_support()
         paths = AgentPaths.of(keys_dir, runtime_dir)
         assert paths is not None
-        portable.harden_secret_process()
         store = FileKeyStore(keys_dir, passphrase)
         try:
             keys = {ref: _read_key(store, ref) for ref in store.refs() if _served_kind(ref) is not None}
@@ -381,10 +386,10 @@ class AgentServer:
                 "locked": self.locked,
                 "locked_reason": self._locked_reason,
                 "keys": len(self._keys),
-                "started_at": int(self._started),
-                "expires_at": int(self._started + self.settings.lifetime_seconds),
+                "started_at": int(self._wall_offset + self._started),
+                "expires_at": int(self._wall_offset + self._started + self.settings.lifetime_seconds),
                 "idle_seconds": self.settings.idle_seconds,
-                "last_use_at": int(self._last_use),
+                "last_use_at": int(self._wall_offset + self._last_use),
             }
 
     def _audit(self, action: str, subject: str, outcome: str = "ok",
