@@ -131,7 +131,10 @@ def test_issue_sign_and_verify_as_an_official(authority: AuthorityHome, tmp_path
                               check=True).stdout
         assert f"{NAMA}, {JABATAN}" in text and fx.AGENCIES["SETDA"] in text and "+07:00" in text
     # Audited on both sides.
-    assert NIP in Home(ws.path).journal_path.read_text()
+    journal = [json.loads(line) for line in Home(ws.path).journal_path.read_text().splitlines()]
+    requested = [e for e in journal if e["action"] == "key.request"]
+    assert requested and requested[0]["subject"] == f"SETDA/{NIP}"
+    assert any(e["action"] == "document.sign" and e["details"].get("official") == NIP for e in journal)
     actions = _registry_actions(authority)
     assert {"official.add", "official.certify"} <= set(actions)
 

@@ -293,6 +293,9 @@ def create_official_request(
     """New keys for the official ``nip`` of ``code`` in this home's key store (an Ed25519
     signing key and a P-256 PDF key; owner: the NIP, so they never mix with the agency's
     keys), and the request they sign. Returns (request bytes, key references)."""
+    from sandi.audit.events import AuditEvent, current_operator
+    from sandi.audit.journal import Journal
+
     validate_code(code)
     nip = validate_nip(nip)
     cfg = home.load_config()
@@ -321,16 +324,26 @@ def create_official_request(
         payload = SIGNATURE_CONTEXT + _canonical(request)
         signature = signing.sign(payload)
         pdf_signature = pdf_key.sign(payload)
+        envelope = {
+            "format": REQUEST_FORMAT,
+            "request": request,
+            "signature": base64.b64encode(signature).decode(),
+            "pdf_signature": base64.b64encode(pdf_signature).decode(),
+        }
+        data = json.dumps(envelope, indent=1).encode() + b"\n"
+        # New keys are a security event: journaled here, or the keys are removed again.
+        Journal(home.journal_path).append(
+            AuditEvent(
+                actor=cfg.agency or current_operator(),
+                action="key.request",
+                subject=f"{code}/{nip}",
+                details={"refs": [ref, pdf_ref], "request_sha256": hashlib.sha256(data).hexdigest()},
+            )
+        )
     except BaseException:
         writes.undo()
         raise
-    envelope = {
-        "format": REQUEST_FORMAT,
-        "request": request,
-        "signature": base64.b64encode(signature).decode(),
-        "pdf_signature": base64.b64encode(pdf_signature).decode(),
-    }
-    return json.dumps(envelope, indent=1).encode() + b"\n", [ref, pdf_ref]
+    return data, [ref, pdf_ref]
 
 
 @dataclass(frozen=True)
