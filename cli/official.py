@@ -1,4 +1,4 @@
-"""``sandi official``: named officials of an agency and their personal signing keys (ADR 0016)."""
+"""``sandi official``: named officials of an agency and their personal signing keys (ADR 0017)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Named officials of an agency and their personal signing certificates (issue 22, ADR 0016):
+"""Named officials of an agency and their personal signing certificates (issue 22, ADR 0017):
 registered at the authority, enrolled from the official's own workstation, published in the
 directory, signing PDFs in their own name, revoked with (or apart from) their agency."""
 

@@ -1,4 +1,4 @@
-"""Officials (pejabat) of an agency and their personal signing certificates (ADR 0016).
+"""Officials (pejabat) of an agency and their personal signing certificates (ADR 0017).
 
 An official is registered under an agency by NIP (Nomor Induk Pegawai, 18 digits), nama
 and jabatan. The official's workstation makes a signing key and a request signed by it
@@ -18,7 +18,7 @@ Request (official's workstation -> authority), UTF-8 JSON::
 ``request`` may also carry ``"pdf_signing_public_key"`` (base64 of the 65-byte
 uncompressed P-256 point), and the envelope then carries ``"pdf_signature"`` (base64 DER
 ECDSA-SHA256 by that key over the same bytes): the official's PDF key, which the PDF root
-certifies (``pdf-signing``) when the authority has one (ADR 0014, 0016). The Ed25519 key is
+certifies (``pdf-signing``) when the authority has one (ADR 0014, 0017). The Ed25519 key is
 what detached signatures and, without a PDF root, PDFs are signed with.
 
 Invariants:

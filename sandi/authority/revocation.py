@@ -14,7 +14,7 @@ Invariants:
 * revoking an agency revokes all its unrevoked certificates, current and retired,
   its officials' personal certificates included; revoking the agency's *current signing*
   certificate revokes its officials' certificates too (a personal certificate never
-  outlives its agency's, ADR 0016). Officials' certificates go with the same reason,
+  outlives its agency's, ADR 0017). Officials' certificates go with the same reason,
   except ``keyCompromise``, which becomes ``privilegeWithdrawn`` for them: their own keys
   are not known to be compromised, so what they signed before stays valid;
 * the revocations and their audit event (``key.revoke``) commit together.
@@ -173,7 +173,7 @@ def revoke(
                 ).all()
                 todo += [c for c in same_key if c.id != cert.id and c.revocation is None]
             if cert.official_id is None and cert.purpose == "signing" and cert.state == "current":
-                # The agency's signing certificate goes: so do its officials' (ADR 0016).
+                # The agency's signing certificate goes: so do its officials' (ADR 0017).
                 cascaded = [c for c in session.scalars(select(CertificateRow).where(
                     CertificateRow.agency_id == cert.agency_id, CertificateRow.official_id.is_not(None)))
                     if c.revocation is None and c not in todo]

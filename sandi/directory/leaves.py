@@ -105,7 +105,7 @@ def _cert_entry(c: CertificateRow) -> CertEntry:
 def agency_entry(agency: AgencyRow, parent_code: str | None,
                  officials: Sequence[OfficialRow] = ()) -> AgencyEntry:
     """An agency's directory entry from its row (certificates and revocations loaded) and
-    its officials (ADR 0016: their certificates apart from the agency's own)."""
+    its officials (ADR 0017: their certificates apart from the agency's own)."""
     ordered = sorted(agency.certificates, key=lambda c: (c.issued_at, c.serial))
     people = tuple(
         OfficialEntry(nip=o.nip, name=o.name, title=o.title, status=o.status,

@@ -233,7 +233,7 @@ def _unknown_purpose(obj: object) -> bool:
 
 @dataclass(frozen=True)
 class OfficialEntry:
-    """A named official of an agency and their personal signing certificates (ADR 0016).
+    """A named official of an agency and their personal signing certificates (ADR 0017).
 
     Published under the agency (``officials``, left out when there are none), apart from
     the agency's own ``certificates``: a reader that predates officials ignores the field,

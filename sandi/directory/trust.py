@@ -33,7 +33,7 @@ class SignerIdentity:
 
 @dataclass(frozen=True)
 class OfficialIdentity:
-    """A verified signer who is a named official of an agency (ADR 0016)."""
+    """A verified signer who is a named official of an agency (ADR 0017)."""
 
     agency: AgencyEntry
     official: OfficialEntry

@@ -224,7 +224,7 @@ def _official_pdf_key(ws: Workspace, code: str, nip: str
                       ) -> tuple[Signer | P256Signer, CertEntry, OfficialEntry, tuple[str, ...]]:
     """The personal key and certificate a PDF signature of the official ``nip`` is made
     with (their P-256 PDF key when the PDF root certified one, else their Ed25519 signing
-    key, ADR 0016), and the warnings."""
+    key, ADR 0017), and the warnings."""
     from sandi.i18n import Message
 
     pdf = ws.official_pdf_key(code, nip)
@@ -252,7 +252,7 @@ def sign_pdf(
     the agency certificate, the root and the directory's CRL. ``stamp`` draws a visible
     stamp on the last page: the agency, the time (local zone, WIB by default) and a QR
     code with :data:`QR_FORMAT`. ``official``: the NIP of a named official of the agency
-    who signs with their personal key and certificate (ADR 0016); the stamp then shows
+    who signs with their personal key and certificate (ADR 0017); the stamp then shows
     their nama and jabatan above the agency."""
     require_pyhanko()
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
@@ -477,7 +477,7 @@ def _check_one(ws: Workspace, sig: Any) -> PdfSignatureReport:
         key_fp = fingerprint(certificate_public_key_bytes(crypto_cert))
         agency = next((a for a, _c in ws.snapshot.key_owners(key_fp)), None)
         if agency is None:
-            # A named official's personal key (ADR 0016): the same checks, against their
+            # A named official's personal key (ADR 0017): the same checks, against their
             # certificates in the directory.
             found = verify_official_certificate(ws.snapshot, key_fp, signed_at or ws.now(),
                                                 serial_hex(crypto_cert.serial_number), now=ws.now(),

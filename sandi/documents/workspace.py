@@ -114,7 +114,7 @@ class Workspace:
         return key
 
     def official_pdf_key(self, code: str, nip: str) -> tuple[P256Signer, CertEntry, OfficialEntry] | None:
-        """The official's P-256 ``pdf-signing`` key and certificate (ADR 0014, 0016), or None
+        """The official's P-256 ``pdf-signing`` key and certificate (ADR 0014, 0017), or None
         if the directory gives them none (they then sign PDFs with their Ed25519 key)."""
         from sandi.keystore import key_ref
 
@@ -137,7 +137,7 @@ class Workspace:
         return key, cert, official
 
     def official_signing_key(self, code: str, nip: str) -> tuple[Signer, CertEntry, OfficialEntry]:
-        """What signs with the personal key of the official ``nip`` of ``code`` (ADR 0016):
+        """What signs with the personal key of the official ``nip`` of ``code`` (ADR 0017):
         the key this home's store holds under the NIP for the official's current certificate."""
         from sandi.keystore import key_ref
 

@@ -1,4 +1,4 @@
-"""Officials of an agency and their personal signing certificates (issue 22, ADR 0016).
+"""Officials of an agency and their personal signing certificates (issue 22, ADR 0017).
 
 A personal certificate is a row of ``certificates`` whose ``official_id`` names the
 official; the agency's own certificates keep ``official_id`` NULL.
