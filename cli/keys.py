@@ -414,6 +414,8 @@ def list_cmd(obj: CliContext, code: str | None, json_output: bool) -> None:
         f"{c.agency:<14} {state_word(c.purpose):<{purpose_width()}} {c.serial}  "
         f"{state_word(c.status(now, overlap_days=overlap).value):<13} "
         f"{show_day(c.not_before)} .. {show_day(c.not_after)}"
+        # an official's personal certificate (ADR 0017) says whose it is
+        + ("" if c.official is None else "  " + _("official {nip}").format(nip=c.official))
         for c in certs
     ] or [_("no certificates")]
     obj.emit([c.to_json(now, overlap_days=overlap) for c in certs], lines)

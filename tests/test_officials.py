@@ -135,6 +135,8 @@ def test_issue_sign_and_verify_as_an_official(authority: AuthorityHome, tmp_path
     requested = [e for e in journal if e["action"] == "key.request"]
     assert requested and requested[0]["subject"] == f"SETDA/{NIP}"
     assert any(e["action"] == "document.sign" and e["details"].get("official") == NIP for e in journal)
+    listed_lines = authority.ok("keys", "list", "SETDA").stdout
+    assert f"official {NIP}" in listed_lines
     actions = _registry_actions(authority)
     assert {"official.add", "official.certify"} <= set(actions)
 
