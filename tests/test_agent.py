@@ -110,7 +110,7 @@ def _wait_gone(pid: int) -> None:
 def test_seal_open_sign_decrypt_through_the_agent(authority: AuthorityHome, runtime: Path, doc: Path,
                                                   tmp_path: Path) -> None:
     started = start(authority, "--timeout", "1h", "--idle-timeout", "10m")
-    assert started["keys"] == 11  # the root key, and five agencies with a signing and an encryption key
+    assert started["keys"] == 10  # five agencies with a signing and an encryption key; never the root
     sealed = tmp_path / "surat.txt.sandi"
     authority.ok("seal", doc, "--as", "DISKOMINFO", "--to", "BAPPEDA", "--class", "R", env=NO_PASSPHRASE)
     authority.ok("open", sealed, "--as", "BAPPEDA", "-o", tmp_path / "dibuka.txt", env=NO_PASSPHRASE)
@@ -125,7 +125,7 @@ def test_seal_open_sign_decrypt_through_the_agent(authority: AuthorityHome, runt
     entries = journal_actions(authority)
     actions = [e["action"] for e in entries]
     unlock = next(e for e in entries if e["action"] == "agent.unlock")
-    assert unlock["actor"] == "key-agent" and unlock["details"]["keys"] == 11  # type: ignore[index]
+    assert unlock["actor"] == "key-agent" and unlock["details"]["keys"] == 10  # type: ignore[index]
     assert actions.count("agent.unwrap") >= 2  # open and decrypt
     signs = [e for e in entries if e["action"] == "agent.sign"]
     assert {e["subject"] for e in signs} == {next(r for r in _refs(authority) if r.startswith("DISKOMINFO.signing"))}
@@ -208,7 +208,7 @@ def _server(home: AuthorityHome, runtime: Path, settings: AgentSettings) -> tupl
 def test_idle_timeout_locks_and_lifetime_ends(authority: AuthorityHome, runtime: Path, doc: Path) -> None:
     server, thread = _server(authority, runtime, AgentSettings(lifetime_seconds=3, idle_seconds=1))
     client = client_of(authority)
-    assert len(client.keys()) == 11  # a use: the idle clock restarts
+    assert len(client.keys()) == 10  # a use: the idle clock restarts
     deadline = time.monotonic() + 10
     while not client.status()["locked"] and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -234,6 +234,22 @@ def test_lifetime_ends_an_unlocked_agent(authority: AuthorityHome, runtime: Path
     reasons = [e["details"]["reason"] for e in journal_actions(authority)  # type: ignore[index]
                if e["action"] == "agent.lock"]
     assert reasons == ["timeout"]
+
+
+def test_the_roots_stay_out_of_the_agent(authority: AuthorityHome, runtime: Path) -> None:
+    from sandi.authority.pdfroot import PDF_ROOT_OWNER
+    from sandi.authority.root import ROOT_OWNER
+    from sandi.keystore.agent import ROOT_OWNERS
+
+    assert set(ROOT_OWNERS) == {ROOT_OWNER, PDF_ROOT_OWNER}
+    authority.ok("pdf-root", "init")
+    start(authority)
+    held = client_of(authority).keys()
+    assert len(held) == 10 and not any(ref.startswith(("root.", "pdf-root.")) for ref in held)
+    # Issuing still needs the passphrase: without it, it fails and the registry is unchanged.
+    r = authority.run("keys", "renew", "SETDA", env=NO_PASSPHRASE)
+    assert r.code == 1 and "a passphrase is needed" in r.stderr, r
+    assert "agent.sign" not in [e["action"] for e in journal_actions(authority)]
 
 
 def test_command_line_bounds() -> None:
@@ -412,7 +428,7 @@ def test_malformed_requests_never_stop_the_agent(authority: AuthorityHome, runti
     # A client that connects and says nothing is dropped after a few seconds, others served meanwhile.
     idle = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     idle.connect(str(sock))
-    assert len(client.keys()) == 11
+    assert len(client.keys()) == 10
     idle.close()
 
 

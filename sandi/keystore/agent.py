@@ -527,11 +527,21 @@ SIGNING_KINDS: tuple[KeyKind, ...] = ("signing", "ecdsa-p256")
 SERVED_KINDS: tuple[KeyKind, ...] = ("signing", "ecdsa-p256", "encryption", "encryption-pq")
 
 
+#: owners whose keys the agent never holds: the province's root and PDF root (the
+#: authority's ``ROOT_OWNER`` / ``PDF_ROOT_OWNER``, kept equal by tests/test_agent.py).
+#: Certificates, CRLs, policies and directories keep asking the passphrase: an unlocked
+#: agent must not let any process of the user issue certificates.
+ROOT_OWNERS = ("root", "pdf-root")
+
+
 def _served_kind(ref: str) -> KeyKind | None:
-    """The kind of ``ref`` if the agent serves it (a kind added later stays in the store)."""
+    """The kind of ``ref`` if the agent serves it (a kind added later, and the roots' keys,
+    stay in the store)."""
     try:
         kind = _kind_of_ref(ref)
     except SandiError:
+        return None
+    if ref.split(".", 1)[0] in ROOT_OWNERS:
         return None
     return kind if kind in SERVED_KINDS else None
 
