@@ -51,10 +51,10 @@ _TABLES = (
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE header (id INTEGER PRIMARY KEY CHECK (id = 1), header BLOB NOT NULL, "
     "signature BLOB NOT NULL)",
-    "CREATE TABLE agencies (code TEXT PRIMARY KEY, position INTEGER NOT NULL UNIQUE, leaf BLOB NOT NULL)"
-    " WITHOUT ROWID",
-    "CREATE TABLE keys (key_fingerprint TEXT NOT NULL, code TEXT NOT NULL, position INTEGER NOT NULL "
-    "UNIQUE, leaf BLOB NOT NULL, PRIMARY KEY (key_fingerprint, code)) WITHOUT ROWID",
+    # Rowid tables keyed by position: leaves are kilobytes, which WITHOUT ROWID stores badly.
+    "CREATE TABLE agencies (position INTEGER PRIMARY KEY, code TEXT NOT NULL UNIQUE, leaf BLOB NOT NULL)",
+    "CREATE TABLE keys (position INTEGER PRIMARY KEY, key_fingerprint TEXT NOT NULL, code TEXT NOT NULL, "
+    "leaf BLOB NOT NULL, UNIQUE (key_fingerprint, code))",
     "CREATE TABLE nodes (tree TEXT NOT NULL, level INTEGER NOT NULL, position INTEGER NOT NULL, "
     "hash BLOB NOT NULL, PRIMARY KEY (tree, level, position)) WITHOUT ROWID",
     "CREATE TABLE policies (policy_id TEXT NOT NULL, version INTEGER NOT NULL, entry BLOB NOT NULL, "
@@ -102,11 +102,11 @@ def build_index(envelope: v2.Envelope, checked: v2.CheckedBody, envelope_sha256:
                         ("directory_stamp", stamp)])
         db.execute("INSERT INTO header VALUES (1, ?, ?)", (envelope.header, envelope.signature))
         db.executemany("INSERT INTO agencies VALUES (?, ?, ?)", (
-            (agency["code"], position, leaf)
+            (position, agency["code"], leaf)
             for position, (agency, leaf) in enumerate(zip(envelope.agencies, checked.agency_leaves,
                                                           strict=True))))
         db.executemany("INSERT INTO keys VALUES (?, ?, ?, ?)", (
-            (fingerprint, code, position, leaf)
+            (position, fingerprint, code, leaf)
             for position, ((fingerprint, code), leaf) in enumerate(zip(checked.key_pairs, checked.key_leaves,
                                                                        strict=True))))
         for name, tree in (("agencies", checked.agency_tree), ("keys", checked.key_tree)):
