@@ -113,3 +113,24 @@ def test_init_with_a_passphrase_file_publishes_the_first_directory(run_sandi: Ru
     assert r.code == 0, r
     assert "directory version 1 published" in r.stderr and "not republished" not in r.stderr, r
     assert installed_snapshot(Home(home)).version == 1
+
+
+def test_the_authority_publishes_v2_and_v1_on_request(authority: AuthorityHome) -> None:
+    """ADR 0015: v2 with its index by default; ``directory_format = 1`` for workstations
+    that still run an older release (format.md §5), and then no index is kept."""
+    from dataclasses import replace
+
+    from sandi.errors import ConfigError
+
+    home, registry, issuer = _open(authority.path)
+    snapshot = republish(home, registry, issuer)  # type: ignore[arg-type]
+    assert snapshot.format == "sandi-directory/v2" and home.directory_index_path.is_file()
+    assert installed_snapshot(home).source is not None  # read through the index
+    config = home.load_config()
+    home.config_path.write_text(replace(config, extra={**config.extra, "directory_format": 1}).to_toml())
+    old = republish(home, registry, issuer)  # type: ignore[arg-type]
+    assert old.format == "sandi-directory/v1" and not home.directory_index_path.exists()
+    assert installed_snapshot(home).version == old.version
+    home.config_path.write_text(replace(config, extra={**config.extra, "directory_format": 3}).to_toml())
+    with pytest.raises(ConfigError, match="directory_format"):
+        republish(home, registry, issuer)  # type: ignore[arg-type]

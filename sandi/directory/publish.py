@@ -31,6 +31,7 @@ from sandi.directory.snapshot import (
     TsaEntry,
     parse_envelope,
     sign_snapshot,
+    sign_snapshot_v1,
 )
 from sandi.errors import ConfigError, NotFoundError
 from sandi.fsutil import atomic_write
@@ -138,10 +139,11 @@ def publish(
 
 
 def sign_and_record(
-    session: Session, snapshot: DirectorySnapshot, signer: Ed25519Signer
+    session: Session, snapshot: DirectorySnapshot, signer: Ed25519Signer, *, format_version: int = 2
 ) -> tuple[DirectorySnapshot, bytes]:
-    """Sign ``snapshot``, check it as every reader will, and record its version."""
-    envelope = sign_snapshot(snapshot, signer)
+    """Sign ``snapshot`` (as ``sandi-directory/v2``, or v1 on request: ``format_version``),
+    check it as every reader will, and record its version."""
+    envelope = sign_snapshot(snapshot, signer) if format_version == 2 else sign_snapshot_v1(snapshot, signer)
     # Check our own output the way every reader will, before anyone sees it.
     verified = parse_envelope(envelope, snapshot.root_fingerprint)
     session.add(
@@ -182,6 +184,17 @@ def latest_publication(session: Session) -> Publication | None:
                        expires_at=row.expires_at)
 
 
+def directory_format(value: object) -> int:
+    """``directory_format`` in an authority's sandi.toml: 2 (the default, ADR 0015), or 1
+    while workstations still run a release that reads only version 1 (format.md §5)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value not in (1, 2):
+        from sandi.errors import ConfigError
+
+        raise ConfigError(_("sandi.toml: directory_format must be 1 or 2"),
+                          hint=_("2 unless some workstations run a release older than ADR 0015"))
+    return value
+
+
 def republish(
     home: Home,
     registry: Registry,
@@ -211,7 +224,9 @@ def republish(
     from sandi.authority.crl import CRL_NAME, build_crl
     from sandi.directory.local import install_verified
 
-    days = home.load_config().directory_validity_days
+    config = home.load_config()
+    days = config.directory_validity_days
+    format_version = directory_format(config.extra.get("directory_format", 2))
     validity = validity or timedelta(days=days)
     now = now or datetime.now(UTC)
     with registry.transaction() as session:
@@ -236,7 +251,7 @@ def republish(
         # so every copy of this directory witnesses the audit log up to here.
         checkpoint = checkpoint_in_session(session, issuer.key)
         snapshot, envelope = sign_and_record(
-            session, replace(draft, audit_checkpoint=checkpoint), issuer.key)
+            session, replace(draft, audit_checkpoint=checkpoint), issuer.key, format_version=format_version)
     journal_checkpoint = maybe_checkpoint(Journal(home.journal_path), issuer.key)
     if install_verified(home, envelope, snapshot):
         atomic_write(home.path / CRL_NAME, crl_pem, mode=0o644)
