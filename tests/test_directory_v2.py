@@ -296,3 +296,8 @@ def test_transition_v1_still_read_and_refused_after_v2(root: _Signer, tmp_path: 
     later_v1.write_bytes(sign_snapshot_v1(_snapshot(root, 5), root))
     with pytest.raises(VerificationError, match="version 1 directory"):
         import_snapshot(home, later_v1, now=NOW)
+
+
+@pytest.mark.parametrize("code", ["DINAS001", 'Dinas "é"\\\n\u2028\x00\x1f', "\U0001f600"])
+def test_the_spelled_out_key_leaf_is_the_canonical_json(code: str) -> None:
+    assert v2.key_leaf("ab" * 32, code) == v2.canonical({"code": code, "key_fingerprint": "ab" * 32})

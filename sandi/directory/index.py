@@ -22,6 +22,8 @@ Invariants:
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -90,10 +92,42 @@ def installed_stamp(path: Path) -> str:
     return f"{st.st_size}:{st.st_mtime_ns}"
 
 
-def build_index(envelope: v2.Envelope, checked: v2.CheckedBody, envelope_sha256: str, stamp: str) -> bytes:
-    """The bytes of ``directory.index`` for a verified v2 envelope installed with ``stamp``."""
-    db = sqlite3.connect(":memory:")
+#: a leaf is ~2 KiB: with SQLite's default 4 KiB pages each would take a page of its own
+PAGE_SIZE = 32 * 1024
+
+
+def write_index(path: Path, envelope: v2.Envelope, checked: v2.CheckedBody, envelope_sha256: str,
+                stamp: str) -> None:
+    """Write ``directory.index`` at ``path`` for a verified v2 envelope installed with
+    ``stamp``: built beside it under a fixed name (the caller holds the directory lock),
+    synced, then renamed over it, so a reader sees the old index or the new, never half."""
+    from sandi import portable
+
+    building = path.with_name(path.name + ".new")
+    building.unlink(missing_ok=True)  # a build killed earlier
     try:
+        _fill(building, envelope, checked, envelope_sha256, stamp)
+        fd = os.open(building, os.O_RDONLY | portable.BINARY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(building, path)
+    except BaseException:
+        building.unlink(missing_ok=True)
+        raise
+    portable.fsync_dir(path.parent)
+    with contextlib.suppress(OSError):
+        path.chmod(0o644)
+
+
+def _fill(path: Path, envelope: v2.Envelope, checked: v2.CheckedBody, envelope_sha256: str,
+          stamp: str) -> None:
+    db = sqlite3.connect(path)
+    try:
+        db.execute(f"PRAGMA page_size = {PAGE_SIZE}")
+        db.execute("PRAGMA journal_mode = OFF")  # a new file, renamed into place only once whole
+        db.execute("PRAGMA synchronous = OFF")  # synced once, before the rename
         for statement in _TABLES:
             db.execute(statement)
         db.execute(f"PRAGMA user_version = {USER_VERSION}")
@@ -118,7 +152,6 @@ def build_index(envelope: v2.Envelope, checked: v2.CheckedBody, envelope_sha256:
             for digest, entry, compiled in checked.policy_blobs))
         db.executemany("INSERT INTO members VALUES (?, ?)", checked.member_blobs.items())
         db.commit()
-        return db.serialize()
     finally:
         db.close()
 

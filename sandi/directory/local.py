@@ -37,10 +37,10 @@ from sandi.audit.checkpoint import Witness
 from sandi.directory import v2
 from sandi.directory.index import (
     IndexUnusable,
-    build_index,
     installed_stamp,
     open_indexed,
     read_header_anchor,
+    write_index,
 )
 from sandi.directory.snapshot import (
     V2_FORMAT,
@@ -245,9 +245,8 @@ def _write_index(home: Home, data: bytes, decoded: v2.Envelope | None,
         with contextlib.suppress(FileNotFoundError):
             home.directory_index_path.unlink()
         return
-    stamp = installed_stamp(home.directory_path)
-    atomic_write(home.directory_index_path, build_index(decoded, checked, v2.sha256_hex(data), stamp),
-                 mode=0o644)
+    write_index(home.directory_index_path, decoded, checked, v2.sha256_hex(data),
+                installed_stamp(home.directory_path))
 
 
 def install_verified(home: Home, data: bytes, snapshot: DirectorySnapshot) -> bool:

@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import pairwise
+from json.encoder import encode_basestring as _json_string  # ensure_ascii=False's string form
 from typing import Any
 
 from sandi.errors import FormatError, VerificationError
@@ -229,7 +230,10 @@ def key_pairs(agencies: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
 
 
 def key_leaf(key_fingerprint: str, code: str) -> bytes:
-    return canonical({"code": code, "key_fingerprint": key_fingerprint})
+    """``canonical({"code": code, "key_fingerprint": key_fingerprint})``, spelled out: an
+    import makes one per certificate, and this is several times faster than json.dumps."""
+    return ('{"code":' + _json_string(code) + ',"key_fingerprint":' + _json_string(key_fingerprint)
+            + "}").encode("utf-8")
 
 
 def split_policy(entry: Mapping[str, Any]) -> tuple[bytes, bytes | None]:
