@@ -563,3 +563,48 @@ def test_a_pdf_signed_with_a_p256_key_through_the_agent(authority: AuthorityHome
     authority.ok("verify", tmp_path / "surat.signed.pdf", env=NO_PASSPHRASE)
     p256_ref = next(r for r in _refs(authority) if r.startswith("SETDA.ecdsa-p256."))
     assert p256_ref in [e["subject"] for e in journal_actions(authority) if e["action"] == "agent.sign"]
+
+
+def _on_a_terminal(argv: list[str], env: dict[str, str], answer: bytes) -> tuple[int, bytes]:
+    """Run ``argv`` on a new pseudo-terminal; type ``answer`` when it asks; (exit code, screen)."""
+    import pty
+    import select
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the pty is its controlling terminal (/dev/tty works)
+        os.execve(argv[0], argv, env)
+    screen = b""
+    answered = False
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 1.0)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        screen += chunk
+        if not answered and b"Passphrase for the key store" in screen:
+            os.write(fd, answer + b"\n")
+            answered = True
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    return os.waitstatus_to_exitcode(status), screen
+
+
+def test_after_lock_a_command_on_a_terminal_asks(authority: AuthorityHome, runtime: Path, doc: Path,
+                                                 tmp_path: Path) -> None:
+    start(authority)
+    authority.ok("agent", "lock")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SANDI_")}
+    env.update({"LANG": "C", "SANDI_OPERATOR": "operator-test"})
+    argv = [sys.executable, "-m", "sandi", "--home", str(authority.path), "seal", str(doc), "--as",
+            "DISKOMINFO", "--to", "BAPPEDA", "--class", "R", "-o", str(tmp_path / "asked.sandi")]
+    code, screen = _on_a_terminal(argv, env, PASSPHRASE.encode())
+    assert code == 0, screen
+    assert b"Passphrase for the key store:" in screen and b"sealed surat.txt" in screen
+    assert PASSPHRASE.encode() not in screen  # hidden input
+    assert (tmp_path / "asked.sandi").exists()
