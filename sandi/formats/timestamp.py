@@ -6,8 +6,9 @@ signs (ECDSA P-256 with SHA-256, ADR 0013 decision 8) and verifies.
 Invariants:
 
 * a request or token is read only within its size bound (``MAX_QUERY_BYTES``,
-  ``MAX_TOKEN_BYTES``), parsed strictly (no trailing bytes) and in full before any field
-  is trusted; anything asn1crypto cannot read is a :class:`FormatError`;
+  ``MAX_TOKEN_BYTES``) and parsed strictly (no trailing bytes); a request in full before
+  any field is used, a token field by field inside one error handler; anything asn1crypto
+  cannot read is a :class:`FormatError` (a rejected request: badDataFormat);
 * message imprints use SHA-256, SHA-384 or SHA-512 only, with a digest of exactly that
   algorithm's length; nonces are at most 256 bits;
 * a token is accepted (:func:`verify_token_signature`) only as a CMS SignedData holding
@@ -20,6 +21,7 @@ Invariants:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -64,10 +66,14 @@ class Rejected(Exception):
         self.text = text
 
 
-def _load(spec: type, data: bytes, what: str) -> object:
+def _load(spec: type, data: bytes, what: str, *, whole: bool = True) -> object:
+    """``data`` as ``spec``, nothing trailing; ``whole``: every field parsed now (else
+    lazily: the caller reads its fields inside its own error handling, because parsing a
+    whole token this way takes asn1crypto a tenth of a second)."""
     try:
         value = spec.load(data, strict=True)  # type: ignore[attr-defined]
-        value.native  # noqa: B018 (parses every field now, so nothing fails later)
+        if whole:
+            value.native  # noqa: B018 (parses every field now, so nothing fails later)
         return value
     except (ValueError, TypeError, KeyError, IndexError, OverflowError):
         raise FormatError(_("{what} is not valid DER").format(what=what)) from None
@@ -144,18 +150,16 @@ def granted_reply(query: Query, *, serial: int, gen_time: datetime, certificate_
         **({"nonce": query.nonce} if query.nonce is not None else {}),
     })
     content = tst_info.dump()
-    certificate = x509.Certificate.load(certificate_der)
+    sid_der, signing_certificate_der = _signer_parts(certificate_der)
     signed_attrs = cms.CMSAttributes([
         cms.CMSAttribute({"type": "content_type", "values": ["tst_info"]}),
         cms.CMSAttribute({"type": "message_digest", "values": [_digest("sha256", content)]}),
-        cms.CMSAttribute({"type": "signing_certificate_v2", "values": [
-            {"certs": [{"cert_hash": _digest("sha256", certificate_der)}]}]}),
+        cms.CMSAttribute.load(signing_certificate_der),
     ])
     signature = sign(signed_attrs.dump())
     signer_info = cms.SignerInfo({
         "version": "v1",
-        "sid": cms.SignerIdentifier("issuer_and_serial_number", cms.IssuerAndSerialNumber({
-            "issuer": certificate.issuer, "serial_number": certificate.serial_number})),
+        "sid": cms.SignerIdentifier.load(sid_der),
         "digest_algorithm": algos.DigestAlgorithm({"algorithm": "sha256"}),
         "signed_attrs": signed_attrs,
         "signature_algorithm": algos.SignedDigestAlgorithm({"algorithm": "sha256_ecdsa"}),
@@ -166,7 +170,7 @@ def granted_reply(query: Query, *, serial: int, gen_time: datetime, certificate_
         "digest_algorithms": [algos.DigestAlgorithm({"algorithm": "sha256"})],
         "encap_content_info": cms.EncapsulatedContentInfo({
             "content_type": "tst_info", "content": core.ParsableOctetString(content)}),
-        **({"certificates": [certificate]} if query.cert_req else {}),
+        **({"certificates": [x509.Certificate.load(certificate_der)]} if query.cert_req else {}),
         "signer_infos": [signer_info],
     })
     token = cms.ContentInfo({"content_type": "signed_data", "content": signed_data})
@@ -187,6 +191,21 @@ def _reply_spec() -> type:
     return TimeStampResp
 
 
+@functools.lru_cache(maxsize=4)
+def _signer_parts(certificate_der: bytes) -> tuple[bytes, bytes]:
+    """(SignerIdentifier, ESS signing-certificate-v2 attribute) of a TSA certificate, as
+    DER: the same for every token, and slow to encode (asn1crypto compares the
+    attribute's default hash algorithm field by field), so made once per certificate."""
+    from asn1crypto import cms, x509
+
+    certificate = x509.Certificate.load(certificate_der)
+    sid = cms.SignerIdentifier("issuer_and_serial_number", cms.IssuerAndSerialNumber({
+        "issuer": certificate.issuer, "serial_number": certificate.serial_number}))
+    attribute = cms.CMSAttribute({"type": "signing_certificate_v2", "values": [
+        {"certs": [{"cert_hash": _digest("sha256", certificate_der)}]}]})
+    return bytes(sid.dump()), bytes(attribute.dump())
+
+
 def rejection_reply(rejected: Rejected) -> bytes:
     """A TimeStampResp (DER) with status rejection, the failure and its text."""
     return bytes(_reply_spec()({"status": {
@@ -197,18 +216,24 @@ def rejection_reply(rejected: Rejected) -> bytes:
 def token_from_reply(data: bytes) -> bytes:
     """The token (DER ContentInfo) of a granted TimeStampResp; FormatError for a
     malformed reply, VerificationError naming the TSA's reason for a refusal."""
+    from asn1crypto import core
+
     if len(data) > MAX_TOKEN_BYTES + 1024:
         raise FormatError(_("the time-stamp reply is too large"))
-    reply: Any = _load(_reply_spec(), data, "the time-stamp reply")
-    status = reply["status"]["status"].native
-    if status not in ("granted", "granted_with_mods"):
-        text = "; ".join(reply["status"]["status_string"].native or [])[:300]
-        raise VerificationError(_("the time-stamp authority refused: {status} {text}").format(
-            status=status, text=text))
-    token = reply["time_stamp_token"]
-    if not token.native:
-        raise FormatError(_("the time-stamp reply carries no token"))
-    return bytes(token.dump())
+    reply: Any = _load(_reply_spec(), data, "the time-stamp reply", whole=False)
+    try:
+        status = reply["status"]["status"].native
+        if status not in ("granted", "granted_with_mods"):
+            text = "; ".join(reply["status"]["status_string"].native or [])[:300]
+            raise VerificationError(_("the time-stamp authority refused: {status} {text}").format(
+                status=status, text=text))
+        token = reply["time_stamp_token"]
+        if isinstance(token, core.Void):
+            raise FormatError(_("the time-stamp reply carries no token"))
+        # The token's own bytes as received (parse_token reads them in full).
+        return bytes(token.dump())
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+        raise FormatError(_("{what} is not valid DER").format(what="the time-stamp reply")) from None
 
 
 @dataclass(frozen=True)
@@ -223,6 +248,8 @@ class Token:
     hashed_message: bytes
     nonce: int | None
     signer_serial: int
+    #: the signer's issuer name (DER), as the SignerInfo names it
+    signer_issuer: bytes
     #: certificates the token carries (DER), if the request asked for them
     certificates: tuple[bytes, ...]
     _content: bytes
@@ -242,14 +269,22 @@ def _malformed(reason: str) -> FormatError:
     return FormatError(_("malformed time-stamp token ({reason})").format(reason=reason))
 
 
+def _plain_digest(identifier: Any) -> str:
+    """The name of a SHA-2 digest AlgorithmIdentifier whose parameters are absent or NULL."""
+    name = identifier["algorithm"].native
+    if name not in HASH_ALGORITHMS or bytes(identifier["parameters"].dump()) not in (b"", b"\x05\x00"):
+        raise _malformed("digest algorithm")
+    return str(name)
+
+
 def parse_token(der: bytes) -> Token:
     """A token (DER ContentInfo); FormatError for anything else. Checks structure only:
     :func:`verify_token_signature` checks the signature."""
-    from asn1crypto import cms
+    from asn1crypto import cms, core
 
     if len(der) > MAX_TOKEN_BYTES:
         raise _malformed("too large")
-    info = _load(cms.ContentInfo, der, "the time-stamp token")
+    info = _load(cms.ContentInfo, der, "the time-stamp token", whole=False)
     assert isinstance(info, cms.ContentInfo)
     try:
         if info["content_type"].native != "signed_data":
@@ -260,6 +295,8 @@ def parse_token(der: bytes) -> Token:
             raise _malformed("no TSTInfo")
         tst = encap["content"].parsed
         content = bytes(encap["content"].contents)
+        if signed["version"].native != "v3":
+            raise _malformed("SignedData version")
         signers = signed["signer_infos"]
         if len(signers) != 1:
             raise _malformed("not exactly one signer")
@@ -267,13 +304,15 @@ def parse_token(der: bytes) -> Token:
         sid = signer["sid"]
         if sid.name != "issuer_and_serial_number":
             raise _malformed("signer not named by issuer and serial")
-        digest_algorithm = signer["digest_algorithm"]["algorithm"].native
-        if digest_algorithm not in HASH_ALGORITHMS:
-            raise _malformed("digest algorithm")
-        if signer["signature_algorithm"].signature_algo != "ecdsa":
+        digest_algorithm = _plain_digest(signer["digest_algorithm"])
+        if signer["version"].native != "v1":
+            raise _malformed("SignerInfo version")
+        if [_plain_digest(a) for a in signed["digest_algorithms"]] != [digest_algorithm]:
+            raise _malformed("digest algorithms")
+        if signer["signature_algorithm"]["algorithm"].native != f"{digest_algorithm}_ecdsa":
             raise _malformed("signature algorithm")
         attrs = signer["signed_attrs"]
-        if not attrs.native:
+        if isinstance(attrs, core.Void) or len(attrs) == 0:
             raise _malformed("no signed attributes")
         found: dict[str, object] = {}
         for attr in attrs:
@@ -303,15 +342,16 @@ def parse_token(der: bytes) -> Token:
         if tst["version"].native != "v1" or not isinstance(gen_time, datetime):
             raise _malformed("TSTInfo version or time")
         imprint = tst["message_imprint"]
-        certs = tuple(bytes(c.chosen.dump()) for c in signed["certificates"]) \
-            if signed["certificates"].native else ()
+        certs = () if isinstance(signed["certificates"], core.Void) else tuple(
+            bytes(c.chosen.dump()) for c in signed["certificates"])
         return Token(
             der=der, gen_time=gen_time.astimezone(UTC), serial=int(tst["serial_number"].native),
             policy=str(tst["policy"].native),
             hash_algorithm=str(imprint["hash_algorithm"]["algorithm"].native),
             hashed_message=bytes(imprint["hashed_message"].native), nonce=tst["nonce"].native,
-            signer_serial=int(sid.chosen["serial_number"].native), certificates=certs,
-            _content=content, _signed_attrs=bytes(attrs.untag().dump(force=True)),
+            signer_serial=int(sid.chosen["serial_number"].native),
+            signer_issuer=bytes(sid.chosen["issuer"].dump()), certificates=certs,
+            _content=content, _signed_attrs=bytes(attrs.untag().dump()),
             _signature=bytes(signer["signature"].native), _digest_algorithm=digest_algorithm,
             _message_digest=bytes(message_digest.native),  # type: ignore[attr-defined]
             _cert_hash=cert_hash,
@@ -339,7 +379,8 @@ def verify_token_signature(token: Token, certificate_der: bytes) -> None:
     if not hmac.compare_digest(_digest(token._digest_algorithm, token._content), token._message_digest):
         raise failed
     certificate = x509.load_der_x509_certificate(certificate_der)
-    if certificate.serial_number != token.signer_serial:
+    if certificate.serial_number != token.signer_serial or not hmac.compare_digest(
+            certificate.issuer.public_bytes(), token.signer_issuer):
         raise failed
     key = certificate.public_key()
     if not isinstance(key, ec.EllipticCurvePublicKey):
