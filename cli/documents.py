@@ -28,6 +28,7 @@ from .passphrase import passphrase_file_option
 if TYPE_CHECKING:
     from sandi.audit.events import JSONValue, Outcome
     from sandi.documents import DirectoryPolicy, Workspace
+    from sandi.documents.pdf import StampPlacement
     from sandi.policy.model import Level
 
 
@@ -429,6 +430,12 @@ def inspect_cmd(obj: CliContext, file: Path, opener: str | None, passphrase_file
 @click.option("--force", is_flag=True, help=_("Overwrite an existing signature file."))
 @click.option("--stamp", is_flag=True,
               help=_("With --pdf: draw a visible stamp (agency, time, QR code) on the last page."))
+@click.option("--stamp-page", type=click.IntRange(min=1), metavar="N",
+              help=_("With --stamp: the page the stamp goes on, counted from 1 [default: the last page]."))
+@click.option("--stamp-position", metavar="WHERE",
+              help=_("With --stamp: bottom-right (default, the signature block), bottom-left, top-right, "
+                     "top-left, or X,Y: the stamp's lower-left corner in points from the page's lower-left "
+                     "corner (A4 is 595 x 842 points)."))
 @click.option("--pdf", "pdf", is_flag=True,
               help=_("Sign inside the PDF (PAdES), writing FILE.signed.pdf (or -o) instead of a detached "
                      "FILE.minisig."))
@@ -439,8 +446,8 @@ def inspect_cmd(obj: CliContext, file: Path, opener: str | None, passphrase_file
 @pass_cli
 def sign_cmd(obj: CliContext, file: Path, signer: str | None, classification: str | None,
              letter: dict[str, object], output: Path | None, doc_name: str | None, force: bool,
-             stamp: bool, pdf: bool, official: str | None, timestamp: bool | None,
-             passphrase_file: Path | None) -> None:
+             stamp: bool, stamp_page: int | None, stamp_position: str | None, pdf: bool, official: str | None,
+             timestamp: bool | None, passphrase_file: Path | None) -> None:
     from sandi.documents import DirectoryPolicy, sign
     from sandi.timefmt import iso_time
 
@@ -450,10 +457,18 @@ def sign_cmd(obj: CliContext, file: Path, signer: str | None, classification: st
         if timestamp:
             raise UsageError(_("--timestamp applies to detached signatures, not yet to signatures inside "
                                "a PDF"))
+        placement = None
+        if stamp_page is not None or stamp_position is not None:
+            if not stamp:
+                raise UsageError(_("--stamp-page and --stamp-position place the stamp: add --stamp"))
+            from sandi.documents.pdf import StampPlacement
+
+            placement = StampPlacement(page=stamp_page,
+                                       position=stamp_position or StampPlacement.position)
         _sign_pdf(obj, file, signer, output, force, passphrase_file, classification, letter, doc_name, stamp,
-                  official)
+                  official, placement)
         return
-    if stamp:
+    if stamp or stamp_page is not None or stamp_position is not None:
         raise UsageError(_("--stamp draws on a PDF: add --pdf"))
     if official is not None:
         raise UsageError(_("an official signs inside a PDF: add --pdf"))
@@ -489,7 +504,8 @@ def sign_cmd(obj: CliContext, file: Path, signer: str | None, classification: st
 
 def _sign_pdf(obj: CliContext, file: Path, signer: str | None, output: Path | None, force: bool,
               passphrase_file: Path | None, classification: str | None, letter: dict[str, object],
-              doc_name: str | None, stamp: bool, official: str | None) -> None:
+              doc_name: str | None, stamp: bool, official: str | None,
+              placement: StampPlacement | None = None) -> None:
     from sandi.authority.officials import validate_nip
     from sandi.documents.pdf import require_pyhanko, sign_pdf
 
@@ -504,7 +520,7 @@ def _sign_pdf(obj: CliContext, file: Path, signer: str | None, output: Path | No
     code = acting_agency(obj, signer)
     target = output or file.with_name(file.stem + ".signed.pdf")
     result = sign_pdf(file, target, workspace=ws, signer_code=code, overwrite=force, stamp=stamp,
-                      official=nip)
+                      official=nip, placement=placement)
     for warning in result.warnings:
         obj.note(_("warning: {warning}").format(warning=translated(warning)))
     if result.official is not None:

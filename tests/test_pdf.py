@@ -22,8 +22,8 @@ authority_template = fx.authority_template
 authority = fx.authority
 
 
-def make_letter(path: Path, text: str = "Surat Edaran 045/1") -> Path:
-    """A one-page PDF with a line of text, built with pyHanko's writer."""
+def make_letter(path: Path, text: str = "Surat Edaran 045/1", pages: int = 1) -> Path:
+    """A PDF of ``pages`` A4 pages with a line of text, built with pyHanko's writer."""
     from pyhanko.pdf_utils import generic
     from pyhanko.pdf_utils.writer import PdfFileWriter
 
@@ -40,6 +40,11 @@ def make_letter(path: Path, text: str = "Surat Edaran 045/1") -> Path:
             {generic.NameObject("/F1"): font})}),
         generic.NameObject("/Contents"): writer.add_object(content)})
     writer.insert_page(page)
+    for number in range(2, pages + 1):
+        more = generic.DictionaryObject({k: v for k, v in page.items() if k != "/Parent"})
+        more[generic.NameObject("/Contents")] = writer.add_object(generic.StreamObject(
+            stream_data=f"BT /F1 18 Tf 72 760 Td (Halaman {number}) Tj ET".encode()))
+        writer.insert_page(more)
     buf = io.BytesIO()
     writer.write(buf)
     path.write_bytes(buf.getvalue())
@@ -395,3 +400,42 @@ def test_a_workstation_signs_with_the_pdf_key_from_its_bundle(pdf_authority: Aut
     assert invoke("--home", other, "init", "--agency", "SETDA", "--root-fingerprint", fp, env=fx.ENV).code == 0
     r = invoke("--home", other, "keys", "import", tmp_path / "forged.keys.age", env=fx.ENV)
     assert r.code == 4 and "not issued by the authority" in r.stderr, r
+
+
+@pytest.mark.skipif(shutil.which("pdftoppm") is None or shutil.which("zbarimg") is None,
+                    reason="poppler-utils / zbar-tools not installed (scripts/install-tools.sh)")
+def test_the_stamp_goes_where_it_is_told(pdf_authority: AuthorityHome, tmp_path: Path) -> None:
+    """--stamp-page / --stamp-position: the QR code is found on that page, in that half of
+    it, and nowhere else; a page or a position off the document is refused up front."""
+    pytest.importorskip("qrcode")
+    letter = make_letter(tmp_path / "dua.pdf", pages=2)
+    out = tmp_path / "stamped.pdf"
+    pdf_authority.ok("sign", letter, "--pdf", "--stamp", "--stamp-page", "1", "--stamp-position", "bottom-left",
+                     "--as", "SETDA", "-o", out)
+    assert pdf_authority.run("verify", out).code == 0
+
+    def qr(page: int, left: bool) -> str:
+        """The QR code zbarimg finds in the left or right half of the page (200 dpi: 1654 px wide)."""
+        png = tmp_path / f"p{page}{'l' if left else 'r'}"
+        subprocess.run(["pdftoppm", "-png", "-r", "200", "-f", str(page), "-l", str(page), "-singlefile",
+                        "-x", "0" if left else "827", "-y", "0", "-W", "827", "-H", "2339", str(out), str(png)],
+                       check=True)
+        return subprocess.run(["zbarimg", "-q", "--raw", f"{png}.png"], capture_output=True, text=True).stdout
+
+    assert qr(1, left=True).startswith("sandi-pdf/v1 signer=SETDA ")
+    assert qr(1, left=False) == "" and qr(2, left=True) == "" and qr(2, left=False) == ""
+
+    # an explicit point in the upper right quarter of the last page
+    pdf_authority.ok("sign", letter, "--pdf", "--stamp", "--stamp-position", "320,700", "--as", "SETDA",
+                     "-o", out, "--force")
+    assert qr(2, left=False).startswith("sandi-pdf/v1 signer=SETDA ") and qr(1, left=True) == ""
+
+    refused = [
+        (("--stamp", "--stamp-page", "3"), "has 2 pages, not page 3"),
+        (("--stamp", "--stamp-position", "400,800"), "does not fit on page 2"),
+        (("--stamp", "--stamp-position", "kanan-bawah"), "not a stamp position"),
+        (("--stamp-page", "1"), "add --stamp"),
+    ]
+    for options, message in refused:
+        r = pdf_authority.run("sign", letter, "--pdf", *options, "--as", "SETDA", "-o", tmp_path / "no.pdf")
+        assert r.code == 2 and message in r.stderr and not (tmp_path / "no.pdf").exists(), (options, r)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import os
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,7 +38,7 @@ from sandi.documents.signers import verify_official_certificate, verify_signing_
 from sandi.documents.workspace import Workspace
 from sandi.errors import ConfigError, FormatError, SandiError, UsageError, VerificationError
 from sandi.fsutil import AtomicOutput
-from sandi.i18n import _
+from sandi.i18n import _, ngettext
 from sandi.timefmt import iso_time
 
 if TYPE_CHECKING:
@@ -55,6 +56,47 @@ STAMP_BOX = (300, 60, 565, 140)
 #: What the QR code carries, a line a phone shows and 'sandi verify' recomputes:
 #: the signer, the certificate serial and the key fingerprint of the signature.
 QR_FORMAT = "sandi-pdf/v1 signer={code} serial={serial} key={key}"
+#: where ``--stamp-position`` may put the stamp by name: the corners of the page, the
+#: stamp's edge 30 points from the side and 60 from the top or bottom (the first is the
+#: default, the usual place of the signature block of a naskah dinas)
+STAMP_POSITIONS = ("bottom-right", "bottom-left", "top-right", "top-left")
+_STAMP_SIDE_MARGIN = 30
+_STAMP_END_MARGIN = 60
+
+
+@dataclass(frozen=True)
+class StampPlacement:
+    """Where the visible stamp goes: ``page`` (1-based; None: the last page) and
+    ``position``, one of :data:`STAMP_POSITIONS` or ``"X,Y"``, the stamp's lower-left
+    corner in points from the page's lower-left corner. Named positions move each later
+    signature's stamp by one stamp height (up from the bottom, down from the top) so
+    stamps do not overlap; an explicit X,Y is used as given."""
+
+    page: int | None = None
+    position: str = STAMP_POSITIONS[0]
+
+    def __post_init__(self) -> None:
+        if self.page is not None and self.page < 1:
+            raise UsageError(_("--stamp-page counts from 1"))
+        if self.position not in STAMP_POSITIONS:
+            self.point()  # an X,Y or a UsageError
+
+    def point(self) -> tuple[float, float]:
+        """The explicit X,Y of ``position`` (UsageError if it is neither a name nor X,Y)."""
+        parts = self.position.split(",")
+        try:
+            if len(parts) != 2:
+                raise ValueError
+            x, y = float(parts[0]), float(parts[1])
+            if not (math.isfinite(x) and math.isfinite(y)):
+                raise ValueError
+        except ValueError:
+            raise UsageError(
+                _("not a stamp position: {value!r}").format(value=self.position),
+                hint=_("use {names}, or X,Y in points from the lower-left corner of the page "
+                       "(e.g. 320,80)").format(names=", ".join(STAMP_POSITIONS)),
+            ) from None
+        return x, y
 
 
 def require_pyhanko() -> None:
@@ -245,6 +287,7 @@ def sign_pdf(
     overwrite: bool = False,
     stamp: bool = False,
     official: str | None = None,
+    placement: StampPlacement | None = None,
 ) -> PdfSignResult:
     """Add a PAdES signature by ``signer_code`` to the PDF ``src``, written to ``output``.
 
@@ -253,7 +296,8 @@ def sign_pdf(
     stamp on the last page: the agency, the time (local zone, WIB by default) and a QR
     code with :data:`QR_FORMAT`. ``official``: the NIP of a named official of the agency
     who signs with their personal key and certificate (ADR 0017); the stamp then shows
-    their nama and jabatan above the agency."""
+    their nama and jabatan above the agency. ``placement``: where the stamp goes
+    (default: the signature block, bottom right of the last page)."""
     require_pyhanko()
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.pdf_utils.misc import PdfError
@@ -284,8 +328,9 @@ def sign_pdf(
     pdf_signer = signers.PdfSigner(meta, signer=signer)
     text_params: dict[str, str] | None = None
     if stamp:
+        box = _stamp_box(data, placement or StampPlacement(), existing)
         pdf_signer, text_params = _stamped(meta, signer, ws, signer_code, cert.serial, cert.key_fingerprint,
-                                           now, existing, person)
+                                           now, existing, person, box=box)
     try:
         writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
         signed = pdf_signer.sign_pdf(writer, bytes_reserved=SIGNATURE_SIZE,
@@ -308,9 +353,49 @@ def sign_pdf(
                          algorithm="ecdsa-p256" if p256 else "ed25519", warnings=warnings, official=person)
 
 
+def _stamp_box(data: bytes, placement: StampPlacement, existing: int) -> tuple[int, tuple[float, ...]]:
+    """(0-based page index, (x1, y1, x2, y2)) of the stamp; UsageError for a page the PDF
+    does not have or a box that leaves the page."""
+    from pyhanko.pdf_utils.misc import PdfError
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    try:
+        reader = PdfFileReader(io.BytesIO(data), strict=False)
+        count = int(reader.root["/Pages"]["/Count"])
+        index = count - 1 if placement.page is None else placement.page - 1
+        if not 0 <= index < count:
+            raise UsageError(ngettext("the PDF has {count} page, not page {page}",
+                                      "the PDF has {count} pages, not page {page}", count).format(
+                count=count, page=placement.page))
+        page = reader.find_page_for_modification(index)[0].get_object()  # type: ignore[no-untyped-call]
+        while "/MediaBox" not in page and "/Parent" in page:  # an inherited page attribute
+            page = page["/Parent"].get_object()
+        llx, lly, urx, ury = (float(v) for v in page["/MediaBox"])
+    except (PdfError, ValueError, KeyError, TypeError, IndexError) as exc:
+        raise FormatError(_("not a readable PDF: {reason}").format(reason=str(exc))) from None
+    width, height = STAMP_BOX[2] - STAMP_BOX[0], STAMP_BOX[3] - STAMP_BOX[1]
+    shift = (height + 10) * existing
+    position = placement.position
+    if position in STAMP_POSITIONS:
+        x = llx + _STAMP_SIDE_MARGIN if position.endswith("left") else urx - _STAMP_SIDE_MARGIN - width
+        y = lly + _STAMP_END_MARGIN + shift if position.startswith("bottom") else \
+            ury - _STAMP_END_MARGIN - height - shift
+    else:
+        px, py = placement.point()
+        x, y = llx + px, lly + py
+    if x < llx or y < lly or x + width > urx or y + height > ury:
+        raise UsageError(
+            _("the stamp ({width} x {height} points) does not fit on page {page} at {position}").format(
+                width=width, height=height, page=index + 1, position=position),
+            hint=_("choose another --stamp-position or --stamp-page"),
+        )
+    return index, (x, y, x + width, y + height)
+
+
 def _stamped(meta: Any, signer: Any, ws: Workspace, code: str, serial: str, key_fingerprint: str,
              now: datetime, existing: int,
-             person: OfficialSigner | None = None) -> tuple[Any, dict[str, str]]:
+             person: OfficialSigner | None = None, *,
+             box: tuple[int, tuple[float, ...]] | None = None) -> tuple[Any, dict[str, str]]:
     """A PdfSigner drawing the visible stamp, and the stamp's text parameters."""
     try:
         import qrcode  # noqa: F401 - pyHanko draws the QR code with it
@@ -324,14 +409,17 @@ def _stamped(meta: Any, signer: Any, ws: Workspace, code: str, serial: str, key_
 
     agency = ws.snapshot.agency_or_none(code)
     name = agency.name if agency is not None else code
-    x1, y1, x2, y2 = STAMP_BOX
-    shift = (y2 - y1 + 10) * existing
+    if box is None:
+        x1, y1, x2, y2 = STAMP_BOX
+        shift = (y2 - y1 + 10) * existing
+        box = (-1, (x1, y1 + shift, x2, y2 + shift))
     style = QRStampStyle(
         stamp_text="%(signed_by)s\n%(agency)s\n%(when)s",
         border_width=1,
     )
-    spec = fields.SigFieldSpec(sig_field_name=meta.field_name, on_page=-1,
-                               box=(x1, y1 + shift, x2, y2 + shift))
+    page_index, (bx1, by1, bx2, by2) = box
+    spec = fields.SigFieldSpec(sig_field_name=meta.field_name, on_page=page_index,
+                               box=(int(bx1), int(by1), int(bx2), int(by2)))
     signed_by = _("Signed electronically by {code}").format(code=code)
     if person is not None:
         # nama and jabatan (each at most 64 characters, the certificate's bounds), above the agency
