@@ -144,6 +144,8 @@ def test_directory_fetch_installs_then_says_current(served: Served) -> None:
     r = site.ok("--json", "directory", "fetch")
     first = json.loads(r.stdout)
     assert first["changed"] is True
+    assert (site.home / "directory.index").is_file()  # built by the fetch, as by an import (ADR 0015)
+    assert "index" not in site.ok("directory", "show").stderr  # read through it, no fallback
     r = site.ok("--json", "directory", "fetch")
     assert json.loads(r.stdout) == {**first, "changed": False}
     journal = (site.home / "audit.journal").read_text()
