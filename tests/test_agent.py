@@ -54,9 +54,14 @@ def runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(folder))
     yield folder
     # Whatever a test left running ends here.
-    for token in (folder / "sandi").glob("*.sock") if (folder / "sandi").exists() else []:
-        with contextlib.suppress(Exception):
-            AgentClient(AgentPaths(token.parent, token.name.removesuffix(".sock"))).stop()
+    for sock in (folder / "sandi").glob("*.sock") if (folder / "sandi").exists() else []:
+        client = AgentClient(AgentPaths(sock.parent, sock.name.removesuffix(".sock")))
+        try:
+            client.stop()
+        except Exception:  # a test left it unreachable by token: end it by its pid
+            pid = client._own_agent_pid()
+            if pid is not None:
+                os.kill(pid, signal.SIGTERM)
     subprocess.run(["rm", "-rf", str(folder)], check=False)
 
 
@@ -303,7 +308,7 @@ def _frame(obj: object) -> bytes:
 
 
 def test_a_wrong_token_is_refused_and_audited(authority: AuthorityHome, runtime: Path, doc: Path) -> None:
-    start(authority)
+    started = start(authority)
     client = client_of(authority)
     answer = _raw(client.paths.socket, _frame({"v": 1, "op": "keys", "token": "0" * 64}))
     assert answer == {"error": "refused", "ok": False}
@@ -317,6 +322,10 @@ def test_a_wrong_token_is_refused_and_audited(authority: AuthorityHome, runtime:
     os.close(fd)
     r = authority.run("sign", doc, "--as", "DISKOMINFO", env=NO_PASSPHRASE)
     assert r.code == 1 and "error: the key agent refused this client" in r.stderr, r
+    # 'stop' still ends it: the socket's peer is this user's own agent process.
+    assert authority.ok("agent", "stop").stdout == "key agent stopped\n"
+    _wait_gone(int(started["pid"]))  # type: ignore[call-overload]
+    assert not client.paths.socket.exists()
 
 
 @pytest.mark.skipif(not hasattr(os, "getuid") or os.getuid() != 0, reason="needs root to act as another user")

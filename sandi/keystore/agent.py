@@ -673,7 +673,7 @@ class AgentClient:
         if error == REFUSED:
             raise CredentialError(
                 _("the key agent refused this client"),
-                hint=_("the agent's token does not match: 'sandi agent stop', then start it again"))
+                hint=_("the agent's token file was replaced: 'sandi agent stop', then start it again"))
         if error == AUDIT_FAILED:
             raise AuditError(_("the key agent could not write the audit journal; it refused to use the key"),
                              hint=_("check the journal of this home ('sandi audit verify')"))
@@ -689,10 +689,32 @@ class AgentClient:
         self.call("lock")
 
     def stop(self, *, wait_seconds: float = 10.0) -> None:
-        self.call("stop")
+        """Ask the agent to stop; one that refuses this client (its token file was replaced)
+        but is this user's own process, as the socket's peer credentials say, gets SIGTERM."""
+        try:
+            self.call("stop")
+        except CredentialError:
+            pid = self._own_agent_pid()
+            if pid is None:
+                raise
+            os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + wait_seconds
         while self.paths.socket.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
+
+    def _own_agent_pid(self) -> int | None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(5.0)
+        try:
+            sock.connect(str(self.paths.socket))
+            peer = portable.peer_credentials(sock)
+        except OSError:
+            return None
+        finally:
+            sock.close()
+        if peer is None or peer[1] != portable.own_uid() or peer[0] <= 0:
+            return None
+        return peer[0]
 
     def keys(self) -> dict[str, tuple[KeyKind, bytes]]:
         listed = self.call("keys").get("keys")
