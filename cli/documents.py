@@ -201,6 +201,10 @@ def _human(summary: dict[str, Any], title: str, levels: tuple[Level, ...] | None
         value = summary.get(key)
         if value:
             rows.append((label, _listed(value) if isinstance(value, list) else str(value)))
+    person = summary.get("official")
+    if isinstance(person, dict):
+        rows.append((_("Official"), _("{name}, {title} (NIP {nip})").format(
+            name=person["name"], title=person["title"], nip=person["nip"])))
     if summary.get("classification"):
         rows.append((_("Classification"), class_label(summary["classification"], levels)))
     rows += _letter_lines(summary)
@@ -440,7 +444,7 @@ def inspect_cmd(obj: CliContext, file: Path, opener: str | None, passphrase_file
               help=_("Sign inside the PDF (PAdES), writing FILE.signed.pdf (or -o) instead of a detached "
                      "FILE.minisig."))
 @click.option("--as-official", "official", metavar="NIP",
-              help=_("With --pdf: sign as this named official of the agency, with their personal key."))
+              help=_("Sign as this named official of the agency, with their personal key (ADR 0017)."))
 @timestamp_option
 @passphrase_file_option
 @pass_cli
@@ -470,8 +474,9 @@ def sign_cmd(obj: CliContext, file: Path, signer: str | None, classification: st
         return
     if stamp or stamp_page is not None or stamp_position is not None:
         raise UsageError(_("--stamp draws on a PDF: add --pdf"))
-    if official is not None:
-        raise UsageError(_("an official signs inside a PDF: add --pdf"))
+    from sandi.authority.officials import validate_nip
+
+    nip = None if official is None else validate_nip(official)
     ws = open_workspace(obj, passphrase_file)
     code = acting_agency(obj, signer)
     if from_stdin and output is None:
@@ -483,7 +488,7 @@ def sign_cmd(obj: CliContext, file: Path, signer: str | None, classification: st
                   classification=resolve_class(classification, levels) if classification else None,
                   letter=letter, urgencies=_urgencies(obj, DirectoryPolicy(ws.snapshot), ws.now()),
                   signature_path=target, overwrite=force,
-                  name=doc_name or (None if from_stdin else file.name), timestamp=timestamp)
+                  name=doc_name or (None if from_stdin else file.name), timestamp=timestamp, official=nip)
     _note_warnings(obj, result.warnings)
     if to_stdout:
         sys.stdout.write(result.signature_text)
@@ -491,11 +496,16 @@ def sign_cmd(obj: CliContext, file: Path, signer: str | None, classification: st
         return
     data: dict[str, Any] = {"signer": code, "document": result.metadata.document_name,
                             "signature": str(target), "signed_at": iso_time(result.metadata.signed_at)}
-    lines = [_("signed {file} as {code} -> {target}").format(
-        file=result.metadata.document_name,
-        code=code,
-        target=target,
-    )]
+    if nip is not None:
+        data["official"] = nip
+        lines = [_("signed {file} as official {nip} of {code} -> {target}").format(
+            file=result.metadata.document_name, nip=nip, code=code, target=target)]
+    else:
+        lines = [_("signed {file} as {code} -> {target}").format(
+            file=result.metadata.document_name,
+            code=code,
+            target=target,
+        )]
     if result.timestamp is not None:
         data["timestamp"] = result.timestamp.summary()
         lines.append("  " + result.timestamp.line())

@@ -300,8 +300,8 @@ def test_a_tampered_request_is_refused(authority: AuthorityHome, tmp_path: Path)
     r = authority.run("official", "certify", "--yes", request, "--expect-fingerprint", "0000 0000")
     assert r.code == 4 and "fingerprint" in r.stderr, r
     assert "official.certify" not in _registry_actions(authority)
-    r = ws.run("sign", make_letter(tmp_path / "s.pdf"), "--as-official", NIP)
-    assert r.code == 2 and "--pdf" in r.stderr, r
+    r = ws.run("sign", make_letter(tmp_path / "s.pdf"), "--pdf", "--as-official", "12345")
+    assert r.code == 2 and "not a valid NIP" in r.stderr, r
 
 
 @pytest.mark.skipif(shutil.which("pdfsig") is None or shutil.which("certutil") is None,
@@ -347,3 +347,51 @@ def test_with_a_pdf_root_the_official_signs_with_p256_and_pdfsig_validates(autho
     r = ws.run("--json", "verify", after)
     assert r.code == 4 and "revoked before the signing time" in r.stderr, r
     assert ws.run("verify", before).code == 0
+
+
+def test_a_detached_signature_as_an_official(authority: AuthorityHome, tmp_path: Path) -> None:
+    """sandi-sign/v1 names the official (optional 'official' field); verify checks that the
+    key is that official's, of that agency, valid at the signing time."""
+    from dataclasses import replace
+
+    from sandi.documents import Workspace
+    from sandi.documents.metadata import SignMetadata
+    from sandi.formats.minisign import MinisignSignature, sign_digest
+
+    ws = enrol_official(authority, tmp_path)
+    doc = tmp_path / "pengumuman.txt"
+    doc.write_text("Pengumuman 045/2026\n")
+    r = ws.run("--json", "sign", doc, "--as-official", NIP, "--nomor", "045/2026")
+    assert r.code == 0, r
+    assert json.loads(r.stdout)["official"] == NIP
+    for home in (ws, authority):
+        r = home.run("--json", "verify", doc)
+        assert r.code == 0, r
+        out = json.loads(r.stdout)
+        assert out["signer"] == "SETDA" and out["official"] == {"nip": NIP, "name": NAMA, "title": JABATAN}
+    assert f"{NAMA}, {JABATAN} (NIP {NIP})" in ws.ok("verify", doc).stdout
+
+    # The same key naming another official of SETDA: refused.
+    authority.ok("official", "add", "SETDA", "--nip", "197001011995031002", "--nama", "Siti", "--jabatan", "Kabag")
+    ws.import_directory(tmp_path)
+    sig = MinisignSignature.from_text((tmp_path / "pengumuman.txt.minisig").read_bytes())
+    meta = replace(SignMetadata.from_comment(sig.trusted_comment), official="197001011995031002")
+    workspace = Workspace.open(Home(ws.path), FixedPassphrase(PASSPHRASE))
+    key, _cert, _entry = workspace.official_signing_key("SETDA", NIP)
+    from sandi.formats.minisign import Prehasher
+
+    hasher = Prehasher()
+    hasher.update(doc.read_bytes())
+    forged = sign_digest(key, hasher.digest(), meta.to_comment(), "forged")
+    (tmp_path / "forged.minisig").write_text(forged.to_text())
+    r = ws.run("verify", doc, "--sig", tmp_path / "forged.minisig")
+    assert r.code == 4 and "does not belong to the named official" in r.stderr, r
+
+    # Revoked: a signature made after it (with the stale directory) is refused, the first stands.
+    time.sleep(1.1)
+    authority.ok("official", "revoke", "--yes", "SETDA", NIP, "--reason", "superseded")
+    ws.ok("sign", doc, "--as-official", NIP, "-o", tmp_path / "after.minisig")
+    ws.import_directory(tmp_path)
+    r = ws.run("verify", doc, "--sig", tmp_path / "after.minisig")
+    assert r.code == 4 and "revoked before the signing time" in r.stderr, r
+    assert ws.run("verify", doc).code == 0

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from sandi.directory.snapshot import AgencyEntry, CertEntry
+from sandi.directory.trust import OfficialIdentity, SignerIdentity
 from sandi.documents.letter import prepare_letter
 from sandi.documents.metadata import KeyRef, SignMetadata
-from sandi.documents.signers import verify_signing_certificate
+from sandi.documents.signers import verify_official_certificate, verify_signing_certificate
 from sandi.documents.sources import StreamOrPath, open_input
 from sandi.documents.timestamps import VerifiedTimestamp, obtain_token, stamper_for, verify_timestamp
 from sandi.documents.workspace import Workspace
@@ -51,6 +52,8 @@ class VerifyResult:
     trusted_comment: str
     metadata: SignMetadata | None
     timestamp: VerifiedTimestamp | None = None
+    #: the named official who signed with their personal key: (NIP, nama, jabatan)
+    official: tuple[str, str, str] | None = None
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -71,6 +74,9 @@ class VerifyResult:
             out["trusted_comment"] = self.trusted_comment
         if self.timestamp is not None:
             out["timestamp"] = self.timestamp.summary()
+        if self.official is not None:
+            nip, name, title = self.official
+            out["official"] = {"nip": nip, "name": name, "title": title}
         return out
 
 
@@ -86,13 +92,15 @@ def sign(
     overwrite: bool = False,
     name: str | None = None,
     timestamp: bool | None = None,
+    official: str | None = None,
 ) -> SignResult:
     """Sign ``src`` as ``signer_code``; write ``signature_path`` if given (atomically).
 
     ``name`` is the document name the signature's metadata states (default: the file's
     name; needed for a stream that has none). The signature text is always in the result.
     ``timestamp``: as for :func:`sandi.documents.seal.seal` (the token covers SHA-256 of
-    the document).
+    the document). ``official``: the NIP of a named official of ``signer_code`` who signs
+    with their personal key (ADR 0017); the metadata then names them.
     """
     signature_path = None if signature_path is None else Path(signature_path)
     from sandi.formats.minisign import sign_digest
@@ -105,7 +113,10 @@ def sign(
     now = ws.now()
     letter = prepare_letter(letter, today=today(now), urgencies=urgencies,
                             classification_names=level_words())
-    key, cert = ws.signing_key(signer_code)
+    if official is None:
+        key, cert = ws.signing_key(signer_code)
+    else:
+        key, cert, _entry = ws.official_signing_key(signer_code, official)
     stamper = stamper_for(ws.home, ws.snapshot, timestamp, now)
     stream, src_name, _unused, opened = open_input(src)
     doc_name = name or src_name
@@ -125,6 +136,7 @@ def sign(
         classification=classification,
         letter=letter,
         timestamp=None if got is None else got[0],
+        official=official,
     )
     from sandi.formats.minisign import MAX_TRUSTED_COMMENT_BYTES
 
@@ -137,7 +149,9 @@ def sign(
                           "without one"))
         got = None
         meta = replace(meta, timestamp=None)
-    signature = sign_digest(key, doc_digest, meta.to_comment(), f"signature from sandi agency {signer_code}")
+    untrusted = (f"signature from sandi agency {signer_code}" if official is None
+                 else f"signature from sandi official {official} of {signer_code}")
+    signature = sign_digest(key, doc_digest, meta.to_comment(), untrusted)
     text = signature.to_text()
     out = AtomicOutput(signature_path, overwrite=overwrite) if signature_path is not None else None
     try:
@@ -145,6 +159,7 @@ def sign(
             out.file.write(text.encode("utf-8"))
         ws.record(signer_code, "document.sign", meta.document_name, "ok",
                   {"size": size, "class": classification, "nomor": letter.get("nomor"),
+                   **({"official": official} if official is not None else {}),
                    **({"timestamp": iso_time(got[1].gen_time)} if got is not None else {})})
         if out is not None:
             out.commit()
@@ -218,8 +233,14 @@ def _verify(ws: Workspace, stream: Any, signature_text: str | bytes) -> VerifyRe
     comment = signature.trusted_comment
     if comment.startswith("sandi-sign/v1 "):
         meta = SignMetadata.from_comment(comment)
-        identity = verify_signing_certificate(ws.snapshot, meta.signer.code, meta.signer.key,
-                                              meta.signed_at, meta.signer.serial, now=ws.now())
+        person: tuple[str, str, str] | None = None
+        if meta.official is None:
+            identity: SignerIdentity | OfficialIdentity = verify_signing_certificate(
+                ws.snapshot, meta.signer.code, meta.signer.key, meta.signed_at, meta.signer.serial,
+                now=ws.now())
+        else:
+            identity = _official_identity(ws, meta, meta.signed_at)
+            person = (identity.official.nip, identity.official.name, identity.official.title)
         public = MinisignPublicKey.from_raw(identity.certificate.public_key_bytes())
         verify_digest(public, signature, digest())
         stamped = None
@@ -227,10 +248,13 @@ def _verify(ws: Workspace, stream: Any, signature_text: str | bytes) -> VerifyRe
             stamped = verify_timestamp(ws.snapshot, meta.timestamp, digest=doc_sha256, claimed=meta.signed_at,
                                        now=ws.now())
             # The time-stamped time, too, must be one at which the certificate could sign.
-            verify_signing_certificate(ws.snapshot, meta.signer.code, meta.signer.key, stamped.gen_time,
-                                       meta.signer.serial, now=ws.now())
+            if meta.official is None:
+                verify_signing_certificate(ws.snapshot, meta.signer.code, meta.signer.key, stamped.gen_time,
+                                           meta.signer.serial, now=ws.now())
+            else:
+                _official_identity(ws, meta, stamped.gen_time)
         result = VerifyResult(identity.agency.code, identity.agency.name, identity.certificate.serial,
-                              meta.signed_at, comment, meta, stamped)
+                              meta.signed_at, comment, meta, stamped, person)
     else:
         agency, cert = _find_by_key_id(ws, signature.key_id)
         # Verify first: only then is the comment (and its timestamp) the signer's word.
@@ -248,6 +272,15 @@ def _verify(ws: Workspace, stream: Any, signature_text: str | bytes) -> VerifyRe
               "ok", {"signed_at": result.summary()["signed_at"],
                      **({"timestamp": iso_time(result.timestamp.gen_time)} if result.timestamp else {})})
     return result
+
+
+def _official_identity(ws: Workspace, meta: SignMetadata, at: datetime) -> OfficialIdentity:
+    """The official's personal certificate vouching for ``meta``'s signature made at ``at``:
+    the key must be the named official's, of the named agency (ADR 0017)."""
+    found = verify_official_certificate(ws.snapshot, meta.signer.key, at, meta.signer.serial, now=ws.now())
+    if found.agency.code != meta.signer.code or found.official.nip != meta.official:
+        raise VerificationError(_("the signing key does not belong to the named official"))
+    return found
 
 
 def _digest(stream: Any) -> tuple[bytes, bytes, int]:

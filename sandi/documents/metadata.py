@@ -49,6 +49,7 @@ MAX_MANIFEST_BYTES = 512 * 1024
 MAX_TIMESTAMP_TEXT = 1368
 _CODE = re.compile(r"^[A-Z][A-Z0-9-]{0,63}$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_NIP = re.compile(r"^[0-9]{18}$")
 
 
 def format_time(value: datetime) -> str:
@@ -277,6 +278,8 @@ class SignMetadata:
     letter: dict[str, Any] = field(default_factory=dict)
     #: an RFC 3161 token (DER) over SHA-256(document), optional
     timestamp: bytes | None = None
+    #: the NIP of the named official of ``signer.code`` whose personal key signed (ADR 0017)
+    official: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -290,6 +293,8 @@ class SignMetadata:
             out["class"] = self.classification
         if self.timestamp is not None:
             out["timestamp"] = _token_text(self.timestamp)
+        if self.official is not None:
+            out["official"] = self.official
         return out
 
     def to_comment(self) -> str:
@@ -299,8 +304,11 @@ class SignMetadata:
     def from_comment(cls, comment: str) -> SignMetadata:
         obj = _load(comment, SIGN_PREFIX)
         required = {"v", "signer", "signed_at", "document", "letter"}
-        if not required <= set(obj) <= required | {"class", "timestamp"} or obj["v"] != 1:
+        if not required <= set(obj) <= required | {"class", "timestamp", "official"} or obj["v"] != 1:
             raise VerificationError(_("malformed signed metadata (fields)"))
+        official = obj.get("official")
+        if official is not None and not (isinstance(official, str) and _NIP.fullmatch(official)):
+            raise VerificationError(_("malformed signed metadata (official)"))
         name, size = _document(obj["document"])
         classification = obj.get("class")
         if classification is not None and not isinstance(classification, str):
@@ -314,6 +322,7 @@ class SignMetadata:
             classification=classification,
             letter=parse_letter(obj["letter"], signed_on=_latest_date(signed_at)),
             timestamp=_token_bytes(obj),
+            official=official,
         )
 
 
