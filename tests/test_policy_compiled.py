@@ -275,6 +275,7 @@ def _diskominfo_rule(text: str) -> int:
     ("orders not increasing", 2, _set_pair(1, [5, 5])),
     ("a boolean for an order", 2, _set_pair(1, [True])),
     ("an unknown target", 2, _set_pair(0, "NOBODY")),
+    ("a target that is the start of an entity line", 2, _set_pair(0, 'BAPPEDA",["AGENCIES')),
     ("an unknown group", 1, _set(1, ["NOGROUP"])),
     ("a group twice in its principals", 1, _set(1, ["AGENCIES", "AGENCIES"])),
     ("rank above the levels", 3, _set(1, 9)),

@@ -257,7 +257,9 @@ class LoadedPolicy(PolicyIndex):
 
     def _known(self, name: str) -> bool:
         """An entity, a group or ``*``."""
-        return name == WILDCARD or name in self._groups or self._entity_lines.find(name) is not None
+        if name == WILDCARD or name in self._groups:
+            return True
+        return CODE_RE.match(name) is not None and self._entity_lines.find(name) is not None
 
     def _row(self, principal: str) -> dict[str, list[int]] | None:
         line = self._rows.find(principal)
