@@ -229,9 +229,11 @@ def test_an_edited_node_or_policy_or_member_is_caught(root: _Signer, tmp_path: P
     _rows(home, "UPDATE nodes SET hash = ? WHERE tree = 'agencies' AND level = 1 AND position = 0", b"\0" * 32)
     snap = installed_snapshot(home, now=NOW)
     assert snap.agency(sorted(CODES)[2]).code == sorted(CODES)[2] and len(snap.notices) == 1
-    for sql in ("UPDATE policies SET entry = CAST('{}' AS BLOB)",
-                "UPDATE members SET value = CAST('1' AS BLOB)", "DELETE FROM header", "DROP TABLE agencies"):
-        home2, _files = _workstation(root, tmp_path / sql.split()[1])
+    for n, sql in enumerate(("UPDATE policies SET entry = CAST('{}' AS BLOB)",
+                             "UPDATE policies SET compiled = CAST('\"sandi-policy-compiled/v1\\n\"' AS BLOB)",
+                             "UPDATE members SET value = CAST('1' AS BLOB)", "DELETE FROM header",
+                             "DROP TABLE agencies")):
+        home2, _files = _workstation(root, tmp_path / f"{n}-{sql.split()[1]}")
         _rows(home2, sql)
         snap = installed_snapshot(home2, now=NOW)
         assert snap.agency("DINAS001").status == "active"  # a missing table shows when read
