@@ -122,6 +122,7 @@ def import_cmd(obj: CliContext, file: Path) -> None:
     Journal(home.journal_path).append(AuditEvent(
         actor=actor, action="directory.import", subject=f"v{snapshot.version}",
         details={"version": snapshot.version, "sha256": snapshot.body_sha256}))
+    obj.directory_read(snapshot.notices)
     obj.emit(_describe(snapshot), [_("installed:"), *_lines(snapshot)])
 
 
@@ -152,6 +153,7 @@ def fetch_cmd(obj: CliContext, server: str | None) -> None:
     fetched = fetch_directory(home, base)
     data = _describe(fetched.snapshot)
     data["changed"] = fetched.changed
+    obj.directory_read(fetched.snapshot.notices)
     head = _("installed:") if fetched.changed else _("the installed directory is current:")
     obj.emit(data, [head, *_lines(fetched.snapshot)])
 

@@ -303,3 +303,16 @@ def test_transition_v1_still_read_and_refused_after_v2(root: _Signer, tmp_path: 
 @pytest.mark.parametrize("code", ["DINAS001", 'Dinas "é"\\\n\u2028\x00\x1f', "\U0001f600"])
 def test_the_spelled_out_key_leaf_is_the_canonical_json(code: str) -> None:
     assert v2.key_leaf("ab" * 32, code) == v2.canonical({"code": code, "key_fingerprint": "ab" * 32})
+
+
+def test_an_index_that_cannot_be_written_does_not_fail_the_import(root: _Signer, tmp_path: Path) -> None:
+    """As on Windows while another command has the index open: the directory is installed,
+    the person is told, and the stale index is not used."""
+    home, files = _workstation(root, tmp_path)
+    home.directory_index_path.unlink()
+    (home.directory_index_path / "busy").mkdir(parents=True)  # cannot be replaced by a file
+    snap = import_snapshot(home, files[3], now=NOW)
+    assert snap.version == 3 and "could not be written" in snap.notices[0]
+    assert home.directory_path.read_bytes() == files[3].read_bytes()
+    read = installed_snapshot(home, now=NOW)
+    assert read.version == 3 and read.source is None and len(read.notices) == 1

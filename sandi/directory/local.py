@@ -233,7 +233,15 @@ def import_envelope(home: Home, data: bytes, *, now: datetime | None = None) -> 
                 hint=_("import the newest directory the authority published"))
         atomic_write(home.directory_path, data, mode=0o644)
         _write_anchor(home, data, snapshot.version, decoded)
-        _write_index(home, data, decoded, checked)
+        try:
+            _write_index(home, data, decoded, checked)
+        except OSError as exc:
+            # Windows will not replace a file another command has open. The old index no
+            # longer matches the header anchor, so it is not used; commands verify
+            # directory.json in full (and say so) until one of them rebuilds it.
+            snapshot.notices.append(Message(
+                "the directory index could not be written ({reason}); commands verify "
+                "directory.json in full until it is rebuilt", reason=exc.strerror or type(exc).__name__))
     return snapshot
 
 
