@@ -145,6 +145,7 @@ def show_cmd(obj: CliContext, code: str, json_output: bool) -> None:
         _("certificates: {count}").format(count=len(certs)),
     ]
     lines += [f"  {state_word(c.purpose):<{purpose_width()}} {c.serial}  {state_word(c.status(now).value)}"
+              + ("" if c.official is None else "  " + _("official {nip}").format(nip=c.official))
               for c in certs]
     obj.emit(data, lines)
 

@@ -137,6 +137,7 @@ def test_issue_sign_and_verify_as_an_official(authority: AuthorityHome, tmp_path
     assert any(e["action"] == "document.sign" and e["details"].get("official") == NIP for e in journal)
     listed_lines = authority.ok("keys", "list", "SETDA").stdout
     assert f"official {NIP}" in listed_lines
+    assert f"official {NIP}" in authority.ok("agency", "show", "SETDA").stdout
     actions = _registry_actions(authority)
     assert {"official.add", "official.certify"} <= set(actions)
 
