@@ -21,6 +21,7 @@ from sandi.keystore import FixedPassphrase, open_keystore
 from tests import authority_fixtures as fx
 from tests.authority_fixtures import ENV, PASSPHRASE, AuthorityHome
 from tests.conftest import CliResult, invoke
+from tests.softhsm import Token, softhsm, token  # noqa: F401
 
 pytest.importorskip("pyhanko")
 
@@ -396,3 +397,39 @@ def test_a_detached_signature_as_an_official(authority: AuthorityHome, tmp_path:
     r = ws.run("verify", doc, "--sig", tmp_path / "after.minisig")
     assert r.code == 4 and "revoked before the signing time" in r.stderr, r
     assert ws.run("verify", doc).code == 0
+
+
+@pytest.mark.interop
+def test_moving_the_root_onto_a_token_reissues_an_officials_certificate(authority: AuthorityHome, tmp_path: Path,
+                                                                        token: Token) -> None:
+    """The root rollover re-issues every current certificate of that root under the new one;
+    an official's keeps their subject (nama, jabatan, NIP) and stays theirs; their
+    pdf-signing certificate is the PDF root's and stays as it was."""
+    from sandi.authority.certs import issued_by, load_pem
+
+    authority.ok("pdf-root", "init")
+    enrol_official(authority, tmp_path)
+    (entry,) = json.loads(authority.ok("official", "list", "SETDA", "--json").stdout)
+    (pdf_serial,) = [c["serial"] for c in entry["certificates"] if c["purpose"] == "pdf-signing"]
+    before = next(c["serial"] for c in entry["certificates"] if c["purpose"] == "signing")
+    r = authority.run("--pin-file", token.pin_file, "keys", "move-root", "--yes", "--pkcs11-module", token.module,
+                      "--pkcs11-token", token.uri)
+    assert r.code == 0, r
+    (entry,) = json.loads(authority.ok("official", "list", "SETDA", "--json").stdout)
+    states = {c["serial"]: c["state"] for c in entry["certificates"]}
+    assert states[before] == "retired"
+    assert states[pdf_serial] == "current"  # the PDF root's certificate: untouched by this root's move
+    (after,) = [s for s, state in states.items() if state == "current" and s != pdf_serial]
+    pem = _directory_pem_current(authority, NIP, after)
+    cert = load_pem(pem)
+    assert cert.subject.get_attributes_for_oid(NameOID.SERIAL_NUMBER)[0].value == NIP
+    assert cert.subject.get_attributes_for_oid(NameOID.TITLE)[0].value == JABATAN
+    assert issued_by(cert, load_pem((authority.path / "root.pem").read_bytes()))
+
+
+def _directory_pem_current(authority: AuthorityHome, nip: str, serial: str) -> str:
+    from sandi.directory.local import installed_snapshot
+
+    snapshot = installed_snapshot(Home(authority.path))
+    (cert,) = [c for c in snapshot.agency("SETDA").official(nip).certificates if c.serial == serial]
+    return cert.pem

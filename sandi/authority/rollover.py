@@ -227,14 +227,19 @@ def _update_authority(session: Session, old_fp: str, new_fp: str, new_ref: str, 
 
 def _reissue(session: Session, signer: Signer, root_cert: x509.Certificate, province: str,
              now: datetime) -> list[str]:
-    """Every current, unrevoked certificate again under the new root; the old ones retired."""
+    """Every current, unrevoked certificate of this root again under the new root; the old
+    ones retired."""
     from sqlalchemy import select
 
     from sandi.authority.issuance import retire
+    from sandi.authority.validity import PDF_PURPOSES
     from sandi.registry.models import CertificateRow
 
+    # pdf-signing certificates are the PDF root's (ADR 0014): moving this root leaves them be
     rows = session.scalars(
-        select(CertificateRow).where(CertificateRow.state == "current").order_by(CertificateRow.id)
+        select(CertificateRow)
+        .where(CertificateRow.state == "current", CertificateRow.purpose.not_in(PDF_PURPOSES))
+        .order_by(CertificateRow.id)
     ).all()
     serials = []
     for row in rows:
