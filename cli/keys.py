@@ -540,13 +540,32 @@ def move_root_cmd(
               help=_("With --token or --resume: seconds to wait for the authority's approval."))
 @click.option("--resume", is_flag=True,
               help=_("Wait again for the certificates of the request posted online before."))
+@purpose_option
 @passphrase_file_option
 @pass_cli
 def request_cmd(obj: CliContext, code: str, output: Path | None, rotate: bool, token: str | None,
-                server: str | None, wait: int, resume: bool, passphrase_file: Path | None) -> None:
+                server: str | None, wait: int, resume: bool, purpose: str | None,
+                passphrase_file: Path | None) -> None:
     from sandi.authority.enrolment import create_request, request_fingerprint
     from sandi.fsutil import atomic_write
 
+    if purpose == "pdf-signing":
+        if rotate or token is not None or server is not None or resume:
+            raise click.UsageError(_("--purpose pdf-signing makes a request file (-o); it takes no "
+                                     "--rotate, --token, --server or --resume"))
+        if output is None:
+            raise click.UsageError(_("give -o FILE"))
+        if output.exists():
+            raise click.UsageError(_("{path} exists already").format(path=output))
+        from sandi.authority.pdfenrol import create_pdf_request
+
+        data, ref = create_pdf_request(obj.home, _keystore(obj, passphrase_file), code)
+        atomic_write(output, data, mode=0o644, overwrite=False)
+        fp = request_fingerprint(data)
+        obj.emit({"request": str(output), "fingerprint": fp, "key_refs": [ref]},
+                 [_("wrote {path}: a request for a PDF signing key of {code}").format(path=output, code=code),
+                  _("request fingerprint: {fingerprint} (read it to the authority)").format(fingerprint=fp)])
+        return
     if resume:
         _enrol_online(obj, code, None, None, None, wait, passphrase_file)
         return
@@ -674,6 +693,14 @@ def certify_cmd(
         raise click.UsageError(_("{path} exists already").format(path=output))
     with open(request, "rb") as f:
         data = f.read(MAX_REQUEST_BYTES + 1)
+    from sandi.authority.pdfenrol import is_pdf_key_request
+
+    if is_pdf_key_request(data):
+        if replace:
+            raise click.UsageError(_("a PDF key request always replaces the agency's PDF signing key; "
+                                     "--replace is for enrolment requests"))
+        _certify_pdf(obj, data, output, expected, expected_fingerprint, assume_yes, profile, passphrase_file)
+        return
     registry = obj.registry()
     prof = _profile(obj, profile)
     ks = _keystore(obj, passphrase_file)
@@ -693,6 +720,47 @@ def certify_cmd(
     )
     atomic_write(output, response, mode=0o644, overwrite=False)
     _emit_issue(obj, N_("certified {agency} (profile {profile})"), result)
+    obj.note(_("wrote {path}: give it to {code} ('sandi keys import-certs {name}')").format(
+        path=output, code=result.agency, name=output.name))
+
+
+def _certify_pdf(obj: CliContext, data: bytes, output: Path, expected: str | None,
+                 expected_fingerprint: str | None, assume_yes: bool, profile: str | None,
+                 passphrase_file: Path | None) -> None:
+    """A PDF key request (ADR 0014): the agency's new P-256 key, certified by the PDF root."""
+    from sandi.authority.enrolment import normalise_fingerprint
+    from sandi.authority.pdfenrol import certify_pdf_request, plan_pdf_certification
+    from sandi.errors import VerificationError
+    from sandi.fsutil import atomic_write
+
+    registry = obj.registry()
+    prof = _profile(obj, profile)
+    ks = _keystore(obj, passphrase_file)
+    root_fp = _issuer(obj, ks).key.fingerprint
+    pdf_issuer = _pdf_issuer(obj, ks)
+    plan = plan_pdf_certification(registry, root_fp, data, expected_agency=expected)
+    wanted = None if expected_fingerprint is None else normalise_fingerprint(expected_fingerprint)
+    if wanted is not None and wanted != plan.request.fingerprint:
+        raise VerificationError(
+            _("the request's fingerprint is {actual}, not {expected}").format(
+                actual=plan.request.fingerprint, expected=wanted),
+            hint=_("the file is not the request the agency made: ask it for the file again"),
+        )
+    summary = [
+        _("PDF signing key request of {code} ({name})").format(
+            code=plan.request.agency, name=plan.agency_name),
+        _("  request fingerprint {fingerprint}").format(fingerprint=plan.request.fingerprint),
+        _("  new P-256 key {key}, signed by the agency's signing key {signing}").format(
+            key=plan.request.key_fingerprint[:16], signing=plan.request.signing_key[:16]),
+    ]
+    if plan.retires is not None:
+        summary.append(_("  retires pdf-signing certificate {serial} (it still verifies what it "
+                         "signed)").format(serial=plan.retires))
+    confirm_change(summary, _("Certify this request?"), assume_yes=assume_yes)
+    response, result = certify_pdf_request(registry, pdf_issuer, root_fp, data, expected_agency=expected,
+                                           profile=prof)
+    atomic_write(output, response, mode=0o644, overwrite=False)
+    _emit_issue(obj, N_("certified the PDF signing key of {agency} (profile {profile})"), result)
     obj.note(_("wrote {path}: give it to {code} ('sandi keys import-certs {name}')").format(
         path=output, code=result.agency, name=output.name))
 
@@ -779,10 +847,14 @@ def _certify_summary(plan: CertificationPlan) -> list[str]:
 @pass_cli
 def import_certs_cmd(obj: CliContext, response: Path, passphrase_file: Path | None) -> None:
     from sandi.authority.enrolment import MAX_RESPONSE_BYTES, import_response
+    from sandi.authority.pdfenrol import import_pdf_response, is_pdf_key_response
 
     with open(response, "rb") as f:
         data = f.read(MAX_RESPONSE_BYTES + 1)
-    written = import_response(obj.home, _keystore(obj, passphrase_file), data)
+    if is_pdf_key_response(data):
+        written = import_pdf_response(obj.home, _keystore(obj, passphrase_file), data)
+    else:
+        written = import_response(obj.home, _keystore(obj, passphrase_file), data)
     obj.emit(
         {"installed": [str(p) for p in written]},
         [_("installed {name}").format(name=p.name) for p in written]

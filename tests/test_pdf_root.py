@@ -172,3 +172,81 @@ def test_a_pdf_root_that_is_not_p256_is_refused(authority: AuthorityHome) -> Non
     body["pdf_root_certificate"] = body["root_certificate"]  # Ed25519
     with pytest.raises(FormatError, match="P-256"):
         DirectorySnapshot.from_body(json.dumps(body).encode())
+
+
+def test_an_agency_enrols_its_pdf_signing_key(authority: AuthorityHome, tmp_path: Path) -> None:
+    """keys request --purpose pdf-signing on the workstation (the P-256 key stays there),
+    keys certify at the authority (PDF root), keys import-certs back: the workstation then
+    signs PDFs with it. Tampered, replayed and foreign requests are refused."""
+    pytest.importorskip("pyhanko")
+    from sandi.home import Home
+    from tests.conftest import invoke
+    from tests.test_pdf import make_letter
+
+    authority.ok("pdf-root", "init")
+    bundle = tmp_path / "setda.keys.age"
+    authority.ok("keys", "export", "SETDA", "--include-private-keys", "-o", bundle)
+    ws = tmp_path / "ws"
+    fp = Home(authority.path).load_config().root_fingerprint
+    assert fp
+
+    def run(*args: str | Path) -> fx.CliResult:
+        return invoke("--home", ws, *args, env=fx.ENV)
+
+    assert run("init", "--agency", "SETDA", "--root-fingerprint", fp).code == 0
+    assert run("keys", "import", bundle).code == 0
+    r = run("--json", "keys", "request", "SETDA", "--purpose", "pdf-signing", "-o", tmp_path / "req.json")
+    assert r.code == 0, r
+    made = json.loads(r.stdout)
+    (ref,) = made["key_refs"]
+    assert ref.startswith("SETDA.ecdsa-p256.")
+    assert not any(k.startswith("SETDA.ecdsa-p256.") for k in authority.workspace().keystore.refs())
+
+    # a changed byte in the request: refused, nothing issued
+    data = (tmp_path / "req.json").read_bytes()
+    forged = json.loads(data)
+    forged["request"]["nonce"] = "0" * 32
+    (tmp_path / "forged.json").write_text(json.dumps(forged))
+    r = authority.run("keys", "certify", tmp_path / "forged.json", "-o", tmp_path / "x.json", "--yes")
+    assert r.code == 4 and "proof of possession" in r.stderr and not (tmp_path / "x.json").exists(), r
+    # for another agency than the operator expects: refused
+    r = authority.run("keys", "certify", tmp_path / "req.json", "-o", tmp_path / "x.json", "--yes",
+                      "--agency", "BAPPEDA")
+    assert r.code == 4 and "not BAPPEDA" in r.stderr, r
+
+    r = authority.run("--json", "keys", "certify", tmp_path / "req.json", "-o", tmp_path / "resp.json", "--yes",
+                      "--agency", "SETDA", "--expect-fingerprint", made["fingerprint"])
+    assert r.code == 0, r
+    (cert,) = json.loads(r.stdout)["certificates"]
+    assert cert["purpose"] == "pdf-signing" and cert["key_fingerprint"].startswith(ref.split(".")[-1])
+    r = authority.run("keys", "certify", tmp_path / "req.json", "-o", tmp_path / "again.json", "--yes")
+    assert r.code == 1 and "certified before" in r.stderr, r
+
+    r = run("keys", "import-certs", tmp_path / "resp.json")
+    assert r.code == 0 and "pdf-signing" in r.stdout, r
+    assert run("directory", "import", authority.path / "directory.json").code == 0
+    letter = make_letter(tmp_path / "surat.pdf")
+    r = run("--json", "sign", letter, "--pdf", "-o", tmp_path / "signed.pdf")
+    assert r.code == 0 and json.loads(r.stdout)["algorithm"] == "ecdsa-p256", r
+    assert authority.run("verify", tmp_path / "signed.pdf").code == 0
+
+    # a well-formed request for SETDA signed by another agency's (BAPPEDA's) key: refused
+    import base64
+    import secrets
+    from datetime import UTC, datetime
+
+    from sandi.authority.pdfenrol import CONTEXT, REQUEST_FORMAT, _canonical
+
+    bappeda_key, _cert = authority.workspace().signing_key("BAPPEDA")
+    new = P256Key.generate()
+    request = {"agency": "SETDA", "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+               "root_fingerprint": fp, "public_key": base64.b64encode(new.public_key_bytes()).decode(),
+               "signing_key": bappeda_key.fingerprint, "nonce": secrets.token_hex(16)}
+    payload = CONTEXT + _canonical(request)
+    (tmp_path / "foreign.json").write_text(json.dumps({
+        "format": REQUEST_FORMAT, "request": request,
+        "signature": base64.b64encode(bappeda_key.sign(payload)).decode(),
+        "possession": base64.b64encode(new.sign(payload)).decode()}))
+    r = authority.run("keys", "certify", tmp_path / "foreign.json", "-o", tmp_path / "y.json", "--yes")
+    assert r.code == 4 and "not signed by a current signing key of SETDA" in r.stderr, r
+    assert not (tmp_path / "y.json").exists()

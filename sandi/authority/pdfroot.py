@@ -210,12 +210,10 @@ def issue_pdf_signing(
 
     An agency with a current ``pdf-signing`` certificate gets a new one only with
     ``replace`` (the old one is then retired: it still verifies what it signed)."""
-    from sandi.authority.certs import issue_certificate
-    from sandi.authority.issuance import IssueResult, require_active, retire, with_new_keys
+    from sandi.authority.issuance import IssueResult, require_active, with_new_keys
     from sandi.authority.lookup import find_agency
     from sandi.authority.profiles import load_profile
     from sandi.authority.records import cert_info
-    from sandi.registry.models import CertificateRow
 
     profile = profile or load_profile()
     now = whole_seconds(now or datetime.now(UTC))
@@ -230,25 +228,9 @@ def issue_pdf_signing(
                     _("agency {code} has a PDF signing certificate already").format(code=code),
                     hint=_("'sandi keys rotate {code} --purpose pdf-signing' replaces it").format(code=code),
                 )
-            old = retire(current, now)
             ref, key = writes.new_p256(code, on_token=profile.signing_on_token)
-            _cn, ou = profile.subject_fields(code=code, name=agency.name, purpose=PDF_SIGNING,
-                                           province=pdf_issuer.province)
-            issued = issue_certificate(
-                pdf_issuer.key, pdf_issuer.cert, purpose=PDF_SIGNING, public_key=key.public_key_bytes(),
-                # what a viewer shows as the signer: the agency's name
-                common_name=ou, organizational_unit=code, province=pdf_issuer.province,
-                not_before=now, not_after=now + timedelta(days=profile.signing_validity_days),
-                full_name=" ".join(agency.name.split()),
-            )
-            row = CertificateRow(
-                serial=issued.serial, agency_id=agency.id, purpose=PDF_SIGNING,
-                key_fingerprint=issued.key_fingerprint, public_key=issued.public_key, cert_pem=issued.pem,
-                not_before=issued.not_before, not_after=issued.not_after, issued_at=now, state="current",
-                retired_at=None, profile=profile.name,
-            )
-            session.add(row)
-            session.flush()
+            row, old = certify_pdf_key(session, pdf_issuer, agency, key.public_key_bytes(), profile=profile,
+                                       now=now, replace=True)
             record(session, "key.issue", code, {
                 "profile": profile.name, "flow": "central", "purpose": PDF_SIGNING,
                 **({"retired": old} if old else {}),
@@ -258,3 +240,40 @@ def issue_pdf_signing(
             return IssueResult(code, profile.name, [cert_info(row, code)], [ref], old)
 
     return registry.retrying(lambda: with_new_keys(keystore, work))
+
+
+def certify_pdf_key(session: Session, pdf_issuer: PdfIssuer, agency: AgencyRow, public_key: bytes, *,
+                    profile: KeyProfile, now: datetime, replace: bool) -> tuple[CertificateRow, list[str]]:
+    """Issue and insert the ``pdf-signing`` certificate of ``agency`` for a P-256 public key
+    (65-byte point), retiring its current one when ``replace`` (else AlreadyExistsError).
+    Returns the row and the retired serials; no audit here (the caller records it)."""
+    from sandi.authority.certs import issue_certificate
+    from sandi.authority.issuance import retire
+    from sandi.registry.models import CertificateRow
+
+    code = agency.code
+    current = current_pdf_certificates(session, agency)
+    if current and not replace:
+        raise AlreadyExistsError(
+            _("agency {code} has a PDF signing certificate already").format(code=code),
+            hint=_("'sandi keys rotate {code} --purpose pdf-signing' replaces it").format(code=code),
+        )
+    old = retire(current, now)
+    _cn, ou = profile.subject_fields(code=code, name=agency.name, purpose=PDF_SIGNING,
+                                     province=pdf_issuer.province)
+    issued = issue_certificate(
+        pdf_issuer.key, pdf_issuer.cert, purpose=PDF_SIGNING, public_key=public_key,
+        # what a viewer shows as the signer: the agency's name
+        common_name=ou, organizational_unit=code, province=pdf_issuer.province,
+        not_before=now, not_after=now + timedelta(days=profile.signing_validity_days),
+        full_name=" ".join(agency.name.split()),
+    )
+    row = CertificateRow(
+        serial=issued.serial, agency_id=agency.id, purpose=PDF_SIGNING,
+        key_fingerprint=issued.key_fingerprint, public_key=issued.public_key, cert_pem=issued.pem,
+        not_before=issued.not_before, not_after=issued.not_after, issued_at=now, state="current",
+        retired_at=None, profile=profile.name,
+    )
+    session.add(row)
+    session.flush()
+    return row, old
