@@ -308,10 +308,22 @@ def revoke_cmd(
 
     obj.store_passphrase(passphrase_file)  # for the directory republish afterwards
     registry = obj.registry()
+    from sandi.authority.revocation import official_cascade_reason
+
+    every = list_certificates(registry)
     doomed = [
-        c for c in list_certificates(registry)
-        if c.revocation is None
+        c for c in every
+        if c.revocation is None and c.official is None
         and (c.serial == target.lower() or (c.agency == target and c.state == "current"))
+    ]
+    # The officials' personal certificates go with their agency, or with its current
+    # signing certificate (ADR 0017); a serial of an official's certificate is just that one.
+    cascade_from = {c.agency for c in doomed if c.serial != target.lower() or (c.purpose == "signing"
+                                                                              and c.state == "current")}
+    personal = [
+        c for c in every
+        if c.revocation is None and c.official is not None
+        and (c.serial == target.lower() or c.agency in cascade_from)
     ]
     tsa_doomed = _tsa_serials(obj, target)
     consequence = (
@@ -323,6 +335,10 @@ def revoke_cmd(
         [_("Revoke ({reason}):").format(reason=reason)]
         + [_("  {agency} {purpose} certificate {serial}").format(
             agency=c.agency, purpose=c.purpose, serial=c.serial) for c in doomed]
+        + [_("  {agency} official {nip}: {purpose} certificate {serial} ({reason})").format(
+            agency=c.agency, nip=c.official, purpose=c.purpose, serial=c.serial,
+            reason=reason if c.serial == target.lower() else official_cascade_reason(reason))
+           for c in personal]
         + [_("  time-stamp authority certificate {serial} (its tokens stop verifying only for "
              "keyCompromise)").format(serial=serial) for serial in tsa_doomed]
         + [consequence, _("Revocation cannot be undone.")],

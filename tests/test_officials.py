@@ -209,6 +209,7 @@ def test_revoking_the_agency_revokes_its_officials(authority: AuthorityHome, tmp
     time.sleep(1.1)
     r = authority.ok("--json", "keys", "revoke", "--yes", "SETDA", "--reason", "keyCompromise")
     revoked = json.loads(r.stdout)
+    assert f"SETDA official {NIP}: signing certificate" in r.stderr and "(privilegeWithdrawn)" in r.stderr
     personal = official_serial_any(authority)
     # The agency's keys for keyCompromise; the official's key is not known to be compromised.
     assert {d["serial"]: d["reason"] for d in revoked}[personal] == "privilegeWithdrawn"
@@ -228,7 +229,8 @@ def official_serial_any(authority: AuthorityHome, nip: str = NIP) -> str:
 def test_revoking_the_agencys_signing_certificate_revokes_its_officials(authority: AuthorityHome,
                                                                         tmp_path: Path) -> None:
     enrol_official(authority, tmp_path)
-    authority.ok("keys", "revoke", "--yes", agency_signing(authority)["serial"], "--reason", "superseded")
+    r = authority.ok("keys", "revoke", "--yes", agency_signing(authority)["serial"], "--reason", "superseded")
+    assert f"SETDA official {NIP}: signing certificate" in r.stderr and "(superseded)" in r.stderr
     listed = json.loads(authority.ok("official", "list", "SETDA", "--json").stdout)
     (cert,) = listed[0]["certificates"]
     assert cert["revocation"]["reason"] == "superseded"
