@@ -117,7 +117,7 @@ def add_circular_agencies(home_path: Path, passphrase: str, count: int, *, opene
                          expires_at=datetime(2035, 12, 31, 17, tzinfo=UTC),
                          applied_at=now - timedelta(hours=1))
     grown = replace(snapshot, version=snapshot.version + 1, issued_at=now - timedelta(minutes=1),
-                    expires_at=now + timedelta(days=7), agencies=snapshot.agencies + tuple(entries),
+                    expires_at=now + timedelta(days=7), agencies=(*snapshot.agencies, *entries),
                     policies=(*snapshot.policies, policy))
     envelope = home_path.parent / f"directory-circular-{hashlib.sha256(source.encode()).hexdigest()[:8]}.json"
     envelope.write_bytes(sign_snapshot(grown, signer))
