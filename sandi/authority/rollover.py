@@ -9,10 +9,11 @@ Invariants:
   with the fingerprint they trust before they change their trust anchor;
 * one registry transaction changes the authority row, re-issues every current,
   unrevoked certificate under the new root (same subject, key and end of validity; the
-  old ones retired), re-signs every stored policy version whose old signature verifies,
-  and records ``root.rollover``; the files (``root.pem``, ``roots/<old fp16>.pem``, the
-  cross-certificate, ``keys/pkcs11.json``, ``sandi.toml``) are written inside it and
-  undone, with the new token key, if anything fails;
+  old ones retired), re-signs every stored policy version (its source and its compiled
+  form) whose old signature verifies, and records ``root.rollover``; the files
+  (``root.pem``, ``roots/<old fp16>.pem``, the cross-certificate, ``keys/pkcs11.json``,
+  ``sandi.toml``) are written inside it and undone, with the new token key, if anything
+  fails;
 * the previous roots stay trusted for what they signed before (audit checkpoints):
   ``previous_root_fingerprints`` in ``sandi.toml`` names them and ``roots/`` holds their
   certificates;
@@ -268,15 +269,24 @@ def _reissue(session: Session, signer: Signer, root_cert: x509.Certificate, prov
 
 
 def _resign_policies(session: Session, old: Signer, new: Signer) -> int:
-    """The new root's signature on every stored policy version the old root signed."""
+    """The new root's signature on every stored policy version the old root signed: its
+    source and, where it has one, its compiled form (workstations decide from the latter)."""
     from sqlalchemy import select
 
-    from sandi.policy.signature import sign_policy, verify_policy_signature
+    from sandi.policy.signature import (
+        sign_compiled,
+        sign_policy,
+        verify_compiled_signature,
+        verify_policy_signature,
+    )
     from sandi.registry.models import PolicyVersionRow
 
     count = 0
     for row in session.scalars(select(PolicyVersionRow).order_by(PolicyVersionRow.id)).all():
         verify_policy_signature(row.source, bytes(row.signature), old.public_key_bytes())
         row.signature = sign_policy(row.source, new)
+        if row.compiled is not None and row.compiled_signature is not None:
+            verify_compiled_signature(row.compiled, bytes(row.compiled_signature), old.public_key_bytes())
+            row.compiled_signature = sign_compiled(row.compiled, new)
         count += 1
     return count
