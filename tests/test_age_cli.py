@@ -129,7 +129,7 @@ def test_refuses_to_overwrite_without_force(run_sandi, tmp_path: Path, plain: Pa
     [
         (["encrypt"], 2, "nothing to encrypt to"),
         (["encrypt", "-p", "-r", "age1x"], 2, "cannot be combined"),
-        (["encrypt", "-r", "BAPPEDA"], 1, "no directory"),  # agency codes come from the directory
+        (["encrypt", "-r", "BAPPEDA"], 2, "no sandi home"),  # agency codes come from the home's directory
         (["encrypt", "-r", "age1notakey"], 2, "invalid recipient"),
         (["encrypt", "-r", "not a key!"], 2, "invalid recipient"),
         (["encrypt", "-p"], 1, "no terminal"),

@@ -375,26 +375,52 @@ def test_a_fresh_directory_gives_no_warning(province: Province) -> None:
 
 
 def test_document_commands_read_the_directory_once(province: Province, monkeypatch: pytest.MonkeyPatch) -> None:
-    """seal, open, sign and verify read directory.json once (verified, expiry included,
-    not again unverified for the warning); inspect without --as reads it not at all."""
-    reads: list[str] = []
-    original = Path.read_bytes
+    """seal, open, sign and verify open the installed directory index once and never read
+    directory.json (ADR 0015); inspect without --as reads neither. Without the index they
+    read directory.json once, verified in full (expiry included, not again for the warning)."""
+    from sandi.directory import index
 
-    def counting(self: Path) -> bytes:
+    json_reads: list[str] = []
+    index_opens: list[Path] = []
+    read_bytes = Path.read_bytes
+    reader_init = index.IndexReader.__init__
+
+    def counting_read(self: Path) -> bytes:
         if self.name == "directory.json":
-            reads.append(str(self))
-        return original(self)
+            json_reads.append(str(self))
+        return read_bytes(self)
 
-    monkeypatch.setattr(Path, "read_bytes", counting)
+    def counting_open(self: index.IndexReader, path: Path, trusted_root_fingerprint: str) -> None:
+        index_opens.append(path)
+        reader_init(self, path, trusted_root_fingerprint)
+
+    monkeypatch.setattr(Path, "read_bytes", counting_read)
+    monkeypatch.setattr(index.IndexReader, "__init__", counting_open)
     sealed = _seal_letter(province)
-    assert len(reads) == 1, reads
+    assert (json_reads, len(index_opens)) == ([], 1), (json_reads, index_opens)
     notice, sig = _sign_notice(province)
-    for args in (["open", sealed, "-o", province.bappeda.folder / "opened.pdf"],
-                 ["verify", notice, "--sig", sig], ["inspect", sealed, "--as", "BAPPEDA"]):
-        reads.clear()
+    commands = (["open", sealed, "-o", province.bappeda.folder / "opened.pdf"],
+                ["verify", notice, "--sig", sig], ["inspect", sealed, "--as", "BAPPEDA"])
+    for args in commands:
+        json_reads.clear()
+        index_opens.clear()
         province.bappeda.ok(*args)
-        assert len(reads) == 1, (args, reads)
-    reads.clear()
+        assert (json_reads, len(index_opens)) == ([], 1), (args, json_reads, index_opens)
+    json_reads.clear()
+    index_opens.clear()
     r = province.bappeda.ok("inspect", sealed)
     assert "age v1 file" in r.stdout
-    assert reads == []
+    assert (json_reads, index_opens) == ([], [])
+    # Without its index a command falls back to directory.json, read once and verified
+    # whole, and rebuilds the index, so the next command reads the index again.
+    index_path = province.bappeda.home / "directory.index"
+    index_path.unlink()
+    (province.bappeda.folder / "opened.pdf").unlink()
+    json_reads.clear()
+    index_opens.clear()
+    province.bappeda.ok(*commands[0])
+    assert (len(json_reads), index_opens) == (1, []), (json_reads, index_opens)
+    assert index_path.is_file()
+    json_reads.clear()
+    province.bappeda.ok(*commands[1])
+    assert (json_reads, len(index_opens)) == ([], 1), (json_reads, index_opens)
