@@ -11,7 +11,8 @@ Invariants:
   served, and re-read at most every ``CACHE_SECONDS`` (a publication is visible within
   that time on every worker and replica);
 * paths are those certificates name (``publication_urls``): ``BASE/crl.der`` and
-  ``BASE/root.der`` under the path of the home's ``base_url`` (PEM beside them), and
+  ``BASE/root.der`` under the path of the home's ``base_url`` (PEM beside them), for
+  pdf-signing certificates ``BASE/pdf-crl.der`` and ``BASE/pdf-root.der`` (ADR 0014), and
   ``BASE/directory.json``;
 * the directory answers ``ETag`` (the SHA-256 of the envelope, as a workstation
   computes it from its own copy), ``If-None-Match`` with 304, and
@@ -68,6 +69,11 @@ class Served:
     crl_pem: bytes | None
     root_der: bytes
     root_pem: bytes
+    #: the PDF root and its CRL (ADR 0014), when the directory names one
+    pdf_root_der: bytes | None = None
+    pdf_root_pem: bytes | None = None
+    pdf_crl_der: bytes | None = None
+    pdf_crl_pem: bytes | None = None
 
 
 class Authority:
@@ -121,11 +127,18 @@ class Authority:
         if snapshot.crl_pem:
             crl = x509.load_pem_x509_crl(snapshot.crl_pem.encode("ascii"))
             crl_der, crl_pem = crl.public_bytes(Encoding.DER), crl.public_bytes(Encoding.PEM)
+        pdf_root = snapshot.pdf_root_certificate
+        pdf_crl = None if not snapshot.pdf_crl_pem else x509.load_pem_x509_crl(
+            snapshot.pdf_crl_pem.encode("ascii"))
         return Served(
             version=publication.version, envelope=publication.envelope,
             etag=f'"{publication.sha256}"', expires_at=snapshot.expires_at,
             crl_der=crl_der, crl_pem=crl_pem,
             root_der=root.public_bytes(Encoding.DER), root_pem=root.public_bytes(Encoding.PEM),
+            pdf_root_der=None if pdf_root is None else pdf_root.public_bytes(Encoding.DER),
+            pdf_root_pem=None if pdf_root is None else pdf_root.public_bytes(Encoding.PEM),
+            pdf_crl_der=None if pdf_crl is None else pdf_crl.public_bytes(Encoding.DER),
+            pdf_crl_pem=None if pdf_crl is None else pdf_crl.public_bytes(Encoding.PEM),
         )
 
 
@@ -187,6 +200,30 @@ async def crl(request: Request) -> Response:
     left = int((served.expires_at - datetime.now(UTC)).total_seconds())
     return Response(body, media_type="application/x-pem-file" if pem else "application/pkix-crl",
                     headers={"Cache-Control": f"public, no-cache, max-age={max(left, 0)}"})
+
+
+@_named("pdf-crl")
+async def pdf_crl(request: Request) -> Response:
+    """The PDF root's CRL (ADR 0014), where pdf-signing certificates name it."""
+    served = await _in_thread(request)
+    pem = request.url.path.endswith(".pem")
+    body = served.pdf_crl_pem if pem else served.pdf_crl_der
+    if body is None:
+        raise ClientError(404, "no-pdf-root", "the published directory names no PDF root")
+    left = int((served.expires_at - datetime.now(UTC)).total_seconds())
+    return Response(body, media_type="application/x-pem-file" if pem else "application/pkix-crl",
+                    headers={"Cache-Control": f"public, no-cache, max-age={max(left, 0)}"})
+
+
+@_named("pdf-root")
+async def pdf_root(request: Request) -> Response:
+    served = await _in_thread(request)
+    pem = request.url.path.endswith(".pem")
+    body = served.pdf_root_pem if pem else served.pdf_root_der
+    if body is None:
+        raise ClientError(404, "no-pdf-root", "the published directory names no PDF root")
+    return Response(body, media_type="application/x-pem-file" if pem else "application/pkix-cert",
+                    headers={"Cache-Control": "public, max-age=86400"})
 
 
 @_named("root")
@@ -264,6 +301,10 @@ def build_app(home: Home, registry: Registry, tsa: TimeStampAuthority | None = N
         Route(f"{prefix}/crl.pem", crl, methods=["GET", "HEAD"]),
         Route(f"{prefix}/root.der", root, methods=["GET", "HEAD"]),
         Route(f"{prefix}/root.pem", root, methods=["GET", "HEAD"]),
+        Route(f"{prefix}/pdf-crl.der", pdf_crl, methods=["GET", "HEAD"]),
+        Route(f"{prefix}/pdf-crl.pem", pdf_crl, methods=["GET", "HEAD"]),
+        Route(f"{prefix}/pdf-root.der", pdf_root, methods=["GET", "HEAD"]),
+        Route(f"{prefix}/pdf-root.pem", pdf_root, methods=["GET", "HEAD"]),
         Route(f"{prefix}/healthz", health, methods=["GET", "HEAD"]),
         Route(f"{prefix}/metrics", metrics, methods=["GET"]),
         Route(f"{prefix}/enrol", enrol.submit, methods=["POST"]),

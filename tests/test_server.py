@@ -237,3 +237,29 @@ def test_timestamps_without_a_tsa_are_a_json_404(served: Served) -> None:
         urllib.request.urlopen(request, timeout=10)
     assert caught.value.code == 404
     assert json.loads(caught.value.read())["error"] == "no-tsa"
+
+
+def test_the_pdf_root_and_its_crl_where_pdf_signing_certificates_name_them(served: Served) -> None:
+    """ADR 0014: BASE/pdf-root.der and BASE/pdf-crl.der, named by every pdf-signing
+    certificate issued under a base URL (404 while the authority has no PDF root)."""
+    status, _, _ = served.get("/pdf-root.der")
+    assert status == 404
+    served.authority.ok("pdf-root", "init")
+    served.authority.ok("keys", "issue", "DISKOMINFO", "--purpose", "pdf-signing")
+    served.settle()
+    status, headers, der = served.get("/pdf-root.der")
+    assert status == 200 and headers["content-type"] == "application/pkix-cert"
+    pdf_root = x509.load_der_x509_certificate(der)
+    _, _, pem = served.get("/pdf-root.pem")
+    assert x509.load_pem_x509_certificate(pem) == pdf_root
+    status, headers, der = served.get("/pdf-crl.der")
+    assert status == 200 and headers["content-type"] == "application/pkix-crl"
+    assert x509.load_der_x509_crl(der).is_signature_valid(pdf_root.public_key())  # type: ignore[arg-type]
+    from sandi.directory.snapshot import parse_envelope
+
+    snapshot = parse_envelope((served.authority.home / "directory.json").read_bytes(), served.fingerprint)
+    (cert,) = [c for c in snapshot.agency("DISKOMINFO").certificates if c.purpose == "pdf-signing"]
+    points = cert.certificate.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    assert points[0].full_name[0].value == served.base + "/pdf-crl.der"  # type: ignore[index]
+    access = cert.certificate.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    assert access[0].access_location.value == served.base + "/pdf-root.der"

@@ -161,6 +161,15 @@ def publication_urls(base_url: str | None) -> tuple[str | None, str | None]:
     return f"{base}/crl.der", f"{base}/root.der"
 
 
+def pdf_publication_urls(base_url: str | None) -> tuple[str | None, str | None]:
+    """(CRL URL, issuer URL) of the PDF root under the base URL (ADR 0014): ``BASE/pdf-crl.der``
+    and ``BASE/pdf-root.der``, where ``sandi serve`` answers; (None, None) without a base URL."""
+    if not base_url:
+        return None, None
+    base = base_url.rstrip("/")
+    return f"{base}/pdf-crl.der", f"{base}/pdf-root.der"
+
+
 def check_base_url(value: str) -> str:
     """A base URL certificates may name: http(s), a host, no query or fragment."""
     from urllib.parse import urlsplit

@@ -61,6 +61,8 @@ class PdfIssuer:
     key: P256Signer
     cert: x509.Certificate
     province: str
+    #: where pdf-signing certificates say the PDF root's CRL and certificate are (home's base_url)
+    base_url: str | None = None
 
     def __repr__(self) -> str:
         return f"PdfIssuer({self.province!r}, pdf root={self.key.fingerprint[:16]}…)"
@@ -171,7 +173,11 @@ def load_pdf_issuer(home: Home, registry: Registry, keystore: KeyStore) -> PdfIs
             _("the stored PDF root key does not match the PDF root certificate"),
             hint=_("the key folder was tampered with; restore it from a backup"),
         )
-    return PdfIssuer(key=key, cert=cert, province=province)
+    from sandi.authority.certs import check_base_url
+
+    base = home.load_config().extra.get("base_url")
+    return PdfIssuer(key=key, cert=cert, province=province,
+                     base_url=check_base_url(base) if isinstance(base, str) and base else None)
 
 
 def pdf_issuer_if_any(home: Home, registry: Registry, keystore: KeyStore) -> PdfIssuer | None:
@@ -247,11 +253,12 @@ def certify_pdf_key(session: Session, pdf_issuer: PdfIssuer, agency: AgencyRow, 
     """Issue and insert the ``pdf-signing`` certificate of ``agency`` for a P-256 public key
     (65-byte point), retiring its current one when ``replace`` (else AlreadyExistsError).
     Returns the row and the retired serials; no audit here (the caller records it)."""
-    from sandi.authority.certs import issue_certificate
+    from sandi.authority.certs import issue_certificate, pdf_publication_urls
     from sandi.authority.issuance import retire
     from sandi.registry.models import CertificateRow
 
     code = agency.code
+    crl_url, issuer_url = pdf_publication_urls(pdf_issuer.base_url)
     current = current_pdf_certificates(session, agency)
     if current and not replace:
         raise AlreadyExistsError(
@@ -267,6 +274,7 @@ def certify_pdf_key(session: Session, pdf_issuer: PdfIssuer, agency: AgencyRow, 
         common_name=ou, organizational_unit=code, province=pdf_issuer.province,
         not_before=now, not_after=now + timedelta(days=profile.signing_validity_days),
         full_name=" ".join(agency.name.split()),
+        crl_url=crl_url, ca_issuers_url=issuer_url,
     )
     row = CertificateRow(
         serial=issued.serial, agency_id=agency.id, purpose=PDF_SIGNING,
