@@ -393,3 +393,37 @@ def test_apply_compiles_once_and_signs_the_compiled_form(tmp_path: Path) -> None
     loaded = load_verified(record, signer.public_key_bytes())
     assert isinstance(loaded, LoadedPolicy)
     assert_same(CompiledPolicy(parse_policy(BANTEN)), loaded)
+
+
+def test_workstations_seal_and_open_without_parsing_toml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real flow: apply, publish, import; then seal and open (allowed and denied)
+    decide from the compiled form in the installed directory, never from the TOML."""
+    from sandi.directory.local import installed_snapshot
+    from sandi.documents.policygate import DirectoryPolicy
+    from sandi.home import Home
+    from tests.test_workstations_flow import build_province
+
+    province = build_province(tmp_path)
+    now = datetime.now(UTC)
+    gate = DirectoryPolicy(installed_snapshot(Home(province.bappeda.home)))
+    assert isinstance(gate.in_force(now), LoadedPolicy)
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a workstation parsed the policy's TOML")
+
+    monkeypatch.setattr("sandi.policy.loader.parse_policy", refuse)
+    letter = tmp_path / "surat.pdf"
+    letter.write_bytes(b"%PDF-1.4\n" + bytes(range(256)))
+    sealed = tmp_path / "surat.pdf.age"
+    province.diskominfo.ok("seal", letter, "--to", "BAPPEDA", "--class", "R", "-o", sealed)
+    province.bappeda.ok("open", sealed, "-o", tmp_path / "opened.pdf")
+    assert (tmp_path / "opened.pdf").read_bytes() == letter.read_bytes()
+    monkeypatch.undo()
+    source = CompiledPolicy(parse_policy(BANTEN))
+    expected = source.decide("DISKOMINFO", "BAPPEDA", "SR", now)
+    assert not expected.allowed
+    monkeypatch.setattr("sandi.policy.loader.parse_policy", refuse)
+    denied = province.diskominfo.sandi("seal", letter, "--to", "BAPPEDA", "--class", "SR", "-o",
+                                       tmp_path / "denied.age")
+    assert denied.code == 3 and expected.reason in denied.stderr
+    assert not (tmp_path / "denied.age").exists()
