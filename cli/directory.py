@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from sandi.errors import EXIT_NOT_REPUBLISHED, AlreadyExistsError, SandiError
+from sandi.errors import EXIT_NOT_REPUBLISHED, AlreadyExistsError, NotFoundError, SandiError
 from sandi.i18n import _
 from sandi.timefmt import iso_time, show_time
 
@@ -93,11 +93,51 @@ def publish_cmd(obj: CliContext, output: Path | None, days: int | None, force: b
     obj.emit(_describe(snapshot), _lines(snapshot) + written)
 
 
+@directory.command("delta", help=_(
+    "Write the newest directory as a delta from an earlier version (authority).\n"
+    "\n"
+    "A workstation holding version N imports the delta instead of the whole\n"
+    "directory: only the agencies, policies and CRL that changed, with the new\n"
+    "signed header. A workstation on another version needs the full directory.\n"
+    "\n"
+    "\b\n"
+    "Example:\n"
+    "  sandi directory delta --from 41 -o /media/usb/directory-delta.json"
+))
+@click.option("--from", "base", type=click.IntRange(1), required=True,
+              help=_("The version the workstations hold."))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help=_("Write the delta here."))
+@click.option("--force", is_flag=True, help=_("Replace the -o file if it exists."))
+@pass_cli
+def delta_cmd(obj: CliContext, base: int, output: Path, force: bool) -> None:
+    from sandi.directory.publish import delta_since
+    from sandi.fsutil import atomic_write
+
+    if output.exists() and not force:
+        raise AlreadyExistsError(_("{path} exists already").format(path=output),
+                                 hint=_("choose another name, or add --force to replace it"))
+    with obj.registry().reading() as session:
+        data = delta_since(session, base)
+    if data is None:
+        raise NotFoundError(
+            _("no delta from version {base}: it is not an earlier published version 2 directory").format(
+                base=base),
+            hint=_("hand the workstations the full directory ('sandi directory publish -o FILE')"))
+    atomic_write(output, data, mode=0o644, overwrite=force)
+    obj.emit({"base": base, "bytes": len(data), "output": str(output)},
+             _("delta from version {base} written to {output} ({size} bytes)").format(
+                 base=base, output=output, size=len(data)))
+
+
 @directory.command("import", help=_(
-    "Install a directory snapshot the authority published.\n"
+    "Install a directory snapshot the authority published, or a delta from the\n"
+    "installed one ('sandi directory delta').\n"
     "\n"
     "Refused unless the authority's root key signed it, its version is not older\n"
-    "than the installed one (no rollback) and it has not expired.\n"
+    "than the installed one (no rollback) and it has not expired. A delta applies\n"
+    "only to the version it starts from, and only if the result is what the\n"
+    "authority signed; otherwise import the full directory.\n"
     "\n"
     "\b\n"
     "Example:\n"
@@ -108,12 +148,21 @@ def publish_cmd(obj: CliContext, output: Path | None, days: int | None, force: b
 def import_cmd(obj: CliContext, file: Path) -> None:
     from sandi.audit.events import AuditEvent
     from sandi.audit.journal import Journal
-    from sandi.directory.local import import_snapshot
+    from sandi.directory.delta import apply_delta, is_delta
+    from sandi.directory.local import installed_snapshot
+    from sandi.directory.snapshot import read_envelope_file
 
     home = obj.home
     actor = obj.config().agency or "authority"
     try:
-        snapshot = import_snapshot(home, file)
+        data = read_envelope_file(file)
+        if is_delta(data):
+            apply_delta(home, data)
+            snapshot = installed_snapshot(home)
+        else:
+            from sandi.directory.local import import_envelope
+
+            snapshot = import_envelope(home, data)
     except Exception as exc:
         Journal(home.journal_path).append(AuditEvent(
             actor=actor, action="directory.import", subject=file.name, outcome="failed",

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from sqlalchemy import select, text, update
 
+from sandi.directory import v2
 from sandi.directory.leaves import (
     agencies_head,
     canonical_json,
-    key_leaf,
     keys_head,
     refresh_leaves,
     stale_leaves,
@@ -52,9 +52,9 @@ def test_stored_leaves_are_the_published_directory(authority: AuthorityHome) -> 
         keys = keys_head(s)
     assert head.count == len(entries)
     assert head.root == merkle.root([merkle.leaf_hash(canonical_json(a.to_json())) for a in entries])
-    pairs = sorted({(c.key_fingerprint, a.code) for a in entries for c in a.certificates})
+    pairs = v2.key_pairs([a.to_json() for a in entries])
     assert keys.count == len(pairs)
-    assert keys.root == merkle.root([merkle.leaf_hash(key_leaf(code, fp)) for fp, code in pairs])
+    assert keys.root == merkle.root([merkle.leaf_hash(v2.key_leaf(fp, code)) for fp, code in pairs])
     registry.dispose()
 
 

@@ -26,11 +26,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, selectinload
 
+from sandi.directory import v2
 from sandi.directory.snapshot import AgencyEntry, CertEntry, OfficialEntry, RevocationEntry, directory_purpose
 from sandi.formats import merkle
 from sandi.registry.models import (
@@ -39,26 +39,16 @@ from sandi.registry.models import (
     DirectoryKeyLeafRow,
     DirectoryLeafRow,
     DirectoryPendingRow,
+    DirectoryRemovedRow,
     OfficialRow,
 )
 
-
-def canonical_json(value: Any) -> bytes:
-    """docs/format.md §4.A: sorted keys, no whitespace, UTF-8 as itself."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+canonical_json = v2.canonical
+TreeHead = v2.TreeHead
 
 
 def leaf_hash(leaf: bytes) -> bytes:
     return merkle.leaf_hash(leaf)
-
-
-@dataclass(frozen=True)
-class TreeHead:
-    count: int
-    root: bytes
-
-    def to_json(self) -> dict[str, Any]:
-        return {"count": self.count, "root": self.root.hex()}
 
 
 @dataclass(frozen=True)
@@ -133,13 +123,9 @@ def leaf_of(agency: AgencyRow, parent_code: str | None, officials: Sequence[Offi
 
 
 def key_fingerprints(leaf: bytes) -> list[str]:
-    """The key fingerprints the key tree takes from an agency leaf: those of the agency's
-    own certificates (docs/format.md §4.A, key leaves)."""
-    return sorted({str(c["key_fingerprint"]) for c in json.loads(leaf).get("certificates", [])})
-
-
-def key_leaf(code: str, key_fingerprint: str) -> bytes:
-    return canonical_json({"code": code, "key_fingerprint": key_fingerprint})
+    """The key fingerprints the key tree takes from an agency leaf (its own certificates'
+    and its officials', docs/format.md §4.A)."""
+    return sorted({fp for fp, _code in v2.key_pairs([json.loads(leaf)])})
 
 
 def refresh_leaves(session: Session, version: int) -> LeafChanges:
@@ -169,12 +155,17 @@ def refresh_leaves(session: Session, version: int) -> LeafChanges:
         for fingerprint in key_fingerprints(leaf):
             session.add(DirectoryKeyLeafRow(
                 key_fingerprint=fingerprint, code=agency.code, agency_id=agency.id,
-                leaf_hash=leaf_hash(key_leaf(agency.code, fingerprint))))
+                leaf_hash=leaf_hash(v2.key_leaf(fingerprint, agency.code))))
         upserted.append(agency.code)
     removed = [row.code for row in stored.values()]  # marked, and the agency is gone
     for row in stored.values():
         session.execute(delete(DirectoryKeyLeafRow).where(DirectoryKeyLeafRow.agency_id == row.agency_id))
         session.delete(row)
+    if upserted:  # a code back in the directory is no longer a removal
+        session.execute(delete(DirectoryRemovedRow).where(DirectoryRemovedRow.code.in_(upserted)))
+    session.flush()
+    for code in removed:  # deltas from before this version must list the removal
+        session.add(DirectoryRemovedRow(code=code, version=version))
     session.execute(delete(DirectoryPendingRow).where(DirectoryPendingRow.agency_id.in_(pending)))
     session.flush()
     return LeafChanges(tuple(sorted(upserted)), tuple(sorted(removed)))
@@ -220,7 +211,7 @@ def stale_leaves(session: Session) -> list[str]:
     for agency in agencies:
         leaf = leaf_of(agency, by_id.get(agency.parent_id) if agency.parent_id else None,
                        officials.get(agency.id, ()))
-        want_keys = {(fp, leaf_hash(key_leaf(agency.code, fp))) for fp in key_fingerprints(leaf)}
+        want_keys = {(fp, leaf_hash(v2.key_leaf(fp, agency.code))) for fp in key_fingerprints(leaf)}
         stored_leaf, stored_keys = stored.pop(agency.code, None), keys.pop(agency.code, set())
         if stored_leaf != leaf or stored_keys != want_keys:
             bad.append(agency.code)

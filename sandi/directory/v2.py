@@ -268,6 +268,19 @@ def header_bytes(
     """The header over ``agencies`` (sorted by code), ``policies`` and ``members``."""
     agencies_head, _tree_a = tree_head(agency_leaves(agencies))
     keys_head, _tree_k = tree_head([key_leaf(fp, code) for fp, code in key_pairs(agencies)])
+    return header_from_heads(version=version, issued_at=issued_at, expires_at=expires_at, province=province,
+                             root_certificate=root_certificate, agencies_head=agencies_head,
+                             keys_head=keys_head, policies=policies, members=members,
+                             audit_checkpoint=audit_checkpoint)
+
+
+def header_from_heads(
+    *, version: int, issued_at: datetime, expires_at: datetime, province: str, root_certificate: str,
+    agencies_head: TreeHead, keys_head: TreeHead, policies: Sequence[Mapping[str, Any]],
+    members: Mapping[str, Any], audit_checkpoint: Mapping[str, Any] | None,
+) -> bytes:
+    """The header given the two tree heads (the authority keeps its leaves' hashes in the
+    registry and computes the heads from them, sandi.directory.leaves)."""
     digests = sorted((policy_digest(p) for p in policies), key=lambda d: (d.policy_id, d.version))
     return canonical({
         "format": FORMAT,
@@ -282,6 +295,22 @@ def header_bytes(
         "members": {name: sha256_hex(canonical(value)) for name, value in members.items()},
         "audit_checkpoint": None if audit_checkpoint is None else dict(audit_checkpoint),
     })
+
+
+def joined_envelope_bytes(header: bytes, signature: bytes, agency_leaves: Sequence[bytes],
+                          policies: Sequence[Mapping[str, Any]], members: Mapping[str, Any]) -> bytes:
+    """:func:`envelope_bytes` from the agencies' canonical leaves, joined as bytes (no
+    agency is parsed or re-encoded: the canonical JSON of a list is its items' canonical
+    JSON joined by commas, and ``agencies`` sorts first among the envelope's keys)."""
+    ordered = sorted(policies, key=lambda p: (p["policy_id"], p["version"]))
+    rest = canonical({
+        "format": FORMAT,
+        "header": base64.b64encode(header).decode("ascii"),
+        "signature": base64.b64encode(signature).decode("ascii"),
+        "policies": ordered,
+        "members": dict(members),
+    })
+    return b'{"agencies":[' + b",".join(agency_leaves) + b"]," + rest[1:] + b"\n"
 
 
 def envelope_bytes(header: bytes, signature: bytes, agencies: Sequence[Mapping[str, Any]],

@@ -192,8 +192,14 @@ class DirectoryVersionRow(Base):
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sha256: Mapped[str] = mapped_column(String(64))
-    #: the signed envelope as published (``sandi serve`` answers from it); None before 0003
+    #: the signed envelope as published (``sandi serve`` answers from it); None before 0003,
+    #: and for a v2 publication once a newer one is recorded (0010: rebuilt from the leaves)
     envelope: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, default=None)
+    #: a v2 publication's signed header and its signature (deltas start from them); 0010
+    header: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, default=None)
+    signature: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, default=None)
+    #: its side members (CRL, PDF root...) as canonical JSON: a delta carries those that changed
+    members: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, default=None)
 
 
 class DirectoryLeafRow(Base):
@@ -207,7 +213,7 @@ class DirectoryLeafRow(Base):
     code: Mapped[str] = mapped_column(String(64), unique=True)
     leaf: Mapped[bytes] = mapped_column(LargeBinary)
     leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
-    version: Mapped[int] = mapped_column(BigInteger)
+    version: Mapped[int] = mapped_column(BigInteger, index=True)
 
 
 class DirectoryKeyLeafRow(Base):
@@ -219,6 +225,16 @@ class DirectoryKeyLeafRow(Base):
     code: Mapped[str] = mapped_column(String(64), primary_key=True)
     agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"), index=True)
     leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class DirectoryRemovedRow(Base):
+    """An agency whose leaf left the directory, and the version that removed it (a delta
+    from an earlier version lists it under ``remove``)."""
+
+    __tablename__ = "directory_removed"
+
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, index=True)
 
 
 class DirectoryPendingRow(Base):

@@ -1,0 +1,124 @@
+"""Directory deltas end to end (issue 20, docs/format.md §4.A.2): the authority writes the
+change since a version, a workstation holding that version imports it and ends with
+exactly the authority's directory; a delta for another version, an altered one, an
+expired one or one replayed after a newer import installs nothing."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from sandi.directory import v2
+from sandi.directory.delta import DeltaNotApplicable, apply_delta
+from sandi.directory.local import installed_snapshot
+from sandi.errors import VerificationError
+from sandi.home import Home
+from tests.test_workstations_flow import LETTER, Province, build_province
+
+
+@pytest.fixture
+def province(tmp_path: Path) -> Province:
+    return build_province(tmp_path)
+
+
+def _version(site_home: Path) -> int:
+    return installed_snapshot(Home(site_home)).version
+
+
+def _delta(p: Province, base: int, name: str) -> Path:
+    out = p.authority.outbox(name)
+    p.authority.ok("directory", "delta", "--from", str(base), "-o", out)
+    return out
+
+
+def _installed_files(home: Path) -> dict[str, bytes]:
+    return {n: (home / n).read_bytes() for n in ("directory.json", "directory.anchor.json")}
+
+
+def test_a_workstation_applies_the_authoritys_delta(province: Province) -> None:
+    p = province
+    base = _version(p.bappeda.home)
+    p.authority.ok("agency", "add", "DINKES", "--name", "Dinas Kesehatan")
+    p.authority.ok("keys", "issue", "DINKES")
+    p.authority.ok("keys", "revoke", "DISKOMINFO", "--reason", "superseded", "--yes")
+    newest = _version(p.authority.home)
+    delta = _delta(p, base, "delta.json")
+    assert delta.stat().st_size < 20 * 1024  # three agencies' entries, the CRL, the header
+    obj = json.loads(delta.read_bytes())
+    assert [a["code"] for a in obj["agencies"]["upsert"]] == ["DINKES", "DISKOMINFO"]
+    assert obj["base"]["version"] == base
+
+    p.bappeda.ok("directory", "import", p.bappeda.receive(delta))
+    assert _version(p.bappeda.home) == newest
+    # Byte for byte the authority's own directory: the full file is always rebuildable.
+    assert (p.bappeda.home / "directory.json").read_bytes() == (p.authority.home / "directory.json").read_bytes()
+    # And the index built from the delta serves document commands.
+    doc = p.bappeda.folder / "nota.txt"
+    doc.write_bytes(LETTER)
+    p.bappeda.ok("seal", doc, "--to", "DINKES", "--class", "B")
+    shown = json.loads(p.bappeda.ok("--json", "directory", "show").stdout)
+    assert shown["version"] == newest and shown["agency_count"] == len(
+        json.loads((p.authority.home / "directory.json").read_bytes())["agencies"])
+
+
+def test_a_delta_from_another_version_is_refused_and_nothing_changes(province: Province) -> None:
+    p = province
+    base = _version(p.bappeda.home)
+    p.authority.ok("agency", "add", "DINKES", "--name", "Dinas Kesehatan")
+    first = _delta(p, base, "delta-1.json")
+    p.authority.ok("agency", "add", "DISPAR", "--name", "Dinas Pariwisata")
+    second = _delta(p, base + 1, "delta-2.json")  # from the version BAPPEDA does not hold
+    before = _installed_files(p.bappeda.home)
+    r = p.bappeda.sandi("directory", "import", p.bappeda.receive(second))
+    assert r.code == 4, r
+    assert "full directory" in r.stderr
+    assert _installed_files(p.bappeda.home) == before
+    # The right one applies; replaying it afterwards is refused (its base is no longer the newest).
+    p.bappeda.ok("directory", "import", p.bappeda.receive(first))
+    assert _version(p.bappeda.home) == base + 1
+    r = p.bappeda.sandi("directory", "import", p.bappeda.receive(first))
+    assert r.code == 4, r
+    p.bappeda.ok("directory", "import", p.bappeda.receive(second))
+    assert _version(p.bappeda.home) == base + 2
+
+
+def test_an_altered_delta_installs_nothing(province: Province) -> None:
+    p = province
+    base = _version(p.bappeda.home)
+    p.authority.ok("agency", "add", "DINKES", "--name", "Dinas Kesehatan")
+    obj = json.loads(_delta(p, base, "delta.json").read_bytes())
+    obj["agencies"]["upsert"][0]["name"] = "Dinas Kesehatan (palsu)"
+    forged = p.bappeda.folder / "forged.json"
+    forged.write_bytes(v2.canonical(obj))
+    before = _installed_files(p.bappeda.home)
+    with pytest.raises(DeltaNotApplicable, match="agencies"):
+        apply_delta(Home(p.bappeda.home), forged.read_bytes())
+    assert _installed_files(p.bappeda.home) == before
+    # A header the root did not sign is a verification error before anything else.
+    obj["header"] = base64.b64encode(base64.b64decode(obj["header"]).replace(b'"version":', b'"version": ')
+                                     ).decode("ascii")
+    with pytest.raises(VerificationError):
+        apply_delta(Home(p.bappeda.home), v2.canonical(obj))
+    assert _installed_files(p.bappeda.home) == before
+
+
+def test_an_expired_delta_is_refused(province: Province) -> None:
+    p = province
+    base = _version(p.bappeda.home)
+    p.authority.ok("agency", "add", "DINKES", "--name", "Dinas Kesehatan")
+    data = _delta(p, base, "delta.json").read_bytes()
+    later = datetime.now(UTC) + timedelta(days=400)
+    with pytest.raises(VerificationError, match="expired"):
+        apply_delta(Home(p.bappeda.home), data, now=later)
+    assert _version(p.bappeda.home) == base
+
+
+def test_no_delta_from_an_unknown_version(province: Province) -> None:
+    r = province.authority.sandi("directory", "delta", "--from", "999", "-o",
+                                 province.authority.outbox("d.json"))
+    assert r.code != 0
+    assert "full directory" in r.stderr
