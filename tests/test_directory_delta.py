@@ -42,14 +42,14 @@ def _installed_files(home: Path) -> dict[str, bytes]:
 def test_a_workstation_applies_the_authoritys_delta(province: Province) -> None:
     p = province
     base = _version(p.bappeda.home)
-    p.authority.ok("agency", "add", "DINKES", "--name", "Dinas Kesehatan")
-    p.authority.ok("keys", "issue", "DINKES")
-    p.authority.ok("keys", "revoke", "DISKOMINFO", "--reason", "superseded", "--yes")
+    p.authority.ok("agency", "add", "DINAS-BARU", "--name", "Dinas Baru")
+    p.authority.ok("keys", "issue", "DINAS-BARU")
+    p.authority.ok("agency", "suspend", "SETDA", "--reason", "reorganisasi", "--yes")
     newest = _version(p.authority.home)
     delta = _delta(p, base, "delta.json")
     assert delta.stat().st_size < 20 * 1024  # three agencies' entries, the CRL, the header
     obj = json.loads(delta.read_bytes())
-    assert [a["code"] for a in obj["agencies"]["upsert"]] == ["DINKES", "DISKOMINFO"]
+    assert [a["code"] for a in obj["agencies"]["upsert"]] == ["DINAS-BARU", "SETDA"]
     assert obj["base"]["version"] == base
 
     p.bappeda.ok("directory", "import", p.bappeda.receive(delta))
@@ -59,7 +59,7 @@ def test_a_workstation_applies_the_authoritys_delta(province: Province) -> None:
     # And the index built from the delta serves document commands.
     doc = p.bappeda.folder / "nota.txt"
     doc.write_bytes(LETTER)
-    p.bappeda.ok("seal", doc, "--to", "DINKES", "--class", "B")
+    p.bappeda.ok("encrypt", "-r", "DISKOMINFO", "--class", "R", "-o", p.bappeda.folder / "nota.age", doc)
     shown = json.loads(p.bappeda.ok("--json", "directory", "show").stdout)
     assert shown["version"] == newest and shown["agency_count"] == len(
         json.loads((p.authority.home / "directory.json").read_bytes())["agencies"])
@@ -68,9 +68,9 @@ def test_a_workstation_applies_the_authoritys_delta(province: Province) -> None:
 def test_a_delta_from_another_version_is_refused_and_nothing_changes(province: Province) -> None:
     p = province
     base = _version(p.bappeda.home)
-    p.authority.ok("agency", "add", "DINKES", "--name", "Dinas Kesehatan")
+    p.authority.ok("agency", "add", "DINAS-BARU", "--name", "Dinas Baru")
     first = _delta(p, base, "delta-1.json")
-    p.authority.ok("agency", "add", "DISPAR", "--name", "Dinas Pariwisata")
+    p.authority.ok("agency", "add", "DINAS-LAIN", "--name", "Dinas Lain")
     second = _delta(p, base + 1, "delta-2.json")  # from the version BAPPEDA does not hold
     before = _installed_files(p.bappeda.home)
     r = p.bappeda.sandi("directory", "import", p.bappeda.receive(second))
@@ -89,9 +89,9 @@ def test_a_delta_from_another_version_is_refused_and_nothing_changes(province: P
 def test_an_altered_delta_installs_nothing(province: Province) -> None:
     p = province
     base = _version(p.bappeda.home)
-    p.authority.ok("agency", "add", "DINKES", "--name", "Dinas Kesehatan")
+    p.authority.ok("agency", "add", "DINAS-BARU", "--name", "Dinas Baru")
     obj = json.loads(_delta(p, base, "delta.json").read_bytes())
-    obj["agencies"]["upsert"][0]["name"] = "Dinas Kesehatan (palsu)"
+    obj["agencies"]["upsert"][0]["name"] = "Dinas Baru (palsu)"
     forged = p.bappeda.folder / "forged.json"
     forged.write_bytes(v2.canonical(obj))
     before = _installed_files(p.bappeda.home)
@@ -99,8 +99,9 @@ def test_an_altered_delta_installs_nothing(province: Province) -> None:
         apply_delta(Home(p.bappeda.home), forged.read_bytes())
     assert _installed_files(p.bappeda.home) == before
     # A header the root did not sign is a verification error before anything else.
-    obj["header"] = base64.b64encode(base64.b64decode(obj["header"]).replace(b'"version":', b'"version": ')
-                                     ).decode("ascii")
+    header = json.loads(base64.b64decode(obj["header"]))
+    header["version"] += 100
+    obj["header"] = base64.b64encode(v2.canonical(header)).decode("ascii")
     with pytest.raises(VerificationError):
         apply_delta(Home(p.bappeda.home), v2.canonical(obj))
     assert _installed_files(p.bappeda.home) == before
@@ -109,7 +110,7 @@ def test_an_altered_delta_installs_nothing(province: Province) -> None:
 def test_an_expired_delta_is_refused(province: Province) -> None:
     p = province
     base = _version(p.bappeda.home)
-    p.authority.ok("agency", "add", "DINKES", "--name", "Dinas Kesehatan")
+    p.authority.ok("agency", "add", "DINAS-BARU", "--name", "Dinas Baru")
     data = _delta(p, base, "delta.json").read_bytes()
     later = datetime.now(UTC) + timedelta(days=400)
     with pytest.raises(VerificationError, match="expired"):

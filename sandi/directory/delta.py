@@ -237,5 +237,4 @@ def apply_delta(home: Home, data: bytes, *, now: datetime | None = None,
         atomic_write(home.directory_anchor_path, envelope, mode=0o644)
         _write_header_anchor(home, envelope, decoded)
         _write_index(home, envelope, decoded, checked)
-    compiled = {(d.policy_id, d.version): blob for d, _source, blob in policy_blobs if blob is not None}
-    return snapshot_from_v2(header, [], policies, members, compiled=compiled)
+    return snapshot_from_v2(header, [], policies, members)
