@@ -183,6 +183,35 @@ async def directory(request: Request) -> Response:
     return Response(served.envelope, media_type="application/json", headers=headers)
 
 
+def _delta_bytes(authority: Authority, base: int) -> bytes | None:
+    from sandi.directory.publish import delta_since
+
+    with authority.registry.reading() as session:
+        return delta_since(session, base)
+
+
+@_named("directory-delta")
+async def directory_delta(request: Request) -> Response:
+    """``GET /directory/delta?from=N``: the newest directory as a delta from version N
+    (docs/format.md §4.A.2); 304 when N is the newest, 404 when no delta from N exists
+    (the client fetches ``/directory.json``)."""
+    from starlette.concurrency import run_in_threadpool
+
+    raw = request.query_params.get("from", "")
+    if not raw.isdigit() or len(raw) > 18:
+        raise ClientError(400, "bad-request", "'from' must be a directory version number")
+    base = int(raw)
+    served = await _in_thread(request)
+    headers = {"X-Sandi-Directory-Version": str(served.version), "Cache-Control": "public, no-cache"}
+    if base == served.version:
+        return Response(status_code=304, headers=headers)
+    data = None if base > served.version else await run_in_threadpool(
+        _delta_bytes, request.app.state.authority, base)
+    if data is None:
+        raise ClientError(404, "no-delta", "no delta from this version: fetch the full directory")
+    return Response(data, media_type="application/json", headers=headers)
+
+
 def _matches(header: str | None, etag: str) -> bool:
     if not header or len(header) > 4096:
         return False
@@ -297,6 +326,7 @@ def build_app(home: Home, registry: Registry, tsa: TimeStampAuthority | None = N
     prefix = base_path(base if isinstance(base, str) else None)
     routes = [
         Route(f"{prefix}/directory.json", directory, methods=["GET", "HEAD"]),
+        Route(f"{prefix}/directory/delta", directory_delta, methods=["GET"]),
         Route(f"{prefix}/crl.der", crl, methods=["GET", "HEAD"]),
         Route(f"{prefix}/crl.pem", crl, methods=["GET", "HEAD"]),
         Route(f"{prefix}/root.der", root, methods=["GET", "HEAD"]),

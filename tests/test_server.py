@@ -263,3 +263,25 @@ def test_the_pdf_root_and_its_crl_where_pdf_signing_certificates_name_them(serve
     assert points[0].full_name[0].value == served.base + "/pdf-crl.der"  # type: ignore[index]
     access = cert.certificate.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
     assert access[0].access_location.value == served.base + "/pdf-root.der"
+
+
+def test_a_workstation_fetches_a_change_as_a_delta(served: Served) -> None:
+    """After the first full fetch, a change reaches the workstation as a delta from its
+    version (a few kilobytes); the result is the authority's directory byte for byte."""
+    site = served.workstation("ws-delta", "DISKOMINFO", "--server", served.base)
+    first = json.loads(site.ok("--json", "directory", "fetch").stdout)
+    served.authority.ok("agency", "add", "DINAS-DELTA", "--name", "Dinas Delta")
+    served.settle()
+    status, headers, body = served.get(f"/directory/delta?from={first['version']}")
+    assert status == 200 and len(body) < 20 * 1024
+    assert json.loads(body)["agencies"]["upsert"][0]["code"] == "DINAS-DELTA"
+    newest = int(headers["x-sandi-directory-version"])
+    assert served.get(f"/directory/delta?from={newest}")[0] == 304
+    assert served.get("/directory/delta?from=999999")[0] == 404
+    assert served.get("/directory/delta?from=x")[0] == 400
+
+    r = json.loads(site.ok("--json", "directory", "fetch").stdout)
+    assert r["changed"] is True and r["version"] == newest
+    assert (site.home / "directory.json").read_bytes() == (served.authority.home / "directory.json").read_bytes()
+    journal = (site.home / "audit.journal").read_text()
+    assert f'"delta_from":{first["version"]}' in journal.replace(" ", "")

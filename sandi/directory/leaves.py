@@ -26,8 +26,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from sandi.directory import v2
@@ -128,47 +129,62 @@ def key_fingerprints(leaf: bytes) -> list[str]:
     return sorted({fp for fp, _code in v2.key_pairs([json.loads(leaf)])})
 
 
+def _chunks(ids: Sequence[int], size: int = 500) -> Iterable[Sequence[int]]:
+    return (ids[start:start + size] for start in range(0, len(ids), size))
+
+
 def refresh_leaves(session: Session, version: int) -> LeafChanges:
     """Recompute the leaves of the agencies marked as changed; ``version`` is the
-    directory version being published (recorded on each leaf it changes)."""
-    pending = list(session.scalars(select(DirectoryPendingRow.agency_id)))
+    directory version being published (recorded on each leaf it changes). Bulk
+    statements: a first publication after migration computes every leaf at once."""
+    pending = sorted(session.scalars(select(DirectoryPendingRow.agency_id)))
     if not pending:
         return LeafChanges((), ())
     agencies = _load(session, pending)
     parents = _parent_codes(session, agencies)
     officials = _officials(session, sorted(a.id for a in agencies))
-    stored = {row.agency_id: row for row in session.scalars(
-        select(DirectoryLeafRow).where(DirectoryLeafRow.agency_id.in_(pending)))}
+    stored: dict[int, tuple[str, bytes]] = {}
+    for chunk in _chunks(pending):
+        stored.update({agency_id: (code, bytes(leaf)) for agency_id, code, leaf in session.execute(
+            select(DirectoryLeafRow.agency_id, DirectoryLeafRow.code, DirectoryLeafRow.leaf)
+            .where(DirectoryLeafRow.agency_id.in_(chunk)))})
+    new_rows: list[dict[str, Any]] = []
+    changed_rows: list[dict[str, Any]] = []
+    key_rows: list[dict[str, Any]] = []
     upserted: list[str] = []
     for agency in agencies:
         leaf = leaf_of(agency, parents.get(agency.parent_id) if agency.parent_id else None,
                        officials.get(agency.id, ()))
-        row = stored.pop(agency.id, None)
-        if row is not None and row.leaf == leaf:
+        before = stored.pop(agency.id, None)
+        if before is not None and before[1] == leaf:
             continue  # marked but unchanged (an update that wrote the same values)
-        if row is None:
-            session.add(DirectoryLeafRow(agency_id=agency.id, code=agency.code, leaf=leaf,
-                                         leaf_hash=leaf_hash(leaf), version=version))
-        else:
-            row.code, row.leaf, row.leaf_hash, row.version = agency.code, leaf, leaf_hash(leaf), version
-        session.execute(delete(DirectoryKeyLeafRow).where(DirectoryKeyLeafRow.agency_id == agency.id))
-        for fingerprint in key_fingerprints(leaf):
-            session.add(DirectoryKeyLeafRow(
-                key_fingerprint=fingerprint, code=agency.code, agency_id=agency.id,
-                leaf_hash=leaf_hash(v2.key_leaf(fingerprint, agency.code))))
+        row = {"agency_id": agency.id, "code": agency.code, "leaf": leaf, "leaf_hash": leaf_hash(leaf),
+               "version": version}
+        (new_rows if before is None else changed_rows).append(row)
+        key_rows.extend({"key_fingerprint": fp, "code": agency.code, "agency_id": agency.id,
+                         "leaf_hash": leaf_hash(v2.key_leaf(fp, agency.code))}
+                        for fp in key_fingerprints(leaf))
         upserted.append(agency.code)
-    removed = [row.code for row in stored.values()]  # marked, and the agency is gone
-    for row in stored.values():
-        session.execute(delete(DirectoryKeyLeafRow).where(DirectoryKeyLeafRow.agency_id == row.agency_id))
-        session.delete(row)
-    if upserted:  # a code back in the directory is no longer a removal
-        session.execute(delete(DirectoryRemovedRow).where(DirectoryRemovedRow.code.in_(upserted)))
-    session.flush()
-    for code in removed:  # deltas from before this version must list the removal
-        session.add(DirectoryRemovedRow(code=code, version=version))
-    session.execute(delete(DirectoryPendingRow).where(DirectoryPendingRow.agency_id.in_(pending)))
-    session.flush()
-    return LeafChanges(tuple(sorted(upserted)), tuple(sorted(removed)))
+    removed = sorted(code for code, _leaf in stored.values())  # marked, and the agency is gone
+    rewritten = sorted([r["agency_id"] for r in (*new_rows, *changed_rows)] + list(stored))
+    for chunk in _chunks(rewritten):
+        session.execute(delete(DirectoryKeyLeafRow).where(DirectoryKeyLeafRow.agency_id.in_(chunk)))
+    for chunk in _chunks(sorted(stored)):
+        session.execute(delete(DirectoryLeafRow).where(DirectoryLeafRow.agency_id.in_(chunk)))
+    if new_rows:
+        session.execute(insert(DirectoryLeafRow), new_rows)
+    if changed_rows:  # bulk UPDATE by primary key
+        session.execute(update(DirectoryLeafRow), changed_rows)
+    if key_rows:
+        session.execute(insert(DirectoryKeyLeafRow), key_rows)
+    for start in range(0, len(upserted), 500):  # a code back in the directory is no longer a removal
+        session.execute(delete(DirectoryRemovedRow)
+                        .where(DirectoryRemovedRow.code.in_(upserted[start:start + 500])))
+    if removed:  # deltas from before this version must list the removal
+        session.execute(insert(DirectoryRemovedRow), [{"code": c, "version": version} for c in removed])
+    for chunk in _chunks(pending):
+        session.execute(delete(DirectoryPendingRow).where(DirectoryPendingRow.agency_id.in_(chunk)))
+    return LeafChanges(tuple(sorted(upserted)), tuple(removed))
 
 
 def agencies_head(session: Session) -> TreeHead:

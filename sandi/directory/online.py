@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sandi.directory.snapshot import EXPIRY_WARNING, MAX_DIRECTORY_BYTES, DirectorySnapshot
-from sandi.errors import FormatError, VerificationError
+from sandi.errors import FormatError, SandiError, VerificationError
 from sandi.home import Home
 from sandi.httpclient import http_request
 
@@ -65,10 +65,53 @@ def installed_etag(home: Home) -> str | None:
     return '"' + hashlib.sha256(data).hexdigest() + '"'
 
 
+def _fetch_delta(home: Home, base: str, timeout: float, now: datetime | None) -> Fetched | None:
+    """Try the newest directory as a delta from the installed version (a few kilobytes
+    instead of the whole file, ADR 0017). None when there is none to apply (no v2 anchor,
+    the server has no delta from it, or it does not apply here): the caller fetches the
+    full directory, which is checked as always."""
+    from sandi.directory.delta import DeltaNotApplicable, apply_delta
+    from sandi.directory.index import read_header_anchor
+    from sandi.directory.local import installed_snapshot
+    from sandi.directory.v2 import parse_header
+
+    anchor = read_header_anchor(home)
+    if anchor is None:
+        return None
+    try:
+        version = parse_header(anchor.header).version
+    except FormatError:
+        return None
+    url = f"{base.rstrip('/')}/directory/delta?from={version}"
+    try:
+        status, data = http_request(url, headers={"Accept": "application/json", "User-Agent": "sandi"},
+                                    timeout=timeout, limit=MAX_DIRECTORY_BYTES)
+    except SandiError:
+        return None  # an older server without deltas, or no delta from here
+    if status == 304:
+        return Fetched(installed_snapshot(home, now=now), changed=False)
+    try:
+        apply_delta(home, data, now=now)
+    except DeltaNotApplicable:
+        return None
+    except (FormatError, VerificationError) as exc:
+        _journal(home, "failed", url, {"reason": type(exc).__name__})
+        raise
+    snapshot = installed_snapshot(home, now=now)
+    _journal(home, "ok", f"v{snapshot.version}",
+             {"version": snapshot.version, "sha256": snapshot.body_sha256, "url": url, "delta_from": version})
+    return Fetched(snapshot, changed=True)
+
+
 def fetch_directory(home: Home, base: str, *, timeout: float = FETCH_TIMEOUT,
                     now: datetime | None = None) -> Fetched:
-    """Fetch the newest directory from ``base`` and install it (verified) if it is new."""
+    """Fetch the newest directory from ``base`` and install it (verified) if it is new:
+    as a delta from the installed version when the server has one, else in full."""
     from sandi.directory.local import import_envelope, installed_snapshot
+
+    by_delta = _fetch_delta(home, base, timeout, now)
+    if by_delta is not None:
+        return by_delta
 
     url = directory_url(base)
     headers = {"Accept": "application/json", "User-Agent": "sandi"}
