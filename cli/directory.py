@@ -30,7 +30,7 @@ def directory() -> None:
 
 def republish_home(obj: CliContext, passphrase_file: Path | None, *, output: Path | None = None,
                    overwrite: bool = False,
-                   days: int | None = None) -> Any:
+                   days: int | None = None, rebuild: bool = False) -> Any:
     """Sign and publish the next directory of an authority home (used after every change)."""
     from sandi.authority.issuance import load_issuer
     from sandi.authority.pdfroot import pdf_issuer_if_any
@@ -40,7 +40,7 @@ def republish_home(obj: CliContext, passphrase_file: Path | None, *, output: Pat
     registry = obj.registry()
     return republish(obj.home, registry, issuer, output=output, overwrite_output=overwrite,
                      pdf_issuer=pdf_issuer_if_any(obj.home, registry, keystore),
-                     validity=None if days is None else timedelta(days=days))
+                     validity=None if days is None else timedelta(days=days), rebuild=rebuild)
 
 
 class NotRepublished(SandiError):
@@ -80,15 +80,19 @@ def republish_or_warn(obj: CliContext) -> None:
               help=_("Also write the snapshot here (to hand to the agencies)."))
 @click.option("--days", type=click.IntRange(1, 366), help=_("Validity in days [default: the home's, 7]."))
 @click.option("--force", is_flag=True, help=_("Replace the -o file if it exists."))
+@click.option("--rebuild", is_flag=True,
+              help=_("Recompute every agency's published entry from the registry (after a restore, "
+                     "or a change made to the database outside sandi)."))
 @passphrase_file_option
 @pass_cli
-def publish_cmd(obj: CliContext, output: Path | None, days: int | None, force: bool,
+def publish_cmd(obj: CliContext, output: Path | None, days: int | None, force: bool, rebuild: bool,
                 passphrase_file: Path | None) -> None:
     if output is not None and output.exists() and not force:
         # Refused before anything is published: one rule for every file sandi writes.
         raise AlreadyExistsError(_("{path} exists already").format(path=output),
                                  hint=_("choose another name, or add --force to replace it"))
-    snapshot = republish_home(obj, passphrase_file, output=output, days=days, overwrite=force)
+    snapshot = republish_home(obj, passphrase_file, output=output, days=days, overwrite=force,
+                              rebuild=rebuild)
     written = [_("written to {output}").format(output=output)] if output else []
     obj.emit(_describe(snapshot), _lines(snapshot) + written)
 

@@ -123,3 +123,14 @@ def test_no_delta_from_an_unknown_version(province: Province) -> None:
                                  province.authority.outbox("d.json"))
     assert r.code != 0
     assert "full directory" in r.stderr
+
+
+def test_a_relative_home_path_applies_too(province: Province, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--home ./bappeda`` gives a relative path; the index is still found."""
+    p = province
+    base = _version(p.bappeda.home)
+    p.authority.ok("agency", "add", "DINAS-BARU", "--name", "Dinas Baru")
+    data = _delta(p, base, "delta.json").read_bytes()
+    monkeypatch.chdir(p.bappeda.home.parent)
+    apply_delta(Home(Path(p.bappeda.home.name)), data)
+    assert _version(p.bappeda.home) == base + 1

@@ -113,6 +113,12 @@ def test_a_change_is_pending_until_published_and_the_check_sees_drift(authority:
         s.execute(text("DELETE FROM directory_pending"))
     with registry.reading() as s:
         assert stale_leaves(s) == ["SETDA"]
+    # The full rebuild recomputes every leaf and publishes the edit.
+    authority.ok("directory", "publish", "--rebuild")
+    with registry.reading() as s:
+        assert stale_leaves(s) == []
+    setda = installed_snapshot(Home(authority.path)).agency("SETDA")
+    assert setda.name == "Sekretariat Daerah (edit)"
     registry.dispose()
 
 

@@ -126,7 +126,7 @@ def _read_installed(home: Home, base_header: bytes) -> _Installed:
     if not path.is_file():
         raise DeltaNotApplicable(_("this home has no installed directory index to apply a delta to"))
     try:
-        db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
         try:
             row = db.execute("SELECT header FROM header WHERE id = 1").fetchone()
             if row is None or bytes(row[0]) != base_header:

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from sandi.directory import v2
@@ -185,6 +185,10 @@ def refresh_leaves(session: Session, version: int) -> LeafChanges:
     for chunk in _chunks(pending):
         session.execute(delete(DirectoryPendingRow).where(DirectoryPendingRow.agency_id.in_(chunk)))
     return LeafChanges(tuple(sorted(upserted)), tuple(removed))
+
+
+def leaf_count(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(DirectoryLeafRow)) or 0)
 
 
 def agencies_head(session: Session) -> TreeHead:

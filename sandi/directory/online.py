@@ -67,7 +67,7 @@ def installed_etag(home: Home) -> str | None:
 
 def _fetch_delta(home: Home, base: str, timeout: float, now: datetime | None) -> Fetched | None:
     """Try the newest directory as a delta from the installed version (a few kilobytes
-    instead of the whole file, ADR 0017). None when there is none to apply (no v2 anchor,
+    instead of the whole file, ADR 0019). None when there is none to apply (no v2 anchor,
     the server has no delta from it, or it does not apply here): the caller fetches the
     full directory, which is checked as always."""
     from sandi.directory.delta import DeltaNotApplicable, apply_delta

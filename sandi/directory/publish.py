@@ -330,6 +330,7 @@ def republish(
     overwrite_output: bool = False,
     now: datetime | None = None,
     pdf_issuer: PdfIssuer | None = None,
+    rebuild: bool = False,
 ) -> DirectorySnapshot:
     """Publish the next snapshot with a fresh CRL (and, with ``pdf_issuer``, a fresh CRL of
     the PDF root); write both to the home (and ``output``,
@@ -364,6 +365,10 @@ def republish(
         if pdf_issuer is not None:
             pdf_crl_pem, _n, _c = build_crl(session, pdf_issuer, now=now, next_update_days=validity.days or 1)
             pdf_crl = pdf_crl_pem.decode("ascii")
+        if rebuild:  # recompute every leaf from the registry (the full rebuild, ADR 0019)
+            from sandi.registry.changes import mark_agencies
+
+            mark_agencies(session, session.scalars(select(AgencyRow.id)))
         draft = build_snapshot(session, crl_pem=crl_pem.decode("ascii"), validity=validity, now=now,
                                pdf_crl_pem=pdf_crl, with_agencies=format_version != 2)
         previous = session.scalar(select(func.max(DirectoryVersionRow.version))
@@ -371,7 +376,7 @@ def republish(
         append_in_session(session, AuditEvent(
             actor=current_operator(), action="directory.publish", subject=f"v{draft.version}",
             details={"version": draft.version, "expires_at": draft.body_json()["expires_at"],
-                     "agencies": leaves_store.agencies_head(session).count,
+                     "agencies": leaves_store.leaf_count(session),
                      "policies": len(draft.policies)},
         ))
         # The root key is at hand: sign the registry chain's head, publication included,

@@ -1,4 +1,4 @@
-"""The directory's per-agency leaves kept in the registry (issue 20, ADR 0017).
+"""The directory's per-agency leaves kept in the registry (issue 20, ADR 0019).
 
 ``directory_leaves`` holds each agency's canonical leaf and its Merkle leaf hash,
 ``directory_key_leaves`` the key tree's leaf hashes, and ``directory_pending`` the agencies

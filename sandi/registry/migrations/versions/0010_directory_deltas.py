@@ -1,4 +1,4 @@
-"""Directory deltas (issue 20, ADR 0017): each version keeps its signed header, leaves
+"""Directory deltas (issue 20, ADR 0019): each version keeps its signed header, leaves
 record the version that last changed them (indexed), removed agencies are remembered.
 
 A delta from version N is then the leaves changed after N, the codes removed after N,
