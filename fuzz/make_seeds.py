@@ -10,6 +10,7 @@ live beside them as ``crash-*`` files and are never regenerated.
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import os
@@ -177,6 +178,14 @@ def policy_seeds() -> None:
     put("policy_toml", "banten", (ROOT / "policies" / "banten.toml").read_bytes())
     for path in sorted((ROOT / "tests" / "policy_corpus").rglob("*.toml")):
         put("policy_toml", path.stem, path.read_bytes())
+    from sandi.policy import CompiledPolicy, parse_policy
+    from sandi.policy.compiled import dump_compiled
+
+    for path in [ROOT / "policies" / "banten.toml",
+                 *sorted((ROOT / "tests" / "policy_corpus" / "good").glob("*.toml"))]:
+        source = path.read_bytes()
+        compiled = dump_compiled(CompiledPolicy(parse_policy(source)), hashlib.sha256(source).hexdigest())
+        put("compiled_policy", path.stem, compiled)
 
 
 def main() -> None:

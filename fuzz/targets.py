@@ -204,6 +204,24 @@ def policy_toml(data: bytes) -> None:
     parse_policy(data, source="fuzz.toml")
 
 
+def compiled_policy(data: bytes) -> None:
+    """The compiled policy a directory carries: load it, then ask what decisions ask
+    (every line a decision can reach is decoded on the way)."""
+    from datetime import UTC, datetime
+
+    from sandi.policy.compiled import load_compiled
+
+    policy = load_compiled(data)
+    names = [*list(policy._principals)[:12], "*", "NOBODY"]
+    at = datetime(2026, 6, 1, tzinfo=UTC)
+    for sender in names:
+        for recipient in names:
+            policy.matching_rules(sender, recipient)
+            policy.ceiling(sender, recipient, at)
+            for level in policy._codes[:4]:
+                policy.decide(sender, recipient, level, at)
+
+
 def home_config(data: bytes) -> None:
     from sandi.home import HomeConfig
 
@@ -253,6 +271,7 @@ TARGETS: dict[str, Target] = {t.name: t for t in [
     Target("key_bundle", key_bundle, (FormatError,)),
     Target("key_record", key_record, (FormatError, CredentialError)),
     Target("policy_toml", policy_toml, (PolicyError,)),
+    Target("compiled_policy", compiled_policy, (FormatError,)),
     Target("home_config", home_config, (ConfigError,)),
     Target("audit_export", audit_export, (FormatError, AuditError, VerificationError)),
     Target("audit_journal_line", audit_journal_line, (AuditError,)),

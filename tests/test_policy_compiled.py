@@ -82,10 +82,14 @@ def assert_same(source_compiled: CompiledPolicy, loaded: PolicyIndex, extra_name
 # -- equivalence ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("source", [BANTEN, UNIT_POLICY], ids=["banten", "unit"])
-def test_shipped_and_unit_policies_decide_identically(source: str) -> None:
+CORPUS_GOOD = sorted((ROOT / "tests" / "policy_corpus" / "good").glob("*.toml"))
+
+
+@pytest.mark.parametrize("source", [BANTEN, UNIT_POLICY, *(p.read_text() for p in CORPUS_GOOD)],
+                         ids=["banten", "unit", *(p.stem for p in CORPUS_GOOD)])
+def test_shipped_corpus_and_unit_policies_decide_identically(source: str) -> None:
     compiled, loaded = both(source)
-    assert_same(compiled, loaded)
+    assert_same(compiled, loaded, extra_names=("*",))
 
 
 @pytest.mark.parametrize("path", CORPUS_BAD, ids=lambda p: p.name)
@@ -278,6 +282,7 @@ def _diskominfo_rule(text: str) -> int:
     ("a target that is the start of an entity line", 2, _set_pair(0, 'BAPPEDA",["AGENCIES')),
     ("an unknown group", 1, _set(1, ["NOGROUP"])),
     ("a group twice in its principals", 1, _set(1, ["AGENCIES", "AGENCIES"])),
+    ("a group that is not a name", 1, _set(1, [["AGENCIES"]])),
     ("rank above the levels", 3, _set(1, 9)),
     ("a relation with rank -1", 3, _set(1, -1)),
     ("a bad rule id", 3, _set(0, "no spaces allowed")),

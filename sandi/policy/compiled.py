@@ -322,7 +322,7 @@ class _Entities:
         if line is not None:
             where = f"entity {code!r}"
             value = _list(_json_line(line, where), where, 2, 2)
-            groups = tuple(_list(value[1], where, 0, MAX_GROUPS))
+            groups = tuple(_string(g, where, limit=MAX_NAME) for g in _list(value[1], where, 0, MAX_GROUPS))
             if (value[0] != code or code in self._groups or len(set(groups)) != len(groups)
                     or not self._groups.issuperset(groups)):
                 raise _malformed(where)
