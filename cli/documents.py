@@ -474,7 +474,7 @@ def sign_cmd(obj: CliContext, file: Path, signer: str | None, classification: st
         return
     if stamp or stamp_page is not None or stamp_position is not None:
         raise UsageError(_("--stamp draws on a PDF: add --pdf"))
-    from sandi.authority.officials import validate_nip
+    from sandi.authority.identifiers import validate_nip
 
     nip = None if official is None else validate_nip(official)
     ws = open_workspace(obj, passphrase_file)
@@ -516,7 +516,7 @@ def _sign_pdf(obj: CliContext, file: Path, signer: str | None, output: Path | No
               passphrase_file: Path | None, classification: str | None, letter: dict[str, object],
               doc_name: str | None, stamp: bool, official: str | None,
               placement: StampPlacement | None = None) -> None:
-    from sandi.authority.officials import validate_nip
+    from sandi.authority.identifiers import validate_nip
     from sandi.documents.pdf import require_pyhanko, sign_pdf
 
     if is_dash(file) or is_dash(output):

@@ -22,9 +22,9 @@ from tests.test_workstations_flow import ENV, LETTER, Province, build_province
 # What an authority needs and a workstation's daily work must not load ...
 FORBIDDEN = ("sqlalchemy", "alembic", "psycopg", "sandi.registry", "sandi.authority",
              "sandi.directory.publish")
-# ... except the authority's pure validity rules, which the directory's trust rules share
-# so that both sides decide alike (no registry behind them).
-ALLOWED = frozenset({"sandi.authority", "sandi.authority.validity"})
+# ... except the authority's pure rules (certificate validity, the syntax of codes and
+# NIPs), which workstations share so that both sides decide alike (no registry behind them).
+ALLOWED = frozenset({"sandi.authority", "sandi.authority.validity", "sandi.authority.identifiers"})
 
 PROBE = """
 import json, sys

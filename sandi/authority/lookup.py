@@ -1,4 +1,5 @@
-"""Finding an agency by its code: the one lookup every authority module shares.
+"""Finding an agency by its code: the one lookup every authority module shares (the
+syntax of codes lives in :mod:`sandi.authority.identifiers`, re-exported here).
 
 Kept apart from :mod:`sandi.authority.agencies` (which registers and changes agencies) so
 that the read-side modules (:mod:`sandi.authority.records`) depend on it without an
@@ -7,10 +8,10 @@ import circle.
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
-from sandi.errors import NotFoundError, UsageError
+from sandi.authority.identifiers import CODE_RE, validate_code
+from sandi.errors import NotFoundError
 from sandi.i18n import _
 
 if TYPE_CHECKING:
@@ -18,16 +19,7 @@ if TYPE_CHECKING:
 
     from sandi.registry.models import AgencyRow
 
-CODE_RE = re.compile(r"^[A-Z][A-Z0-9-]{0,63}$")
-
-
-def validate_code(code: str) -> str:
-    if not isinstance(code, str) or not CODE_RE.fullmatch(code):
-        raise UsageError(
-            _("not a valid agency code: {code!r}").format(code=code),
-            hint=_("codes are 1-64 characters: an upper-case letter, then upper-case letters, digits or '-'"),
-        )
-    return code
+__all__ = ["CODE_RE", "find_agency", "validate_code"]
 
 
 def find_agency(session: Session, code: str, *, for_update: bool = False) -> AgencyRow:

@@ -61,6 +61,7 @@ from sandi.authority.certs import (
 )
 from sandi.authority.enrolment import MAX_REQUEST_AGE, normalise_fingerprint, request_fingerprint
 from sandi.authority.events import record
+from sandi.authority.identifiers import NIP_RE, validate_nip
 from sandi.authority.issuance import Issuer, KeyWrites, require_active, retire
 from sandi.authority.lookup import find_agency, validate_code
 from sandi.authority.pdfroot import PDF_SIGNING, PdfIssuer
@@ -91,7 +92,6 @@ if TYPE_CHECKING:
 
 #: an official's states, marked for translation
 STATUS_WORDS = (N_("active"), N_("retired"))
-NIP_RE = re.compile(r"^[0-9]{18}$")
 REQUEST_FORMAT = "sandi-official-request/v1"
 SIGNATURE_CONTEXT = b"sandi-official-request/v1\n"
 MAX_REQUEST_BYTES = 8 * 1024
@@ -102,17 +102,6 @@ P256_PUBLIC_KEY_SIZE = 65
 
 class OfficialStateError(SandiError):
     """The official is not in the state the operation needs (retired already...)."""
-
-
-def validate_nip(nip: str) -> str:
-    """A NIP: 18 digits (spaces and dots as people write them are dropped)."""
-    compact = "".join(ch for ch in nip if ch not in " .") if isinstance(nip, str) else ""
-    if not NIP_RE.fullmatch(compact):
-        raise UsageError(
-            _("not a valid NIP: {nip!r}").format(nip=nip),
-            hint=_("a NIP (Nomor Induk Pegawai) is 18 digits, e.g. 196801011990031001"),
-        )
-    return compact
 
 
 def _validate_text(value: str, what: str) -> str:
