@@ -19,12 +19,16 @@ directory is published from them), then ``--per-size`` new agencies are provisio
 at a time through the real command line, each command a fresh process as an operator
 runs it: ``sandi agency add CODE`` then ``sandi keys issue CODE`` (each republishes the
 directory). Prints the median wall and CPU time per command at each size and the ratio
-to the first size. Goal (issue 20): 10,000 within 1.5x of 50.
+to the first size, and the delta a workstation takes for the first of those agencies
+(its size, and ``sandi directory import`` of it on a workstation that imported the
+directory before). Goals (issue 20): 10,000 within 1.5x of 50; a one-agency change
+applied under 0.1 s and under 20 KB.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import tempfile
 import time
@@ -205,24 +209,45 @@ def cli_scale(sizes: list[int], per_size: int) -> None:
             fill_registry(home, size)
             fill = time.perf_counter() - t
             _timed_cli(env, home, "agency", "list")  # warm the bytecode cache
+            # A workstation holding this size's directory, to take the first change as a delta.
+            shown = subprocess.run([sys.executable, "-m", "sandi", "--home", str(home), "--json", "directory",
+                                    "show"], env=env, cwd=tmp, check=True, capture_output=True).stdout
+            facts = json.loads(shown)
+            station = Path(tmp) / f"station-{size}"
+            subprocess.run([sys.executable, "-m", "sandi", "--home", str(station), "init", "--agency",
+                            "TEMPLATE", "--root-fingerprint", facts["root_fingerprint"]],
+                           env=env, cwd=tmp, check=True, capture_output=True)
+            _timed_cli(env, station, "directory", "import", str(home / "directory.json"))
             add: list[tuple[float, float]] = []
             issue: list[tuple[float, float]] = []
+            delta_bytes, apply = 0, (0.0, 0.0)
             for i in range(per_size):
                 code = f"NEW-{i:03d}"
                 add.append(_timed_cli(env, home, "agency", "add", code, "--name", f"New agency {i}"))
                 issue.append(_timed_cli(env, home, "keys", "issue", code))
+                if i == 0:  # one agency added and issued: the delta a workstation fetches
+                    delta = Path(tmp) / f"delta-{size}.json"
+                    _timed_cli(env, home, "directory", "delta", "--from", str(facts["version"]),
+                               "-o", str(delta))
+                    delta_bytes = delta.stat().st_size
+                    apply = _timed_cli(env, station, "directory", "import", str(delta))
             size_mb = home.joinpath("directory.json").stat().st_size / 1e6
             rows.append((size, fill, size_mb,
                          statistics.median(w for w, _ in add), statistics.median(c for _, c in add),
-                         statistics.median(w for w, _ in issue), statistics.median(c for _, c in issue)))
+                         statistics.median(w for w, _ in issue), statistics.median(c for _, c in issue),
+                         delta_bytes, apply[0], apply[1]))
             print(f"  {size} agencies ready (filled in {fill:.1f} s)", flush=True)
     print(f"load average {os.getloadavg()[0]:.2f}; {per_size} agencies per size, each command a fresh "
           "process; medians (wall / CPU seconds)")
-    print(f"{'agencies':>9} {'directory':>10} {'agency add':>17} {'keys issue':>17} {'ratio (cpu)':>12}")
+    print(f"{'agencies':>9} {'directory':>10} {'agency add':>17} {'keys issue':>17} {'ratio (cpu)':>12} "
+          f"{'delta':>9} {'import delta':>17}")
     base = rows[0]
-    for size, _, mb, aw, ac, iw, ic in rows:
+    for size, _, mb, aw, ac, iw, ic, dbytes, dw, dc in rows:
         ratio = (ac + ic) / (base[4] + base[6])
-        print(f"{size:>9,} {mb:>8.1f}MB {aw:>8.2f}/{ac:<8.2f} {iw:>8.2f}/{ic:<8.2f} {ratio:>11.2f}x")
+        print(f"{size:>9,} {mb:>8.1f}MB {aw:>8.2f}/{ac:<8.2f} {iw:>8.2f}/{ic:<8.2f} {ratio:>11.2f}x "
+              f"{dbytes:>8,}B {dw:>8.2f}/{dc:<8.2f}")
+    print("delta: 'sandi directory delta' after one agency's add + issue; import delta: 'sandi directory "
+          "import' of it on a workstation holding the directory before them (a fresh process)")
 
 
 def _directory_figures(home: Any, registry: Any, issuer: Any) -> None:
