@@ -237,7 +237,17 @@ def show_cmd(obj: CliContext) -> None:
                           for c in a.certificates]}
         for a in snapshot.agencies
     ]
+    data["timestamp_authorities"] = [
+        {"serial": t.serial, "not_after": iso_time(t.not_after),
+         "revoked": None if t.revocation is None else t.revocation.reason}
+        for t in snapshot.timestamp_authorities
+    ]
     lines = _lines(snapshot)
+    for t in snapshot.timestamp_authorities:
+        lines.append(_("  time-stamp authority {serial} until {until}{revoked}").format(
+            serial=t.serial, until=show_time(t.not_after),
+            revoked="" if t.revocation is None else _(", revoked ({reason})").format(
+                reason=t.revocation.reason)))
     for a in snapshot.agencies:
         current = [c for c in a.certificates if c.state == "current" and c.revocation is None]
         revoked = [c for c in a.certificates if c.revocation is not None]

@@ -108,7 +108,8 @@ def test_the_tsa_key_is_private_and_its_certificate_published(stamped: Stamped) 
     usage = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
     assert usage.critical and list(usage.value) == [ExtendedKeyUsageOID.TIME_STAMPING]
     shown = json.loads(stamped.receiver.ok("--json", "directory", "show").stdout)
-    assert shown["version"] >= 1
+    assert [t["serial"] for t in shown["timestamp_authorities"]] == [stamped.tsa_serial]
+    assert f"time-stamp authority {stamped.tsa_serial}" in stamped.receiver.ok("directory", "show").stdout
     from sandi.directory.snapshot import parse_envelope
 
     snapshot = parse_envelope((stamped.receiver.home / "directory.json").read_bytes(), stamped.served.fingerprint)
