@@ -388,6 +388,10 @@ class _LazyAgencies(Sequence[AgencyEntry]):
     def __iter__(self) -> Iterator[AgencyEntry]:
         return iter(self._source.all())
 
+    def __add__(self, other: tuple[AgencyEntry, ...]) -> tuple[AgencyEntry, ...]:
+        """``agencies + (more,)``, as with the tuple a parsed directory holds."""
+        return (*self, *other)
+
 
 @dataclass
 class IndexSource:
