@@ -80,17 +80,17 @@ def installed_snapshot(home: Home, *, now: datetime | None = None) -> DirectoryS
     records that refusal in the home's audit journal.
     """
     now = now or datetime.now(UTC)
+    fingerprint = trusted_fingerprint(home)
     reason: str | None = None
     if home.directory_index_path.exists():
-        fingerprint = trusted_fingerprint(home)
         try:
             return open_indexed(home, fingerprint, now,
-                                fallback=lambda: _installed_in_full(home, now),
+                                fallback=lambda: _installed_in_full(home, now, fingerprint),
                                 on_failure=lambda why: _record_index_failure(home, why))
         except IndexUnusable as exc:
             reason = exc.message
             _record_index_failure(home, reason)
-    snapshot = _installed_in_full(home, now)
+    snapshot = _installed_in_full(home, now, fingerprint)
     if snapshot.format == V2_FORMAT:
         snapshot.notices.append(Message(
             "the directory index could not be used ({reason}); directory.json was verified in "
@@ -99,9 +99,8 @@ def installed_snapshot(home: Home, *, now: datetime | None = None) -> DirectoryS
     return snapshot
 
 
-def _installed_in_full(home: Home, now: datetime) -> DirectorySnapshot:
-    data = read_envelope_file(home.directory_path)  # first: "no directory" says what to do
-    fingerprint = trusted_fingerprint(home)
+def _installed_in_full(home: Home, now: datetime, fingerprint: str) -> DirectorySnapshot:
+    data = read_envelope_file(home.directory_path)
     snapshot, decoded, checked = parse_v2_file(data, fingerprint)
     check_fresh(snapshot, now, None)
     _check_against_anchor(home, data, snapshot, fingerprint, decoded, checked)
