@@ -262,11 +262,15 @@ def test_retiring_an_official(authority: AuthorityHome, tmp_path: Path) -> None:
     assert r.code == 1 and "retired" in r.stderr, r
 
 
-@pytest.mark.parametrize("nip", ["12345", "19680101199003100X", "1968010119900310011", ""])
-def test_a_bad_nip_is_a_clear_usage_error(authority: AuthorityHome, nip: str) -> None:
+@pytest.mark.parametrize(("nip", "why"), [
+    ("12345", "18 digits"), ("19680101199003100X", "18 digits"), ("1968010119900310011", "18 digits"),
+    ("", "18 digits"), ("196813011990031001", "birth date"), ("196801011990131001", "month of appointment"),
+    ("196801011990033001", "gender"), ("196801011990031000", "serial"),
+])
+def test_a_bad_nip_is_a_clear_usage_error(authority: AuthorityHome, nip: str, why: str) -> None:
     r = authority.run("official", "add", "SETDA", "--nip", nip, "--nama", NAMA, "--jabatan", JABATAN)
     assert r.code == 2, r
-    assert "not a valid NIP" in r.stderr and "18 digits" in r.stderr
+    assert "not a valid NIP" in r.stderr and why in r.stderr and "18 digits" in r.stderr
     assert json.loads(authority.ok("official", "list", "--json").stdout) == []
 
 

@@ -26,11 +26,19 @@ def validate_code(code: str) -> str:
 
 
 def validate_nip(nip: str) -> str:
-    """A NIP: 18 digits (spaces and dots as people write them are dropped)."""
-    compact = "".join(ch for ch in nip if ch not in " .") if isinstance(nip, str) else ""
-    if not NIP_RE.fullmatch(compact):
+    """A NIP: 18 digits (spaces and dots as people write them are dropped) that say what a
+    NIP says (birth date, month of appointment, gender, serial: the letter's own rule,
+    :func:`sandi.formats.nip.nip_problem`)."""
+    from datetime import UTC, datetime
+
+    from sandi.formats.nip import nip_problem, normalise_nip
+
+    compact = normalise_nip(nip) if isinstance(nip, str) else ""
+    problem = _("a NIP has 18 digits") if not NIP_RE.fullmatch(compact) else nip_problem(
+        compact, not_after=datetime.now(UTC).date())
+    if problem is not None:
         raise UsageError(
-            _("not a valid NIP: {nip!r}").format(nip=nip),
+            _("not a valid NIP: {nip!r} ({problem})").format(nip=nip, problem=problem),
             hint=_("a NIP (Nomor Induk Pegawai) is 18 digits, e.g. 196801011990031001"),
         )
     return compact
