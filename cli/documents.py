@@ -458,9 +458,6 @@ def sign_cmd(obj: CliContext, file: Path, signer: str | None, classification: st
     from_stdin = is_dash(file)
     # Explicit: a PDF signed without --pdf keeps getting its detached .minisig, as before.
     if pdf:
-        if timestamp:
-            raise UsageError(_("--timestamp applies to detached signatures, not yet to signatures inside "
-                               "a PDF"))
         placement = None
         if stamp_page is not None or stamp_position is not None:
             if not stamp:
@@ -470,7 +467,7 @@ def sign_cmd(obj: CliContext, file: Path, signer: str | None, classification: st
             placement = StampPlacement(page=stamp_page,
                                        position=stamp_position or StampPlacement.position)
         _sign_pdf(obj, file, signer, output, force, passphrase_file, classification, letter, doc_name, stamp,
-                  official, placement)
+                  official, placement, timestamp)
         return
     if stamp or stamp_page is not None or stamp_position is not None:
         raise UsageError(_("--stamp draws on a PDF: add --pdf"))
@@ -515,7 +512,7 @@ def sign_cmd(obj: CliContext, file: Path, signer: str | None, classification: st
 def _sign_pdf(obj: CliContext, file: Path, signer: str | None, output: Path | None, force: bool,
               passphrase_file: Path | None, classification: str | None, letter: dict[str, object],
               doc_name: str | None, stamp: bool, official: str | None,
-              placement: StampPlacement | None = None) -> None:
+              placement: StampPlacement | None = None, timestamp: bool | None = None) -> None:
     from sandi.authority.identifiers import validate_nip
     from sandi.documents.pdf import require_pyhanko, sign_pdf
 
@@ -530,7 +527,7 @@ def _sign_pdf(obj: CliContext, file: Path, signer: str | None, output: Path | No
     code = acting_agency(obj, signer)
     target = output or file.with_name(file.stem + ".signed.pdf")
     result = sign_pdf(file, target, workspace=ws, signer_code=code, overwrite=force, stamp=stamp,
-                      official=nip, placement=placement)
+                      official=nip, placement=placement, timestamp=timestamp)
     for warning in result.warnings:
         obj.note(_("warning: {warning}").format(warning=translated(warning)))
     if result.official is not None:
@@ -538,7 +535,10 @@ def _sign_pdf(obj: CliContext, file: Path, signer: str | None, output: Path | No
             file=file.name, name=result.official.name, title=result.official.title, code=code, target=target)
     else:
         line = _("signed {file} as {code} -> {target}").format(file=file.name, code=code, target=target)
-    obj.emit(dict(result.summary(), document=file.name), [line])
+    lines = [line]
+    if result.timestamp is not None:
+        lines.append("  " + result.timestamp.line())
+    obj.emit(dict(result.summary(), document=file.name), lines)
 
 
 def _verify_pdf(obj: CliContext, file: Path) -> None:
@@ -569,6 +569,8 @@ def _verify_pdf(obj: CliContext, file: Path) -> None:
         if s.official is not None:
             lines.append(_("    signed by the official {name}, {title} (NIP {nip})").format(
                 name=s.official.name, title=s.official.title, nip=s.official.nip))
+        if s.timestamp is not None:
+            lines.append("    " + s.timestamp.line())
     obj.emit(result.summary(), lines)
 
 

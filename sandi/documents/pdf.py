@@ -17,7 +17,13 @@ Invariants:
   root's CRL from the directory), the signer's certificate in the directory with the
   purpose of its key (not revoked at the signing time, sandi's own rule for every
   signature), and no later revision changing more than signature fields (pyHanko's
-  difference analysis).
+  difference analysis);
+* a signature time-stamp (PAdES B-T, asked of the authority's server as seal and sign
+  do, :mod:`sandi.documents.timestamps`) is checked by pyHanko and by sandi's own rule
+  (a TSA certificate the directory publishes, chaining to the root, valid and unrevoked
+  at genTime, the claimed signing time within the tolerance); its genTime, not the
+  claimed time, is then the time at which the signer's certificate must have been valid
+  and unrevoked. A token that fails is refused, never ignored.
 
 pyHanko is an optional dependency (``sandi[pdf]``): :func:`require_pyhanko` turns
 its absence into a clear :class:`ConfigError`.
@@ -36,13 +42,14 @@ from typing import TYPE_CHECKING, Any
 
 from sandi.documents.signers import verify_official_certificate, verify_signing_certificate
 from sandi.documents.workspace import Workspace
-from sandi.errors import ConfigError, FormatError, SandiError, UsageError, VerificationError
+from sandi.errors import ConfigError, FormatError, SandiError, ServerError, UsageError, VerificationError
 from sandi.fsutil import AtomicOutput
 from sandi.i18n import _, ngettext
 from sandi.timefmt import iso_time
 
 if TYPE_CHECKING:
     from sandi.directory.snapshot import CertEntry, OfficialEntry
+    from sandi.documents.timestamps import Stamper, VerifiedTimestamp
     from sandi.keystore import P256Signer, Signer
 
 PDF_MAGIC = b"%PDF-"
@@ -181,9 +188,13 @@ def _make_store_signer(key: Signer | P256Signer, cert_pem: str, chain_pems: list
     )
 
 
-def _validation_context(ws: Workspace, *, at: datetime | None = None, pdf_root: bool = False) -> Any:
+def _validation_context(ws: Workspace, *, at: datetime | None = None, pdf_root: bool = False,
+                        with_tsa: bool = False) -> Any:
     """Offline: the directory's root as the only trust anchor, its CRL as revocation data;
-    with ``pdf_root``, the PDF root the directory names and its CRL."""
+    with ``pdf_root``, the PDF root the directory names and its CRL. ``with_tsa`` (a
+    signature time-stamp: pyHanko checks the TSA's chain, and collects it for the DSS)
+    adds the root and its CRL, as the TSA certificate chains to the root, and the
+    published TSA certificates."""
     from asn1crypto import crl as asn1_crl
     from asn1crypto import x509 as asn1_x509
     from cryptography import x509
@@ -203,8 +214,80 @@ def _validation_context(ws: Workspace, *, at: datetime | None = None, pdf_root: 
                 x509.load_pem_x509_crl(crl_pem.encode()).public_bytes(Encoding.DER)))
         except ValueError:
             raise FormatError(_("directory: a CRL is not valid PEM")) from None
-    return ValidationContext(trust_roots=[root], crls=crls, allow_fetching=False,
+    roots = [root]
+    others = []
+    if with_tsa:
+        if pdf_root:
+            roots.append(asn1_x509.Certificate.load(ws.snapshot.root_certificate.public_bytes(Encoding.DER)))
+            if ws.snapshot.crl_pem:
+                crls.append(asn1_crl.CertificateList.load(
+                    x509.load_pem_x509_crl(ws.snapshot.crl_pem.encode()).public_bytes(Encoding.DER)))
+        others = [asn1_x509.Certificate.load(t.certificate.public_bytes(Encoding.DER))
+                  for t in ws.snapshot.timestamp_authorities]
+    return ValidationContext(trust_roots=roots, crls=crls, other_certs=others, allow_fetching=False,
                              revocation_mode="soft-fail", moment=at)
+
+
+class _TimestampUnavailable(Exception):
+    """The time-stamp could not be had (carries the SandiError saying why)."""
+
+    def __init__(self, error: SandiError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def _make_timestamper(stamper: Stamper) -> Any:
+    """A pyHanko ``TimeStamper`` asking the authority's server through sandi's HTTP
+    client (its timeout and response bound, as seal and sign)."""
+    from asn1crypto import tsp
+    from pyhanko.sign.timestamps import TimeStamper
+
+    from sandi.documents.timestamps import QUERY_TYPE, REPLY_TYPE, REQUEST_TIMEOUT
+    from sandi.formats.timestamp import MAX_TOKEN_BYTES
+    from sandi.httpclient import http_request
+
+    class ServerTimeStamper(TimeStamper):
+        async def async_request_tsa_response(self, req: Any) -> Any:
+            try:
+                _status, body = http_request(
+                    stamper.url, headers={"Content-Type": QUERY_TYPE, "Accept": REPLY_TYPE},
+                    timeout=REQUEST_TIMEOUT, limit=MAX_TOKEN_BYTES + 1024, data=bytes(req.dump()))
+                reply = tsp.TimeStampResp.load(body)
+                reply.native  # noqa: B018 - parse it all now: a malformed reply fails here
+            except SandiError as exc:
+                raise _TimestampUnavailable(exc) from None
+            except ValueError as exc:
+                raise _TimestampUnavailable(FormatError(
+                    _("malformed time-stamp reply ({reason})").format(reason=str(exc)))) from None
+            return reply
+
+    return ServerTimeStamper()  # type: ignore[no-untyped-call]
+
+
+def signature_timestamp_token(sig: Any) -> bytes | None:
+    """The signature time-stamp token (DER ContentInfo) of a pyHanko embedded signature,
+    if it carries one; FormatError for more than one."""
+    unsigned = sig.signer_info["unsigned_attrs"]
+    tokens = [value for attr in (unsigned if unsigned.native is not None else [])
+              if attr["type"].native == "signature_time_stamp_token" for value in attr["values"]]
+    if len(tokens) > 1:
+        raise FormatError(_("the signature carries more than one time-stamp"))
+    return bytes(tokens[0].dump()) if tokens else None
+
+
+def _check_signature_timestamp(ws: Workspace, sig: Any, token: bytes, claimed: datetime | None
+                               ) -> VerifiedTimestamp:
+    """sandi's rule for the token over the signature value (see the module's invariants);
+    the imprint's digest is the signature's (SHA-256 for P-256, SHA-512 for Ed25519)."""
+    import hashlib
+
+    from sandi.documents.timestamps import verify_timestamp
+    from sandi.formats.timestamp import parse_token
+
+    parsed = parse_token(token)
+    digest = hashlib.new(parsed.hash_algorithm, bytes(sig.signer_info["signature"].native)).digest()
+    return verify_timestamp(ws.snapshot, token, digest=digest, algorithm=parsed.hash_algorithm,
+                            claimed=claimed or parsed.gen_time, now=ws.now())
 
 
 @dataclass(frozen=True)
@@ -229,6 +312,8 @@ class PdfSignResult:
     algorithm: str = "ed25519"
     warnings: tuple[str, ...] = ()
     official: OfficialSigner | None = None
+    #: the signature time-stamp (PAdES B-T), when the server gave one
+    timestamp: VerifiedTimestamp | None = None
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {"signer": self.signer, "certificate": self.serial,
@@ -237,6 +322,8 @@ class PdfSignResult:
                                "warnings": list(self.warnings)}
         if self.official is not None:
             out["official"] = self.official.to_json()
+        if self.timestamp is not None:
+            out["timestamp"] = self.timestamp.summary()
         return out
 
 
@@ -288,6 +375,7 @@ def sign_pdf(
     stamp: bool = False,
     official: str | None = None,
     placement: StampPlacement | None = None,
+    timestamp: bool | None = None,
 ) -> PdfSignResult:
     """Add a PAdES signature by ``signer_code`` to the PDF ``src``, written to ``output``.
 
@@ -297,7 +385,11 @@ def sign_pdf(
     code with :data:`QR_FORMAT`. ``official``: the NIP of a named official of the agency
     who signs with their personal key and certificate (ADR 0017); the stamp then shows
     their nama and jabatan above the agency. ``placement``: where the stamp goes
-    (default: the signature block, bottom right of the last page)."""
+    (default: the signature block, bottom right of the last page). ``timestamp``: as for
+    :func:`sandi.documents.seal.seal` -- a signature time-stamp from the authority's
+    server (PAdES B-T; B-LT with the TSA's certificate and the root's CRL in the DSS),
+    checked as a verifier will check it; without one the signature is B-B (with a
+    warning, or with ``timestamp=True`` an error and nothing written)."""
     require_pyhanko()
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.pdf_utils.misc import PdfError
@@ -312,45 +404,81 @@ def sign_pdf(
     else:
         key, cert, entry, warnings = _official_pdf_key(ws, signer_code, official)
         person = OfficialSigner(entry.nip, entry.name, entry.title)
+    from sandi.documents.timestamps import stamper_for
+
     p256 = cert.purpose == "pdf-signing"
     signer = _make_store_signer(key, cert.pem, [])
     now = ws.now()
     existing = _signature_count(data)
-    meta = signers.PdfSignatureMetadata(
-        field_name=f"sandi-{signer_code}-{existing + 1}" if person is None
-        else f"sandi-{signer_code}-{person.nip}-{existing + 1}",
-        md_algorithm="sha256" if p256 else None,
-        subfilter=fields.SigSeedSubFilter.PADES,
-        embed_validation_info=True,
-        validation_context=_validation_context(ws, pdf_root=p256),
-        name=signer_code if person is None else person.name,
-    )
-    pdf_signer = signers.PdfSigner(meta, signer=signer)
-    text_params: dict[str, str] | None = None
-    if stamp:
-        box = _stamp_box(data, placement or StampPlacement(), existing)
-        pdf_signer, text_params = _stamped(meta, signer, ws, signer_code, cert.serial, cert.key_fingerprint,
-                                           now, existing, person, box=box)
-    try:
-        writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
-        signed = pdf_signer.sign_pdf(writer, bytes_reserved=SIGNATURE_SIZE,
-                                     appearance_text_params=text_params)
-    except SandiError:
-        raise
-    except (PdfError, ValueError, KeyError, TypeError) as exc:
-        raise FormatError(_("cannot sign {path}: {reason}").format(path=src, reason=str(exc))) from None
+    stamper = stamper_for(ws.home, ws.snapshot, timestamp, now)
+    box = _stamp_box(data, placement or StampPlacement(), existing) if stamp else None
+
+    def make(timestamper: Any) -> Any:
+        meta = signers.PdfSignatureMetadata(
+            field_name=f"sandi-{signer_code}-{existing + 1}" if person is None
+            else f"sandi-{signer_code}-{person.nip}-{existing + 1}",
+            md_algorithm="sha256" if p256 else None,
+            subfilter=fields.SigSeedSubFilter.PADES,
+            embed_validation_info=True,
+            validation_context=_validation_context(ws, pdf_root=p256, with_tsa=timestamper is not None),
+            name=signer_code if person is None else person.name,
+        )
+        pdf_signer = signers.PdfSigner(meta, signer=signer, timestamper=timestamper)
+        text_params: dict[str, str] | None = None
+        if stamp:
+            pdf_signer, text_params = _stamped(meta, signer, ws, signer_code, cert.serial,
+                                               cert.key_fingerprint, now, existing, person, box=box,
+                                               timestamper=timestamper)
+        try:
+            writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
+            return pdf_signer.sign_pdf(writer, bytes_reserved=SIGNATURE_SIZE,
+                                       appearance_text_params=text_params).getvalue()
+        except (SandiError, _TimestampUnavailable):
+            raise
+        except (PdfError, ValueError, KeyError, TypeError) as exc:
+            raise FormatError(_("cannot sign {path}: {reason}").format(path=src, reason=str(exc))) from None
+
+    stamped: VerifiedTimestamp | None = None
+    if stamper is None:
+        signed = make(None)
+    else:
+        try:
+            signed = make(_make_timestamper(stamper))
+            stamped = _own_timestamp(ws, signed, existing)
+        except (_TimestampUnavailable, ServerError, FormatError, VerificationError) as exc:
+            reason = exc.error.message if isinstance(exc, _TimestampUnavailable) else exc.message
+            if stamper.required:
+                raise ServerError(_("no time-stamp: {reason}").format(reason=reason),
+                                  hint=_("nothing was written; try again later, or leave out --timestamp"),
+                                  ) from None
+            warnings = (*warnings, _("no time-stamp ({reason}); carrying on without one").format(
+                reason=reason))
+            signed = make(None)
     out = AtomicOutput(output, overwrite=overwrite)
     try:
-        out.file.write(signed.getvalue())
+        out.file.write(signed)
         ws.record(signer_code, "document.sign", src.name, "ok",
                   {"format": "pades", "size": len(data), "signatures_before": existing,
                    "algorithm": "ecdsa-p256" if p256 else "ed25519", "certificate": cert.serial,
-                   **({"official": person.nip} if person else {})})
+                   **({"official": person.nip} if person else {}),
+                   **({"timestamp": iso_time(stamped.gen_time)} if stamped is not None else {})})
         out.commit()
     finally:
         out.discard()
     return PdfSignResult(signer=signer_code, serial=cert.serial, signed_at=now, output=output,
-                         algorithm="ecdsa-p256" if p256 else "ed25519", warnings=warnings, official=person)
+                         algorithm="ecdsa-p256" if p256 else "ed25519", warnings=warnings, official=person,
+                         timestamp=stamped)
+
+
+def _own_timestamp(ws: Workspace, signed: bytes, existing: int) -> VerifiedTimestamp:
+    """The time-stamp of the signature just made, checked as a verifier will check it."""
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    sig = PdfFileReader(io.BytesIO(signed), strict=False).embedded_signatures[existing]
+    token = signature_timestamp_token(sig)
+    if token is None:
+        raise FormatError(_("the signature carries no time-stamp"))
+    return _check_signature_timestamp(ws, sig, token, sig.self_reported_timestamp)
 
 
 def _stamp_box(data: bytes, placement: StampPlacement, existing: int) -> tuple[int, tuple[float, ...]]:
@@ -395,7 +523,8 @@ def _stamp_box(data: bytes, placement: StampPlacement, existing: int) -> tuple[i
 def _stamped(meta: Any, signer: Any, ws: Workspace, code: str, serial: str, key_fingerprint: str,
              now: datetime, existing: int,
              person: OfficialSigner | None = None, *,
-             box: tuple[int, tuple[float, ...]] | None = None) -> tuple[Any, dict[str, str]]:
+             box: tuple[int, tuple[float, ...]] | None = None,
+             timestamper: Any = None) -> tuple[Any, dict[str, str]]:
     """A PdfSigner drawing the visible stamp, and the stamp's text parameters."""
     try:
         import qrcode  # noqa: F401 - pyHanko draws the QR code with it
@@ -430,7 +559,8 @@ def _stamped(meta: Any, signer: Any, ws: Workspace, code: str, serial: str, key_
         "when": show_time(now),
         "url": QR_FORMAT.format(code=code, serial=serial, key=key_fingerprint),
     }
-    return signers.PdfSigner(meta, signer=signer, stamp_style=style, new_field_spec=spec), params
+    return signers.PdfSigner(meta, signer=signer, stamp_style=style, new_field_spec=spec,
+                             timestamper=timestamper), params
 
 
 def _signature_count(data: bytes) -> int:
@@ -462,6 +592,8 @@ class PdfSignatureReport:
     key_fingerprint: str | None = None
     #: the named official who signed with a personal certificate (None: the agency's key)
     official: OfficialSigner | None = None
+    #: the verified signature time-stamp (PAdES B-T), if the signature carries one
+    timestamp: VerifiedTimestamp | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -472,6 +604,7 @@ class PdfSignatureReport:
             "status": "valid" if self.valid else "invalid", "problem": self.problem,
             "certificate": self.serial, "key": self.key_fingerprint,
             "official": None if self.official is None else self.official.to_json(),
+            "timestamp": None if self.timestamp is None else self.timestamp.summary(),
         }
 
 
@@ -528,11 +661,25 @@ def _check_one(ws: Workspace, sig: Any) -> PdfSignatureReport:
     serial: str | None = None
     key_fp: str | None = None
     person: OfficialSigner | None = None
+    stamped: VerifiedTimestamp | None = None
 
     def report(valid: bool, problem: str | None) -> PdfSignatureReport:
         return PdfSignatureReport(field, signer[0] if signer else None, signer[1] if signer else None,
                                   subject, signed_at, coverage, revision, valid, problem, serial, key_fp,
-                                  person)
+                                  person, stamped)
+
+    try:
+        token = signature_timestamp_token(sig)
+        signed_at = sig.self_reported_timestamp
+    except Exception as exc:  # hostile input: invalid
+        return report(False, _("the signature cannot be read ({reason})").format(reason=type(exc).__name__))
+    if token is not None:
+        try:
+            stamped = _check_signature_timestamp(ws, sig, token, signed_at)
+        except (VerificationError, FormatError) as exc:
+            return report(False, exc.message)
+    # the time-stamped time, when there is one, is when the certificate must have been good
+    at = stamped.gen_time if stamped is not None else signed_at
 
     try:
         cert = sig.signer_cert
@@ -544,7 +691,8 @@ def _check_one(ws: Workspace, sig: Any) -> PdfSignatureReport:
         if p256 and ws.snapshot.pdf_root_certificate is None:
             return report(False, _("the directory names no PDF root"))
         status = validate_pdf_signature(
-            sig, signer_validation_context=_validation_context(ws, at=signed_at, pdf_root=p256))
+            sig, signer_validation_context=_validation_context(ws, at=at, pdf_root=p256),
+            ts_validation_context=None if stamped is None else _validation_context(ws, at=at, with_tsa=True))
     except Exception as exc:  # pyHanko raises many types on hostile input: all mean "invalid"
         return report(False, _("the signature cannot be read ({reason})").format(reason=type(exc).__name__))
     if not status.intact or not status.valid:
@@ -558,6 +706,10 @@ def _check_one(ws: Workspace, sig: Any) -> PdfSignatureReport:
         return report(False, _("the document was changed after it was signed"))
     if not status.trusted:
         return report(False, _("the signer's certificate does not chain to the province's root"))
+    if stamped is not None:
+        ts_status = status.timestamp_validity
+        if ts_status is None or not (ts_status.intact and ts_status.valid and ts_status.trusted):
+            return report(False, _("the signature's time-stamp is not valid"))
     try:
         from cryptography import x509
 
@@ -567,7 +719,7 @@ def _check_one(ws: Workspace, sig: Any) -> PdfSignatureReport:
         if agency is None:
             # A named official's personal key (ADR 0017): the same checks, against their
             # certificates in the directory.
-            found = verify_official_certificate(ws.snapshot, key_fp, signed_at or ws.now(),
+            found = verify_official_certificate(ws.snapshot, key_fp, at or ws.now(),
                                                 serial_hex(crypto_cert.serial_number), now=ws.now(),
                                                 purpose="pdf-signing" if p256 else "signing")
             person = OfficialSigner(found.official.nip, found.official.name, found.official.title)
@@ -575,7 +727,7 @@ def _check_one(ws: Workspace, sig: Any) -> PdfSignatureReport:
             serial = found.certificate.serial
             return report(True, None)
         identity = verify_signing_certificate(
-            ws.snapshot, agency.code, key_fp, signed_at or ws.now(),
+            ws.snapshot, agency.code, key_fp, at or ws.now(),
             serial_hex(crypto_cert.serial_number), now=ws.now(),
             purpose="pdf-signing" if p256 else "signing")
     except (VerificationError, FormatError) as exc:
@@ -608,4 +760,5 @@ def judge_pdf(result: PdfVerifyResult, *, workspace: Workspace) -> None:
         ws.record(s.signer or "-", "document.verify", name, "ok",
                   {"format": "pades", "field": s.field,
                    "signed_at": None if s.signed_at is None else iso_time(s.signed_at),
-                   **({"official": s.official.nip} if s.official else {})})
+                   **({"official": s.official.nip} if s.official else {}),
+                   **({"timestamp": iso_time(s.timestamp.gen_time)} if s.timestamp else {})})

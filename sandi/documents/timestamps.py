@@ -139,9 +139,11 @@ class VerifiedTimestamp:
 
 
 def verify_timestamp(snapshot: DirectorySnapshot, token_der: bytes, *, digest: bytes, claimed: datetime,
-                     now: datetime) -> VerifiedTimestamp:
-    """Check ``token_der`` for ``digest`` against the directory (see the module's
-    invariants); VerificationError or FormatError (both exit 4) otherwise."""
+                     now: datetime, algorithm: str = "sha256") -> VerifiedTimestamp:
+    """Check ``token_der`` for ``digest`` (made with ``algorithm``: SHA-256, except for a
+    PDF signature time-stamp, whose imprint uses the signature's digest) against the
+    directory (see the module's invariants); VerificationError or FormatError (both exit 4)
+    otherwise."""
     from cryptography import x509
     from cryptography.hazmat.primitives.serialization import Encoding
     from cryptography.x509.oid import ExtendedKeyUsageOID
@@ -150,7 +152,7 @@ def verify_timestamp(snapshot: DirectorySnapshot, token_der: bytes, *, digest: b
     from sandi.formats.timestamp import POLICY_OID, parse_token, verify_token_signature
 
     token = parse_token(token_der)
-    if not token.imprint_matches("sha256", digest):
+    if not token.imprint_matches(algorithm, digest):
         raise VerificationError(_("the time-stamp token is for another document"))
     if token.policy != POLICY_OID:
         raise VerificationError(_("the time-stamp token was issued under another policy"))
