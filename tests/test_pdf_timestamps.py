@@ -189,3 +189,23 @@ def test_server_down_means_a_warning_and_a_bb_signature(pdf_stamped: PdfStamped)
     r = s.offline.ok("sign", letter, "--pdf", "--as", "SETDA", "--no-timestamp", "-o",
                      letter.with_name("surat-luring3.pdf"))
     assert "time-stamp" not in r.stderr
+
+
+def test_an_ed25519_pdf_signature_is_timestamped_over_sha512(pdf_stamped: PdfStamped) -> None:
+    """An agency without a pdf-signing key signs with Ed25519 (SHA-512 digest): the token's
+    imprint is SHA-512 of the signature value, and it verifies the same way."""
+    s = pdf_stamped.stamped
+    letter = _letter(s.receiver, "nota-ed.pdf")
+    out = letter.with_name("nota-ed.signed.pdf")
+    made = json.loads(s.receiver.ok("--json", "sign", letter, "--pdf", "--as", "BAPPEDA", "--timestamp").stdout)
+    assert made["algorithm"] == "ed25519" and made["timestamp"]["tsa"] == s.tsa_serial
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    from sandi.documents.pdf import signature_timestamp_token
+    from sandi.formats.timestamp import parse_token
+
+    (sig,) = PdfFileReader(io.BytesIO(out.read_bytes()), strict=False).embedded_signatures
+    token = signature_timestamp_token(sig)
+    assert token is not None and parse_token(token).hash_algorithm == "sha512"
+    verified = json.loads(s.sender.ok("--json", "verify", out).stdout)
+    assert verified["signatures"][0]["timestamp"] == made["timestamp"]
