@@ -17,7 +17,7 @@ from sandi.directory.delta import DeltaNotApplicable, apply_delta
 from sandi.directory.local import installed_snapshot
 from sandi.errors import VerificationError
 from sandi.home import Home
-from tests.test_workstations_flow import LETTER, Province, build_province
+from tests.test_workstations_flow import LETTER, Province, Site, build_province
 
 
 @pytest.fixture
@@ -134,3 +134,90 @@ def test_a_relative_home_path_applies_too(province: Province, monkeypatch: pytes
     monkeypatch.chdir(p.bappeda.home.parent)
     apply_delta(Home(Path(p.bappeda.home.name)), data)
     assert _version(p.bappeda.home) == base + 1
+
+
+# -- applied in place (ADR 0019): the index is changed row by row in one transaction ---------
+
+_INDEX_TABLES = ("header", "agencies", "agency_positions", "keys", "nodes", "policies", "members")
+
+
+def _index_content(home: Path) -> dict[str, list[tuple[object, ...]]]:
+    import sqlite3
+
+    db = sqlite3.connect(home / "directory.index")
+    try:
+        return {t: sorted(db.execute(f"SELECT * FROM {t}").fetchall()) for t in _INDEX_TABLES}
+    finally:
+        db.close()
+
+
+def test_the_index_a_delta_changes_in_place_equals_a_fresh_full_import(province: Province) -> None:
+    p = province
+    base = _version(p.bappeda.home)
+    p.authority.ok("agency", "add", "AAA-PERTAMA", "--name", "Sorts first: every position shifts")
+    p.authority.ok("keys", "issue", "AAA-PERTAMA")
+    p.authority.ok("agency", "suspend", "SETDA", "--reason", "reorganisasi", "--yes")
+    p.authority.ok("keys", "rotate", "AAA-PERTAMA", "--yes")
+    delta = _delta(p, base, "delta.json")
+    p.bappeda.ok("directory", "import", p.bappeda.receive(delta))
+    # Another workstation imports the authority's full directory of the same version.
+    fresh = Site("fresh", p.bappeda.folder.parent / "fresh")
+    fresh.folder.mkdir()
+    fresh.ok("init", "--agency", "BAPPEDA", "--root-fingerprint", p.root_fingerprint)
+    fresh.ok("directory", "import", fresh.receive(p.authority.home / "directory.json"))
+    assert _index_content(p.bappeda.home) == _index_content(fresh.home)
+    assert (p.bappeda.home / "directory.json").read_bytes() == (fresh.home / "directory.json").read_bytes()
+    assert installed_snapshot(Home(p.bappeda.home)).notices == []
+
+
+def test_a_tampered_delta_leaves_the_index_untouched(province: Province) -> None:
+    p = province
+    base = _version(p.bappeda.home)
+    p.authority.ok("agency", "add", "DINAS-BARU", "--name", "Dinas Baru")
+    p.authority.ok("keys", "issue", "DINAS-BARU")
+    obj = json.loads(_delta(p, base, "delta.json").read_bytes())
+    obj["agencies"]["upsert"][0]["certificates"][0]["key_fingerprint"] = "ab" * 32
+    forged = p.bappeda.folder / "forged.json"
+    forged.write_bytes(v2.canonical(obj))
+    index = p.bappeda.home / "directory.index"
+    before = index.read_bytes(), _installed_files(p.bappeda.home)
+    r = p.bappeda.sandi("directory", "import", forged)
+    assert r.code == 4, r
+    assert (index.read_bytes(), _installed_files(p.bappeda.home)) == before
+    assert not (p.bappeda.home / "directory.index-journal").exists()
+    assert _version(p.bappeda.home) == base
+
+
+def test_an_apply_killed_before_its_commit_leaves_the_old_index(province: Province) -> None:
+    """A real SIGKILL once the index rows are changed and directory.json is being written:
+    SQLite's journal restores the old index; the home still reads the old version, and a
+    second import of the same delta completes."""
+    import os
+    import subprocess
+    import sys
+
+    p = province
+    base = _version(p.bappeda.home)
+    p.authority.ok("agency", "add", "AAA-PERTAMA", "--name", "Dinas Pertama")
+    p.authority.ok("keys", "issue", "AAA-PERTAMA")
+    delta = _delta(p, base, "delta.json")
+    before = _index_content(p.bappeda.home)
+    script = (
+        "import os, signal, sys\n"
+        "from pathlib import Path\n"
+        "import sandi.directory.delta as d\n"
+        "from sandi.home import Home\n"
+        "def killed(*a, **k):\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "d.atomic_write = killed\n"
+        "d.apply_delta(Home(Path(sys.argv[1])), Path(sys.argv[2]).read_bytes())\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script, str(p.bappeda.home), str(delta)],
+                          env={**os.environ, "SANDI_LANG": "en"}, capture_output=True, check=False)
+    assert proc.returncode == -9, proc
+    assert (p.bappeda.home / "directory.index-journal").exists()  # the hot journal SQLite rolls back
+    assert _index_content(p.bappeda.home) == before
+    snap = installed_snapshot(Home(p.bappeda.home))
+    assert snap.version == base and snap.notices == [] and snap.agency_or_none("AAA-PERTAMA") is None
+    p.bappeda.ok("directory", "import", p.bappeda.receive(delta))
+    assert installed_snapshot(Home(p.bappeda.home)).agency("AAA-PERTAMA").code == "AAA-PERTAMA"

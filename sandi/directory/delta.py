@@ -27,6 +27,7 @@ import hashlib
 import hmac
 import json
 import sqlite3
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import pairwise
@@ -35,6 +36,7 @@ from typing import Any
 from sandi.directory import v2
 from sandi.directory.snapshot import DirectorySnapshot, check_fresh_header, snapshot_from_v2, verify_header
 from sandi.errors import EXIT_VERIFICATION, FormatError, SandiError
+from sandi.formats import merkle
 from sandi.formats.bounded import load_json
 from sandi.fsutil import atomic_write
 from sandi.home import Home
@@ -111,46 +113,6 @@ def parse_delta(data: bytes) -> Delta:
                  policies, members)
 
 
-@dataclass(frozen=True)
-class _Installed:
-    agencies: dict[str, bytes]
-    keys: list[tuple[str, str]]
-    policies: dict[tuple[str, int], dict[str, Any]]
-    members: dict[str, bytes]
-
-
-def _read_installed(home: Home, base_header: bytes) -> _Installed:
-    """What the installed index holds, if it is the index of the base header (read only;
-    checked afterwards through the new header, never trusted as read)."""
-    path = home.directory_index_path
-    if not path.is_file():
-        raise DeltaNotApplicable(_("this home has no installed directory index to apply a delta to"))
-    try:
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-        try:
-            row = db.execute("SELECT header FROM header WHERE id = 1").fetchone()
-            if row is None or bytes(row[0]) != base_header:
-                raise DeltaNotApplicable(_("the installed directory index is not of the delta's base"))
-            agencies = {str(code): bytes(leaf)
-                        for code, leaf in db.execute("SELECT code, leaf FROM agencies")}
-            keys = [(str(fp), str(code)) for fp, code in db.execute("SELECT key_fingerprint, code FROM keys")]
-            policies: dict[tuple[str, int], dict[str, Any]] = {}
-            for policy_id, version, entry, compiled in db.execute(
-                    "SELECT policy_id, version, entry, compiled FROM policies"):
-                value = json.loads(bytes(entry))
-                if compiled is not None:
-                    value["compiled"] = json.loads(bytes(compiled))
-                policies[(str(policy_id), int(version))] = value
-            members = {str(name): bytes(value)
-                       for name, value in db.execute("SELECT name, value FROM members")}
-        finally:
-            db.close()
-    except (sqlite3.Error, ValueError) as exc:
-        raise DeltaNotApplicable(_("the installed directory index cannot be read ({reason})").format(
-            reason=exc.__class__.__name__)) from None
-    return _Installed(agencies, keys, policies, members)
-
-
 def _mismatch(what: str) -> DeltaNotApplicable:
     return DeltaNotApplicable(_("applying the delta does not give what its header signs ({what})").format(
         what=what))
@@ -160,6 +122,15 @@ def apply_delta(home: Home, data: bytes, *, now: datetime | None = None,
                 expected_envelope: bytes | None = None) -> DirectorySnapshot:
     """Apply the delta ``data`` to the home's installed directory and install the result.
 
+    The index is updated in place, in one SQLite transaction (only the changed leaf, key
+    and position rows, the tree nodes above them, the policies and members the header
+    changed, and the header row); the recomputed tree heads, policy digests and member
+    hashes are compared with the delta's signed header before anything is committed, and
+    any mismatch rolls the transaction back. Then ``directory.json`` and the anchors are
+    written and the transaction committed: a command cut short leaves the old index
+    (SQLite's journal) whose header no longer matches the header anchor, so it is not
+    used and the next command verifies ``directory.json`` in full and rebuilds it.
+
     Raises :class:`DeltaNotApplicable` when the home's directory is not the delta's base
     or the result does not verify (nothing written: fetch or import the full directory),
     FormatError / VerificationError for a malformed delta or a header the root did not
@@ -167,7 +138,7 @@ def apply_delta(home: Home, data: bytes, *, now: datetime | None = None,
     authority installing its own publication) must equal the result byte for byte.
     """
     from sandi.directory.index import read_header_anchor
-    from sandi.directory.local import _locked, _write_header_anchor, _write_index, trusted_fingerprint
+    from sandi.directory.local import _locked, _write_header_anchor, trusted_fingerprint
 
     now = now or datetime.now(UTC)
     delta = parse_delta(data)
@@ -185,56 +156,210 @@ def apply_delta(home: Home, data: bytes, *, now: datetime | None = None,
                                        "as its newest (version {base})").format(base=delta.base_version))
         if v2.parse_header(anchor.header).version != delta.base_version:
             raise DeltaNotApplicable(_("the delta's base version is not this home's"))
-        installed = _read_installed(home, anchor.header)
+        db = _open_index(home)
+        try:
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                applied = _apply_in_place(db, anchor.header, delta, header)
+                envelope = v2.joined_envelope_bytes(delta.header, delta.signature, applied.leaves,
+                                                    applied.policies, applied.members)
+                if expected_envelope is not None and envelope != expected_envelope:
+                    raise _mismatch(_("the publication"))
+                atomic_write(home.directory_path, envelope, mode=0o644)
+                atomic_write(home.directory_anchor_path, envelope, mode=0o644)
+                from sandi.directory.index import installed_stamp
 
-        leaves = dict(installed.agencies)
-        for code in delta.remove:
-            leaves.pop(code, None)
-        for entry in delta.upsert:
-            leaves[entry["code"]] = v2.canonical(entry)
-        codes = sorted(leaves)
-        leaf_list = [leaves[c] for c in codes]
-        agencies_head, agency_tree = v2.tree_head(leaf_list)
-        if agencies_head.count != header.agencies.count or not hmac.compare_digest(
-                agencies_head.root, header.agencies.root):
-            raise _mismatch(_("agencies"))
+                db.executemany("UPDATE meta SET value = ? WHERE key = ?", (
+                    (v2.sha256_hex(envelope), "envelope_sha256"),
+                    (installed_stamp(home.directory_path), "directory_stamp")))
+                # The header anchor last before the commit: until both agree, the index is
+                # not used (a reader compares its header with the header anchor's).
+                _write_header_anchor(home, envelope, v2.Envelope(delta.header, delta.signature, [],
+                                                                 applied.policies, applied.members))
+                db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise DeltaNotApplicable(_("the installed directory index cannot be updated ({reason})")
+                                         .format(reason=exc.__class__.__name__)) from None
+            finally:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+        finally:
+            db.close()
+    return snapshot_from_v2(header, [], applied.policies, applied.members)
 
-        changed = {e["code"] for e in delta.upsert} | set(delta.remove)
-        pairs = sorted({p for p in installed.keys if p[1] not in changed} | set(v2.key_pairs(delta.upsert)))
-        key_leaves = [v2.key_leaf(fp, code) for fp, code in pairs]
-        keys_head, key_tree = v2.tree_head(key_leaves)
-        if keys_head.count != header.keys.count or not hmac.compare_digest(keys_head.root, header.keys.root):
-            raise _mismatch(_("keys"))
 
-        available = dict(installed.policies)
-        for entry in delta.policies:
-            available[(str(entry.get("policy_id")), int(entry.get("version", 0)))] = entry
-        policies, policy_blobs = [], []
-        for digest in header.policies:
-            policy = available.get((digest.policy_id, digest.version))
-            if policy is None or v2.policy_digest(policy) != digest:
-                raise _mismatch(_("policies"))
-            source, compiled_blob = v2.split_policy(policy)
-            policies.append(policy)
-            policy_blobs.append((digest, source, compiled_blob))
+def _open_index(home: Home) -> sqlite3.Connection:
+    """The installed index, opened for writing with statements under our control
+    (explicit BEGIN/COMMIT), if it is of this release's schema."""
+    from sandi.directory.index import SCHEMA, USER_VERSION
 
-        member_blobs = {name: blob for name, blob in installed.members.items() if name in header.members}
-        member_blobs.update({name: v2.canonical(value) for name, value in delta.members.items()})
-        if set(member_blobs) != set(header.members) or any(
-                not hmac.compare_digest(v2.sha256_hex(blob), header.members[name])
-                for name, blob in member_blobs.items()):
-            raise _mismatch(_("side members"))
-        members = {name: json.loads(blob) for name, blob in member_blobs.items()}
+    path = home.directory_index_path
+    if not path.is_file():
+        raise DeltaNotApplicable(_("this home has no installed directory index to apply a delta to"))
+    try:
+        db = sqlite3.connect(path, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise DeltaNotApplicable(_("the installed directory index cannot be read ({reason})").format(
+            reason=exc.__class__.__name__)) from None
+    try:
+        db.execute("PRAGMA journal_mode = DELETE")  # the old index survives a cut-short apply
+        db.execute("PRAGMA synchronous = FULL")
+        schema = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        if db.execute("PRAGMA user_version").fetchone() != (USER_VERSION,) or schema != (SCHEMA,):
+            raise DeltaNotApplicable(_("the installed directory index is not of this release's kind"))
+    except sqlite3.Error as exc:
+        db.close()
+        raise DeltaNotApplicable(_("the installed directory index cannot be read ({reason})").format(
+            reason=exc.__class__.__name__)) from None
+    except BaseException:
+        db.close()
+        raise
+    return db
 
-        envelope = v2.joined_envelope_bytes(delta.header, delta.signature, leaf_list, policies, members)
-        if expected_envelope is not None and envelope != expected_envelope:
-            raise _mismatch(_("the publication"))
-        # The index is built from the checked pieces; it reads the codes of the agencies only.
-        decoded = v2.Envelope(delta.header, delta.signature, [{"code": c} for c in codes], policies, members)
-        checked = v2.CheckedBody(leaf_list, agency_tree, pairs, key_leaves, key_tree, policy_blobs,
-                                 member_blobs)
-        atomic_write(home.directory_path, envelope, mode=0o644)
-        atomic_write(home.directory_anchor_path, envelope, mode=0o644)
-        _write_header_anchor(home, envelope, decoded)
-        _write_index(home, envelope, decoded, checked)
-    return snapshot_from_v2(header, [], policies, members)
+
+@dataclass(frozen=True)
+class _Applied:
+    leaves: list[bytes]
+    policies: list[dict[str, Any]]
+    members: dict[str, Any]
+
+
+def _changed_positions(old: Sequence[object], new: Sequence[object]) -> list[int]:
+    """Positions whose value differs, and every position only one of the lists has."""
+    common = min(len(old), len(new))
+    changed = [i for i in range(common) if old[i] != new[i]]
+    changed.extend(range(common, max(len(old), len(new))))
+    return changed
+
+
+def _rewrite_tree(db: sqlite3.Connection, tree: str, levels: list[list[bytes]], changed: list[int]) -> None:
+    """Write the nodes of ``tree`` that differ: a node depends only on the leaves below
+    it, so at each level only the parents of changed positions can change."""
+    positions = set(changed)
+    for level, hashes in enumerate(levels):
+        if level:
+            positions = {p >> 1 for p in positions}
+        width = len(hashes)
+        db.execute("DELETE FROM nodes WHERE tree = ? AND level = ? AND position >= ?", (tree, level, width))
+        db.executemany("INSERT OR REPLACE INTO nodes VALUES (?, ?, ?, ?)", (
+            (tree, level, p, hashes[p]) for p in sorted(positions) if p < width))
+    db.execute("DELETE FROM nodes WHERE tree = ? AND level >= ?", (tree, len(levels)))
+
+
+def _rewrite_positions(db: sqlite3.Connection, table: str, count: int,
+                       row: Callable[[int], tuple[Any, ...]], changed: list[int]) -> None:
+    """Rows keyed by position whose content moved or changed: deleted first (their unique
+    columns may have moved to another position), then written again."""
+    delete, beyond, insert = {
+        "agency_positions": ("DELETE FROM agency_positions WHERE position = ?",
+                             "DELETE FROM agency_positions WHERE position >= ?",
+                             "INSERT INTO agency_positions VALUES (?, ?)"),
+        "keys": ("DELETE FROM keys WHERE position = ?", "DELETE FROM keys WHERE position >= ?",
+                 "INSERT INTO keys VALUES (?, ?, ?, ?)"),
+    }[table]
+    db.executemany(delete, ((p,) for p in changed))
+    db.execute(beyond, (count,))
+    db.executemany(insert, (row(p) for p in changed if p < count))
+
+
+def _level0(db: sqlite3.Connection, tree: str, count: int) -> list[bytes]:
+    hashes = [bytes(h) for (h,) in db.execute(
+        "SELECT hash FROM nodes WHERE tree = ? AND level = 0 ORDER BY position", (tree,))]
+    if len(hashes) != max(count, 1):
+        raise _mismatch(_("agencies") if tree == "agencies" else _("keys"))
+    return hashes[:count]
+
+
+def _apply_in_place(db: sqlite3.Connection, base_header: bytes, delta: Delta, header: v2.Header) -> _Applied:
+    """Change the index (in the caller's transaction) from ``base_header``'s directory to
+    ``header``'s; raises DeltaNotApplicable when the result is not what ``header`` signs
+    (the caller rolls back). The stored rows are trusted for nothing: the recomputed
+    heads must be the signed ones, and the leaves joined for ``directory.json`` are hashed
+    again against the new tree."""
+    row = db.execute("SELECT header FROM header WHERE id = 1").fetchone()
+    if row is None or bytes(row[0]) != base_header:
+        raise DeltaNotApplicable(_("the installed directory index is not of the delta's base"))
+    base = v2.parse_header(base_header)
+
+    # -- agencies: positions, leaves, tree -------------------------------------------------
+    old_codes = [str(code) for (code,) in db.execute("SELECT code FROM agency_positions ORDER BY position")]
+    old_hashes = _level0(db, "agencies", base.agencies.count)
+    if len(old_codes) != base.agencies.count:
+        raise _mismatch(_("agencies"))
+    by_code = dict(zip(old_codes, old_hashes, strict=True))
+    upserted = {entry["code"]: v2.canonical(entry) for entry in delta.upsert}
+    for code in delta.remove:
+        by_code.pop(code, None)
+    by_code.update({code: merkle.leaf_hash(leaf) for code, leaf in upserted.items()})
+    codes = sorted(by_code)
+    agency_levels = merkle.levels([by_code[c] for c in codes])
+    if len(codes) != header.agencies.count or not hmac.compare_digest(agency_levels[-1][0],
+                                                                      header.agencies.root):
+        raise _mismatch(_("agencies"))
+    db.executemany("DELETE FROM agencies WHERE code = ?", ((c,) for c in delta.remove))
+    db.executemany("INSERT OR REPLACE INTO agencies VALUES (?, ?)", upserted.items())
+    _rewrite_positions(db, "agency_positions", len(codes), lambda i: (i, codes[i]),
+                       _changed_positions(old_codes, codes))
+    old_level0 = old_hashes or [merkle.empty_root()]
+    _rewrite_tree(db, "agencies", agency_levels, _changed_positions(old_level0, agency_levels[0]))
+
+    # -- keys ----------------------------------------------------------------------------------
+    old_pairs = [(str(fp), str(code)) for fp, code in db.execute(
+        "SELECT key_fingerprint, code FROM keys ORDER BY position")]
+    old_key_hashes = _level0(db, "keys", base.keys.count)
+    if len(old_pairs) != base.keys.count:
+        raise _mismatch(_("keys"))
+    changed_codes = set(upserted) | set(delta.remove)
+    key_hash = {pair: h for pair, h in zip(old_pairs, old_key_hashes, strict=True)
+                if pair[1] not in changed_codes}
+    for fp, code in v2.key_pairs(delta.upsert):
+        key_hash[(fp, code)] = merkle.leaf_hash(v2.key_leaf(fp, code))
+    pairs = sorted(key_hash)
+    key_levels = merkle.levels([key_hash[p] for p in pairs])
+    if len(pairs) != header.keys.count or not hmac.compare_digest(key_levels[-1][0], header.keys.root):
+        raise _mismatch(_("keys"))
+    _rewrite_positions(db, "keys", len(pairs), lambda i: (i, *pairs[i], v2.key_leaf(*pairs[i])),
+                       _changed_positions(old_pairs, pairs))
+    _rewrite_tree(db, "keys", key_levels, _changed_positions(old_key_hashes or [merkle.empty_root()],
+                                                             key_levels[0]))
+
+    # -- policies and side members --------------------------------------------------------------
+    available: dict[tuple[str, int], tuple[bytes, bytes | None]] = {
+        (str(policy_id), int(version)): (bytes(entry), None if compiled is None else bytes(compiled))
+        for policy_id, version, entry, compiled in db.execute(
+            "SELECT policy_id, version, entry, compiled FROM policies")}
+    for entry in delta.policies:
+        available[(str(entry.get("policy_id")), int(entry.get("version", 0)))] = v2.split_policy(entry)
+    policies: list[dict[str, Any]] = []
+    db.execute("DELETE FROM policies")
+    for digest in header.policies:
+        blobs = available.get((digest.policy_id, digest.version))
+        if blobs is None or v2.sha256_hex(blobs[0]) != digest.sha256 or (
+                None if blobs[1] is None else v2.sha256_hex(blobs[1])) != digest.compiled_sha256:
+            raise _mismatch(_("policies"))
+        policy = json.loads(blobs[0])
+        if blobs[1] is not None:
+            policy["compiled"] = json.loads(blobs[1])
+        policies.append(policy)
+        db.execute("INSERT INTO policies VALUES (?, ?, ?, ?)", (digest.policy_id, digest.version, *blobs))
+
+    member_blobs = {str(name): bytes(value) for name, value in db.execute("SELECT name, value FROM members")
+                    if name in header.members}
+    member_blobs.update({name: v2.canonical(value) for name, value in delta.members.items()})
+    if set(member_blobs) != set(header.members) or any(
+            not hmac.compare_digest(v2.sha256_hex(blob), header.members[name])
+            for name, blob in member_blobs.items()):
+        raise _mismatch(_("side members"))
+    db.execute("DELETE FROM members")
+    db.executemany("INSERT INTO members VALUES (?, ?)", member_blobs.items())
+    members = {name: json.loads(blob) for name, blob in member_blobs.items()}
+
+    db.execute("UPDATE header SET header = ?, signature = ? WHERE id = 1", (delta.header, delta.signature))
+
+    # -- the leaves directory.json joins, checked against the new tree -------------------------
+    leaves = [bytes(leaf) for (leaf,) in db.execute(
+        "SELECT a.leaf FROM agency_positions p JOIN agencies a ON a.code = p.code ORDER BY p.position")]
+    if len(leaves) != len(codes) or any(merkle.leaf_hash(leaf) != h
+                                        for leaf, h in zip(leaves, agency_levels[0], strict=False)):
+        raise _mismatch(_("agencies"))
+    return _Applied(leaves, policies, members)

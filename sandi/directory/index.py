@@ -46,16 +46,19 @@ from sandi.formats.bounded import load_json
 from sandi.home import Home
 from sandi.i18n import Message, _
 
-SCHEMA = "sandi-directory-index/1"
-USER_VERSION = 1
+SCHEMA = "sandi-directory-index/2"
+USER_VERSION = 2
 _MAX_LEAF_BYTES = 16 * 1024 * 1024
 
 _TABLES = (
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE header (id INTEGER PRIMARY KEY CHECK (id = 1), header BLOB NOT NULL, "
     "signature BLOB NOT NULL)",
-    # Rowid tables keyed by position: leaves are kilobytes, which WITHOUT ROWID stores badly.
-    "CREATE TABLE agencies (position INTEGER PRIMARY KEY, code TEXT NOT NULL UNIQUE, leaf BLOB NOT NULL)",
+    # Rowid tables: leaves are kilobytes, which WITHOUT ROWID stores badly. An agency's leaf
+    # is kept by code and its tree position apart, so a delta that shifts positions (a new
+    # code sorts in) rewrites small rows, never the leaves (schema 2, ADR 0019).
+    "CREATE TABLE agencies (code TEXT PRIMARY KEY, leaf BLOB NOT NULL)",
+    "CREATE TABLE agency_positions (position INTEGER PRIMARY KEY, code TEXT NOT NULL UNIQUE)",
     "CREATE TABLE keys (position INTEGER PRIMARY KEY, key_fingerprint TEXT NOT NULL, code TEXT NOT NULL, "
     "leaf BLOB NOT NULL, UNIQUE (key_fingerprint, code))",
     "CREATE TABLE nodes (tree TEXT NOT NULL, level INTEGER NOT NULL, position INTEGER NOT NULL, "
@@ -69,11 +72,13 @@ _TABLES = (
 # The queries a reader makes (fixed text: the tree name only picks one).
 _NODE = "SELECT hash FROM nodes WHERE tree = ? AND level = ? AND position = ?"
 _COLUMN = {"agencies": "code", "keys": "key_fingerprint"}
-_AT = {"agencies": "SELECT leaf FROM agencies WHERE position = ?",
+_AT = {"agencies": "SELECT a.leaf FROM agency_positions p JOIN agencies a ON a.code = p.code "
+                   "WHERE p.position = ?",
        "keys": "SELECT leaf FROM keys WHERE position = ?"}
-_MATCHING = {"agencies": "SELECT position, leaf FROM agencies WHERE code = ? ORDER BY position",
+_MATCHING = {"agencies": "SELECT p.position, a.leaf FROM agency_positions p JOIN agencies a "
+                         "ON a.code = p.code WHERE p.code = ? ORDER BY p.position",
              "keys": "SELECT position, leaf FROM keys WHERE key_fingerprint = ? ORDER BY position"}
-_BELOW = {"agencies": "SELECT position FROM agencies WHERE code < ? ORDER BY code DESC LIMIT 1",
+_BELOW = {"agencies": "SELECT position FROM agency_positions WHERE code < ? ORDER BY code DESC LIMIT 1",
           "keys": "SELECT position FROM keys WHERE key_fingerprint < ? "
                   "ORDER BY key_fingerprint DESC, position DESC LIMIT 1"}
 
@@ -136,10 +141,9 @@ def _fill(path: Path, envelope: v2.Envelope, checked: v2.CheckedBody, envelope_s
                        [("schema", SCHEMA), ("envelope_sha256", envelope_sha256),
                         ("directory_stamp", stamp)])
         db.execute("INSERT INTO header VALUES (1, ?, ?)", (envelope.header, envelope.signature))
-        db.executemany("INSERT INTO agencies VALUES (?, ?, ?)", (
-            (position, agency["code"], leaf)
-            for position, (agency, leaf) in enumerate(zip(envelope.agencies, checked.agency_leaves,
-                                                          strict=True))))
+        codes = [agency["code"] for agency in envelope.agencies]
+        db.executemany("INSERT INTO agencies VALUES (?, ?)", zip(codes, checked.agency_leaves, strict=True))
+        db.executemany("INSERT INTO agency_positions VALUES (?, ?)", enumerate(codes))
         db.executemany("INSERT INTO keys VALUES (?, ?, ?, ?)", (
             (position, fingerprint, code, leaf)
             for position, ((fingerprint, code), leaf) in enumerate(zip(checked.key_pairs, checked.key_leaves,
@@ -288,7 +292,8 @@ class IndexReader:
     def all_agencies(self) -> list[AgencyEntry]:
         """Every agency, in order, checked as a whole: the tree over all leaves must give
         the header's root (one pass; for commands that show or export the directory)."""
-        rows = self._all("SELECT position, leaf FROM agencies ORDER BY position")
+        rows = self._all("SELECT p.position, a.leaf FROM agency_positions p JOIN agencies a "
+                         "ON a.code = p.code ORDER BY p.position")
         head = self.header.agencies
         if [position for position, _leaf in rows] != list(range(head.count)) or not all(
                 isinstance(leaf, bytes) for _position, leaf in rows):
