@@ -205,31 +205,53 @@ def resume_cmd(obj: CliContext, code: str, passphrase_file: Path | None) -> None
     "Give the token to the agency by a channel you trust (in person, by phone); its\n"
     "workstation runs 'sandi keys request CODE --server URL --token TOKEN'. The token is\n"
     "shown once and kept only as a hash; it expires and works for one request.\n"
+    "With --official NIP it enrols only that official's personal keys ('sandi official\n"
+    "request'), with --purpose pdf-signing only the agency's PDF signing key.\n"
     "\n"
     "\b\n"
     "Example:\n"
-    "  sandi agency token BAPPEDA --hours 4"
+    "  sandi agency token BAPPEDA --hours 4\n"
+    "  sandi agency token SETDA --official 196801011990031001\n"
+    "  sandi agency token BAPPEDA --purpose pdf-signing"
 ))
 @click.argument("code")
+@click.option("--official", "official_nip", metavar="NIP",
+              help=_("The token enrols this official's personal keys, nothing else."))
+@click.option("--purpose", type=click.Choice(["pdf-signing"]), default=None,
+              help=_("The token enrols the agency's PDF signing key, nothing else."))
 @click.option("--hours", type=click.IntRange(1, 720), default=24, show_default=True,
               help=_("How long the token is valid."))
 @click.option("--auto-approve", is_flag=True,
               help=_("'sandi keys certify --pending' certifies this token's request without asking."))
 @pass_cli
-def token_cmd(obj: CliContext, code: str, hours: int, auto_approve: bool) -> None:
+def token_cmd(obj: CliContext, code: str, hours: int, auto_approve: bool, official_nip: str | None,
+              purpose: str | None) -> None:
     from datetime import timedelta
 
-    from sandi.authority.online import create_token
+    from sandi.authority.online import AGENCY_KEYS, OFFICIAL_KEYS, PDF_SIGNING_KEY, create_token
     from sandi.timefmt import iso_time, show_time
 
-    made = create_token(obj.registry(), code, lifetime=timedelta(hours=hours), auto_approve=auto_approve)
+    if official_nip is not None and purpose is not None:
+        raise click.UsageError(_("--official and --purpose exclude each other: a token enrols one thing"))
+    kind = OFFICIAL_KEYS if official_nip is not None else PDF_SIGNING_KEY if purpose else AGENCY_KEYS
+    made = create_token(obj.registry(), code, lifetime=timedelta(hours=hours), auto_approve=auto_approve,
+                        kind=kind, official_nip=official_nip)
+    if made.official_nip is not None:
+        what = _("enrolment token for official {nip} of {code} (valid until {until}, one use):").format(
+            nip=made.official_nip, code=made.agency, until=show_time(made.expires_at))
+        how = _("on the official's workstation: sandi official request {code} --nip {nip} --server URL "
+                "--token TOKEN").format(code=code, nip=made.official_nip)
+    elif made.kind == PDF_SIGNING_KEY:
+        what = _("enrolment token for the PDF signing key of {code} (valid until {until}, one use):").format(
+            code=made.agency, until=show_time(made.expires_at))
+        how = _("on the workstation: sandi keys request {code} --purpose pdf-signing --server URL "
+                "--token TOKEN").format(code=code)
+    else:
+        what = _("enrolment token for {code} (valid until {until}, one use):").format(
+            code=made.agency, until=show_time(made.expires_at))
+        how = _("on the workstation: sandi keys request {code} --server URL --token TOKEN").format(code=code)
     obj.emit(
         {"agency": made.agency, "token": made.token, "expires_at": iso_time(made.expires_at),
-         "auto_approve": made.auto_approve},
-        [
-            _("enrolment token for {code} (valid until {until}, one use):").format(
-                code=made.agency, until=show_time(made.expires_at)),
-            f"  {made.token}",
-            _("on the workstation: sandi keys request {code} --server URL --token TOKEN").format(code=code),
-        ],
+         "auto_approve": made.auto_approve, "kind": made.kind, "nip": made.official_nip},
+        [what, f"  {made.token}", how],
     )

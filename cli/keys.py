@@ -12,7 +12,7 @@ from sandi.errors import SandiError, UsageError
 from sandi.i18n import N_, _, ngettext
 from sandi.timefmt import iso_time, show_day, show_time
 
-from .confirm import confirm_change, yes_option
+from .confirm import Cancelled, confirm_change, yes_option
 from .context import CliContext, pass_cli, purpose_width, state_word
 from .passphrase import (
     ENV_EXPORT_PASSPHRASE,
@@ -26,6 +26,8 @@ from .passphrase import (
 if TYPE_CHECKING:
     from sandi.authority.enrolment import CertificationPlan
     from sandi.authority.issuance import Issuer, IssueResult
+    from sandi.authority.online import PendingRequest
+    from sandi.authority.pdfenrol import PdfCertificationPlan
     from sandi.authority.profiles import KeyProfile
     from sandi.keystore import KeyStore
     from sandi.keystore.passphrase import PassphraseSource
@@ -565,25 +567,12 @@ def request_cmd(obj: CliContext, code: str, output: Path | None, rotate: bool, t
     from sandi.authority.enrolment import create_request, request_fingerprint
     from sandi.fsutil import atomic_write
 
-    if purpose == "pdf-signing":
-        if rotate or token is not None or server is not None or resume:
-            raise click.UsageError(_("--purpose pdf-signing makes a request file (-o); it takes no "
-                                     "--rotate, --token, --server or --resume"))
-        if output is None:
-            raise click.UsageError(_("give -o FILE"))
-        if output.exists():
-            raise click.UsageError(_("{path} exists already").format(path=output))
-        from sandi.authority.pdfenrol import create_pdf_request
-
-        data, ref = create_pdf_request(obj.home, _keystore(obj, passphrase_file), code)
-        atomic_write(output, data, mode=0o644, overwrite=False)
-        fp = request_fingerprint(data)
-        obj.emit({"request": str(output), "fingerprint": fp, "key_refs": [ref]},
-                 [_("wrote {path}: a request for a PDF signing key of {code}").format(path=output, code=code),
-                  _("request fingerprint: {fingerprint} (read it to the authority)").format(fingerprint=fp)])
-        return
+    kind = "pdf-signing" if purpose == "pdf-signing" else "agency"
+    if purpose == "pdf-signing" and rotate:
+        raise click.UsageError(_("--purpose pdf-signing always replaces the PDF signing key; it takes no "
+                               "--rotate"))
     if resume:
-        _enrol_online(obj, code, None, None, None, wait, passphrase_file)
+        _enrol_online(obj, code, None, None, None, wait, passphrase_file, kind=kind)
         return
     if token is None and output is None:
         raise click.UsageError(_("give -o FILE, or --token TOKEN to enrol online"))
@@ -599,11 +588,26 @@ def request_cmd(obj: CliContext, code: str, output: Path | None, rotate: bool, t
         base = check_base_url(server) if server else server_url(obj.home)
         if base is None:
             raise click.UsageError(_("--token needs the authority's server: --server URL"))
-    data, refs = create_request(obj.home, _keystore(obj, passphrase_file), code, rotate=rotate)
+    if purpose == "pdf-signing":
+        from sandi.authority.pdfenrol import create_pdf_request
+
+        store = _keystore(obj, passphrase_file)
+        data, ref = create_pdf_request(obj.home, store, code)
+        refs = [ref]
+    else:
+        store = _keystore(obj, passphrase_file)
+        data, refs = create_request(obj.home, store, code, rotate=rotate)
     if output is not None:
         atomic_write(output, data, mode=0o644, overwrite=False)
     if token is not None and base is not None:
-        _enrol_online(obj, code, base, token, data, wait, passphrase_file)
+        _enrol_online(obj, code, base, token, data, wait, passphrase_file, kind=kind)
+        return
+    assert output is not None
+    if purpose == "pdf-signing":
+        fp = request_fingerprint(data)
+        obj.emit({"request": str(output), "fingerprint": fp, "key_refs": refs},
+                 [_("wrote {path}: a request for a PDF signing key of {code}").format(path=output, code=code),
+                  _("request fingerprint: {fingerprint} (read it to the authority)").format(fingerprint=fp)])
         return
     assert output is not None
     fp = request_fingerprint(data)
@@ -624,31 +628,37 @@ def request_cmd(obj: CliContext, code: str, output: Path | None, rotate: bool, t
 
 
 def _enrol_online(obj: CliContext, code: str, base: str | None, token: str | None, data: bytes | None,
-                  wait: int, passphrase_file: Path | None) -> None:
+                  wait: int, passphrase_file: Path | None, *, kind: str = "agency") -> None:
     """Post the request (or resume the one posted), wait for the approval, install."""
     from sandi.authority.enrolment import import_response
     from sandi.authority.online_client import finished, load_pending, post_request, wait_for_response
+    from sandi.authority.pdfenrol import import_pdf_response
 
     home = obj.home
     if base is not None and token is not None and data is not None:
-        posted = post_request(home, base, token, data)
+        posted = post_request(home, base, token, data, kind=kind)
         obj.note(_("request posted to {server}; request fingerprint: {fingerprint}").format(
             server=base, fingerprint=posted.fingerprint))
         obj.note(_("read this fingerprint to the authority's operator by phone; they compare it before "
                    "certifying"))
     else:
-        posted = load_pending(home)
+        posted = load_pending(home, kind)
         if posted.agency != code:
             raise click.UsageError(_("the request waiting here is for {agency}, not {code}").format(
                 agency=posted.agency, code=code))
     response = wait_for_response(posted, wait)
     if response is None:
+        again = (_("not approved yet; wait again with 'sandi keys request {code} --purpose pdf-signing "
+                   "--resume'") if kind == "pdf-signing"
+                 else _("not approved yet; wait again with 'sandi keys request {code} --resume'"))
         obj.emit({"agency": code, "status": "pending", "fingerprint": posted.fingerprint},
-                 [_("not approved yet; wait again with 'sandi keys request {code} --resume'").format(
-                     code=code)])
+                 [again.format(code=code)])
         return
-    written = import_response(home, _keystore(obj, passphrase_file), response)
-    finished(home)
+    if kind == "pdf-signing":
+        written = import_pdf_response(home, _keystore(obj, passphrase_file), response)
+    else:
+        written = import_response(home, _keystore(obj, passphrase_file), response)
+    finished(home, kind)
     obj.emit({"agency": code, "status": "certified", "fingerprint": posted.fingerprint,
               "installed": [str(p) for p in written]},
              [_("certified: installed {name}").format(name=p.name) for p in written])
@@ -762,17 +772,7 @@ def _certify_pdf(obj: CliContext, data: bytes, output: Path, expected: str | Non
                 actual=plan.request.fingerprint, expected=wanted),
             hint=_("the file is not the request the agency made: ask it for the file again"),
         )
-    summary = [
-        _("PDF signing key request of {code} ({name})").format(
-            code=plan.request.agency, name=plan.agency_name),
-        _("  request fingerprint {fingerprint}").format(fingerprint=plan.request.fingerprint),
-        _("  new P-256 key {key}, signed by the agency's signing key {signing}").format(
-            key=plan.request.key_fingerprint[:16], signing=plan.request.signing_key[:16]),
-    ]
-    if plan.retires is not None:
-        summary.append(_("  retires pdf-signing certificate {serial} (it still verifies what it "
-                         "signed)").format(serial=plan.retires))
-    confirm_change(summary, _("Certify this request?"), assume_yes=assume_yes)
+    confirm_change(_pdf_summary(plan), _("Certify this request?"), assume_yes=assume_yes)
     response, result = certify_pdf_request(registry, pdf_issuer, root_fp, data, expected_agency=expected,
                                            profile=prof)
     atomic_write(output, response, mode=0o644, overwrite=False)
@@ -785,9 +785,10 @@ def _certify_pending(obj: CliContext, expected: str | None, expected_fingerprint
                      assume_yes: bool, profile: str | None, passphrase_file: Path | None) -> None:
     """Each request posted online: the same checks, summary and question as a file; the
     certificates go back to the workstation that polls. A token made with
-    --auto-approve needs no answer."""
+    --auto-approve needs no answer. Officials' and PDF signing keys' requests go through
+    their own issuance (clamp, retirement, audit) exactly as their files do."""
     from sandi.authority.enrolment import certify_request, normalise_fingerprint, plan_certification
-    from sandi.authority.online import mark_certified, pending_requests
+    from sandi.authority.online import AGENCY_KEYS, mark_certified, pending_requests
     from sandi.errors import SandiError
 
     registry = obj.registry()
@@ -801,6 +802,15 @@ def _certify_pending(obj: CliContext, expected: str | None, expected_fingerprint
     wanted = None if expected_fingerprint is None else normalise_fingerprint(expected_fingerprint)
     done = 0
     for item in waiting:
+        if item.kind != AGENCY_KEYS:
+            try:
+                done += _certify_pending_other(obj, item, issuer, ks, prof, wanted, assume_yes)
+            except (Cancelled, UsageError):
+                raise  # the operator's answer (or no terminal to ask on) stops the round
+            except SandiError as exc:  # this request cannot be certified; the others still can
+                obj.note(_("request {id} for {code} cannot be certified: {reason}").format(
+                    id=item.id, code=item.agency, reason=exc))
+            continue
         try:
             plan = plan_certification(registry, issuer, item.request, expected_agency=item.agency,
                                       replace=replace)
@@ -822,6 +832,75 @@ def _certify_pending(obj: CliContext, expected: str | None, expected_fingerprint
         _emit_issue(obj, N_("certified {agency} (profile {profile})"), result)
         done += 1
     obj.note(_("{count} request(s) certified; the workstations fetch their certificates").format(count=done))
+
+
+def _certify_pending_other(obj: CliContext, item: PendingRequest, issuer: Issuer, ks: KeyStore,
+                           prof: KeyProfile, wanted: str | None, assume_yes: bool) -> int:
+    """One official's or PDF signing key's request posted online: 1 if certified, 0 if skipped."""
+    from sandi.authority.online import OFFICIAL_KEYS, mark_certified
+
+    registry = obj.registry()
+    if item.kind == OFFICIAL_KEYS:
+        from sandi.authority.officials import (
+            certify_official_request,
+            official_response,
+            plan_official_certification,
+        )
+        from sandi.authority.pdfroot import pdf_issuer_if_any
+
+        from .official import official_summary
+
+        pdf_issuer = pdf_issuer_if_any(obj.home, registry, ks)
+        plan = plan_official_certification(registry, issuer, item.request, profile=prof,
+                                           pdf_issuer=pdf_issuer)
+        if wanted is not None and wanted != plan.request.fingerprint:
+            obj.note(_("request {id} for {code}: fingerprint {actual}, not the one expected; skipped").format(
+                id=item.id, code=item.agency, actual=plan.request.fingerprint))
+            return 0
+        summary = official_summary(plan)
+        if item.auto_approve:
+            summary.append(_("The token of this request was made with --auto-approve."))
+        confirm_change(summary, _("Certify this request?"), assume_yes=assume_yes or item.auto_approve)
+        plan, certs = certify_official_request(registry, issuer, item.request, profile=prof,
+                                               pdf_issuer=pdf_issuer)
+        mark_certified(registry, item.id, official_response(plan, certs))
+        for c in certs:
+            obj.note(_("certified official {nip} of {code}: {purpose} {serial} until {until}").format(
+                nip=plan.request.nip, code=plan.request.agency, purpose=state_word(c.purpose),
+                serial=c.serial, until=show_time(c.not_after)))
+        return 1
+    from sandi.authority.pdfenrol import certify_pdf_request, plan_pdf_certification
+
+    root_fp = issuer.key.fingerprint
+    pdf_issuer = _pdf_issuer(obj, ks)
+    pdf_plan = plan_pdf_certification(registry, root_fp, item.request, expected_agency=item.agency)
+    if wanted is not None and wanted != pdf_plan.request.fingerprint:
+        obj.note(_("request {id} for {code}: fingerprint {actual}, not the one expected; skipped").format(
+            id=item.id, code=item.agency, actual=pdf_plan.request.fingerprint))
+        return 0
+    summary = _pdf_summary(pdf_plan)
+    if item.auto_approve:
+        summary.append(_("The token of this request was made with --auto-approve."))
+    confirm_change(summary, _("Certify this request?"), assume_yes=assume_yes or item.auto_approve)
+    response, result = certify_pdf_request(registry, pdf_issuer, root_fp, item.request,
+                                           expected_agency=item.agency, profile=prof)
+    mark_certified(registry, item.id, response)
+    _emit_issue(obj, N_("certified the PDF signing key of {agency} (profile {profile})"), result)
+    return 1
+
+
+def _pdf_summary(plan: PdfCertificationPlan) -> list[str]:
+    summary = [
+        _("PDF signing key request of {code} ({name})").format(
+            code=plan.request.agency, name=plan.agency_name),
+        _("  request fingerprint {fingerprint}").format(fingerprint=plan.request.fingerprint),
+        _("  new P-256 key {key}, signed by the agency's signing key {signing}").format(
+            key=plan.request.key_fingerprint[:16], signing=plan.request.signing_key[:16]),
+    ]
+    if plan.retires is not None:
+        summary.append(_("  retires pdf-signing certificate {serial} (it still verifies what it "
+                         "signed)").format(serial=plan.retires))
+    return summary
 
 
 def _certify_summary(plan: CertificationPlan) -> list[str]:

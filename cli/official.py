@@ -17,6 +17,7 @@ from .passphrase import passphrase_file_option
 
 if TYPE_CHECKING:
     from sandi.authority.officials import OfficialPlan
+    from sandi.authority.online_client import Posted
     from sandi.authority.records import OfficialInfo
 
 OUT_PATH = click.Path(dir_okay=False, path_type=Path)
@@ -251,21 +252,34 @@ def revoke_cmd(
     "request",
     help=_(
         "On the official's workstation: make their personal signing key in this home's key\n"
-        "store and write a request signed by it for the authority.\n"
+        "store and write a request signed by it for the authority (-o), or post it to the\n"
+        "authority's server with a one-time token made for this official\n"
+        "('sandi agency token CODE --official NIP') and wait for the approval.\n"
         "\n"
         "\b\n"
         "Example:\n"
-        "  sandi official request SETDA --nip 196801011990031001 -o budi-request.json"
+        "  sandi official request SETDA --nip 196801011990031001 -o budi-request.json\n"
+        "  sandi official request SETDA --nip 196801011990031001 --server URL --token TOKEN"
     ),
 )
 @click.argument("code")
 @click.option("--nip", required=True, help=_("The official's NIP (Nomor Induk Pegawai, 18 digits)."))
-@click.option("-o", "--output", type=OUT_PATH, required=True, help=_("Where to write the request."))
+@click.option("-o", "--output", type=OUT_PATH, help=_("Where to write the request."))
+@click.option("--token", metavar="TOKEN",
+              help=_("Enrol online with this one-time token from the authority ('sandi agency token "
+                     "CODE --official NIP')."))
+@click.option("--server", "server", metavar="URL",
+              help=_("With --token: the authority's base URL [default: the home's, from 'init --server']."))
+@click.option("--wait", type=click.IntRange(0, 86400), default=600, show_default=True,
+              help=_("With --token or --resume: seconds to wait for the authority's approval."))
+@click.option("--resume", is_flag=True,
+              help=_("Wait again for the certificates of the request posted online before."))
 @json_option
 @passphrase_file_option
 @pass_cli
 def request_cmd(
-    obj: CliContext, code: str, nip: str, output: Path, json_output: bool, passphrase_file: Path | None
+    obj: CliContext, code: str, nip: str, output: Path | None, token: str | None, server: str | None,
+    wait: int, resume: bool, json_output: bool, passphrase_file: Path | None
 ) -> None:
     from sandi.authority.enrolment import request_fingerprint
     from sandi.authority.officials import create_official_request, validate_nip
@@ -273,16 +287,46 @@ def request_cmd(
 
     _json_flag(obj, json_output)
     nip = validate_nip(nip)
-    if output.exists():
+    if resume:
+        _wait_online(obj, code, nip, None, wait)
+        return
+    if token is None and output is None:
+        raise click.UsageError(_("give -o FILE, or --token TOKEN to enrol online"))
+    if token is None and server is not None:
+        raise click.UsageError(_("--server goes with --token"))
+    if output is not None and output.exists():
         raise click.UsageError(_("{path} exists already").format(path=output))
+    base = None
+    if token is not None:
+        from sandi.authority.certs import check_base_url
+        from sandi.directory.online import server_url
+
+        base = check_base_url(server) if server else server_url(obj.home)
+        if base is None:
+            raise click.UsageError(_("--token needs the authority's server: --server URL"))
     store = obj.keystore(passphrase_file)
     data, refs = create_official_request(obj.home, store, code, nip)
     try:
-        atomic_write(output, data, mode=0o644, overwrite=False)
+        if output is not None:
+            atomic_write(output, data, mode=0o644, overwrite=False)
+        if token is not None and base is not None:
+            from sandi.authority.online_client import post_request
+
+            posted = post_request(obj.home, base, token, data, kind="official", nip=nip)
     except BaseException:
+        if output is not None:
+            output.unlink(missing_ok=True)
         for ref in refs:  # no request, no keys waiting for one
             store.delete(ref)
         raise
+    if token is not None:
+        obj.note(_("request posted to {server}; request fingerprint: {fingerprint}").format(
+            server=base, fingerprint=posted.fingerprint))
+        obj.note(_("read this fingerprint to the authority's operator by phone; they compare it before "
+                   "certifying"))
+        _wait_online(obj, code, nip, posted, wait)
+        return
+    assert output is not None
     fp = request_fingerprint(data)
     obj.emit(
         {"agency": code, "nip": nip, "request": str(output), "key_refs": refs, "fingerprint": fp},
@@ -303,7 +347,36 @@ def request_cmd(
     )
 
 
-def _summary(plan: OfficialPlan) -> list[str]:
+def _wait_online(obj: CliContext, code: str, nip: str, posted: Posted | None, wait: int) -> None:
+    """Wait for the authority to certify the official's request posted online."""
+    from sandi.authority.officials import parse_official_response
+    from sandi.authority.online_client import finished, load_pending, wait_for_response
+
+    if posted is None:
+        posted = load_pending(obj.home, "official", nip)
+        if posted.agency != code:
+            raise click.UsageError(_("the request waiting here is for {agency}, not {code}").format(
+                agency=posted.agency, code=code))
+    response = wait_for_response(posted, wait)
+    if response is None:
+        obj.emit({"agency": code, "nip": nip, "status": "pending", "fingerprint": posted.fingerprint},
+                 [_("not approved yet; wait again with 'sandi official request {code} --nip {nip} "
+                    "--resume'").format(code=code, nip=nip)])
+        return
+    issued = parse_official_response(response, code, nip)
+    finished(obj.home, "official", nip)
+    obj.emit(
+        {"agency": code, "nip": nip, "status": "certified", "fingerprint": posted.fingerprint,
+         "certificates": [{"purpose": c.purpose, "serial": c.serial, "key_fingerprint": c.key_fingerprint,
+                           "not_after": c.not_after} for c in issued]},
+        [_("certified: {purpose} {serial} until {until}").format(
+            purpose=state_word(c.purpose), serial=c.serial, until=c.not_after) for c in issued]
+        + [_("the official signs once this workstation imports the new directory ('sandi directory "
+             "fetch')")],
+    )
+
+
+def official_summary(plan: OfficialPlan) -> list[str]:
     req = plan.request
     lines = [
         _("Agency:               {code} ({name})").format(code=req.agency, name=plan.agency_name),
@@ -393,7 +466,7 @@ def certify_cmd(
             ),
             hint=_("the file is not the request the official made: ask for the file again"),
         )
-    confirm_change(_summary(plan), _("Certify this request?"), assume_yes=assume_yes)
+    confirm_change(official_summary(plan), _("Certify this request?"), assume_yes=assume_yes)
     plan, certs = certify_official_request(registry, issuer, data, profile=prof, pdf_issuer=pdf_issuer)
     now = datetime.now(UTC)
     obj.emit(

@@ -82,7 +82,7 @@ async def submit(request: Request) -> Response:
         raise ClientError(400, "bad-enrolment-request", exc.source_message) from None
     request.app.state.metrics.count("enrolment_submitted")
     return JSONResponse({"id": done.handle, "status": "pending", "agency": done.agency,
-                         "fingerprint": done.fingerprint}, status_code=202)
+                         "fingerprint": done.fingerprint, "kind": done.kind}, status_code=202)
 
 
 async def status(request: Request) -> Response:

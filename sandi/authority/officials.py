@@ -645,6 +645,45 @@ def certify_official_request(
     return registry.run(work)
 
 
+RESPONSE_FORMAT = "sandi-official-response/v1"
+MAX_RESPONSE_BYTES = 64 * 1024
+
+
+def official_response(plan: OfficialPlan, certs: list[CertificateInfo]) -> bytes:
+    """What an official's workstation that enrolled online gets back: the certificates
+    issued (they reach it, and every verifier, with the directory)."""
+    return json.dumps({
+        "format": RESPONSE_FORMAT, "agency": plan.request.agency, "nip": plan.request.nip,
+        "request_sha256": plan.request.sha256,
+        "certificates": [{"purpose": c.purpose, "serial": c.serial, "key_fingerprint": c.key_fingerprint,
+                          "not_after": iso_now(c.not_after), "pem": c.cert_pem} for c in certs],
+    }, indent=1).encode() + b"\n"
+
+
+@dataclass(frozen=True)
+class IssuedToOfficial:
+    purpose: str
+    serial: str
+    key_fingerprint: str
+    not_after: str
+
+
+def parse_official_response(data: bytes, agency: str, nip: str) -> list[IssuedToOfficial]:
+    """The certificates of :func:`official_response`, which must name ``agency``/``nip``."""
+    try:
+        obj = load_json(data, max_bytes=MAX_RESPONSE_BYTES, error=lambda reason: FormatError(
+            Message("not a sandi official's key response ({reason})", reason=reason)))
+        if not isinstance(obj, dict) or obj.get("format") != RESPONSE_FORMAT:
+            raise ValueError
+        if obj["agency"] != agency or obj["nip"] != nip or not isinstance(obj["certificates"], list):
+            raise ValueError
+        return [IssuedToOfficial(str(c["purpose"]), str(c["serial"]), str(c["key_fingerprint"]),
+                                 str(c["not_after"])) for c in obj["certificates"]]
+    except (ValueError, KeyError, TypeError):
+        raise FormatError(_("not a sandi official's key response for {nip} of {code}").format(
+            nip=nip, code=agency)) from None
+
+
 __all__ = [
     "OfficialPlan",
     "OfficialRequest",
@@ -654,7 +693,9 @@ __all__ = [
     "get_official",
     "list_officials",
     "normalise_fingerprint",
+    "official_response",
     "parse_official_request",
+    "parse_official_response",
     "plan_official_certification",
     "retire_official",
     "revoke_official",

@@ -2,9 +2,13 @@
 
 Invariants: the request posted is the very file ``keys request`` writes (its fingerprint
 is the one the operator compares); the poll handle the server returns is a secret
-capability, kept in the home as ``enrolment.pending.json`` (0600) until the certificates
-are installed, then removed; certificates are installed only through
-:func:`sandi.authority.enrolment.import_response` (chain to the trusted root, keys held here).
+capability, kept in the home as ``enrolment.pending.json`` (0600; the PDF signing key's
+request as ``enrolment-pdf-signing.pending.json``, an official's as
+``enrolment-official-NIP.pending.json``, so one kind never resumes another's) until the
+certificates are installed, then removed; certificates are installed only through
+:func:`sandi.authority.enrolment.import_response` or
+:func:`sandi.authority.pdfenrol.import_pdf_response` (chain to the trusted root, keys held
+here); an official's certificates reach the workstation with the directory.
 """
 
 from __future__ import annotations
@@ -33,11 +37,17 @@ class Posted:
     fingerprint: str
 
 
-def pending_path(home: Home) -> Path:
+def pending_path(home: Home, kind: str = "agency", nip: str | None = None) -> Path:
+    """Where the poll handle of a request of ``kind`` waits (``nip``: an official's)."""
+    if kind == "official" and nip is not None:
+        return home.path / f"enrolment-official-{nip}.pending.json"
+    if kind == "pdf-signing":
+        return home.path / "enrolment-pdf-signing.pending.json"
     return home.path / PENDING_NAME
 
 
-def post_request(home: Home, server: str, token: str, request: bytes) -> Posted:
+def post_request(home: Home, server: str, token: str, request: bytes, *, kind: str = "agency",
+                 nip: str | None = None) -> Posted:
     body = json.dumps({"token": token, "request": request.decode("utf-8")}).encode()
     _status, answer = http_request(server.rstrip("/") + "/enrol", data=body, timeout=TIMEOUT, limit=64 * 1024,
                              headers={"Content-Type": "application/json", "User-Agent": "sandi"})
@@ -46,20 +56,22 @@ def post_request(home: Home, server: str, token: str, request: bytes) -> Posted:
         posted = Posted(server, str(obj["id"]), str(obj["agency"]), str(obj["fingerprint"]))
     except (ValueError, KeyError, TypeError):
         raise FormatError(_("the server's answer to the enrolment is not understood")) from None
-    atomic_write(pending_path(home), json.dumps(posted.__dict__).encode(), mode=0o600, overwrite=True)
+    atomic_write(pending_path(home, kind, nip), json.dumps(posted.__dict__).encode(), mode=0o600,
+                 overwrite=True)
     return posted
 
 
-def load_pending(home: Home) -> Posted:
+def load_pending(home: Home, kind: str = "agency", nip: str | None = None) -> Posted:
+    path = pending_path(home, kind, nip)
     try:
-        obj = json.loads(pending_path(home).read_bytes()[:4096])
+        obj = json.loads(path.read_bytes()[:4096])
         return Posted(str(obj["server"]), str(obj["handle"]), str(obj["agency"]), str(obj["fingerprint"]))
     except FileNotFoundError:
         raise NotFoundError(
             _("this home has no enrolment waiting"),
             hint=_("enrol with 'sandi keys request CODE --server URL --token TOKEN'")) from None
     except (OSError, ValueError, KeyError, TypeError):
-        raise FormatError(_("{path} is damaged").format(path=pending_path(home))) from None
+        raise FormatError(_("{path} is damaged").format(path=path)) from None
 
 
 def wait_for_response(posted: Posted, wait_seconds: float) -> bytes | None:
@@ -78,5 +90,5 @@ def wait_for_response(posted: Posted, wait_seconds: float) -> bytes | None:
         time.sleep(POLL_SECONDS)
 
 
-def finished(home: Home) -> None:
-    pending_path(home).unlink(missing_ok=True)
+def finished(home: Home, kind: str = "agency", nip: str | None = None) -> None:
+    pending_path(home, kind, nip).unlink(missing_ok=True)

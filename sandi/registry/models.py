@@ -261,6 +261,10 @@ class EnrolmentTokenRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: what the token may enrol: "agency" (its keys), "official" (official_nip's personal
+    #: keys) or "pdf-signing" (the agency's PDF signing key); 0011
+    kind: Mapped[str] = mapped_column(String(20), default="agency", server_default="agency")
+    official_nip: Mapped[str | None] = mapped_column(String(18), nullable=True, default=None)
 
 
 class EnrolmentRequestRow(Base):
