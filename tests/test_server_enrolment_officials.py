@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+
 import pytest
 
 from tests.server_fixtures import Served, Site, served  # noqa: F401
@@ -27,7 +28,7 @@ def _audit(served: Served) -> list[dict[str, object]]:
 
 
 @pytest.fixture(scope="module")
-def agency_site(served: Served) -> Site:  # noqa: F811
+def agency_site(served: Served) -> Site:
     """DISKOMINFO enrolled (by file): an official's certificate needs its agency's."""
     site = served.workstation("ws-diskominfo", "DISKOMINFO", "--server", served.base)
     served.enrol_by_file(site, "DISKOMINFO")
@@ -37,7 +38,7 @@ def agency_site(served: Served) -> Site:  # noqa: F811
     return site
 
 
-def test_an_official_enrols_online(served: Served, agency_site: Site) -> None:  # noqa: F811
+def test_an_official_enrols_online(served: Served, agency_site: Site) -> None:
     made = _token(served, "DISKOMINFO", "--official", NIP, "--hours", "2")
     assert made["kind"] == "official" and made["nip"] == NIP
     token = str(made["token"])
@@ -94,7 +95,7 @@ def test_an_official_enrols_online(served: Served, agency_site: Site) -> None:  
     assert not list(again.home.glob("enrolment-*.pending.json"))
 
 
-def test_tokens_never_cross_between_agency_and_official(served: Served, agency_site: Site) -> None:  # noqa: F811
+def test_tokens_never_cross_between_agency_and_official(served: Served, agency_site: Site) -> None:
     # An agency's token does not enrol an official...
     agency_token = str(_token(served, "DISKOMINFO")["token"])
     official = served.workstation("ws-cross-1", "DISKOMINFO", "--server", served.base)
@@ -130,14 +131,19 @@ def test_tokens_never_cross_between_agency_and_official(served: Served, agency_s
 
 
 def test_a_token_for_a_retired_or_unknown_official_is_not_made(served: Served,
-                                                              agency_site: Site) -> None:  # noqa: F811
+                                                              agency_site: Site) -> None:
     r = served.authority.sandi("agency", "token", "DISKOMINFO", "--official", "198001012005011003")
     assert r.code != 0 and "no official with NIP" in r.stderr, r
+    served.authority.ok("official", "add", "DISKOMINFO", "--nip", "198001012005011003", "--nama", "Agus",
+                        "--jabatan", "Kepala Seksi")
+    served.authority.ok("official", "retire", "DISKOMINFO", "198001012005011003", "--yes")
+    r = served.authority.sandi("agency", "token", "DISKOMINFO", "--official", "198001012005011003")
+    assert r.code != 0 and "is retired" in r.stderr, r
     r = served.authority.sandi("agency", "token", "DISKOMINFO", "--official", NIP, "--purpose", "pdf-signing")
     assert r.code == 2, r
 
 
-def test_the_pdf_signing_key_enrols_online(served: Served, agency_site: Site) -> None:  # noqa: F811
+def test_the_pdf_signing_key_enrols_online(served: Served, agency_site: Site) -> None:
     served.authority.ok("pdf-root", "init")
     made = _token(served, "DISKOMINFO", "--purpose", "pdf-signing")
     assert made["kind"] == "pdf-signing"
