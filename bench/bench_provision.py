@@ -220,7 +220,7 @@ def cli_scale(sizes: list[int], per_size: int) -> None:
             _timed_cli(env, station, "directory", "import", str(home / "directory.json"))
             add: list[tuple[float, float]] = []
             issue: list[tuple[float, float]] = []
-            delta_bytes, apply = 0, (0.0, 0.0)
+            delta_bytes, apply, in_process = 0, (0.0, 0.0), (0.0, 0.0)
             for i in range(per_size):
                 code = f"NEW-{i:03d}"
                 add.append(_timed_cli(env, home, "agency", "add", code, "--name", f"New agency {i}"))
@@ -230,24 +230,55 @@ def cli_scale(sizes: list[int], per_size: int) -> None:
                     _timed_cli(env, home, "directory", "delta", "--from", str(facts["version"]),
                                "-o", str(delta))
                     delta_bytes = delta.stat().st_size
+                    full = home.joinpath("directory.json").read_bytes()  # the version it leads to
+                    in_process = _in_process_apply(station, delta.read_bytes(), full)
                     apply = _timed_cli(env, station, "directory", "import", str(delta))
             size_mb = home.joinpath("directory.json").stat().st_size / 1e6
             rows.append((size, fill, size_mb,
                          statistics.median(w for w, _ in add), statistics.median(c for _, c in add),
                          statistics.median(w for w, _ in issue), statistics.median(c for _, c in issue),
-                         delta_bytes, apply[0], apply[1]))
+                         delta_bytes, apply[0], apply[1], *in_process))
             print(f"  {size} agencies ready (filled in {fill:.1f} s)", flush=True)
     print(f"load average {os.getloadavg()[0]:.2f}; {per_size} agencies per size, each command a fresh "
           "process; medians (wall / CPU seconds)")
     print(f"{'agencies':>9} {'directory':>10} {'agency add':>17} {'keys issue':>17} {'ratio (cpu)':>12} "
-          f"{'delta':>9} {'import delta':>17}")
+          f"{'delta':>9} {'import delta':>17} {'apply':>7} {'full import':>12}")
     base = rows[0]
-    for size, _, mb, aw, ac, iw, ic, dbytes, dw, dc in rows:
+    for size, _, mb, aw, ac, iw, ic, dbytes, dw, dc, apply_cpu, full_cpu in rows:
         ratio = (ac + ic) / (base[4] + base[6])
         print(f"{size:>9,} {mb:>8.1f}MB {aw:>8.2f}/{ac:<8.2f} {iw:>8.2f}/{ic:<8.2f} {ratio:>11.2f}x "
-              f"{dbytes:>8,}B {dw:>8.2f}/{dc:<8.2f}")
+              f"{dbytes:>8,}B {dw:>8.2f}/{dc:<8.2f} {apply_cpu:>7.3f} {full_cpu:>12.3f}")
     print("delta: 'sandi directory delta' after one agency's add + issue; import delta: 'sandi directory "
-          "import' of it on a workstation holding the directory before them (a fresh process)")
+          "import' of it on a workstation holding the directory before them (a fresh process); apply / "
+          "full import: CPU seconds in-process, the same workstation (copied) taking that version by "
+          "apply_delta, and by importing the full directory of that version (the baseline)")
+
+
+def _in_process_apply(station: Path, delta: bytes, full: bytes) -> tuple[float, float]:
+    """CPU seconds of apply_delta on a copy of ``station`` and of import_envelope of the
+    full directory of the same version on another copy (both sides, one run)."""
+    import shutil
+
+    from sandi.directory.delta import apply_delta
+    from sandi.directory.local import import_envelope
+    from sandi.home import Home
+
+    out = []
+    def by_delta(home: Home) -> object:
+        return apply_delta(home, delta)
+
+    def in_full(home: Home) -> object:
+        return import_envelope(home, full)
+
+    sides = (("apply", by_delta), ("full", in_full))
+    for name, run in sides:
+        copy = station.with_name(f"{station.name}-{name}")
+        shutil.copytree(station, copy)
+        start = time.process_time()
+        run(Home(copy))
+        out.append(time.process_time() - start)
+        shutil.rmtree(copy)
+    return out[0], out[1]
 
 
 def _directory_figures(home: Any, registry: Any, issuer: Any) -> None:
