@@ -313,6 +313,27 @@ def joined_envelope_bytes(header: bytes, signature: bytes, agency_leaves: Sequen
     return b'{"agencies":[' + b",".join(agency_leaves) + b"]," + rest[1:] + b"\n"
 
 
+def joined_envelope_parts(header: bytes, signature: bytes, agency_leaves: Sequence[bytes],
+                          policies: Sequence[Mapping[str, Any]], members: Mapping[str, Any]) -> list[bytes]:
+    """:func:`joined_envelope_bytes` as the pieces to write one after another (the leaves
+    are not copied into one 20 MB string first)."""
+    ordered = sorted(policies, key=lambda p: (p["policy_id"], p["version"]))
+    rest = canonical({
+        "format": FORMAT,
+        "header": base64.b64encode(header).decode("ascii"),
+        "signature": base64.b64encode(signature).decode("ascii"),
+        "policies": ordered,
+        "members": dict(members),
+    })
+    parts = [b'{"agencies":[']
+    for i, leaf in enumerate(agency_leaves):
+        if i:
+            parts.append(b",")
+        parts.append(leaf)
+    parts.extend((b"],", rest[1:], b"\n"))
+    return parts
+
+
 def envelope_bytes(header: bytes, signature: bytes, agencies: Sequence[Mapping[str, Any]],
                    policies: Sequence[Mapping[str, Any]], members: Mapping[str, Any]) -> bytes:
     """The whole ``directory.json``: canonical JSON and a newline."""
