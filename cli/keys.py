@@ -841,34 +841,9 @@ def _certify_pending_other(obj: CliContext, item: PendingRequest, issuer: Issuer
 
     registry = obj.registry()
     if item.kind == OFFICIAL_KEYS:
-        from sandi.authority.officials import (
-            certify_official_request,
-            official_response,
-            plan_official_certification,
-        )
-        from sandi.authority.pdfroot import pdf_issuer_if_any
+        from .official import certify_posted_official
 
-        from .official import official_summary
-
-        pdf_issuer = pdf_issuer_if_any(obj.home, registry, ks)
-        plan = plan_official_certification(registry, issuer, item.request, profile=prof,
-                                           pdf_issuer=pdf_issuer)
-        if wanted is not None and wanted != plan.request.fingerprint:
-            obj.note(_("request {id} for {code}: fingerprint {actual}, not the one expected; skipped").format(
-                id=item.id, code=item.agency, actual=plan.request.fingerprint))
-            return 0
-        summary = official_summary(plan)
-        if item.auto_approve:
-            summary.append(_("The token of this request was made with --auto-approve."))
-        confirm_change(summary, _("Certify this request?"), assume_yes=assume_yes or item.auto_approve)
-        plan, certs = certify_official_request(registry, issuer, item.request, profile=prof,
-                                               pdf_issuer=pdf_issuer)
-        mark_certified(registry, item.id, official_response(plan, certs))
-        for c in certs:
-            obj.note(_("certified official {nip} of {code}: {purpose} {serial} until {until}").format(
-                nip=plan.request.nip, code=plan.request.agency, purpose=state_word(c.purpose),
-                serial=c.serial, until=show_time(c.not_after)))
-        return 1
+        return certify_posted_official(obj, item, issuer, ks, prof, wanted, assume_yes)
     from sandi.authority.pdfenrol import certify_pdf_request, plan_pdf_certification
 
     root_fp = issuer.key.fingerprint

@@ -11,14 +11,18 @@ import click
 from sandi.i18n import _
 from sandi.timefmt import iso_time, show_day, show_time
 
-from .confirm import confirm_change, yes_option
+from .confirm import Cancelled, confirm_change, yes_option
 from .context import CliContext, pass_cli, state_word
 from .passphrase import passphrase_file_option
 
 if TYPE_CHECKING:
+    from sandi.authority.issuance import Issuer
     from sandi.authority.officials import OfficialPlan
+    from sandi.authority.online import PendingRequest
     from sandi.authority.online_client import Posted
+    from sandi.authority.profiles import KeyProfile
     from sandi.authority.records import OfficialInfo
+    from sandi.keystore import KeyStore
 
 OUT_PATH = click.Path(dir_okay=False, path_type=Path)
 IN_PATH = click.Path(dir_okay=False, exists=True, path_type=Path)
@@ -404,6 +408,71 @@ def official_summary(plan: OfficialPlan) -> list[str]:
     return lines
 
 
+def certify_posted_official(obj: CliContext, item: PendingRequest, issuer: Issuer, store: KeyStore,
+                            prof: KeyProfile, wanted: str | None, assume_yes: bool) -> int:
+    """An official's request posted online (``sandi serve``): the summary and question of
+    'official certify FILE', the same issuance; 1 if certified, 0 if its fingerprint is not
+    the one expected."""
+    from sandi.authority.officials import (
+        certify_official_request,
+        official_response,
+        plan_official_certification,
+    )
+    from sandi.authority.online import mark_certified
+    from sandi.authority.pdfroot import pdf_issuer_if_any
+
+    registry = obj.registry()
+    pdf_issuer = pdf_issuer_if_any(obj.home, registry, store)
+    plan = plan_official_certification(registry, issuer, item.request, profile=prof, pdf_issuer=pdf_issuer)
+    if wanted is not None and wanted != plan.request.fingerprint:
+        obj.note(_("request {id} for {code}: fingerprint {actual}, not the one expected; skipped").format(
+            id=item.id, code=item.agency, actual=plan.request.fingerprint))
+        return 0
+    summary = official_summary(plan)
+    if item.auto_approve:
+        summary.append(_("The token of this request was made with --auto-approve."))
+    confirm_change(summary, _("Certify this request?"), assume_yes=assume_yes or item.auto_approve)
+    plan, certs = certify_official_request(registry, issuer, item.request, profile=prof,
+                                           pdf_issuer=pdf_issuer)
+    mark_certified(registry, item.id, official_response(plan, certs))
+    for c in certs:
+        obj.note(_("certified official {nip} of {code}: {purpose} {serial} until {until}").format(
+            nip=plan.request.nip, code=plan.request.agency, purpose=state_word(c.purpose),
+            serial=c.serial, until=show_time(c.not_after)))
+    return 1
+
+
+def _certify_pending(obj: CliContext, expected_fingerprint: str | None, profile: str | None,
+                     assume_yes: bool, passphrase_file: Path | None) -> None:
+    """Every official's request posted online, one by one (agencies' with 'keys certify --pending')."""
+    from sandi.authority.issuance import load_issuer
+    from sandi.authority.officials import normalise_fingerprint
+    from sandi.authority.online import OFFICIAL_KEYS, pending_requests
+    from sandi.authority.profiles import load_profile
+    from sandi.errors import SandiError, UsageError
+
+
+    registry = obj.registry()
+    waiting = [p for p in pending_requests(registry) if p.kind == OFFICIAL_KEYS]
+    if not waiting:
+        obj.note(_("no enrolment requests are waiting"))
+        return
+    prof = load_profile(profile, home=obj.home)
+    store = obj.keystore(passphrase_file)
+    issuer = load_issuer(obj.home, store)
+    wanted = None if expected_fingerprint is None else normalise_fingerprint(expected_fingerprint)
+    done = 0
+    for item in waiting:
+        try:
+            done += certify_posted_official(obj, item, issuer, store, prof, wanted, assume_yes)
+        except (Cancelled, UsageError):
+            raise  # the operator's answer (or no terminal to ask on) stops the round
+        except SandiError as exc:  # this request cannot be certified; the others still can
+            obj.note(_("request {id} for {code} cannot be certified: {reason}").format(
+                id=item.id, code=item.agency, reason=exc))
+    obj.note(_("{count} request(s) certified; the workstations fetch their certificates").format(count=done))
+
+
 @official.command(
     "certify",
     help=_(
@@ -412,10 +481,13 @@ def official_summary(plan: OfficialPlan) -> list[str]:
         "\n"
         "\b\n"
         "Example:\n"
-        "  sandi official certify budi-request.json --expect-fingerprint '3F2A 91C0 ...'"
+        "  sandi official certify budi-request.json --expect-fingerprint '3F2A 91C0 ...'\n"
+        "  sandi official certify --pending      # the requests officials posted online"
     ),
 )
-@click.argument("request", type=IN_PATH)
+@click.argument("request", type=IN_PATH, required=False)
+@click.option("--pending", is_flag=True,
+              help=_("Certify the requests officials posted online ('sandi serve'), one by one."))
 @click.option(
     "--expect-fingerprint",
     "expected_fingerprint",
@@ -429,7 +501,8 @@ def official_summary(plan: OfficialPlan) -> list[str]:
 @pass_cli
 def certify_cmd(
     obj: CliContext,
-    request: Path,
+    request: Path | None,
+    pending: bool,
     expected_fingerprint: str | None,
     profile: str | None,
     assume_yes: bool,
@@ -448,6 +521,13 @@ def certify_cmd(
     from sandi.errors import VerificationError
 
     _json_flag(obj, json_output)
+    if pending:
+        if request is not None:
+            raise click.UsageError(_("--pending takes no request file"))
+        _certify_pending(obj, expected_fingerprint, profile, assume_yes, passphrase_file)
+        return
+    if request is None:
+        raise click.UsageError(_("give a request file, or --pending"))
     with open(request, "rb") as f:
         data = f.read(MAX_REQUEST_BYTES + 1)
     registry = obj.registry()

@@ -170,3 +170,26 @@ def test_the_pdf_signing_key_enrols_online(served: Served, agency_site: Site) ->
     certify = [e for e in _audit(served) if e["action"] == "key.certify"]
     assert certify[-1]["details"]["flow"] == "pdf-request"  # type: ignore[index]
 
+
+
+def test_official_certify_pending_and_a_request_that_cannot_be_certified(
+        served: Served, agency_site: Site) -> None:
+    nip = "198203102008011004"
+    served.authority.ok("official", "add", "DISKOMINFO", "--nip", nip, "--nama", "Dewi Lestari",
+                        "--jabatan", "Kepala Subbagian")
+    token = str(_token(served, "DISKOMINFO", "--official", nip)["token"])
+    ws = served.workstation("ws-dewi", "DISKOMINFO", "--server", served.base)
+    ws.ok("official", "request", "DISKOMINFO", "--nip", nip, "--token", token, "--wait", "0")
+    # She leaves the post before the operator gets to it: nothing is issued, the request is
+    # reported and stays where it is.
+    served.authority.ok("official", "retire", "DISKOMINFO", nip, "--yes")
+    r = served.authority.ok("official", "certify", "--pending", "--yes")
+    assert "cannot be certified" in r.stderr and "retired" in r.stderr and "0 request(s)" in r.stderr, r
+    listed = json.loads(served.authority.ok("official", "list", "DISKOMINFO", "--json").stdout)
+    assert [o["certificates"] for o in listed if o["nip"] == nip] == [[]]
+    r = ws.ok("--json", "official", "request", "DISKOMINFO", "--nip", nip, "--resume", "--wait", "0")
+    assert json.loads(r.stdout)["status"] == "pending"
+    stray = served.folder / "stray-request.json"
+    stray.write_text("{}")
+    r = served.authority.sandi("official", "certify", "--pending", stray)
+    assert r.code == 2 and "--pending takes no request file" in r.stderr, r
