@@ -135,8 +135,9 @@ def delta_cmd(obj: CliContext, base: int, output: Path, force: bool) -> None:
 
 
 @directory.command("import", help=_(
-    "Install a directory snapshot the authority published, or a delta from the\n"
-    "installed one ('sandi directory delta').\n"
+    "Install a directory snapshot the authority published, a delta from the\n"
+    "installed one ('sandi directory delta'), or the archive of retired\n"
+    "certificates (directory-archive.json) of the installed directory.\n"
     "\n"
     "Refused unless the authority's root key signed it, its version is not older\n"
     "than the installed one (no rollback) and it has not expired. A delta applies\n"
@@ -153,13 +154,23 @@ def import_cmd(obj: CliContext, file: Path) -> None:
     from sandi.audit.events import AuditEvent
     from sandi.audit.journal import Journal
     from sandi.directory.delta import apply_delta, is_delta
-    from sandi.directory.local import installed_snapshot
+    from sandi.directory.local import import_archive, installed_snapshot, is_archive
     from sandi.directory.snapshot import read_envelope_file
 
     home = obj.home
     actor = obj.config().agency or "authority"
     try:
         data = read_envelope_file(file)
+        if is_archive(data):
+            archive = import_archive(home, data)
+            snapshot = installed_snapshot(home)
+            Journal(home.journal_path).append(AuditEvent(
+                actor=actor, action="directory.import_archive", subject=f"v{snapshot.version}",
+                details={"version": snapshot.version, "certificates": archive.head.count}))
+            obj.emit({"archive": {"version": snapshot.version, "certificates": archive.head.count}},
+                     _("archive of retired certificates installed: {count} certificates (directory "
+                       "version {version})").format(count=archive.head.count, version=snapshot.version))
+            return
         if is_delta(data):
             apply_delta(home, data)
             snapshot = installed_snapshot(home)

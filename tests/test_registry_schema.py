@@ -24,7 +24,7 @@ TABLES = {
     "authority", "agencies", "certificates", "revocations", "policy_versions", "audit_entries",
     "audit_head", "audit_checkpoints", "directory_versions", "crl_counter", "enrolment_tokens",
     "enrolment_requests", "officials", "directory_leaves", "directory_key_leaves", "directory_pending",
-    "tsa_certificates", "directory_removed",
+    "tsa_certificates", "directory_removed", "directory_archive_leaves",
 }
 
 # An extra migration after the real head, to see a real "older" schema upgraded.

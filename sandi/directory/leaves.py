@@ -32,11 +32,13 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from sandi.directory import v2
+from sandi.directory.archive import split_entry
 from sandi.directory.snapshot import AgencyEntry, CertEntry, OfficialEntry, RevocationEntry, directory_purpose
 from sandi.formats import merkle
 from sandi.registry.models import (
     AgencyRow,
     CertificateRow,
+    DirectoryArchiveLeafRow,
     DirectoryKeyLeafRow,
     DirectoryLeafRow,
     DirectoryPendingRow,
@@ -119,8 +121,16 @@ def _officials(session: Session, agency_ids: Sequence[int]) -> dict[int, list[Of
 
 
 def leaf_of(agency: AgencyRow, parent_code: str | None, officials: Sequence[OfficialRow] = ()) -> bytes:
-    """The agency's leaf: the canonical JSON of its directory entry."""
-    return canonical_json(agency_entry(agency, parent_code, officials).to_json())
+    """The agency's leaf: the canonical JSON of its directory entry, without the
+    certificates that went to the archive."""
+    return leaves_of(agency, parent_code, officials)[0]
+
+
+def leaves_of(agency: AgencyRow, parent_code: str | None,
+              officials: Sequence[OfficialRow] = ()) -> tuple[bytes, dict[str, bytes]]:
+    """The agency's leaf and its archive leaves by certificate serial (ADR 0019)."""
+    entry, moved = split_entry(agency_entry(agency, parent_code, officials).to_json())
+    return canonical_json(entry), {json.loads(leaf)["certificate"]["serial"]: leaf for leaf in moved}
 
 
 def key_fingerprints(leaf: bytes) -> list[str]:
@@ -152,9 +162,12 @@ def refresh_leaves(session: Session, version: int) -> LeafChanges:
     changed_rows: list[dict[str, Any]] = []
     key_rows: list[dict[str, Any]] = []
     upserted: list[str] = []
+    archive_rows: list[dict[str, Any]] = []
     for agency in agencies:
-        leaf = leaf_of(agency, parents.get(agency.parent_id) if agency.parent_id else None,
-                       officials.get(agency.id, ()))
+        leaf, archived = leaves_of(agency, parents.get(agency.parent_id) if agency.parent_id else None,
+                                   officials.get(agency.id, ()))
+        archive_rows.extend({"serial": serial, "agency_id": agency.id, "leaf": moved,
+                             "leaf_hash": leaf_hash(moved)} for serial, moved in archived.items())
         before = stored.pop(agency.id, None)
         if before is not None and before[1] == leaf:
             continue  # marked but unchanged (an update that wrote the same values)
@@ -182,6 +195,11 @@ def refresh_leaves(session: Session, version: int) -> LeafChanges:
                         .where(DirectoryRemovedRow.code.in_(upserted[start:start + 500])))
     if removed:  # deltas from before this version must list the removal
         session.execute(insert(DirectoryRemovedRow), [{"code": c, "version": version} for c in removed])
+    # The archive leaves of every marked agency, rewritten (cheap: a few per agency).
+    for chunk in _chunks(pending):
+        session.execute(delete(DirectoryArchiveLeafRow).where(DirectoryArchiveLeafRow.agency_id.in_(chunk)))
+    if archive_rows:
+        session.execute(insert(DirectoryArchiveLeafRow), archive_rows)
     for chunk in _chunks(pending):
         session.execute(delete(DirectoryPendingRow).where(DirectoryPendingRow.agency_id.in_(chunk)))
     return LeafChanges(tuple(sorted(upserted)), tuple(removed))
@@ -203,6 +221,19 @@ def keys_head(session: Session) -> TreeHead:
     rows = sorted((fp, code, h) for fp, code, h in session.execute(
         select(DirectoryKeyLeafRow.key_fingerprint, DirectoryKeyLeafRow.code, DirectoryKeyLeafRow.leaf_hash)))
     return TreeHead(len(rows), merkle.root([h for _, _, h in rows]))
+
+
+def archive_head(session: Session) -> TreeHead:
+    """The archive tree's head from the stored archive leaf hashes, in serial order."""
+    rows = sorted((serial, h) for serial, h in session.execute(
+        select(DirectoryArchiveLeafRow.serial, DirectoryArchiveLeafRow.leaf_hash)))
+    return TreeHead(len(rows), merkle.root([h for _, h in rows]))
+
+
+def archive_leaves(session: Session) -> list[bytes]:
+    """The stored archive leaves in serial order."""
+    return [bytes(leaf) for _, leaf in sorted((serial, bytes(leaf)) for serial, leaf in session.execute(
+        select(DirectoryArchiveLeafRow.serial, DirectoryArchiveLeafRow.leaf)))]
 
 
 def stored_leaves(session: Session, codes: Iterable[str] | None = None) -> list[bytes]:
@@ -227,12 +258,19 @@ def stale_leaves(session: Session) -> list[str]:
     for fp, code, h in session.execute(select(DirectoryKeyLeafRow.key_fingerprint, DirectoryKeyLeafRow.code,
                                               DirectoryKeyLeafRow.leaf_hash)):
         keys.setdefault(code, set()).add((fp, h))
+    archived_stored: dict[str, set[tuple[str, bytes]]] = {}
+    for serial, agency_id, archived_leaf in session.execute(select(
+            DirectoryArchiveLeafRow.serial, DirectoryArchiveLeafRow.agency_id, DirectoryArchiveLeafRow.leaf)):
+        owner = by_id.get(agency_id, f"#{agency_id}")
+        archived_stored.setdefault(owner, set()).add((serial, bytes(archived_leaf)))
     bad = []
     for agency in agencies:
-        leaf = leaf_of(agency, by_id.get(agency.parent_id) if agency.parent_id else None,
-                       officials.get(agency.id, ()))
+        leaf, archived = leaves_of(agency, by_id.get(agency.parent_id) if agency.parent_id else None,
+                                   officials.get(agency.id, ()))
+        if archived_stored.pop(agency.code, set()) != set(archived.items()):
+            bad.append(agency.code)
         want_keys = {(fp, leaf_hash(v2.key_leaf(fp, agency.code))) for fp in key_fingerprints(leaf)}
         stored_leaf, stored_keys = stored.pop(agency.code, None), keys.pop(agency.code, set())
         if stored_leaf != leaf or stored_keys != want_keys:
             bad.append(agency.code)
-    return sorted({*bad, *stored, *keys})
+    return sorted({*bad, *stored, *keys, *archived_stored})

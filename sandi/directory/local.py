@@ -29,12 +29,15 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sandi import portable
 from sandi.audit.checkpoint import Witness
 from sandi.directory import v2
+from sandi.directory.archive import FORMAT as ARCHIVE_FORMAT
+from sandi.directory.archive import Archive, archive_path, load_archive
 from sandi.directory.index import (
     IndexUnusable,
     installed_stamp,
@@ -84,9 +87,10 @@ def installed_snapshot(home: Home, *, now: datetime | None = None) -> DirectoryS
     reason: str | None = None
     if home.directory_index_path.exists():
         try:
-            return open_indexed(home, fingerprint, now,
-                                fallback=lambda: _installed_in_full(home, now, fingerprint),
-                                on_failure=lambda why: _record_index_failure(home, why))
+            return replace(open_indexed(home, fingerprint, now,
+                                        fallback=lambda: _installed_in_full(home, now, fingerprint),
+                                        on_failure=lambda why: _record_index_failure(home, why)),
+                           archive_file=archive_path(home.path))
         except IndexUnusable as exc:
             reason = exc.message
             _record_index_failure(home, reason)
@@ -96,7 +100,7 @@ def installed_snapshot(home: Home, *, now: datetime | None = None) -> DirectoryS
             "the directory index could not be used ({reason}); directory.json was verified in "
             "full instead (slower). Import the directory again to rebuild the index",
             reason=reason or Message("there is no directory index")))
-    return snapshot
+    return replace(snapshot, archive_file=archive_path(home.path))
 
 
 def _installed_in_full(home: Home, now: datetime, fingerprint: str) -> DirectorySnapshot:
@@ -211,6 +215,26 @@ def _anchor_format(home: Home) -> str | None:
     """The anchor's format without verifying it (a v1 file has no header anchor)."""
     header_anchor = read_header_anchor(home)
     return V2_FORMAT if header_anchor is not None else None
+
+
+def is_archive(data: bytes) -> bool:
+    """True for a ``directory-archive.json`` (its canonical JSON starts with its format)."""
+    return data.startswith(b'{"format":"' + ARCHIVE_FORMAT.encode("ascii") + b'"')
+
+
+def import_archive(home: Home, data: bytes, *, now: datetime | None = None) -> Archive:
+    """Install the archive of retired certificates (ADR 0019) if its leaves hash to the
+    head the installed directory signs; a file for another version is refused."""
+    snapshot = installed_snapshot(home, now=now)
+    if snapshot.archive_head is None:
+        raise VerificationError(
+            _("the installed directory (version {version}) archives no certificates").format(
+                version=snapshot.version),
+            hint=_("import the directory this archive was published with first"))
+    archive = load_archive(data, snapshot.archive_head)
+    with _locked(home):
+        atomic_write(archive_path(home.path), data, mode=0o644, overwrite=True)
+    return archive
 
 
 def import_snapshot(home: Home, source: Path, *, now: datetime | None = None) -> DirectorySnapshot:

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from sandi.directory import leaves as leaves_store
 from sandi.directory import v2
+from sandi.directory.archive import archive_bytes, archive_path
 from sandi.directory.leaves import agency_entry, refresh_leaves
 from sandi.directory.snapshot import (
     AgencyEntry,
@@ -229,6 +230,8 @@ def sign_incremental(
     and the stored leaves against the stored hashes the header signs (a damaged store
     fails here, never reaches a reader)."""
     agencies_head, keys_head = leaves_store.agencies_head(session), leaves_store.keys_head(session)
+    archived = leaves_store.archive_head(session)  # retired certificates (ADR 0019)
+    draft = replace(draft, archive_head=archived if archived.count else None)
     _agencies, policies, members = _v2_parts(draft)
     header = v2.header_from_heads(
         version=draft.version, issued_at=draft.issued_at, expires_at=draft.expires_at,
@@ -245,6 +248,11 @@ def sign_incremental(
     _record(session, draft, envelope, header, signature, members)
     return replace(draft, agencies=_StoredAgencies(leaves), body_sha256=v2.sha256_hex(header),
                    format=v2.FORMAT), envelope
+
+
+def archive_file_bytes(session: Session) -> bytes:
+    """``directory-archive.json`` of the newest publication: the stored archive leaves."""
+    return archive_bytes(leaves_store.archive_leaves(session))
 
 
 def delta_since(session: Session, base_version: int) -> bytes | None:
@@ -390,7 +398,10 @@ def republish(
             snapshot, envelope = sign_and_record(session, replace(draft, audit_checkpoint=checkpoint),
                                                  issuer.key, format_version=format_version)
             delta = None
+        archive = archive_file_bytes(session) if snapshot.archive_head is not None else None
     journal_checkpoint = maybe_checkpoint(Journal(home.journal_path), issuer.key)
+    if archive is not None:  # before the directory that signs its head (a reader finds it ready)
+        atomic_write(archive_path(home.path), archive, mode=0o644, overwrite=True)
     if _install(home, envelope, snapshot, delta):
         atomic_write(home.path / CRL_NAME, crl_pem, mode=0o644)
     if checkpoint is not None:

@@ -460,6 +460,13 @@ class DirectorySnapshot:
     #: the time-stamp authority's certificates, old and current (optional in the body:
     #: written only when there is one; readers before it ignore the key)
     timestamp_authorities: tuple[TsaEntry, ...] = ()
+    #: the head of the archive of retired certificates the v2 header signs (member
+    #: ``archive``, ADR 0019); None when nothing is archived
+    archive_head: v2.TreeHead | None = None
+    #: where this home keeps ``directory-archive.json`` (set for an installed directory)
+    archive_file: Path | None = field(default=None, compare=False, repr=False)
+    #: the archive once read and checked (sandi.directory.archive.installed_archive)
+    archive_cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     #: SHA-256 of the signed body (v1) or header (v2); set when parsed or signed
     body_sha256: str = field(default="", compare=False)
     #: the format it was read from (a home that has seen v2 refuses v1: ADR 0015)
@@ -717,6 +724,8 @@ def _v2_parts(snapshot: DirectorySnapshot) -> tuple[list[dict[str, Any]], list[d
         members["pdf_crl"] = snapshot.pdf_crl_pem
     if snapshot.timestamp_authorities:
         members["timestamp_authorities"] = body["timestamp_authorities"]
+    if snapshot.archive_head is not None:
+        members["archive"] = snapshot.archive_head.to_json()
     return body["agencies"], body["policies"], members
 
 
@@ -796,9 +805,24 @@ def snapshot_from_v2(header: v2.Header, agencies: Sequence[Mapping[str, Any]],
         pdf_root_cert_pem=_pdf_root(members),
         pdf_crl_pem=_str(members, "pdf_crl", "members", optional=True),
         timestamp_authorities=_tsa_entries(members.get("timestamp_authorities", [])),
+        archive_head=_archive_head(members.get("archive")),
         body_sha256=header.sha256,
         format=V2_FORMAT,
     )
+
+
+def _archive_head(value: object) -> v2.TreeHead | None:
+    """The side member ``archive`` (ADR 0019): the head of the archive of retired
+    certificates, ``{"count", "root"}``; None when the directory archives nothing."""
+    from sandi.directory import v2
+
+    if value is None:
+        return None
+    if (not isinstance(value, dict) or set(value) != {"count", "root"} or not isinstance(value["count"], int)
+            or isinstance(value["count"], bool) or value["count"] < 0 or not isinstance(value["root"], str)
+            or len(value["root"]) != 64 or value["root"].strip("0123456789abcdef")):
+        raise FormatError(_("directory: the archive member is not valid"))
+    return v2.TreeHead(value["count"], bytes.fromhex(value["root"]))
 
 
 def verify_header(header_bytes: bytes, signature: bytes, trusted_root_fingerprint: str) -> v2.Header:

@@ -177,6 +177,16 @@ def _find_by_key_id(ws: Workspace, key_id: bytes) -> tuple[AgencyEntry, CertEntr
         for cert in agency.certificates:
             if cert.purpose == "signing" and derive_key_id(cert.public_key_bytes()) == key_id:
                 return agency, cert
+    if ws.snapshot.archive_head is not None:  # a retired key (ADR 0019)
+        from sandi.directory.archive import required_archive
+
+        archive = required_archive(ws.snapshot)
+        for entries in archive.by_key.values() if archive is not None else ():
+            for code, cert in entries:
+                found = ws.snapshot.agency_or_none(code)
+                if found is not None and cert.purpose == "signing" \
+                        and derive_key_id(cert.public_key_bytes()) == key_id:
+                    return found, cert
     raise VerificationError(
         _("the signing key is not in the directory"),
         hint=_("the signer may be unknown to this authority, or your directory is old"),

@@ -716,6 +716,10 @@ def _check_one(ws: Workspace, sig: Any) -> PdfSignatureReport:
         crypto_cert = x509.load_der_x509_certificate(cert.dump())
         key_fp = fingerprint(certificate_public_key_bytes(crypto_cert))
         agency = next((a for a, _c in ws.snapshot.key_owners(key_fp)), None)
+        if agency is None and not ws.snapshot.find_official_key(key_fp):  # a retired key (ADR 0019)
+            from sandi.directory.archive import archived_key_owners
+
+            agency = next((a for a, _c in archived_key_owners(ws.snapshot, key_fp)), None)
         if agency is None:
             # A named official's personal key (ADR 0017): the same checks, against their
             # certificates in the directory.

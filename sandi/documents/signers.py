@@ -14,6 +14,9 @@ Invariants:
   signature of that key (the key is what was compromised, not the certificate);
 * otherwise the chosen certificate must chain to the root, cover the signing time,
   and not have been revoked before it (``sandi.directory.trust.signature_valid_at``);
+* a certificate retired to the archive (ADR 0019) is judged by the same rules, from the
+  archive checked against the directory's signed head; a home without the archive is
+  told so, never given a verdict without it;
 * the signing time is the signer's own claim: one further ahead of the verifier's
   clock than ``CLOCK_SKEW`` is refused, so a signature cannot be dated into a later
   policy version or past a revocation that has not happened yet.
@@ -24,7 +27,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from sandi.authority.validity import CLOCK_SKEW, VOIDS_ALL_SIGNATURES
-from sandi.directory.snapshot import DirectorySnapshot
+from sandi.directory.archive import archived_key_owners
+from sandi.directory.snapshot import AgencyEntry, CertEntry, DirectorySnapshot
 from sandi.directory.trust import OfficialIdentity, SignerIdentity, chains_to_root, signature_valid_at
 from sandi.errors import VerificationError
 from sandi.i18n import Message, _
@@ -45,6 +49,20 @@ def verify_signing_certificate(
     ``purpose``: the certificate purpose the signature's key must have (``pdf-signing``
     for a P-256 signature inside a PDF)."""
     found = snapshot.key_owners(key_fingerprint)
+    if not found or (serial is not None and all(c.serial != serial for _a, c in found)):
+        # A retired certificate left the current directory for the archive (ADR 0019):
+        # judged from there by the same rules; without the archive, said so (exit 4).
+        found = found + archived_key_owners(snapshot, key_fingerprint)
+    elif serial is None and snapshot.archive_head is not None:
+        try:
+            return _judge(found, agency_code, signed_at, serial, snapshot, now=now, purpose=purpose)
+        except VerificationError:  # a plain signature older than every current certificate
+            found = found + archived_key_owners(snapshot, key_fingerprint)
+    return _judge(found, agency_code, signed_at, serial, snapshot, now=now, purpose=purpose)
+
+
+def _judge(found: list[tuple[AgencyEntry, CertEntry]], agency_code: str, signed_at: datetime,
+           serial: str | None, snapshot: DirectorySnapshot, *, now: datetime, purpose: str) -> SignerIdentity:
     if not found:
         raise VerificationError(
             _("the signing key is not in the directory"),

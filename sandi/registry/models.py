@@ -227,6 +227,18 @@ class DirectoryKeyLeafRow(Base):
     leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
 
 
+class DirectoryArchiveLeafRow(Base):
+    """A leaf of the archive of retired certificates (ADR 0019): one retired agency
+    certificate, ``{code, certificate}``, keyed by serial."""
+
+    __tablename__ = "directory_archive_leaves"
+
+    serial: Mapped[str] = mapped_column(String(64), primary_key=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"), index=True)
+    leaf: Mapped[bytes] = mapped_column(LargeBinary)
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
 class DirectoryRemovedRow(Base):
     """An agency whose leaf left the directory, and the version that removed it (a delta
     from an earlier version lists it under ``remove``)."""

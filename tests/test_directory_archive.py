@@ -1,0 +1,120 @@
+"""The archive of retired certificates (issue 20, ADR 0019 "The archive"): a rotation moves
+the retired certificate out of the current directory into a root-signed archive, and an
+old signature still verifies through it, by the same rules; without the archive, or with
+a tampered one, verification refuses (exit 4) and says why."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sandi.directory.archive import FILE_NAME
+from tests import authority_fixtures as fx
+from tests.authority_fixtures import AuthorityHome
+from tests.conftest import RunSandi
+
+authority_template = fx.authority_template
+authority = fx.authority
+
+
+def _serials(path: Path, code: str) -> set[str]:
+    envelope = json.loads(path.read_bytes())
+    (agency,) = [a for a in envelope["agencies"] if a["code"] == code]
+    return {c["serial"] for c in agency["certificates"]}
+
+
+def _archived(path: Path) -> dict[str, dict[str, object]]:
+    return {leaf["certificate"]["serial"]: leaf for leaf in json.loads(path.read_bytes())["leaves"]}
+
+
+def _signed_then_rotated(authority: AuthorityHome, tmp_path: Path) -> tuple[Path, str]:
+    """A document DISKOMINFO signed, then DISKOMINFO's keys rotated; the old signing serial."""
+    doc = tmp_path / "pengumuman.txt"
+    doc.write_bytes(b"pengumuman resmi")
+    authority.ok("sign", doc, "--as", "DISKOMINFO")
+    listed = json.loads(authority.ok("--json", "keys", "list", "DISKOMINFO").stdout)
+    (old,) = [c["serial"] for c in listed if c["purpose"] == "signing" and c["state"] == "current"]
+    time.sleep(1.05 - datetime.now(UTC).microsecond / 1e6)  # the signing time has whole seconds
+    authority.ok("keys", "rotate", "DISKOMINFO", "--yes")
+    return doc, old
+
+
+def test_rotation_moves_the_retired_certificate_to_the_archive(authority: AuthorityHome, tmp_path: Path) -> None:
+    directory = authority.path / "directory.json"
+    before = directory.stat().st_size
+    doc, old = _signed_then_rotated(authority, tmp_path)
+    assert old not in _serials(directory, "DISKOMINFO")  # the current directory lost it
+    archived = _archived(authority.path / FILE_NAME)
+    assert old in archived and archived[old]["code"] == "DISKOMINFO"
+    # the directory grew by the new certificates only, not by the retired ones
+    grown = directory.stat().st_size - before
+    assert grown < 4 * 1024, grown
+    # the old signature verifies through the archive
+    r = authority.run("verify", doc)
+    assert r.code == 0, r
+    # the header signs the archive's head (side member "archive")
+    members = json.loads(directory.read_bytes())["members"]
+    assert members["archive"]["count"] == len(archived)
+
+
+def test_missing_archive_is_said_clearly(authority: AuthorityHome, tmp_path: Path) -> None:
+    doc, _old = _signed_then_rotated(authority, tmp_path)
+    (authority.path / FILE_NAME).unlink()
+    r = authority.run("verify", doc)
+    assert r.code == 4, r
+    assert "archive of retired certificates" in r.stderr and "sandi directory" in r.stderr, r
+
+
+def test_tampered_archive_is_refused(authority: AuthorityHome, tmp_path: Path) -> None:
+    doc, old = _signed_then_rotated(authority, tmp_path)
+    path = authority.path / FILE_NAME
+    archive = json.loads(path.read_bytes())
+    for leaf in archive["leaves"]:
+        if leaf["certificate"]["serial"] == old:  # stretch the old certificate's validity
+            leaf["certificate"]["not_after"] = "2099-01-01T00:00:00Z"
+    path.write_bytes(json.dumps(archive, sort_keys=True, separators=(",", ":")).encode() + b"\n")
+    r = authority.run("verify", doc)
+    assert r.code == 4, r
+    assert "does not match the signed directory" in r.stderr, r
+
+
+def test_compromise_of_a_retired_key_still_refuses(authority: AuthorityHome, tmp_path: Path) -> None:
+    """A retired certificate revoked for key compromise comes back into the current
+    directory (it voids every signature of its key, every verifier must see it)."""
+    doc, old = _signed_then_rotated(authority, tmp_path)
+    authority.ok("keys", "revoke", "--yes", old, "--reason", "keyCompromise")
+    assert old in _serials(authority.path / "directory.json", "DISKOMINFO")
+    assert old not in _archived(authority.path / FILE_NAME)
+    r = authority.run("verify", doc)
+    assert r.code == 4 and "key compromise" in r.stderr, r
+
+
+def test_workstation_imports_the_archive(authority: AuthorityHome, tmp_path: Path, run_sandi: RunSandi) -> None:
+    doc, _old = _signed_then_rotated(authority, tmp_path)
+    fingerprint = json.loads(authority.ok("--json", "directory", "show").stdout)["root_fingerprint"]
+    ws = tmp_path / "ws"
+    r = run_sandi("--home", ws, "init", "--agency", "BAPPEDA", "--root-fingerprint", fingerprint, env=fx.ENV)
+    assert r.code == 0, r
+    r = run_sandi("--home", ws, "directory", "import", authority.path / "directory.json")
+    assert r.code == 0, r
+    r = run_sandi("--home", ws, "verify", doc)  # the signer's certificate is archived, no archive here
+    assert r.code == 4 and "archive of retired certificates" in r.stderr, r
+    r = run_sandi("--home", ws, "directory", "import", authority.path / FILE_NAME)
+    assert r.code == 0, r
+    r = run_sandi("--home", ws, "verify", doc)
+    assert r.code == 0, r
+    # an archive of another directory version is refused and the installed one kept
+    stale = tmp_path / "stale-archive.json"
+    stale.write_bytes((authority.path / FILE_NAME).read_bytes())
+    authority.ok("keys", "rotate", "BAPPEDA", "--yes")
+    r = run_sandi("--home", ws, "directory", "import", authority.path / "directory.json")
+    assert r.code == 0, r
+    r = run_sandi("--home", ws, "directory", "import", stale)
+    assert r.code == 4 and "does not match the signed directory" in r.stderr, r
+    r = run_sandi("--home", ws, "verify", doc)  # the installed archive is now stale: said so
+    assert r.code == 4 and "does not match the signed directory" in r.stderr, r
+    r = run_sandi("--home", ws, "directory", "import", authority.path / FILE_NAME)
+    assert r.code == 0, r
+    assert run_sandi("--home", ws, "verify", doc).code == 0
