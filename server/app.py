@@ -212,6 +212,29 @@ async def directory_delta(request: Request) -> Response:
     return Response(data, media_type="application/json", headers=headers)
 
 
+def _archive_bytes(authority: Authority) -> bytes | None:
+    from sandi.directory import leaves
+    from sandi.directory.publish import archive_file_bytes
+
+    with authority.registry.reading() as session:
+        return archive_file_bytes(session) if leaves.archive_head(session).count else None
+
+
+@_named("directory-archive")
+async def directory_archive(request: Request) -> Response:
+    """``GET /directory-archive.json``: the archive of retired certificates of the newest
+    directory (ADR 0019); 404 when it archives nothing. The client checks it against the
+    head the directory's signed header carries, so it needs no signature of its own."""
+    from starlette.concurrency import run_in_threadpool
+
+    served = await _in_thread(request)
+    data = await run_in_threadpool(_archive_bytes, request.app.state.authority)
+    if data is None:
+        raise ClientError(404, "no-archive", "this directory archives no certificates")
+    headers = {"X-Sandi-Directory-Version": str(served.version), "Cache-Control": "public, no-cache"}
+    return Response(data, media_type="application/json", headers=headers)
+
+
 def _matches(header: str | None, etag: str) -> bool:
     if not header or len(header) > 4096:
         return False
@@ -327,6 +350,7 @@ def build_app(home: Home, registry: Registry, tsa: TimeStampAuthority | None = N
     routes = [
         Route(f"{prefix}/directory.json", directory, methods=["GET", "HEAD"]),
         Route(f"{prefix}/directory/delta", directory_delta, methods=["GET"]),
+        Route(f"{prefix}/directory-archive.json", directory_archive, methods=["GET"]),
         Route(f"{prefix}/crl.der", crl, methods=["GET", "HEAD"]),
         Route(f"{prefix}/crl.pem", crl, methods=["GET", "HEAD"]),
         Route(f"{prefix}/root.der", root, methods=["GET", "HEAD"]),

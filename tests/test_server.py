@@ -285,3 +285,25 @@ def test_a_workstation_fetches_a_change_as_a_delta(served: Served) -> None:
     assert (site.home / "directory.json").read_bytes() == (served.authority.home / "directory.json").read_bytes()
     journal = (site.home / "audit.journal").read_text()
     assert f'"delta_from":{first["version"]}' in journal.replace(" ", "")
+
+
+def test_a_workstation_fetches_the_archive_of_retired_certificates(served: Served, tmp_path: Path) -> None:
+    """After a rotation, 'directory fetch' also installs /directory-archive.json (checked
+    against the head the signed directory carries), so an old signature still verifies."""
+    import time
+    from datetime import UTC, datetime
+
+    served.authority.ok("agency", "add", "DINAS-ARSIP", "--name", "Dinas Arsip")
+    served.authority.ok("keys", "issue", "DINAS-ARSIP")
+    site = served.workstation("ws-archive", "DISKOMINFO", "--server", served.base)
+    doc = tmp_path / "surat.txt"
+    doc.write_bytes(b"surat lama")
+    served.authority.ok("sign", doc, "--as", "DINAS-ARSIP")
+    time.sleep(1.05 - datetime.now(UTC).microsecond / 1e6)  # the signing time has whole seconds
+    served.authority.ok("keys", "rotate", "DINAS-ARSIP", "--yes")
+    served.settle()
+    status, _headers, body = served.get("/directory-archive.json")
+    assert status == 200 and body == (served.authority.home / "directory-archive.json").read_bytes()
+    site.ok("directory", "fetch")
+    assert (site.home / "directory-archive.json").read_bytes() == body
+    site.ok("verify", doc)

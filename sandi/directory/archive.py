@@ -39,8 +39,8 @@ from sandi.i18n import Message, _
 FORMAT = "sandi-directory-archive/v1"
 FILE_NAME = "directory-archive.json"
 MEMBER = "archive"
-#: the archive grows with rotations (about 1.5 KB per certificate): 1 GiB is far beyond use
-MAX_ARCHIVE_BYTES = 1024 * 1024 * 1024
+#: the archive grows with rotations (about 1.5 KB per certificate): 512 MiB is 300,000 of them
+MAX_ARCHIVE_BYTES = 512 * 1024 * 1024
 
 
 def is_archived(cert: Mapping[str, Any]) -> bool:

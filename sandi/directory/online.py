@@ -26,10 +26,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from sandi.directory.archive import MAX_ARCHIVE_BYTES
 from sandi.directory.snapshot import EXPIRY_WARNING, MAX_DIRECTORY_BYTES, DirectorySnapshot
 from sandi.errors import FormatError, SandiError, VerificationError
 from sandi.home import Home
 from sandi.httpclient import http_request
+from sandi.i18n import Message
 
 #: seconds to wait for the server when a command refreshes on its own
 REFRESH_TIMEOUT = 3.0
@@ -106,7 +108,46 @@ def _fetch_delta(home: Home, base: str, timeout: float, now: datetime | None) ->
 def fetch_directory(home: Home, base: str, *, timeout: float = FETCH_TIMEOUT,
                     now: datetime | None = None) -> Fetched:
     """Fetch the newest directory from ``base`` and install it (verified) if it is new:
-    as a delta from the installed version when the server has one, else in full."""
+    as a delta from the installed version when the server has one, else in full; then
+    the archive of retired certificates when the directory has one this home lacks."""
+    fetched = _fetch_directory(home, base, timeout, now)
+    _fetch_archive(home, base, fetched.snapshot, timeout, now)
+    return fetched
+
+
+def _fetch_archive(home: Home, base: str, snapshot: DirectorySnapshot, timeout: float,
+                   now: datetime | None) -> None:
+    """Install ``/directory-archive.json`` when ``snapshot`` signs an archive head and the
+    home's archive is missing or another version's (ADR 0019). A failure does not undo
+    the directory: it is journaled and told (verify then says the archive is missing)."""
+    from dataclasses import replace
+
+    from sandi.directory.archive import archive_path, installed_archive
+    from sandi.directory.local import import_archive
+
+    if snapshot.archive_head is None:
+        return
+    try:
+        if installed_archive(replace(snapshot, archive_file=archive_path(home.path))) is not None:
+            return
+    except SandiError:
+        pass  # another version's (or damaged): fetch the current one
+    url = f"{base.rstrip('/')}/directory-archive.json"
+    try:
+        _status, data = http_request(url, headers={"Accept": "application/json", "User-Agent": "sandi"},
+                                     timeout=timeout, limit=MAX_ARCHIVE_BYTES)
+        archive = import_archive(home, data, now=now)
+    except SandiError as exc:
+        _journal(home, "failed", url, {"reason": type(exc).__name__, "archive": True})
+        snapshot.notices.append(Message(
+            "the archive of retired certificates could not be fetched ({reason}); signatures made with "
+            "retired certificates cannot be verified until it is", reason=exc.message))
+        return
+    _journal(home, "ok", f"v{snapshot.version}", {"version": snapshot.version, "url": url,
+                                                  "archive": archive.head.count})
+
+
+def _fetch_directory(home: Home, base: str, timeout: float, now: datetime | None) -> Fetched:
     from sandi.directory.local import import_envelope, installed_snapshot
 
     by_delta = _fetch_delta(home, base, timeout, now)
