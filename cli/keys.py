@@ -600,7 +600,9 @@ def request_cmd(obj: CliContext, code: str, output: Path | None, rotate: bool, t
     if output is not None:
         atomic_write(output, data, mode=0o644, overwrite=False)
     if token is not None and base is not None:
-        _enrol_online(obj, code, base, token, data, wait, passphrase_file, kind=kind)
+        # Refused or unreachable, with no request file written: no keys wait for a request.
+        discard = (store, refs) if output is None else None
+        _enrol_online(obj, code, base, token, data, wait, passphrase_file, kind=kind, discard=discard)
         return
     assert output is not None
     if purpose == "pdf-signing":
@@ -628,7 +630,8 @@ def request_cmd(obj: CliContext, code: str, output: Path | None, rotate: bool, t
 
 
 def _enrol_online(obj: CliContext, code: str, base: str | None, token: str | None, data: bytes | None,
-                  wait: int, passphrase_file: Path | None, *, kind: str = "agency") -> None:
+                  wait: int, passphrase_file: Path | None, *, kind: str = "agency",
+                  discard: tuple[KeyStore, list[str]] | None = None) -> None:
     """Post the request (or resume the one posted), wait for the approval, install."""
     from sandi.authority.enrolment import import_response
     from sandi.authority.online_client import finished, load_pending, post_request, wait_for_response
@@ -636,7 +639,13 @@ def _enrol_online(obj: CliContext, code: str, base: str | None, token: str | Non
 
     home = obj.home
     if base is not None and token is not None and data is not None:
-        posted = post_request(home, base, token, data, kind=kind)
+        try:
+            posted = post_request(home, base, token, data, kind=kind)
+        except BaseException:
+            if discard is not None:
+                for ref in discard[1]:
+                    discard[0].delete(ref)
+            raise
         obj.note(_("request posted to {server}; request fingerprint: {fingerprint}").format(
             server=base, fingerprint=posted.fingerprint))
         obj.note(_("read this fingerprint to the authority's operator by phone; they compare it before "

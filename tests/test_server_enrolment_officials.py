@@ -111,9 +111,12 @@ def test_tokens_never_cross_between_agency_and_official(served: Served, agency_s
     site = served.workstation("ws-cross-2", "DISKOMINFO", "--server", served.base)
     r = site.sandi("keys", "request", "DISKOMINFO", "--token", official_token, "--wait", "0")
     assert r.code == 1 and "token was refused (other-kind)" in r.stderr, r
+    assert not json.loads(site.ok("--json", "keys", "store").stdout)["keys"]  # the refused keys are gone
+    before = json.loads(agency_site.ok("--json", "keys", "store").stdout)["keys"]
     r = agency_site.sandi("keys", "request", "DISKOMINFO", "--purpose", "pdf-signing", "--token",
                           official_token, "--wait", "0")
     assert r.code == 1 and "token was refused (other-kind)" in r.stderr, r
+    assert json.loads(agency_site.ok("--json", "keys", "store").stdout)["keys"] == before
     r = official.sandi("official", "request", "DISKOMINFO", "--nip", NIP, "--token", official_token,
                        "--wait", "0")
     assert r.code == 1 and "token was refused (other-official)" in r.stderr, r
