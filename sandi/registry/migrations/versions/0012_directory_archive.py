@@ -4,7 +4,7 @@
 serial, with its agency), which leaves the agency's current leaf. Every agency is marked
 pending, so the first publication after the upgrade moves the retired certificates once.
 
-Revision ID: 0011
+Revision ID: 0012
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
