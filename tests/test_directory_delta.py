@@ -221,3 +221,56 @@ def test_an_apply_killed_before_its_commit_leaves_the_old_index(province: Provin
     assert snap.version == base and snap.notices == [] and snap.agency_or_none("AAA-PERTAMA") is None
     p.bappeda.ok("directory", "import", p.bappeda.receive(delta))
     assert installed_snapshot(Home(p.bappeda.home)).agency("AAA-PERTAMA").code == "AAA-PERTAMA"
+
+
+def _synthetic(codes: list[str], tag: str = "") -> list[dict[str, object]]:
+    import hashlib
+
+    return [{"code": c, "name": f"Instansi {c}{tag}", "certificates": [
+        {"key_fingerprint": hashlib.sha256(f"{c}/{j}{tag}".encode()).hexdigest()} for j in range(2)]}
+        for c in codes]
+
+
+def _synthetic_index(path: Path, agencies: list[dict[str, object]], version: int) -> bytes:
+    from sandi.directory.index import write_index
+
+    header = v2.header_bytes(version=version, issued_at=datetime(2026, 12, 1, tzinfo=UTC),
+                             expires_at=datetime(2026, 12, 8, tzinfo=UTC), province="Banten",
+                             root_certificate="root", agencies=agencies, policies=[],
+                             members={"crl": "x"}, audit_checkpoint=None)
+    envelope = v2.Envelope(header, b"s" * 64, agencies, [], {"crl": "x"})  # type: ignore[arg-type]
+    write_index(path, envelope, v2.check_body(v2.parse_header(header), envelope), "0" * 64, "stamp")
+    return header
+
+
+@pytest.mark.parametrize(("before", "upsert", "remove"), [
+    (["B", "D", "F"], ["A"], ["F"]),  # one sorts in first, the last leaves
+    (["B", "D", "F", "H", "J"], [], ["B", "D", "F", "H"]),  # down to one leaf: the tree loses levels
+    (["M"], ["A", "C", "Z"], []),  # from one leaf up
+    ([f"K{i:03d}" for i in range(70)], ["K0345"], ["K000", "K050"]),  # a long shifted tail
+    ([f"K{i:03d}" for i in range(9)], ["K004"], []),  # one leaf changed in place, nothing shifts
+])
+def test_in_place_removals_and_shifts_give_the_index_of_the_new_version(
+        tmp_path: Path, before: list[str], upsert: list[str], remove: list[str]) -> None:
+    """The in-place transaction on removals, insertions, one changed leaf and changes of
+    tree height equals an index written whole for the new version (rows and nodes)."""
+    import sqlite3
+
+    from sandi.directory.delta import Delta, _apply_in_place
+
+    old = _synthetic(before)
+    changed = _synthetic(upsert, tag="'")
+    new = sorted([a for a in old if a["code"] not in set(remove) | set(upsert)] + changed,
+                 key=lambda a: str(a["code"]))
+    (tmp_path / "applied").mkdir()
+    (tmp_path / "whole").mkdir()
+    base_header = _synthetic_index(tmp_path / "applied" / "directory.index", old, 1)
+    new_header = _synthetic_index(tmp_path / "whole" / "directory.index", new, 2)
+    delta = Delta(1, v2.sha256_hex(base_header), new_header, b"s" * 64, changed, remove, [], {})
+    db = sqlite3.connect(tmp_path / "applied" / "directory.index", isolation_level=None)
+    db.execute("BEGIN IMMEDIATE")
+    applied = _apply_in_place(db, base_header, delta, v2.parse_header(new_header))
+    db.execute("COMMIT")
+    db.close()
+    assert applied.leaves == [v2.canonical(a) for a in new]
+    assert _index_content(tmp_path / "applied") == _index_content(tmp_path / "whole")
