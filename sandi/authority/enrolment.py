@@ -374,6 +374,23 @@ def parse_request(data: bytes) -> EnrolmentRequest:
     )
 
 
+def check_request_origin(root_fingerprint: str, created: datetime, *, authority_fingerprint: str,
+                         now: datetime, ask_again: str) -> None:
+    """Every request (agency keys, an official's, a PDF key) was made for this authority,
+    is not dated in the future and is at most :data:`MAX_REQUEST_AGE` old. ``ask_again``:
+    the hint for an old request (whom to ask for a fresh one), already translated."""
+    if root_fingerprint != authority_fingerprint:
+        raise VerificationError(
+            _("the request was made for another authority (root fingerprint differs)"),
+            hint=_("the agency must be set up with this authority's root fingerprint"),
+        )
+    if created > now + CLOCK_SKEW:
+        raise VerificationError(_("the request is dated in the future"), hint=_("check the agency's clock"))
+    if now - created > MAX_REQUEST_AGE:
+        raise VerificationError(
+            _("the request is older than {days} days").format(days=MAX_REQUEST_AGE.days), hint=ask_again)
+
+
 def _check_request(issuer: Issuer, req: EnrolmentRequest, expected_agency: str | None, now: datetime) -> None:
     if expected_agency is not None and req.agency != expected_agency:
         raise VerificationError(
@@ -383,18 +400,8 @@ def _check_request(issuer: Issuer, req: EnrolmentRequest, expected_agency: str |
             ),
             hint=_("certify each agency's own request"),
         )
-    if req.root_fingerprint != issuer.key.fingerprint:
-        raise VerificationError(
-            _("the request was made for another authority (root fingerprint differs)"),
-            hint=_("the agency must be set up with this authority's root fingerprint"),
-        )
-    if req.created > now + CLOCK_SKEW:
-        raise VerificationError(_("the request is dated in the future"), hint=_("check the agency's clock"))
-    if now - req.created > MAX_REQUEST_AGE:
-        raise VerificationError(
-            _("the request is older than {days} days").format(days=MAX_REQUEST_AGE.days),
-            hint=_("ask the agency for a fresh request"),
-        )
+    check_request_origin(req.root_fingerprint, req.created, authority_fingerprint=issuer.key.fingerprint,
+                         now=now, ask_again=_("ask the agency for a fresh request"))
 
 
 def _plan(

@@ -59,7 +59,7 @@ from sandi.authority.certs import (
     publication_urls,
     whole_seconds,
 )
-from sandi.authority.enrolment import MAX_REQUEST_AGE, normalise_fingerprint, request_fingerprint
+from sandi.authority.enrolment import check_request_origin, normalise_fingerprint, request_fingerprint
 from sandi.authority.events import record
 from sandi.authority.identifiers import NIP_RE, validate_nip
 from sandi.authority.issuance import Issuer, KeyWrites, require_active, retire
@@ -68,7 +68,6 @@ from sandi.authority.pdfroot import PDF_SIGNING, PdfIssuer
 from sandi.authority.profiles import KeyProfile, load_profile
 from sandi.authority.records import CertificateInfo, OfficialInfo, cert_info, official_info
 from sandi.authority.revocation import Revoked, check_reason, revoke_rows
-from sandi.authority.validity import CLOCK_SKEW
 from sandi.errors import (
     AlreadyExistsError,
     CredentialError,
@@ -442,18 +441,8 @@ def _plan(
     from sandi.authority.issuance import current_certificates
     from sandi.registry.models import CertificateRow
 
-    if req.root_fingerprint != issuer.key.fingerprint:
-        raise VerificationError(
-            _("the request was made for another authority (root fingerprint differs)"),
-            hint=_("the agency must be set up with this authority's root fingerprint"),
-        )
-    if req.created > now + CLOCK_SKEW:
-        raise VerificationError(_("the request is dated in the future"), hint=_("check the agency's clock"))
-    if now - req.created > MAX_REQUEST_AGE:
-        raise VerificationError(
-            _("the request is older than {days} days").format(days=MAX_REQUEST_AGE.days),
-            hint=_("ask the official for a fresh request"),
-        )
+    check_request_origin(req.root_fingerprint, req.created, authority_fingerprint=issuer.key.fingerprint,
+                         now=now, ask_again=_("ask the official for a fresh request"))
     agency = find_agency(session, req.agency)
     require_active(agency)
     official = find_official(session, agency, req.nip)

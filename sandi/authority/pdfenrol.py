@@ -47,9 +47,8 @@ from typing import TYPE_CHECKING, Any
 
 from sandi.authority.bundle import iso_now
 from sandi.authority.certs import to_pem, whole_seconds
-from sandi.authority.enrolment import MAX_REQUEST_AGE, current_own_signing_key, request_fingerprint
+from sandi.authority.enrolment import check_request_origin, current_own_signing_key, request_fingerprint
 from sandi.authority.lookup import validate_code
-from sandi.authority.validity import CLOCK_SKEW
 from sandi.errors import AlreadyExistsError, FormatError, UsageError, VerificationError
 from sandi.formats.bounded import load_json
 from sandi.i18n import Message, _
@@ -253,14 +252,8 @@ def _plan(session: Any, root_fingerprint: str, req: PdfKeyRequest, expected_agen
     if expected_agency is not None and req.agency != expected_agency:
         raise VerificationError(_("the request is for {agency}, not {expected_agency}").format(
             agency=req.agency, expected_agency=expected_agency), hint=_("certify each agency's own request"))
-    if req.root_fingerprint != root_fingerprint:
-        raise VerificationError(_("the request was made for another authority (root fingerprint differs)"),
-                                hint=_("the agency must be set up with this authority's root fingerprint"))
-    if req.created > now + CLOCK_SKEW:
-        raise VerificationError(_("the request is dated in the future"), hint=_("check the agency's clock"))
-    if now - req.created > MAX_REQUEST_AGE:
-        raise VerificationError(_("the request is older than {days} days").format(days=MAX_REQUEST_AGE.days),
-                                hint=_("ask the agency for a fresh request"))
+    check_request_origin(req.root_fingerprint, req.created, authority_fingerprint=root_fingerprint, now=now,
+                         ask_again=_("ask the agency for a fresh request"))
     agency = find_agency(session, req.agency)
     require_active(agency)
     signing = session.scalars(select(CertificateRow).where(
