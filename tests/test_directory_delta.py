@@ -188,10 +188,15 @@ def test_a_tampered_delta_leaves_the_index_untouched(province: Province) -> None
     assert _version(p.bappeda.home) == base
 
 
-def test_an_apply_killed_before_its_commit_leaves_the_old_index(province: Province) -> None:
-    """A real SIGKILL once the index rows are changed and directory.json is being written:
-    SQLite's journal restores the old index; the home still reads the old version, and a
-    second import of the same delta completes."""
+@pytest.mark.parametrize("killed_at", ["AtomicOutput", "atomic_write"])
+def test_an_apply_killed_before_its_commit_leaves_the_old_index(province: Province, killed_at: str) -> None:
+    """A real SIGKILL once the index rows are changed, when directory.json is about to be
+    written (``AtomicOutput``) or after both files, when the header anchor is
+    (``atomic_write``): SQLite's journal restores the old index either way. Killed before
+    the files, the home still reads the old version through its index; killed after them,
+    the old index is not used (its header is the old anchor's but directory.json changed),
+    the new directory.json is verified in full once and the index rebuilt. A second import
+    of the delta (first case) completes."""
     import os
     import subprocess
     import sys
@@ -200,6 +205,7 @@ def test_an_apply_killed_before_its_commit_leaves_the_old_index(province: Provin
     base = _version(p.bappeda.home)
     p.authority.ok("agency", "add", "AAA-PERTAMA", "--name", "Dinas Pertama")
     p.authority.ok("keys", "issue", "AAA-PERTAMA")
+    newest = _version(p.authority.home)
     delta = _delta(p, base, "delta.json")
     before = _index_content(p.bappeda.home)
     script = (
@@ -209,7 +215,7 @@ def test_an_apply_killed_before_its_commit_leaves_the_old_index(province: Provin
         "from sandi.home import Home\n"
         "def killed(*a, **k):\n"
         "    os.kill(os.getpid(), signal.SIGKILL)\n"
-        "d.atomic_write = killed\n"
+        f"d.{killed_at} = killed\n"
         "d.apply_delta(Home(Path(sys.argv[1])), Path(sys.argv[2]).read_bytes())\n"
     )
     proc = subprocess.run([sys.executable, "-c", script, str(p.bappeda.home), str(delta)],
@@ -218,9 +224,14 @@ def test_an_apply_killed_before_its_commit_leaves_the_old_index(province: Provin
     assert (p.bappeda.home / "directory.index-journal").exists()  # the hot journal SQLite rolls back
     assert _index_content(p.bappeda.home) == before
     snap = installed_snapshot(Home(p.bappeda.home))
-    assert snap.version == base and snap.notices == [] and snap.agency_or_none("AAA-PERTAMA") is None
-    p.bappeda.ok("directory", "import", p.bappeda.receive(delta))
-    assert installed_snapshot(Home(p.bappeda.home)).agency("AAA-PERTAMA").code == "AAA-PERTAMA"
+    if killed_at == "AtomicOutput":
+        assert snap.version == base and snap.notices == [] and snap.agency_or_none("AAA-PERTAMA") is None
+        p.bappeda.ok("directory", "import", p.bappeda.receive(delta))
+    else:
+        assert snap.version == newest and len(snap.notices) == 1  # verified in full, said once
+    again = installed_snapshot(Home(p.bappeda.home))
+    assert again.version == newest and again.notices == [] and again.source is not None  # the index
+    assert again.agency("AAA-PERTAMA").code == "AAA-PERTAMA"
 
 
 def _synthetic(codes: list[str], tag: str = "") -> list[dict[str, object]]:
@@ -249,6 +260,7 @@ def _synthetic_index(path: Path, agencies: list[dict[str, object]], version: int
     (["M"], ["A", "C", "Z"], []),  # from one leaf up
     ([f"K{i:03d}" for i in range(70)], ["K0345"], ["K000", "K050"]),  # a long shifted tail
     ([f"K{i:03d}" for i in range(9)], ["K004"], []),  # one leaf changed in place, nothing shifts
+    ([f"K{i:03d}" for i in range(100)], ["K0905"], ["K010"]),  # a long shifted run, the tail unmoved
 ])
 def test_in_place_removals_and_shifts_give_the_index_of_the_new_version(
         tmp_path: Path, before: list[str], upsert: list[str], remove: list[str]) -> None:

@@ -277,8 +277,11 @@ def _rewrite_positions(db: sqlite3.Connection, table: str, count: int,
         "keys": ("DELETE FROM keys WHERE position = ?", "DELETE FROM keys WHERE position >= ?",
                  "INSERT INTO keys VALUES (?, ?, ?, ?)"),
     }[table]
-    db.executemany(delete, ((p,) for p in changed))
-    db.execute(beyond, (count,))
+    if len(changed) > 64 and changed[-1] - changed[0] + 1 == len(changed) and changed[-1] >= count - 1:
+        db.execute(beyond, (changed[0],))  # a shifted tail to the end: one range delete
+    else:
+        db.executemany(delete, ((p,) for p in changed))
+        db.execute(beyond, (count,))
     db.executemany(insert, (row(p) for p in changed if p < count))
 
 
