@@ -118,3 +118,22 @@ def test_workstation_imports_the_archive(authority: AuthorityHome, tmp_path: Pat
     r = run_sandi("--home", ws, "directory", "import", authority.path / FILE_NAME)
     assert r.code == 0, r
     assert run_sandi("--home", ws, "verify", doc).code == 0
+
+
+def test_a_former_encryption_key_is_refused_through_the_archive(authority: AuthorityHome, tmp_path: Path) -> None:
+    """A raw age key that an agency retired is still that agency's former key (refused),
+    and without the archive nobody can tell: refused too, saying how to get it."""
+    from sandi.formats.age import X25519Recipient
+
+    (old,) = [c for c in authority.workspace().snapshot.agency("BAPPEDA").certificates
+              if c.purpose == "encryption"]
+    key = X25519Recipient.from_public_bytes(old.public_key_bytes()).to_bech32()
+    authority.ok("keys", "rotate", "BAPPEDA", "--yes")
+    doc = tmp_path / "data.txt"
+    doc.write_text("x")
+    r = authority.run("encrypt", "-r", key, "--as", "DISKOMINFO", "--class", "B", "-o", tmp_path / "x.age", doc)
+    assert r.code == 1 and "former encryption key of BAPPEDA" in r.stderr, r
+    (authority.path / FILE_NAME).unlink()
+    r = authority.run("encrypt", "-r", key, "--as", "DISKOMINFO", "--class", "B", "-o", tmp_path / "x.age", doc)
+    assert r.code == 1 and "archive of retired certificates" in r.stderr, r
+    assert not (tmp_path / "x.age").exists()

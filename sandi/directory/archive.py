@@ -116,12 +116,16 @@ def archive_path(home_path: Path) -> Path:
     return home_path / FILE_NAME
 
 
+def missing_archive_hint() -> str:
+    return _("get the archive: 'sandi directory fetch' from the authority's server, or 'sandi directory "
+             "import directory-archive.json' from the authority; then verify again")
+
+
 def missing_archive() -> VerificationError:
     return VerificationError(
         _("the signer's certificate is not in the current directory: it may be a retired certificate, "
           "kept in the archive of retired certificates, which this computer does not have"),
-        hint=_("get the archive: 'sandi directory fetch' from the authority's server, or 'sandi directory "
-               "import directory-archive.json' from the authority; then verify again"))
+        hint=missing_archive_hint())
 
 
 def installed_archive(snapshot: DirectorySnapshot) -> Archive | None:

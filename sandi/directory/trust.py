@@ -139,16 +139,37 @@ def encryption_key_owner(snapshot: DirectorySnapshot, public_key: bytes, now: da
     """The agency a raw X25519 (or 1216-byte hybrid) public key belongs to, if any; None for a
     key no certificate carries.
 
-    A key that any encryption certificate in the directory carries, current or past, is
-    that agency's: it may be used only as the agency's current key (so that the caller
-    applies the agency's policy to it). A retired, revoked or expired key of an agency,
-    or one of a suspended agency, is refused here, saying why.
+    A key that any encryption certificate in the directory (or its archive of retired
+    certificates) carries, current or past, is that agency's: it may be used only as the
+    agency's current key (so that the caller applies the agency's policy to it). A retired,
+    revoked or expired key of an agency, or one of a suspended agency, is refused here,
+    saying why; with an archive the home lacks, a key not in the directory is refused too
+    (it may be a retired one).
     """
     import hashlib
 
     fingerprint = hashlib.sha256(public_key).hexdigest()
     owners = sorted({agency.code for agency, cert in snapshot.key_owners(fingerprint)
                      if cert.purpose in ENCRYPTION_PURPOSES})
+    if not owners and snapshot.archive_head is not None:
+        # A retired key left the current directory for the archive (ADR 0019): still refused.
+        from sandi.directory.archive import installed_archive, missing_archive_hint
+
+        archive = installed_archive(snapshot)
+        if archive is None:
+            raise CredentialError(
+                _("this key is not in the current directory; whether it is a former key of an agency is "
+                  "in the archive of retired certificates, which this computer does not have"),
+                hint=missing_archive_hint())
+        archived = sorted({code for code, cert in archive.key_owners(fingerprint)
+                           if cert.purpose in ENCRYPTION_PURPOSES})
+        if archived:
+            raise CredentialError(
+                _("this key is a former encryption key of {code} (retired, revoked or expired)").format(
+                    code=archived[0]),
+                hint=_("encrypt to the agency by its code (-r {code}): its current key is used, and the "
+                       "policy is checked").format(code=archived[0]),
+            )
     if not owners:
         return None
     if len(owners) > 1:  # the authority never issues one key twice; a directory that does is wrong
