@@ -137,3 +137,52 @@ def test_a_former_encryption_key_is_refused_through_the_archive(authority: Autho
     r = authority.run("encrypt", "-r", key, "--as", "DISKOMINFO", "--class", "B", "-o", tmp_path / "x.age", doc)
     assert r.code == 1 and "archive of retired certificates" in r.stderr, r
     assert not (tmp_path / "x.age").exists()
+
+
+def test_the_archive_store_is_checkable_and_its_head_is_signed(authority: AuthorityHome, tmp_path: Path,
+                                                              run_sandi: RunSandi) -> None:
+    """stale_leaves() names an agency whose stored archive leaf differs from the registry;
+    a directory whose archive member was altered is refused on import (the header signs it)."""
+    from sqlalchemy import update
+
+    from sandi.directory.leaves import stale_leaves
+    from sandi.home import Home
+    from sandi.registry import Registry
+    from sandi.registry.models import DirectoryArchiveLeafRow
+
+    _doc, old = _signed_then_rotated(authority, tmp_path)
+    registry = Registry(Home(authority.path).database_url())
+    try:
+        with registry.transaction() as s:
+            assert stale_leaves(s) == []
+            s.execute(update(DirectoryArchiveLeafRow).where(DirectoryArchiveLeafRow.serial == old)
+                      .values(leaf=b'{"certificate":{},"code":"DISKOMINFO"}'))
+            assert stale_leaves(s) == ["DISKOMINFO"]
+            s.rollback()
+    finally:
+        registry.dispose()
+    envelope = json.loads((authority.path / "directory.json").read_bytes())
+    envelope["members"]["archive"]["count"] += 1
+    forged = tmp_path / "directory.json"
+    forged.write_bytes(json.dumps(envelope).encode())
+    fingerprint = json.loads(authority.ok("--json", "directory", "show").stdout)["root_fingerprint"]
+    ws = tmp_path / "ws"
+    assert run_sandi("--home", ws, "init", "--agency", "BAPPEDA", "--root-fingerprint", fingerprint,
+                     env=fx.ENV).code == 0
+    r = run_sandi("--home", ws, "directory", "import", forged)
+    assert r.code == 4 and "side members do not match" in r.stderr, r
+
+
+def test_open_of_a_document_sealed_before_the_senders_rotation(authority: AuthorityHome, tmp_path: Path) -> None:
+    doc = tmp_path / "surat.txt"
+    doc.write_bytes(b"surat sebelum penggantian kunci")
+    sealed = tmp_path / "surat.sandi"
+    authority.ok("seal", doc, "--as", "DISKOMINFO", "--to", "BAPPEDA", "--class", "B", "-o", sealed)
+    time.sleep(1.05 - datetime.now(UTC).microsecond / 1e6)
+    authority.ok("keys", "rotate", "DISKOMINFO", "--yes")
+    authority.ok("open", sealed, "--as", "BAPPEDA", "-o", tmp_path / "dibuka.txt")
+    assert (tmp_path / "dibuka.txt").read_bytes() == doc.read_bytes()
+    (authority.path / FILE_NAME).unlink()
+    r = authority.run("open", sealed, "--as", "BAPPEDA", "-o", tmp_path / "lagi.txt")
+    assert r.code == 4 and "archive of retired certificates" in r.stderr, r
+    assert not (tmp_path / "lagi.txt").exists()
