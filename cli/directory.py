@@ -87,13 +87,20 @@ def republish_or_warn(obj: CliContext) -> None:
 @pass_cli
 def publish_cmd(obj: CliContext, output: Path | None, days: int | None, force: bool, rebuild: bool,
                 passphrase_file: Path | None) -> None:
-    if output is not None and output.exists() and not force:
-        # Refused before anything is published: one rule for every file sandi writes.
-        raise AlreadyExistsError(_("{path} exists already").format(path=output),
-                                 hint=_("choose another name, or add --force to replace it"))
+    from sandi.directory.archive import FILE_NAME as ARCHIVE_NAME
+
+    # The archive of retired certificates goes beside -o (ADR 0019): the same rule for it.
+    companion = None if output is None else output.with_name(ARCHIVE_NAME)
+    for path in (output, companion):
+        if path is not None and path.exists() and not force:
+            # Refused before anything is published: one rule for every file sandi writes.
+            raise AlreadyExistsError(_("{path} exists already").format(path=path),
+                                     hint=_("choose another name, or add --force to replace it"))
     snapshot = republish_home(obj, passphrase_file, output=output, days=days, overwrite=force,
                               rebuild=rebuild)
     written = [_("written to {output}").format(output=output)] if output else []
+    if companion is not None and snapshot.archive_head is not None:
+        written.append(_("written to {output}").format(output=companion))
     obj.emit(_describe(snapshot), _lines(snapshot) + written)
 
 

@@ -186,3 +186,15 @@ def test_open_of_a_document_sealed_before_the_senders_rotation(authority: Author
     r = authority.run("open", sealed, "--as", "BAPPEDA", "-o", tmp_path / "lagi.txt")
     assert r.code == 4 and "archive of retired certificates" in r.stderr, r
     assert not (tmp_path / "lagi.txt").exists()
+
+
+def test_publish_writes_the_archive_beside_its_output(authority: AuthorityHome, tmp_path: Path) -> None:
+    _doc, old = _signed_then_rotated(authority, tmp_path)
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    (usb / FILE_NAME).write_bytes(b"an older copy")
+    r = authority.run("directory", "publish", "-o", usb / "directory.json")
+    assert r.code != 0 and "exists already" in r.stderr and not (usb / "directory.json").exists(), r
+    authority.ok("directory", "publish", "-o", usb / "directory.json", "--force")
+    assert (usb / FILE_NAME).read_bytes() == (authority.path / FILE_NAME).read_bytes()
+    assert old in _archived(usb / FILE_NAME)
