@@ -184,15 +184,15 @@ def test_a_tampered_delta_leaves_the_index_untouched(province: Province) -> None
     r = p.bappeda.sandi("directory", "import", forged)
     assert r.code == 4, r
     assert (index.read_bytes(), _installed_files(p.bappeda.home)) == before
-    assert not (p.bappeda.home / "directory.index-journal").exists()
+    assert not (p.bappeda.home / "directory.index.new").exists()
     assert _version(p.bappeda.home) == base
 
 
 @pytest.mark.parametrize("killed_at", ["AtomicOutput", "atomic_write"])
 def test_an_apply_killed_before_its_commit_leaves_the_old_index(province: Province, killed_at: str) -> None:
-    """A real SIGKILL once the index rows are changed, when directory.json is about to be
-    written (``AtomicOutput``) or after both files, when the header anchor is
-    (``atomic_write``): SQLite's journal restores the old index either way. Killed before
+    """A real SIGKILL once the index rows are changed (in the copy the update works on),
+    when directory.json is about to be written (``AtomicOutput``) or after both files, when
+    the header anchor is (``atomic_write``): the installed index is untouched either way. Killed before
     the files, the home still reads the old version through its index; killed after them,
     the old index is not used (its header is the old anchor's but directory.json changed),
     the new directory.json is verified in full once and the index rebuilt. A second import
@@ -208,6 +208,7 @@ def test_an_apply_killed_before_its_commit_leaves_the_old_index(province: Provin
     newest = _version(p.authority.home)
     delta = _delta(p, base, "delta.json")
     before = _index_content(p.bappeda.home)
+    before_bytes = (p.bappeda.home / "directory.index").read_bytes()
     script = (
         "import os, signal, sys\n"
         "from pathlib import Path\n"
@@ -221,7 +222,7 @@ def test_an_apply_killed_before_its_commit_leaves_the_old_index(province: Provin
     proc = subprocess.run([sys.executable, "-c", script, str(p.bappeda.home), str(delta)],
                           env={**os.environ, "SANDI_LANG": "en"}, capture_output=True, check=False)
     assert proc.returncode == -9, proc
-    assert (p.bappeda.home / "directory.index-journal").exists()  # the hot journal SQLite rolls back
+    assert (p.bappeda.home / "directory.index").read_bytes() == before_bytes  # the copy was changed
     assert _index_content(p.bappeda.home) == before
     snap = installed_snapshot(Home(p.bappeda.home))
     if killed_at == "AtomicOutput":

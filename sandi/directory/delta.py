@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 from sandi.directory import v2
@@ -157,7 +158,10 @@ def apply_delta(home: Home, data: bytes, *, now: datetime | None = None,
                                        "as its newest (version {base})").format(base=delta.base_version))
         if v2.parse_header(anchor.header).version != delta.base_version:
             raise DeltaNotApplicable(_("the delta's base version is not this home's"))
-        db = _open_index(home)
+        index = home.directory_index_path
+        building = index.with_name(index.name + ".new")
+        notices: list[str] = []
+        db = _open_copy(index, building)
         try:
             try:
                 db.execute("BEGIN IMMEDIATE")
@@ -184,10 +188,6 @@ def apply_delta(home: Home, data: bytes, *, now: datetime | None = None,
                 db.executemany("UPDATE meta SET value = ? WHERE key = ?", (
                     (envelope_sha256, "envelope_sha256"),
                     (installed_stamp(home.directory_path), "directory_stamp")))
-                # The header anchor last before the commit: until both agree, the index is
-                # not used (a reader compares its header with the header anchor's).
-                atomic_write(home.directory_anchor_header_path, v2.HeaderAnchor(
-                    delta.header, delta.signature, envelope_sha256).to_bytes(), mode=0o644)
                 db.execute("COMMIT")
             except sqlite3.Error as exc:
                 raise DeltaNotApplicable(_("the installed directory index cannot be updated ({reason})")
@@ -195,38 +195,82 @@ def apply_delta(home: Home, data: bytes, *, now: datetime | None = None,
             finally:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
-        finally:
-            db.close()
-    return snapshot_from_v2(header, [], applied.policies, applied.members)
+                db.close()
+            # As an import does: the header anchor, then the index renamed into place. Until
+            # both agree the index is not used (a reader compares its header with the header
+            # anchor's), and a command that had the old index open keeps reading the old file.
+            atomic_write(home.directory_anchor_header_path, v2.HeaderAnchor(
+                delta.header, delta.signature, envelope_sha256).to_bytes(), mode=0o644)
+            try:
+                _replace_index(building, index)
+            except OSError as exc:
+                # Windows will not replace a file another command has open: as for an
+                # import, the old index no longer matches the header anchor and is not used.
+                building.unlink(missing_ok=True)
+                notices.append(Message(
+                    "the directory index could not be written ({reason}); commands verify "
+                    "directory.json in full until it is rebuilt", reason=exc.strerror or type(exc).__name__))
+        except BaseException:
+            building.unlink(missing_ok=True)
+            raise
+    snapshot = snapshot_from_v2(header, [], applied.policies, applied.members)
+    snapshot.notices.extend(notices)
+    return snapshot
 
 
-def _open_index(home: Home) -> sqlite3.Connection:
-    """The installed index, opened for writing with statements under our control
-    (explicit BEGIN/COMMIT), if it is of this release's schema."""
+def _open_copy(index: Path, building: Path) -> sqlite3.Connection:
+    """A copy of the installed index at ``building``, opened for the update (explicit
+    BEGIN/COMMIT), if the index is of this release's schema. The update is made on a copy
+    (a sequential file copy, no row parsed) and renamed into place, so the installed index
+    is never changed under a reader that has it open, and an apply cut short leaves it as
+    it was (ADR 0015: only an install replaces the index, whole)."""
+    import shutil
+
     from sandi.directory.index import SCHEMA, USER_VERSION
 
-    path = home.directory_index_path
-    if not path.is_file():
+    if not index.is_file():
         raise DeltaNotApplicable(_("this home has no installed directory index to apply a delta to"))
+    building.unlink(missing_ok=True)  # an apply or a build killed earlier
     try:
-        db = sqlite3.connect(path, isolation_level=None)
-    except sqlite3.Error as exc:
+        shutil.copyfile(index, building)
+        db = sqlite3.connect(building, isolation_level=None)
+    except (OSError, sqlite3.Error) as exc:
+        building.unlink(missing_ok=True)
         raise DeltaNotApplicable(_("the installed directory index cannot be read ({reason})").format(
             reason=exc.__class__.__name__)) from None
     try:
-        db.execute("PRAGMA journal_mode = DELETE")  # the old index survives a cut-short apply
-        db.execute("PRAGMA synchronous = FULL")
+        db.execute("PRAGMA journal_mode = MEMORY")  # a private copy: the rollback needs no file
+        db.execute("PRAGMA synchronous = OFF")  # synced once, before the rename
         schema = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
         if db.execute("PRAGMA user_version").fetchone() != (USER_VERSION,) or schema != (SCHEMA,):
             raise DeltaNotApplicable(_("the installed directory index is not of this release's kind"))
     except sqlite3.Error as exc:
         db.close()
+        building.unlink(missing_ok=True)
         raise DeltaNotApplicable(_("the installed directory index cannot be read ({reason})").format(
             reason=exc.__class__.__name__)) from None
     except BaseException:
         db.close()
+        building.unlink(missing_ok=True)
         raise
     return db
+
+
+def _replace_index(building: Path, index: Path) -> None:
+    import contextlib
+    import os
+
+    from sandi import portable
+
+    fd = os.open(building, os.O_RDONLY | portable.BINARY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(building, index)
+    portable.fsync_dir(index.parent)
+    with contextlib.suppress(OSError):
+        index.chmod(0o644)
 
 
 @dataclass(frozen=True)
