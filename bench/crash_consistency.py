@@ -268,6 +268,18 @@ def leftovers(lane: Lane) -> list[str]:
             for item in path.iterdir():
                 if item.name != "laporan.bin" or item.read_bytes() != expected:
                     problems.append(f"wrong or half-written opened output {item}")
+        elif path.name == "directory-archive.json":
+            # The archive of retired certificates published beside the directory: written
+            # atomically, so whole (it may belong to the next version if the kill fell
+            # between the two files; the next publication rewrites both).
+            from sandi.directory.archive import FORMAT as ARCHIVE_FORMAT
+
+            try:
+                whole = json.loads(path.read_bytes()).get("format") == ARCHIVE_FORMAT
+            except ValueError:
+                whole = False
+            if not whole:
+                problems.append(f"half-written archive output {path.name}")
         elif path.name.startswith("directory-"):
             from sandi.directory.snapshot import parse_envelope
             from sandi.home import Home

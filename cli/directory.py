@@ -88,11 +88,16 @@ def republish_or_warn(obj: CliContext) -> None:
 def publish_cmd(obj: CliContext, output: Path | None, days: int | None, force: bool, rebuild: bool,
                 passphrase_file: Path | None) -> None:
     from sandi.directory.archive import FILE_NAME as ARCHIVE_NAME
+    from sandi.directory.archive import replaceable_companion
 
-    # The archive of retired certificates goes beside -o (ADR 0019): the same rule for it.
+    # The archive of retired certificates goes beside -o (ADR 0019); an earlier archive
+    # there is replaced (publishing into the same outbox again), any other file is not.
     companion = None if output is None else output.with_name(ARCHIVE_NAME)
-    for path in (output, companion):
-        if path is not None and path.exists() and not force:
+    refused = [] if output is None or not output.exists() else [output]
+    if companion is not None and not replaceable_companion(companion):
+        refused.append(companion)
+    for path in refused:
+        if not force:
             # Refused before anything is published: one rule for every file sandi writes.
             raise AlreadyExistsError(_("{path} exists already").format(path=path),
                                      hint=_("choose another name, or add --force to replace it"))
@@ -160,15 +165,16 @@ def delta_cmd(obj: CliContext, base: int, output: Path, force: bool) -> None:
 def import_cmd(obj: CliContext, file: Path) -> None:
     from sandi.audit.events import AuditEvent
     from sandi.audit.journal import Journal
+    from sandi.directory.archive import is_archive_bytes
     from sandi.directory.delta import apply_delta, is_delta
-    from sandi.directory.local import import_archive, installed_snapshot, is_archive
+    from sandi.directory.local import import_archive, installed_snapshot
     from sandi.directory.snapshot import read_envelope_file
 
     home = obj.home
     actor = obj.config().agency or "authority"
     try:
         data = read_envelope_file(file)
-        if is_archive(data):
+        if is_archive_bytes(data):
             archive = import_archive(home, data)
             snapshot = installed_snapshot(home)
             Journal(home.journal_path).append(AuditEvent(

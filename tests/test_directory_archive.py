@@ -192,9 +192,17 @@ def test_publish_writes_the_archive_beside_its_output(authority: AuthorityHome, 
     _doc, old = _signed_then_rotated(authority, tmp_path)
     usb = tmp_path / "usb"
     usb.mkdir()
-    (usb / FILE_NAME).write_bytes(b"an older copy")
+    # A file of the person's under the archive's name is not replaced without --force ...
+    (usb / FILE_NAME).write_bytes(b"catatan rapat, not an archive")
     r = authority.run("directory", "publish", "-o", usb / "directory.json")
     assert r.code != 0 and "exists already" in r.stderr and not (usb / "directory.json").exists(), r
+    assert (usb / FILE_NAME).read_bytes() == b"catatan rapat, not an archive"
     authority.ok("directory", "publish", "-o", usb / "directory.json", "--force")
     assert (usb / FILE_NAME).read_bytes() == (authority.path / FILE_NAME).read_bytes()
     assert old in _archived(usb / FILE_NAME)
+    # ... but an earlier archive is: publishing into the same outbox again needs no --force.
+    before = set(_archived(usb / FILE_NAME))
+    authority.ok("keys", "rotate", "BAPPEDA", "--yes")
+    authority.ok("directory", "publish", "-o", usb / "directory-2.json")
+    assert (usb / FILE_NAME).read_bytes() == (authority.path / FILE_NAME).read_bytes()
+    assert set(_archived(usb / FILE_NAME)) > before

@@ -116,6 +116,26 @@ def archive_path(home_path: Path) -> Path:
     return home_path / FILE_NAME
 
 
+def is_archive_bytes(data: bytes) -> bool:
+    """True for the start of a ``directory-archive.json`` (its canonical JSON begins with
+    its format); a shape check, not a verification."""
+    return data.startswith(b'{"format":"' + FORMAT.encode("ascii") + b'"')
+
+
+def replaceable_companion(path: Path) -> bool:
+    """May ``directory publish -o`` write the archive beside its output at ``path``
+    without --force? Yes when nothing is there or an earlier archive is (sandi's own
+    companion of an earlier publication, public and bound to its directory by the signed
+    head); any other file is the person's and is not replaced."""
+    try:
+        with path.open("rb") as existing:
+            return is_archive_bytes(existing.read(64))
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+
+
 def missing_archive_hint() -> str:
     return _("get the archive: 'sandi directory fetch' from the authority's server, or 'sandi directory "
              "import directory-archive.json' from the authority; then verify again")

@@ -36,7 +36,6 @@ from pathlib import Path
 from sandi import portable
 from sandi.audit.checkpoint import Witness
 from sandi.directory import v2
-from sandi.directory.archive import FORMAT as ARCHIVE_FORMAT
 from sandi.directory.archive import Archive, archive_path, load_archive
 from sandi.directory.index import (
     IndexUnusable,
@@ -217,9 +216,6 @@ def _anchor_format(home: Home) -> str | None:
     return V2_FORMAT if header_anchor is not None else None
 
 
-def is_archive(data: bytes) -> bool:
-    """True for a ``directory-archive.json`` (its canonical JSON starts with its format)."""
-    return data.startswith(b'{"format":"' + ARCHIVE_FORMAT.encode("ascii") + b'"')
 
 
 def import_archive(home: Home, data: bytes, *, now: datetime | None = None) -> Archive:

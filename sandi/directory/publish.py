@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session, selectinload
 from sandi.directory import leaves as leaves_store
 from sandi.directory import v2
 from sandi.directory.archive import FILE_NAME as ARCHIVE_NAME
-from sandi.directory.archive import archive_bytes, archive_path
+from sandi.directory.archive import archive_bytes, archive_path, replaceable_companion
 from sandi.directory.leaves import agency_entry, refresh_leaves
 from sandi.directory.snapshot import (
     AgencyEntry,
@@ -344,7 +344,7 @@ def republish(
     """Publish the next snapshot with a fresh CRL (and, with ``pdf_issuer``, a fresh CRL of
     the PDF root); write both to the home (and ``output``,
     replaced only with ``overwrite_output``; with an archive of retired certificates, also
-    ``directory-archive.json`` beside ``output``).
+    ``directory-archive.json`` beside ``output``, replacing an earlier archive there).
 
     One transaction: the version, the CRL, the audit entry ``directory.publish``, a
     checkpoint of the registry's audit chain over that entry (carried in the snapshot,
@@ -411,8 +411,10 @@ def republish(
     if journal_checkpoint is not None:
         raise_anchor(home.journal_audit_anchor_path, "journal", journal_checkpoint)
     if output is not None:
+        companion = output.with_name(ARCHIVE_NAME)
         if archive is not None and output.name != ARCHIVE_NAME:  # its companion (ADR 0019)
-            atomic_write(output.with_name(ARCHIVE_NAME), archive, mode=0o644, overwrite=overwrite_output)
+            atomic_write(companion, archive, mode=0o644,
+                         overwrite=overwrite_output or replaceable_companion(companion))
         atomic_write(output, envelope, mode=0o644, overwrite=overwrite_output)
     return snapshot
 
