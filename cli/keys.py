@@ -14,6 +14,7 @@ from sandi.timefmt import iso_time, show_day, show_time
 
 from .confirm import Cancelled, confirm_change, yes_option
 from .context import CliContext, pass_cli, purpose_width, state_word
+from .keyrequest import request_destination
 from .passphrase import (
     ENV_EXPORT_PASSPHRASE,
     check_new_passphrase,
@@ -574,20 +575,7 @@ def request_cmd(obj: CliContext, code: str, output: Path | None, rotate: bool, t
     if resume:
         _enrol_online(obj, code, None, None, None, wait, passphrase_file, kind=kind)
         return
-    if token is None and output is None:
-        raise click.UsageError(_("give -o FILE, or --token TOKEN to enrol online"))
-    if token is None and server is not None:
-        raise click.UsageError(_("--server goes with --token"))
-    if output is not None and output.exists():
-        raise click.UsageError(_("{path} exists already").format(path=output))
-    base = None
-    if token is not None:
-        from sandi.authority.certs import check_base_url
-        from sandi.directory.online import server_url
-
-        base = check_base_url(server) if server else server_url(obj.home)
-        if base is None:
-            raise click.UsageError(_("--token needs the authority's server: --server URL"))
+    base = request_destination(obj, token, server, output)
     if purpose == "pdf-signing":
         from sandi.authority.pdfenrol import create_pdf_request
 

@@ -289,25 +289,14 @@ def request_cmd(
     from sandi.authority.officials import create_official_request, validate_nip
     from sandi.fsutil import atomic_write
 
+    from .keyrequest import request_destination
+
     _json_flag(obj, json_output)
     nip = validate_nip(nip)
     if resume:
         _wait_online(obj, code, nip, None, wait)
         return
-    if token is None and output is None:
-        raise click.UsageError(_("give -o FILE, or --token TOKEN to enrol online"))
-    if token is None and server is not None:
-        raise click.UsageError(_("--server goes with --token"))
-    if output is not None and output.exists():
-        raise click.UsageError(_("{path} exists already").format(path=output))
-    base = None
-    if token is not None:
-        from sandi.authority.certs import check_base_url
-        from sandi.directory.online import server_url
-
-        base = check_base_url(server) if server else server_url(obj.home)
-        if base is None:
-            raise click.UsageError(_("--token needs the authority's server: --server URL"))
+    base = request_destination(obj, token, server, output)
     store = obj.keystore(passphrase_file)
     data, refs = create_official_request(obj.home, store, code, nip)
     try:
