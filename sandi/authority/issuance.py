@@ -23,7 +23,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sandi.authority.certs import check_base_url, issue_certificate, publication_urls, whole_seconds
+from sandi.authority.certs import (
+    IssuedCertificate,
+    check_base_url,
+    issue_certificate,
+    publication_urls,
+    whole_seconds,
+)
 from sandi.authority.events import record
 from sandi.authority.lookup import find_agency
 from sandi.authority.profiles import KeyProfile, load_profile
@@ -126,7 +132,6 @@ def certify_keys(
     """Issue and insert the certificates for the raw public keys (no audit here): signing
     and encryption, and encryption-pq when the profile has it (``hybrid_public``)."""
     from sandi.errors import UsageError
-    from sandi.registry.models import CertificateRow
 
     now = whole_seconds(now)
     rows = []
@@ -157,24 +162,25 @@ def certify_keys(
             crl_url=crl_url,
             ca_issuers_url=root_url,
         )
-        row = CertificateRow(
-            serial=issued.serial,
-            agency_id=agency.id,
-            purpose=purpose,
-            key_fingerprint=issued.key_fingerprint,
-            public_key=issued.public_key,
-            cert_pem=issued.pem,
-            not_before=issued.not_before,
-            not_after=issued.not_after,
-            issued_at=now,
-            state="current",
-            retired_at=None,
-            profile=profile.name,
-        )
+        row = current_row(issued, agency_id=agency.id, profile=profile.name, issued_at=now)
         session.add(row)
         rows.append(row)
     session.flush()
     return rows
+
+
+def current_row(issued: IssuedCertificate, *, agency_id: int, profile: str, issued_at: datetime,
+                official_id: int | None = None) -> CertificateRow:
+    """The registry row of a certificate just issued: current, of ``agency_id`` (and of an
+    official of it, for a personal certificate)."""
+    from sandi.registry.models import CertificateRow
+
+    return CertificateRow(
+        serial=issued.serial, agency_id=agency_id, purpose=issued.purpose,
+        key_fingerprint=issued.key_fingerprint, public_key=issued.public_key, cert_pem=issued.pem,
+        not_before=issued.not_before, not_after=issued.not_after, issued_at=issued_at,
+        state="current", retired_at=None, profile=profile, official_id=official_id,
+    )
 
 
 def retire(rows: list[CertificateRow], now: datetime) -> list[str]:

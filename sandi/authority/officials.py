@@ -62,7 +62,7 @@ from sandi.authority.certs import (
 from sandi.authority.enrolment import check_request_origin, normalise_fingerprint, request_fingerprint
 from sandi.authority.events import record
 from sandi.authority.identifiers import NIP_RE, validate_nip
-from sandi.authority.issuance import Issuer, KeyWrites, require_active, retire
+from sandi.authority.issuance import Issuer, KeyWrites, current_row, require_active, retire
 from sandi.authority.lookup import find_agency, validate_code
 from sandi.authority.pdfroot import PDF_SIGNING, PdfIssuer
 from sandi.authority.profiles import KeyProfile, load_profile
@@ -535,7 +535,6 @@ def certify_official_request(
     req = parse_official_request(data)
 
     def work(session: Session) -> tuple[OfficialPlan, list[CertificateInfo]]:
-        from sandi.registry.models import CertificateRow
 
         find_agency(session, req.agency, for_update=True)  # serialise with renewals and revocations
         plan, agency, official = _plan(session, issuer, req, profile, now, pdf_issuer)
@@ -563,21 +562,8 @@ def certify_official_request(
             ca_issuers_url=root_url,
             subject=subject,
         )
-        row = CertificateRow(
-            serial=issued.serial,
-            agency_id=agency.id,
-            purpose="signing",
-            key_fingerprint=issued.key_fingerprint,
-            public_key=issued.public_key,
-            cert_pem=issued.pem,
-            not_before=issued.not_before,
-            not_after=issued.not_after,
-            issued_at=now,
-            state="current",
-            retired_at=None,
-            profile=profile.name,
-            official_id=official.id,
-        )
+        row = current_row(issued, agency_id=agency.id, profile=profile.name, issued_at=now,
+                          official_id=official.id)
         session.add(row)
         rows = [row]
         if plan.pdf_key_fingerprint is not None and pdf_issuer is not None and req.pdf_public_key is not None:
@@ -595,23 +581,8 @@ def certify_official_request(
                 not_after=plan.not_after,
                 subject=subject,
             )
-            rows.append(
-                CertificateRow(
-                    serial=pdf.serial,
-                    agency_id=agency.id,
-                    purpose=PDF_SIGNING,
-                    key_fingerprint=pdf.key_fingerprint,
-                    public_key=pdf.public_key,
-                    cert_pem=pdf.pem,
-                    not_before=pdf.not_before,
-                    not_after=pdf.not_after,
-                    issued_at=now,
-                    state="current",
-                    retired_at=None,
-                    profile=profile.name,
-                    official_id=official.id,
-                )
-            )
+            rows.append(current_row(pdf, agency_id=agency.id, profile=profile.name, issued_at=now,
+                                    official_id=official.id))
             session.add(rows[-1])
         session.flush()
         record(

@@ -254,8 +254,7 @@ def certify_pdf_key(session: Session, pdf_issuer: PdfIssuer, agency: AgencyRow, 
     (65-byte point), retiring its current one when ``replace`` (else AlreadyExistsError).
     Returns the row and the retired serials; no audit here (the caller records it)."""
     from sandi.authority.certs import issue_certificate, pdf_publication_urls
-    from sandi.authority.issuance import retire
-    from sandi.registry.models import CertificateRow
+    from sandi.authority.issuance import current_row, retire
 
     code = agency.code
     crl_url, issuer_url = pdf_publication_urls(pdf_issuer.base_url)
@@ -276,12 +275,7 @@ def certify_pdf_key(session: Session, pdf_issuer: PdfIssuer, agency: AgencyRow, 
         full_name=" ".join(agency.name.split()),
         crl_url=crl_url, ca_issuers_url=issuer_url,
     )
-    row = CertificateRow(
-        serial=issued.serial, agency_id=agency.id, purpose=PDF_SIGNING,
-        key_fingerprint=issued.key_fingerprint, public_key=issued.public_key, cert_pem=issued.pem,
-        not_before=issued.not_before, not_after=issued.not_after, issued_at=now, state="current",
-        retired_at=None, profile=profile.name,
-    )
+    row = current_row(issued, agency_id=agency.id, profile=profile.name, issued_at=now)
     session.add(row)
     session.flush()
     return row, old

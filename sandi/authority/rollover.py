@@ -232,7 +232,7 @@ def _reissue(session: Session, signer: Signer, root_cert: x509.Certificate, prov
     ones retired."""
     from sqlalchemy import select
 
-    from sandi.authority.issuance import retire
+    from sandi.authority.issuance import current_row, retire
     from sandi.authority.validity import PDF_PURPOSES
     from sandi.registry.models import CertificateRow
 
@@ -257,12 +257,8 @@ def _reissue(session: Session, signer: Signer, root_cert: x509.Certificate, prov
             subject=old.subject if row.official_id is not None else None,
         )
         retire([row], now)
-        session.add(CertificateRow(
-            serial=issued.serial, agency_id=row.agency_id, purpose=row.purpose,
-            key_fingerprint=issued.key_fingerprint, public_key=issued.public_key, cert_pem=issued.pem,
-            not_before=issued.not_before, not_after=issued.not_after, issued_at=now, state="current",
-            retired_at=None, profile=row.profile, official_id=row.official_id,
-        ))
+        session.add(current_row(issued, agency_id=row.agency_id, profile=row.profile, issued_at=now,
+                                official_id=row.official_id))
         serials.append(issued.serial)
     session.flush()
     return serials
