@@ -24,7 +24,9 @@ Invariants:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import TypeVar
 
 from sandi.authority.validity import CLOCK_SKEW, VOIDS_ALL_SIGNATURES
 from sandi.directory.archive import archived_key_owners
@@ -32,6 +34,9 @@ from sandi.directory.snapshot import AgencyEntry, CertEntry, DirectorySnapshot
 from sandi.directory.trust import OfficialIdentity, SignerIdentity, chains_to_root, signature_valid_at
 from sandi.errors import VerificationError
 from sandi.i18n import Message, _
+
+#: a certificate with its owner: (agency, certificate) or (agency, official, certificate)
+Owned = TypeVar("Owned")
 
 
 def verify_signing_certificate(
@@ -70,29 +75,8 @@ def _judge(found: list[tuple[AgencyEntry, CertEntry]], agency_code: str, signed_
         )
     if any(agency.code != agency_code or cert.purpose != purpose for agency, cert in found):
         raise VerificationError(_("the signing key does not belong to the named sender"))
-    if any(c.revocation is not None and c.revocation.reason in VOIDS_ALL_SIGNATURES for _, c in found):
-        raise VerificationError(_("the signing key was revoked for key compromise"))
-    if serial is not None:
-        found = [(a, c) for a, c in found if c.serial == serial]
-        if not found:
-            raise VerificationError(_("the signer's certificate named in the signature is not in the "
-                                      "directory"),
-                                    hint=_("your directory may be old: import a newer one"))
-    why: str = ""
-    for agency, cert in sorted(found, key=lambda ac: ac[1].not_before, reverse=True):
-        if not chains_to_root(cert, snapshot):
-            why = Message("the signer's certificate was not issued by this authority")
-            continue
-        ok, why = signature_valid_at(cert, signed_at)
-        if ok:
-            if signed_at > now + CLOCK_SKEW:
-                raise VerificationError(
-                    _("the signature claims a signing time in the future"),
-                    hint=_("check this machine's clock; if it is right, the signer's clock or software is "
-                           "wrong and the document should not be trusted"),
-                )
-            return SignerIdentity(agency, cert)
-    raise VerificationError(why)
+    agency, cert = _in_use(found, lambda ac: ac[1], signed_at, serial, snapshot, now=now)
+    return SignerIdentity(agency, cert)
 
 
 def verify_official_certificate(
@@ -116,16 +100,28 @@ def verify_official_certificate(
     owners = {(a.code, o.nip) for a, o, _c in found}
     if len(owners) != 1 or any(c.purpose != purpose for _a, _o, c in found):
         raise VerificationError(_("the signing key does not belong to one official"))
-    if any(c.revocation is not None and c.revocation.reason in VOIDS_ALL_SIGNATURES for _a, _o, c in found):
+    agency, official, cert = _in_use(found, lambda aoc: aoc[2], signed_at, serial, snapshot, now=now)
+    return OfficialIdentity(agency, official, cert)
+
+
+def _in_use(found: Sequence[Owned], cert_of: Callable[[Owned], CertEntry], signed_at: datetime,
+            serial: str | None, snapshot: DirectorySnapshot, *, now: datetime) -> Owned:
+    """Of the certificates of one key (their owners checked by the caller), the one that
+    makes the signature count: a key compromise voids all; the one the signature names
+    by serial, else the newest; it must chain to the root and be valid at ``signed_at``,
+    which must not be in the future."""
+    if any((c := cert_of(item)).revocation is not None and c.revocation.reason in VOIDS_ALL_SIGNATURES
+           for item in found):
         raise VerificationError(_("the signing key was revoked for key compromise"))
     if serial is not None:
-        found = [(a, o, c) for a, o, c in found if c.serial == serial]
+        found = [item for item in found if cert_of(item).serial == serial]
         if not found:
             raise VerificationError(_("the signer's certificate named in the signature is not in the "
                                       "directory"),
                                     hint=_("your directory may be old: import a newer one"))
     why: str = ""
-    for agency, official, cert in sorted(found, key=lambda aoc: aoc[2].not_before, reverse=True):
+    for item in sorted(found, key=lambda item: cert_of(item).not_before, reverse=True):
+        cert = cert_of(item)
         if not chains_to_root(cert, snapshot):
             why = Message("the signer's certificate was not issued by this authority")
             continue
@@ -137,5 +133,5 @@ def verify_official_certificate(
                     hint=_("check this machine's clock; if it is right, the signer's clock or software is "
                            "wrong and the document should not be trusted"),
                 )
-            return OfficialIdentity(agency, official, cert)
+            return item
     raise VerificationError(why)
