@@ -103,6 +103,11 @@ def _zone(name: str) -> tzinfo:
     return ZoneInfo(name)
 
 
+def as_utc(value: datetime) -> datetime:
+    """A time read back without zone (some drivers drop it) taken as UTC; an aware one as is."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
 def local(value: datetime) -> datetime:
     """``value`` (aware) in the active zone, to the second."""
     if value.tzinfo is None:

@@ -78,6 +78,7 @@ from sandi.formats.bounded import load_json
 from sandi.i18n import Message, _
 from sandi.keystore.base import KeyStore, generate_identity
 from sandi.keystore.keys import Signer, fingerprint, verify_ed25519
+from sandi.timefmt import as_utc
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -421,7 +422,7 @@ def _plan(
         )
     current = current_certificates(session, agency)
     retires = [
-        CurrentCertificate(r.serial, r.purpose, r.key_fingerprint, _aware(r.not_after)) for r in current
+        CurrentCertificate(r.serial, r.purpose, r.key_fingerprint, as_utc(r.not_after)) for r in current
     ]
     signing_now = next((r for r in current if r.purpose == "signing"), None)
     if req.kind == "rotate":
@@ -464,10 +465,6 @@ def _plan(
     else:
         authority = "replace" if current else "none"
     return CertificationPlan(req, agency.name, fps[0], fps[1], retires, authority)
-
-
-def _aware(t: datetime) -> datetime:
-    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
 
 
 def plan_certification(

@@ -80,6 +80,7 @@ from sandi.errors import (
 from sandi.formats.bounded import load_json
 from sandi.i18n import N_, Message, _
 from sandi.keystore.keys import fingerprint, verify_ed25519, verify_p256
+from sandi.timefmt import as_utc
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -467,7 +468,7 @@ def _plan(
         for c in current_certificates(session, agency)
         if c.purpose == "signing"
         and c.revocation is None
-        and _aware(c.not_before) <= now < _aware(c.not_after)
+        and as_utc(c.not_before) <= now < as_utc(c.not_after)
     ]
     if not agency_signing:
         raise CredentialError(
@@ -479,7 +480,7 @@ def _plan(
                 code=req.agency
             ),
         )
-    limit = max(_aware(c.not_after) for c in agency_signing)
+    limit = max(as_utc(c.not_after) for c in agency_signing)
     wanted = now + timedelta(days=profile.validity_days("signing"))
     issuing = {"signing"} | ({PDF_SIGNING} if pdf_fp else set())
     retires = [
@@ -497,10 +498,6 @@ def _plan(
         pdf_fp,
     )
     return plan, agency, official
-
-
-def _aware(t: datetime) -> datetime:
-    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
 
 
 def plan_official_certification(

@@ -35,6 +35,7 @@ from sandi.audit.events import AuditEvent, current_operator
 from sandi.authority.lookup import find_agency
 from sandi.errors import NotFoundError, VerificationError
 from sandi.i18n import _
+from sandi.timefmt import as_utc
 
 if TYPE_CHECKING:
     from sandi.registry import Registry
@@ -187,7 +188,7 @@ def submit(registry: Registry, token: str, request: bytes, *, client: str,
             refusal = "unknown"
         elif row.used_at is not None:
             refusal = "spent"
-        elif _aware(row.expires_at) <= now:
+        elif as_utc(row.expires_at) <= now:
             refusal = "expired"
         elif agency.code != req.agency:
             refusal = "other-agency"
@@ -267,10 +268,6 @@ def mark_certified(registry: Registry, request_id: int, response: bytes, *, now:
 
 def _subject(agency: str, nip: str | None) -> str:
     return agency if nip is None else f"{agency}/{nip}"
-
-
-def _aware(t: datetime) -> datetime:
-    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
 
 
 def _audit(session: object, action: str, subject: str, outcome: str, details: dict[str, object]) -> None:
